@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Stops everything platform-up started and removes its mounts, network namespaces, bridge and
+# iptables rules. Data (Kafka log, MariaDB, etcd) stays in the state dir unless --purge.
+source "$(dirname "$0")/lib.sh"
+bash "$PLATFORM_DIR/kubernetes.sh" stop
+bash "$PLATFORM_DIR/kafka.sh" stop
+bash "$PLATFORM_DIR/mariadb.sh" stop
+bash "$PLATFORM_DIR/network.sh" down
+if [[ ${1:-} == --purge ]]; then
+  log "purging $STATE_DIR"
+  rm -rf "$STATE_DIR"
+fi
+log "platform down"

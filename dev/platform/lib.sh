@@ -1,0 +1,83 @@
+# Shared helpers for the local platform scripts. Sourced, never run.
+# shellcheck shell=bash
+set -euo pipefail
+
+PLATFORM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$PLATFORM_DIR/../.." && pwd)
+# shellcheck source=versions.env
+source "$PLATFORM_DIR/versions.env"
+
+# Builds are cached per machine (they survive clones); run state is per clone.
+CACHE_DIR=${TWEETPIPE_CACHE:-$HOME/.cache/tweetpipe}
+STATE_DIR=${TWEETPIPE_STATE:-$REPO_ROOT/.platform}
+LOG_DIR=$STATE_DIR/logs
+RUN_DIR=$STATE_DIR/run
+ENV_FILE=$STATE_DIR/env
+
+K8S_BIN=$CACHE_DIR/kubernetes-$K8S_VERSION/bin
+ETCD_BIN=$CACHE_DIR/etcd-$ETCD_VERSION/bin
+HELM_BIN=$CACHE_DIR/helm-$HELM_VERSION/bin
+KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
+
+# The pod network: a bridge this setup creates in the host namespace; pods live in their own
+# network namespaces behind it. The host side of the bridge is how pods reach Kafka and MariaDB.
+POD_CIDR=10.244.0.0/24
+POD_BRIDGE=tp0
+NODE_IP=10.244.0.1
+SERVICE_CIDR=10.96.0.0/16
+CLUSTER_DNS_IP=10.96.0.10
+NODE_NAME=tweetpipe-node
+
+KAFKA_HOST_PORT=9092
+KAFKA_POD_PORT=9094
+KAFKA_CONTROLLER_PORT=9093
+MYSQL_PORT=3306
+MYSQL_ROOT_PASSWORD=tweetpipe-dev-root
+APISERVER_PORT=6443
+
+export PATH="$K8S_BIN:$ETCD_BIN:$HELM_BIN:$PATH"
+
+log() { printf '%s [platform] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+  local what=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      die "$what did not become ready within ${timeout}s (logs: $LOG_DIR)"
+    fi
+    sleep 0.5
+  done
+}
+
+# start_daemon NAME COMMAND...: run in the background, detached, logging to $LOG_DIR/NAME.log.
+# Idempotent: a daemon whose pid file names a live process is left alone.
+start_daemon() {
+  local name=$1; shift
+  if daemon_running "$name"; then return 0; fi
+  mkdir -p "$LOG_DIR" "$RUN_DIR"
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN_DIR/$name.pid"
+}
+
+daemon_running() {
+  local pidfile=$RUN_DIR/$1.pid
+  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# stop_daemon NAME: TERM, then KILL after a grace period; the whole session is signalled.
+stop_daemon() {
+  local pidfile=$RUN_DIR/$1.pid pid
+  [[ -f $pidfile ]] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+kubectl_admin() { kubectl --kubeconfig "$STATE_DIR/kubeconfig" "$@"; }

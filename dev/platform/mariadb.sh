@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# MariaDB from Debian's packages, with its data directory under the platform state.
+# Usage: mariadb.sh start|stop|status
+source "$(dirname "$0")/lib.sh"
+
+DB_DATA=$STATE_DIR/mariadb
+SOCKET=$RUN_DIR/mariadb.sock
+
+write_config() {
+  mkdir -p "$DB_DATA" "$RUN_DIR"
+  cat > "$DB_DATA/my.cnf" <<CNF
+[mariadbd]
+user=root
+datadir=$DB_DATA/data
+socket=$SOCKET
+pid-file=$RUN_DIR/mariadbd.pid
+port=$MYSQL_PORT
+# Loopback for tests; the pod bridge for pods.
+bind-address=127.0.0.1,$NODE_IP
+skip-name-resolve
+character-set-server=utf8mb4
+collation-server=utf8mb4_unicode_ci
+innodb_buffer_pool_size=512M
+innodb_log_file_size=256M
+innodb_flush_log_at_trx_commit=1
+max_connections=500
+CNF
+}
+
+start() {
+  command -v mariadbd >/dev/null || die "mariadbd missing: run dev/platform/install-deps.sh"
+  if daemon_running mariadb; then log "mariadb already running"; return 0; fi
+  write_config
+  if [[ ! -d $DB_DATA/data/mysql ]]; then
+    log "initialising MariaDB data directory"
+    mariadb-install-db --defaults-file="$DB_DATA/my.cnf" --auth-root-authentication-method=normal \
+      --skip-test-db >> "$LOG_DIR/mariadb.log" 2>&1 || die "mariadb-install-db failed (see $LOG_DIR/mariadb.log)"
+    local fresh=1
+  fi
+  log "starting MariaDB"
+  start_daemon mariadb mariadbd --defaults-file="$DB_DATA/my.cnf"
+  wait_for "MariaDB" 60 mariadb_alive
+  if [[ -n ${fresh:-} ]] || ! root_password_set; then
+    # Root may log in from anywhere on this machine's own networks (loopback and pod bridge).
+    mariadb --socket="$SOCKET" -uroot <<SQL
+ALTER USER 'root'@'localhost' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
+CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+SQL
+  fi
+}
+
+root_password_set() { mariadb --socket="$SOCKET" -uroot "-p$MYSQL_ROOT_PASSWORD" -e 'SELECT 1' >/dev/null 2>&1; }
+
+# Before the first start sets it, root has no password on the socket.
+mariadb_alive() {
+  mariadb-admin --socket="$SOCKET" -uroot "-p$MYSQL_ROOT_PASSWORD" ping 2>/dev/null ||
+    mariadb-admin --socket="$SOCKET" -uroot ping
+}
+
+stop() {
+  if daemon_running mariadb; then
+    mariadb-admin --socket="$SOCKET" -uroot "-p$MYSQL_ROOT_PASSWORD" shutdown 2>/dev/null || true
+  fi
+  stop_daemon mariadb
+}
+
+status() {
+  if daemon_running mariadb && root_password_set; then echo "up   127.0.0.1:$MYSQL_PORT (pods: $NODE_IP:$MYSQL_PORT)"; else echo "down"; fi
+}
+
+mkdir -p "$LOG_DIR"
+"${1:-status}"

@@ -1,0 +1,3 @@
+module tweetpipe.local/pause
+
+go 1.22

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Credentials for the local cluster: a CA, the API server's serving certificate, its client
+# certificate for kubelets, the service-account key pair, and static bearer tokens (one per
+# component, each with the identity RBAC and the Node authorizer expect). Made once per state dir.
+source "$(dirname "$0")/lib.sh"
+
+PKI=$STATE_DIR/pki
+mkdir -p "$PKI"
+cd "$PKI"
+
+if [[ ! -f ca.crt ]]; then
+  log "creating cluster CA and certificates"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tweetpipe-local-ca" \
+    -keyout ca.key -out ca.crt 2>/dev/null
+
+  # sign NAME SUBJECT [SANS]: a key and a CA-signed certificate.
+  sign() {
+    local name=$1 subject=$2 sans=${3:-}
+    openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$name.key" -out "$name.csr" 2>/dev/null
+    local ext=$name.ext
+    if [[ -n $sans ]]; then
+      printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$sans" > "$ext"
+    else
+      printf 'extendedKeyUsage=clientAuth\n' > "$ext"
+    fi
+    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile "$ext" -out "$name.crt" 2>/dev/null
+    rm -f "$name.csr" "$ext"
+  }
+  sign apiserver "/CN=kube-apiserver" \
+    "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost,IP:127.0.0.1,IP:$NODE_IP,IP:${SERVICE_CIDR%.0/*}.1"
+  sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+fi
+
+if [[ ! -f tokens.csv ]]; then
+  token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+  {
+    echo "$(token),admin,admin,system:masters"
+    echo "$(token),system:kube-controller-manager,kcm,"
+    echo "$(token),system:kube-scheduler,scheduler,"
+    echo "$(token),system:node:$NODE_NAME,kubelet,system:nodes"
+    echo "$(token),system:kube-proxy,kube-proxy,"
+  } > tokens.csv
+  chmod 600 tokens.csv ./*.key
+fi
+
+# kubeconfig FILE USER: a kubeconfig that authenticates with USER's static token.
+kubeconfig() {
+  local file=$1 user=$2 tok
+  tok=$(awk -F, -v u="$user" '$2==u {print $1}' tokens.csv)
+  cat > "$file" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: tweetpipe-local
+  cluster:
+    server: https://$NODE_IP:$APISERVER_PORT
+    certificate-authority: $PKI/ca.crt
+users:
+- name: $user
+  user:
+    token: $tok
+contexts:
+- name: tweetpipe-local
+  context: {cluster: tweetpipe-local, user: $user}
+current-context: tweetpipe-local
+KC
+  chmod 600 "$file"
+}
+kubeconfig "$STATE_DIR/kubeconfig" admin
+kubeconfig "$PKI/controller-manager.kubeconfig" system:kube-controller-manager
+kubeconfig "$PKI/scheduler.kubeconfig" system:kube-scheduler
+kubeconfig "$PKI/kubelet.kubeconfig" "system:node:$NODE_NAME"
+kubeconfig "$PKI/kube-proxy.kubeconfig" system:kube-proxy

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# One line per component. Exit status 0 only when everything is healthy.
+source "$(dirname "$0")/lib.sh"
+set +e
+out=$(
+  printf '%-24s %s\n' network "$(bash "$PLATFORM_DIR/network.sh" status)"
+  printf '%-24s %s\n' kafka "$(bash "$PLATFORM_DIR/kafka.sh" status)"
+  printf '%-24s %s\n' mariadb "$(bash "$PLATFORM_DIR/mariadb.sh" status)"
+  bash "$PLATFORM_DIR/kubernetes.sh" status
+)
+echo "$out"
+echo "env file: $ENV_FILE    logs: $LOG_DIR"
+! grep -qE ' (down|running, not healthy|NotReady)' <<<"$out"
