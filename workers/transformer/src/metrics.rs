@@ -1,0 +1,119 @@
+//! Prometheus metrics of the transformer (prefix `tweetpipe_transformer_`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub topic: String,
+    pub partition: i32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+/// Every metric the transformer exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Kafka records taken from the topic.
+    pub records_consumed: Counter,
+    /// Posts written, by result: `inserted` (new) or `duplicate` (already stored).
+    pub posts_written: Family<ResultLabel, Counter>,
+    /// Rows of every table written per batch (users, posts, child rows).
+    pub rows_written: Counter,
+    /// Records sent to the dead-letter topic, by reason.
+    pub dead_letters: Family<ReasonLabel, Counter>,
+    /// Seconds from a batch's hand-over to the writer until its offsets are committed.
+    pub batch_seconds: Histogram,
+    /// Records per batch.
+    pub batch_records: Histogram,
+    /// Failed attempts to write a batch, by reason (`unavailable`, `rejected`).
+    pub write_retries: Family<ReasonLabel, Counter>,
+    /// Consumer lag per partition (from librdkafka statistics).
+    pub consumer_lag: Family<PartitionLabel, Gauge>,
+    /// 1 while MySQL accepts writes.
+    pub mysql_up: Gauge,
+    /// Offset commits that failed after the database commit (the records come again and
+    /// are absorbed by the idempotent upserts).
+    pub commit_failures: Counter,
+}
+
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            records_consumed: Counter::default(),
+            posts_written: Family::default(),
+            rows_written: Counter::default(),
+            dead_letters: Family::default(),
+            batch_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 14)),
+            batch_records: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            write_retries: Family::default(),
+            consumer_lag: Family::default(),
+            mysql_up: Gauge::default(),
+            commit_failures: Counter::default(),
+        };
+        let r = registry.sub_registry_with_prefix("tweetpipe_transformer");
+        r.register(
+            "records_consumed",
+            "Kafka records taken from the topic",
+            metrics.records_consumed.clone(),
+        );
+        r.register(
+            "posts_written",
+            "Posts written to MySQL, by result (inserted or duplicate)",
+            metrics.posts_written.clone(),
+        );
+        r.register(
+            "rows_written",
+            "Rows upserted into every table",
+            metrics.rows_written.clone(),
+        );
+        r.register(
+            "dead_letters",
+            "Records sent to the dead-letter topic, by reason",
+            metrics.dead_letters.clone(),
+        );
+        r.register(
+            "batch_duration_seconds",
+            "Seconds from a batch's hand-over to the writer until its offsets are committed",
+            metrics.batch_seconds.clone(),
+        );
+        r.register(
+            "batch_records",
+            "Records per batch",
+            metrics.batch_records.clone(),
+        );
+        r.register(
+            "write_retries",
+            "Failed attempts to write a batch, by reason",
+            metrics.write_retries.clone(),
+        );
+        r.register(
+            "consumer_lag",
+            "Records behind the end of each assigned partition",
+            metrics.consumer_lag.clone(),
+        );
+        r.register(
+            "mysql_up",
+            "1 while MySQL accepts writes",
+            metrics.mysql_up.clone(),
+        );
+        r.register(
+            "offset_commit_failures",
+            "Offset commits that failed after the database commit",
+            metrics.commit_failures.clone(),
+        );
+        metrics
+    }
+}
