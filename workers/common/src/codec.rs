@@ -1,0 +1,557 @@
+//! Avro encoding of [`Post`] records.
+//!
+//! Two framings, told apart by the first byte:
+//! - Avro single-object encoding (`C3 01`, 8-byte little-endian CRC-64-AVRO fingerprint of the
+//!   writer schema, body): self-describing without a registry, because every released schema is
+//!   embedded here (see `build.rs`) and looked up by fingerprint.
+//! - Confluent wire format (`00`, 4-byte big-endian schema id, body) when a schema registry is
+//!   configured; decoding it needs a [`SchemaRegistry`].
+//!
+//! Decoding always resolves the writer schema against the current reader schema, so records
+//! written with an older (or newer, compatible) schema decode into today's [`Post`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use apache_avro::Schema;
+use apache_avro::rabin::Rabin;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+
+use crate::post::Post;
+
+include!(concat!(env!("OUT_DIR"), "/embedded_schemas.rs"));
+
+/// The schema new records are written with.
+pub const CURRENT_SCHEMA_FILE: &str = "post.v1.avsc";
+
+const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+const CONFLUENT_MAGIC: u8 = 0x00;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("empty record value")]
+    Empty,
+    #[error(
+        "unknown framing: first byte 0x{0:02x} is neither Avro single-object (0xC3 0x01) nor Confluent wire format (0x00)"
+    )]
+    UnknownFraming(u8),
+    #[error("record of {0} bytes is too short for its framing header")]
+    Truncated(usize),
+    #[error(
+        "writer schema fingerprint {0} matches none of the schemas in workers/common/schema/; was it written by a newer tweetpipe whose schema is not released here?"
+    )]
+    UnknownFingerprint(String),
+    #[error(
+        "record uses the Confluent wire format (schema id {0}) but no schema registry is configured"
+    )]
+    RegistryRequired(u32),
+    #[error("schema registry: {0}")]
+    Registry(String),
+    #[error("Avro: {0}")]
+    Avro(#[from] apache_avro::Error),
+}
+
+/// A parsed schema with its single-object fingerprint.
+#[derive(Debug)]
+pub struct KnownSchema {
+    pub file: String,
+    pub fingerprint: [u8; 8],
+    pub schema: Schema,
+}
+
+/// A set of writer schemas, addressable by fingerprint, with one current (reader) schema.
+#[derive(Debug)]
+pub struct SchemaSet {
+    schemas: Vec<KnownSchema>,
+    current: usize,
+}
+
+impl SchemaSet {
+    /// Parses `(file, json)` pairs; `current_file` names the reader schema.
+    pub fn parse(sources: &[(&str, &str)], current_file: &str) -> Result<Self, CodecError> {
+        let mut schemas = Vec::with_capacity(sources.len());
+        for (file, json) in sources {
+            let schema = Schema::parse_str(json)?;
+            schemas.push(KnownSchema {
+                file: (*file).to_string(),
+                fingerprint: fingerprint(&schema),
+                schema,
+            });
+        }
+        let current = schemas
+            .iter()
+            .position(|s| s.file == current_file)
+            .ok_or_else(|| CodecError::UnknownFingerprint(format!("(no file {current_file})")))?;
+        Ok(SchemaSet { schemas, current })
+    }
+
+    /// The schema new records are written with.
+    pub fn current(&self) -> &KnownSchema {
+        &self.schemas[self.current]
+    }
+
+    pub fn all(&self) -> &[KnownSchema] {
+        &self.schemas
+    }
+
+    pub fn by_fingerprint(&self, fp: &[u8]) -> Option<&KnownSchema> {
+        self.schemas.iter().find(|s| s.fingerprint == fp)
+    }
+
+    /// Single-object encoding of `post` with the current schema.
+    pub fn encode_single_object(&self, post: &Post) -> Result<Vec<u8>, CodecError> {
+        let current = self.current();
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
+        out.extend_from_slice(&current.fingerprint);
+        write_body(&current.schema, post, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes a single-object encoded record (Confluent records need [`decode_post_with`]).
+    pub fn decode(&self, bytes: &[u8]) -> Result<Post, CodecError> {
+        match split_framing(bytes)? {
+            Framing::SingleObject { fingerprint, body } => {
+                let writer = self
+                    .by_fingerprint(&fingerprint)
+                    .ok_or_else(|| CodecError::UnknownFingerprint(hex(&fingerprint)))?;
+                self.decode_body(&writer.schema, body)
+            }
+            Framing::Confluent { schema_id, .. } => Err(CodecError::RegistryRequired(schema_id)),
+        }
+    }
+
+    /// Decodes a bare Avro body written with `writer`, resolved to the current schema.
+    pub fn decode_body(&self, writer: &Schema, mut body: &[u8]) -> Result<Post, CodecError> {
+        let reader_schema = &self.current().schema;
+        let value = if writer == reader_schema {
+            GenericDatumReader::builder(writer)
+                .build()?
+                .read_value(&mut body)?
+        } else {
+            GenericDatumReader::builder(writer)
+                .reader_schema(reader_schema)
+                .build()?
+                .read_value(&mut body)?
+        };
+        Ok(apache_avro::from_value::<Post>(&value)?)
+    }
+}
+
+fn write_body(schema: &Schema, post: &Post, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    GenericDatumWriter::builder(schema)
+        .build()?
+        .write_ser(out, post)?;
+    Ok(())
+}
+
+/// CRC-64-AVRO (Rabin) fingerprint of the schema's parsing canonical form, little-endian.
+pub fn fingerprint(schema: &Schema) -> [u8; 8] {
+    let bytes = schema.fingerprint::<Rabin>().bytes;
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&bytes[..8]);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The framing header of a record value.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Framing<'a> {
+    SingleObject {
+        fingerprint: [u8; 8],
+        body: &'a [u8],
+    },
+    Confluent {
+        schema_id: u32,
+        body: &'a [u8],
+    },
+}
+
+/// Splits a record value into its framing header and Avro body.
+pub fn split_framing(bytes: &[u8]) -> Result<Framing<'_>, CodecError> {
+    match bytes.first() {
+        None => Err(CodecError::Empty),
+        Some(&0xC3) => {
+            if bytes.len() < 10 {
+                return Err(CodecError::Truncated(bytes.len()));
+            }
+            if bytes[1] != SINGLE_OBJECT_MAGIC[1] {
+                return Err(CodecError::UnknownFraming(bytes[0]));
+            }
+            let mut fingerprint = [0u8; 8];
+            fingerprint.copy_from_slice(&bytes[2..10]);
+            Ok(Framing::SingleObject {
+                fingerprint,
+                body: &bytes[10..],
+            })
+        }
+        Some(&CONFLUENT_MAGIC) => {
+            if bytes.len() < 5 {
+                return Err(CodecError::Truncated(bytes.len()));
+            }
+            let schema_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+            Ok(Framing::Confluent {
+                schema_id,
+                body: &bytes[5..],
+            })
+        }
+        Some(&other) => Err(CodecError::UnknownFraming(other)),
+    }
+}
+
+/// The schemas in `workers/common/schema/`, parsed once.
+///
+/// # Panics
+/// If an embedded schema does not parse: a build defect, caught by this crate's tests.
+pub fn embedded() -> &'static SchemaSet {
+    static SET: OnceLock<SchemaSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        SchemaSet::parse(EMBEDDED_SCHEMAS, CURRENT_SCHEMA_FILE)
+            .unwrap_or_else(|e| panic!("embedded Avro schemas are invalid: {e}"))
+    })
+}
+
+/// Encodes a post with Avro single-object encoding and the current schema.
+pub fn encode_post(post: &Post) -> Result<Vec<u8>, CodecError> {
+    embedded().encode_single_object(post)
+}
+
+/// Encodes a post in the Confluent wire format under a registry schema id.
+pub fn encode_post_confluent(post: &Post, schema_id: u32) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::with_capacity(512);
+    out.push(CONFLUENT_MAGIC);
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    write_body(&embedded().current().schema, post, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes a single-object encoded post. A Confluent-framed one yields
+/// [`CodecError::RegistryRequired`]; use [`decode_post_with`] for those.
+pub fn decode_post(bytes: &[u8]) -> Result<Post, CodecError> {
+    embedded().decode(bytes)
+}
+
+/// Decodes either framing; Confluent records look their writer schema up in `registry`.
+pub async fn decode_post_with(
+    bytes: &[u8],
+    registry: Option<&SchemaRegistry>,
+) -> Result<Post, CodecError> {
+    match split_framing(bytes)? {
+        Framing::SingleObject { .. } => decode_post(bytes),
+        Framing::Confluent { schema_id, body } => {
+            let registry = registry.ok_or(CodecError::RegistryRequired(schema_id))?;
+            let writer = registry.schema(schema_id).await?;
+            embedded().decode_body(&writer, body)
+        }
+    }
+}
+
+/// How the extractor frames the records it writes.
+#[derive(Debug, Clone, Copy)]
+pub enum PostEncoder {
+    SingleObject,
+    Confluent { schema_id: u32 },
+}
+
+impl PostEncoder {
+    pub fn encode(&self, post: &Post) -> Result<Vec<u8>, CodecError> {
+        match self {
+            PostEncoder::SingleObject => encode_post(post),
+            PostEncoder::Confluent { schema_id } => encode_post_confluent(post, *schema_id),
+        }
+    }
+}
+
+/// A minimal Confluent-compatible schema registry client (also Apicurio's `/apis/ccompat/v7`).
+#[derive(Debug)]
+pub struct SchemaRegistry {
+    base_url: String,
+    http: reqwest::Client,
+    by_id: RwLock<HashMap<u32, Arc<Schema>>>,
+}
+
+const REGISTRY_CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+impl SchemaRegistry {
+    pub fn new(base_url: &str) -> Self {
+        SchemaRegistry {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            by_id: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Registers the current post schema under `subject` (conventionally `<topic>-value`) and
+    /// returns its id; registering an identical schema again returns the same id.
+    pub async fn register_current(&self, subject: &str) -> Result<u32, CodecError> {
+        let current = embedded().current();
+        let url = format!("{}/subjects/{subject}/versions", self.base_url);
+        let body = serde_json::json!({ "schema": current.schema.canonical_form() });
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, REGISTRY_CONTENT_TYPE)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| CodecError::Registry(format!("POST {url}: {e}")))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CodecError::Registry(format!("POST {url}: {e}")))?;
+        if !status.is_success() {
+            return Err(CodecError::Registry(format!(
+                "POST {url}: HTTP {status}: {text}"
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Registered {
+            id: u32,
+        }
+        let registered: Registered = serde_json::from_str(&text).map_err(|e| {
+            CodecError::Registry(format!("POST {url}: unexpected answer {text}: {e}"))
+        })?;
+        if let Ok(mut cache) = self.by_id.write() {
+            cache.insert(registered.id, Arc::new(current.schema.clone()));
+        }
+        Ok(registered.id)
+    }
+
+    /// The writer schema with registry id `id` (cached after the first lookup).
+    pub async fn schema(&self, id: u32) -> Result<Arc<Schema>, CodecError> {
+        if let Some(schema) = self.by_id.read().ok().and_then(|c| c.get(&id).cloned()) {
+            return Ok(schema);
+        }
+        let url = format!("{}/schemas/ids/{id}", self.base_url);
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| CodecError::Registry(format!("GET {url}: {e}")))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CodecError::Registry(format!("GET {url}: {e}")))?;
+        if !status.is_success() {
+            return Err(CodecError::Registry(format!(
+                "GET {url}: HTTP {status}: {text}"
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Found {
+            schema: String,
+        }
+        let found: Found = serde_json::from_str(&text)
+            .map_err(|e| CodecError::Registry(format!("GET {url}: unexpected answer: {e}")))?;
+        let schema = Arc::new(Schema::parse_str(&found.schema)?);
+        if let Ok(mut cache) = self.by_id.write() {
+            cache.insert(id, schema.clone());
+        }
+        Ok(schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::post::fixtures::{full_post, minimal_post};
+
+    #[test]
+    fn every_schema_file_is_embedded_and_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+        let on_disk = std::fs::read_dir(dir)
+            .expect("schema dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "avsc"))
+            .count();
+        assert_eq!(embedded().all().len(), on_disk);
+        assert_eq!(embedded().current().file, CURRENT_SCHEMA_FILE);
+        let fps: std::collections::HashSet<_> =
+            embedded().all().iter().map(|s| s.fingerprint).collect();
+        assert_eq!(fps.len(), on_disk, "two schema files share a fingerprint");
+    }
+
+    #[test]
+    fn single_object_round_trip() {
+        for post in [full_post(), minimal_post()] {
+            let bytes = encode_post(&post).expect("encode");
+            assert_eq!(&bytes[..2], &[0xC3, 0x01]);
+            assert_eq!(&bytes[2..10], &embedded().current().fingerprint);
+            assert_eq!(decode_post(&bytes).expect("decode"), post);
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_crc64_avro_of_canonical_form() {
+        // Test vector from Avro's share/test/data/schema-tests.txt: "null" → 7195948357588979594.
+        let null = Schema::parse_str(r#""null""#).expect("null schema");
+        assert_eq!(
+            i64::from_le_bytes(fingerprint(&null)),
+            7_195_948_357_588_979_594
+        );
+    }
+
+    #[tokio::test]
+    async fn confluent_round_trip_needs_registry() {
+        let post = full_post();
+        let bytes = encode_post_confluent(&post, 7).expect("encode");
+        assert_eq!(&bytes[..5], &[0, 0, 0, 0, 7]);
+        assert!(matches!(
+            decode_post(&bytes),
+            Err(CodecError::RegistryRequired(7))
+        ));
+        assert!(matches!(
+            decode_post_with(&bytes, None).await,
+            Err(CodecError::RegistryRequired(7))
+        ));
+        // A registry whose cache already holds id 7 decodes without network access.
+        let registry = SchemaRegistry::new("http://127.0.0.1:1");
+        registry
+            .by_id
+            .write()
+            .expect("lock")
+            .insert(7, Arc::new(embedded().current().schema.clone()));
+        assert_eq!(
+            decode_post_with(&bytes, Some(&registry))
+                .await
+                .expect("decode"),
+            post
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_with_clear_errors() {
+        assert!(matches!(decode_post(&[]), Err(CodecError::Empty)));
+        assert!(matches!(
+            decode_post(b"{\"id\":1}"),
+            Err(CodecError::UnknownFraming(b'{'))
+        ));
+        assert!(matches!(
+            decode_post(&[0xC3, 0x01, 1]),
+            Err(CodecError::Truncated(3))
+        ));
+        let unknown = [0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0];
+        let err = decode_post(&unknown).expect_err("unknown fingerprint");
+        assert!(err.to_string().contains("0102030405060708"), "{err}");
+        let mut truncated = encode_post(&full_post()).expect("encode");
+        truncated.truncate(30);
+        assert!(matches!(decode_post(&truncated), Err(CodecError::Avro(_))));
+    }
+
+    /// An older schema (v0: no `possibly_sensitive`, no `place`, no `metrics`) and a newer one
+    /// (v2: an extra field with a default) both decode into today's `Post`.
+    #[test]
+    fn decodes_older_and_newer_compatible_writer_schemas() {
+        let current_json = EMBEDDED_SCHEMAS
+            .iter()
+            .find(|(f, _)| *f == CURRENT_SCHEMA_FILE)
+            .map(|(_, j)| *j)
+            .expect("current schema");
+        let mut v0: serde_json::Value = serde_json::from_str(current_json).expect("json");
+        let fields = v0["fields"].as_array_mut().expect("fields");
+        fields.retain(|f| {
+            !matches!(
+                f["name"].as_str(),
+                Some("possibly_sensitive" | "place" | "metrics")
+            )
+        });
+        let mut v2: serde_json::Value = serde_json::from_str(current_json).expect("json");
+        v2["fields"]
+            .as_array_mut()
+            .expect("fields")
+            .push(serde_json::json!({"name": "edited", "type": "boolean", "default": false}));
+        let v0 = v0.to_string();
+        let v2 = v2.to_string();
+        let set = SchemaSet::parse(
+            &[
+                ("post.v0.avsc", &v0),
+                (CURRENT_SCHEMA_FILE, current_json),
+                ("post.v2.avsc", &v2),
+            ],
+            CURRENT_SCHEMA_FILE,
+        )
+        .expect("parse set");
+
+        // v0 writer: a serde struct without the removed fields.
+        #[derive(serde::Serialize)]
+        struct PostV0 {
+            id: String,
+            text: String,
+            created_at: i64,
+            lang: Option<String>,
+            author_id: String,
+            author: Option<crate::post::User>,
+            conversation_id: Option<String>,
+            in_reply_to_user_id: Option<String>,
+            referenced: Vec<crate::post::ReferencedPost>,
+            hashtags: Vec<crate::post::Hashtag>,
+            mentions: Vec<crate::post::Mention>,
+            urls: Vec<crate::post::Url>,
+            pipeline: String,
+            query_name: String,
+            collected_at: i64,
+        }
+        let p = full_post();
+        let old = PostV0 {
+            id: p.id.clone(),
+            text: p.text.clone(),
+            created_at: p.created_at,
+            lang: p.lang.clone(),
+            author_id: p.author_id.clone(),
+            author: p.author.clone(),
+            conversation_id: p.conversation_id.clone(),
+            in_reply_to_user_id: p.in_reply_to_user_id.clone(),
+            referenced: p.referenced.clone(),
+            hashtags: p.hashtags.clone(),
+            mentions: p.mentions.clone(),
+            urls: p.urls.clone(),
+            pipeline: p.pipeline.clone(),
+            query_name: p.query_name.clone(),
+            collected_at: p.collected_at,
+        };
+        let v0_schema = &set.all()[0];
+        let mut bytes = vec![0xC3, 0x01];
+        bytes.extend_from_slice(&v0_schema.fingerprint);
+        GenericDatumWriter::builder(&v0_schema.schema)
+            .build()
+            .expect("writer")
+            .write_ser(&mut bytes, &old)
+            .expect("write v0");
+        let decoded = set.decode(&bytes).expect("decode v0");
+        assert_eq!(decoded.id, p.id);
+        assert_eq!(decoded.hashtags, p.hashtags);
+        assert_eq!(decoded.metrics, None, "missing field takes its default");
+        assert_eq!(decoded.place, None);
+        assert_eq!(decoded.possibly_sensitive, None);
+
+        // v2 writer: serialize through a Value with the extra field appended.
+        let v2_schema = &set.all()[2];
+        let mut value = apache_avro::to_value(&p).expect("to value");
+        if let apache_avro::types::Value::Record(fields) = &mut value {
+            fields.push(("edited".into(), apache_avro::types::Value::Boolean(true)));
+        }
+        let value = value.resolve(&v2_schema.schema).expect("resolve to v2");
+        let mut bytes = vec![0xC3, 0x01];
+        bytes.extend_from_slice(&v2_schema.fingerprint);
+        GenericDatumWriter::builder(&v2_schema.schema)
+            .build()
+            .expect("writer")
+            .write_value(&mut bytes, value)
+            .expect("write v2");
+        assert_eq!(
+            set.decode(&bytes).expect("decode v2"),
+            p,
+            "unknown field is skipped"
+        );
+    }
+}

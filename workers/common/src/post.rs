@@ -1,0 +1,218 @@
+//! The post as it travels through Kafka. Field names and types mirror `schema/post.v1.avsc`
+//! exactly, so serde maps it straight onto the Avro schema.
+
+use serde::{Deserialize, Serialize};
+
+/// One X post as collected by an extractor (`io.tweetpipe.v1.Post`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    /// Post id, a decimal string as the X API returns it.
+    pub id: String,
+    /// Post text exactly as returned (HTML entities not decoded).
+    pub text: String,
+    /// Creation time, milliseconds since the Unix epoch (UTC).
+    pub created_at: i64,
+    /// BCP 47 language tag from X.
+    pub lang: Option<String>,
+    pub author_id: String,
+    /// Expanded author; `None` when the API response did not include it.
+    pub author: Option<User>,
+    pub conversation_id: Option<String>,
+    pub in_reply_to_user_id: Option<String>,
+    pub referenced: Vec<ReferencedPost>,
+    pub hashtags: Vec<Hashtag>,
+    pub mentions: Vec<Mention>,
+    pub urls: Vec<Url>,
+    pub metrics: Option<PublicMetrics>,
+    pub place: Option<Place>,
+    pub possibly_sensitive: Option<bool>,
+    /// `namespace/name` of the TweetPipeline that collected it.
+    pub pipeline: String,
+    /// Name of the pipeline query that matched it.
+    pub query_name: String,
+    /// When the extractor received it, milliseconds since the Unix epoch.
+    pub collected_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub verified: bool,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: Option<i64>,
+    pub location: Option<String>,
+    pub followers_count: Option<i64>,
+    pub following_count: Option<i64>,
+    pub tweet_count: Option<i64>,
+}
+
+/// How a post refers to another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReferenceKind {
+    Retweeted,
+    Quoted,
+    RepliedTo,
+    Unknown,
+}
+
+impl ReferenceKind {
+    /// Maps the X API's `referenced_tweets[].type`.
+    pub fn from_api(kind: &str) -> Self {
+        match kind {
+            "retweeted" => Self::Retweeted,
+            "quoted" => Self::Quoted,
+            "replied_to" => Self::RepliedTo,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferencedPost {
+    pub kind: ReferenceKind,
+    pub id: String,
+    /// Known when the referenced post was expanded (`expansions=referenced_tweets.id`).
+    pub author_id: Option<String>,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hashtag {
+    pub tag: String,
+    pub start: i32,
+    pub end: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mention {
+    pub username: String,
+    pub id: Option<String>,
+    pub start: i32,
+    pub end: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Url {
+    /// The t.co link in the text.
+    pub url: String,
+    pub expanded_url: Option<String>,
+    pub display_url: Option<String>,
+    pub start: i32,
+    pub end: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicMetrics {
+    pub retweet_count: i64,
+    pub reply_count: i64,
+    pub like_count: i64,
+    pub quote_count: i64,
+    pub impression_count: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    pub id: String,
+    pub full_name: String,
+    pub name: Option<String>,
+    pub country_code: Option<String>,
+    pub place_type: Option<String>,
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A post that exercises every field of the schema.
+    pub fn full_post() -> Post {
+        Post {
+            id: "1798000000000000001".into(),
+            text: "Fique em casa! #quarentena @saude https://t.co/abc".into(),
+            created_at: 1_732_240_000_000,
+            lang: Some("pt".into()),
+            author_id: "42".into(),
+            author: Some(User {
+                id: "42".into(),
+                username: "maria_sp".into(),
+                name: "Maria".into(),
+                verified: true,
+                created_at: Some(1_300_000_000_000),
+                location: Some("São Paulo".into()),
+                followers_count: Some(120),
+                following_count: Some(80),
+                tweet_count: Some(4000),
+            }),
+            conversation_id: Some("1798000000000000000".into()),
+            in_reply_to_user_id: Some("7".into()),
+            referenced: vec![ReferencedPost {
+                kind: ReferenceKind::RepliedTo,
+                id: "1798000000000000000".into(),
+                author_id: Some("7".into()),
+                text: None,
+            }],
+            hashtags: vec![Hashtag {
+                tag: "quarentena".into(),
+                start: 14,
+                end: 25,
+            }],
+            mentions: vec![Mention {
+                username: "saude".into(),
+                id: Some("9".into()),
+                start: 26,
+                end: 32,
+            }],
+            urls: vec![Url {
+                url: "https://t.co/abc".into(),
+                expanded_url: Some("https://saude.gov.br/coronavirus".into()),
+                display_url: Some("saude.gov.br/coronavirus".into()),
+                start: 33,
+                end: 49,
+            }],
+            metrics: Some(PublicMetrics {
+                retweet_count: 3,
+                reply_count: 1,
+                like_count: 10,
+                quote_count: 0,
+                impression_count: Some(500),
+            }),
+            place: Some(Place {
+                id: "68e019afec7d0ba5".into(),
+                full_name: "São Paulo, Brasil".into(),
+                name: Some("São Paulo".into()),
+                country_code: Some("BR".into()),
+                place_type: Some("city".into()),
+            }),
+            possibly_sensitive: Some(false),
+            pipeline: "default/covid".into(),
+            query_name: "covid-pt".into(),
+            collected_at: 1_732_240_001_000,
+        }
+    }
+
+    /// A post with every optional field empty.
+    pub fn minimal_post() -> Post {
+        Post {
+            id: "5".into(),
+            text: "covid".into(),
+            created_at: 0,
+            lang: None,
+            author_id: "1".into(),
+            author: None,
+            conversation_id: None,
+            in_reply_to_user_id: None,
+            referenced: vec![],
+            hashtags: vec![],
+            mentions: vec![],
+            urls: vec![],
+            metrics: None,
+            place: None,
+            possibly_sensitive: None,
+            pipeline: "ns/p".into(),
+            query_name: "q".into(),
+            collected_at: 1,
+        }
+    }
+}
