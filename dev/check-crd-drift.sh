@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fails when crds/ or the Helm chart's CRD differ from what the Rust types generate.
+#   dev/check-crd-drift.sh          check (CI)
+#   dev/check-crd-drift.sh --write  regenerate both copies
+set -euo pipefail
+cd "$(dirname "$0")/.."
+generated=$(mktemp)
+trap 'rm -f "$generated"' EXIT
+cargo run --quiet -p tweetpipe-operator --bin crdgen > "$generated"
+targets=(crds/tweetpipe.io_tweetpipelines.yaml helm/tweetpipe-operator/crds/tweetpipe.io_tweetpipelines.yaml)
+if [[ "${1:-}" == "--write" ]]; then
+  for target in "${targets[@]}"; do
+    mkdir -p "$(dirname "$target")"
+    cp "$generated" "$target"
+    echo "wrote $target"
+  done
+  exit 0
+fi
+status=0
+for target in "${targets[@]}"; do
+  if ! diff -u "$target" "$generated" > /dev/null 2>&1; then
+    echo "CRD drift: $target differs from the Rust types (operator/src/crd.rs)." >&2
+    diff -u "$target" "$generated" | head -40 >&2 || true
+    echo "Run: dev/check-crd-drift.sh --write" >&2
+    status=1
+  fi
+done
+[[ $status -eq 0 ]] && echo "CRDs match the Rust types."
+exit $status

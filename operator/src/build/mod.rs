@@ -1,0 +1,5 @@
+//! Builders: pure functions from the spec and the decisions to the objects to apply.
+
+pub mod topics;
+pub mod worker_config;
+pub mod workloads;

@@ -1,0 +1,434 @@
+//! Kubernetes objects of a pipeline: ConfigMaps, the extractor StatefulSet, the transformer
+//! Deployment, their Services and the transformer's MySQL Secret. Every object is owned by the
+//! TweetPipeline (garbage-collected with it) and applied by server-side apply.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    KeyToPath, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, Secret, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::ByteString;
+use kube::Resource;
+
+use super::worker_config::{ExtractorConfig, TransformerConfig, paths};
+use crate::crd::{Resources, TweetPipeline};
+
+/// Port of every worker's `/metrics`, `/healthz` and `/readyz`.
+pub const OPS_PORT: i32 = 8080;
+/// UID/GID the workers run as (distroless "nonroot").
+pub const WORKER_UID: i64 = 65532;
+/// Label naming the pipeline.
+pub const PIPELINE_LABEL: &str = "tweetpipe.io/pipeline";
+/// Label naming the component.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// Annotation carrying a hash of the worker config, so a config change rolls the pods.
+pub const CONFIG_HASH_ANNOTATION: &str = "tweetpipe.io/config-hash";
+
+/// Images and settings the operator hands every worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerDefaults {
+    /// Extractor image when the spec names none.
+    pub extractor_image: String,
+    /// Transformer image when the spec names none.
+    pub transformer_image: String,
+    /// Pull policy of both.
+    pub image_pull_policy: String,
+    /// OTLP endpoint handed to the workers, if tracing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// `RUST_LOG` of the workers.
+    pub log_filter: String,
+}
+
+/// Which worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// X API → Kafka.
+    Extractor,
+    /// Kafka → MySQL.
+    Transformer,
+}
+
+impl Component {
+    /// Label value and name suffix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Extractor => "extractor",
+            Component::Transformer => "transformer",
+        }
+    }
+}
+
+/// `<pipeline>-<component>`: the name of the workload, its ConfigMap and its Service.
+pub fn object_name(tp: &TweetPipeline, component: Component) -> String {
+    format!("{}-{}", tp.metadata.name.as_deref().unwrap_or_default(), component.as_str())
+}
+
+/// Name of the Secret holding the transformer's MySQL URL.
+pub fn mysql_secret_name(tp: &TweetPipeline) -> String {
+    format!("{}-transformer-mysql", tp.metadata.name.as_deref().unwrap_or_default())
+}
+
+/// Labels selecting a component's pods.
+pub fn selector_labels(tp: &TweetPipeline, component: Component) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (PIPELINE_LABEL.to_string(), tp.metadata.name.clone().unwrap_or_default()),
+        (COMPONENT_LABEL.to_string(), component.as_str().to_string()),
+    ])
+}
+
+/// The selector as a string (status, scale subresource).
+pub fn selector_string(tp: &TweetPipeline, component: Component) -> String {
+    selector_labels(tp, component).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+fn labels(tp: &TweetPipeline, component: Component) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(tp, component);
+    labels.insert("app.kubernetes.io/name".into(), format!("tweetpipe-{}", component.as_str()));
+    labels.insert("app.kubernetes.io/instance".into(), tp.metadata.name.clone().unwrap_or_default());
+    labels.insert("app.kubernetes.io/part-of".into(), "tweetpipe".into());
+    labels.insert("app.kubernetes.io/managed-by".into(), "tweetpipe-operator".into());
+    labels
+}
+
+fn owner(tp: &TweetPipeline) -> Vec<OwnerReference> {
+    tp.controller_owner_ref(&()).into_iter().collect()
+}
+
+fn metadata(tp: &TweetPipeline, name: String, component: Component) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: tp.metadata.namespace.clone(),
+        labels: Some(labels(tp, component)),
+        owner_references: Some(owner(tp)),
+        ..ObjectMeta::default()
+    }
+}
+
+/// A stable, short hash of a config (FNV-1a), to roll pods when it changes.
+pub fn config_hash(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+/// The ConfigMap holding a worker's JSON config.
+pub fn config_map(tp: &TweetPipeline, component: Component, file: &str, json: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: metadata(tp, object_name(tp, component), component),
+        data: Some(BTreeMap::from([(file.to_string(), json.to_string())])),
+        ..ConfigMap::default()
+    }
+}
+
+/// The Secret with the transformer's MySQL URL (admin URL plus the pipeline's database).
+pub fn mysql_secret(tp: &TweetPipeline, url_with_database: &str) -> Secret {
+    Secret {
+        metadata: metadata(tp, mysql_secret_name(tp), Component::Transformer),
+        data: Some(BTreeMap::from([("url".to_string(), ByteString(url_with_database.as_bytes().to_vec()))])),
+        type_: Some("Opaque".into()),
+        ..Secret::default()
+    }
+}
+
+/// A headless Service per component: stable pod DNS for the StatefulSet and scrape targets.
+pub fn service(tp: &TweetPipeline, component: Component) -> Service {
+    Service {
+        metadata: metadata(tp, object_name(tp, component), component),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            selector: Some(selector_labels(tp, component)),
+            ports: Some(vec![ServicePort {
+                name: Some("ops".into()),
+                port: OPS_PORT,
+                target_port: Some(IntOrString::String("ops".into())),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+fn resources(spec: Option<&Resources>) -> ResourceRequirements {
+    let quantities = |map: &BTreeMap<String, String>| -> BTreeMap<String, Quantity> {
+        map.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect()
+    };
+    match spec {
+        Some(r) => ResourceRequirements {
+            requests: (!r.requests.is_empty()).then(|| quantities(&r.requests)),
+            limits: (!r.limits.is_empty()).then(|| quantities(&r.limits)),
+            ..ResourceRequirements::default()
+        },
+        None => ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity("50m".into())),
+                ("memory".to_string(), Quantity("64Mi".into())),
+            ])),
+            limits: Some(BTreeMap::from([("memory".to_string(), Quantity("256Mi".into()))])),
+            ..ResourceRequirements::default()
+        },
+    }
+}
+
+/// Non-root, no privilege escalation, no capabilities, read-only root filesystem.
+pub fn container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(WORKER_UID),
+        run_as_group: Some(WORKER_UID),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+        ..SecurityContext::default()
+    }
+}
+
+fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(WORKER_UID),
+        run_as_group: Some(WORKER_UID),
+        fs_group: Some(WORKER_UID),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+        ..PodSecurityContext::default()
+    }
+}
+
+fn probe(path: &str, initial_delay: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("ops".into()),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(10),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+fn env(name: &str, value: &str) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
+}
+
+fn secret_volume(name: String, secret: &str, items: Vec<(String, String)>) -> Volume {
+    Volume {
+        name,
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            items: Some(items.into_iter().map(|(key, path)| KeyToPath { key, path, mode: None }).collect()),
+            default_mode: Some(0o440),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount { name: name.into(), mount_path: path.into(), read_only: Some(true), ..VolumeMount::default() }
+}
+
+/// Volumes and mounts for Kafka TLS/SASL secrets.
+fn kafka_secret_volumes(tp: &TweetPipeline) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    if let Some(sasl) = &tp.spec.kafka.sasl {
+        volumes.push(secret_volume(
+            "kafka-sasl".into(),
+            &sasl.secret_name,
+            vec![(sasl.username_key.clone(), "username".into()), (sasl.password_key.clone(), "password".into())],
+        ));
+        mounts.push(mount("kafka-sasl", paths::KAFKA_SASL_DIR));
+    }
+    if let Some(ca) = tp.spec.kafka.tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
+        volumes.push(secret_volume("kafka-ca".into(), &ca.name, vec![(ca.key.clone(), "ca.crt".into())]));
+        mounts.push(mount("kafka-ca", paths::KAFKA_CA_DIR));
+    }
+    (volumes, mounts)
+}
+
+struct PodParts {
+    component: Component,
+    image: String,
+    config_env: (&'static str, &'static str),
+    config_hash: String,
+    volumes: Vec<Volume>,
+    mounts: Vec<VolumeMount>,
+    extra_env: Vec<EnvVar>,
+    resources: ResourceRequirements,
+}
+
+fn pod_template(tp: &TweetPipeline, defaults: &WorkerDefaults, parts: PodParts) -> PodTemplateSpec {
+    let component = parts.component;
+    let mut volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource { name: object_name(tp, component), ..ConfigMapVolumeSource::default() }),
+            ..Volume::default()
+        },
+        // A writable /tmp on an otherwise read-only root filesystem.
+        Volume { name: "tmp".into(), empty_dir: Some(Default::default()), ..Volume::default() },
+    ];
+    volumes.extend(parts.volumes);
+    let mut mounts = vec![
+        mount("config", paths::CONFIG_DIR),
+        VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() },
+    ];
+    mounts.extend(parts.mounts);
+    let mut env_vars = vec![env(parts.config_env.0, parts.config_env.1), env("RUST_LOG", &defaults.log_filter)];
+    if let Some(endpoint) = &defaults.otlp_endpoint {
+        env_vars.push(env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+        env_vars.push(env("OTEL_SERVICE_NAME", &format!("tweetpipe-{}", component.as_str())));
+    }
+    env_vars.extend(parts.extra_env);
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels(tp, component)),
+            annotations: Some(BTreeMap::from([
+                (CONFIG_HASH_ANNOTATION.to_string(), parts.config_hash),
+                ("prometheus.io/scrape".to_string(), "true".to_string()),
+                ("prometheus.io/port".to_string(), OPS_PORT.to_string()),
+            ])),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            security_context: Some(pod_security()),
+            termination_grace_period_seconds: Some(30),
+            volumes: Some(volumes),
+            containers: vec![Container {
+                name: component.as_str().into(),
+                image: Some(parts.image),
+                image_pull_policy: Some(defaults.image_pull_policy.clone()),
+                env: Some(env_vars),
+                ports: Some(vec![ContainerPort {
+                    name: Some("ops".into()),
+                    container_port: OPS_PORT,
+                    protocol: Some("TCP".into()),
+                    ..ContainerPort::default()
+                }]),
+                liveness_probe: Some(probe("/healthz", 5)),
+                readiness_probe: Some(probe("/readyz", 2)),
+                resources: Some(parts.resources),
+                security_context: Some(container_security()),
+                volume_mounts: Some(mounts),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// The extractor StatefulSet: ordinal `i` is replica `i` of the config's assignments.
+pub fn extractor_statefulset(tp: &TweetPipeline, defaults: &WorkerDefaults, replicas: i32, config_json: &str) -> StatefulSet {
+    let component = Component::Extractor;
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    for (index, token) in tp.spec.source.tokens.iter().enumerate() {
+        let name = format!("token-{index}");
+        volumes.push(secret_volume(name.clone(), &token.name, vec![(token.key.clone(), "token".into())]));
+        mounts.push(mount(&name, &format!("{}/{index}", paths::TOKENS_DIR)));
+    }
+    let (kafka_volumes, kafka_mounts) = kafka_secret_volumes(tp);
+    volumes.extend(kafka_volumes);
+    mounts.extend(kafka_mounts);
+    let replica_index = EnvVar {
+        name: "REPLICA_INDEX".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "metadata.labels['apps.kubernetes.io/pod-index']".into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
+    let template = pod_template(
+        tp,
+        defaults,
+        PodParts {
+            component,
+            image: tp.spec.extractor.image.clone().unwrap_or_else(|| defaults.extractor_image.clone()),
+            config_env: ("EXTRACTOR_CONFIG", paths::EXTRACTOR_CONFIG),
+            config_hash: config_hash(config_json),
+            volumes,
+            mounts,
+            extra_env: vec![replica_index],
+            resources: resources(tp.spec.extractor.resources.as_ref()),
+        },
+    );
+    StatefulSet {
+        metadata: metadata(tp, object_name(tp, component), component),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(replicas),
+            service_name: Some(object_name(tp, component)),
+            // Replicas are independent (each has its own queries), so start and stop them together.
+            pod_management_policy: Some("Parallel".into()),
+            selector: LabelSelector { match_labels: Some(selector_labels(tp, component)), ..LabelSelector::default() },
+            template,
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    }
+}
+
+/// The transformer Deployment.
+pub fn transformer_deployment(tp: &TweetPipeline, defaults: &WorkerDefaults, replicas: i32, config_json: &str) -> Deployment {
+    let component = Component::Transformer;
+    let mut volumes = vec![secret_volume("mysql".into(), &mysql_secret_name(tp), vec![("url".into(), "url".into())])];
+    let mut mounts = vec![mount("mysql", paths::MYSQL_DIR)];
+    let (kafka_volumes, kafka_mounts) = kafka_secret_volumes(tp);
+    volumes.extend(kafka_volumes);
+    mounts.extend(kafka_mounts);
+    let template = pod_template(
+        tp,
+        defaults,
+        PodParts {
+            component,
+            image: tp.spec.transformer.image.clone().unwrap_or_else(|| defaults.transformer_image.clone()),
+            config_env: ("TRANSFORMER_CONFIG", paths::TRANSFORMER_CONFIG),
+            config_hash: config_hash(config_json),
+            volumes,
+            mounts,
+            extra_env: Vec::new(),
+            resources: resources(tp.spec.transformer.resources.as_ref()),
+        },
+    );
+    Deployment {
+        metadata: metadata(tp, object_name(tp, component), component),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector { match_labels: Some(selector_labels(tp, component)), ..LabelSelector::default() },
+            template,
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+/// JSON of a worker config, pretty so `kubectl get cm -o yaml` stays readable.
+pub fn to_json<T: serde::Serialize>(config: &T) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(config)
+}
+
+/// Both configs rendered; kept together so hashes and ConfigMaps agree.
+pub struct RenderedConfigs {
+    /// `extractor.json`.
+    pub extractor: String,
+    /// `transformer.json`.
+    pub transformer: String,
+}
+
+/// Renders both configs.
+pub fn render(extractor: &ExtractorConfig, transformer: &TransformerConfig) -> Result<RenderedConfigs, serde_json::Error> {
+    Ok(RenderedConfigs { extractor: to_json(extractor)?, transformer: to_json(transformer)? })
+}

@@ -1,0 +1,642 @@
+//! The `TweetPipeline` custom resource (`tweetpipe.io/v1alpha1`).
+//!
+//! The Rust types are the source of truth: `crds/` is generated from them (`crdgen`), never edited.
+//! Validation lives in two layers, both enforced by the API server at `kubectl apply` time:
+//! OpenAPI bounds (lengths, ranges, patterns, enums) and CEL rules whose messages say what to fix.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// Name of the finalizer the operator puts on every pipeline.
+pub const FINALIZER: &str = "tweetpipe.io/cleanup";
+
+/// Desired state of one tweet ETL pipeline: where posts come from, where they flow, where they land.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "tweetpipe.io",
+    version = "v1alpha1",
+    kind = "TweetPipeline",
+    plural = "tweetpipelines",
+    singular = "tweetpipeline",
+    shortname = "tp",
+    category = "tweetpipe",
+    namespaced,
+    status = "TweetPipelineStatus",
+    derive = "PartialEq",
+    validation = Rule::new("size(self.metadata.name) <= 40").message("metadata.name must be at most 40 characters: it prefixes the names of the pipeline's workloads, Secrets and consumer group"),
+    doc = "A tweet ETL pipeline: extractors poll the X API recent search, Kafka carries Avro posts, transformers upsert them into MySQL.",
+    scale(
+        spec_replicas_path = ".spec.extractor.maxReplicas",
+        status_replicas_path = ".status.extractor.readyReplicas",
+        label_selector_path = ".status.extractor.selector"
+    ),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Extractors", type_ = "integer", description = "Ready extractor replicas", json_path = ".status.extractor.readyReplicas"),
+    printcolumn(name = "Cap", type_ = "string", description = "What limits the extractor replica count", json_path = ".status.extractor.capReason"),
+    printcolumn(name = "Transformers", type_ = "integer", description = "Ready transformer replicas", json_path = ".status.transformer.readyReplicas"),
+    printcolumn(name = "Lag", type_ = "integer", description = "Consumer lag of the transformers (records)", json_path = ".status.transformer.lag"),
+    printcolumn(name = "Posts", type_ = "integer", description = "Posts collected, all queries", json_path = ".status.postsTotal"),
+    printcolumn(name = "Month", type_ = "string", description = "Monthly post cap used", json_path = ".status.monthly.usedPercent", priority = 1),
+    printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("self.extractor.minRequestsPerReplica <= self.source.limits.requestsPerWindow").message("extractor.minRequestsPerReplica must not exceed source.limits.requestsPerWindow: no replica could ever get its minimum share of the rate budget"))]
+#[serde(rename_all = "camelCase")]
+pub struct TweetPipelineSpec {
+    /// The X API: base URL, bearer tokens, queries, fields, tier limits.
+    pub source: SourceSpec,
+    /// Extractor workers (X API → Kafka).
+    #[serde(default)]
+    pub extractor: ExtractorSpec,
+    /// Kafka cluster and topic the posts flow through.
+    pub kafka: KafkaSpec,
+    /// Transformer workers (Kafka → MySQL).
+    #[serde(default)]
+    pub transformer: TransformerSpec,
+    /// MySQL-compatible database the posts land in.
+    pub mysql: MySqlSpec,
+    /// What happens to topics and tables when the pipeline is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Stop all workers and keep all data.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// Where posts come from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.queries.all(q, self.queries.exists_one(p, p.name == q.name))").message("source.queries: every query needs a unique name (two queries share one)"))]
+#[x_kube(validation = Rule::new("self.tokens.all(t, self.tokens.exists_one(u, u.name == t.name && u.key == t.key))").message("source.tokens: each bearer token must be listed once (two entries name the same Secret and key)"))]
+#[serde(rename_all = "camelCase")]
+pub struct SourceSpec {
+    /// Base URL of the X API (the simulator's URL in local tests). The extractor appends `/2/tweets/search/recent`.
+    #[serde(default = "default_base_url")]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/\\\\s]+(/.*)?$')").message("source.baseUrl must be an http:// or https:// URL, e.g. https://api.x.com"))]
+    pub base_url: String,
+    /// Bearer tokens, each from a Secret; every token is its own rate-limit bucket. Never inline.
+    #[schemars(length(min = 1, max = 16))]
+    pub tokens: Vec<SecretKeyRef>,
+    /// The searches to run, each with a stable name (used in checkpoints, metrics and tables).
+    #[schemars(length(min = 1, max = 200))]
+    pub queries: Vec<QuerySpec>,
+    /// Fields and expansions requested from the API.
+    #[serde(default)]
+    pub fields: FieldsSpec,
+    /// Rate and usage limits of the API tier.
+    #[serde(default)]
+    pub limits: TierLimits,
+    /// Share of every budget (rate and monthly) held back, in percent, so the API never refuses us.
+    #[serde(default = "default_safety_margin")]
+    #[schemars(range(min = 0, max = 90))]
+    pub safety_margin_percent: u32,
+    /// Posts asked for per request (`max_results`), 10 to 100.
+    #[serde(default = "default_max_results")]
+    #[schemars(range(min = 10, max = 100))]
+    pub max_results: u32,
+}
+
+/// A key inside a Secret in the pipeline's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub name: String,
+    /// Key inside the Secret.
+    #[serde(default = "default_token_key")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// One named search.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QuerySpec {
+    /// Stable name: lowercase letters, digits and '-', at most 63 characters.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    /// The X search query, e.g. `(covid OR quarantine) lang:en -is:retweet`.
+    #[schemars(length(min = 1, max = 4096))]
+    #[x_kube(validation = Rule::new("!self.matches('^\\\\s*$')").message("a query must contain search terms, not only spaces"))]
+    pub query: String,
+}
+
+/// Fields and expansions asked for on every request.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldsSpec {
+    /// `tweet.fields`.
+    #[serde(default = "default_tweet_fields")]
+    #[schemars(length(max = 32))]
+    pub tweet_fields: Vec<String>,
+    /// `user.fields`.
+    #[serde(default = "default_user_fields")]
+    #[schemars(length(max = 32))]
+    pub user_fields: Vec<String>,
+    /// `place.fields`.
+    #[serde(default = "default_place_fields")]
+    #[schemars(length(max = 32))]
+    pub place_fields: Vec<String>,
+    /// `expansions`.
+    #[serde(default = "default_expansions")]
+    #[schemars(length(max = 16))]
+    pub expansions: Vec<String>,
+}
+
+/// The API tier's limits for recent search.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TierLimits {
+    /// Requests allowed per token per window (450 for an app token on Pro, 60 on Basic).
+    #[serde(default = "default_requests_per_window")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub requests_per_window: u32,
+    /// Length of the rate-limit window in seconds (900 for X).
+    #[serde(default = "default_window_seconds")]
+    #[schemars(range(min = 1, max = 86_400))]
+    pub window_seconds: u32,
+    /// Posts the project may read per calendar month (10,000 on Basic, 1,000,000 on Pro); unset means no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub monthly_post_cap: Option<u64>,
+}
+
+/// Extractor workers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtractorSpec {
+    /// Container image; the operator's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
+    /// Upper bound on extractor replicas; the rate budget and the number of queries may lower it.
+    #[serde(default = "default_extractor_max_replicas")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_replicas: i32,
+    /// Smallest share of a token's window budget worth a replica of its own, in requests per window.
+    #[serde(default = "default_min_requests_per_replica")]
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub min_requests_per_replica: u32,
+    /// Compute resources of each extractor container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// Kafka connection and topic.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.topic == oldSelf.topic").message("kafka.topic cannot change: the topic holds the posts and checkpoints; create a new TweetPipeline instead"))]
+#[x_kube(validation = Rule::new("self.partitions >= oldSelf.partitions").message("kafka.partitions can only grow: Kafka cannot remove partitions from a topic"))]
+#[x_kube(validation = Rule::new("!has(self.sasl) || has(self.tls) || self.sasl.mechanism != 'PLAIN'").message("kafka.sasl: PLAIN sends the password in clear text; configure kafka.tls as well or use a SCRAM mechanism"))]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSpec {
+    /// Bootstrap servers, comma separated `host:port`.
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("self.split(',').all(s, s.matches('^[^:,\\\\s]+:[0-9]{1,5}$'))").message("kafka.bootstrapServers must be comma-separated host:port pairs, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092"))]
+    pub bootstrap_servers: String,
+    /// Topic of the posts; `<topic>.checkpoints` and `<topic>.dlq` are created beside it.
+    #[schemars(length(min = 1, max = 200), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[x_kube(validation = Rule::new("!self.endsWith('.checkpoints') && !self.endsWith('.dlq')").message("kafka.topic must not end in .checkpoints or .dlq: those suffixes are the pipeline's own companion topics"))]
+    pub topic: String,
+    /// Partitions of the posts topic: the ceiling of transformer parallelism. Can only grow.
+    #[serde(default = "default_partitions")]
+    #[schemars(range(min = 1, max = 10_000))]
+    pub partitions: i32,
+    /// Replication factor of all three topics.
+    #[serde(default = "default_replication_factor")]
+    #[schemars(range(min = 1, max = 16))]
+    pub replication_factor: i32,
+    /// How long posts stay in the topic, in hours.
+    #[serde(default = "default_retention_hours")]
+    #[schemars(range(min = 1, max = 87_600))]
+    pub retention_hours: u32,
+    /// TLS towards the brokers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<KafkaTls>,
+    /// SASL authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl: Option<KafkaSasl>,
+    /// Confluent-compatible schema registry; when set, records use the Confluent wire format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/\\\\s]+(/.*)?$')").message("kafka.schemaRegistryUrl must be an http:// or https:// URL"))]
+    pub schema_registry_url: Option<String>,
+}
+
+/// TLS to Kafka.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTls {
+    /// CA certificate (PEM) to verify the brokers; the system roots when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretKeyRef>,
+}
+
+/// SASL mechanisms librdkafka supports here.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaslMechanism {
+    /// Username and password in clear (use with TLS only).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// SCRAM with SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// SCRAM with SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The name librdkafka expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// SASL credentials from one Secret.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaSasl {
+    /// Mechanism.
+    pub mechanism: SaslMechanism,
+    /// Secret holding the username and the password.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub secret_name: String,
+    /// Key of the username in that Secret.
+    #[serde(default = "default_username_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub username_key: String,
+    /// Key of the password in that Secret.
+    #[serde(default = "default_password_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub password_key: String,
+}
+
+/// Transformer workers.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("transformer.minReplicas must not exceed transformer.maxReplicas"))]
+#[serde(rename_all = "camelCase")]
+pub struct TransformerSpec {
+    /// Container image; the operator's default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: Option<String>,
+    /// Replicas when there is no lag.
+    #[serde(default = "default_transformer_min_replicas")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_replicas: i32,
+    /// Replicas at most (also bounded by the topic's partitions).
+    #[serde(default = "default_transformer_max_replicas")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: i32,
+    /// Consumer lag one replica is expected to absorb; lag above it adds replicas.
+    #[serde(default = "default_target_lag_per_replica")]
+    #[schemars(range(min = 1))]
+    pub target_lag_per_replica: u64,
+    /// Rows per MySQL transaction.
+    #[serde(default = "default_batch_size")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub batch_size: u32,
+    /// Longest wait before a partial batch is written, in milliseconds.
+    #[serde(default = "default_flush_interval_ms")]
+    #[schemars(range(min = 10, max = 600_000))]
+    pub flush_interval_ms: u32,
+    /// Compute resources of each transformer container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// Container resources as quantities (`cpu: 100m`, `memory: 64Mi`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    /// Requests, e.g. `{cpu: 50m, memory: 64Mi}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 8))]
+    pub requests: BTreeMap<String, String>,
+    /// Limits, e.g. `{memory: 256Mi}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 8))]
+    pub limits: BTreeMap<String, String>,
+}
+
+/// The MySQL-compatible database.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MySqlSpec {
+    /// Secret key holding an administrative URL `mysql://user:password@host:3306` (no database):
+    /// the operator creates the database, tables and reporting user with it.
+    pub url_secret: SecretKeyRef,
+    /// Database (schema) of this pipeline.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_]+$"))]
+    #[x_kube(validation = Rule::new("!(self.lowerAscii() in ['mysql', 'information_schema', 'performance_schema', 'sys'])").message("mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)"))]
+    pub database: String,
+    /// Read-only user for dashboards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporting_user: Option<ReportingUser>,
+}
+
+/// A read-only database user for dashboards.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportingUser {
+    /// User name.
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[A-Za-z0-9_]+$"))]
+    #[x_kube(validation = Rule::new("self != 'root'").message("mysql.reportingUser.name must not be root: the reporting user is read-only"))]
+    pub name: String,
+    /// Secret key holding its password.
+    pub password_secret: SecretKeyRef,
+}
+
+/// What deletion of the pipeline removes.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeletionPolicy {
+    /// Keep topics, database and reporting user (workloads are always removed).
+    #[default]
+    Retain,
+    /// Delete the three topics, the database and the reporting user too.
+    Delete,
+}
+
+/// Observed state, written only by the operator.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TweetPipelineStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions: `Ready` plus the specific ones (see docs/operator.md).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Extractor replicas and the budget they share.
+    #[serde(default)]
+    pub extractor: ExtractorStatus,
+    /// Transformer replicas and lag.
+    #[serde(default)]
+    pub transformer: TransformerStatus,
+    /// Progress of each query, from the checkpoint topic.
+    #[serde(default)]
+    pub queries: Vec<QueryStatus>,
+    /// Posts collected over all queries.
+    #[serde(default)]
+    pub posts_total: u64,
+    /// Monthly post usage and forecast (only with a monthly cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly: Option<MonthlyStatus>,
+}
+
+/// A condition of the standard Kubernetes shape.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type, e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// CamelCase reason.
+    pub reason: String,
+    /// For people.
+    pub message: String,
+    /// When `status` last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// Generation this condition was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Extractor side of the status.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtractorStatus {
+    /// Replicas the operator wants.
+    #[serde(default)]
+    pub replicas: i32,
+    /// Replicas ready.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// What binds the replica count: MaxReplicas, RateBudget, Queries, MonthlyCap, Suspended.
+    #[serde(default)]
+    pub cap_reason: String,
+    /// The binding limit explained.
+    #[serde(default)]
+    pub cap_message: String,
+    /// Requests per window all tokens allow after the safety margin.
+    #[serde(default)]
+    pub budget_requests_per_window: u64,
+    /// Requests per window handed to the replicas (after any monthly slow-down).
+    #[serde(default)]
+    pub requests_per_window_in_use: u64,
+    /// Label selector of the extractor pods (for the scale subresource).
+    #[serde(default)]
+    pub selector: String,
+}
+
+/// Transformer side of the status.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TransformerStatus {
+    /// Replicas the operator wants.
+    #[serde(default)]
+    pub replicas: i32,
+    /// Replicas ready.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Records in the posts topic not yet committed by the transformers' consumer group.
+    #[serde(default)]
+    pub lag: i64,
+    /// Partitions of the posts topic.
+    #[serde(default)]
+    pub partitions: i32,
+}
+
+/// Progress of one query.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryStatus {
+    /// Query name.
+    pub name: String,
+    /// Newest post id collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_id: Option<String>,
+    /// Last poll (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_poll_at: Option<String>,
+    /// Posts collected since the pipeline began.
+    #[serde(default)]
+    pub posts_total: u64,
+    /// Posts collected this month.
+    #[serde(default)]
+    pub month_posts: u64,
+    /// Extractor replica that runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<i32>,
+    /// Why the extractor stopped this query (`invalid_query`, `unauthorized`, `usage_capped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    /// The API's explanation of the stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_message: Option<String>,
+}
+
+/// Monthly usage against the post cap.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MonthlyStatus {
+    /// Calendar month, `YYYY-MM` (UTC).
+    pub month: String,
+    /// Posts read this month.
+    pub posts_used: u64,
+    /// The cap.
+    pub cap: u64,
+    /// Percentage of the cap used, e.g. `42%`.
+    pub used_percent: String,
+    /// When the cap will be reached at the current rate (RFC 3339); absent when it will not this month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_cap_reached_at: Option<String>,
+    /// Percentage of the rate budget handed out after the monthly slow-down (100 = no slow-down).
+    pub throttle_percent: u32,
+}
+
+fn default_base_url() -> String {
+    "https://api.x.com".to_string()
+}
+fn default_safety_margin() -> u32 {
+    10
+}
+fn default_max_results() -> u32 {
+    100
+}
+fn default_token_key() -> String {
+    "token".to_string()
+}
+fn default_username_key() -> String {
+    "username".to_string()
+}
+fn default_password_key() -> String {
+    "password".to_string()
+}
+fn default_tweet_fields() -> Vec<String> {
+    [
+        "created_at",
+        "author_id",
+        "lang",
+        "conversation_id",
+        "in_reply_to_user_id",
+        "referenced_tweets",
+        "entities",
+        "public_metrics",
+        "possibly_sensitive",
+        "source",
+        "geo",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_user_fields() -> Vec<String> {
+    ["created_at", "location", "verified", "public_metrics"].map(String::from).to_vec()
+}
+fn default_place_fields() -> Vec<String> {
+    ["country", "country_code", "full_name", "place_type"].map(String::from).to_vec()
+}
+fn default_expansions() -> Vec<String> {
+    ["author_id", "geo.place_id"].map(String::from).to_vec()
+}
+fn default_requests_per_window() -> u32 {
+    450
+}
+fn default_window_seconds() -> u32 {
+    900
+}
+fn default_extractor_max_replicas() -> i32 {
+    4
+}
+fn default_min_requests_per_replica() -> u32 {
+    30
+}
+fn default_partitions() -> i32 {
+    6
+}
+fn default_replication_factor() -> i32 {
+    1
+}
+fn default_retention_hours() -> u32 {
+    168
+}
+fn default_transformer_min_replicas() -> i32 {
+    1
+}
+fn default_transformer_max_replicas() -> i32 {
+    4
+}
+fn default_target_lag_per_replica() -> u64 {
+    5_000
+}
+fn default_batch_size() -> u32 {
+    500
+}
+fn default_flush_interval_ms() -> u32 {
+    1_000
+}
+
+impl Default for FieldsSpec {
+    fn default() -> Self {
+        FieldsSpec {
+            tweet_fields: default_tweet_fields(),
+            user_fields: default_user_fields(),
+            place_fields: default_place_fields(),
+            expansions: default_expansions(),
+        }
+    }
+}
+
+impl Default for TierLimits {
+    fn default() -> Self {
+        TierLimits {
+            requests_per_window: default_requests_per_window(),
+            window_seconds: default_window_seconds(),
+            monthly_post_cap: None,
+        }
+    }
+}
+
+impl Default for ExtractorSpec {
+    fn default() -> Self {
+        ExtractorSpec {
+            image: None,
+            max_replicas: default_extractor_max_replicas(),
+            min_requests_per_replica: default_min_requests_per_replica(),
+            resources: None,
+        }
+    }
+}
+
+impl Default for TransformerSpec {
+    fn default() -> Self {
+        TransformerSpec {
+            image: None,
+            min_replicas: default_transformer_min_replicas(),
+            max_replicas: default_transformer_max_replicas(),
+            target_lag_per_replica: default_target_lag_per_replica(),
+            batch_size: default_batch_size(),
+            flush_interval_ms: default_flush_interval_ms(),
+            resources: None,
+        }
+    }
+}
+
+/// The CRD as YAML, exactly as `crds/` holds it.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    use kube::CustomResourceExt;
+    let yaml = serde_yaml::to_string(&TweetPipeline::crd())?;
+    Ok(format!(
+        "# Generated by `cargo run -p tweetpipe-operator --bin crdgen`; do not edit.\n{yaml}"
+    ))
+}

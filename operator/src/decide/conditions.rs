@@ -1,0 +1,172 @@
+//! Conditions from observed facts. Pure: the same facts give the same conditions, and a
+//! condition keeps its `lastTransitionTime` while its status does not change.
+
+use crate::crd::Condition;
+
+use super::monthly::MonthlyState;
+
+/// Condition types the operator writes.
+pub mod types {
+    /// Everything works and the workloads are ready.
+    pub const READY: &str = "Ready";
+    /// Every referenced Secret and key exists.
+    pub const SECRETS_RESOLVED: &str = "SecretsResolved";
+    /// Kafka answers and the topics match the spec.
+    pub const KAFKA_READY: &str = "KafkaReady";
+    /// MySQL answers and the schema is migrated.
+    pub const MYSQL_READY: &str = "MySQLReady";
+    /// The rate budget, not the work, limits the extractors.
+    pub const RATE_LIMITED: &str = "RateLimited";
+    /// The monthly post cap is near or reached.
+    pub const MONTHLY_CAP: &str = "MonthlyCap";
+    /// `spec.suspend` is set.
+    pub const SUSPENDED: &str = "Suspended";
+}
+
+/// Ready reasons that mean "wait" rather than "broken" (Argo CD: Progressing, not Degraded).
+pub const PROGRESSING_REASONS: [&str; 2] = ["WorkloadsNotReady", "Reconciling"];
+
+/// Outcome of one dependency check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Works.
+    Ok,
+    /// Not checked, because something it needs failed first.
+    Skipped(String),
+    /// Failed: a CamelCase reason and a message for people (no secrets in it).
+    Failed { reason: String, message: String },
+}
+
+impl Check {
+    /// Shorthand for a failure.
+    pub fn failed(reason: &str, message: impl Into<String>) -> Self {
+        Check::Failed { reason: reason.to_string(), message: message.into() }
+    }
+}
+
+/// What the reconcile saw, reduced to what the conditions need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// `spec.suspend`.
+    pub suspended: bool,
+    /// Secrets.
+    pub secrets: Check,
+    /// Kafka topics.
+    pub kafka: Check,
+    /// MySQL schema.
+    pub mysql: Check,
+    /// The rate budget binds the extractor count (with its explanation).
+    pub rate_limited: Option<String>,
+    /// Monthly cap state and explanation, when there is a cap.
+    pub monthly: Option<(MonthlyState, String)>,
+    /// Extractors: desired, ready.
+    pub extractors: (i32, i32),
+    /// Transformers: desired, ready.
+    pub transformers: (i32, i32),
+    /// Queries the extractor stopped, explained (invalid query, revoked token, usage cap).
+    pub stopped_queries: Vec<String>,
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>, generation: Option<i64>) -> Condition {
+    Condition {
+        type_: type_.to_string(),
+        status: if ok { "True" } else { "False" }.to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+        last_transition_time: String::new(),
+        observed_generation: generation,
+    }
+}
+
+fn check_condition(type_: &str, check: &Check, ok_reason: &str, ok_message: &str, generation: Option<i64>) -> Condition {
+    match check {
+        Check::Ok => condition(type_, true, ok_reason, ok_message, generation),
+        Check::Skipped(why) => Condition {
+            status: "Unknown".to_string(),
+            ..condition(type_, false, "NotChecked", why.clone(), generation)
+        },
+        Check::Failed { reason, message } => condition(type_, false, reason, message.clone(), generation),
+    }
+}
+
+/// The Ready condition's reason and message: the first thing wrong, in the order a person fixes them.
+fn ready(facts: &Facts) -> (bool, String, String) {
+    if facts.suspended {
+        return (false, "Suspended".into(), "spec.suspend is set: workers are stopped, data is kept".into());
+    }
+    for check in [&facts.secrets, &facts.kafka, &facts.mysql] {
+        if let Check::Failed { reason, message } = check {
+            return (false, reason.clone(), message.clone());
+        }
+    }
+    if !facts.stopped_queries.is_empty() {
+        return (false, "QueryStopped".into(), facts.stopped_queries.join("; "));
+    }
+    if let Some((MonthlyState::Reached, message)) = &facts.monthly {
+        return (false, "MonthlyCapReached".into(), message.clone());
+    }
+    let (want_e, ready_e) = facts.extractors;
+    let (want_t, ready_t) = facts.transformers;
+    if want_e == 0 {
+        return (
+            false,
+            "NoExtractorBudget".into(),
+            "the rate budget affords no extractor replica: raise source.limits or lower extractor.minRequestsPerReplica or the safety margin"
+                .into(),
+        );
+    }
+    if ready_e < want_e || ready_t < want_t {
+        return (
+            false,
+            "WorkloadsNotReady".into(),
+            format!("extractors {ready_e}/{want_e} ready, transformers {ready_t}/{want_t} ready"),
+        );
+    }
+    (true, "PipelineReady".into(), format!("{want_e} extractor(s) and {want_t} transformer(s) running"))
+}
+
+/// All conditions, in a fixed order. `previous` supplies transition times; `now` stamps changes.
+pub fn compute(facts: &Facts, previous: &[Condition], now: &str) -> Vec<Condition> {
+    let g = facts.generation;
+    let (ready_ok, ready_reason, ready_message) = ready(facts);
+    let mut conditions = vec![
+        condition(types::READY, ready_ok, &ready_reason, ready_message, g),
+        check_condition(types::SECRETS_RESOLVED, &facts.secrets, "SecretsFound", "all referenced Secrets and keys exist", g),
+        check_condition(types::KAFKA_READY, &facts.kafka, "TopicsReady", "Kafka answers; topics match the spec", g),
+        check_condition(types::MYSQL_READY, &facts.mysql, "SchemaReady", "MySQL answers; the schema is migrated", g),
+        match &facts.rate_limited {
+            Some(message) => condition(types::RATE_LIMITED, true, "RateBudgetBinds", message.clone(), g),
+            None => condition(types::RATE_LIMITED, false, "WithinRateBudget", "the rate budget allows every useful replica", g),
+        },
+        match &facts.monthly {
+            None => condition(types::MONTHLY_CAP, false, "NoMonthlyCap", "source.limits.monthlyPostCap is not set", g),
+            Some((MonthlyState::Within, message)) => condition(types::MONTHLY_CAP, false, "WithinCap", message.clone(), g),
+            Some((MonthlyState::Near, message)) => condition(types::MONTHLY_CAP, true, "CapNear", message.clone(), g),
+            Some((MonthlyState::Reached, message)) => condition(types::MONTHLY_CAP, true, "CapReached", message.clone(), g),
+        },
+        if facts.suspended {
+            condition(types::SUSPENDED, true, "Suspended", "spec.suspend is set", g)
+        } else {
+            condition(types::SUSPENDED, false, "Running", "spec.suspend is not set", g)
+        },
+    ];
+    for c in &mut conditions {
+        c.last_transition_time = previous
+            .iter()
+            .find(|p| p.type_ == c.type_ && p.status == c.status)
+            .map(|p| p.last_transition_time.clone())
+            .unwrap_or_else(|| now.to_string());
+    }
+    conditions
+}
+
+/// Conditions whose status or reason changed (with the previous one, if any): the events to emit.
+pub fn transitions<'a>(before: &'a [Condition], after: &'a [Condition]) -> Vec<(&'a Condition, Option<&'a Condition>)> {
+    after
+        .iter()
+        .map(|a| (a, before.iter().find(|b| b.type_ == a.type_)))
+        .filter(|(a, b)| b.is_none_or(|b| b.status != a.status || b.reason != a.reason))
+        .collect()
+}

@@ -1,0 +1,239 @@
+//! The whole decision for one pipeline: observed facts in, replica counts, assignments and the
+//! status out. No I/O, so every path is a unit test.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+
+use super::conditions::{self, Check, Facts};
+use super::monthly::{self, MonthlyForecast, MonthlyState};
+use super::scaling::{self, CapReason, ReplicaAssignment, ScalingDecision, ScalingInput};
+use super::transformer::{self, TransformerBound, TransformerInput};
+use crate::build::workloads::{Component, selector_string};
+use crate::crd::{ExtractorStatus, MonthlyStatus, QueryStatus, TransformerStatus, TweetPipeline, TweetPipelineStatus};
+
+/// One query's checkpoint, as the extractor writes it to `<topic>.checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct Checkpoint {
+    /// Query name (also the record key).
+    pub query: String,
+    /// `since_id` of the next request.
+    #[serde(default)]
+    pub since_id: Option<String>,
+    /// Newest post id seen.
+    #[serde(default)]
+    pub newest_id: Option<String>,
+    /// Posts collected since the beginning.
+    #[serde(default)]
+    pub posts_total: u64,
+    /// Last poll, RFC 3339.
+    #[serde(default)]
+    pub last_poll_at: Option<String>,
+    /// `YYYY-MM` that `month_posts` counts.
+    #[serde(default)]
+    pub month: Option<String>,
+    /// Posts this month.
+    #[serde(default)]
+    pub month_posts: u64,
+    /// Why the extractor stopped polling this query (invalid query, revoked token, usage cap).
+    #[serde(default)]
+    pub stopped: Option<StopReason>,
+}
+
+/// Why a query no longer polls, as the extractor records it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct StopReason {
+    /// `invalid_query`, `unauthorized`, `usage_capped`.
+    pub reason: String,
+    /// The API's explanation.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// What the reconcile read before deciding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Now.
+    pub now: DateTime<Utc>,
+    /// Secrets resolved?
+    pub secrets: Check,
+    /// Kafka topics in shape?
+    pub kafka: Check,
+    /// MySQL schema in shape?
+    pub mysql: Check,
+    /// Latest checkpoint per query.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Consumer lag of the transformers' group; `None` when unknown.
+    pub lag: Option<i64>,
+    /// Partitions of the posts topic, when known.
+    pub partitions: Option<i32>,
+    /// Ready extractor pods.
+    pub extractor_ready: i32,
+    /// Ready transformer pods.
+    pub transformer_ready: i32,
+    /// Transformer replicas now (held while the lag is unknown).
+    pub transformer_current: Option<i32>,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Extractor replica count and why.
+    pub scaling: ScalingDecision,
+    /// Per-replica work.
+    pub assignments: Vec<ReplicaAssignment>,
+    /// Monthly forecast, with a cap.
+    pub monthly: Option<MonthlyForecast>,
+    /// Transformer replicas.
+    pub transformer_replicas: i32,
+    /// What bounded them.
+    pub transformer_bound: TransformerBound,
+    /// The status to write.
+    pub status: TweetPipelineStatus,
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Decides everything for `tp` given `observed`.
+pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
+    let spec = &tp.spec;
+    let source = &spec.source;
+    let month = monthly::month_of(observed.now);
+    let month_posts: u64 = observed
+        .checkpoints
+        .iter()
+        .filter(|c| c.month.as_deref() == Some(month.as_str()))
+        .map(|c| c.month_posts)
+        .sum();
+    let forecast = source
+        .limits
+        .monthly_post_cap
+        .map(|cap| monthly::forecast(observed.now, month_posts, cap, source.safety_margin_percent));
+
+    let scaling = scaling::decide_extractor_replicas(&ScalingInput {
+        tokens: u32::try_from(source.tokens.len()).unwrap_or(u32::MAX),
+        requests_per_window: source.limits.requests_per_window,
+        safety_margin_percent: source.safety_margin_percent,
+        min_requests_per_replica: spec.extractor.min_requests_per_replica,
+        queries: u32::try_from(source.queries.len()).unwrap_or(u32::MAX),
+        max_replicas: spec.extractor.max_replicas,
+        suspended: spec.suspend,
+        monthly_budget_spent: forecast.as_ref().is_some_and(|f| f.state == MonthlyState::Reached),
+    });
+    let throttle = forecast.as_ref().map_or(100, |f| f.throttle_percent);
+    let assignments = scaling::assign(scaling.replicas, source.tokens.len(), scaling.budget_per_token, throttle, source.queries.len());
+
+    let partitions = observed.partitions.unwrap_or(spec.kafka.partitions);
+    let (transformer_replicas, transformer_bound) = transformer::decide_transformer_replicas(&TransformerInput {
+        lag: observed.lag,
+        target_lag_per_replica: spec.transformer.target_lag_per_replica,
+        min_replicas: spec.transformer.min_replicas,
+        max_replicas: spec.transformer.max_replicas,
+        partitions,
+        current: observed.transformer_current,
+        suspended: spec.suspend,
+    });
+
+    let stopped_queries = observed
+        .checkpoints
+        .iter()
+        .filter(|c| source.queries.iter().any(|q| q.name == c.query))
+        .filter_map(|c| c.stopped.as_ref().map(|s| format!("query {} stopped ({}): {}", c.query, s.reason, s.message)))
+        .collect();
+    let previous = tp.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let monthly_fact = forecast.as_ref().map(|f| (f.state, monthly_message(f)));
+    let facts = Facts {
+        generation: tp.metadata.generation,
+        suspended: spec.suspend,
+        secrets: observed.secrets.clone(),
+        kafka: observed.kafka.clone(),
+        mysql: observed.mysql.clone(),
+        rate_limited: (scaling.reason == CapReason::RateBudget).then(|| scaling.message.clone()),
+        monthly: monthly_fact,
+        extractors: (scaling.replicas, observed.extractor_ready),
+        transformers: (transformer_replicas, observed.transformer_ready),
+        stopped_queries,
+    };
+    let conditions = conditions::compute(&facts, previous, &rfc3339(observed.now));
+
+    let queries = source
+        .queries
+        .iter()
+        .map(|q| {
+            let checkpoint = observed.checkpoints.iter().find(|c| c.query == q.name);
+            let replica = assignments.iter().find(|a| a.queries.iter().any(|&i| source.queries[i].name == q.name));
+            QueryStatus {
+                name: q.name.clone(),
+                newest_id: checkpoint.and_then(|c| c.newest_id.clone()),
+                last_poll_at: checkpoint.and_then(|c| c.last_poll_at.clone()),
+                posts_total: checkpoint.map_or(0, |c| c.posts_total),
+                month_posts: checkpoint.filter(|c| c.month.as_deref() == Some(month.as_str())).map_or(0, |c| c.month_posts),
+                replica: replica.map(|a| a.replica),
+                stopped_reason: checkpoint.and_then(|c| c.stopped.as_ref()).map(|s| s.reason.clone()),
+                stopped_message: checkpoint.and_then(|c| c.stopped.as_ref()).map(|s| s.message.clone()),
+            }
+        })
+        .collect::<Vec<_>>();
+    let posts_total = queries.iter().map(|q| q.posts_total).sum();
+
+    let status = TweetPipelineStatus {
+        observed_generation: tp.metadata.generation,
+        conditions,
+        extractor: ExtractorStatus {
+            replicas: scaling.replicas,
+            ready_replicas: observed.extractor_ready,
+            cap_reason: scaling.reason.to_string(),
+            cap_message: scaling.message.clone(),
+            budget_requests_per_window: scaling.budget_total,
+            requests_per_window_in_use: scaling::requests_in_use(&assignments),
+            selector: selector_string(tp, Component::Extractor),
+        },
+        transformer: TransformerStatus {
+            replicas: transformer_replicas,
+            ready_replicas: observed.transformer_ready,
+            lag: observed.lag.unwrap_or(0),
+            partitions,
+        },
+        queries,
+        posts_total,
+        monthly: forecast.as_ref().map(|f| MonthlyStatus {
+            month: f.month.clone(),
+            posts_used: f.posts_used,
+            cap: f.cap,
+            used_percent: format!("{}%", f.posts_used.saturating_mul(100) / f.cap.max(1)),
+            forecast_cap_reached_at: f.cap_reached_at.map(rfc3339),
+            throttle_percent: f.throttle_percent,
+        }),
+    };
+    Plan { scaling, assignments, monthly: forecast, transformer_replicas, transformer_bound, status }
+}
+
+fn monthly_message(f: &MonthlyForecast) -> String {
+    match f.state {
+        MonthlyState::Reached => format!(
+            "{} of {} posts read in {} (cap minus safety margin: {}): extractors stopped until next month",
+            f.posts_used, f.cap, f.month, f.usable
+        ),
+        MonthlyState::Near if f.throttle_percent < 100 => format!(
+            "{} of {} posts read in {}; at this rate the cap would be reached early, so extractors run at {}% of the rate budget",
+            f.posts_used, f.cap, f.month, f.throttle_percent
+        ),
+        MonthlyState::Near => format!("{} of {} posts read in {}: near the cap", f.posts_used, f.cap, f.month),
+        MonthlyState::Within => format!("{} of {} posts read in {}", f.posts_used, f.cap, f.month),
+    }
+}
+
+/// The monthly budget handed to the extractors: the cap minus the safety margin.
+pub fn monthly_post_budget(tp: &TweetPipeline) -> Option<u64> {
+    let source = &tp.spec.source;
+    source
+        .limits
+        .monthly_post_cap
+        .map(|cap| cap * (100 - u64::from(source.safety_margin_percent.min(100))) / 100)
+}
+
+/// Parses one checkpoint record value; `None` for records that are not checkpoints.
+pub fn parse_checkpoint(value: &[u8]) -> Option<Checkpoint> {
+    serde_json::from_slice(value).ok()
+}

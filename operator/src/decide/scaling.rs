@@ -1,0 +1,196 @@
+//! How many extractors may run, and who gets which queries and which share of the rate budget.
+//!
+//! Every replica holds one bearer token; all replicas on one token draw from that token's bucket
+//! of `requestsPerWindow` per window. A replica is only worth running when its share reaches
+//! `minRequestsPerReplica`, and only when it has a query to run. So the replica count is the
+//! smallest of: what the budget affords at the minimum share, the number of queries, and
+//! `maxReplicas`.
+
+use std::fmt;
+
+/// What fixed the extractor replica count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapReason {
+    /// `spec.suspend` is set.
+    Suspended,
+    /// The monthly post budget is spent.
+    MonthlyCap,
+    /// The rate budget affords no more replicas at the minimum share.
+    RateBudget,
+    /// There are no more queries to spread.
+    Queries,
+    /// `spec.extractor.maxReplicas`.
+    MaxReplicas,
+}
+
+impl CapReason {
+    /// The name shown in the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapReason::Suspended => "Suspended",
+            CapReason::MonthlyCap => "MonthlyCap",
+            CapReason::RateBudget => "RateBudget",
+            CapReason::Queries => "Queries",
+            CapReason::MaxReplicas => "MaxReplicas",
+        }
+    }
+}
+
+impl fmt::Display for CapReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything the scaling rule looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingInput {
+    /// Bearer tokens (independent buckets).
+    pub tokens: u32,
+    /// Each token's requests per window.
+    pub requests_per_window: u32,
+    /// Held back, percent.
+    pub safety_margin_percent: u32,
+    /// Smallest useful share per replica, requests per window.
+    pub min_requests_per_replica: u32,
+    /// Queries to spread.
+    pub queries: u32,
+    /// `spec.extractor.maxReplicas`.
+    pub max_replicas: i32,
+    /// Whether `spec.suspend` is set.
+    pub suspended: bool,
+    /// Whether the monthly post budget is spent.
+    pub monthly_budget_spent: bool,
+}
+
+/// The scaling rule's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingDecision {
+    /// Extractor replicas.
+    pub replicas: i32,
+    /// What fixed that number.
+    pub reason: CapReason,
+    /// The reason for people.
+    pub message: String,
+    /// One token's budget after the safety margin.
+    pub budget_per_token: u32,
+    /// All tokens' budget after the safety margin.
+    pub budget_total: u64,
+}
+
+/// One token's requests per window after the safety margin.
+pub fn budget_per_token(requests_per_window: u32, safety_margin_percent: u32) -> u32 {
+    let margin = u64::from(safety_margin_percent.min(100));
+    let kept = u64::from(requests_per_window) * (100 - margin) / 100;
+    u32::try_from(kept).unwrap_or(u32::MAX)
+}
+
+/// The scaling rule. Ties between limits report the one a user most needs to know about.
+pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
+    let per_token = budget_per_token(input.requests_per_window, input.safety_margin_percent);
+    let budget_total = u64::from(per_token) * u64::from(input.tokens);
+    let decision = |replicas: i32, reason: CapReason, message: String| ScalingDecision {
+        replicas,
+        reason,
+        message,
+        budget_per_token: per_token,
+        budget_total,
+    };
+    if input.suspended {
+        return decision(0, CapReason::Suspended, "spec.suspend is set: no extractors run".into());
+    }
+    if input.monthly_budget_spent {
+        return decision(
+            0,
+            CapReason::MonthlyCap,
+            "the monthly post budget (cap minus safety margin) is spent: extractors stop until next month".into(),
+        );
+    }
+    let per_token_replicas = per_token / input.min_requests_per_replica.max(1);
+    let by_budget = i64::from(per_token_replicas) * i64::from(input.tokens);
+    let by_queries = i64::from(input.queries);
+    let by_max = i64::from(input.max_replicas.max(0));
+    let replicas = by_budget.min(by_queries).min(by_max);
+    let replicas_i32 = i32::try_from(replicas).unwrap_or(i32::MAX);
+    if replicas == by_budget {
+        let message = format!(
+            "rate budget: {} token(s) × {} requests per window, minus the {}% safety margin, is {} requests per window; at {} or more per replica it affords {} replica(s)",
+            input.tokens,
+            input.requests_per_window,
+            input.safety_margin_percent,
+            budget_total,
+            input.min_requests_per_replica,
+            by_budget
+        );
+        decision(replicas_i32, CapReason::RateBudget, message)
+    } else if replicas == by_queries {
+        decision(
+            replicas_i32,
+            CapReason::Queries,
+            format!("{} quer(y/ies): a query runs on one replica, so more replicas would idle", input.queries),
+        )
+    } else {
+        decision(
+            replicas_i32,
+            CapReason::MaxReplicas,
+            format!(
+                "spec.extractor.maxReplicas is {}; the rate budget would afford {} and there are {} queries",
+                input.max_replicas, by_budget, input.queries
+            ),
+        )
+    }
+}
+
+/// One replica's work: its token, its share of that token's budget and its queries (by index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaAssignment {
+    /// Replica index (StatefulSet ordinal).
+    pub replica: i32,
+    /// Index into `spec.source.tokens`.
+    pub token: usize,
+    /// Requests per window this replica may spend.
+    pub requests_per_window: u32,
+    /// Indexes into `spec.source.queries`.
+    pub queries: Vec<usize>,
+}
+
+/// Splits tokens, budget and queries over `replicas`. `throttle_percent` (monthly slow-down)
+/// scales every token's budget; shares of one token differ by at most one request.
+pub fn assign(replicas: i32, tokens: usize, budget_per_token: u32, throttle_percent: u32, queries: usize) -> Vec<ReplicaAssignment> {
+    let Ok(replica_count) = usize::try_from(replicas) else {
+        return Vec::new();
+    };
+    if replica_count == 0 || tokens == 0 {
+        return Vec::new();
+    }
+    let throttled = u64::from(budget_per_token) * u64::from(throttle_percent.min(100)) / 100;
+    let mut assignments: Vec<ReplicaAssignment> = (0..replica_count)
+        .map(|r| ReplicaAssignment {
+            replica: i32::try_from(r).unwrap_or(i32::MAX),
+            token: r % tokens,
+            requests_per_window: 0,
+            queries: Vec::new(),
+        })
+        .collect();
+    for token in 0..tokens {
+        let holders: Vec<usize> = (0..replica_count).filter(|r| r % tokens == token).collect();
+        let count = holders.len() as u64;
+        if count == 0 {
+            continue;
+        }
+        for (position, replica) in holders.into_iter().enumerate() {
+            let extra = u64::from((position as u64) < throttled % count);
+            let share = throttled / count + extra;
+            assignments[replica].requests_per_window = u32::try_from(share).unwrap_or(u32::MAX);
+        }
+    }
+    for query in 0..queries {
+        assignments[query % replica_count].queries.push(query);
+    }
+    assignments
+}
+
+/// Requests per window handed out in total.
+pub fn requests_in_use(assignments: &[ReplicaAssignment]) -> u64 {
+    assignments.iter().map(|a| u64::from(a.requests_per_window)).sum()
+}

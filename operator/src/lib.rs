@@ -1,0 +1,12 @@
+//! The tweetpipe operator: the `TweetPipeline` CRD, the reconcile loop that makes Kafka topics,
+//! the MySQL schema and the worker workloads match it, and the scaling rules.
+//!
+//! Layout follows read → decide → apply: [`reconcile`] reads and applies, [`decide`] and
+//! [`build`] are pure and unit-tested with fixtures.
+
+pub mod build;
+pub mod crd;
+pub mod decide;
+pub mod metrics;
+pub mod reconcile;
+pub mod settings;

@@ -1,0 +1,84 @@
+//! Prometheus metrics of the operator.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels naming one pipeline.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PipelineLabels {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub pipeline: String,
+}
+
+/// Labels of an error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Error kind.
+    pub reason: String,
+}
+
+/// The operator's metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Reconciles run.
+    pub reconciles: Counter,
+    /// Reconciles failed, by reason.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Reconcile durations.
+    pub duration: Histogram,
+    /// Rate budget per pipeline (requests per window after the margin).
+    pub budget: Family<PipelineLabels, Gauge>,
+    /// Rate budget handed to the extractors per pipeline.
+    pub budget_in_use: Family<PipelineLabels, Gauge>,
+    /// Extractor replicas per pipeline.
+    pub extractor_replicas: Family<PipelineLabels, Gauge>,
+    /// Transformer replicas per pipeline.
+    pub transformer_replicas: Family<PipelineLabels, Gauge>,
+    /// Consumer lag per pipeline.
+    pub lag: Family<PipelineLabels, Gauge>,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
+}
+
+impl Metrics {
+    /// Registers every metric in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Metrics {
+            reconciles: Counter::default(),
+            errors: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            budget: Family::default(),
+            budget_in_use: Family::default(),
+            extractor_replicas: Family::default(),
+            transformer_replicas: Family::default(),
+            lag: Family::default(),
+            leader: Gauge::default(),
+        };
+        let r = registry.sub_registry_with_prefix("tweetpipe_operator");
+        r.register("reconciles", "Reconciles run", metrics.reconciles.clone());
+        r.register("reconcile_errors", "Reconciles that failed, by reason", metrics.errors.clone());
+        r.register("reconcile_duration_seconds", "Time per reconcile", metrics.duration.clone());
+        r.register("budget_requests_per_window", "Rate budget of a pipeline after the safety margin", metrics.budget.clone());
+        r.register("budget_in_use_requests_per_window", "Rate budget handed to a pipeline's extractors", metrics.budget_in_use.clone());
+        r.register("extractor_replicas", "Desired extractor replicas", metrics.extractor_replicas.clone());
+        r.register("transformer_replicas", "Desired transformer replicas", metrics.transformer_replicas.clone());
+        r.register("consumer_lag_records", "Transformer consumer lag", metrics.lag.clone());
+        r.register("leader", "1 while this replica is the leader", metrics.leader.clone());
+        metrics
+    }
+
+    /// Forgets a deleted pipeline's series.
+    pub fn forget(&self, labels: &PipelineLabels) {
+        self.budget.remove(labels);
+        self.budget_in_use.remove(labels);
+        self.extractor_replicas.remove(labels);
+        self.transformer_replicas.remove(labels);
+        self.lag.remove(labels);
+    }
+}

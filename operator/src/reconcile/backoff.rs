@@ -1,0 +1,38 @@
+//! Per-object exponential backoff with jitter: a failing pipeline retries ever more slowly and
+//! never in lockstep with others, while healthy pipelines are not affected.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// First retry delay.
+pub const BASE: Duration = Duration::from_secs(1);
+/// Longest delay.
+pub const MAX: Duration = Duration::from_secs(300);
+
+/// Delay before retry number `attempt` (1-based); `jitter` in [0, 1) spreads it over [50%, 100%].
+pub fn delay(attempt: u32, jitter: f64) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let full = BASE.saturating_mul(1_u32 << exponent).min(MAX);
+    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// Failure counts per object key (`namespace/name`).
+#[derive(Debug, Default)]
+pub struct Failures(Mutex<HashMap<String, u32>>);
+
+impl Failures {
+    /// Records a failure and returns the attempt number.
+    pub fn record(&self, key: &str) -> u32 {
+        let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = map.entry(key.to_string()).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Forgets an object's failures (after a success or deletion).
+    pub fn reset(&self, key: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.remove(key);
+    }
+}

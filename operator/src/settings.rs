@@ -1,0 +1,87 @@
+//! Operator settings from the environment (the Helm chart sets them). Parsing is pure so it is
+//! unit-tested; errors name the variable and what it expects.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::build::workloads::WorkerDefaults;
+use crate::reconcile::controller::Settings;
+
+/// A bad environment variable.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("environment variable {name}={value:?} is invalid: expected {expected}")]
+pub struct SettingsError {
+    name: &'static str,
+    value: String,
+    expected: &'static str,
+}
+
+/// Everything `main` needs.
+#[derive(Debug, Clone)]
+pub struct OperatorSettings {
+    /// Reconcile tunables.
+    pub controller: Settings,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub ops_addr: SocketAddr,
+    /// Whether to take a Lease before reconciling.
+    pub leader_election: bool,
+    /// Lease name.
+    pub lease_name: String,
+    /// Namespace of the Lease (the operator's own).
+    pub namespace: String,
+    /// This replica's identity (pod name).
+    pub identity: String,
+    /// Lease duration in seconds.
+    pub lease_seconds: u64,
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    expected: &'static str,
+) -> Result<T, SettingsError> {
+    match get(name) {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|_| SettingsError { name, value, expected }),
+    }
+}
+
+/// Reads settings through `get` (the process environment in `main`).
+pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings, SettingsError> {
+    let string = |name: &str, default: &str| get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string());
+    let version = env!("CARGO_PKG_VERSION");
+    let pull_policy = string("TWEETPIPE_IMAGE_PULL_POLICY", "IfNotPresent");
+    if !["Always", "IfNotPresent", "Never"].contains(&pull_policy.as_str()) {
+        return Err(SettingsError { name: "TWEETPIPE_IMAGE_PULL_POLICY", value: pull_policy, expected: "Always, IfNotPresent or Never" });
+    }
+    let workers = WorkerDefaults {
+        extractor_image: string("TWEETPIPE_EXTRACTOR_IMAGE", &format!("ghcr.io/tweetpipe/extractor:{version}")),
+        transformer_image: string("TWEETPIPE_TRANSFORMER_IMAGE", &format!("ghcr.io/tweetpipe/transformer:{version}")),
+        image_pull_policy: pull_policy,
+        otlp_endpoint: get("TWEETPIPE_WORKER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()),
+        log_filter: string("TWEETPIPE_WORKER_LOG", "info"),
+    };
+    let seconds = |name: &'static str, default: u64| parse(&get, name, default, "a whole number of seconds").map(Duration::from_secs);
+    let controller = Settings {
+        workers,
+        kafka_timeout: seconds("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", 10)?,
+        mysql_timeout: seconds("TWEETPIPE_MYSQL_TIMEOUT_SECONDS", 5)?,
+        requeue_ready: seconds("TWEETPIPE_REQUEUE_SECONDS", 30)?,
+        requeue_not_ready: seconds("TWEETPIPE_REQUEUE_NOT_READY_SECONDS", 5)?,
+    };
+    let identity = get("POD_NAME")
+        .or_else(|| get("HOSTNAME"))
+        .unwrap_or_else(|| format!("tweetpipe-operator-{}", std::process::id()));
+    Ok(OperatorSettings {
+        controller,
+        ops_addr: parse(&get, "TWEETPIPE_OPS_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)), "host:port, e.g. 0.0.0.0:8080")?,
+        leader_election: parse(&get, "TWEETPIPE_LEADER_ELECTION", true, "true or false")?,
+        lease_name: string("TWEETPIPE_LEASE_NAME", "tweetpipe-operator"),
+        namespace: string("POD_NAMESPACE", "default"),
+        identity,
+        lease_seconds: parse(&get, "TWEETPIPE_LEASE_SECONDS", 15, "a whole number of seconds")?,
+    })
+}
