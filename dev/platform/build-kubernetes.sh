@@ -75,5 +75,12 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
-targets=${*:-kubernetes etcd helm}
+build_coredns() {
+  [[ -x $COREDNS_BIN/coredns ]] && { log "coredns $COREDNS_VERSION cached"; return; }
+  mkdir -p "$COREDNS_BIN"
+  log "building coredns $COREDNS_VERSION"
+  GOBIN=$COREDNS_BIN go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+}
+
+targets=${*:-kubernetes etcd helm coredns}
 for t in $targets; do "build_$t"; done

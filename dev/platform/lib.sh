@@ -17,6 +17,7 @@ ENV_FILE=$STATE_DIR/env
 K8S_BIN=$CACHE_DIR/kubernetes-$K8S_VERSION/bin
 ETCD_BIN=$CACHE_DIR/etcd-$ETCD_VERSION/bin
 HELM_BIN=$CACHE_DIR/helm-$HELM_VERSION/bin
+COREDNS_BIN=$CACHE_DIR/coredns-$COREDNS_VERSION/bin
 KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
 
 # The pod network: a bridge this setup creates in the host namespace; pods live in their own
@@ -35,7 +36,7 @@ MYSQL_PORT=3306
 MYSQL_ROOT_PASSWORD=tweetpipe-dev-root
 APISERVER_PORT=6443
 
-export PATH="$K8S_BIN:$ETCD_BIN:$HELM_BIN:$PATH"
+export PATH="$K8S_BIN:$ETCD_BIN:$HELM_BIN:$COREDNS_BIN:$PATH"
 
 log() { printf '%s [platform] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -120,10 +120,11 @@ async fn round_trip(bootstrap: &str, topic: &str) -> Result<String, String> {
         .set("message.timeout.ms", "20000")
         .create()
         .map_err(|e| format!("producer: {e}"))?;
-    let (partition, offset) = producer
+    let delivery = producer
         .send(FutureRecord::to(topic).key(&marker).payload(&marker), Duration::from_secs(20))
         .await
         .map_err(|(e, _)| format!("produce to {topic}: {e}"))?;
+    let (partition, offset) = (delivery.partition, delivery.offset);
 
     let consumer: StreamConsumer = config
         .clone()
