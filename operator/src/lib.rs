@@ -10,3 +10,6 @@ pub mod decide;
 pub mod metrics;
 pub mod reconcile;
 pub mod settings;
+
+#[cfg(test)]
+mod unit_tests;

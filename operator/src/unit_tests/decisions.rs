@@ -1,0 +1,338 @@
+//! The decide functions: scaling table, budget split, monthly forecast, transformer scaling,
+//! conditions and the whole plan.
+
+use chrono::{TimeZone, Utc};
+
+use super::support::{pipeline, pipeline_with};
+use crate::decide::conditions::{self, Check, Facts};
+use crate::decide::monthly::{self, MonthlyState};
+use crate::decide::plan::{self, Checkpoint, Observed, StopReason};
+use crate::decide::scaling::{self, CapReason, ScalingInput};
+use crate::decide::transformer::{self, TransformerBound, TransformerInput};
+
+fn input(tokens: u32, limit: u32, margin: u32, min_share: u32, queries: u32, max: i32) -> ScalingInput {
+    ScalingInput {
+        tokens,
+        requests_per_window: limit,
+        safety_margin_percent: margin,
+        min_requests_per_replica: min_share,
+        queries,
+        max_replicas: max,
+        suspended: false,
+        monthly_budget_spent: false,
+    }
+}
+
+#[test]
+fn scaling_rule_table() {
+    // (tokens, limit, margin%, min share, queries, maxReplicas) → (replicas, reason, budget total)
+    let cases = [
+        // Pro app token: 450 → 405 after 10%; 405/30 = 13 replicas worth; 3 queries bind.
+        ((1, 450, 10, 30, 3, 10), (3, CapReason::Queries, 405)),
+        // Many queries, small max: maxReplicas binds.
+        ((1, 450, 10, 30, 50, 4), (4, CapReason::MaxReplicas, 405)),
+        // Many queries, big max: the budget binds at 13.
+        ((1, 450, 10, 30, 50, 100), (13, CapReason::RateBudget, 405)),
+        // Basic tier: 60 → 54; at 30 per replica only one replica is useful.
+        ((1, 60, 10, 30, 5, 4), (1, CapReason::RateBudget, 54)),
+        // Two Basic tokens double the budget: two replicas.
+        ((2, 60, 10, 30, 5, 4), (2, CapReason::RateBudget, 108)),
+        // Budget below the smallest useful share: no replica.
+        ((1, 60, 60, 30, 5, 4), (0, CapReason::RateBudget, 24)),
+        // No margin, exact fit: 450/150 = 3 per token, three tokens.
+        ((3, 450, 0, 150, 20, 20), (9, CapReason::RateBudget, 1350)),
+        // Equal limits: budget and queries both allow 4; the rate budget is reported.
+        ((1, 400, 0, 100, 4, 8), (4, CapReason::RateBudget, 400)),
+        // Queries and max tie at 2: queries reported.
+        ((1, 450, 10, 30, 2, 2), (2, CapReason::Queries, 405)),
+        // maxReplicas 0 stops extractors.
+        ((1, 450, 10, 30, 3, 0), (0, CapReason::MaxReplicas, 405)),
+        // Margin rounds down: 7 × 0.9 = 6.3 → 6.
+        ((1, 7, 10, 3, 5, 5), (2, CapReason::RateBudget, 6)),
+        // Single query never gets more than one replica.
+        ((4, 450, 10, 10, 1, 50), (1, CapReason::Queries, 1620)),
+    ];
+    for ((tokens, limit, margin, min_share, queries, max), (want_replicas, want_reason, want_budget)) in cases {
+        let decision = scaling::decide_extractor_replicas(&input(tokens, limit, margin, min_share, queries, max));
+        let case = format!("tokens={tokens} limit={limit} margin={margin} min={min_share} queries={queries} max={max}");
+        assert_eq!(decision.replicas, want_replicas, "replicas for {case}");
+        assert_eq!(decision.reason, want_reason, "reason for {case}");
+        assert_eq!(decision.budget_total, want_budget, "budget for {case}");
+        assert!(!decision.message.is_empty());
+    }
+}
+
+#[test]
+fn suspend_and_monthly_cap_stop_extractors() {
+    let suspended = scaling::decide_extractor_replicas(&ScalingInput { suspended: true, ..input(1, 450, 10, 30, 3, 4) });
+    assert_eq!((suspended.replicas, suspended.reason), (0, CapReason::Suspended));
+    let capped = scaling::decide_extractor_replicas(&ScalingInput { monthly_budget_spent: true, ..input(1, 450, 10, 30, 3, 4) });
+    assert_eq!((capped.replicas, capped.reason), (0, CapReason::MonthlyCap));
+}
+
+#[test]
+fn rate_budget_message_explains_the_arithmetic() {
+    let decision = scaling::decide_extractor_replicas(&input(2, 60, 10, 30, 5, 4));
+    assert!(decision.message.contains("2 token(s) × 60 requests per window"), "{}", decision.message);
+    assert!(decision.message.contains("108 requests per window"), "{}", decision.message);
+}
+
+#[test]
+fn budget_split_never_exceeds_a_token_and_covers_every_query() {
+    for (replicas, tokens, budget, throttle, queries) in [(3, 1, 405, 100, 7), (5, 2, 54, 100, 5), (4, 3, 100, 50, 9), (1, 2, 405, 100, 3), (7, 7, 10, 100, 7)] {
+        let assignments = scaling::assign(replicas, tokens, budget, throttle, queries);
+        assert_eq!(assignments.len(), usize::try_from(replicas).unwrap());
+        let throttled = u64::from(budget) * u64::from(throttle) / 100;
+        for token in 0..tokens {
+            let holders: Vec<_> = assignments.iter().filter(|a| a.token == token).collect();
+            let spent: u64 = holders.iter().map(|a| u64::from(a.requests_per_window)).sum();
+            if holders.is_empty() {
+                continue;
+            }
+            assert_eq!(spent, throttled, "token {token} spends exactly its budget");
+            let min = holders.iter().map(|a| a.requests_per_window).min().unwrap();
+            let max = holders.iter().map(|a| a.requests_per_window).max().unwrap();
+            assert!(max - min <= 1, "shares of one token differ by at most one");
+        }
+        let mut seen: Vec<usize> = assignments.iter().flat_map(|a| a.queries.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..queries).collect::<Vec<_>>(), "every query exactly once");
+        let per_replica: Vec<usize> = assignments.iter().map(|a| a.queries.len()).collect();
+        assert!(per_replica.iter().max().unwrap() - per_replica.iter().min().unwrap() <= 1);
+    }
+    assert!(scaling::assign(0, 1, 405, 100, 3).is_empty());
+}
+
+#[test]
+fn monthly_forecast_cases() {
+    let mid_month = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(); // 15 of 30 days gone
+    // 100k of a 1M cap by mid-month: on pace for 200k, comfortably within.
+    let f = monthly::forecast(mid_month, 100_000, 1_000_000, 10);
+    assert_eq!((f.state, f.throttle_percent), (MonthlyState::Within, 100));
+    assert_eq!(f.month, "2026-11");
+    assert!(f.cap_reached_at.is_none(), "the cap is not reached this month at this pace");
+    // 600k by mid-month: on pace for 1.2M > 900k usable → slow down to spend 300k over the rest.
+    let f = monthly::forecast(mid_month, 600_000, 1_000_000, 10);
+    assert_eq!(f.state, MonthlyState::Near);
+    assert_eq!(f.throttle_percent, 50);
+    let at = f.cap_reached_at.expect("forecast within the month");
+    assert_eq!(at, Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap(), "400k more at 40k/day = 10 days");
+    // 460k by mid-month: within the usable pace but over 80% of... no: 460k*2 = 920k > 900k → slight slow-down.
+    let f = monthly::forecast(mid_month, 460_000, 1_000_000, 10);
+    assert_eq!(f.state, MonthlyState::Near);
+    assert_eq!(f.throttle_percent, 95);
+    // 900k used = the usable budget: stop.
+    let f = monthly::forecast(mid_month, 900_000, 1_000_000, 10);
+    assert_eq!((f.state, f.throttle_percent), (MonthlyState::Reached, 0));
+    // Late in the month, 85% of usable used but little time left: near, no slow-down needed.
+    let late = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+    let f = monthly::forecast(late, 8_000, 10_000, 0);
+    assert_eq!((f.state, f.throttle_percent), (MonthlyState::Near, 100));
+    // Nothing read yet.
+    let f = monthly::forecast(mid_month, 0, 10_000, 10);
+    assert_eq!((f.state, f.throttle_percent, f.cap_reached_at), (MonthlyState::Within, 100, None));
+}
+
+#[test]
+fn month_bounds_wrap_the_year() {
+    let december = Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0).unwrap();
+    let (start, end) = monthly::month_bounds(december);
+    assert_eq!(start, Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+    assert_eq!(end, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+}
+
+#[test]
+fn transformer_scaling_table() {
+    let base = TransformerInput {
+        lag: Some(0),
+        target_lag_per_replica: 1000,
+        min_replicas: 1,
+        max_replicas: 8,
+        partitions: 6,
+        current: Some(2),
+        suspended: false,
+    };
+    let cases = [
+        (TransformerInput { ..base.clone() }, (1, TransformerBound::MinReplicas)),
+        (TransformerInput { lag: Some(2500), ..base.clone() }, (3, TransformerBound::Lag)),
+        (TransformerInput { lag: Some(7000), ..base.clone() }, (6, TransformerBound::Partitions)),
+        (TransformerInput { lag: Some(7000), partitions: 12, ..base.clone() }, (7, TransformerBound::Lag)),
+        (TransformerInput { lag: Some(1_000_000), partitions: 12, ..base.clone() }, (8, TransformerBound::MaxReplicas)),
+        (TransformerInput { lag: None, ..base.clone() }, (2, TransformerBound::Lag)),
+        (TransformerInput { lag: None, current: None, ..base.clone() }, (1, TransformerBound::Lag)),
+        (TransformerInput { lag: Some(0), min_replicas: 0, ..base.clone() }, (0, TransformerBound::Lag)),
+        (TransformerInput { lag: Some(5000), suspended: true, ..base.clone() }, (0, TransformerBound::Suspended)),
+        (TransformerInput { lag: Some(-5), ..base.clone() }, (1, TransformerBound::MinReplicas)),
+        (TransformerInput { lag: Some(1), min_replicas: 3, partitions: 2, ..base.clone() }, (2, TransformerBound::Partitions)),
+    ];
+    for (input, want) in cases {
+        assert_eq!(transformer::decide_transformer_replicas(&input), want, "{input:?}");
+    }
+}
+
+fn facts() -> Facts {
+    Facts {
+        generation: Some(3),
+        suspended: false,
+        secrets: Check::Ok,
+        kafka: Check::Ok,
+        mysql: Check::Ok,
+        rate_limited: None,
+        monthly: None,
+        extractors: (2, 2),
+        transformers: (1, 1),
+        stopped_queries: Vec::new(),
+    }
+}
+
+fn find<'a>(conditions: &'a [crate::crd::Condition], type_: &str) -> &'a crate::crd::Condition {
+    conditions.iter().find(|c| c.type_ == type_).expect("condition present")
+}
+
+#[test]
+fn conditions_ready_and_each_failure() {
+    let now = "2026-11-22T03:00:00Z";
+    let ready = conditions::compute(&facts(), &[], now);
+    assert_eq!(find(&ready, "Ready").status, "True");
+    assert!(ready.iter().all(|c| c.observed_generation == Some(3)));
+
+    let cases = [
+        (Facts { secrets: Check::failed("SecretMissing", "Secret \"x-token-a\" missing"), ..facts() }, "SecretMissing", "SecretsResolved"),
+        (Facts { kafka: Check::failed("KafkaUnreachable", "Kafka down"), ..facts() }, "KafkaUnreachable", "KafkaReady"),
+        (Facts { mysql: Check::failed("MySQLUnreachable", "MySQL down"), ..facts() }, "MySQLUnreachable", "MySQLReady"),
+    ];
+    for (facts, reason, type_) in cases {
+        let conditions = conditions::compute(&facts, &[], now);
+        let ready = find(&conditions, "Ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", reason));
+        let specific = find(&conditions, type_);
+        assert_eq!((specific.status.as_str(), specific.reason.as_str()), ("False", reason));
+    }
+    let starting = conditions::compute(&Facts { extractors: (2, 1), ..facts() }, &[], now);
+    assert_eq!(find(&starting, "Ready").reason, "WorkloadsNotReady");
+    assert!(conditions::PROGRESSING_REASONS.contains(&"WorkloadsNotReady"));
+    let suspended = conditions::compute(&Facts { suspended: true, extractors: (0, 0), transformers: (0, 0), ..facts() }, &[], now);
+    assert_eq!(find(&suspended, "Ready").reason, "Suspended");
+    assert_eq!(find(&suspended, "Suspended").status, "True");
+    let capped = conditions::compute(&Facts { monthly: Some((MonthlyState::Reached, "spent".into())), extractors: (0, 0), ..facts() }, &[], now);
+    assert_eq!(find(&capped, "Ready").reason, "MonthlyCapReached");
+    assert_eq!(find(&capped, "MonthlyCap").reason, "CapReached");
+    let stopped = conditions::compute(&Facts { stopped_queries: vec!["query a stopped (invalid_query): bad".into()], ..facts() }, &[], now);
+    assert_eq!(find(&stopped, "Ready").reason, "QueryStopped");
+    let no_budget = conditions::compute(&Facts { extractors: (0, 0), ..facts() }, &[], now);
+    assert_eq!(find(&no_budget, "Ready").reason, "NoExtractorBudget");
+    let skipped = conditions::compute(&Facts { kafka: Check::Skipped("waiting".into()), ..facts() }, &[], now);
+    assert_eq!(find(&skipped, "KafkaReady").status, "Unknown");
+}
+
+#[test]
+fn transition_time_is_kept_until_status_changes() {
+    let first = conditions::compute(&facts(), &[], "2026-11-22T03:00:00Z");
+    let again = conditions::compute(&facts(), &first, "2026-11-22T03:05:00Z");
+    assert_eq!(first, again, "nothing changed, so nothing to write");
+    assert!(conditions::transitions(&first, &again).is_empty());
+    let broken = conditions::compute(&Facts { kafka: Check::failed("KafkaUnreachable", "down"), ..facts() }, &again, "2026-11-22T03:10:00Z");
+    assert_eq!(find(&broken, "Ready").last_transition_time, "2026-11-22T03:10:00Z");
+    assert_eq!(find(&broken, "SecretsResolved").last_transition_time, "2026-11-22T03:00:00Z");
+    let changed: Vec<&str> = conditions::transitions(&again, &broken).iter().map(|(c, _)| c.type_.as_str()).collect();
+    assert_eq!(changed, vec!["Ready", "KafkaReady"]);
+}
+
+fn observed() -> Observed {
+    Observed {
+        now: Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
+        secrets: Check::Ok,
+        kafka: Check::Ok,
+        mysql: Check::Ok,
+        checkpoints: vec![
+            Checkpoint {
+                query: "covid-en".into(),
+                since_id: Some("190".into()),
+                newest_id: Some("200".into()),
+                posts_total: 5_000,
+                last_poll_at: Some("2026-11-15T23:59:00Z".into()),
+                month: Some("2026-11".into()),
+                month_posts: 4_000,
+                stopped: None,
+            },
+            Checkpoint {
+                query: "covid-pt".into(),
+                posts_total: 700,
+                month: Some("2026-10".into()),
+                month_posts: 700,
+                ..Checkpoint::default()
+            },
+        ],
+        lag: Some(12_000),
+        partitions: Some(6),
+        extractor_ready: 3,
+        transformer_ready: 3,
+        transformer_current: Some(1),
+    }
+}
+
+#[test]
+fn plan_from_fixture() {
+    let tp = pipeline();
+    let plan = plan::plan(&tp, &observed());
+    // 2 tokens × 405 = 810; 810/30 → 26 by budget, 3 queries, max 4 → 3 (queries).
+    assert_eq!(plan.scaling.replicas, 3);
+    assert_eq!(plan.scaling.reason, CapReason::Queries);
+    assert_eq!(plan.assignments.iter().map(|a| a.token).collect::<Vec<_>>(), vec![0, 1, 0]);
+    assert_eq!(plan.assignments.iter().map(|a| a.requests_per_window).collect::<Vec<_>>(), vec![203, 405, 202]);
+    assert_eq!(plan.transformer_replicas, 3, "12000 lag / 5000 per replica");
+    let status = &plan.status;
+    assert_eq!(status.observed_generation, Some(3));
+    assert_eq!(status.extractor.budget_requests_per_window, 810);
+    assert_eq!(status.extractor.requests_per_window_in_use, 810);
+    assert_eq!(status.extractor.selector, "app.kubernetes.io/component=extractor,tweetpipe.io/pipeline=covid19");
+    assert_eq!(status.posts_total, 5_700);
+    assert_eq!(status.queries[0].newest_id.as_deref(), Some("200"));
+    assert_eq!(status.queries[1].month_posts, 0, "October posts do not count in November");
+    assert_eq!(status.queries[2].posts_total, 0, "never polled");
+    let monthly = status.monthly.as_ref().expect("the fixture has a cap");
+    assert_eq!((monthly.posts_used, monthly.cap, monthly.used_percent.as_str()), (4_000, 1_000_000, "0%"));
+    assert_eq!(find(&status.conditions, "Ready").status, "True");
+    assert_eq!(plan::monthly_post_budget(&tp), Some(900_000));
+}
+
+#[test]
+fn plan_slows_down_near_the_monthly_cap() {
+    let tp = pipeline_with(|tp| tp.spec.source.limits.monthly_post_cap = Some(10_000));
+    let mut seen = observed();
+    seen.checkpoints[0].month_posts = 6_000; // half the month gone: pace 12k > 9k usable
+    let plan = plan::plan(&tp, &seen);
+    let monthly = plan.status.monthly.as_ref().unwrap();
+    assert_eq!(monthly.throttle_percent, 50);
+    assert_eq!(plan.status.extractor.requests_per_window_in_use, 404, "half of 405 per token, split");
+    assert_eq!(find(&plan.status.conditions, "MonthlyCap").reason, "CapNear");
+    seen.checkpoints[0].month_posts = 9_000;
+    let stopped = plan::plan(&tp, &seen);
+    assert_eq!(stopped.scaling.replicas, 0);
+    assert_eq!(stopped.scaling.reason, CapReason::MonthlyCap);
+    assert_eq!(find(&stopped.status.conditions, "Ready").reason, "MonthlyCapReached");
+}
+
+#[test]
+fn plan_reports_stopped_queries_and_suspension() {
+    let tp = pipeline();
+    let mut seen = observed();
+    seen.checkpoints[0].stopped = Some(StopReason { reason: "invalid_query".into(), message: "no such operator".into() });
+    let plan = plan::plan(&tp, &seen);
+    assert_eq!(plan.status.queries[0].stopped_reason.as_deref(), Some("invalid_query"));
+    assert_eq!(find(&plan.status.conditions, "Ready").reason, "QueryStopped");
+
+    let suspended = pipeline_with(|tp| tp.spec.suspend = true);
+    let plan = plan::plan(&suspended, &observed());
+    assert_eq!((plan.scaling.replicas, plan.transformer_replicas), (0, 0));
+    assert_eq!(plan.status.extractor.cap_reason, "Suspended");
+}
+
+#[test]
+fn checkpoint_records_parse_and_junk_is_ignored() {
+    let record = br#"{"query":"covid-en","since_id":"1","newest_id":"2","posts_total":3,"last_poll_at":"2026-11-22T00:00:00Z","month":"2026-11","month_posts":3,"stopped":{"reason":"unauthorized","message":"401","at":"2026-11-22T00:00:00Z"}}"#;
+    let checkpoint = plan::parse_checkpoint(record).expect("parses");
+    assert_eq!(checkpoint.posts_total, 3);
+    assert_eq!(checkpoint.stopped.unwrap().reason, "unauthorized");
+    assert!(plan::parse_checkpoint(b"not json").is_none());
+}

@@ -1,0 +1,7 @@
+//! Unit tests of the pure parts (decide, build, CRD rules, settings), with fixtures from
+//! `operator/fixtures/`.
+
+mod builders;
+mod crd_rules;
+mod decisions;
+mod support;
