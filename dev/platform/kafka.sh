@@ -9,7 +9,7 @@ fetch() {
   [[ -f $KAFKA_HOME/.complete ]] && return 0
   log "fetching Apache Kafka $KAFKA_VERSION and its runtime dependencies from Maven Central"
   mkdir -p "$KAFKA_HOME"
-  cat > "$KAFKA_HOME/pom.xml" <<POM
+  write_file "$KAFKA_HOME/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>io.tweetpipe.dev</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
@@ -28,7 +28,7 @@ POM
 
 write_config() {
   mkdir -p "$KAFKA_DATA"
-  cat > "$KAFKA_DATA/server.properties" <<PROPS
+  write_file "$KAFKA_DATA/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
@@ -49,7 +49,7 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.hours=168
 PROPS
-  cat > "$KAFKA_DATA/log4j2.properties" <<'LOG'
+  write_file "$KAFKA_DATA/log4j2.properties" <<'LOG'
 rootLogger.level=INFO
 rootLogger.appenderRef.stdout.ref=STDOUT
 appender.stdout.type=Console

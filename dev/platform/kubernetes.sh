@@ -10,7 +10,7 @@ CNI_CONF=$STATE_DIR/cni/net.d
 
 start_containerd() {
   mkdir -p "$CONTAINERD" "$CNI_CONF"
-  cat > "$CNI_CONF/10-tweetpipe.conflist" <<CNI
+  write_file "$CNI_CONF/10-tweetpipe.conflist" <<CNI
 {
   "cniVersion": "1.0.0",
   "name": "tweetpipe",
@@ -23,7 +23,7 @@ start_containerd() {
   ]
 }
 CNI
-  cat > "$CONTAINERD/config.toml" <<TOML
+  write_file "$CONTAINERD/config.toml" <<TOML
 version = 2
 root = "$CONTAINERD/root"
 state = "$CONTAINERD/state"
@@ -96,7 +96,7 @@ start_controllers() {
 
 start_kubelet() {
   mkdir -p "$KUBELET_DIR" "$STATE_DIR/pod-logs"
-  cat > "$KUBELET_DIR/config.yaml" <<YAML
+  write_file "$KUBELET_DIR/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -114,6 +114,7 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 containerRuntimeEndpoint: unix://$CONTAINERD/containerd.sock
 clusterDomain: cluster.local
+clusterDNS: [$NODE_IP]
 resolvConf: /etc/resolv.conf
 podLogsDirectory: $STATE_DIR/pod-logs
 failSwapOn: false
@@ -134,7 +135,7 @@ node_ready() {
 }
 
 start_proxy() {
-  cat > "$STATE_DIR/kube-proxy.yaml" <<YAML
+  write_file "$STATE_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
@@ -149,6 +150,44 @@ YAML
   start_daemon kube-proxy kube-proxy --config="$STATE_DIR/kube-proxy.yaml" --v=1
 }
 
+# Cluster DNS runs on the node itself, answering pods on the bridge address; it serves only
+# cluster.local: names outside the cluster do not resolve from pods (nothing may leave the machine).
+start_dns() {
+  kubectl_admin apply -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "tweetpipe-platform:coredns"}
+rules:
+- apiGroups: [""]
+  resources: [endpoints, services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "tweetpipe-platform:coredns"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "tweetpipe-platform:coredns"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:coredns"}
+YAML
+  write_file "$STATE_DIR/Corefile" <<COREFILE
+.:53 {
+    bind $NODE_IP
+    errors
+    ready 127.0.0.1:8181
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $PKI/coredns.kubeconfig tweetpipe-local
+        pods insecure
+    }
+    cache 30
+}
+COREFILE
+  start_daemon coredns coredns -conf "$STATE_DIR/Corefile"
+  wait_for coredns 30 curl -fsS http://127.0.0.1:8181/ready
+}
+
 start() {
   bash "$PLATFORM_DIR/pki.sh"
   log "starting containerd, etcd and the Kubernetes $K8S_VERSION control plane"
@@ -157,6 +196,7 @@ start() {
   start_etcd
   start_apiserver
   start_controllers
+  start_dns
   start_proxy
   start_kubelet
   # Pods run only once the default ServiceAccount exists.
@@ -169,7 +209,7 @@ stop() {
     kubectl_admin delete pods --all -A --grace-period=5 --wait=false >/dev/null 2>&1 || true
   fi
   local name
-  for name in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_daemon "$name"; done
+  for name in kube-proxy kubelet coredns kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_daemon "$name"; done
   # Whatever containers remain: kill their tasks before containerd goes.
   if daemon_running containerd; then
     local c
@@ -180,13 +220,9 @@ stop() {
   fi
   stop_daemon containerd
   pkill -f "containerd-shim-runc-v2 -namespace k8s.io -id .* -address $CONTAINERD/containerd.sock" 2>/dev/null || true
-  # Mounts under the state dir (volumes, rootfs overlays, shm): innermost first.
-  grep -F " $STATE_DIR/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
-  done
-  grep -F " /run/containerd/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
-  done
+  # Mounts under the state dir (volumes, rootfs overlays, shm) and containerd's: innermost first.
+  awk -v state="$STATE_DIR/" 'index($2, state) == 1 || index($2, "/run/containerd/") == 1 {print $2}' /proc/mounts |
+    sort -r | while read -r mount; do umount -l "$mount" 2>/dev/null || true; done
   # kube-proxy's rules.
   for table in nat filter mangle; do
     iptables-save -t $table 2>/dev/null | grep -q KUBE- || continue
@@ -207,6 +243,7 @@ status() {
   status_line kube-apiserver "kubectl_admin get --raw /readyz"
   status_line kube-controller-manager "curl -fsSk https://127.0.0.1:10257/healthz"
   status_line kube-scheduler "curl -fsSk https://127.0.0.1:10259/healthz"
+  status_line coredns "curl -fsS http://127.0.0.1:8181/ready"
   status_line kube-proxy "curl -fsS http://127.0.0.1:10256/healthz"
   status_line kubelet "curl -fsS http://127.0.0.1:10248/healthz"
   if node_ready 2>/dev/null; then printf '%-24s Ready\n' "node $NODE_NAME"; else printf '%-24s NotReady\n' "node $NODE_NAME"; fi

@@ -82,3 +82,12 @@ stop_daemon() {
 }
 
 kubectl_admin() { kubectl --kubeconfig "$STATE_DIR/kubeconfig" "$@"; }
+
+# write_file PATH < CONTENT: replace PATH only when CONTENT differs, so that daemons watching their
+# configuration (kube-proxy exits on any change) survive a second platform-up.
+write_file() {
+  local path=$1 tmp
+  tmp=$(mktemp "$path.XXXXXX")
+  cat > "$tmp"
+  if cmp -s "$tmp" "$path"; then rm -f "$tmp"; else mv "$tmp" "$path"; fi
+}

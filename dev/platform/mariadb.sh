@@ -8,7 +8,7 @@ SOCKET=$RUN_DIR/mariadb.sock
 
 write_config() {
   mkdir -p "$DB_DATA" "$RUN_DIR"
-  cat > "$DB_DATA/my.cnf" <<CNF
+  write_file "$DB_DATA/my.cnf" <<CNF
 [mariadbd]
 user=root
 datadir=$DB_DATA/data

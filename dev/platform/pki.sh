@@ -42,6 +42,7 @@ if [[ ! -f tokens.csv ]]; then
     echo "$(token),system:kube-scheduler,scheduler,"
     echo "$(token),system:node:$NODE_NAME,kubelet,system:nodes"
     echo "$(token),system:kube-proxy,kube-proxy,"
+    echo "$(token),system:coredns,coredns,"
   } > tokens.csv
   chmod 600 tokens.csv ./*.key
 fi
@@ -74,3 +75,4 @@ kubeconfig "$PKI/controller-manager.kubeconfig" system:kube-controller-manager
 kubeconfig "$PKI/scheduler.kubeconfig" system:kube-scheduler
 kubeconfig "$PKI/kubelet.kubeconfig" "system:node:$NODE_NAME"
 kubeconfig "$PKI/kube-proxy.kubeconfig" system:kube-proxy
+kubeconfig "$PKI/coredns.kubeconfig" system:coredns

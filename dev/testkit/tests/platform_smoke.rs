@@ -120,13 +120,39 @@ async fn pod_from_our_image_reaches_kafka_and_mariadb() {
     Api::<Namespace>::all(client).delete(&ns, &DeleteParams::default()).await.unwrap();
 }
 
+/// A selector-less Service whose endpoint is the host's Kafka listener for pods: reaching Kafka
+/// as `kafka:PORT` exercises cluster DNS and kube-proxy's Service rules.
+async fn kafka_service(client: &kube::Client, ns: &str) -> String {
+    let (host, port) = platform().kafka_bootstrap_pod.split_once(':').expect("host:port");
+    let port: i32 = port.parse().expect("numeric port");
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), ns);
+    let service = serde_json::from_value(json!({
+        "metadata": {"name": "kafka"},
+        "spec": {"ports": [{"name": "kafka", "port": port, "targetPort": port}]},
+    }))
+    .unwrap();
+    services.create(&PostParams::default(), &service).await.unwrap();
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> = Api::namespaced(client.clone(), ns);
+    let slice = serde_json::from_value(json!({
+        "metadata": {"name": "kafka-host", "labels": {"kubernetes.io/service-name": "kafka"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [host]}],
+        "ports": [{"name": "kafka", "port": port}],
+    }))
+    .unwrap();
+    slices.create(&PostParams::default(), &slice).await.unwrap();
+    format!("kafka.{ns}.svc.cluster.local:{port}")
+}
+
 #[tokio::test]
 async fn deployment_of_our_image_becomes_ready() {
     let p = platform();
     p.require_kafka().require_mysql();
     let client = p.kube_client().await;
     let ns = scratch_namespace(&client, "smoke-deploy").await;
+    let kafka_by_name = kafka_service(&client, &ns).await;
     let mut container = probe_container(&["--every", "10"]);
+    container["env"][0]["value"] = json!(kafka_by_name);
     // Ready only while a fresh check from inside the pod passes.
     container["readinessProbe"] = json!({
         "exec": {"command": ["/usr/local/bin/tweetpipe-probe"]},
