@@ -1,0 +1,74 @@
+//! The simulator's own Prometheus metrics. Tokens appear by their configured name, never by value.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenStatus {
+    pub token: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabel {
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabel {
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimMetrics {
+    pub requests: Family<TokenStatus, Counter>,
+    pub rate_limited: Family<TokenLabel, Counter>,
+    pub usage_capped: Family<TokenLabel, Counter>,
+    pub posts_served: Family<TokenLabel, Counter>,
+    pub faults: Family<FaultLabel, Counter>,
+    pub visible_posts: Gauge,
+}
+
+impl SimMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "requests",
+            "Search requests by token and HTTP status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "429 Too Many Requests answers",
+            self.rate_limited.clone(),
+        );
+        registry.register(
+            "usage_capped",
+            "429 usage-capped answers",
+            self.usage_capped.clone(),
+        );
+        registry.register(
+            "posts_served",
+            "Posts returned in data[]",
+            self.posts_served.clone(),
+        );
+        registry.register(
+            "faults_injected",
+            "Injected faults by kind",
+            self.faults.clone(),
+        );
+        registry.register(
+            "visible_posts",
+            "Posts published so far",
+            self.visible_posts.clone(),
+        );
+    }
+
+    pub fn token(name: &str) -> TokenLabel {
+        TokenLabel {
+            token: name.to_string(),
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! The simulator over HTTP: shapes, headers, limits, caps, pagination and faults.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use xapi_simulator::{Burst, CorpusConfig, FaultConfig, RunningSimulator, SimConfig, TokenConfig};
+
+fn token(name: &str, secret: &str, limit: u32, window: u64, cap: u64) -> TokenConfig {
+    TokenConfig {
+        name: name.into(),
+        token: Some(secret.into()),
+        token_file: None,
+        requests_per_window: limit,
+        window_seconds: window,
+        monthly_post_cap: cap,
+    }
+}
+
+async fn simulator(tokens: Vec<TokenConfig>, corpus: CorpusConfig) -> RunningSimulator {
+    let config = SimConfig {
+        listen: "127.0.0.1:0".into(),
+        seed: 11,
+        tokens,
+        corpus,
+        faults: FaultConfig::default(),
+    };
+    xapi_simulator::start(config)
+        .await
+        .expect("simulator starts")
+}
+
+fn small_corpus() -> CorpusConfig {
+    CorpusConfig {
+        posts_per_second: 20.0,
+        backfill_posts: 500,
+        max_posts: Some(500),
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    raw: String,
+}
+
+async fn get(sim: &RunningSimulator, secret: Option<&str>, query: &[(&str, &str)]) -> Answer {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .get(format!("{}/2/tweets/search/recent", sim.base_url()))
+        .query(query);
+    if let Some(secret) = secret {
+        request = request.bearer_auth(secret);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let raw = response.text().await.expect("body");
+    let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        raw,
+    }
+}
+
+fn header(a: &Answer, name: &str) -> i64 {
+    a.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("header {name} missing: {:?}", a.headers))
+}
+
+#[tokio::test]
+async fn default_fields_and_expansions_have_the_real_shape() {
+    let sim = simulator(
+        vec![token("t", "secret", 100, 900, 1_000_000)],
+        small_corpus(),
+    )
+    .await;
+    let plain = get(&sim, Some("secret"), &[("query", "covid")]).await;
+    assert_eq!(plain.status, 200, "{}", plain.raw);
+    let data = plain.body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 10, "default max_results is 10");
+    let first = data[0].as_object().expect("object");
+    let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["edit_history_tweet_ids", "id", "text"],
+        "only default fields"
+    );
+    assert!(plain.body.get("includes").is_none());
+    assert_eq!(plain.body["meta"]["result_count"], 10);
+    assert_eq!(plain.body["meta"]["newest_id"], data[0]["id"]);
+    assert_eq!(plain.body["meta"]["oldest_id"], data[9]["id"]);
+    assert!(plain.body["meta"]["next_token"].is_string());
+    let ids: Vec<u64> = data
+        .iter()
+        .map(|d| {
+            d["id"]
+                .as_str()
+                .expect("string id")
+                .parse()
+                .expect("numeric")
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    assert!(plain.headers.get("retry-after").is_none());
+
+    let full = get(
+        &sim,
+        Some("secret"),
+        &[
+            ("query", "covid"),
+            ("max_results", "100"),
+            (
+                "expansions",
+                "author_id,referenced_tweets.id,entities.mentions.username,geo.place_id",
+            ),
+            (
+                "tweet.fields",
+                "created_at,lang,public_metrics,entities,conversation_id,referenced_tweets,geo",
+            ),
+            ("user.fields", "created_at,location,public_metrics,verified"),
+            ("place.fields", "country_code,name,place_type"),
+        ],
+    )
+    .await;
+    assert_eq!(full.status, 200, "{}", full.raw);
+    let data = full.body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 100);
+    let users = full.body["includes"]["users"]
+        .as_array()
+        .expect("includes.users");
+    for post in data {
+        assert!(
+            post["created_at"]
+                .as_str()
+                .expect("created_at")
+                .ends_with(".000Z")
+                || post["created_at"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with('Z'))
+        );
+        assert!(["en", "pt", "es"].contains(&post["lang"].as_str().expect("lang")));
+        let author = post["author_id"].as_str().expect("author_id");
+        assert!(
+            users.iter().any(|u| u["id"] == author),
+            "author {author} included"
+        );
+        assert!(post["public_metrics"]["like_count"].is_u64());
+    }
+    assert!(users[0]["public_metrics"]["followers_count"].is_u64());
+    assert!(
+        full.body["includes"]["tweets"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "referenced posts included"
+    );
+    assert!(
+        full.body["includes"]["places"]
+            .as_array()
+            .is_some_and(|p| p[0]["country_code"].is_string())
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn pagination_since_id_and_empty_pages() {
+    let sim = simulator(
+        vec![token("t", "secret", 300, 900, 1_000_000)],
+        small_corpus(),
+    )
+    .await;
+    let expected = sim.handle.matching_ids("covid lang:pt").expect("query");
+    let mut collected: Vec<String> = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut q = vec![("query", "covid lang:pt"), ("max_results", "10")];
+        if let Some(token) = &next {
+            q.push(("next_token", token.as_str()));
+        }
+        let page = get(&sim, Some("secret"), &q).await;
+        assert_eq!(page.status, 200, "{}", page.raw);
+        if let Some(data) = page.body["data"].as_array() {
+            collected.extend(
+                data.iter()
+                    .map(|d| d["id"].as_str().expect("id").to_string()),
+            );
+        }
+        match page.body["meta"]["next_token"].as_str() {
+            Some(token) => {
+                // A token replays the same page.
+                let again = get(
+                    &sim,
+                    Some("secret"),
+                    &[
+                        ("query", "covid lang:pt"),
+                        ("max_results", "10"),
+                        ("pagination_token", token),
+                    ],
+                )
+                .await;
+                let retry = get(
+                    &sim,
+                    Some("secret"),
+                    &[
+                        ("query", "covid lang:pt"),
+                        ("max_results", "10"),
+                        ("next_token", token),
+                    ],
+                )
+                .await;
+                assert_eq!(again.body, retry.body);
+                next = Some(token.to_string());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        collected, expected,
+        "pagination yields every match exactly once, newest first"
+    );
+
+    let newest = expected[0].clone();
+    let empty = get(
+        &sim,
+        Some("secret"),
+        &[("query", "covid lang:pt"), ("since_id", &newest)],
+    )
+    .await;
+    assert_eq!(empty.status, 200);
+    assert!(
+        empty.body.get("data").is_none(),
+        "no data key on an empty page: {}",
+        empty.raw
+    );
+    assert_eq!(empty.body["meta"], serde_json::json!({"result_count": 0}));
+    let older = get(
+        &sim,
+        Some("secret"),
+        &[
+            ("query", "covid lang:pt"),
+            ("since_id", &expected[5]),
+            ("max_results", "100"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        older.body["meta"]["result_count"], 5,
+        "since_id is exclusive"
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_requests_get_the_real_400_shape() {
+    let sim = simulator(
+        vec![token("t", "secret", 100, 900, 1_000_000)],
+        small_corpus(),
+    )
+    .await;
+    let bad = get(
+        &sim,
+        Some("secret"),
+        &[
+            ("query", "covid (vaccine"),
+            ("max_results", "500"),
+            ("colour", "red"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["title"], "Invalid Request");
+    assert_eq!(
+        bad.body["type"],
+        "https://api.twitter.com/2/problems/invalid-request"
+    );
+    assert_eq!(
+        bad.body["detail"],
+        "One or more parameters to your request was invalid."
+    );
+    let errors = bad.body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 3, "{}", bad.raw);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["parameters"]["colour"] == serde_json::json!(["red"]))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["parameters"]["query"] == serde_json::json!(["covid (vaccine"]))
+    );
+    assert!(
+        header(&bad, "x-rate-limit-remaining") < 100,
+        "400s carry rate-limit headers and count"
+    );
+    let long = "covid ".repeat(90);
+    let too_long = get(&sim, Some("secret"), &[("query", long.as_str())]).await;
+    assert_eq!(too_long.status, 400);
+    assert!(too_long.raw.contains("exceeds the maximum of 512"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn unauthorized_and_revoked_tokens_get_401() {
+    let sim = simulator(
+        vec![token("t", "secret", 100, 900, 1_000_000)],
+        small_corpus(),
+    )
+    .await;
+    for secret in [None, Some("wrong")] {
+        let a = get(&sim, secret, &[("query", "covid")]).await;
+        assert_eq!(a.status, 401);
+        assert_eq!(
+            a.body,
+            serde_json::json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"})
+        );
+    }
+    assert_eq!(
+        get(&sim, Some("secret"), &[("query", "covid")])
+            .await
+            .status,
+        200
+    );
+    sim.handle.revoke("t");
+    assert_eq!(
+        get(&sim, Some("secret"), &[("query", "covid")])
+            .await
+            .status,
+        401
+    );
+    sim.handle.restore("t");
+    assert_eq!(
+        get(&sim, Some("secret"), &[("query", "covid")])
+            .await
+            .status,
+        200
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_per_token_with_headers_and_reset() {
+    let sim = simulator(
+        vec![
+            token("a", "secret-a", 3, 2, 1_000_000),
+            token("b", "secret-b", 3, 2, 1_000_000),
+        ],
+        small_corpus(),
+    )
+    .await;
+    let mut reset = 0;
+    for expected in [2, 1, 0] {
+        let a = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
+        assert_eq!(a.status, 200);
+        assert_eq!(header(&a, "x-rate-limit-limit"), 3);
+        assert_eq!(header(&a, "x-rate-limit-remaining"), expected);
+        reset = header(&a, "x-rate-limit-reset");
+    }
+    let limited = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.body["title"], "Too Many Requests");
+    assert_eq!(header(&limited, "x-rate-limit-remaining"), 0);
+    assert_eq!(header(&limited, "x-rate-limit-reset"), reset);
+    assert!(limited.headers.get("retry-after").is_none());
+    // Another token has its own bucket.
+    assert_eq!(
+        get(&sim, Some("secret-b"), &[("query", "covid")])
+            .await
+            .status,
+        200
+    );
+    // After the advertised reset the window is fresh.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    let wait = Duration::from_secs(reset as u64).saturating_sub(now) + Duration::from_millis(50);
+    tokio::time::sleep(wait).await;
+    let fresh = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
+    assert_eq!(fresh.status, 200);
+    assert_eq!(header(&fresh, "x-rate-limit-remaining"), 2);
+    assert_eq!(sim.handle.stats()["a"].rate_limited, 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn monthly_cap_answers_usage_capped() {
+    let sim = simulator(vec![token("t", "secret", 100, 900, 150)], small_corpus()).await;
+    for _ in 0..2 {
+        let a = get(
+            &sim,
+            Some("secret"),
+            &[("query", "covid"), ("max_results", "100")],
+        )
+        .await;
+        assert_eq!(a.status, 200);
+    }
+    let capped = get(&sim, Some("secret"), &[("query", "covid")]).await;
+    assert_eq!(capped.status, 429);
+    assert_eq!(
+        capped.body["type"],
+        "https://api.twitter.com/2/problems/usage-capped"
+    );
+    assert_eq!(capped.body["title"], "UsageCapExceeded");
+    assert_eq!(capped.body["period"], "Monthly");
+    assert_eq!(sim.handle.stats()["t"].usage_capped, 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn fault_injection_server_errors_malformed_and_metrics() {
+    let sim = simulator(
+        vec![token("t", "secret", 100, 900, 1_000_000)],
+        small_corpus(),
+    )
+    .await;
+    sim.handle.set_faults(FaultConfig {
+        server_errors: Some(Burst {
+            every: 4,
+            length: 2,
+            status: 503,
+        }),
+        malformed: Some(Burst {
+            every: 4,
+            length: 3,
+            status: 200,
+        }),
+        ..FaultConfig::default()
+    });
+    let mut statuses = Vec::new();
+    let mut malformed = 0;
+    for _ in 0..8 {
+        let a = get(&sim, Some("secret"), &[("query", "covid")]).await;
+        statuses.push(a.status);
+        if a.status == 200 && a.body.is_null() {
+            malformed += 1;
+        }
+        assert!(a.headers.get("x-rate-limit-remaining").is_some());
+    }
+    assert_eq!(statuses, [503, 503, 200, 200, 503, 503, 200, 200]);
+    assert_eq!(malformed, 2, "request 2 of each 4 is cut off");
+    // Also reachable over the admin API.
+    let client = reqwest::Client::new();
+    let r = client
+        .put(format!("{}/_sim/faults", sim.base_url()))
+        .body(r#"{"revoked_tokens":["t"]}"#)
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(
+        get(&sim, Some("secret"), &[("query", "covid")])
+            .await
+            .status,
+        401
+    );
+    let metrics = reqwest::get(format!("{}/metrics", sim.base_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"xapi_sim_requests_total{token="t",status="503"} 4"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("xapi_sim_posts_served_total"));
+    assert!(
+        !metrics.contains("secret"),
+        "tokens never appear in metrics"
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/readyz", sim.base_url()))
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16(),
+        200
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn posts_arrive_over_time() {
+    let sim = simulator(
+        vec![token("t", "secret", 100, 900, 1_000_000)],
+        CorpusConfig {
+            posts_per_second: 50.0,
+            backfill_posts: 10,
+            max_posts: None,
+        },
+    )
+    .await;
+    let before = sim.handle.visible_posts();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = sim.handle.visible_posts();
+    assert!(after > before, "{before} → {after}");
+    sim.stop().await;
+}
