@@ -18,7 +18,11 @@ use crate::query::{PostFacts, tokenize};
 pub const TWITTER_EPOCH_MS: i64 = 1_288_834_974_657;
 const SEQUENCE_BITS: u32 = 22;
 const USERS: usize = 600;
-const SOURCES: [&str; 3] = ["Twitter for iPhone", "Twitter for Android", "Twitter Web App"];
+const SOURCES: [&str; 3] = [
+    "Twitter for iPhone",
+    "Twitter for Android",
+    "Twitter Web App",
+];
 
 /// How posts arrive.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
