@@ -189,10 +189,22 @@ mod tests {
         let mut config: TransformerConfig =
             serde_json::from_str(CONTRACT).unwrap_or_else(|e| panic!("{e}"));
         config.kafka.group_id = None;
-        assert!(config.validate().unwrap_err().to_string().contains("group_id"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("group_id")
+        );
         config.kafka.group_id = Some("g".into());
         config.batch_size = 0;
-        assert!(config.validate().unwrap_err().to_string().contains("batch_size"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("batch_size")
+        );
     }
 
     #[test]

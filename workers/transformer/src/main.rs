@@ -57,7 +57,13 @@ async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let overrides = kafka_overrides_from_env();
-    let pipeline = Pipeline::new(config, Store::new(pool.clone()), metrics, readiness, &overrides)?;
+    let pipeline = Pipeline::new(
+        config,
+        Store::new(pool.clone()),
+        metrics,
+        readiness,
+        &overrides,
+    )?;
     pipeline.run(shutdown, abandon).await?;
     pool.close().await;
     Ok(())

@@ -138,10 +138,9 @@ impl Pipeline {
         for (key, value) in consumer_overrides {
             consumer_config.set(key, value);
         }
-        let consumer: TransformerConsumer =
-            consumer_config.create_with_context(LagContext {
-                metrics: metrics.clone(),
-            })?;
+        let consumer: TransformerConsumer = consumer_config.create_with_context(LagContext {
+            metrics: metrics.clone(),
+        })?;
 
         let mut producer_config = tweetpipe_common::kafka::client_config(&config.kafka)?;
         producer_config
@@ -174,7 +173,8 @@ impl Pipeline {
         shutdown: CancellationToken,
         abandon: CancellationToken,
     ) -> Result<(), PipelineError> {
-        self.consumer.subscribe(&[self.config.kafka.topic.as_str()])?;
+        self.consumer
+            .subscribe(&[self.config.kafka.topic.as_str()])?;
         self.readiness.set(true);
         tracing::info!(
             pipeline = %self.config.pipeline,
@@ -240,7 +240,10 @@ impl Pipeline {
             }
         }
         if batch.records > 0 {
-            tracing::info!(records = batch.records, "shutting down: writing the open batch");
+            tracing::info!(
+                records = batch.records,
+                "shutting down: writing the open batch"
+            );
             // A closed channel means the writer is gone; the batch then stays uncommitted.
             let _ = to_writer.send(batch).await;
         }
@@ -369,7 +372,8 @@ impl Writer {
         dead: &mut Vec<DeadLetter>,
     ) -> Result<BatchOutcome, Abandoned> {
         let mut total = BatchOutcome::default();
-        let mut pending = vec![0..posts.len()];
+        let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
+        pending.push(0..posts.len());
         while let Some(range) = pending.pop() {
             if range.is_empty() {
                 continue;
@@ -479,7 +483,9 @@ impl Writer {
                         tracing::warn!(reason = %letter.reason, topic = letter.message.topic(), partition = letter.message.partition(), offset = letter.message.offset(), "record dead-lettered");
                         self.metrics
                             .dead_letters
-                            .get_or_create(&ReasonLabel { reason: letter.kind })
+                            .get_or_create(&ReasonLabel {
+                                reason: letter.kind,
+                            })
                             .inc();
                     }
                     Err(error) => {
@@ -541,7 +547,8 @@ impl Writer {
     async fn commit(&self, offsets: BTreeMap<(String, i32), i64>) {
         let mut list = TopicPartitionList::new();
         for ((topic, partition), offset) in &offsets {
-            if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
+            if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))
+            {
                 tracing::error!(error = %e, "cannot build the offset list");
                 return;
             }

@@ -86,16 +86,15 @@ pub fn required_version() -> i64 {
 /// Fails unless every migration of this build has been applied to the pool's database.
 pub async fn check_migrated(pool: &MySqlPool) -> Result<(), SchemaError> {
     let needed = required_version();
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE",
-    )
-    .fetch_one(pool)
-    .await
-    .or_else(|e| match &e {
-        // Table missing: nothing applied yet.
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("42S02") => Ok(None),
-        _ => Err(e),
-    })?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(pool)
+            .await
+            .or_else(|e| match &e {
+                // Table missing: nothing applied yet.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42S02") => Ok(None),
+                _ => Err(e),
+            })?;
     if found.is_some_and(|v| v >= needed) {
         Ok(())
     } else {

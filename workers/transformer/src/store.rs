@@ -446,9 +446,8 @@ impl<'a> Plan<'a> {
              posts_hourly.negative = posts_hourly.negative + VALUES(negative)",
         );
         q.build().execute(&mut **tx).await?;
-        let mut count = QueryBuilder::<MySql>::new(
-            "SELECT COUNT(*) FROM post_queries WHERE load_id = ",
-        );
+        let mut count =
+            QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM post_queries WHERE load_id = ");
         count.push_bind(load_id).push(" AND post_id IN (");
         self.push_ids(&mut count);
         count.push(")");

@@ -38,11 +38,17 @@ fn expand(sql: &str) -> String {
         .replace("$__timeTo()", &format!("FROM_UNIXTIME({TO})"))
         .replace(
             "$query",
-            &QUERIES.iter().map(|q| format!("'{q}'")).collect::<Vec<_>>().join(","),
+            &QUERIES
+                .iter()
+                .map(|q| format!("'{q}'"))
+                .collect::<Vec<_>>()
+                .join(","),
         );
     while let Some(start) = out.find("$__timeFilter(") {
         let rest = &out[start + "$__timeFilter(".len()..];
-        let end = rest.find(')').unwrap_or_else(|| panic!("unclosed $__timeFilter"));
+        let end = rest
+            .find(')')
+            .unwrap_or_else(|| panic!("unclosed $__timeFilter"));
         let column = rest[..end].to_owned();
         out = format!(
             "{}{column} BETWEEN FROM_UNIXTIME({FROM}) AND FROM_UNIXTIME({TO}){}",
@@ -110,7 +116,10 @@ async fn dashboard_queries_answer_from_the_stored_posts() {
         .collect();
     let store = Store::new(db.pool.clone());
     for batch in stored.chunks(500) {
-        store.write_batch(batch).await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .write_batch(batch)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
 
@@ -132,7 +141,10 @@ async fn dashboard_queries_answer_from_the_stored_posts() {
 
     // Language share.
     let mut langs: BTreeMap<String, i64> = BTreeMap::new();
-    for s in stored.iter().filter(|s| selected(s) && in_range(hour_of(s.post.created_at))) {
+    for s in stored
+        .iter()
+        .filter(|s| selected(s) && in_range(hour_of(s.post.created_at)))
+    {
         *langs.entry(s.post.lang.clone()).or_default() += 1;
     }
     assert_eq!(run(&db, "language_share").await, ranked(langs, usize::MAX));
@@ -156,7 +168,10 @@ async fn dashboard_queries_answer_from_the_stored_posts() {
         let value: f64 = row[2].parse().unwrap_or_else(|e| panic!("{row:?}: {e}"));
         assert!((value - sum / n).abs() < 1e-4, "{row:?} vs {}", sum / n);
     }
-    assert!(got.iter().any(|r| r[2].parse::<f64>().unwrap_or(0.0) != 0.0));
+    assert!(
+        got.iter()
+            .any(|r| r[2].parse::<f64>().unwrap_or(0.0) != 0.0)
+    );
 
     // Post kinds per hour.
     let mut kinds: BTreeMap<String, [i64; 4]> = BTreeMap::new();
@@ -174,7 +189,11 @@ async fn dashboard_queries_answer_from_the_stored_posts() {
     }
     let want: Vec<Vec<String>> = kinds
         .into_iter()
-        .map(|(h, k)| std::iter::once(h).chain(k.iter().map(i64::to_string)).collect())
+        .map(|(h, k)| {
+            std::iter::once(h)
+                .chain(k.iter().map(i64::to_string))
+                .collect()
+        })
         .collect();
     assert_eq!(run(&db, "post_kinds").await, want);
 
@@ -194,11 +213,17 @@ async fn dashboard_queries_answer_from_the_stored_posts() {
     }
     let top = run(&db, "top_hashtags").await;
     assert_eq!(top, ranked(tags, 20));
-    assert_eq!(top[0][0], "covid19", "#COVID19 and #covid19 fold into one tag");
+    assert_eq!(
+        top[0][0], "covid19",
+        "#COVID19 and #covid19 fold into one tag"
+    );
 
     // Top mentioned accounts among the selected queries' posts.
     let mut mentions: BTreeMap<String, i64> = BTreeMap::new();
-    for s in stored.iter().filter(|s| selected(s) && in_range(s.post.created_at)) {
+    for s in stored
+        .iter()
+        .filter(|s| selected(s) && in_range(s.post.created_at))
+    {
         for m in &s.mentions {
             *mentions.entry(m.username.clone()).or_default() += 1;
         }
@@ -206,7 +231,11 @@ async fn dashboard_queries_answer_from_the_stored_posts() {
     assert_eq!(run(&db, "top_mentions").await, ranked(mentions, 20));
 
     // The $query variable lists every query.
-    let queries: Vec<String> = run(&db, "queries").await.into_iter().map(|r| r[0].clone()).collect();
+    let queries: Vec<String> = run(&db, "queries")
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
     assert_eq!(queries, vec!["covid-en", "covid-pt", "quarentena-pt"]);
     db.drop().await;
 }
@@ -237,7 +266,10 @@ fn dashboard_json_matches_the_sql_files() {
     }
     let variable = &dashboard["templating"]["list"][1];
     assert_eq!(variable["name"], "query");
-    assert_eq!(variable["query"].as_str(), Some(dashboard_sql("queries").as_str()));
+    assert_eq!(
+        variable["query"].as_str(),
+        Some(dashboard_sql("queries").as_str())
+    );
     used.push("queries".into());
     used.sort();
     let mut all = files.clone();

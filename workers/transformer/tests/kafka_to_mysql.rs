@@ -34,7 +34,10 @@ struct Expected {
 }
 
 fn expected(stored: &[StoredPost]) -> Expected {
-    let users: BTreeSet<u64> = stored.iter().filter_map(|s| s.author.as_ref().map(|a| a.id)).collect();
+    let users: BTreeSet<u64> = stored
+        .iter()
+        .filter_map(|s| s.author.as_ref().map(|a| a.id))
+        .collect();
     let sum = |f: fn(&StoredPost) -> usize| stored.iter().map(f).sum::<usize>() as i64;
     Expected {
         posts: stored.len() as i64,
@@ -47,21 +50,51 @@ fn expected(stored: &[StoredPost]) -> Expected {
 }
 
 async fn assert_rows(db: &TestDb, e: &Expected) {
-    assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, e.posts, "posts");
-    assert_eq!(db.count("SELECT COUNT(*) FROM users").await, e.users, "users");
-    assert_eq!(db.count("SELECT COUNT(*) FROM post_hashtags").await, e.hashtags, "hashtags");
-    assert_eq!(db.count("SELECT COUNT(*) FROM post_mentions").await, e.mentions, "mentions");
-    assert_eq!(db.count("SELECT COUNT(*) FROM post_urls").await, e.urls, "urls");
-    assert_eq!(db.count("SELECT COUNT(*) FROM post_references").await, e.references, "references");
-    assert_eq!(db.count("SELECT COUNT(*) FROM post_queries").await, e.posts, "post_queries");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM posts").await,
+        e.posts,
+        "posts"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM users").await,
+        e.users,
+        "users"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM post_hashtags").await,
+        e.hashtags,
+        "hashtags"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM post_mentions").await,
+        e.mentions,
+        "mentions"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM post_urls").await,
+        e.urls,
+        "urls"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM post_references").await,
+        e.references,
+        "references"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM post_queries").await,
+        e.posts,
+        "post_queries"
+    );
     // Roll-ups agree with the rows they summarise.
     assert_eq!(
-        db.count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM posts_hourly").await,
+        db.count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM posts_hourly")
+            .await,
         e.posts,
         "posts_hourly total"
     );
     assert_eq!(
-        db.count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM hashtags_daily").await,
+        db.count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM hashtags_daily")
+            .await,
         e.hashtags,
         "hashtags_daily total"
     );
@@ -127,28 +160,46 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
     let all = transformed(&sample_posts(800, 1_810_000_000_000_000_000));
     let stored = all[..400].to_vec();
 
-    let first = store.write_batch(&stored).await.unwrap_or_else(|e| panic!("{e}"));
+    let first = store
+        .write_batch(&stored)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.posts_inserted, 400);
     assert_eq!(first.matches_inserted, 400);
     let before = db.snapshot().await;
 
-    let second = store.write_batch(&stored).await.unwrap_or_else(|e| panic!("{e}"));
+    let second = store
+        .write_batch(&stored)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(second.posts, 400);
     assert_eq!(second.posts_inserted, 0);
     assert_eq!(second.matches_inserted, 0);
     // An overlapping batch (half old, half new) counts only the new half.
     let overlap = all[200..].to_vec();
-    let third = store.write_batch(&overlap).await.unwrap_or_else(|e| panic!("{e}"));
+    let third = store
+        .write_batch(&overlap)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(third.posts_inserted, 400);
-    let again = store.write_batch(&stored).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = store
+        .write_batch(&stored)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.posts_inserted, 0);
 
     let after_second = {
         // Compare only the first 400 posts' state with the snapshot by rebuilding it.
         let db2 = TestDb::create("tp_t_twice_ref").await;
         let store2 = Store::new(db2.pool.clone());
-        store2.write_batch(&stored).await.unwrap_or_else(|e| panic!("{e}"));
-        store2.write_batch(&stored).await.unwrap_or_else(|e| panic!("{e}"));
+        store2
+            .write_batch(&stored)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store2
+            .write_batch(&stored)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let snap = db2.snapshot().await;
         db2.drop().await;
         snap
@@ -172,7 +223,11 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
             })
             .collect::<BTreeMap<_, _>>()
     };
-    assert_eq!(strip_load_ids(&before), strip_load_ids(&after_second), "redelivery changed rows");
+    assert_eq!(
+        strip_load_ids(&before),
+        strip_load_ids(&after_second),
+        "redelivery changed rows"
+    );
 
     assert_rows(&db, &expected(&all)).await;
 
@@ -186,7 +241,10 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
     assert_eq!((outcome.posts_inserted, outcome.matches_inserted), (0, 1));
     assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, 800);
     assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly WHERE query_name = 'vacina-pt'").await,
+        db.count(
+            "SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly WHERE query_name = 'vacina-pt'"
+        )
+        .await,
         1
     );
     db.drop().await;
@@ -219,10 +277,12 @@ async fn records_delivered_twice_through_kafka_are_stored_once() {
 async fn poison_records_go_to_the_dead_letter_topic_while_the_rest_flows() {
     let db = TestDb::create("tp_t_poison").await;
     // A row MySQL itself refuses (CHECK constraint): the batch is bisected down to that post.
-    sqlx::query("ALTER TABLE posts ADD CONSTRAINT test_poison CHECK (text NOT LIKE '%POISON-ROW%')")
-        .execute(&db.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(
+        "ALTER TABLE posts ADD CONSTRAINT test_poison CHECK (text NOT LIKE '%POISON-ROW%')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let topic = unique("tp-t-poison");
     create_topics(&topic, 1).await;
     let good = sample_posts(200, 1_830_000_000_000_000_000);
@@ -233,9 +293,15 @@ async fn poison_records_go_to_the_dead_letter_topic_while_the_rest_flows() {
 
     produce_posts(&topic, &good[..100]).await;
     let producer = producer();
-    produce_raw(&producer, &topic, "garbage", b"\x00\x01definitely not avro", Some("covid-en"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    produce_raw(
+        &producer,
+        &topic,
+        "garbage",
+        b"\x00\x01definitely not avro",
+        Some("covid-en"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     produce_posts(&topic, &[bad_id.clone(), refused.clone()]).await;
     produce_posts(&topic, &good[100..]).await;
 
@@ -267,16 +333,25 @@ async fn poison_records_go_to_the_dead_letter_topic_while_the_rest_flows() {
         assert_eq!(header("tweetpipe-source-topic"), topic);
         assert_eq!(header("tweetpipe-source-partition"), "0");
         assert!(!header("tweetpipe-source-offset").is_empty());
-        assert!(!header("traceparent").is_empty(), "original headers are kept");
+        assert!(
+            !header("traceparent").is_empty(),
+            "original headers are kept"
+        );
         let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
         letters.insert(key, header("tweetpipe-error"));
     }
     running.stop().await;
 
     assert!(letters["garbage"].contains("decode"), "{letters:?}");
-    assert!(letters["not-a-number"].contains("invalid post"), "{letters:?}");
+    assert!(
+        letters["not-a-number"].contains("invalid post"),
+        "{letters:?}"
+    );
     assert!(letters["not-a-number"].contains("id"), "{letters:?}");
-    assert!(letters[&refused.id].contains("MySQL rejected"), "{letters:?}");
+    assert!(
+        letters[&refused.id].contains("MySQL rejected"),
+        "{letters:?}"
+    );
     assert_rows(&db, &expected(&transformed(&good))).await;
     db.drop().await;
 }

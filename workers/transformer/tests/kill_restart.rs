@@ -85,14 +85,19 @@ async fn killed_mid_batch_and_restarted_stores_exactly_n() {
     // Nothing more arrives: the count stays at exactly N, and every roll-up agrees.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, N as i64);
-    assert_eq!(db.count("SELECT COUNT(*) FROM post_queries").await, N as i64);
     assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly").await,
+        db.count("SELECT COUNT(*) FROM post_queries").await,
+        N as i64
+    );
+    assert_eq!(
+        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly")
+            .await,
         N as i64
     );
     let hashtags = db.count("SELECT COUNT(*) FROM post_hashtags").await;
     assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM hashtags_daily").await,
+        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM hashtags_daily")
+            .await,
         hashtags
     );
 
@@ -107,6 +112,10 @@ async fn killed_mid_batch_and_restarted_stores_exactly_n() {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(status.success(), "SIGTERM should stop cleanly, got {status}; log: {}", log_path.display());
+    assert!(
+        status.success(),
+        "SIGTERM should stop cleanly, got {status}; log: {}",
+        log_path.display()
+    );
     db.drop().await;
 }

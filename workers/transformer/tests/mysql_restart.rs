@@ -37,7 +37,10 @@ async fn mariadb_restarted_during_a_run_loses_nothing() {
         if n >= 1_000 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "only {n} posts stored");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {n} posts stored"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -58,14 +61,19 @@ async fn mariadb_restarted_during_a_run_loses_nothing() {
 
     assert!(unavailable > 0, "the outage was never seen by the writer");
     assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, N as i64);
-    assert_eq!(db.count("SELECT COUNT(*) FROM post_queries").await, N as i64);
     assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly").await,
+        db.count("SELECT COUNT(*) FROM post_queries").await,
+        N as i64
+    );
+    assert_eq!(
+        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly")
+            .await,
         N as i64
     );
     let hashtags = db.count("SELECT COUNT(*) FROM post_hashtags").await;
     assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM hashtags_daily").await,
+        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM hashtags_daily")
+            .await,
         hashtags
     );
     db.drop().await;

@@ -46,7 +46,9 @@ pub fn topic(query_name: &str) -> String {
 fn is_language_or_region(segment: &str) -> bool {
     segment.len() == 2
         && segment.bytes().all(|b| b.is_ascii_lowercase())
-        && ISO_639_1.split_ascii_whitespace().any(|code| code == segment)
+        && ISO_639_1
+            .split_ascii_whitespace()
+            .any(|code| code == segment)
         || matches!(segment, "br" | "us" | "gb" | "pt" | "mx" | "ar" | "ca")
 }
 

@@ -183,11 +183,7 @@ pub fn language(lang: Option<&str>) -> String {
     if usable { lang } else { "und".to_owned() }
 }
 
-fn user_row(
-    user: &User,
-    id: u64,
-    observed_at: NaiveDateTime,
-) -> Result<UserRow, TransformError> {
+fn user_row(user: &User, id: u64, observed_at: NaiveDateTime) -> Result<UserRow, TransformError> {
     Ok(UserRow {
         id,
         username: text::truncate_chars(&user.username, USERNAME_MAX),
@@ -248,7 +244,8 @@ mod tests {
     fn post() -> Post {
         Post {
             id: "1798000000000000001".into(),
-            text: "Fique em casa &amp; bem!\n#Quarentena #QUARENTENA @Saude https://t.co/abc".into(),
+            text: "Fique em casa &amp; bem!\n#Quarentena #QUARENTENA @Saude https://t.co/abc"
+                .into(),
             created_at: 1_732_240_000_000,
             lang: Some("pt".into()),
             author_id: "42".into(),
@@ -267,10 +264,23 @@ mod tests {
             in_reply_to_user_id: None,
             referenced: vec![],
             hashtags: vec![
-                Hashtag { tag: "Quarentena".into(), start: 25, end: 36 },
-                Hashtag { tag: "QUARENTENA".into(), start: 37, end: 48 },
+                Hashtag {
+                    tag: "Quarentena".into(),
+                    start: 25,
+                    end: 36,
+                },
+                Hashtag {
+                    tag: "QUARENTENA".into(),
+                    start: 37,
+                    end: 48,
+                },
             ],
-            mentions: vec![Mention { username: "Saude".into(), id: Some("9".into()), start: 0, end: 0 }],
+            mentions: vec![Mention {
+                username: "Saude".into(),
+                id: Some("9".into()),
+                start: 0,
+                end: 0,
+            }],
             urls: vec![Url {
                 url: "https://t.co/abc".into(),
                 expanded_url: Some("https://www.saude.gov.br/coronavirus".into()),
@@ -327,7 +337,12 @@ mod tests {
     #[test]
     fn classification_precedence() {
         let mut p = post();
-        let reference = |kind| ReferencedPost { kind, id: "7".into(), author_id: None, text: None };
+        let reference = |kind| ReferencedPost {
+            kind,
+            id: "7".into(),
+            author_id: None,
+            text: None,
+        };
         p.referenced = vec![reference(ReferenceKind::Quoted)];
         assert_eq!(classify(&p), PostKind::Quote);
         p.referenced.push(reference(ReferenceKind::RepliedTo));
@@ -343,10 +358,19 @@ mod tests {
     fn bad_ids_and_times_are_errors_naming_the_field() {
         let mut p = post();
         p.id = "12ab".into();
-        assert!(matches!(transform(&p), Err(TransformError::BadId { field: "id", .. })));
+        assert!(matches!(
+            transform(&p),
+            Err(TransformError::BadId { field: "id", .. })
+        ));
         let mut p = post();
         p.author_id = "99999999999999999999999".into();
-        assert!(matches!(transform(&p), Err(TransformError::BadId { field: "author_id", .. })));
+        assert!(matches!(
+            transform(&p),
+            Err(TransformError::BadId {
+                field: "author_id",
+                ..
+            })
+        ));
         let mut p = post();
         p.created_at = i64::MAX;
         assert!(matches!(transform(&p), Err(TransformError::BadTime { .. })));

@@ -129,7 +129,10 @@ pub fn score(text: &str, lang: &str) -> f32 {
                 let word = fold(word);
                 if let Some(&valence) = lexicon.valence.get(&word) {
                     let mut v = valence;
-                    if recent.last().is_some_and(|w| lexicon.intensifiers.contains(w)) {
+                    if recent
+                        .last()
+                        .is_some_and(|w| lexicon.intensifiers.contains(w))
+                    {
                         v += INTENSIFIER_BOOST * v.signum();
                     }
                     if recent.iter().any(|w| lexicon.negators.contains(w)) {

@@ -49,7 +49,10 @@ pub fn domain_of(url: &str) -> Option<String> {
     let authority = rest.split(['/', '?', '#']).next()?;
     let host_port = authority.rsplit('@').next()?;
     let host = if host_port.starts_with('[') {
-        host_port.split(']').next().map(|h| h.trim_start_matches('['))?
+        host_port
+            .split(']')
+            .next()
+            .map(|h| h.trim_start_matches('['))?
     } else {
         host_port.split(':').next()?
     };
@@ -83,7 +86,10 @@ mod tests {
     #[test]
     fn decodes_entities_expands_links_and_collapses_whitespace() {
         let raw = "Stay home &amp; safe\n\n  &lt;3 https://t.co/abc\t#covid";
-        let urls = [url("https://t.co/abc", Some("https://who.int/covid?a=1&b=2"))];
+        let urls = [url(
+            "https://t.co/abc",
+            Some("https://who.int/covid?a=1&b=2"),
+        )];
         assert_eq!(
             normalise(raw, &urls),
             "Stay home & safe <3 https://who.int/covid?a=1&b=2 #covid"
@@ -110,8 +116,14 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(domain_of("https://WWW.Who.int/x?y").as_deref(), Some("who.int"));
-        assert_eq!(domain_of("http://user@host.com:8080/").as_deref(), Some("host.com"));
+        assert_eq!(
+            domain_of("https://WWW.Who.int/x?y").as_deref(),
+            Some("who.int")
+        );
+        assert_eq!(
+            domain_of("http://user@host.com:8080/").as_deref(),
+            Some("host.com")
+        );
         assert_eq!(domain_of("https://[::1]:80/").as_deref(), Some("::1"));
         assert_eq!(domain_of("https:///path"), None);
         assert_eq!(domain_of("example.org/a").as_deref(), Some("example.org"));

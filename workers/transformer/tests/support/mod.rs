@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
@@ -70,15 +69,42 @@ impl TestDb {
     pub async fn snapshot(&self) -> BTreeMap<&'static str, Vec<String>> {
         let mut out = BTreeMap::new();
         for (table, sql) in [
-            ("posts", "SELECT CONCAT_WS('|', id, kind, lang, text, sentiment, load_id, collected_at, like_count) FROM posts ORDER BY id"),
-            ("users", "SELECT CONCAT_WS('|', id, username, followers_count, observed_at) FROM users ORDER BY id"),
-            ("post_queries", "SELECT CONCAT_WS('|', post_id, query_name, load_id) FROM post_queries ORDER BY post_id, query_name"),
-            ("post_hashtags", "SELECT CONCAT_WS('|', post_id, tag) FROM post_hashtags ORDER BY post_id, tag"),
-            ("post_mentions", "SELECT CONCAT_WS('|', post_id, username) FROM post_mentions ORDER BY post_id, username"),
-            ("post_urls", "SELECT CONCAT_WS('|', post_id, position, domain) FROM post_urls ORDER BY post_id, position"),
-            ("post_references", "SELECT CONCAT_WS('|', post_id, kind, referenced_id) FROM post_references ORDER BY post_id, kind, referenced_id"),
-            ("posts_hourly", "SELECT CONCAT_WS('|', hour, query_name, lang, posts, originals, retweets, replies, quotes, ROUND(sentiment_sum, 3), positive, negative) FROM posts_hourly ORDER BY hour, query_name, lang"),
-            ("hashtags_daily", "SELECT CONCAT_WS('|', day, tag, posts) FROM hashtags_daily ORDER BY day, tag"),
+            (
+                "posts",
+                "SELECT CONCAT_WS('|', id, kind, lang, text, sentiment, load_id, collected_at, like_count) FROM posts ORDER BY id",
+            ),
+            (
+                "users",
+                "SELECT CONCAT_WS('|', id, username, followers_count, observed_at) FROM users ORDER BY id",
+            ),
+            (
+                "post_queries",
+                "SELECT CONCAT_WS('|', post_id, query_name, load_id) FROM post_queries ORDER BY post_id, query_name",
+            ),
+            (
+                "post_hashtags",
+                "SELECT CONCAT_WS('|', post_id, tag) FROM post_hashtags ORDER BY post_id, tag",
+            ),
+            (
+                "post_mentions",
+                "SELECT CONCAT_WS('|', post_id, username) FROM post_mentions ORDER BY post_id, username",
+            ),
+            (
+                "post_urls",
+                "SELECT CONCAT_WS('|', post_id, position, domain) FROM post_urls ORDER BY post_id, position",
+            ),
+            (
+                "post_references",
+                "SELECT CONCAT_WS('|', post_id, kind, referenced_id) FROM post_references ORDER BY post_id, kind, referenced_id",
+            ),
+            (
+                "posts_hourly",
+                "SELECT CONCAT_WS('|', hour, query_name, lang, posts, originals, retweets, replies, quotes, ROUND(sentiment_sum, 3), positive, negative) FROM posts_hourly ORDER BY hour, query_name, lang",
+            ),
+            (
+                "hashtags_daily",
+                "SELECT CONCAT_WS('|', day, tag, posts) FROM hashtags_daily ORDER BY day, tag",
+            ),
         ] {
             let rows: Vec<String> = sqlx::query_scalar(sql)
                 .fetch_all(&self.pool)
@@ -93,9 +119,12 @@ impl TestDb {
         self.pool.close().await;
         let platform = tweetpipe_testkit::platform();
         if let Ok(admin) = MySqlPool::connect(&platform.mysql_url).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{}`", self.name)))
-                .execute(&admin)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS `{}`",
+                self.name
+            )))
+            .execute(&admin)
+            .await;
             admin.close().await;
         }
     }
@@ -119,7 +148,10 @@ pub async fn create_topics(topic: &str, partitions: i32) {
         NewTopic::new(&dlq, 1, TopicReplication::Fixed(1)),
     ];
     let results = admin
-        .create_topics(&topics, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))))
+        .create_topics(
+            &topics,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))),
+        )
         .await
         .unwrap_or_else(|e| panic!("create topics: {e}"));
     for result in results {
@@ -143,25 +175,33 @@ pub async fn produce_posts(topic: &str, posts: &[Post]) {
     let producer = producer();
     let values: Vec<Vec<u8>> = posts
         .iter()
-        .map(|post| tweetpipe_common::codec::encode_post(post).unwrap_or_else(|e| panic!("encode: {e}")))
+        .map(|post| {
+            tweetpipe_common::codec::encode_post(post).unwrap_or_else(|e| panic!("encode: {e}"))
+        })
         .collect();
     let mut pending = Vec::with_capacity(posts.len());
     for (post, value) in posts.iter().zip(&values) {
-        pending.push(produce_raw(&producer, topic, &post.id, value, Some(&post.query_name)));
+        pending.push(produce_raw(
+            &producer,
+            topic,
+            &post.id,
+            value,
+            Some(&post.query_name),
+        ));
     }
     for result in futures::future::join_all(pending).await {
         result.unwrap_or_else(|e| panic!("produce: {e}"));
     }
 }
 
-pub fn produce_raw<'a>(
-    producer: &'a FutureProducer,
-    topic: &'a str,
-    key: &'a str,
-    value: &'a [u8],
-    query: Option<&'a str>,
-) -> impl Future<Output = Result<(), String>> + 'a {
-    async move {
+pub async fn produce_raw(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    query: Option<&str>,
+) -> Result<(), String> {
+    {
         let mut headers = OwnedHeaders::new();
         if let Some(query) = query {
             headers = headers.insert(Header {
@@ -175,7 +215,10 @@ pub fn produce_raw<'a>(
         });
         producer
             .send(
-                FutureRecord::to(topic).key(key).payload(value).headers(headers),
+                FutureRecord::to(topic)
+                    .key(key)
+                    .payload(value)
+                    .headers(headers),
                 Duration::from_secs(30),
             )
             .await
@@ -290,7 +333,14 @@ pub async fn wait_for_count(db: &TestDb, sql: &'static str, expected: i64, limit
 const LANGS: [&str; 5] = ["en", "pt", "es", "und", "pt"];
 const QUERIES: [&str; 3] = ["covid-en", "covid-pt", "quarentena-pt"];
 const TAGS: [&str; 8] = [
-    "COVID19", "covid19", "Quarentena", "FiqueEmCasa", "vacina", "StayHome", "lockdown", "SUS",
+    "COVID19",
+    "covid19",
+    "Quarentena",
+    "FiqueEmCasa",
+    "vacina",
+    "StayHome",
+    "lockdown",
+    "SUS",
 ];
 const USERS: [&str; 6] = ["WHO", "minsaude", "cdcgov", "Maria_SP", "joao", "opas_oms"];
 const WORDS: [&str; 10] = [
@@ -306,7 +356,9 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
             let id = first_id + i as u64;
             let lang = LANGS[i % LANGS.len()];
             let author = 1_000 + (i % 37) as u64;
-            let tags: Vec<&str> = (0..(i % 3)).map(|k| TAGS[(i + k * 3) % TAGS.len()]).collect();
+            let tags: Vec<&str> = (0..(i % 3))
+                .map(|k| TAGS[(i + k * 3) % TAGS.len()])
+                .collect();
             let mentioned: Vec<&str> = (0..(i % 2 + (i % 5 == 0) as usize))
                 .map(|k| USERS[(i + k) % USERS.len()])
                 .collect();
@@ -362,14 +414,12 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
                     author_id: None,
                     text: None,
                 }],
-                3 => vec![
-                    ReferencedPost {
-                        kind: ReferenceKind::Quoted,
-                        id: format!("{}", 9_000_000 + i),
-                        author_id: None,
-                        text: Some("quoted".into()),
-                    },
-                ],
+                3 => vec![ReferencedPost {
+                    kind: ReferenceKind::Quoted,
+                    id: format!("{}", 9_000_000 + i),
+                    author_id: None,
+                    text: Some("quoted".into()),
+                }],
                 _ => vec![],
             };
             Post {
@@ -382,9 +432,9 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
                     id: author.to_string(),
                     username: format!("user{author}"),
                     name: format!("User {author}"),
-                    verified: author % 2 == 0,
+                    verified: author.is_multiple_of(2),
                     created_at: Some(1_300_000_000_000),
-                    location: (author % 3 == 0).then(|| "São Paulo".to_owned()),
+                    location: author.is_multiple_of(3).then(|| "São Paulo".to_owned()),
                     followers_count: Some(i as i64),
                     following_count: Some(10),
                     tweet_count: Some(100),

@@ -1,0 +1,767 @@
+//! Transformer benchmark (driven by `bench/transformer.sh`): posts/s from Kafka into MySQL
+//! with 1 and 2 transformer processes, next to the ceiling, i.e. the same rows loaded straight
+//! into the same MariaDB by multi-row INSERTs and by LOAD DATA. Prints a Markdown report.
+//!
+//! `transformer_bench [--posts N] [--batch-size B] [--partitions P] [--transformers 1,2]`
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDateTime, Timelike};
+use sqlx::{MySql, QueryBuilder};
+use support::*;
+use tweetpipe_transformer::rows::{StoredPost, reference_kind_sql};
+use tweetpipe_transformer::transform::sentiment::POLARITY_THRESHOLD;
+use tweetpipe_transformer::transform::transform;
+
+struct Args {
+    posts: usize,
+    batch_size: usize,
+    partitions: i32,
+    transformers: Vec<usize>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        posts: 100_000,
+        batch_size: 500,
+        partitions: 4,
+        transformers: vec![1, 2],
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    for pair in argv.chunks(2) {
+        let value = pair.get(1).map(String::as_str).unwrap_or_default();
+        let bad = |e: &dyn std::fmt::Display| -> ! { panic!("{} {value}: {e}", pair[0]) };
+        match pair[0].as_str() {
+            "--posts" => a.posts = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--batch-size" => a.batch_size = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--partitions" => a.partitions = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--transformers" => {
+                a.transformers = value
+                    .split(',')
+                    .map(|v| v.parse().unwrap_or_else(|e| bad(&e)))
+                    .collect()
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let mut report = String::new();
+    let platform = tweetpipe_testkit::platform();
+    platform.require_kafka().require_mysql();
+
+    let posts = sample_posts(args.posts, 1_900_000_000_000_000_000);
+    let started = Instant::now();
+    let stored: Vec<StoredPost> = posts
+        .iter()
+        .map(|p| transform(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let transform_us = started.elapsed().as_secs_f64() * 1e6 / args.posts as f64;
+    let rows = row_count(&stored);
+    eprintln!(
+        "{} posts = {rows} rows; transform {transform_us:.1} µs/post",
+        args.posts
+    );
+
+    // Ceilings.
+    let db = TestDb::create("tp_bench_insert").await;
+    let insert_rate = args.posts as f64 / insert_ceiling(&db, &stored).await.as_secs_f64();
+    db.drop().await;
+    eprintln!("ceiling, multi-row INSERT: {insert_rate:.0} posts/s");
+    let db = TestDb::create("tp_bench_load").await;
+    let load_rate = args.posts as f64 / load_data_ceiling(&db, &stored).await.as_secs_f64();
+    db.drop().await;
+    eprintln!("ceiling, LOAD DATA: {load_rate:.0} posts/s");
+    let ceiling = insert_rate.max(load_rate);
+
+    // Kafka → MySQL.
+    let topic = unique("tp-bench");
+    create_topics(&topic, args.partitions).await;
+    let started = Instant::now();
+    produce_posts(&topic, &posts).await;
+    eprintln!(
+        "produced {} records in {:.1}s",
+        args.posts,
+        started.elapsed().as_secs_f64()
+    );
+    let binary = transformer_binary();
+    let mut runs = Vec::new();
+    for &count in &args.transformers {
+        let db = TestDb::create("tp_bench_run").await;
+        let run = run_transformers(&binary, &topic, &db, count, args.batch_size, args.posts).await;
+        eprintln!(
+            "{count} transformer(s): {:.0} posts/s, peak RSS {:?} MiB",
+            run.rate, run.rss_mib
+        );
+        runs.push((count, run));
+        db.drop().await;
+    }
+
+    let _ = writeln!(
+        report,
+        "| measurement | posts/s | vs ceiling | peak RSS per process |\n|---|---:|---:|---|"
+    );
+    let _ = writeln!(
+        report,
+        "| ceiling: multi-row INSERT, 1,000 rows/statement, 1 transaction per 10,000 posts | {insert_rate:.0} | {:.0}% | — |",
+        100.0 * insert_rate / ceiling
+    );
+    let _ = writeln!(
+        report,
+        "| ceiling: LOAD DATA LOCAL INFILE, one transaction | {load_rate:.0} | {:.0}% | — |",
+        100.0 * load_rate / ceiling
+    );
+    for (count, run) in &runs {
+        let rss: Vec<String> = run.rss_mib.iter().map(|m| format!("{m:.0} MiB")).collect();
+        let _ = writeln!(
+            report,
+            "| Kafka → MySQL, {count} transformer(s), batch {} | {:.0} | **{:.0}%** | {} |",
+            args.batch_size,
+            run.rate,
+            100.0 * run.rate / ceiling,
+            rss.join(", ")
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\n{} posts ({rows} rows in 9 tables: {:.1} rows/post), {} partitions; transform alone {transform_us:.1} µs/post.",
+        args.posts,
+        rows as f64 / args.posts as f64,
+        args.partitions
+    );
+    print!("{report}");
+    let _ = std::io::stdout().flush();
+}
+
+fn row_count(stored: &[StoredPost]) -> usize {
+    let users: std::collections::BTreeSet<u64> = stored
+        .iter()
+        .filter_map(|s| s.author.as_ref().map(|a| a.id))
+        .collect();
+    users.len()
+        + stored
+            .iter()
+            .map(|s| 2 + s.hashtags.len() + s.mentions.len() + s.urls.len() + s.references.len())
+            .sum::<usize>()
+        + hourly(stored).len()
+        + daily_tags(stored).len()
+}
+
+fn transformer_binary() -> PathBuf {
+    // target/<profile>/examples/transformer_bench → target/<profile>/tweetpipe-transformer
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| panic!("no profile directory above {}", exe.display()));
+    let binary = dir.join("tweetpipe-transformer");
+    assert!(
+        binary.exists(),
+        "{} missing: cargo build --release -p tweetpipe-transformer",
+        binary.display()
+    );
+    binary
+}
+
+struct Run {
+    rate: f64,
+    rss_mib: Vec<f64>,
+}
+
+async fn run_transformers(
+    binary: &Path,
+    topic: &str,
+    db: &TestDb,
+    count: usize,
+    batch_size: usize,
+    total: usize,
+) -> Run {
+    let dir = std::env::temp_dir().join(unique("tp-bench"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let url_file = dir.join("mysql-url");
+    std::fs::write(&url_file, &db.url).unwrap_or_else(|e| panic!("{e}"));
+    let config = serde_json::json!({
+        "pipeline": "bench/transformer",
+        "kafka": {"bootstrap_servers": kafka_bootstrap(), "topic": topic,
+                  "security_protocol": "plaintext", "group_id": unique("tp-bench-group")},
+        "mysql": {"url_file": url_file},
+        "batch_size": batch_size, "flush_interval_ms": 1000,
+        "ops_addr": "127.0.0.1:0"
+    });
+    let config_path = dir.join("transformer.json");
+    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let mut children: Vec<Child> = (0..count)
+        .map(|i| {
+            let log = std::fs::File::create(dir.join(format!("transformer-{i}.log")))
+                .unwrap_or_else(|e| panic!("{e}"));
+            Command::new(binary)
+                .env("TRANSFORMER_CONFIG", &config_path)
+                .env("RUST_LOG", "warn")
+                .stdout(log)
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {}: {e}", binary.display()))
+        })
+        .collect();
+
+    // Throughput from the first stored batch to the last post, so group start-up is excluded.
+    let mut first: Option<(Instant, i64)> = None;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    let mut rss = vec![0.0; count];
+    let end = loop {
+        let n = db.count("SELECT COUNT(*) FROM posts").await;
+        let now = Instant::now();
+        if n > 0 && first.is_none() {
+            first = Some((now, n));
+        }
+        for (i, child) in children.iter().enumerate() {
+            rss[i] = peak_rss_mib(child.id());
+        }
+        if n >= total as i64 {
+            break now;
+        }
+        assert!(now < deadline, "benchmark stalled at {n} of {total} posts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for child in &children {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+    for child in &mut children {
+        let _ = child.wait();
+    }
+    let (start, at_start) = first.unwrap_or((end, 0));
+    let seconds = end.duration_since(start).as_secs_f64().max(1e-3);
+    Run {
+        rate: (total as i64 - at_start) as f64 / seconds,
+        rss_mib: rss,
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+type HourKey = (NaiveDateTime, String, String);
+
+#[derive(Default, Clone)]
+struct HourRow {
+    topic: String,
+    posts: u64,
+    kinds: [u64; 4],
+    sentiment: f64,
+    positive: u64,
+    negative: u64,
+}
+
+fn hourly(stored: &[StoredPost]) -> BTreeMap<HourKey, HourRow> {
+    let mut out: BTreeMap<HourKey, HourRow> = BTreeMap::new();
+    for s in stored {
+        let p = &s.post;
+        let hour = p
+            .created_at
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(p.created_at);
+        let row = out
+            .entry((hour, p.query_name.clone(), p.lang.clone()))
+            .or_default();
+        row.topic.clone_from(&p.topic);
+        row.posts += 1;
+        row.kinds[p.kind as usize] += 1;
+        row.sentiment += f64::from(p.sentiment);
+        row.positive += u64::from(p.sentiment > POLARITY_THRESHOLD);
+        row.negative += u64::from(p.sentiment < -POLARITY_THRESHOLD);
+    }
+    out
+}
+
+fn daily_tags(stored: &[StoredPost]) -> BTreeMap<(chrono::NaiveDate, String), u64> {
+    let mut out = BTreeMap::new();
+    for s in stored {
+        for h in &s.hashtags {
+            *out.entry((s.post.created_at.date(), h.tag.clone()))
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+fn users(stored: &[StoredPost]) -> Vec<&tweetpipe_transformer::rows::UserRow> {
+    let mut by_id = BTreeMap::new();
+    for s in stored {
+        if let Some(u) = &s.author {
+            by_id.insert(u.id, u);
+        }
+    }
+    by_id.into_values().collect()
+}
+
+/// The same rows through plain multi-row INSERTs (no upsert, no roll-up queries).
+async fn insert_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
+    let hourly = hourly(stored);
+    let tags = daily_tags(stored);
+    let users = users(stored);
+    let started = Instant::now();
+    let mut tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    for chunk in users.chunks(1000) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO users (id, username, name, verified, created_at, location, followers_count, following_count, tweet_count, observed_at) ",
+        );
+        q.push_values(chunk, |mut r, u| {
+            r.push_bind(u.id)
+                .push_bind(&u.username)
+                .push_bind(&u.name)
+                .push_bind(u.verified)
+                .push_bind(u.created_at)
+                .push_bind(&u.location)
+                .push_bind(u.followers_count)
+                .push_bind(u.following_count)
+                .push_bind(u.tweet_count)
+                .push_bind(u.observed_at);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for (n, chunk) in stored.chunks(1000).enumerate() {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO posts (id, author_id, created_at, lang, kind, text, sentiment, query_name, topic, pipeline, \
+             conversation_id, in_reply_to_user_id, retweet_count, reply_count, like_count, quote_count, impression_count, \
+             place_id, place_name, country_code, possibly_sensitive, collected_at, load_id) ",
+        );
+        q.push_values(chunk, |mut r, s| {
+            let p = &s.post;
+            r.push_bind(p.id)
+                .push_bind(p.author_id)
+                .push_bind(p.created_at)
+                .push_bind(&p.lang)
+                .push_bind(p.kind.as_sql())
+                .push_bind(&p.text)
+                .push_bind(p.sentiment)
+                .push_bind(&p.query_name)
+                .push_bind(&p.topic)
+                .push_bind(&p.pipeline)
+                .push_bind(p.conversation_id)
+                .push_bind(p.in_reply_to_user_id)
+                .push_bind(p.retweet_count)
+                .push_bind(p.reply_count)
+                .push_bind(p.like_count)
+                .push_bind(p.quote_count)
+                .push_bind(p.impression_count)
+                .push_bind(&p.place_id)
+                .push_bind(&p.place_name)
+                .push_bind(&p.country_code)
+                .push_bind(p.possibly_sensitive)
+                .push_bind(p.collected_at)
+                .push_bind(1_u64);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO post_queries (post_id, query_name, topic, created_at, lang, load_id) ",
+        );
+        q.push_values(chunk, |mut r, s| {
+            let p = &s.post;
+            r.push_bind(p.id)
+                .push_bind(&p.query_name)
+                .push_bind(&p.topic)
+                .push_bind(p.created_at)
+                .push_bind(&p.lang)
+                .push_bind(1_u64);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tags: Vec<_> = chunk
+            .iter()
+            .flat_map(|s| s.hashtags.iter().map(move |h| (s, h)))
+            .collect();
+        if !tags.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_hashtags (post_id, tag, display, created_at) ",
+            );
+            q.push_values(&tags, |mut r, (s, h)| {
+                r.push_bind(s.post.id)
+                    .push_bind(&h.tag)
+                    .push_bind(&h.display)
+                    .push_bind(s.post.created_at);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let mentions: Vec<_> = chunk
+            .iter()
+            .flat_map(|s| s.mentions.iter().map(move |m| (s, m)))
+            .collect();
+        if !mentions.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_mentions (post_id, username, user_id, created_at) ",
+            );
+            q.push_values(&mentions, |mut r, (s, m)| {
+                r.push_bind(s.post.id)
+                    .push_bind(&m.username)
+                    .push_bind(m.user_id)
+                    .push_bind(s.post.created_at);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let urls: Vec<_> = chunk
+            .iter()
+            .flat_map(|s| s.urls.iter().map(move |u| (s, u)))
+            .collect();
+        if !urls.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_urls (post_id, position, url, expanded_url, display_url, domain, created_at) ",
+            );
+            q.push_values(&urls, |mut r, (s, u)| {
+                r.push_bind(s.post.id)
+                    .push_bind(u.position)
+                    .push_bind(&u.url)
+                    .push_bind(&u.expanded_url)
+                    .push_bind(&u.display_url)
+                    .push_bind(&u.domain)
+                    .push_bind(s.post.created_at);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let refs: Vec<_> = chunk
+            .iter()
+            .flat_map(|s| s.references.iter().map(move |r| (s, r)))
+            .collect();
+        if !refs.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_references (post_id, kind, referenced_id, referenced_author_id) ",
+            );
+            q.push_values(&refs, |mut r, (s, x)| {
+                r.push_bind(s.post.id)
+                    .push_bind(reference_kind_sql(x.kind))
+                    .push_bind(x.referenced_id)
+                    .push_bind(x.referenced_author_id);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        if n % 10 == 9 {
+            tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+            tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let hourly: Vec<_> = hourly.into_iter().collect();
+    for chunk in hourly.chunks(1000) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO posts_hourly (hour, query_name, lang, topic, posts, originals, retweets, replies, quotes, sentiment_sum, positive, negative) ",
+        );
+        q.push_values(chunk, |mut r, ((hour, query, lang), row)| {
+            r.push_bind(*hour)
+                .push_bind(query)
+                .push_bind(lang)
+                .push_bind(&row.topic)
+                .push_bind(row.posts)
+                .push_bind(row.kinds[0])
+                .push_bind(row.kinds[1])
+                .push_bind(row.kinds[2])
+                .push_bind(row.kinds[3])
+                .push_bind(row.sentiment)
+                .push_bind(row.positive)
+                .push_bind(row.negative);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let tags: Vec<_> = tags.into_iter().collect();
+    for chunk in tags.chunks(1000) {
+        let mut q = QueryBuilder::<MySql>::new("INSERT INTO hashtags_daily (day, tag, posts) ");
+        q.push_values(chunk, |mut r, ((day, tag), n)| {
+            r.push_bind(*day).push_bind(tag).push_bind(*n);
+        });
+        q.build()
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let elapsed = started.elapsed();
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM posts").await,
+        stored.len() as i64
+    );
+    elapsed
+}
+
+/// A LOAD DATA field: `\N` for NULL, the default escapes otherwise.
+fn field(value: Option<&str>) -> String {
+    let Some(v) = value else { return "\\N".into() };
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    field(v.map(|x| x.to_string()).as_deref())
+}
+
+fn ts(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
+/// The same rows as tab-separated files, loaded with LOAD DATA LOCAL INFILE by the
+/// `mariadb` client in one session and transaction. File writing is not timed.
+async fn load_data_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
+    let dir = std::env::temp_dir().join(unique("tp-bench-load"));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut files: BTreeMap<&str, (String, &str)> = BTreeMap::new();
+    let mut add = |table: &'static str, columns: &'static str, line: String| {
+        let entry = files
+            .entry(table)
+            .or_insert_with(|| (String::new(), columns));
+        entry.0.push_str(&line);
+        entry.0.push('\n');
+    };
+    for u in users(stored) {
+        add(
+            "users",
+            "id, username, name, verified, created_at, location, followers_count, following_count, tweet_count, observed_at",
+            [
+                u.id.to_string(),
+                field(Some(&u.username)),
+                field(Some(&u.name)),
+                u8::from(u.verified).to_string(),
+                opt(u.created_at.map(ts)),
+                field(u.location.as_deref()),
+                opt(u.followers_count),
+                opt(u.following_count),
+                opt(u.tweet_count),
+                ts(u.observed_at),
+            ]
+            .join("\t"),
+        );
+    }
+    for s in stored {
+        let p = &s.post;
+        add(
+            "posts",
+            "id, author_id, created_at, lang, kind, text, sentiment, query_name, topic, pipeline, conversation_id, in_reply_to_user_id, retweet_count, reply_count, like_count, quote_count, impression_count, place_id, place_name, country_code, possibly_sensitive, collected_at, load_id",
+            [
+                p.id.to_string(),
+                p.author_id.to_string(),
+                ts(p.created_at),
+                field(Some(&p.lang)),
+                p.kind.as_sql().into(),
+                field(Some(&p.text)),
+                p.sentiment.to_string(),
+                field(Some(&p.query_name)),
+                field(Some(&p.topic)),
+                field(Some(&p.pipeline)),
+                opt(p.conversation_id),
+                opt(p.in_reply_to_user_id),
+                opt(p.retweet_count),
+                opt(p.reply_count),
+                opt(p.like_count),
+                opt(p.quote_count),
+                opt(p.impression_count),
+                field(p.place_id.as_deref()),
+                field(p.place_name.as_deref()),
+                field(p.country_code.as_deref()),
+                opt(p.possibly_sensitive.map(u8::from)),
+                ts(p.collected_at),
+                "1".into(),
+            ]
+            .join("\t"),
+        );
+        add(
+            "post_queries",
+            "post_id, query_name, topic, created_at, lang, load_id",
+            [
+                p.id.to_string(),
+                field(Some(&p.query_name)),
+                field(Some(&p.topic)),
+                ts(p.created_at),
+                field(Some(&p.lang)),
+                "1".into(),
+            ]
+            .join("\t"),
+        );
+        for h in &s.hashtags {
+            add(
+                "post_hashtags",
+                "post_id, tag, display, created_at",
+                [
+                    p.id.to_string(),
+                    field(Some(&h.tag)),
+                    field(Some(&h.display)),
+                    ts(p.created_at),
+                ]
+                .join("\t"),
+            );
+        }
+        for m in &s.mentions {
+            add(
+                "post_mentions",
+                "post_id, username, user_id, created_at",
+                [
+                    p.id.to_string(),
+                    field(Some(&m.username)),
+                    opt(m.user_id),
+                    ts(p.created_at),
+                ]
+                .join("\t"),
+            );
+        }
+        for u in &s.urls {
+            add(
+                "post_urls",
+                "post_id, position, url, expanded_url, display_url, domain, created_at",
+                [
+                    p.id.to_string(),
+                    u.position.to_string(),
+                    field(Some(&u.url)),
+                    field(u.expanded_url.as_deref()),
+                    field(u.display_url.as_deref()),
+                    field(u.domain.as_deref()),
+                    ts(p.created_at),
+                ]
+                .join("\t"),
+            );
+        }
+        for r in &s.references {
+            add(
+                "post_references",
+                "post_id, kind, referenced_id, referenced_author_id",
+                [
+                    p.id.to_string(),
+                    reference_kind_sql(r.kind).into(),
+                    r.referenced_id.to_string(),
+                    opt(r.referenced_author_id),
+                ]
+                .join("\t"),
+            );
+        }
+    }
+    for ((hour, query, lang), r) in hourly(stored) {
+        add(
+            "posts_hourly",
+            "hour, query_name, lang, topic, posts, originals, retweets, replies, quotes, sentiment_sum, positive, negative",
+            [
+                ts(hour),
+                field(Some(&query)),
+                field(Some(&lang)),
+                field(Some(&r.topic)),
+                r.posts.to_string(),
+                r.kinds[0].to_string(),
+                r.kinds[1].to_string(),
+                r.kinds[2].to_string(),
+                r.kinds[3].to_string(),
+                r.sentiment.to_string(),
+                r.positive.to_string(),
+                r.negative.to_string(),
+            ]
+            .join("\t"),
+        );
+    }
+    for ((day, tag), n) in daily_tags(stored) {
+        add(
+            "hashtags_daily",
+            "day, tag, posts",
+            [day.to_string(), field(Some(&tag)), n.to_string()].join("\t"),
+        );
+    }
+    let mut script = String::from("SET autocommit = 0;\nSET unique_checks = 0;\n");
+    for (table, (content, columns)) in &files {
+        let path = dir.join(format!("{table}.tsv"));
+        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
+        let _ = writeln!(
+            script,
+            "LOAD DATA LOCAL INFILE '{}' INTO TABLE {table} CHARACTER SET utf8mb4 ({columns});",
+            path.display()
+        );
+    }
+    script.push_str("COMMIT;\n");
+    let (user, password, host, port) = mysql_parts(&db.url);
+    let started = Instant::now();
+    let output = Command::new("mariadb")
+        .args([
+            "--local-infile=1",
+            "-h",
+            &host,
+            "-P",
+            &port,
+            "-u",
+            &user,
+            &db.name,
+            "-e",
+            &script,
+        ])
+        .env("MYSQL_PWD", password)
+        .output()
+        .unwrap_or_else(|e| panic!("mariadb client: {e}"));
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "LOAD DATA failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM posts").await,
+        stored.len() as i64
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    elapsed
+}
+
+/// user, password, host, port of `mysql://user:password@host:port/db`.
+fn mysql_parts(url: &str) -> (String, String, String, String) {
+    let rest = url.trim_start_matches("mysql://");
+    let (credentials, address) = rest.rsplit_once('@').unwrap_or(("root:", rest));
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let address = address.split('/').next().unwrap_or(address);
+    let (host, port) = address.split_once(':').unwrap_or((address, "3306"));
+    (user.into(), password.into(), host.into(), port.into())
+}
