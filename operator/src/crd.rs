@@ -100,11 +100,16 @@ pub struct SourceSpec {
 }
 
 /// A key inside a Secret in the pipeline's namespace.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// Key inside the Secret.
     #[serde(default = "default_token_key")]
@@ -117,7 +122,10 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct QuerySpec {
     /// Stable name: lowercase letters, digits and '-', at most 63 characters.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// The X search query, e.g. `(covid OR quarantine) lang:en -is:retweet`.
     #[schemars(length(min = 1, max = 4096))]
@@ -195,7 +203,7 @@ pub struct ExtractorSpec {
 pub struct KafkaSpec {
     /// Bootstrap servers, comma separated `host:port`.
     #[schemars(length(min = 1, max = 1024))]
-    #[x_kube(validation = Rule::new("self.split(',').all(s, s.matches('^[^:,\\\\s]+:[0-9]{1,5}$'))").message("kafka.bootstrapServers must be comma-separated host:port pairs, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092"))]
+    #[x_kube(validation = Rule::new("self.matches('^[^:,\\\\s]+:[0-9]{1,5}(,[^:,\\\\s]+:[0-9]{1,5})*$')").message("kafka.bootstrapServers must be comma-separated host:port pairs, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092"))]
     pub bootstrap_servers: String,
     /// Topic of the posts; `<topic>.checkpoints` and `<topic>.dlq` are created beside it.
     #[schemars(length(min = 1, max = 200), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
@@ -267,7 +275,10 @@ pub struct KafkaSasl {
     /// Mechanism.
     pub mechanism: SaslMechanism,
     /// Secret holding the username and the password.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub secret_name: String,
     /// Key of the username in that Secret.
     #[serde(default = "default_username_key")]
@@ -356,7 +367,9 @@ pub struct ReportingUser {
 }
 
 /// What deletion of the pipeline removes.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
 pub enum DeletionPolicy {
     /// Keep topics, database and reporting user (workloads are always removed).
     #[default]
@@ -541,10 +554,14 @@ fn default_tweet_fields() -> Vec<String> {
     .to_vec()
 }
 fn default_user_fields() -> Vec<String> {
-    ["created_at", "location", "verified", "public_metrics"].map(String::from).to_vec()
+    ["created_at", "location", "verified", "public_metrics"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_place_fields() -> Vec<String> {
-    ["country", "country_code", "full_name", "place_type"].map(String::from).to_vec()
+    ["country", "country_code", "full_name", "place_type"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_expansions() -> Vec<String> {
     ["author_id", "geo.place_id"].map(String::from).to_vec()

@@ -23,16 +23,20 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", tweetpipe_operator::crd::crd_yaml()?);
         return Ok(());
     }
-    let _telemetry = tweetpipe_common::telemetry::init("tweetpipe-operator").context("telemetry")?;
+    let _telemetry =
+        tweetpipe_common::telemetry::init("tweetpipe-operator").context("telemetry")?;
     let settings = settings::from_env(|name| std::env::var(name).ok())?;
-    let client = Client::try_default().await.context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
+    let client = Client::try_default()
+        .await
+        .context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let readiness = Readiness::new();
-    let (ops_addr, _ops) = spawn_ops_server(settings.ops_addr, Arc::new(registry), readiness.clone())
-        .await
-        .with_context(|| format!("binding the ops server to {}", settings.ops_addr))?;
+    let (ops_addr, _ops) =
+        spawn_ops_server(settings.ops_addr, Arc::new(registry), readiness.clone())
+            .await
+            .with_context(|| format!("binding the ops server to {}", settings.ops_addr))?;
     info!(%ops_addr, identity = %settings.identity, "tweetpipe operator starting");
     // Standbys are ready too: they serve probes and take over when the leader goes.
     readiness.set(true);
@@ -75,7 +79,10 @@ async fn main() -> anyhow::Result<()> {
 
     let recorder = Recorder::new(
         client.clone(),
-        Reporter { controller: "tweetpipe-operator".into(), instance: Some(settings.identity.clone()) },
+        Reporter {
+            controller: "tweetpipe-operator".into(),
+            instance: Some(settings.identity.clone()),
+        },
     );
     let ctx = Arc::new(Context {
         client,
@@ -96,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         Some((leader, task)) => (Some(leader), Some(task)),
         None => (None, None),
     };
-    let run = controller::run(ctx, stop);
+    let run = controller::run(ctx, settings.watch_namespace.clone(), stop);
     tokio::pin!(run);
     let lost = loop {
         tokio::select! {

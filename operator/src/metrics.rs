@@ -62,14 +62,46 @@ impl Metrics {
         };
         let r = registry.sub_registry_with_prefix("tweetpipe_operator");
         r.register("reconciles", "Reconciles run", metrics.reconciles.clone());
-        r.register("reconcile_errors", "Reconciles that failed, by reason", metrics.errors.clone());
-        r.register("reconcile_duration_seconds", "Time per reconcile", metrics.duration.clone());
-        r.register("budget_requests_per_window", "Rate budget of a pipeline after the safety margin", metrics.budget.clone());
-        r.register("budget_in_use_requests_per_window", "Rate budget handed to a pipeline's extractors", metrics.budget_in_use.clone());
-        r.register("extractor_replicas", "Desired extractor replicas", metrics.extractor_replicas.clone());
-        r.register("transformer_replicas", "Desired transformer replicas", metrics.transformer_replicas.clone());
-        r.register("consumer_lag_records", "Transformer consumer lag", metrics.lag.clone());
-        r.register("leader", "1 while this replica is the leader", metrics.leader.clone());
+        r.register(
+            "reconcile_errors",
+            "Reconciles that failed, by reason",
+            metrics.errors.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Time per reconcile",
+            metrics.duration.clone(),
+        );
+        r.register(
+            "budget_requests_per_window",
+            "Rate budget of a pipeline after the safety margin",
+            metrics.budget.clone(),
+        );
+        r.register(
+            "budget_in_use_requests_per_window",
+            "Rate budget handed to a pipeline's extractors",
+            metrics.budget_in_use.clone(),
+        );
+        r.register(
+            "extractor_replicas",
+            "Desired extractor replicas",
+            metrics.extractor_replicas.clone(),
+        );
+        r.register(
+            "transformer_replicas",
+            "Desired transformer replicas",
+            metrics.transformer_replicas.clone(),
+        );
+        r.register(
+            "consumer_lag_records",
+            "Transformer consumer lag",
+            metrics.lag.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica is the leader",
+            metrics.leader.clone(),
+        );
         metrics
     }
 

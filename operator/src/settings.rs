@@ -35,6 +35,8 @@ pub struct OperatorSettings {
     pub identity: String,
     /// Lease duration in seconds.
     pub lease_seconds: u64,
+    /// Only reconcile pipelines in this namespace (all namespaces when unset).
+    pub watch_namespace: Option<String>,
 }
 
 fn parse<T: std::str::FromStr>(
@@ -45,26 +47,46 @@ fn parse<T: std::str::FromStr>(
 ) -> Result<T, SettingsError> {
     match get(name) {
         None => Ok(default),
-        Some(value) => value.trim().parse().map_err(|_| SettingsError { name, value, expected }),
+        Some(value) => value.trim().parse().map_err(|_| SettingsError {
+            name,
+            value,
+            expected,
+        }),
     }
 }
 
 /// Reads settings through `get` (the process environment in `main`).
 pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings, SettingsError> {
-    let string = |name: &str, default: &str| get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string());
+    let string = |name: &str, default: &str| {
+        get(name)
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_string())
+    };
     let version = env!("CARGO_PKG_VERSION");
     let pull_policy = string("TWEETPIPE_IMAGE_PULL_POLICY", "IfNotPresent");
     if !["Always", "IfNotPresent", "Never"].contains(&pull_policy.as_str()) {
-        return Err(SettingsError { name: "TWEETPIPE_IMAGE_PULL_POLICY", value: pull_policy, expected: "Always, IfNotPresent or Never" });
+        return Err(SettingsError {
+            name: "TWEETPIPE_IMAGE_PULL_POLICY",
+            value: pull_policy,
+            expected: "Always, IfNotPresent or Never",
+        });
     }
     let workers = WorkerDefaults {
-        extractor_image: string("TWEETPIPE_EXTRACTOR_IMAGE", &format!("ghcr.io/tweetpipe/extractor:{version}")),
-        transformer_image: string("TWEETPIPE_TRANSFORMER_IMAGE", &format!("ghcr.io/tweetpipe/transformer:{version}")),
+        extractor_image: string(
+            "TWEETPIPE_EXTRACTOR_IMAGE",
+            &format!("ghcr.io/tweetpipe/extractor:{version}"),
+        ),
+        transformer_image: string(
+            "TWEETPIPE_TRANSFORMER_IMAGE",
+            &format!("ghcr.io/tweetpipe/transformer:{version}"),
+        ),
         image_pull_policy: pull_policy,
         otlp_endpoint: get("TWEETPIPE_WORKER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()),
         log_filter: string("TWEETPIPE_WORKER_LOG", "info"),
     };
-    let seconds = |name: &'static str, default: u64| parse(&get, name, default, "a whole number of seconds").map(Duration::from_secs);
+    let seconds = |name: &'static str, default: u64| {
+        parse(&get, name, default, "a whole number of seconds").map(Duration::from_secs)
+    };
     let controller = Settings {
         workers,
         kafka_timeout: seconds("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", 10)?,
@@ -77,11 +99,22 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
         .unwrap_or_else(|| format!("tweetpipe-operator-{}", std::process::id()));
     Ok(OperatorSettings {
         controller,
-        ops_addr: parse(&get, "TWEETPIPE_OPS_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)), "host:port, e.g. 0.0.0.0:8080")?,
+        ops_addr: parse(
+            &get,
+            "TWEETPIPE_OPS_ADDR",
+            SocketAddr::from(([0, 0, 0, 0], 8080)),
+            "host:port, e.g. 0.0.0.0:8080",
+        )?,
         leader_election: parse(&get, "TWEETPIPE_LEADER_ELECTION", true, "true or false")?,
         lease_name: string("TWEETPIPE_LEASE_NAME", "tweetpipe-operator"),
         namespace: string("POD_NAMESPACE", "default"),
         identity,
-        lease_seconds: parse(&get, "TWEETPIPE_LEASE_SECONDS", 15, "a whole number of seconds")?,
+        lease_seconds: parse(
+            &get,
+            "TWEETPIPE_LEASE_SECONDS",
+            15,
+            "a whole number of seconds",
+        )?,
+        watch_namespace: get("TWEETPIPE_WATCH_NAMESPACE").filter(|v| !v.trim().is_empty()),
     })
 }

@@ -73,7 +73,11 @@ pub struct TopicDrift {
 }
 
 /// Compares a topic's actual partitions and configs with the desired ones.
-pub fn drift(desired: &TopicSpec, partitions: i32, actual_configs: &BTreeMap<String, String>) -> TopicDrift {
+pub fn drift(
+    desired: &TopicSpec,
+    partitions: i32,
+    actual_configs: &BTreeMap<String, String>,
+) -> TopicDrift {
     let mut drift = TopicDrift::default();
     if desired.partitions > partitions {
         drift.grow_partitions_to = Some(desired.partitions);

@@ -130,7 +130,11 @@ pub struct TransformerConfig {
 
 /// `namespace/name` of a pipeline.
 pub fn pipeline_id(tp: &TweetPipeline) -> String {
-    format!("{}/{}", tp.metadata.namespace.as_deref().unwrap_or("default"), tp.metadata.name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}",
+        tp.metadata.namespace.as_deref().unwrap_or("default"),
+        tp.metadata.name.as_deref().unwrap_or("")
+    )
 }
 
 /// The consumer group of a pipeline's transformers.
@@ -151,9 +155,18 @@ pub fn kafka_config(kafka: &KafkaSpec, group_id: Option<String>) -> KafkaConfig 
         topic: kafka.topic.clone(),
         schema_registry_url: kafka.schema_registry_url.clone(),
         security_protocol: security_protocol.to_string(),
-        sasl_mechanism: kafka.sasl.as_ref().map(|s| s.mechanism.as_str().to_string()),
-        sasl_username_file: kafka.sasl.as_ref().map(|_| format!("{}/username", paths::KAFKA_SASL_DIR)),
-        sasl_password_file: kafka.sasl.as_ref().map(|_| format!("{}/password", paths::KAFKA_SASL_DIR)),
+        sasl_mechanism: kafka
+            .sasl
+            .as_ref()
+            .map(|s| s.mechanism.as_str().to_string()),
+        sasl_username_file: kafka
+            .sasl
+            .as_ref()
+            .map(|_| format!("{}/username", paths::KAFKA_SASL_DIR)),
+        sasl_password_file: kafka
+            .sasl
+            .as_ref()
+            .map(|_| format!("{}/password", paths::KAFKA_SASL_DIR)),
         ssl_ca_file: kafka
             .tls
             .as_ref()
@@ -164,7 +177,11 @@ pub fn kafka_config(kafka: &KafkaSpec, group_id: Option<String>) -> KafkaConfig 
 }
 
 /// `extractor.json` for the given assignments.
-pub fn extractor_config(tp: &TweetPipeline, assignments: &[ReplicaAssignment], monthly_post_budget: Option<u64>) -> ExtractorConfig {
+pub fn extractor_config(
+    tp: &TweetPipeline,
+    assignments: &[ReplicaAssignment],
+    monthly_post_budget: Option<u64>,
+) -> ExtractorConfig {
     let source = &tp.spec.source;
     ExtractorConfig {
         pipeline: pipeline_id(tp),
@@ -186,7 +203,10 @@ pub fn extractor_config(tp: &TweetPipeline, assignments: &[ReplicaAssignment], m
                     .queries
                     .iter()
                     .filter_map(|&q| source.queries.get(q))
-                    .map(|q| QueryConfig { name: q.name.clone(), query: q.query.clone() })
+                    .map(|q| QueryConfig {
+                        name: q.name.clone(),
+                        query: q.query.clone(),
+                    })
                     .collect(),
             })
             .collect(),
@@ -200,9 +220,17 @@ pub fn transformer_config(tp: &TweetPipeline) -> TransformerConfig {
     TransformerConfig {
         pipeline: pipeline_id(tp),
         kafka: kafka_config(&tp.spec.kafka, Some(group_id(tp))),
-        mysql: MySqlConfig { url_file: format!("{}/url", paths::MYSQL_DIR) },
+        mysql: MySqlConfig {
+            url_file: format!("{}/url", paths::MYSQL_DIR),
+        },
         batch_size: tp.spec.transformer.batch_size,
         flush_interval_ms: tp.spec.transformer.flush_interval_ms,
-        query_names: tp.spec.source.queries.iter().map(|q| q.name.clone()).collect(),
+        query_names: tp
+            .spec
+            .source
+            .queries
+            .iter()
+            .map(|q| q.name.clone())
+            .collect(),
     }
 }

@@ -4,17 +4,17 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
-    KeyToPath, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, Secret, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
-    VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SeccompProfile, Secret, SecretVolumeSource, SecurityContext,
+    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use k8s_openapi::ByteString;
 use kube::Resource;
 
 use super::worker_config::{ExtractorConfig, TransformerConfig, paths};
@@ -67,33 +67,56 @@ impl Component {
 
 /// `<pipeline>-<component>`: the name of the workload, its ConfigMap and its Service.
 pub fn object_name(tp: &TweetPipeline, component: Component) -> String {
-    format!("{}-{}", tp.metadata.name.as_deref().unwrap_or_default(), component.as_str())
+    format!(
+        "{}-{}",
+        tp.metadata.name.as_deref().unwrap_or_default(),
+        component.as_str()
+    )
 }
 
 /// Name of the Secret holding the transformer's MySQL URL.
 pub fn mysql_secret_name(tp: &TweetPipeline) -> String {
-    format!("{}-transformer-mysql", tp.metadata.name.as_deref().unwrap_or_default())
+    format!(
+        "{}-transformer-mysql",
+        tp.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// Labels selecting a component's pods.
 pub fn selector_labels(tp: &TweetPipeline, component: Component) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (PIPELINE_LABEL.to_string(), tp.metadata.name.clone().unwrap_or_default()),
+        (
+            PIPELINE_LABEL.to_string(),
+            tp.metadata.name.clone().unwrap_or_default(),
+        ),
         (COMPONENT_LABEL.to_string(), component.as_str().to_string()),
     ])
 }
 
 /// The selector as a string (status, scale subresource).
 pub fn selector_string(tp: &TweetPipeline, component: Component) -> String {
-    selector_labels(tp, component).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    selector_labels(tp, component)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn labels(tp: &TweetPipeline, component: Component) -> BTreeMap<String, String> {
     let mut labels = selector_labels(tp, component);
-    labels.insert("app.kubernetes.io/name".into(), format!("tweetpipe-{}", component.as_str()));
-    labels.insert("app.kubernetes.io/instance".into(), tp.metadata.name.clone().unwrap_or_default());
+    labels.insert(
+        "app.kubernetes.io/name".into(),
+        format!("tweetpipe-{}", component.as_str()),
+    );
+    labels.insert(
+        "app.kubernetes.io/instance".into(),
+        tp.metadata.name.clone().unwrap_or_default(),
+    );
     labels.insert("app.kubernetes.io/part-of".into(), "tweetpipe".into());
-    labels.insert("app.kubernetes.io/managed-by".into(), "tweetpipe-operator".into());
+    labels.insert(
+        "app.kubernetes.io/managed-by".into(),
+        "tweetpipe-operator".into(),
+    );
     labels
 }
 
@@ -113,7 +136,9 @@ fn metadata(tp: &TweetPipeline, name: String, component: Component) -> ObjectMet
 
 /// A stable, short hash of a config (FNV-1a), to roll pods when it changes.
 pub fn config_hash(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     format!("{hash:016x}")
 }
 
@@ -130,7 +155,10 @@ pub fn config_map(tp: &TweetPipeline, component: Component, file: &str, json: &s
 pub fn mysql_secret(tp: &TweetPipeline, url_with_database: &str) -> Secret {
     Secret {
         metadata: metadata(tp, mysql_secret_name(tp), Component::Transformer),
-        data: Some(BTreeMap::from([("url".to_string(), ByteString(url_with_database.as_bytes().to_vec()))])),
+        data: Some(BTreeMap::from([(
+            "url".to_string(),
+            ByteString(url_with_database.as_bytes().to_vec()),
+        )])),
         type_: Some("Opaque".into()),
         ..Secret::default()
     }
@@ -157,7 +185,9 @@ pub fn service(tp: &TweetPipeline, component: Component) -> Service {
 
 fn resources(spec: Option<&Resources>) -> ResourceRequirements {
     let quantities = |map: &BTreeMap<String, String>| -> BTreeMap<String, Quantity> {
-        map.iter().map(|(k, v)| (k.clone(), Quantity(v.clone()))).collect()
+        map.iter()
+            .map(|(k, v)| (k.clone(), Quantity(v.clone())))
+            .collect()
     };
     match spec {
         Some(r) => ResourceRequirements {
@@ -170,7 +200,10 @@ fn resources(spec: Option<&Resources>) -> ResourceRequirements {
                 ("cpu".to_string(), Quantity("50m".into())),
                 ("memory".to_string(), Quantity("64Mi".into())),
             ])),
-            limits: Some(BTreeMap::from([("memory".to_string(), Quantity("256Mi".into()))])),
+            limits: Some(BTreeMap::from([(
+                "memory".to_string(),
+                Quantity("256Mi".into()),
+            )])),
             ..ResourceRequirements::default()
         },
     }
@@ -184,8 +217,14 @@ pub fn container_security() -> SecurityContext {
         run_as_non_root: Some(true),
         run_as_user: Some(WORKER_UID),
         run_as_group: Some(WORKER_UID),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Capabilities::default()
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..SeccompProfile::default()
+        }),
         ..SecurityContext::default()
     }
 }
@@ -196,7 +235,10 @@ fn pod_security() -> PodSecurityContext {
         run_as_user: Some(WORKER_UID),
         run_as_group: Some(WORKER_UID),
         fs_group: Some(WORKER_UID),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..SeccompProfile::default()
+        }),
         ..PodSecurityContext::default()
     }
 }
@@ -216,7 +258,11 @@ fn probe(path: &str, initial_delay: i32) -> Probe {
 }
 
 fn env(name: &str, value: &str) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), ..EnvVar::default() }
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
 }
 
 fn secret_volume(name: String, secret: &str, items: Vec<(String, String)>) -> Volume {
@@ -224,7 +270,16 @@ fn secret_volume(name: String, secret: &str, items: Vec<(String, String)>) -> Vo
         name,
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.into()),
-            items: Some(items.into_iter().map(|(key, path)| KeyToPath { key, path, mode: None }).collect()),
+            items: Some(
+                items
+                    .into_iter()
+                    .map(|(key, path)| KeyToPath {
+                        key,
+                        path,
+                        mode: None,
+                    })
+                    .collect(),
+            ),
             default_mode: Some(0o440),
             ..SecretVolumeSource::default()
         }),
@@ -233,7 +288,12 @@ fn secret_volume(name: String, secret: &str, items: Vec<(String, String)>) -> Vo
 }
 
 fn mount(name: &str, path: &str) -> VolumeMount {
-    VolumeMount { name: name.into(), mount_path: path.into(), read_only: Some(true), ..VolumeMount::default() }
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
 }
 
 /// Volumes and mounts for Kafka TLS/SASL secrets.
@@ -244,12 +304,25 @@ fn kafka_secret_volumes(tp: &TweetPipeline) -> (Vec<Volume>, Vec<VolumeMount>) {
         volumes.push(secret_volume(
             "kafka-sasl".into(),
             &sasl.secret_name,
-            vec![(sasl.username_key.clone(), "username".into()), (sasl.password_key.clone(), "password".into())],
+            vec![
+                (sasl.username_key.clone(), "username".into()),
+                (sasl.password_key.clone(), "password".into()),
+            ],
         ));
         mounts.push(mount("kafka-sasl", paths::KAFKA_SASL_DIR));
     }
-    if let Some(ca) = tp.spec.kafka.tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
-        volumes.push(secret_volume("kafka-ca".into(), &ca.name, vec![(ca.key.clone(), "ca.crt".into())]));
+    if let Some(ca) = tp
+        .spec
+        .kafka
+        .tls
+        .as_ref()
+        .and_then(|t| t.ca_secret.as_ref())
+    {
+        volumes.push(secret_volume(
+            "kafka-ca".into(),
+            &ca.name,
+            vec![(ca.key.clone(), "ca.crt".into())],
+        ));
         mounts.push(mount("kafka-ca", paths::KAFKA_CA_DIR));
     }
     (volumes, mounts)
@@ -271,22 +344,39 @@ fn pod_template(tp: &TweetPipeline, defaults: &WorkerDefaults, parts: PodParts) 
     let mut volumes = vec![
         Volume {
             name: "config".into(),
-            config_map: Some(ConfigMapVolumeSource { name: object_name(tp, component), ..ConfigMapVolumeSource::default() }),
+            config_map: Some(ConfigMapVolumeSource {
+                name: object_name(tp, component),
+                ..ConfigMapVolumeSource::default()
+            }),
             ..Volume::default()
         },
         // A writable /tmp on an otherwise read-only root filesystem.
-        Volume { name: "tmp".into(), empty_dir: Some(Default::default()), ..Volume::default() },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(Default::default()),
+            ..Volume::default()
+        },
     ];
     volumes.extend(parts.volumes);
     let mut mounts = vec![
         mount("config", paths::CONFIG_DIR),
-        VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..VolumeMount::default() },
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        },
     ];
     mounts.extend(parts.mounts);
-    let mut env_vars = vec![env(parts.config_env.0, parts.config_env.1), env("RUST_LOG", &defaults.log_filter)];
+    let mut env_vars = vec![
+        env(parts.config_env.0, parts.config_env.1),
+        env("RUST_LOG", &defaults.log_filter),
+    ];
     if let Some(endpoint) = &defaults.otlp_endpoint {
         env_vars.push(env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
-        env_vars.push(env("OTEL_SERVICE_NAME", &format!("tweetpipe-{}", component.as_str())));
+        env_vars.push(env(
+            "OTEL_SERVICE_NAME",
+            &format!("tweetpipe-{}", component.as_str()),
+        ));
     }
     env_vars.extend(parts.extra_env);
     PodTemplateSpec {
@@ -329,13 +419,22 @@ fn pod_template(tp: &TweetPipeline, defaults: &WorkerDefaults, parts: PodParts) 
 }
 
 /// The extractor StatefulSet: ordinal `i` is replica `i` of the config's assignments.
-pub fn extractor_statefulset(tp: &TweetPipeline, defaults: &WorkerDefaults, replicas: i32, config_json: &str) -> StatefulSet {
+pub fn extractor_statefulset(
+    tp: &TweetPipeline,
+    defaults: &WorkerDefaults,
+    replicas: i32,
+    config_json: &str,
+) -> StatefulSet {
     let component = Component::Extractor;
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     for (index, token) in tp.spec.source.tokens.iter().enumerate() {
         let name = format!("token-{index}");
-        volumes.push(secret_volume(name.clone(), &token.name, vec![(token.key.clone(), "token".into())]));
+        volumes.push(secret_volume(
+            name.clone(),
+            &token.name,
+            vec![(token.key.clone(), "token".into())],
+        ));
         mounts.push(mount(&name, &format!("{}/{index}", paths::TOKENS_DIR)));
     }
     let (kafka_volumes, kafka_mounts) = kafka_secret_volumes(tp);
@@ -357,7 +456,12 @@ pub fn extractor_statefulset(tp: &TweetPipeline, defaults: &WorkerDefaults, repl
         defaults,
         PodParts {
             component,
-            image: tp.spec.extractor.image.clone().unwrap_or_else(|| defaults.extractor_image.clone()),
+            image: tp
+                .spec
+                .extractor
+                .image
+                .clone()
+                .unwrap_or_else(|| defaults.extractor_image.clone()),
             config_env: ("EXTRACTOR_CONFIG", paths::EXTRACTOR_CONFIG),
             config_hash: config_hash(config_json),
             volumes,
@@ -373,7 +477,10 @@ pub fn extractor_statefulset(tp: &TweetPipeline, defaults: &WorkerDefaults, repl
             service_name: Some(object_name(tp, component)),
             // Replicas are independent (each has its own queries), so start and stop them together.
             pod_management_policy: Some("Parallel".into()),
-            selector: LabelSelector { match_labels: Some(selector_labels(tp, component)), ..LabelSelector::default() },
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(tp, component)),
+                ..LabelSelector::default()
+            },
             template,
             ..StatefulSetSpec::default()
         }),
@@ -382,9 +489,18 @@ pub fn extractor_statefulset(tp: &TweetPipeline, defaults: &WorkerDefaults, repl
 }
 
 /// The transformer Deployment.
-pub fn transformer_deployment(tp: &TweetPipeline, defaults: &WorkerDefaults, replicas: i32, config_json: &str) -> Deployment {
+pub fn transformer_deployment(
+    tp: &TweetPipeline,
+    defaults: &WorkerDefaults,
+    replicas: i32,
+    config_json: &str,
+) -> Deployment {
     let component = Component::Transformer;
-    let mut volumes = vec![secret_volume("mysql".into(), &mysql_secret_name(tp), vec![("url".into(), "url".into())])];
+    let mut volumes = vec![secret_volume(
+        "mysql".into(),
+        &mysql_secret_name(tp),
+        vec![("url".into(), "url".into())],
+    )];
     let mut mounts = vec![mount("mysql", paths::MYSQL_DIR)];
     let (kafka_volumes, kafka_mounts) = kafka_secret_volumes(tp);
     volumes.extend(kafka_volumes);
@@ -394,7 +510,12 @@ pub fn transformer_deployment(tp: &TweetPipeline, defaults: &WorkerDefaults, rep
         defaults,
         PodParts {
             component,
-            image: tp.spec.transformer.image.clone().unwrap_or_else(|| defaults.transformer_image.clone()),
+            image: tp
+                .spec
+                .transformer
+                .image
+                .clone()
+                .unwrap_or_else(|| defaults.transformer_image.clone()),
             config_env: ("TRANSFORMER_CONFIG", paths::TRANSFORMER_CONFIG),
             config_hash: config_hash(config_json),
             volumes,
@@ -407,7 +528,10 @@ pub fn transformer_deployment(tp: &TweetPipeline, defaults: &WorkerDefaults, rep
         metadata: metadata(tp, object_name(tp, component), component),
         spec: Some(DeploymentSpec {
             replicas: Some(replicas),
-            selector: LabelSelector { match_labels: Some(selector_labels(tp, component)), ..LabelSelector::default() },
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(tp, component)),
+                ..LabelSelector::default()
+            },
             template,
             ..DeploymentSpec::default()
         }),
@@ -429,6 +553,12 @@ pub struct RenderedConfigs {
 }
 
 /// Renders both configs.
-pub fn render(extractor: &ExtractorConfig, transformer: &TransformerConfig) -> Result<RenderedConfigs, serde_json::Error> {
-    Ok(RenderedConfigs { extractor: to_json(extractor)?, transformer: to_json(transformer)? })
+pub fn render(
+    extractor: &ExtractorConfig,
+    transformer: &TransformerConfig,
+) -> Result<RenderedConfigs, serde_json::Error> {
+    Ok(RenderedConfigs {
+        extractor: to_json(extractor)?,
+        transformer: to_json(transformer)?,
+    })
 }

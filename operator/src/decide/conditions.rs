@@ -40,7 +40,10 @@ pub enum Check {
 impl Check {
     /// Shorthand for a failure.
     pub fn failed(reason: &str, message: impl Into<String>) -> Self {
-        Check::Failed { reason: reason.to_string(), message: message.into() }
+        Check::Failed {
+            reason: reason.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -69,7 +72,13 @@ pub struct Facts {
     pub stopped_queries: Vec<String>,
 }
 
-fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>, generation: Option<i64>) -> Condition {
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) -> Condition {
     Condition {
         type_: type_.to_string(),
         status: if ok { "True" } else { "False" }.to_string(),
@@ -80,21 +89,33 @@ fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>, ge
     }
 }
 
-fn check_condition(type_: &str, check: &Check, ok_reason: &str, ok_message: &str, generation: Option<i64>) -> Condition {
+fn check_condition(
+    type_: &str,
+    check: &Check,
+    ok_reason: &str,
+    ok_message: &str,
+    generation: Option<i64>,
+) -> Condition {
     match check {
         Check::Ok => condition(type_, true, ok_reason, ok_message, generation),
         Check::Skipped(why) => Condition {
             status: "Unknown".to_string(),
             ..condition(type_, false, "NotChecked", why.clone(), generation)
         },
-        Check::Failed { reason, message } => condition(type_, false, reason, message.clone(), generation),
+        Check::Failed { reason, message } => {
+            condition(type_, false, reason, message.clone(), generation)
+        }
     }
 }
 
 /// The Ready condition's reason and message: the first thing wrong, in the order a person fixes them.
 fn ready(facts: &Facts) -> (bool, String, String) {
     if facts.suspended {
-        return (false, "Suspended".into(), "spec.suspend is set: workers are stopped, data is kept".into());
+        return (
+            false,
+            "Suspended".into(),
+            "spec.suspend is set: workers are stopped, data is kept".into(),
+        );
     }
     for check in [&facts.secrets, &facts.kafka, &facts.mysql] {
         if let Check::Failed { reason, message } = check {
@@ -102,7 +123,11 @@ fn ready(facts: &Facts) -> (bool, String, String) {
         }
     }
     if !facts.stopped_queries.is_empty() {
-        return (false, "QueryStopped".into(), facts.stopped_queries.join("; "));
+        return (
+            false,
+            "QueryStopped".into(),
+            facts.stopped_queries.join("; "),
+        );
     }
     if let Some((MonthlyState::Reached, message)) = &facts.monthly {
         return (false, "MonthlyCapReached".into(), message.clone());
@@ -124,7 +149,11 @@ fn ready(facts: &Facts) -> (bool, String, String) {
             format!("extractors {ready_e}/{want_e} ready, transformers {ready_t}/{want_t} ready"),
         );
     }
-    (true, "PipelineReady".into(), format!("{want_e} extractor(s) and {want_t} transformer(s) running"))
+    (
+        true,
+        "PipelineReady".into(),
+        format!("{want_e} extractor(s) and {want_t} transformer(s) running"),
+    )
 }
 
 /// All conditions, in a fixed order. `previous` supplies transition times; `now` stamps changes.
@@ -133,23 +162,77 @@ pub fn compute(facts: &Facts, previous: &[Condition], now: &str) -> Vec<Conditio
     let (ready_ok, ready_reason, ready_message) = ready(facts);
     let mut conditions = vec![
         condition(types::READY, ready_ok, &ready_reason, ready_message, g),
-        check_condition(types::SECRETS_RESOLVED, &facts.secrets, "SecretsFound", "all referenced Secrets and keys exist", g),
-        check_condition(types::KAFKA_READY, &facts.kafka, "TopicsReady", "Kafka answers; topics match the spec", g),
-        check_condition(types::MYSQL_READY, &facts.mysql, "SchemaReady", "MySQL answers; the schema is migrated", g),
+        check_condition(
+            types::SECRETS_RESOLVED,
+            &facts.secrets,
+            "SecretsFound",
+            "all referenced Secrets and keys exist",
+            g,
+        ),
+        check_condition(
+            types::KAFKA_READY,
+            &facts.kafka,
+            "TopicsReady",
+            "Kafka answers; topics match the spec",
+            g,
+        ),
+        check_condition(
+            types::MYSQL_READY,
+            &facts.mysql,
+            "SchemaReady",
+            "MySQL answers; the schema is migrated",
+            g,
+        ),
         match &facts.rate_limited {
-            Some(message) => condition(types::RATE_LIMITED, true, "RateBudgetBinds", message.clone(), g),
-            None => condition(types::RATE_LIMITED, false, "WithinRateBudget", "the rate budget allows every useful replica", g),
+            Some(message) => condition(
+                types::RATE_LIMITED,
+                true,
+                "RateBudgetBinds",
+                message.clone(),
+                g,
+            ),
+            None => condition(
+                types::RATE_LIMITED,
+                false,
+                "WithinRateBudget",
+                "the rate budget allows every useful replica",
+                g,
+            ),
         },
         match &facts.monthly {
-            None => condition(types::MONTHLY_CAP, false, "NoMonthlyCap", "source.limits.monthlyPostCap is not set", g),
-            Some((MonthlyState::Within, message)) => condition(types::MONTHLY_CAP, false, "WithinCap", message.clone(), g),
-            Some((MonthlyState::Near, message)) => condition(types::MONTHLY_CAP, true, "CapNear", message.clone(), g),
-            Some((MonthlyState::Reached, message)) => condition(types::MONTHLY_CAP, true, "CapReached", message.clone(), g),
+            None => condition(
+                types::MONTHLY_CAP,
+                false,
+                "NoMonthlyCap",
+                "source.limits.monthlyPostCap is not set",
+                g,
+            ),
+            Some((MonthlyState::Within, message)) => {
+                condition(types::MONTHLY_CAP, false, "WithinCap", message.clone(), g)
+            }
+            Some((MonthlyState::Near, message)) => {
+                condition(types::MONTHLY_CAP, true, "CapNear", message.clone(), g)
+            }
+            Some((MonthlyState::Reached, message)) => {
+                condition(types::MONTHLY_CAP, true, "CapReached", message.clone(), g)
+            }
         },
         if facts.suspended {
-            condition(types::SUSPENDED, true, "Suspended", "spec.suspend is set", g)
+            condition(
+                types::SUSPENDED,
+                true,
+                "Suspended",
+                "spec.suspend is set",
+                g,
+            )
         } else {
-            condition(types::SUSPENDED, false, "Running", "spec.suspend is not set", g)
+            condition(
+                types::SUSPENDED,
+                false,
+                "Running",
+                "spec.suspend is not set",
+                g,
+            )
         },
     ];
     for c in &mut conditions {
@@ -163,7 +246,10 @@ pub fn compute(facts: &Facts, previous: &[Condition], now: &str) -> Vec<Conditio
 }
 
 /// Conditions whose status or reason changed (with the previous one, if any): the events to emit.
-pub fn transitions<'a>(before: &'a [Condition], after: &'a [Condition]) -> Vec<(&'a Condition, Option<&'a Condition>)> {
+pub fn transitions<'a>(
+    before: &'a [Condition],
+    after: &'a [Condition],
+) -> Vec<(&'a Condition, Option<&'a Condition>)> {
     after
         .iter()
         .map(|a| (a, before.iter().find(|b| b.type_ == a.type_)))

@@ -51,13 +51,25 @@ pub fn month_bounds(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
         .single()
         .unwrap_or(now);
-    let (year, month) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
-    let end = Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single().unwrap_or(now);
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    let end = Utc
+        .with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now);
     (start, end)
 }
 
 /// The forecast for a month in which `posts_used` posts have been read by `now`.
-pub fn forecast(now: DateTime<Utc>, posts_used: u64, cap: u64, safety_margin_percent: u32) -> MonthlyForecast {
+pub fn forecast(
+    now: DateTime<Utc>,
+    posts_used: u64,
+    cap: u64,
+    safety_margin_percent: u32,
+) -> MonthlyForecast {
     let (start, end) = month_bounds(now);
     let usable = cap * (100 - u64::from(safety_margin_percent.min(100))) / 100;
     // At least a minute elapsed, so a burst in the first seconds of a month is not extrapolated wildly.
@@ -79,7 +91,11 @@ pub fn forecast(now: DateTime<Utc>, posts_used: u64, cap: u64, safety_margin_per
         let projected_more = rate * remaining;
         let left = (usable - posts_used) as f64;
         if projected_more <= left {
-            let state = if posts_used * 100 >= usable * NEAR_PERCENT { MonthlyState::Near } else { MonthlyState::Within };
+            let state = if posts_used * 100 >= usable * NEAR_PERCENT {
+                MonthlyState::Near
+            } else {
+                MonthlyState::Within
+            };
             (100, state)
         } else {
             // Spend what is left evenly over the rest of the month; never 0 while budget remains.
@@ -87,5 +103,13 @@ pub fn forecast(now: DateTime<Utc>, posts_used: u64, cap: u64, safety_margin_per
             (percent, MonthlyState::Near)
         }
     };
-    MonthlyForecast { month: month_of(now), posts_used, cap, usable, cap_reached_at, throttle_percent, state }
+    MonthlyForecast {
+        month: month_of(now),
+        posts_used,
+        cap,
+        usable,
+        cap_reached_at,
+        throttle_percent,
+        state,
+    }
 }

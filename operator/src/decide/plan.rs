@@ -9,7 +9,10 @@ use super::monthly::{self, MonthlyForecast, MonthlyState};
 use super::scaling::{self, CapReason, ReplicaAssignment, ScalingDecision, ScalingInput};
 use super::transformer::{self, TransformerBound, TransformerInput};
 use crate::build::workloads::{Component, selector_string};
-use crate::crd::{ExtractorStatus, MonthlyStatus, QueryStatus, TransformerStatus, TweetPipeline, TweetPipelineStatus};
+use crate::crd::{
+    ExtractorStatus, MonthlyStatus, QueryStatus, TransformerStatus, TweetPipeline,
+    TweetPipelineStatus,
+};
 
 /// One query's checkpoint, as the extractor writes it to `<topic>.checkpoints`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -119,29 +122,46 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         queries: u32::try_from(source.queries.len()).unwrap_or(u32::MAX),
         max_replicas: spec.extractor.max_replicas,
         suspended: spec.suspend,
-        monthly_budget_spent: forecast.as_ref().is_some_and(|f| f.state == MonthlyState::Reached),
+        monthly_budget_spent: forecast
+            .as_ref()
+            .is_some_and(|f| f.state == MonthlyState::Reached),
     });
     let throttle = forecast.as_ref().map_or(100, |f| f.throttle_percent);
-    let assignments = scaling::assign(scaling.replicas, source.tokens.len(), scaling.budget_per_token, throttle, source.queries.len());
+    let assignments = scaling::assign(
+        scaling.replicas,
+        source.tokens.len(),
+        scaling.budget_per_token,
+        throttle,
+        source.queries.len(),
+    );
 
     let partitions = observed.partitions.unwrap_or(spec.kafka.partitions);
-    let (transformer_replicas, transformer_bound) = transformer::decide_transformer_replicas(&TransformerInput {
-        lag: observed.lag,
-        target_lag_per_replica: spec.transformer.target_lag_per_replica,
-        min_replicas: spec.transformer.min_replicas,
-        max_replicas: spec.transformer.max_replicas,
-        partitions,
-        current: observed.transformer_current,
-        suspended: spec.suspend,
-    });
+    let (transformer_replicas, transformer_bound) =
+        transformer::decide_transformer_replicas(&TransformerInput {
+            lag: observed.lag,
+            target_lag_per_replica: spec.transformer.target_lag_per_replica,
+            min_replicas: spec.transformer.min_replicas,
+            max_replicas: spec.transformer.max_replicas,
+            partitions,
+            current: observed.transformer_current,
+            suspended: spec.suspend,
+        });
 
     let stopped_queries = observed
         .checkpoints
         .iter()
         .filter(|c| source.queries.iter().any(|q| q.name == c.query))
-        .filter_map(|c| c.stopped.as_ref().map(|s| format!("query {} stopped ({}): {}", c.query, s.reason, s.message)))
+        .filter_map(|c| {
+            c.stopped
+                .as_ref()
+                .map(|s| format!("query {} stopped ({}): {}", c.query, s.reason, s.message))
+        })
         .collect();
-    let previous = tp.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let previous = tp
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
     let monthly_fact = forecast.as_ref().map(|f| (f.state, monthly_message(f)));
     let facts = Facts {
         generation: tp.metadata.generation,
@@ -162,16 +182,24 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         .iter()
         .map(|q| {
             let checkpoint = observed.checkpoints.iter().find(|c| c.query == q.name);
-            let replica = assignments.iter().find(|a| a.queries.iter().any(|&i| source.queries[i].name == q.name));
+            let replica = assignments
+                .iter()
+                .find(|a| a.queries.iter().any(|&i| source.queries[i].name == q.name));
             QueryStatus {
                 name: q.name.clone(),
                 newest_id: checkpoint.and_then(|c| c.newest_id.clone()),
                 last_poll_at: checkpoint.and_then(|c| c.last_poll_at.clone()),
                 posts_total: checkpoint.map_or(0, |c| c.posts_total),
-                month_posts: checkpoint.filter(|c| c.month.as_deref() == Some(month.as_str())).map_or(0, |c| c.month_posts),
+                month_posts: checkpoint
+                    .filter(|c| c.month.as_deref() == Some(month.as_str()))
+                    .map_or(0, |c| c.month_posts),
                 replica: replica.map(|a| a.replica),
-                stopped_reason: checkpoint.and_then(|c| c.stopped.as_ref()).map(|s| s.reason.clone()),
-                stopped_message: checkpoint.and_then(|c| c.stopped.as_ref()).map(|s| s.message.clone()),
+                stopped_reason: checkpoint
+                    .and_then(|c| c.stopped.as_ref())
+                    .map(|s| s.reason.clone()),
+                stopped_message: checkpoint
+                    .and_then(|c| c.stopped.as_ref())
+                    .map(|s| s.message.clone()),
             }
         })
         .collect::<Vec<_>>();
@@ -206,7 +234,14 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
             throttle_percent: f.throttle_percent,
         }),
     };
-    Plan { scaling, assignments, monthly: forecast, transformer_replicas, transformer_bound, status }
+    Plan {
+        scaling,
+        assignments,
+        monthly: forecast,
+        transformer_replicas,
+        transformer_bound,
+        status,
+    }
 }
 
 fn monthly_message(f: &MonthlyForecast) -> String {
@@ -219,7 +254,10 @@ fn monthly_message(f: &MonthlyForecast) -> String {
             "{} of {} posts read in {}; at this rate the cap would be reached early, so extractors run at {}% of the rate budget",
             f.posts_used, f.cap, f.month, f.throttle_percent
         ),
-        MonthlyState::Near => format!("{} of {} posts read in {}: near the cap", f.posts_used, f.cap, f.month),
+        MonthlyState::Near => format!(
+            "{} of {} posts read in {}: near the cap",
+            f.posts_used, f.cap, f.month
+        ),
         MonthlyState::Within => format!("{} of {} posts read in {}", f.posts_used, f.cap, f.month),
     }
 }

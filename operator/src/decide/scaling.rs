@@ -97,7 +97,11 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
         budget_total,
     };
     if input.suspended {
-        return decision(0, CapReason::Suspended, "spec.suspend is set: no extractors run".into());
+        return decision(
+            0,
+            CapReason::Suspended,
+            "spec.suspend is set: no extractors run".into(),
+        );
     }
     if input.monthly_budget_spent {
         return decision(
@@ -127,7 +131,10 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
         decision(
             replicas_i32,
             CapReason::Queries,
-            format!("{} quer(y/ies): a query runs on one replica, so more replicas would idle", input.queries),
+            format!(
+                "{} quer(y/ies): a query runs on one replica, so more replicas would idle",
+                input.queries
+            ),
         )
     } else {
         decision(
@@ -156,7 +163,13 @@ pub struct ReplicaAssignment {
 
 /// Splits tokens, budget and queries over `replicas`. `throttle_percent` (monthly slow-down)
 /// scales every token's budget; shares of one token differ by at most one request.
-pub fn assign(replicas: i32, tokens: usize, budget_per_token: u32, throttle_percent: u32, queries: usize) -> Vec<ReplicaAssignment> {
+pub fn assign(
+    replicas: i32,
+    tokens: usize,
+    budget_per_token: u32,
+    throttle_percent: u32,
+    queries: usize,
+) -> Vec<ReplicaAssignment> {
     let Ok(replica_count) = usize::try_from(replicas) else {
         return Vec::new();
     };
@@ -192,5 +205,8 @@ pub fn assign(replicas: i32, tokens: usize, budget_per_token: u32, throttle_perc
 
 /// Requests per window handed out in total.
 pub fn requests_in_use(assignments: &[ReplicaAssignment]) -> u64 {
-    assignments.iter().map(|a| u64::from(a.requests_per_window)).sum()
+    assignments
+        .iter()
+        .map(|a| u64::from(a.requests_per_window))
+        .sum()
 }

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::build::workloads::{self, Component, WorkerDefaults};
 use crate::build::worker_config;
+use crate::build::workloads::{self, Component, WorkerDefaults};
 use crate::crd::{TweetPipeline, TweetPipelineStatus};
 use crate::decide::plan::{self, Plan};
 
@@ -21,10 +21,19 @@ pub const MANAGER: &str = "tweetpipe-operator";
 
 async fn ssa<K>(client: &Client, namespace: &str, object: &K) -> Result<(), kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    api.patch(&object.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(object)).await?;
+    api.patch(
+        &object.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await?;
     Ok(())
 }
 
@@ -37,16 +46,47 @@ pub async fn apply_workloads(
     defaults: &WorkerDefaults,
 ) -> Result<(), crate::reconcile::controller::Error> {
     let namespace = tp.namespace().unwrap_or_default();
-    let extractor = worker_config::extractor_config(tp, &plan.assignments, plan::monthly_post_budget(tp));
+    let extractor =
+        worker_config::extractor_config(tp, &plan.assignments, plan::monthly_post_budget(tp));
     let transformer = worker_config::transformer_config(tp);
     let rendered = workloads::render(&extractor, &transformer)?;
     let url = mysql::url_with_database(secrets.mysql_admin_url.expose(), &tp.spec.mysql.database);
 
-    ssa(client, &namespace, &workloads::config_map(tp, Component::Extractor, "extractor.json", &rendered.extractor)).await?;
-    ssa(client, &namespace, &workloads::config_map(tp, Component::Transformer, "transformer.json", &rendered.transformer)).await?;
+    ssa(
+        client,
+        &namespace,
+        &workloads::config_map(
+            tp,
+            Component::Extractor,
+            "extractor.json",
+            &rendered.extractor,
+        ),
+    )
+    .await?;
+    ssa(
+        client,
+        &namespace,
+        &workloads::config_map(
+            tp,
+            Component::Transformer,
+            "transformer.json",
+            &rendered.transformer,
+        ),
+    )
+    .await?;
     ssa::<Secret>(client, &namespace, &workloads::mysql_secret(tp, &url)).await?;
-    ssa::<Service>(client, &namespace, &workloads::service(tp, Component::Extractor)).await?;
-    ssa::<Service>(client, &namespace, &workloads::service(tp, Component::Transformer)).await?;
+    ssa::<Service>(
+        client,
+        &namespace,
+        &workloads::service(tp, Component::Extractor),
+    )
+    .await?;
+    ssa::<Service>(
+        client,
+        &namespace,
+        &workloads::service(tp, Component::Transformer),
+    )
+    .await?;
     ssa::<StatefulSet>(
         client,
         &namespace,
@@ -56,7 +96,12 @@ pub async fn apply_workloads(
     ssa::<Deployment>(
         client,
         &namespace,
-        &workloads::transformer_deployment(tp, defaults, plan.transformer_replicas, &rendered.transformer),
+        &workloads::transformer_deployment(
+            tp,
+            defaults,
+            plan.transformer_replicas,
+            &rendered.transformer,
+        ),
     )
     .await?;
     Ok(())
@@ -68,37 +113,84 @@ pub async fn scale_to_zero(client: &Client, tp: &TweetPipeline) -> Result<(), ku
     let patch = Patch::Merge(json!({"spec": {"replicas": 0}}));
     let params = PatchParams::default();
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
-    if statefulsets.get_opt(&workloads::object_name(tp, Component::Extractor)).await?.is_some() {
-        statefulsets.patch(&workloads::object_name(tp, Component::Extractor), &params, &patch).await?;
+    if statefulsets
+        .get_opt(&workloads::object_name(tp, Component::Extractor))
+        .await?
+        .is_some()
+    {
+        statefulsets
+            .patch(
+                &workloads::object_name(tp, Component::Extractor),
+                &params,
+                &patch,
+            )
+            .await?;
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    if deployments.get_opt(&workloads::object_name(tp, Component::Transformer)).await?.is_some() {
-        deployments.patch(&workloads::object_name(tp, Component::Transformer), &params, &patch).await?;
+    if deployments
+        .get_opt(&workloads::object_name(tp, Component::Transformer))
+        .await?
+        .is_some()
+    {
+        deployments
+            .patch(
+                &workloads::object_name(tp, Component::Transformer),
+                &params,
+                &patch,
+            )
+            .await?;
     }
     Ok(())
 }
 
 /// Ready replicas of the extractor StatefulSet and of the transformer Deployment, and the
 /// Deployment's current replica count.
-pub async fn workload_state(client: &Client, tp: &TweetPipeline) -> Result<(i32, i32, Option<i32>), kube::Error> {
+pub async fn workload_state(
+    client: &Client,
+    tp: &TweetPipeline,
+) -> Result<(i32, i32, Option<i32>), kube::Error> {
     let namespace = tp.namespace().unwrap_or_default();
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    let extractor = statefulsets.get_opt(&workloads::object_name(tp, Component::Extractor)).await?;
-    let transformer = deployments.get_opt(&workloads::object_name(tp, Component::Transformer)).await?;
-    let extractor_ready = extractor.as_ref().and_then(|s| s.status.as_ref()).and_then(|s| s.ready_replicas).unwrap_or(0);
-    let transformer_ready = transformer.as_ref().and_then(|d| d.status.as_ref()).and_then(|s| s.ready_replicas).unwrap_or(0);
-    let transformer_current = transformer.as_ref().and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas);
+    let extractor = statefulsets
+        .get_opt(&workloads::object_name(tp, Component::Extractor))
+        .await?;
+    let transformer = deployments
+        .get_opt(&workloads::object_name(tp, Component::Transformer))
+        .await?;
+    let extractor_ready = extractor
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let transformer_ready = transformer
+        .as_ref()
+        .and_then(|d| d.status.as_ref())
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let transformer_current = transformer
+        .as_ref()
+        .and_then(|d| d.spec.as_ref())
+        .and_then(|s| s.replicas);
     Ok((extractor_ready, transformer_ready, transformer_current))
 }
 
 /// Writes the status if it differs from the one on the object; returns whether it wrote.
-pub async fn write_status(client: &Client, tp: &TweetPipeline, status: &TweetPipelineStatus) -> Result<bool, kube::Error> {
+pub async fn write_status(
+    client: &Client,
+    tp: &TweetPipeline,
+    status: &TweetPipelineStatus,
+) -> Result<bool, kube::Error> {
     if tp.status.as_ref() == Some(status) {
         return Ok(false);
     }
-    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &tp.namespace().unwrap_or_default());
-    api.patch_status(&tp.name_any(), &PatchParams::default(), &Patch::Merge(json!({ "status": status })))
-        .await?;
+    let api: Api<TweetPipeline> =
+        Api::namespaced(client.clone(), &tp.namespace().unwrap_or_default());
+    api.patch_status(
+        &tp.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
     Ok(true)
 }

@@ -24,7 +24,10 @@ pub struct Failures(Mutex<HashMap<String, u32>>);
 impl Failures {
     /// Records a failure and returns the attempt number.
     pub fn record(&self, key: &str) -> u32 {
-        let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = map.entry(key.to_string()).or_insert(0);
         *count = count.saturating_add(1);
         *count
@@ -32,7 +35,10 @@ impl Failures {
 
     /// Forgets an object's failures (after a success or deletion).
     pub fn reset(&self, key: &str) {
-        let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         map.remove(key);
     }
 }

@@ -89,18 +89,27 @@ pub struct Context {
 }
 
 fn key(meta: &kube::core::ObjectMeta) -> String {
-    format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// Entry point for one object. Objects that do not deserialize are reported and skipped, so they
 /// never stall the others.
-pub async fn reconcile(object: Arc<DeserializeGuard<TweetPipeline>>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    object: Arc<DeserializeGuard<TweetPipeline>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
     let result = match &object.0 {
         Ok(tp) => {
             let span = info_span!("reconcile", pipeline = %key(&tp.metadata), generation = tp.metadata.generation.unwrap_or(0));
-            reconcile_valid(Arc::new(tp.clone()), &ctx).instrument(span).await
+            reconcile_valid(Arc::new(tp.clone()), &ctx)
+                .instrument(span)
+                .await
         }
         Err(invalid) => {
             warn!(pipeline = %key(&invalid.metadata), error = %invalid.error, "TweetPipeline does not match the operator's types; skipped");
@@ -115,7 +124,10 @@ pub async fn reconcile(object: Arc<DeserializeGuard<TweetPipeline>>, ctx: Arc<Co
             let event = Event {
                 type_: EventType::Warning,
                 reason: "InvalidSpec".into(),
-                note: Some(truncate(&format!("the operator cannot read this object: {}", invalid.error))),
+                note: Some(truncate(&format!(
+                    "the operator cannot read this object: {}",
+                    invalid.error
+                ))),
                 action: "Reconcile".into(),
                 secondary: None,
             };
@@ -125,7 +137,9 @@ pub async fn reconcile(object: Arc<DeserializeGuard<TweetPipeline>>, ctx: Arc<Co
             Ok(Action::await_change())
         }
     };
-    ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
+    ctx.metrics
+        .duration
+        .observe(started.elapsed().as_secs_f64());
     if result.is_ok() {
         ctx.failures.reset(&key(object.meta()));
     }
@@ -133,11 +147,20 @@ pub async fn reconcile(object: Arc<DeserializeGuard<TweetPipeline>>, ctx: Arc<Co
 }
 
 /// Requeue after an error, with per-object exponential backoff and jitter.
-pub fn error_policy(object: Arc<DeserializeGuard<TweetPipeline>>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(
+    object: Arc<DeserializeGuard<TweetPipeline>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     let key = key(object.meta());
     let attempt = ctx.failures.record(&key);
     let delay = backoff::delay(attempt, rand::random::<f64>());
-    ctx.metrics.errors.get_or_create(&ErrorLabels { reason: error.kind().to_string() }).inc();
+    ctx.metrics
+        .errors
+        .get_or_create(&ErrorLabels {
+            reason: error.kind().to_string(),
+        })
+        .inc();
     warn!(pipeline = %key, attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "reconcile failed");
     Action::requeue(delay)
 }
@@ -198,31 +221,61 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
             Ok(report) => {
                 kafka_check = Check::Ok;
                 partitions = Some(report.partitions);
-                for (what, topics) in [("Created", &report.created), ("PartitionsGrown", &report.grown), ("ConfigCorrected", &report.corrected)] {
+                for (what, topics) in [
+                    ("Created", &report.created),
+                    ("PartitionsGrown", &report.grown),
+                    ("ConfigCorrected", &report.corrected),
+                ] {
                     if !topics.is_empty() {
-                        publish(ctx, tp, EventType::Normal, &format!("Topic{what}"), &format!("topics {}: {what}", topics.join(", "))).await;
+                        publish(
+                            ctx,
+                            tp,
+                            EventType::Normal,
+                            &format!("Topic{what}"),
+                            &format!("topics {}: {what}", topics.join(", ")),
+                        )
+                        .await;
                     }
                 }
                 match kafka::read_checkpoints(&spec.kafka, resolved, settings.kafka_timeout).await {
                     Ok(read) => checkpoints = Some(read),
-                    Err(e) => warn!(error = %e, "reading checkpoints failed; keeping the last known progress"),
+                    Err(e) => {
+                        warn!(error = %e, "reading checkpoints failed; keeping the last known progress")
+                    }
                 }
                 let group = crate::build::worker_config::group_id(tp);
-                match kafka::consumer_lag(&spec.kafka, resolved, settings.kafka_timeout, &group, report.partitions).await {
+                match kafka::consumer_lag(
+                    &spec.kafka,
+                    resolved,
+                    settings.kafka_timeout,
+                    &group,
+                    report.partitions,
+                )
+                .await
+                {
                     Ok(value) => lag = Some(value),
                     Err(e) => warn!(error = %e, "reading consumer lag failed"),
                 }
             }
             Err(e) => kafka_check = Check::failed(e.reason(), e.to_string()),
         }
-        mysql_check = match mysql::ensure_schema(&spec.mysql, resolved, ctx.schema.as_ref(), settings.mysql_timeout).await {
+        mysql_check = match mysql::ensure_schema(
+            &spec.mysql,
+            resolved,
+            ctx.schema.as_ref(),
+            settings.mysql_timeout,
+        )
+        .await
+        {
             Ok(()) => Check::Ok,
             Err(e) => Check::failed(e.reason(), e.to_string()),
         };
     }
     let month = crate::decide::monthly::month_of(now);
-    let checkpoints = checkpoints.unwrap_or_else(|| checkpoints_from_status(tp.status.as_ref(), &month));
-    let (extractor_ready, transformer_ready, transformer_current) = apply::workload_state(client, tp).await?;
+    let checkpoints =
+        checkpoints.unwrap_or_else(|| checkpoints_from_status(tp.status.as_ref(), &month));
+    let (extractor_ready, transformer_ready, transformer_current) =
+        apply::workload_state(client, tp).await?;
 
     // Decide.
     let observed = Observed {
@@ -241,18 +294,34 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
 
     // Apply.
     match &resolved {
-        Ok(resolved) => apply::apply_workloads(client, tp, &plan, resolved, &settings.workers).await?,
+        Ok(resolved) => {
+            apply::apply_workloads(client, tp, &plan, resolved, &settings.workers).await?
+        }
         Err(_) if spec.suspend => apply::scale_to_zero(client, tp).await?,
         Err(_) => {}
     }
-    let previous: &[Condition] = tp.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let previous: &[Condition] = tp
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
     for (condition, _) in conditions::transitions(previous, &plan.status.conditions) {
         let bad = matches!(
             (condition.type_.as_str(), condition.status.as_str()),
-            ("Ready" | "SecretsResolved" | "KafkaReady" | "MySQLReady", "False") | ("MonthlyCap", "True")
+            (
+                "Ready" | "SecretsResolved" | "KafkaReady" | "MySQLReady",
+                "False"
+            ) | ("MonthlyCap", "True")
         ) && condition.reason != "WorkloadsNotReady";
-        let kind = if bad { EventType::Warning } else { EventType::Normal };
-        let note = format!("{} is {}: {}", condition.type_, condition.status, condition.message);
+        let kind = if bad {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        let note = format!(
+            "{} is {}: {}",
+            condition.type_, condition.status, condition.message
+        );
         publish(ctx, tp, kind, &condition.reason, &note).await;
     }
     if apply::write_status(client, tp, &plan.status).await? {
@@ -265,24 +334,43 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
     }
     record_metrics(ctx, tp, &plan);
 
-    let ready = plan.status.conditions.iter().any(|c| c.type_ == conditions::types::READY && c.status == "True");
-    Ok(Action::requeue(if ready { settings.requeue_ready } else { settings.requeue_not_ready }))
+    let ready = plan
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == conditions::types::READY && c.status == "True");
+    Ok(Action::requeue(if ready {
+        settings.requeue_ready
+    } else {
+        settings.requeue_not_ready
+    }))
 }
 
 fn labels(tp: &TweetPipeline) -> PipelineLabels {
-    PipelineLabels { namespace: tp.namespace().unwrap_or_default(), pipeline: tp.name_any() }
+    PipelineLabels {
+        namespace: tp.namespace().unwrap_or_default(),
+        pipeline: tp.name_any(),
+    }
 }
 
 fn record_metrics(ctx: &Context, tp: &TweetPipeline, plan: &plan::Plan) {
     let labels = labels(tp);
     let m = &ctx.metrics;
-    m.budget.get_or_create(&labels).set(i64::try_from(plan.scaling.budget_total).unwrap_or(i64::MAX));
+    m.budget
+        .get_or_create(&labels)
+        .set(i64::try_from(plan.scaling.budget_total).unwrap_or(i64::MAX));
     m.budget_in_use
         .get_or_create(&labels)
         .set(i64::try_from(plan.status.extractor.requests_per_window_in_use).unwrap_or(i64::MAX));
-    m.extractor_replicas.get_or_create(&labels).set(i64::from(plan.scaling.replicas));
-    m.transformer_replicas.get_or_create(&labels).set(i64::from(plan.transformer_replicas));
-    m.lag.get_or_create(&labels).set(plan.status.transformer.lag);
+    m.extractor_replicas
+        .get_or_create(&labels)
+        .set(i64::from(plan.scaling.replicas));
+    m.transformer_replicas
+        .get_or_create(&labels)
+        .set(i64::from(plan.transformer_replicas));
+    m.lag
+        .get_or_create(&labels)
+        .set(plan.status.transformer.lag);
 }
 
 /// Deletion. Workloads go with their owner (garbage collection); topics and the database only
@@ -297,7 +385,10 @@ async fn cleanup(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
     let resolved = match secrets::resolve(&ctx.client, &namespace, &tp.spec).await {
         Ok(Ok(resolved)) => resolved,
         Ok(Err(missing)) => {
-            let message = format!("topics and database not deleted: {}", check_message(&missing.to_check()));
+            let message = format!(
+                "topics and database not deleted: {}",
+                check_message(&missing.to_check())
+            );
             publish(ctx, tp, EventType::Warning, "CleanupIncomplete", &message).await;
             return Ok(Action::await_change());
         }
@@ -308,15 +399,79 @@ async fn cleanup(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
     };
     let settings = &ctx.settings;
     let bound = settings.kafka_timeout * 3;
-    match tokio::time::timeout(bound, kafka::delete_topics(&tp.spec.kafka, &resolved, settings.kafka_timeout)).await {
-        Ok(Ok(())) => publish(ctx, tp, EventType::Normal, "TopicsDeleted", "deletionPolicy Delete: topics deleted").await,
-        Ok(Err(e)) => publish(ctx, tp, EventType::Warning, "CleanupIncomplete", &format!("topics not deleted: {e}")).await,
-        Err(_) => publish(ctx, tp, EventType::Warning, "CleanupIncomplete", "topics not deleted: Kafka did not answer in time").await,
+    match tokio::time::timeout(
+        bound,
+        kafka::delete_topics(&tp.spec.kafka, &resolved, settings.kafka_timeout),
+    )
+    .await
+    {
+        Ok(Ok(())) => {
+            publish(
+                ctx,
+                tp,
+                EventType::Normal,
+                "TopicsDeleted",
+                "deletionPolicy Delete: topics deleted",
+            )
+            .await
+        }
+        Ok(Err(e)) => {
+            publish(
+                ctx,
+                tp,
+                EventType::Warning,
+                "CleanupIncomplete",
+                &format!("topics not deleted: {e}"),
+            )
+            .await
+        }
+        Err(_) => {
+            publish(
+                ctx,
+                tp,
+                EventType::Warning,
+                "CleanupIncomplete",
+                "topics not deleted: Kafka did not answer in time",
+            )
+            .await
+        }
     }
-    match tokio::time::timeout(settings.mysql_timeout * 3, mysql::drop_schema(&tp.spec.mysql, &resolved, settings.mysql_timeout)).await {
-        Ok(Ok(())) => publish(ctx, tp, EventType::Normal, "DatabaseDropped", "deletionPolicy Delete: database and reporting user dropped").await,
-        Ok(Err(e)) => publish(ctx, tp, EventType::Warning, "CleanupIncomplete", &format!("database not dropped: {e}")).await,
-        Err(_) => publish(ctx, tp, EventType::Warning, "CleanupIncomplete", "database not dropped: MySQL did not answer in time").await,
+    match tokio::time::timeout(
+        settings.mysql_timeout * 3,
+        mysql::drop_schema(&tp.spec.mysql, &resolved, settings.mysql_timeout),
+    )
+    .await
+    {
+        Ok(Ok(())) => {
+            publish(
+                ctx,
+                tp,
+                EventType::Normal,
+                "DatabaseDropped",
+                "deletionPolicy Delete: database and reporting user dropped",
+            )
+            .await
+        }
+        Ok(Err(e)) => {
+            publish(
+                ctx,
+                tp,
+                EventType::Warning,
+                "CleanupIncomplete",
+                &format!("database not dropped: {e}"),
+            )
+            .await
+        }
+        Err(_) => {
+            publish(
+                ctx,
+                tp,
+                EventType::Warning,
+                "CleanupIncomplete",
+                "database not dropped: MySQL did not answer in time",
+            )
+            .await
+        }
     }
     Ok(Action::await_change())
 }
@@ -342,7 +497,13 @@ fn truncate(note: &str) -> String {
 }
 
 async fn publish(ctx: &Context, tp: &TweetPipeline, type_: EventType, reason: &str, note: &str) {
-    let event = Event { type_, reason: reason.to_string(), note: Some(truncate(note)), action: "Reconcile".into(), secondary: None };
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(truncate(note)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&event, &tp.object_ref(&())).await {
         warn!(error = %e, reason, "publishing an event failed");
     }
@@ -350,13 +511,29 @@ async fn publish(ctx: &Context, tp: &TweetPipeline, type_: EventType, reason: &s
 
 /// Runs the controller until shutdown. Owned workloads are watched (by label) so pod readiness
 /// changes reach the status without waiting for the periodic requeue.
-pub async fn run(ctx: Arc<Context>, shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static) {
+/// `namespace` limits the operator to one namespace (all when `None`).
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = ctx.client.clone();
-    let pipelines: Api<DeserializeGuard<TweetPipeline>> = Api::all(client.clone());
-    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=tweetpipe-operator");
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let namespace = namespace.as_deref();
+    let pipelines: Api<DeserializeGuard<TweetPipeline>> = api(&client, namespace);
+    let owned =
+        watcher::Config::default().labels("app.kubernetes.io/managed-by=tweetpipe-operator");
     Controller::new(pipelines, watcher::Config::default().any_semantic())
-        .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
-        .owns(Api::<Deployment>::all(client.clone()), owned)
+        .owns(api::<StatefulSet>(&client, namespace), owned.clone())
+        .owns(api::<Deployment>(&client, namespace), owned)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

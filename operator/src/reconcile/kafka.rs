@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
+    ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -31,8 +34,14 @@ pub enum KafkaCheckError {
     #[error("topic {topic}: {detail}")]
     Topic { topic: String, detail: String },
     /// The spec asks for fewer partitions than the topic has.
-    #[error("topic {topic} has {actual} partitions but the spec asks for {wanted}; Kafka cannot remove partitions, so {actual} stay")]
-    Shrink { topic: String, actual: i32, wanted: i32 },
+    #[error(
+        "topic {topic} has {actual} partitions but the spec asks for {wanted}; Kafka cannot remove partitions, so {actual} stay"
+    )]
+    Shrink {
+        topic: String,
+        actual: i32,
+        wanted: i32,
+    },
     /// A blocking task failed.
     #[error("internal: {0}")]
     Join(String),
@@ -79,21 +88,34 @@ pub fn client_config(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration) -
 }
 
 fn unreachable(kafka: &KafkaSpec, e: impl std::fmt::Display) -> KafkaCheckError {
-    KafkaCheckError::Unreachable { bootstrap: kafka.bootstrap_servers.clone(), detail: e.to_string() }
+    KafkaCheckError::Unreachable {
+        bootstrap: kafka.bootstrap_servers.clone(),
+        detail: e.to_string(),
+    }
 }
 
 fn admin_options(timeout: Duration) -> AdminOptions {
-    AdminOptions::new().request_timeout(Some(timeout)).operation_timeout(Some(timeout))
+    AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout))
 }
 
 /// Partition count of every existing topic (blocking metadata call).
-fn partitions(admin: &AdminClient<DefaultClientContext>, timeout: Duration) -> Result<HashMap<String, i32>, KafkaError> {
+fn partitions(
+    admin: &AdminClient<DefaultClientContext>,
+    timeout: Duration,
+) -> Result<HashMap<String, i32>, KafkaError> {
     let metadata = admin.inner().fetch_metadata(None, timeout)?;
     Ok(metadata
         .topics()
         .iter()
         .filter(|t| t.error().is_none())
-        .map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(i32::MAX)))
+        .map(|t| {
+            (
+                t.name().to_string(),
+                i32::try_from(t.partitions().len()).unwrap_or(i32::MAX),
+            )
+        })
         .collect())
 }
 
@@ -111,9 +133,16 @@ pub struct TopicsReport {
 }
 
 /// Makes the pipeline's topics match the spec.
-pub async fn ensure_topics(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration) -> Result<TopicsReport, KafkaCheckError> {
-    let admin: Arc<AdminClient<DefaultClientContext>> =
-        Arc::new(client_config(kafka, secrets, timeout).create().map_err(|e| unreachable(kafka, e))?);
+pub async fn ensure_topics(
+    kafka: &KafkaSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+) -> Result<TopicsReport, KafkaCheckError> {
+    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
+        client_config(kafka, secrets, timeout)
+            .create()
+            .map_err(|e| unreachable(kafka, e))?,
+    );
     let desired = topics::desired_topics(kafka);
     let existing = {
         let admin = Arc::clone(&admin);
@@ -125,23 +154,38 @@ pub async fn ensure_topics(kafka: &KafkaSpec, secrets: &Resolved, timeout: Durat
     let options = admin_options(timeout);
     let mut report = TopicsReport::default();
 
-    let missing: Vec<&TopicSpec> = desired.iter().filter(|t| !existing.contains_key(&t.name)).collect();
+    let missing: Vec<&TopicSpec> = desired
+        .iter()
+        .filter(|t| !existing.contains_key(&t.name))
+        .collect();
     if !missing.is_empty() {
         let new_topics: Vec<NewTopic> = missing
             .iter()
             .map(|t| {
                 t.configs.iter().fold(
-                    NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication_factor)),
+                    NewTopic::new(
+                        &t.name,
+                        t.partitions,
+                        TopicReplication::Fixed(t.replication_factor),
+                    ),
                     |topic, (k, v)| topic.set(k, v),
                 )
             })
             .collect();
-        let results = admin.create_topics(new_topics.iter(), &options).await.map_err(|e| unreachable(kafka, e))?;
+        let results = admin
+            .create_topics(new_topics.iter(), &options)
+            .await
+            .map_err(|e| unreachable(kafka, e))?;
         for result in results {
             match result {
                 Ok(name) => report.created.push(name),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => return Err(KafkaCheckError::Topic { topic: name, detail: format!("create failed: {code}") }),
+                Err((name, code)) => {
+                    return Err(KafkaCheckError::Topic {
+                        topic: name,
+                        detail: format!("create failed: {code}"),
+                    });
+                }
             }
         }
     }
@@ -157,15 +201,27 @@ pub async fn ensure_topics(kafka: &KafkaSpec, secrets: &Resolved, timeout: Durat
             .into_iter()
             .next()
             .and_then(Result::ok)
-            .ok_or_else(|| KafkaCheckError::Topic { topic: topic.name.clone(), detail: "describe configs returned nothing".into() })?;
-        let actual: BTreeMap<String, String> =
-            resource.entries.iter().filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v))).collect();
+            .ok_or_else(|| KafkaCheckError::Topic {
+                topic: topic.name.clone(),
+                detail: "describe configs returned nothing".into(),
+            })?;
+        let actual: BTreeMap<String, String> = resource
+            .entries
+            .iter()
+            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+            .collect();
         let drift = topics::drift(topic, actual_partitions, &actual);
         if let Some(total) = drift.grow_partitions_to {
             let grow = NewPartitions::new(&topic.name, usize::try_from(total).unwrap_or(0));
-            let results = admin.create_partitions([&grow], &options).await.map_err(|e| unreachable(kafka, e))?;
+            let results = admin
+                .create_partitions([&grow], &options)
+                .await
+                .map_err(|e| unreachable(kafka, e))?;
             if let Some(Err((name, code))) = results.into_iter().next() {
-                return Err(KafkaCheckError::Topic { topic: name, detail: format!("growing partitions failed: {code}") });
+                return Err(KafkaCheckError::Topic {
+                    topic: name,
+                    detail: format!("growing partitions failed: {code}"),
+                });
             }
             report.grown.push(topic.name.clone());
         }
@@ -178,17 +234,28 @@ pub async fn ensure_topics(kafka: &KafkaSpec, secrets: &Resolved, timeout: Durat
                 .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
                 .collect();
             wanted.extend(drift.configs.clone());
-            let alter = wanted
-                .iter()
-                .fold(AlterConfig::new(ResourceSpecifier::Topic(&topic.name)), |a, (k, v)| a.set(k, v));
-            let results = admin.alter_configs([&alter], &options).await.map_err(|e| unreachable(kafka, e))?;
+            let alter = wanted.iter().fold(
+                AlterConfig::new(ResourceSpecifier::Topic(&topic.name)),
+                |a, (k, v)| a.set(k, v),
+            );
+            let results = admin
+                .alter_configs([&alter], &options)
+                .await
+                .map_err(|e| unreachable(kafka, e))?;
             if let Some(Err((_, code))) = results.into_iter().next() {
-                return Err(KafkaCheckError::Topic { topic: topic.name.clone(), detail: format!("correcting configs failed: {code}") });
+                return Err(KafkaCheckError::Topic {
+                    topic: topic.name.clone(),
+                    detail: format!("correcting configs failed: {code}"),
+                });
             }
             report.corrected.push(topic.name.clone());
         }
         if let Some((actual, wanted)) = drift.shrink_refused {
-            shrink = Some(KafkaCheckError::Shrink { topic: topic.name.clone(), actual, wanted });
+            shrink = Some(KafkaCheckError::Shrink {
+                topic: topic.name.clone(),
+                actual,
+                wanted,
+            });
         }
         if topic.name == kafka.topic {
             report.partitions = actual_partitions.max(drift.grow_partitions_to.unwrap_or(0));
@@ -204,21 +271,43 @@ pub async fn ensure_topics(kafka: &KafkaSpec, secrets: &Resolved, timeout: Durat
 }
 
 /// Deletes the pipeline's topics; missing topics count as deleted.
-pub async fn delete_topics(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration) -> Result<(), KafkaCheckError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka, secrets, timeout).create().map_err(|e| unreachable(kafka, e))?;
-    let names: Vec<String> = topics::desired_topics(kafka).into_iter().map(|t| t.name).collect();
+pub async fn delete_topics(
+    kafka: &KafkaSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+) -> Result<(), KafkaCheckError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka, secrets, timeout)
+        .create()
+        .map_err(|e| unreachable(kafka, e))?;
+    let names: Vec<String> = topics::desired_topics(kafka)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let results = admin.delete_topics(&refs, &admin_options(timeout)).await.map_err(|e| unreachable(kafka, e))?;
+    let results = admin
+        .delete_topics(&refs, &admin_options(timeout))
+        .await
+        .map_err(|e| unreachable(kafka, e))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-            Err((name, code)) => return Err(KafkaCheckError::Topic { topic: name, detail: format!("delete failed: {code}") }),
+            Err((name, code)) => {
+                return Err(KafkaCheckError::Topic {
+                    topic: name,
+                    detail: format!("delete failed: {code}"),
+                });
+            }
         }
     }
     Ok(())
 }
 
-fn consumer(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration, group: &str) -> Result<BaseConsumer, KafkaCheckError> {
+fn consumer(
+    kafka: &KafkaSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+    group: &str,
+) -> Result<BaseConsumer, KafkaCheckError> {
     client_config(kafka, secrets, timeout)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -228,23 +317,36 @@ fn consumer(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration, group: &st
 }
 
 /// Latest checkpoint of each query, read from the compacted `<topic>.checkpoints`.
-pub async fn read_checkpoints(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration) -> Result<Vec<Checkpoint>, KafkaCheckError> {
+pub async fn read_checkpoints(
+    kafka: &KafkaSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+) -> Result<Vec<Checkpoint>, KafkaCheckError> {
     let kafka = kafka.clone();
     let secrets = secrets.clone();
     tokio::task::spawn_blocking(move || {
         let topic = topics::checkpoint_topic(&kafka.topic);
         let consumer = consumer(&kafka, &secrets, timeout, "tweetpipe-operator-progress")?;
-        let (low, high) = consumer.fetch_watermarks(&topic, 0, timeout).map_err(|e| unreachable(&kafka, e))?;
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, 0, timeout)
+            .map_err(|e| unreachable(&kafka, e))?;
         let mut latest: BTreeMap<String, Checkpoint> = BTreeMap::new();
         if high > low {
             let mut assignment = TopicPartitionList::new();
             assignment
                 .add_partition_offset(&topic, 0, Offset::Offset(low))
-                .map_err(|e| KafkaCheckError::Topic { topic: topic.clone(), detail: e.to_string() })?;
-            consumer.assign(&assignment).map_err(|e| unreachable(&kafka, e))?;
+                .map_err(|e| KafkaCheckError::Topic {
+                    topic: topic.clone(),
+                    detail: e.to_string(),
+                })?;
+            consumer
+                .assign(&assignment)
+                .map_err(|e| unreachable(&kafka, e))?;
             let deadline = Instant::now() + timeout;
             while Instant::now() < deadline {
-                let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+                let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
                 let message = message.map_err(|e| unreachable(&kafka, e))?;
                 if let Some(checkpoint) = message.payload().and_then(parse_checkpoint) {
                     latest.insert(checkpoint.query.clone(), checkpoint);
@@ -261,7 +363,13 @@ pub async fn read_checkpoints(kafka: &KafkaSpec, secrets: &Resolved, timeout: Du
 }
 
 /// Records of the posts topic the transformers' group has not committed yet.
-pub async fn consumer_lag(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration, group: &str, partitions: i32) -> Result<i64, KafkaCheckError> {
+pub async fn consumer_lag(
+    kafka: &KafkaSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+    group: &str,
+    partitions: i32,
+) -> Result<i64, KafkaCheckError> {
     let kafka = kafka.clone();
     let secrets = secrets.clone();
     let group = group.to_string();
@@ -271,7 +379,9 @@ pub async fn consumer_lag(kafka: &KafkaSpec, secrets: &Resolved, timeout: Durati
         for partition in 0..partitions {
             list.add_partition(&kafka.topic, partition);
         }
-        let committed = consumer.committed_offsets(list, timeout).map_err(|e| unreachable(&kafka, e))?;
+        let committed = consumer
+            .committed_offsets(list, timeout)
+            .map_err(|e| unreachable(&kafka, e))?;
         let mut lag = 0_i64;
         for element in committed.elements() {
             let (low, high) = consumer

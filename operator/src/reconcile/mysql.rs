@@ -46,8 +46,13 @@ pub trait SchemaOwner: Send + Sync {
     /// Applies all migrations to the pool's database (idempotent).
     fn migrate<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>>;
     /// Creates or updates a read-only user of `database`.
-    fn ensure_reporting_user<'a>(&'a self, pool: &'a MySqlPool, database: &'a str, user: &'a str, password: &'a str)
-    -> BoxFuture<'a, Result<(), String>>;
+    fn ensure_reporting_user<'a>(
+        &'a self,
+        pool: &'a MySqlPool,
+        database: &'a str,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// The transformer crate's migrations and reporting-user helper.
@@ -56,27 +61,47 @@ pub struct TransformerSchema;
 
 impl SchemaOwner for TransformerSchema {
     fn migrate<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { tweetpipe_transformer::MIGRATOR.run(pool).await.map_err(|e| e.to_string()) })
-    }
-
-    fn ensure_reporting_user<'a>(&'a self, pool: &'a MySqlPool, database: &'a str, user: &'a str, password: &'a str)
-    -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            tweetpipe_transformer::schema::ensure_reporting_user(pool, database, user, "%", password)
+            tweetpipe_transformer::MIGRATOR
+                .run(pool)
                 .await
                 .map_err(|e| e.to_string())
         })
     }
+
+    fn ensure_reporting_user<'a>(
+        &'a self,
+        pool: &'a MySqlPool,
+        database: &'a str,
+        user: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            tweetpipe_transformer::schema::ensure_reporting_user(
+                pool, database, user, "%", password,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        })
+    }
 }
 
-fn admin_options(spec: &MySqlSpec, url: &SecretString) -> Result<MySqlConnectOptions, MySqlCheckError> {
+fn admin_options(
+    spec: &MySqlSpec,
+    url: &SecretString,
+) -> Result<MySqlConnectOptions, MySqlCheckError> {
     url.expose()
         .parse::<MySqlConnectOptions>()
         .map(|o| o.disable_statement_logging())
-        .map_err(|_| MySqlCheckError::BadUrl { secret: spec.url_secret.name.clone() })
+        .map_err(|_| MySqlCheckError::BadUrl {
+            secret: spec.url_secret.name.clone(),
+        })
 }
 
-async fn pool(options: MySqlConnectOptions, timeout: Duration) -> Result<MySqlPool, MySqlCheckError> {
+async fn pool(
+    options: MySqlConnectOptions,
+    timeout: Duration,
+) -> Result<MySqlPool, MySqlCheckError> {
     MySqlPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(timeout)
@@ -100,7 +125,10 @@ pub fn url_with_database(admin_url: &str, database: &str) -> String {
         None => (admin_url, None),
     };
     // Keep scheme://authority, replace any path.
-    let authority_end = base.find("://").map(|i| i + 3).and_then(|start| base[start..].find('/').map(|p| start + p));
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|p| start + p));
     let root = authority_end.map_or(base, |end| &base[..end]);
     match query {
         Some(q) => format!("{root}/{database}?{q}"),
@@ -109,10 +137,18 @@ pub fn url_with_database(admin_url: &str, database: &str) -> String {
 }
 
 /// Creates the database, applies the migrations and syncs the reporting user.
-pub async fn ensure_schema(spec: &MySqlSpec, secrets: &Resolved, owner: &dyn SchemaOwner, timeout: Duration) -> Result<(), MySqlCheckError> {
+pub async fn ensure_schema(
+    spec: &MySqlSpec,
+    secrets: &Resolved,
+    owner: &dyn SchemaOwner,
+    timeout: Duration,
+) -> Result<(), MySqlCheckError> {
     let admin = admin_options(spec, &secrets.mysql_admin_url)?;
     let server = pool(admin.clone().database(""), timeout).await?;
-    let create = format!("CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", spec.database);
+    let create = format!(
+        "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        spec.database
+    );
     // The name is restricted to [A-Za-z0-9_] by the CRD, so quoting with backticks is safe.
     server
         .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create)))
@@ -121,7 +157,10 @@ pub async fn ensure_schema(spec: &MySqlSpec, secrets: &Resolved, owner: &dyn Sch
     server.close().await;
     let database = pool(admin.database(&spec.database), timeout).await?;
     let result = async {
-        owner.migrate(&database).await.map_err(|e| MySqlCheckError::Migration(redact(&e)))?;
+        owner
+            .migrate(&database)
+            .await
+            .map_err(|e| MySqlCheckError::Migration(redact(&e)))?;
         if let (Some(user), Some(password)) = (&spec.reporting_user, &secrets.reporting_password) {
             owner
                 .ensure_reporting_user(&database, &spec.database, &user.name, password.expose())
@@ -136,7 +175,11 @@ pub async fn ensure_schema(spec: &MySqlSpec, secrets: &Resolved, owner: &dyn Sch
 }
 
 /// Drops the database and the reporting user (`deletionPolicy: Delete`).
-pub async fn drop_schema(spec: &MySqlSpec, secrets: &Resolved, timeout: Duration) -> Result<(), MySqlCheckError> {
+pub async fn drop_schema(
+    spec: &MySqlSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+) -> Result<(), MySqlCheckError> {
     let admin = admin_options(spec, &secrets.mysql_admin_url)?;
     let server = pool(admin.database(""), timeout).await?;
     let mut statements = vec![format!("DROP DATABASE IF EXISTS `{}`", spec.database)];

@@ -47,9 +47,16 @@ pub struct Resolved {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Missing {
     /// No such Secret.
-    Secret { name: String, used_for: &'static str },
+    Secret {
+        name: String,
+        used_for: &'static str,
+    },
     /// The Secret lacks the key (or it is empty / not UTF-8).
-    Key { name: String, key: String, used_for: &'static str },
+    Key {
+        name: String,
+        key: String,
+        used_for: &'static str,
+    },
 }
 
 impl Missing {
@@ -58,11 +65,19 @@ impl Missing {
         match self {
             Missing::Secret { name, used_for } => Check::failed(
                 "SecretMissing",
-                format!("Secret {name:?} ({used_for}) does not exist in the pipeline's namespace; create it and the pipeline recovers"),
+                format!(
+                    "Secret {name:?} ({used_for}) does not exist in the pipeline's namespace; create it and the pipeline recovers"
+                ),
             ),
-            Missing::Key { name, key, used_for } => Check::failed(
+            Missing::Key {
+                name,
+                key,
+                used_for,
+            } => Check::failed(
                 "SecretKeyMissing",
-                format!("Secret {name:?} ({used_for}) has no non-empty UTF-8 key {key:?}; add it and the pipeline recovers"),
+                format!(
+                    "Secret {name:?} ({used_for}) has no non-empty UTF-8 key {key:?}; add it and the pipeline recovers"
+                ),
             ),
         }
     }
@@ -70,14 +85,31 @@ impl Missing {
 
 /// Every (secret, key, purpose) the spec references, in a stable order.
 pub fn references(spec: &TweetPipelineSpec) -> Vec<(SecretKeyRef, &'static str)> {
-    let mut refs: Vec<(SecretKeyRef, &'static str)> = spec.source.tokens.iter().map(|t| (t.clone(), "X API bearer token")).collect();
+    let mut refs: Vec<(SecretKeyRef, &'static str)> = spec
+        .source
+        .tokens
+        .iter()
+        .map(|t| (t.clone(), "X API bearer token"))
+        .collect();
     refs.push((spec.mysql.url_secret.clone(), "MySQL URL"));
     if let Some(user) = &spec.mysql.reporting_user {
         refs.push((user.password_secret.clone(), "reporting user password"));
     }
     if let Some(sasl) = &spec.kafka.sasl {
-        refs.push((SecretKeyRef { name: sasl.secret_name.clone(), key: sasl.username_key.clone() }, "Kafka SASL username"));
-        refs.push((SecretKeyRef { name: sasl.secret_name.clone(), key: sasl.password_key.clone() }, "Kafka SASL password"));
+        refs.push((
+            SecretKeyRef {
+                name: sasl.secret_name.clone(),
+                key: sasl.username_key.clone(),
+            },
+            "Kafka SASL username",
+        ));
+        refs.push((
+            SecretKeyRef {
+                name: sasl.secret_name.clone(),
+                key: sasl.password_key.clone(),
+            },
+            "Kafka SASL password",
+        ));
     }
     if let Some(ca) = spec.kafka.tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
         refs.push((ca.clone(), "Kafka CA certificate"));
@@ -86,38 +118,74 @@ pub fn references(spec: &TweetPipelineSpec) -> Vec<(SecretKeyRef, &'static str)>
 }
 
 /// Looks up one key among fetched Secrets.
-fn value(secrets: &BTreeMap<String, Option<Secret>>, reference: &SecretKeyRef, used_for: &'static str) -> Result<SecretString, Missing> {
+fn value(
+    secrets: &BTreeMap<String, Option<Secret>>,
+    reference: &SecretKeyRef,
+    used_for: &'static str,
+) -> Result<SecretString, Missing> {
     let secret = secrets
         .get(&reference.name)
         .and_then(Option::as_ref)
-        .ok_or_else(|| Missing::Secret { name: reference.name.clone(), used_for })?;
+        .ok_or_else(|| Missing::Secret {
+            name: reference.name.clone(),
+            used_for,
+        })?;
     let from_data = secret
         .data
         .as_ref()
         .and_then(|d| d.get(&reference.key))
         .and_then(|v| String::from_utf8(v.0.clone()).ok());
-    let from_string_data = secret.string_data.as_ref().and_then(|d| d.get(&reference.key)).cloned();
+    let from_string_data = secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(&reference.key))
+        .cloned();
     from_data
         .or(from_string_data)
         .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
         .filter(|v| !v.is_empty())
         .map(SecretString::new)
-        .ok_or_else(|| Missing::Key { name: reference.name.clone(), key: reference.key.clone(), used_for })
+        .ok_or_else(|| Missing::Key {
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+            used_for,
+        })
 }
 
 /// Checks every reference against fetched Secrets (pure; `None` = Secret absent).
-pub fn resolve_from(spec: &TweetPipelineSpec, secrets: &BTreeMap<String, Option<Secret>>) -> Result<Resolved, Missing> {
+pub fn resolve_from(
+    spec: &TweetPipelineSpec,
+    secrets: &BTreeMap<String, Option<Secret>>,
+) -> Result<Resolved, Missing> {
     for (reference, used_for) in references(spec) {
         value(secrets, &reference, used_for)?;
     }
     let reporting_password = match &spec.mysql.reporting_user {
-        Some(user) => Some(value(secrets, &user.password_secret, "reporting user password")?),
+        Some(user) => Some(value(
+            secrets,
+            &user.password_secret,
+            "reporting user password",
+        )?),
         None => None,
     };
     let kafka_sasl = match &spec.kafka.sasl {
         Some(sasl) => Some((
-            value(secrets, &SecretKeyRef { name: sasl.secret_name.clone(), key: sasl.username_key.clone() }, "Kafka SASL username")?,
-            value(secrets, &SecretKeyRef { name: sasl.secret_name.clone(), key: sasl.password_key.clone() }, "Kafka SASL password")?,
+            value(
+                secrets,
+                &SecretKeyRef {
+                    name: sasl.secret_name.clone(),
+                    key: sasl.username_key.clone(),
+                },
+                "Kafka SASL username",
+            )?,
+            value(
+                secrets,
+                &SecretKeyRef {
+                    name: sasl.secret_name.clone(),
+                    key: sasl.password_key.clone(),
+                },
+                "Kafka SASL password",
+            )?,
         )),
         None => None,
     };
@@ -134,7 +202,11 @@ pub fn resolve_from(spec: &TweetPipelineSpec, secrets: &BTreeMap<String, Option<
 }
 
 /// Fetches the referenced Secrets and resolves them.
-pub async fn resolve(client: &Client, namespace: &str, spec: &TweetPipelineSpec) -> Result<Result<Resolved, Missing>, kube::Error> {
+pub async fn resolve(
+    client: &Client,
+    namespace: &str,
+    spec: &TweetPipelineSpec,
+) -> Result<Result<Resolved, Missing>, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut fetched = BTreeMap::new();
     for (reference, _) in references(spec) {

@@ -33,25 +33,52 @@ fn extractor_config_follows_the_worker_contract() {
     let config = worker_config::extractor_config(&tp, &assignments, Some(900_000));
     let json: serde_json::Value = serde_json::to_value(&config).unwrap();
     assert_eq!(json["pipeline"], "tweets/covid19");
-    assert_eq!(json["api_base_url"], "http://x-api-simulator.tweetpipe-system:8080");
-    assert_eq!(json["token_file"], "/var/run/secrets/tweetpipe/tokens/0/token");
+    assert_eq!(
+        json["api_base_url"],
+        "http://x-api-simulator.tweetpipe-system:8080"
+    );
+    assert_eq!(
+        json["token_file"],
+        "/var/run/secrets/tweetpipe/tokens/0/token"
+    );
     assert_eq!(json["kafka"]["bootstrap_servers"], "kafka.kafka:9092");
     assert_eq!(json["kafka"]["topic"], "tweets.covid19");
     assert_eq!(json["kafka"]["security_protocol"], "plaintext");
     assert!(json["kafka"]["schema_registry_url"].is_null());
-    assert!(json["kafka"].get("group_id").is_none(), "extractors have no consumer group");
+    assert!(
+        json["kafka"].get("group_id").is_none(),
+        "extractors have no consumer group"
+    );
     assert_eq!(json["monthly_post_budget"], 900_000);
     assert_eq!(json["max_results"], 100);
     let assignments = json["assignments"].as_array().unwrap();
     assert_eq!(assignments.len(), 3);
     assert_eq!(assignments[1]["replica"], 1);
-    assert_eq!(assignments[1]["token_file"], "/var/run/secrets/tweetpipe/tokens/1/token");
+    assert_eq!(
+        assignments[1]["token_file"],
+        "/var/run/secrets/tweetpipe/tokens/1/token"
+    );
     assert_eq!(assignments[1]["requests_per_window"], 405);
     assert_eq!(assignments[1]["window_seconds"], 900);
     assert_eq!(assignments[0]["queries"][0]["name"], "covid-en");
-    assert_eq!(assignments[0]["queries"][0]["query"], "(covid OR covid19) lang:en -is:retweet");
-    assert!(json["tweet_fields"].as_array().unwrap().iter().any(|f| f == "created_at"));
-    assert!(json["expansions"].as_array().unwrap().iter().any(|f| f == "author_id"));
+    assert_eq!(
+        assignments[0]["queries"][0]["query"],
+        "(covid OR covid19) lang:en -is:retweet"
+    );
+    assert!(
+        json["tweet_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "created_at")
+    );
+    assert!(
+        json["expansions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "author_id")
+    );
 }
 
 #[test]
@@ -63,20 +90,41 @@ fn transformer_config_follows_the_worker_contract() {
             username_key: "username".into(),
             password_key: "password".into(),
         });
-        tp.spec.kafka.tls = Some(KafkaTls { ca_secret: Some(SecretKeyRef { name: "kafka-ca".into(), key: "ca.crt".into() }) });
+        tp.spec.kafka.tls = Some(KafkaTls {
+            ca_secret: Some(SecretKeyRef {
+                name: "kafka-ca".into(),
+                key: "ca.crt".into(),
+            }),
+        });
     });
-    let json: serde_json::Value = serde_json::to_value(worker_config::transformer_config(&tp)).unwrap();
+    let json: serde_json::Value =
+        serde_json::to_value(worker_config::transformer_config(&tp)).unwrap();
     assert_eq!(json["kafka"]["group_id"], "tweetpipe.tweets.covid19");
     assert_eq!(json["kafka"]["security_protocol"], "sasl_ssl");
     assert_eq!(json["kafka"]["sasl_mechanism"], "SCRAM-SHA-512");
-    assert_eq!(json["kafka"]["sasl_password_file"], "/var/run/secrets/tweetpipe/kafka-sasl/password");
-    assert_eq!(json["kafka"]["ssl_ca_file"], "/var/run/secrets/tweetpipe/kafka-ca/ca.crt");
-    assert_eq!(json["mysql"]["url_file"], "/var/run/secrets/tweetpipe/mysql/url");
+    assert_eq!(
+        json["kafka"]["sasl_password_file"],
+        "/var/run/secrets/tweetpipe/kafka-sasl/password"
+    );
+    assert_eq!(
+        json["kafka"]["ssl_ca_file"],
+        "/var/run/secrets/tweetpipe/kafka-ca/ca.crt"
+    );
+    assert_eq!(
+        json["mysql"]["url_file"],
+        "/var/run/secrets/tweetpipe/mysql/url"
+    );
     assert_eq!(json["batch_size"], 500);
     assert_eq!(json["flush_interval_ms"], 1000);
-    assert_eq!(json["query_names"], serde_json::json!(["covid-en", "covid-pt", "quarantine-en"]));
+    assert_eq!(
+        json["query_names"],
+        serde_json::json!(["covid-en", "covid-pt", "quarantine-en"])
+    );
     let text = serde_json::to_string(&json).unwrap();
-    assert!(!text.contains("password\":\"") || text.contains("_file"), "only file paths, never values");
+    assert!(
+        !text.contains("password\":\"") || text.contains("_file"),
+        "only file paths, never values"
+    );
 }
 
 #[test]
@@ -86,31 +134,60 @@ fn extractor_statefulset_is_locked_down_and_owned() {
     assert_eq!(sts.name_any(), "covid19-extractor");
     assert_eq!(sts.namespace().as_deref(), Some("tweets"));
     let owner = &sts.owner_references()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("TweetPipeline", "covid19", Some(true)));
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("TweetPipeline", "covid19", Some(true))
+    );
     let spec = sts.spec.as_ref().unwrap();
     assert_eq!(spec.replicas, Some(3));
     assert_eq!(spec.service_name.as_deref(), Some("covid19-extractor"));
     let pod = spec.template.spec.as_ref().unwrap();
     assert_eq!(pod.automount_service_account_token, Some(false));
-    assert_eq!(pod.security_context.as_ref().unwrap().run_as_non_root, Some(true));
+    assert_eq!(
+        pod.security_context.as_ref().unwrap().run_as_non_root,
+        Some(true)
+    );
     let container = &pod.containers[0];
     assert_eq!(container.image.as_deref(), Some("tweetpipe/extractor:test"));
     let security = container.security_context.as_ref().unwrap();
     assert_eq!(security.read_only_root_filesystem, Some(true));
     assert_eq!(security.allow_privilege_escalation, Some(false));
-    assert_eq!(security.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!(
+        security.capabilities.as_ref().unwrap().drop.as_deref(),
+        Some(&["ALL".to_string()][..])
+    );
     assert!(container.liveness_probe.is_some() && container.readiness_probe.is_some());
     let env = container.env.as_ref().unwrap();
-    assert!(env.iter().any(|e| e.name == "EXTRACTOR_CONFIG" && e.value.as_deref() == Some("/etc/tweetpipe/extractor.json")));
-    assert!(env.iter().any(|e| e.name == "REPLICA_INDEX" && e.value_from.is_some()));
-    assert!(env.iter().all(|e| !e.name.contains("TOKEN")), "tokens are files, not env");
+    assert!(env.iter().any(|e| e.name == "EXTRACTOR_CONFIG"
+        && e.value.as_deref() == Some("/etc/tweetpipe/extractor.json")));
+    assert!(
+        env.iter()
+            .any(|e| e.name == "REPLICA_INDEX" && e.value_from.is_some())
+    );
+    assert!(
+        env.iter().all(|e| !e.name.contains("TOKEN")),
+        "tokens are files, not env"
+    );
     let volumes = pod.volumes.as_ref().unwrap();
-    let token_b = volumes.iter().find(|v| v.name == "token-1").unwrap().secret.as_ref().unwrap();
+    let token_b = volumes
+        .iter()
+        .find(|v| v.name == "token-1")
+        .unwrap()
+        .secret
+        .as_ref()
+        .unwrap();
     assert_eq!(token_b.secret_name.as_deref(), Some("x-token-b"));
     assert_eq!(token_b.items.as_ref().unwrap()[0].key, "bearer");
     let mounts = container.volume_mounts.as_ref().unwrap();
-    assert!(mounts.iter().any(|m| m.mount_path == "/var/run/secrets/tweetpipe/tokens/1"));
-    assert!(mounts.iter().any(|m| m.mount_path == "/tmp"), "writable scratch on a read-only root");
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.mount_path == "/var/run/secrets/tweetpipe/tokens/1")
+    );
+    assert!(
+        mounts.iter().any(|m| m.mount_path == "/tmp"),
+        "writable scratch on a read-only root"
+    );
 }
 
 #[test]
@@ -118,7 +195,14 @@ fn config_change_rolls_the_pods() {
     let tp = pipeline();
     let hash = |json: &str| {
         let sts = workloads::extractor_statefulset(&tp, &defaults(), 1, json);
-        sts.spec.unwrap().template.metadata.unwrap().annotations.unwrap()[workloads::CONFIG_HASH_ANNOTATION].clone()
+        sts.spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()[workloads::CONFIG_HASH_ANNOTATION]
+            .clone()
     };
     assert_eq!(hash("{\"a\":1}"), hash("{\"a\":1}"));
     assert_ne!(hash("{\"a\":1}"), hash("{\"a\":2}"));
@@ -132,9 +216,21 @@ fn transformer_deployment_mounts_its_mysql_secret() {
     let spec = deployment.spec.as_ref().unwrap();
     assert_eq!(spec.replicas, Some(2));
     let pod = spec.template.spec.as_ref().unwrap();
-    assert_eq!(pod.containers[0].image.as_deref(), Some("custom/transformer:1"));
-    let mysql = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == "mysql").unwrap();
-    assert_eq!(mysql.secret.as_ref().unwrap().secret_name.as_deref(), Some("covid19-transformer-mysql"));
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some("custom/transformer:1")
+    );
+    let mysql = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "mysql")
+        .unwrap();
+    assert_eq!(
+        mysql.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("covid19-transformer-mysql")
+    );
     let secret = workloads::mysql_secret(&tp, "mysql://u:p@db:3306/tweets_covid19");
     assert_eq!(secret.name_any(), "covid19-transformer-mysql");
     assert_eq!(secret.owner_references().len(), 1);
@@ -147,7 +243,14 @@ fn topics_and_drift() {
     let tp = pipeline();
     let desired = topics::desired_topics(&tp.spec.kafka);
     let names: Vec<&str> = desired.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, vec!["tweets.covid19", "tweets.covid19.checkpoints", "tweets.covid19.dlq"]);
+    assert_eq!(
+        names,
+        vec![
+            "tweets.covid19",
+            "tweets.covid19.checkpoints",
+            "tweets.covid19.dlq"
+        ]
+    );
     assert_eq!(desired[0].partitions, 6);
     assert_eq!(desired[0].configs["retention.ms"], "604800000");
     assert_eq!(desired[1].configs["cleanup.policy"], "compact");
@@ -159,7 +262,10 @@ fn topics_and_drift() {
     actual.insert("segment.bytes".into(), "1".into());
     let drift = topics::drift(posts, 3, &actual);
     assert_eq!(drift.grow_partitions_to, Some(6));
-    assert_eq!(drift.configs, BTreeMap::from([("retention.ms".to_string(), "604800000".to_string())]));
+    assert_eq!(
+        drift.configs,
+        BTreeMap::from([("retention.ms".to_string(), "604800000".to_string())])
+    );
     let shrink = topics::drift(posts, 12, &posts.configs);
     assert_eq!(shrink.shrink_refused, Some((12, 6)));
     assert_eq!(shrink.grow_partitions_to, None);
@@ -167,8 +273,15 @@ fn topics_and_drift() {
 
 fn secret(name: &str, data: &[(&str, &str)]) -> Option<Secret> {
     Some(Secret {
-        metadata: kube::core::ObjectMeta { name: Some(name.into()), ..Default::default() },
-        data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
+        metadata: kube::core::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
         ..Secret::default()
     })
 }
@@ -177,19 +290,43 @@ fn secret(name: &str, data: &[(&str, &str)]) -> Option<Secret> {
 fn secrets_resolve_or_name_what_is_missing() {
     let tp = pipeline();
     let mut fetched = BTreeMap::from([
-        ("x-token-a".to_string(), secret("x-token-a", &[("token", "AAA\n")])),
-        ("x-token-b".to_string(), secret("x-token-b", &[("bearer", "BBB")])),
-        ("mysql-admin".to_string(), secret("mysql-admin", &[("url", "mysql://root:pw@db:3306")])),
-        ("mysql-reporting".to_string(), secret("mysql-reporting", &[("password", "reader")])),
+        (
+            "x-token-a".to_string(),
+            secret("x-token-a", &[("token", "AAA\n")]),
+        ),
+        (
+            "x-token-b".to_string(),
+            secret("x-token-b", &[("bearer", "BBB")]),
+        ),
+        (
+            "mysql-admin".to_string(),
+            secret("mysql-admin", &[("url", "mysql://root:pw@db:3306")]),
+        ),
+        (
+            "mysql-reporting".to_string(),
+            secret("mysql-reporting", &[("password", "reader")]),
+        ),
     ]);
     let resolved = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
     assert_eq!(resolved.mysql_admin_url.expose(), "mysql://root:pw@db:3306");
-    assert_eq!(resolved.reporting_password.as_ref().unwrap().expose(), "reader");
-    assert!(!format!("{resolved:?}").contains("pw@"), "Debug never shows secret values");
+    assert_eq!(
+        resolved.reporting_password.as_ref().unwrap().expose(),
+        "reader"
+    );
+    assert!(
+        !format!("{resolved:?}").contains("pw@"),
+        "Debug never shows secret values"
+    );
 
     fetched.insert("x-token-b".into(), None);
     let missing = secrets::resolve_from(&tp.spec, &fetched).unwrap_err();
-    assert_eq!(missing, Missing::Secret { name: "x-token-b".into(), used_for: "X API bearer token" });
+    assert_eq!(
+        missing,
+        Missing::Secret {
+            name: "x-token-b".into(),
+            used_for: "X API bearer token"
+        }
+    );
     match missing.to_check() {
         crate::decide::conditions::Check::Failed { reason, message } => {
             assert_eq!(reason, "SecretMissing");
@@ -197,19 +334,47 @@ fn secrets_resolve_or_name_what_is_missing() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    fetched.insert("x-token-b".into(), secret("x-token-b", &[("token", "wrong key")]));
+    fetched.insert(
+        "x-token-b".into(),
+        secret("x-token-b", &[("token", "wrong key")]),
+    );
     let missing = secrets::resolve_from(&tp.spec, &fetched).unwrap_err();
-    assert_eq!(missing, Missing::Key { name: "x-token-b".into(), key: "bearer".into(), used_for: "X API bearer token" });
+    assert_eq!(
+        missing,
+        Missing::Key {
+            name: "x-token-b".into(),
+            key: "bearer".into(),
+            used_for: "X API bearer token"
+        }
+    );
     fetched.insert("x-token-b".into(), secret("x-token-b", &[("bearer", "")]));
-    assert!(matches!(secrets::resolve_from(&tp.spec, &fetched), Err(Missing::Key { .. })), "empty values count as missing");
-    assert_eq!(format!("{:?}", SecretString::new("hunter2".into())), "<redacted>");
+    assert!(
+        matches!(
+            secrets::resolve_from(&tp.spec, &fetched),
+            Err(Missing::Key { .. })
+        ),
+        "empty values count as missing"
+    );
+    assert_eq!(
+        format!("{:?}", SecretString::new("hunter2".into())),
+        "<redacted>"
+    );
 }
 
 #[test]
 fn transformer_url_gets_the_database() {
-    assert_eq!(mysql::url_with_database("mysql://u:p@db:3306", "tweets"), "mysql://u:p@db:3306/tweets");
-    assert_eq!(mysql::url_with_database("mysql://u:p@db:3306/", "tweets"), "mysql://u:p@db:3306/tweets");
-    assert_eq!(mysql::url_with_database("mysql://u:p@db:3306/other?ssl-mode=required", "tweets"), "mysql://u:p@db:3306/tweets?ssl-mode=required");
+    assert_eq!(
+        mysql::url_with_database("mysql://u:p@db:3306", "tweets"),
+        "mysql://u:p@db:3306/tweets"
+    );
+    assert_eq!(
+        mysql::url_with_database("mysql://u:p@db:3306/", "tweets"),
+        "mysql://u:p@db:3306/tweets"
+    );
+    assert_eq!(
+        mysql::url_with_database("mysql://u:p@db:3306/other?ssl-mode=required", "tweets"),
+        "mysql://u:p@db:3306/tweets?ssl-mode=required"
+    );
 }
 
 #[test]
@@ -220,14 +385,32 @@ fn backoff_grows_is_bounded_and_jittered() {
     assert_eq!(backoff::delay(40, 1.0), backoff::MAX);
     assert!(backoff::delay(40, 0.0) >= backoff::MAX / 2);
     let failures = backoff::Failures::default();
-    assert_eq!((failures.record("ns/a"), failures.record("ns/a"), failures.record("ns/b")), (1, 2, 1));
+    assert_eq!(
+        (
+            failures.record("ns/a"),
+            failures.record("ns/a"),
+            failures.record("ns/b")
+        ),
+        (1, 2, 1)
+    );
     failures.reset("ns/a");
-    assert_eq!(failures.record("ns/a"), 1, "a success resets only that object");
+    assert_eq!(
+        failures.record("ns/a"),
+        1,
+        "a success resets only that object"
+    );
 }
 
 #[test]
 fn settings_from_env() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
     let defaults = settings::from_env(env(&[])).unwrap();
     assert!(defaults.leader_election);
     assert_eq!(defaults.controller.kafka_timeout.as_secs(), 10);
@@ -239,11 +422,17 @@ fn settings_from_env() {
         ("TWEETPIPE_REQUEUE_SECONDS", "7"),
     ]))
     .unwrap();
-    assert_eq!(custom.controller.workers.extractor_image, "local/extractor:dev");
+    assert_eq!(
+        custom.controller.workers.extractor_image,
+        "local/extractor:dev"
+    );
     assert!(!custom.leader_election);
     assert_eq!(custom.identity, "op-0");
     assert_eq!(custom.controller.requeue_ready.as_secs(), 7);
     let bad = settings::from_env(env(&[("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", "soon")])).unwrap_err();
-    assert!(bad.to_string().contains("TWEETPIPE_KAFKA_TIMEOUT_SECONDS"), "{bad}");
+    assert!(
+        bad.to_string().contains("TWEETPIPE_KAFKA_TIMEOUT_SECONDS"),
+        "{bad}"
+    );
     assert!(settings::from_env(env(&[("TWEETPIPE_IMAGE_PULL_POLICY", "Sometimes")])).is_err());
 }

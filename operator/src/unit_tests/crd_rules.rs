@@ -9,7 +9,16 @@ use crate::crd::{TweetPipeline, crd_yaml};
 
 fn schema() -> Value {
     let crd = TweetPipeline::crd();
-    serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap()
+    serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn fixture_json(text: &str) -> Value {
@@ -31,8 +40,14 @@ fn cel_errors(object: &Value, old: Option<&Value>) -> Vec<String> {
 #[test]
 fn crd_names_columns_and_subresources() {
     let crd = TweetPipeline::crd();
-    assert_eq!(crd.metadata.name.as_deref(), Some("tweetpipelines.tweetpipe.io"));
-    assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["tp".to_string()][..]));
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("tweetpipelines.tweetpipe.io")
+    );
+    assert_eq!(
+        crd.spec.names.short_names.as_deref(),
+        Some(&["tp".to_string()][..])
+    );
     assert_eq!(crd.spec.scope, "Namespaced");
     let version = &crd.spec.versions[0];
     assert_eq!(version.name, "v1alpha1");
@@ -40,8 +55,23 @@ fn crd_names_columns_and_subresources() {
     assert!(subresources.status.is_some());
     let scale = subresources.scale.as_ref().unwrap();
     assert_eq!(scale.spec_replicas_path, ".spec.extractor.maxReplicas");
-    let columns: Vec<&str> = version.additional_printer_columns.as_ref().unwrap().iter().map(|c| c.name.as_str()).collect();
-    for column in ["Ready", "Reason", "Extractors", "Cap", "Transformers", "Lag", "Posts", "Age"] {
+    let columns: Vec<&str> = version
+        .additional_printer_columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    for column in [
+        "Ready",
+        "Reason",
+        "Extractors",
+        "Cap",
+        "Transformers",
+        "Lag",
+        "Posts",
+        "Age",
+    ] {
         assert!(columns.contains(&column), "printer column {column}");
     }
     let yaml = crd_yaml().unwrap();
@@ -53,7 +83,11 @@ fn crd_names_columns_and_subresources() {
 #[test]
 fn checked_in_crd_matches_the_types() {
     let checked_in = include_str!("../../../crds/tweetpipe.io_tweetpipelines.yaml");
-    assert_eq!(checked_in, crd_yaml().unwrap(), "crds/ is stale: run dev/check-crd-drift.sh --write");
+    assert_eq!(
+        checked_in,
+        crd_yaml().unwrap(),
+        "crds/ is stale: run dev/check-crd-drift.sh --write"
+    );
 }
 
 #[test]
@@ -81,9 +115,17 @@ fn invalid_fixtures_fail_the_cel_rules_with_their_message() {
         include_str!("../../fixtures/invalid/23-name-too-long.yaml"),
     ];
     for text in fixtures {
-        let expect = text.lines().next().unwrap().trim_start_matches("# expect: ").to_string();
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("# expect: ")
+            .to_string();
         let errors = cel_errors(&fixture_json(text), None);
-        assert!(errors.iter().any(|m| m.contains(&expect)), "expected {expect:?}, got {errors:?}");
+        assert!(
+            errors.iter().any(|m| m.contains(&expect)),
+            "expected {expect:?}, got {errors:?}"
+        );
     }
 }
 
@@ -93,14 +135,24 @@ fn transition_rules_guard_topic_and_partitions() {
     let mut shrunk = old.clone();
     shrunk["spec"]["kafka"]["partitions"] = Value::from(3);
     let errors = cel_errors(&shrunk, Some(&old));
-    assert!(errors.iter().any(|m| m.contains("kafka.partitions can only grow")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|m| m.contains("kafka.partitions can only grow")),
+        "{errors:?}"
+    );
     let mut grown = old.clone();
     grown["spec"]["kafka"]["partitions"] = Value::from(12);
     assert_eq!(cel_errors(&grown, Some(&old)), Vec::<String>::new());
     let mut renamed = old.clone();
     renamed["spec"]["kafka"]["topic"] = Value::from("tweets.other");
     let errors = cel_errors(&renamed, Some(&old));
-    assert!(errors.iter().any(|m| m.contains("kafka.topic cannot change")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|m| m.contains("kafka.topic cannot change")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -109,8 +161,14 @@ fn every_invalid_fixture_states_what_it_expects() {
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        assert!(text.starts_with("# expect: "), "first line names the expected message");
+        assert!(
+            text.starts_with("# expect: "),
+            "first line names the expected message"
+        );
         count += 1;
     }
-    assert!(count >= 15, "the issue asks for at least 15 invalid manifests, found {count}");
+    assert!(
+        count >= 15,
+        "the issue asks for at least 15 invalid manifests, found {count}"
+    );
 }

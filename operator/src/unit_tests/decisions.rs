@@ -10,7 +10,14 @@ use crate::decide::plan::{self, Checkpoint, Observed, StopReason};
 use crate::decide::scaling::{self, CapReason, ScalingInput};
 use crate::decide::transformer::{self, TransformerBound, TransformerInput};
 
-fn input(tokens: u32, limit: u32, margin: u32, min_share: u32, queries: u32, max: i32) -> ScalingInput {
+fn input(
+    tokens: u32,
+    limit: u32,
+    margin: u32,
+    min_share: u32,
+    queries: u32,
+    max: i32,
+) -> ScalingInput {
     ScalingInput {
         tokens,
         requests_per_window: limit,
@@ -52,9 +59,17 @@ fn scaling_rule_table() {
         // Single query never gets more than one replica.
         ((4, 450, 10, 10, 1, 50), (1, CapReason::Queries, 1620)),
     ];
-    for ((tokens, limit, margin, min_share, queries, max), (want_replicas, want_reason, want_budget)) in cases {
-        let decision = scaling::decide_extractor_replicas(&input(tokens, limit, margin, min_share, queries, max));
-        let case = format!("tokens={tokens} limit={limit} margin={margin} min={min_share} queries={queries} max={max}");
+    for (
+        (tokens, limit, margin, min_share, queries, max),
+        (want_replicas, want_reason, want_budget),
+    ) in cases
+    {
+        let decision = scaling::decide_extractor_replicas(&input(
+            tokens, limit, margin, min_share, queries, max,
+        ));
+        let case = format!(
+            "tokens={tokens} limit={limit} margin={margin} min={min_share} queries={queries} max={max}"
+        );
         assert_eq!(decision.replicas, want_replicas, "replicas for {case}");
         assert_eq!(decision.reason, want_reason, "reason for {case}");
         assert_eq!(decision.budget_total, want_budget, "budget for {case}");
@@ -64,28 +79,56 @@ fn scaling_rule_table() {
 
 #[test]
 fn suspend_and_monthly_cap_stop_extractors() {
-    let suspended = scaling::decide_extractor_replicas(&ScalingInput { suspended: true, ..input(1, 450, 10, 30, 3, 4) });
-    assert_eq!((suspended.replicas, suspended.reason), (0, CapReason::Suspended));
-    let capped = scaling::decide_extractor_replicas(&ScalingInput { monthly_budget_spent: true, ..input(1, 450, 10, 30, 3, 4) });
+    let suspended = scaling::decide_extractor_replicas(&ScalingInput {
+        suspended: true,
+        ..input(1, 450, 10, 30, 3, 4)
+    });
+    assert_eq!(
+        (suspended.replicas, suspended.reason),
+        (0, CapReason::Suspended)
+    );
+    let capped = scaling::decide_extractor_replicas(&ScalingInput {
+        monthly_budget_spent: true,
+        ..input(1, 450, 10, 30, 3, 4)
+    });
     assert_eq!((capped.replicas, capped.reason), (0, CapReason::MonthlyCap));
 }
 
 #[test]
 fn rate_budget_message_explains_the_arithmetic() {
     let decision = scaling::decide_extractor_replicas(&input(2, 60, 10, 30, 5, 4));
-    assert!(decision.message.contains("2 token(s) × 60 requests per window"), "{}", decision.message);
-    assert!(decision.message.contains("108 requests per window"), "{}", decision.message);
+    assert!(
+        decision
+            .message
+            .contains("2 token(s) × 60 requests per window"),
+        "{}",
+        decision.message
+    );
+    assert!(
+        decision.message.contains("108 requests per window"),
+        "{}",
+        decision.message
+    );
 }
 
 #[test]
 fn budget_split_never_exceeds_a_token_and_covers_every_query() {
-    for (replicas, tokens, budget, throttle, queries) in [(3, 1, 405, 100, 7), (5, 2, 54, 100, 5), (4, 3, 100, 50, 9), (1, 2, 405, 100, 3), (7, 7, 10, 100, 7)] {
+    for (replicas, tokens, budget, throttle, queries) in [
+        (3, 1, 405, 100, 7),
+        (5, 2, 54, 100, 5),
+        (4, 3, 100, 50, 9),
+        (1, 2, 405, 100, 3),
+        (7, 7, 10, 100, 7),
+    ] {
         let assignments = scaling::assign(replicas, tokens, budget, throttle, queries);
         assert_eq!(assignments.len(), usize::try_from(replicas).unwrap());
         let throttled = u64::from(budget) * u64::from(throttle) / 100;
         for token in 0..tokens {
             let holders: Vec<_> = assignments.iter().filter(|a| a.token == token).collect();
-            let spent: u64 = holders.iter().map(|a| u64::from(a.requests_per_window)).sum();
+            let spent: u64 = holders
+                .iter()
+                .map(|a| u64::from(a.requests_per_window))
+                .sum();
             if holders.is_empty() {
                 continue;
             }
@@ -96,7 +139,11 @@ fn budget_split_never_exceeds_a_token_and_covers_every_query() {
         }
         let mut seen: Vec<usize> = assignments.iter().flat_map(|a| a.queries.clone()).collect();
         seen.sort_unstable();
-        assert_eq!(seen, (0..queries).collect::<Vec<_>>(), "every query exactly once");
+        assert_eq!(
+            seen,
+            (0..queries).collect::<Vec<_>>(),
+            "every query exactly once"
+        );
         let per_replica: Vec<usize> = assignments.iter().map(|a| a.queries.len()).collect();
         assert!(per_replica.iter().max().unwrap() - per_replica.iter().min().unwrap() <= 1);
     }
@@ -110,13 +157,20 @@ fn monthly_forecast_cases() {
     let f = monthly::forecast(mid_month, 100_000, 1_000_000, 10);
     assert_eq!((f.state, f.throttle_percent), (MonthlyState::Within, 100));
     assert_eq!(f.month, "2026-11");
-    assert!(f.cap_reached_at.is_none(), "the cap is not reached this month at this pace");
+    assert!(
+        f.cap_reached_at.is_none(),
+        "the cap is not reached this month at this pace"
+    );
     // 600k by mid-month: on pace for 1.2M > 900k usable → slow down to spend 300k over the rest.
     let f = monthly::forecast(mid_month, 600_000, 1_000_000, 10);
     assert_eq!(f.state, MonthlyState::Near);
     assert_eq!(f.throttle_percent, 50);
     let at = f.cap_reached_at.expect("forecast within the month");
-    assert_eq!(at, Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap(), "400k more at 40k/day = 10 days");
+    assert_eq!(
+        at,
+        Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap(),
+        "400k more at 40k/day = 10 days"
+    );
     // 460k by mid-month: within the usable pace but over 80% of... no: 460k*2 = 920k > 900k → slight slow-down.
     let f = monthly::forecast(mid_month, 460_000, 1_000_000, 10);
     assert_eq!(f.state, MonthlyState::Near);
@@ -130,7 +184,10 @@ fn monthly_forecast_cases() {
     assert_eq!((f.state, f.throttle_percent), (MonthlyState::Near, 100));
     // Nothing read yet.
     let f = monthly::forecast(mid_month, 0, 10_000, 10);
-    assert_eq!((f.state, f.throttle_percent, f.cap_reached_at), (MonthlyState::Within, 100, None));
+    assert_eq!(
+        (f.state, f.throttle_percent, f.cap_reached_at),
+        (MonthlyState::Within, 100, None)
+    );
 }
 
 #[test]
@@ -153,20 +210,94 @@ fn transformer_scaling_table() {
         suspended: false,
     };
     let cases = [
-        (TransformerInput { ..base.clone() }, (1, TransformerBound::MinReplicas)),
-        (TransformerInput { lag: Some(2500), ..base.clone() }, (3, TransformerBound::Lag)),
-        (TransformerInput { lag: Some(7000), ..base.clone() }, (6, TransformerBound::Partitions)),
-        (TransformerInput { lag: Some(7000), partitions: 12, ..base.clone() }, (7, TransformerBound::Lag)),
-        (TransformerInput { lag: Some(1_000_000), partitions: 12, ..base.clone() }, (8, TransformerBound::MaxReplicas)),
-        (TransformerInput { lag: None, ..base.clone() }, (2, TransformerBound::Lag)),
-        (TransformerInput { lag: None, current: None, ..base.clone() }, (1, TransformerBound::Lag)),
-        (TransformerInput { lag: Some(0), min_replicas: 0, ..base.clone() }, (0, TransformerBound::Lag)),
-        (TransformerInput { lag: Some(5000), suspended: true, ..base.clone() }, (0, TransformerBound::Suspended)),
-        (TransformerInput { lag: Some(-5), ..base.clone() }, (1, TransformerBound::MinReplicas)),
-        (TransformerInput { lag: Some(1), min_replicas: 3, partitions: 2, ..base.clone() }, (2, TransformerBound::Partitions)),
+        (
+            TransformerInput { ..base.clone() },
+            (1, TransformerBound::MinReplicas),
+        ),
+        (
+            TransformerInput {
+                lag: Some(2500),
+                ..base.clone()
+            },
+            (3, TransformerBound::Lag),
+        ),
+        (
+            TransformerInput {
+                lag: Some(7000),
+                ..base.clone()
+            },
+            (6, TransformerBound::Partitions),
+        ),
+        (
+            TransformerInput {
+                lag: Some(7000),
+                partitions: 12,
+                ..base.clone()
+            },
+            (7, TransformerBound::Lag),
+        ),
+        (
+            TransformerInput {
+                lag: Some(1_000_000),
+                partitions: 12,
+                ..base.clone()
+            },
+            (8, TransformerBound::MaxReplicas),
+        ),
+        (
+            TransformerInput {
+                lag: None,
+                ..base.clone()
+            },
+            (2, TransformerBound::Lag),
+        ),
+        (
+            TransformerInput {
+                lag: None,
+                current: None,
+                ..base.clone()
+            },
+            (1, TransformerBound::Lag),
+        ),
+        (
+            TransformerInput {
+                lag: Some(0),
+                min_replicas: 0,
+                ..base.clone()
+            },
+            (0, TransformerBound::Lag),
+        ),
+        (
+            TransformerInput {
+                lag: Some(5000),
+                suspended: true,
+                ..base.clone()
+            },
+            (0, TransformerBound::Suspended),
+        ),
+        (
+            TransformerInput {
+                lag: Some(-5),
+                ..base.clone()
+            },
+            (1, TransformerBound::MinReplicas),
+        ),
+        (
+            TransformerInput {
+                lag: Some(1),
+                min_replicas: 3,
+                partitions: 2,
+                ..base.clone()
+            },
+            (2, TransformerBound::Partitions),
+        ),
     ];
     for (input, want) in cases {
-        assert_eq!(transformer::decide_transformer_replicas(&input), want, "{input:?}");
+        assert_eq!(
+            transformer::decide_transformer_replicas(&input),
+            want,
+            "{input:?}"
+        );
     }
 }
 
@@ -186,7 +317,10 @@ fn facts() -> Facts {
 }
 
 fn find<'a>(conditions: &'a [crate::crd::Condition], type_: &str) -> &'a crate::crd::Condition {
-    conditions.iter().find(|c| c.type_ == type_).expect("condition present")
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .expect("condition present")
 }
 
 #[test]
@@ -197,31 +331,103 @@ fn conditions_ready_and_each_failure() {
     assert!(ready.iter().all(|c| c.observed_generation == Some(3)));
 
     let cases = [
-        (Facts { secrets: Check::failed("SecretMissing", "Secret \"x-token-a\" missing"), ..facts() }, "SecretMissing", "SecretsResolved"),
-        (Facts { kafka: Check::failed("KafkaUnreachable", "Kafka down"), ..facts() }, "KafkaUnreachable", "KafkaReady"),
-        (Facts { mysql: Check::failed("MySQLUnreachable", "MySQL down"), ..facts() }, "MySQLUnreachable", "MySQLReady"),
+        (
+            Facts {
+                secrets: Check::failed("SecretMissing", "Secret \"x-token-a\" missing"),
+                ..facts()
+            },
+            "SecretMissing",
+            "SecretsResolved",
+        ),
+        (
+            Facts {
+                kafka: Check::failed("KafkaUnreachable", "Kafka down"),
+                ..facts()
+            },
+            "KafkaUnreachable",
+            "KafkaReady",
+        ),
+        (
+            Facts {
+                mysql: Check::failed("MySQLUnreachable", "MySQL down"),
+                ..facts()
+            },
+            "MySQLUnreachable",
+            "MySQLReady",
+        ),
     ];
     for (facts, reason, type_) in cases {
         let conditions = conditions::compute(&facts, &[], now);
         let ready = find(&conditions, "Ready");
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", reason));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", reason)
+        );
         let specific = find(&conditions, type_);
-        assert_eq!((specific.status.as_str(), specific.reason.as_str()), ("False", reason));
+        assert_eq!(
+            (specific.status.as_str(), specific.reason.as_str()),
+            ("False", reason)
+        );
     }
-    let starting = conditions::compute(&Facts { extractors: (2, 1), ..facts() }, &[], now);
+    let starting = conditions::compute(
+        &Facts {
+            extractors: (2, 1),
+            ..facts()
+        },
+        &[],
+        now,
+    );
     assert_eq!(find(&starting, "Ready").reason, "WorkloadsNotReady");
     assert!(conditions::PROGRESSING_REASONS.contains(&"WorkloadsNotReady"));
-    let suspended = conditions::compute(&Facts { suspended: true, extractors: (0, 0), transformers: (0, 0), ..facts() }, &[], now);
+    let suspended = conditions::compute(
+        &Facts {
+            suspended: true,
+            extractors: (0, 0),
+            transformers: (0, 0),
+            ..facts()
+        },
+        &[],
+        now,
+    );
     assert_eq!(find(&suspended, "Ready").reason, "Suspended");
     assert_eq!(find(&suspended, "Suspended").status, "True");
-    let capped = conditions::compute(&Facts { monthly: Some((MonthlyState::Reached, "spent".into())), extractors: (0, 0), ..facts() }, &[], now);
+    let capped = conditions::compute(
+        &Facts {
+            monthly: Some((MonthlyState::Reached, "spent".into())),
+            extractors: (0, 0),
+            ..facts()
+        },
+        &[],
+        now,
+    );
     assert_eq!(find(&capped, "Ready").reason, "MonthlyCapReached");
     assert_eq!(find(&capped, "MonthlyCap").reason, "CapReached");
-    let stopped = conditions::compute(&Facts { stopped_queries: vec!["query a stopped (invalid_query): bad".into()], ..facts() }, &[], now);
+    let stopped = conditions::compute(
+        &Facts {
+            stopped_queries: vec!["query a stopped (invalid_query): bad".into()],
+            ..facts()
+        },
+        &[],
+        now,
+    );
     assert_eq!(find(&stopped, "Ready").reason, "QueryStopped");
-    let no_budget = conditions::compute(&Facts { extractors: (0, 0), ..facts() }, &[], now);
+    let no_budget = conditions::compute(
+        &Facts {
+            extractors: (0, 0),
+            ..facts()
+        },
+        &[],
+        now,
+    );
     assert_eq!(find(&no_budget, "Ready").reason, "NoExtractorBudget");
-    let skipped = conditions::compute(&Facts { kafka: Check::Skipped("waiting".into()), ..facts() }, &[], now);
+    let skipped = conditions::compute(
+        &Facts {
+            kafka: Check::Skipped("waiting".into()),
+            ..facts()
+        },
+        &[],
+        now,
+    );
     assert_eq!(find(&skipped, "KafkaReady").status, "Unknown");
 }
 
@@ -231,10 +437,26 @@ fn transition_time_is_kept_until_status_changes() {
     let again = conditions::compute(&facts(), &first, "2026-11-22T03:05:00Z");
     assert_eq!(first, again, "nothing changed, so nothing to write");
     assert!(conditions::transitions(&first, &again).is_empty());
-    let broken = conditions::compute(&Facts { kafka: Check::failed("KafkaUnreachable", "down"), ..facts() }, &again, "2026-11-22T03:10:00Z");
-    assert_eq!(find(&broken, "Ready").last_transition_time, "2026-11-22T03:10:00Z");
-    assert_eq!(find(&broken, "SecretsResolved").last_transition_time, "2026-11-22T03:00:00Z");
-    let changed: Vec<&str> = conditions::transitions(&again, &broken).iter().map(|(c, _)| c.type_.as_str()).collect();
+    let broken = conditions::compute(
+        &Facts {
+            kafka: Check::failed("KafkaUnreachable", "down"),
+            ..facts()
+        },
+        &again,
+        "2026-11-22T03:10:00Z",
+    );
+    assert_eq!(
+        find(&broken, "Ready").last_transition_time,
+        "2026-11-22T03:10:00Z"
+    );
+    assert_eq!(
+        find(&broken, "SecretsResolved").last_transition_time,
+        "2026-11-22T03:00:00Z"
+    );
+    let changed: Vec<&str> = conditions::transitions(&again, &broken)
+        .iter()
+        .map(|(c, _)| c.type_.as_str())
+        .collect();
     assert_eq!(changed, vec!["Ready", "KafkaReady"]);
 }
 
@@ -278,20 +500,42 @@ fn plan_from_fixture() {
     // 2 tokens × 405 = 810; 810/30 → 26 by budget, 3 queries, max 4 → 3 (queries).
     assert_eq!(plan.scaling.replicas, 3);
     assert_eq!(plan.scaling.reason, CapReason::Queries);
-    assert_eq!(plan.assignments.iter().map(|a| a.token).collect::<Vec<_>>(), vec![0, 1, 0]);
-    assert_eq!(plan.assignments.iter().map(|a| a.requests_per_window).collect::<Vec<_>>(), vec![203, 405, 202]);
+    assert_eq!(
+        plan.assignments.iter().map(|a| a.token).collect::<Vec<_>>(),
+        vec![0, 1, 0]
+    );
+    assert_eq!(
+        plan.assignments
+            .iter()
+            .map(|a| a.requests_per_window)
+            .collect::<Vec<_>>(),
+        vec![203, 405, 202]
+    );
     assert_eq!(plan.transformer_replicas, 3, "12000 lag / 5000 per replica");
     let status = &plan.status;
     assert_eq!(status.observed_generation, Some(3));
     assert_eq!(status.extractor.budget_requests_per_window, 810);
     assert_eq!(status.extractor.requests_per_window_in_use, 810);
-    assert_eq!(status.extractor.selector, "app.kubernetes.io/component=extractor,tweetpipe.io/pipeline=covid19");
+    assert_eq!(
+        status.extractor.selector,
+        "app.kubernetes.io/component=extractor,tweetpipe.io/pipeline=covid19"
+    );
     assert_eq!(status.posts_total, 5_700);
     assert_eq!(status.queries[0].newest_id.as_deref(), Some("200"));
-    assert_eq!(status.queries[1].month_posts, 0, "October posts do not count in November");
+    assert_eq!(
+        status.queries[1].month_posts, 0,
+        "October posts do not count in November"
+    );
     assert_eq!(status.queries[2].posts_total, 0, "never polled");
     let monthly = status.monthly.as_ref().expect("the fixture has a cap");
-    assert_eq!((monthly.posts_used, monthly.cap, monthly.used_percent.as_str()), (4_000, 1_000_000, "0%"));
+    assert_eq!(
+        (
+            monthly.posts_used,
+            monthly.cap,
+            monthly.used_percent.as_str()
+        ),
+        (4_000, 1_000_000, "0%")
+    );
     assert_eq!(find(&status.conditions, "Ready").status, "True");
     assert_eq!(plan::monthly_post_budget(&tp), Some(900_000));
 }
@@ -304,23 +548,41 @@ fn plan_slows_down_near_the_monthly_cap() {
     let plan = plan::plan(&tp, &seen);
     let monthly = plan.status.monthly.as_ref().unwrap();
     assert_eq!(monthly.throttle_percent, 50);
-    assert_eq!(plan.status.extractor.requests_per_window_in_use, 404, "half of 405 per token, split");
-    assert_eq!(find(&plan.status.conditions, "MonthlyCap").reason, "CapNear");
+    assert_eq!(
+        plan.status.extractor.requests_per_window_in_use, 404,
+        "half of 405 per token, split"
+    );
+    assert_eq!(
+        find(&plan.status.conditions, "MonthlyCap").reason,
+        "CapNear"
+    );
     seen.checkpoints[0].month_posts = 9_000;
     let stopped = plan::plan(&tp, &seen);
     assert_eq!(stopped.scaling.replicas, 0);
     assert_eq!(stopped.scaling.reason, CapReason::MonthlyCap);
-    assert_eq!(find(&stopped.status.conditions, "Ready").reason, "MonthlyCapReached");
+    assert_eq!(
+        find(&stopped.status.conditions, "Ready").reason,
+        "MonthlyCapReached"
+    );
 }
 
 #[test]
 fn plan_reports_stopped_queries_and_suspension() {
     let tp = pipeline();
     let mut seen = observed();
-    seen.checkpoints[0].stopped = Some(StopReason { reason: "invalid_query".into(), message: "no such operator".into() });
+    seen.checkpoints[0].stopped = Some(StopReason {
+        reason: "invalid_query".into(),
+        message: "no such operator".into(),
+    });
     let plan = plan::plan(&tp, &seen);
-    assert_eq!(plan.status.queries[0].stopped_reason.as_deref(), Some("invalid_query"));
-    assert_eq!(find(&plan.status.conditions, "Ready").reason, "QueryStopped");
+    assert_eq!(
+        plan.status.queries[0].stopped_reason.as_deref(),
+        Some("invalid_query")
+    );
+    assert_eq!(
+        find(&plan.status.conditions, "Ready").reason,
+        "QueryStopped"
+    );
 
     let suspended = pipeline_with(|tp| tp.spec.suspend = true);
     let plan = plan::plan(&suspended, &observed());

@@ -1,0 +1,676 @@
+//! End-to-end tests of the operator on the local platform (`make platform-up`): a real
+//! Kubernetes API server and node, real Kafka, real MariaDB. Each test has its own namespace,
+//! topics and database, and runs its own operator process limited to that namespace.
+
+mod e2e {
+    pub mod support;
+}
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Api, ResourceExt};
+use sqlx::Connection;
+use tweetpipe_operator::crd::{FINALIZER, TweetPipeline};
+
+use e2e::support::*;
+
+fn statefulset_replicas(sts: &StatefulSet) -> Option<i32> {
+    sts.spec.as_ref().and_then(|s| s.replicas)
+}
+
+async fn extractor_replicas(client: &kube::Client, ns: &str, name: &str) -> Option<i32> {
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    sets.get_opt(&format!("{name}-extractor"))
+        .await
+        .ok()
+        .flatten()
+        .as_ref()
+        .and_then(statefulset_replicas)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_manifests_are_refused_at_apply_time_with_clear_messages() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "invalid").await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("tweetpipe.io", "v1alpha1", "TweetPipeline"),
+        "tweetpipelines",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns.name, &resource);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "at least 15 invalid manifests");
+    let mut failures = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .unwrap()
+            .replace("NAMESPACE", &ns.name);
+        let expect = text
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("# expect: ")
+            .to_string();
+        let object: DynamicObject = serde_yaml::from_str(&text).unwrap();
+        match api.create(&PostParams::default(), &object).await {
+            Ok(_) => failures.push(format!("{}: accepted", file.display())),
+            Err(kube::Error::Api(status)) => {
+                if status.code != 422 || !status.message.contains(&expect) {
+                    failures.push(format!(
+                        "{}: HTTP {} {:?}, expected a 422 containing {expect:?}",
+                        file.display(),
+                        status.code,
+                        status.message
+                    ));
+                }
+            }
+            Err(other) => failures.push(format!("{}: {other}", file.display())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "invalid manifests not refused as expected:\n{}",
+        failures.join("\n")
+    );
+
+    // Updates are checked too: partitions cannot shrink, the topic cannot change.
+    put_pipeline_secrets(&client, &ns.name).await;
+    let tp = pipeline(&ns, "transitions");
+    create(&client, &tp).await;
+    let typed: Api<TweetPipeline> = Api::namespaced(client.clone(), &ns.name);
+    for (patch, expect) in [
+        (
+            serde_json::json!({"spec": {"kafka": {"partitions": 1}}}),
+            "kafka.partitions can only grow",
+        ),
+        (
+            serde_json::json!({"spec": {"kafka": {"topic": "other"}}}),
+            "kafka.topic cannot change",
+        ),
+    ] {
+        match typed
+            .patch("transitions", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Err(kube::Error::Api(status)) => {
+                assert!(status.message.contains(expect), "{}", status.message)
+            }
+            other => panic!("update accepted: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_secret_is_named_in_a_condition_then_recovers() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "secret").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_secret(&client, &ns.name, "x-token-a", "token", "dev-token").await;
+    put_secret(
+        &client,
+        &ns.name,
+        "mysql-admin",
+        "url",
+        &platform().mysql_url_pod,
+    )
+    .await;
+    put_secret(
+        &client,
+        &ns.name,
+        "mysql-reporting",
+        "password",
+        "reporting-e2e",
+    )
+    .await;
+    let tp = pipeline(&ns, "covid");
+    create(&client, &tp).await;
+
+    let missing = wait_condition(
+        &client,
+        &ns.name,
+        "covid",
+        "SecretsResolved",
+        "False",
+        Some("SecretMissing"),
+    )
+    .await;
+    assert!(
+        missing.message.contains("x-token-b"),
+        "the condition names the Secret: {}",
+        missing.message
+    );
+    let ready = wait_condition(
+        &client,
+        &ns.name,
+        "covid",
+        "Ready",
+        "False",
+        Some("SecretMissing"),
+    )
+    .await;
+    assert!(ready.message.contains("x-token-b"));
+    assert!(
+        !ready.message.contains("dev-token"),
+        "no secret values in the status"
+    );
+
+    put_secret(&client, &ns.name, "x-token-b", "bearer", "dev-token").await;
+    wait_condition(&client, &ns.name, "covid", "SecretsResolved", "True", None).await;
+    wait_condition(&client, &ns.name, "covid", "KafkaReady", "True", None).await;
+    wait_condition(&client, &ns.name, "covid", "MySQLReady", "True", None).await;
+    let replicas = wait_for("the extractor StatefulSet", || {
+        extractor_replicas(&client, &ns.name, "covid")
+    })
+    .await;
+    assert_eq!(replicas, 3, "3 queries, budget for more");
+    let topics = existing_topics(&[
+        tp.spec.kafka.topic.clone(),
+        format!("{}.checkpoints", tp.spec.kafka.topic),
+        format!("{}.dlq", tp.spec.kafka.topic),
+    ]);
+    assert_eq!(
+        topics.len(),
+        3,
+        "posts, checkpoints and dead-letter topics exist: {topics:?}"
+    );
+    assert!(database_exists(&tp.spec.mysql.database).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn budget_raised_and_lowered_moves_the_extractors() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "budget").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    let mut tp = pipeline(&ns, "budget");
+    tp.spec.source.tokens.truncate(1);
+    tp.spec.source.queries = (0..6)
+        .map(|i| tweetpipe_operator::crd::QuerySpec {
+            name: format!("q{i}"),
+            query: format!("covid{i} lang:en"),
+        })
+        .collect();
+    tp.spec.source.limits.requests_per_window = 60;
+    tp.spec.extractor.max_replicas = 10;
+    create(&client, &tp).await;
+
+    let cases = [
+        // Basic: 60 → 54 after 10%; 54/30 → one replica.
+        (60, 1, "RateBudget"),
+        // Pro: 450 → 405; 13 affordable, 6 queries bind.
+        (450, 6, "Queries"),
+        // Lowered to 100 → 90 → three.
+        (100, 3, "RateBudget"),
+    ];
+    for (limit, replicas, reason) in cases {
+        patch_spec(
+            &client,
+            &ns.name,
+            "budget",
+            serde_json::json!({"source": {"limits": {"requestsPerWindow": limit}}}),
+        )
+        .await;
+        wait_for(
+            &format!("{replicas} extractor replicas at {limit} requests per window"),
+            || async {
+                let tp = get(&client, &ns.name, "budget").await?;
+                let status = tp.status?;
+                let current = extractor_replicas(&client, &ns.name, "budget").await?;
+                (status.observed_generation == tp.metadata.generation
+                    && current == replicas
+                    && status.extractor.cap_reason == reason)
+                    .then_some(())
+            },
+        )
+        .await;
+        let rate_limited = condition(&client, &ns.name, "budget", "RateLimited")
+            .await
+            .expect("condition");
+        assert_eq!(rate_limited.status == "True", reason == "RateBudget");
+    }
+    // The ConfigMap hands each replica its share.
+    let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &ns.name);
+    let config =
+        maps.get("budget-extractor").await.unwrap().data.unwrap()["extractor.json"].clone();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let shares: Vec<u64> = config["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["requests_per_window"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        shares,
+        vec![30, 30, 30],
+        "90 requests split over three replicas"
+    );
+
+    // Suspend stops every worker and keeps the data.
+    patch_spec(
+        &client,
+        &ns.name,
+        "budget",
+        serde_json::json!({"suspend": true}),
+    )
+    .await;
+    wait_condition(&client, &ns.name, "budget", "Suspended", "True", None).await;
+    wait_for("extractors at zero", || async {
+        (extractor_replicas(&client, &ns.name, "budget").await? == 0).then_some(())
+    })
+    .await;
+    assert!(database_exists(&tp.spec.mysql.database).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_unreachable_degrades_then_recovers() {
+    // The platform's Kafka is shared by every test, so "Kafka stopped" is a pipeline whose
+    // brokers stop answering: its bootstrap moves to a closed port and back.
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "kafka").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    create(&client, &pipeline(&ns, "kafka")).await;
+    wait_condition(&client, &ns.name, "kafka", "KafkaReady", "True", None).await;
+
+    let node_ip = platform()
+        .vars
+        .get("TWEETPIPE_NODE_IP")
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into());
+    patch_spec(
+        &client,
+        &ns.name,
+        "kafka",
+        serde_json::json!({"kafka": {"bootstrapServers": format!("{node_ip}:1")}}),
+    )
+    .await;
+    let down = wait_condition(
+        &client,
+        &ns.name,
+        "kafka",
+        "KafkaReady",
+        "False",
+        Some("KafkaUnreachable"),
+    )
+    .await;
+    assert!(
+        down.message.contains(":1"),
+        "names the unreachable address: {}",
+        down.message
+    );
+    wait_condition(
+        &client,
+        &ns.name,
+        "kafka",
+        "Ready",
+        "False",
+        Some("KafkaUnreachable"),
+    )
+    .await;
+    // MySQL is still checked while Kafka is down.
+    wait_condition(&client, &ns.name, "kafka", "MySQLReady", "True", None).await;
+
+    patch_spec(
+        &client,
+        &ns.name,
+        "kafka",
+        serde_json::json!({"kafka": {"bootstrapServers": platform().kafka_bootstrap_pod}}),
+    )
+    .await;
+    wait_condition(&client, &ns.name, "kafka", "KafkaReady", "True", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletion_keeps_or_removes_data_as_the_policy_says() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "delete").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    let retain = pipeline(&ns, "keep");
+    let mut delete = pipeline(&ns, "drop");
+    delete.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
+    create(&client, &retain).await;
+    create(&client, &delete).await;
+    for name in ["keep", "drop"] {
+        wait_condition(&client, &ns.name, name, "KafkaReady", "True", None).await;
+        wait_condition(&client, &ns.name, name, "MySQLReady", "True", None).await;
+        wait_for("the extractor StatefulSet", || {
+            extractor_replicas(&client, &ns.name, name)
+        })
+        .await;
+    }
+    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &ns.name);
+    for name in ["keep", "drop"] {
+        api.delete(name, &DeleteParams::foreground())
+            .await
+            .expect("delete");
+    }
+    for name in ["keep", "drop"] {
+        wait_for(&format!("{name} to be gone"), || async {
+            get(&client, &ns.name, name).await.is_none().then_some(())
+        })
+        .await;
+    }
+    let topics = |tp: &TweetPipeline| {
+        let t = &tp.spec.kafka.topic;
+        vec![t.clone(), format!("{t}.checkpoints"), format!("{t}.dlq")]
+    };
+    assert_eq!(
+        existing_topics(&topics(&retain)).len(),
+        3,
+        "Retain keeps the topics"
+    );
+    assert!(
+        database_exists(&retain.spec.mysql.database).await,
+        "Retain keeps the database"
+    );
+    wait_for("Delete to remove the topics", || async {
+        existing_topics(&topics(&delete)).is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        !database_exists(&delete.spec.mysql.database).await,
+        "Delete drops the database"
+    );
+    let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+        .await
+        .unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mysql.user WHERE User = ?")
+        .bind(&delete.spec.mysql.reporting_user.as_ref().unwrap().name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(users, 0, "Delete drops the reporting user");
+    // Workloads always go (owner references, foreground deletion).
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns.name);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    wait_for("workloads to be collected", || async {
+        let left = sets.list(&Default::default()).await.ok()?.items.len()
+            + deployments
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .len();
+        (left == 0).then_some(())
+    })
+    .await;
+    // Clean up what Retain kept.
+    let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS `{}`",
+        retain.spec.mysql.database
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deletion_completes_when_kafka_and_mysql_are_unreachable() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "gone").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    let mut tp = pipeline(&ns, "gone");
+    tp.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
+    let node_ip = platform()
+        .vars
+        .get("TWEETPIPE_NODE_IP")
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into());
+    tp.spec.kafka.bootstrap_servers = format!("{node_ip}:1");
+    create(&client, &tp).await;
+    wait_for("the finalizer", || async {
+        get(&client, &ns.name, "gone")
+            .await?
+            .finalizers()
+            .contains(&FINALIZER.to_string())
+            .then_some(())
+    })
+    .await;
+    put_secret(
+        &client,
+        &ns.name,
+        "mysql-admin",
+        "url",
+        &format!("mysql://root:x@{node_ip}:1"),
+    )
+    .await;
+    wait_condition(
+        &client,
+        &ns.name,
+        "gone",
+        "KafkaReady",
+        "False",
+        Some("KafkaUnreachable"),
+    )
+    .await;
+    Api::<TweetPipeline>::namespaced(client.clone(), &ns.name)
+        .delete("gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("deletion despite unreachable Kafka and MySQL", || async {
+        get(&client, &ns.name, "gone").await.is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_killed_mid_reconcile_converges_after_restart() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "restart").await;
+    put_pipeline_secrets(&client, &ns.name).await;
+    let tp = pipeline(&ns, "restart");
+    let mut first = Operator::for_namespace(&ns.name);
+    create(&client, &tp).await;
+    // Kill it as soon as the first reconcile has started (finalizer added), before it finishes.
+    wait_for("the first reconcile to start", || async {
+        get(&client, &ns.name, "restart")
+            .await?
+            .finalizers()
+            .contains(&FINALIZER.to_string())
+            .then_some(())
+    })
+    .await;
+    first.kill();
+    let _second = Operator::start(OperatorOptions {
+        namespace: &ns.name,
+        identity: "second",
+        leader_election: false,
+        lease_name: "unused",
+    });
+    wait_condition(&client, &ns.name, "restart", "KafkaReady", "True", None).await;
+    wait_condition(&client, &ns.name, "restart", "MySQLReady", "True", None).await;
+    assert_eq!(
+        wait_for("extractors", || extractor_replicas(
+            &client, &ns.name, "restart"
+        ))
+        .await,
+        3
+    );
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns.name);
+    assert!(
+        services
+            .get_opt("restart-extractor")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(topic_partitions(&tp.spec.kafka.topic), Some(2));
+    // Growing partitions converges too.
+    patch_spec(
+        &client,
+        &ns.name,
+        "restart",
+        serde_json::json!({"kafka": {"partitions": 4}}),
+    )
+    .await;
+    wait_for("4 partitions", || async {
+        (topic_partitions(&tp.spec.kafka.topic)? == 4).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_elect_one_leader_and_fail_over() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "leader").await;
+    put_pipeline_secrets(&client, &ns.name).await;
+    let lease_name = "tweetpipe-operator-e2e";
+    let mut a = Operator::start(OperatorOptions {
+        namespace: &ns.name,
+        identity: "op-a",
+        leader_election: true,
+        lease_name,
+    });
+    let mut b = Operator::start(OperatorOptions {
+        namespace: &ns.name,
+        identity: "op-b",
+        leader_election: true,
+        lease_name,
+    });
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
+    let holder = wait_for("a Lease holder", || async {
+        leases
+            .get_opt(lease_name)
+            .await
+            .ok()
+            .flatten()?
+            .spec?
+            .holder_identity
+    })
+    .await;
+    let (leader, standby) = if holder == "op-a" {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    assert_eq!(leader.identity, holder);
+    wait_for("the leader gauge", || async {
+        leader.is_leader().await.filter(|l| *l)
+    })
+    .await;
+    assert_eq!(standby.is_leader().await, Some(false), "exactly one leader");
+
+    create(&client, &pipeline(&ns, "first")).await;
+    wait_condition(&client, &ns.name, "first", "KafkaReady", "True", None).await;
+
+    leader.kill();
+    let new_holder = wait_for("the standby to take the Lease", || async {
+        let holder = leases
+            .get_opt(lease_name)
+            .await
+            .ok()
+            .flatten()?
+            .spec?
+            .holder_identity?;
+        (holder == standby.identity).then_some(holder)
+    })
+    .await;
+    assert_eq!(new_holder, standby.identity);
+    create(&client, &pipeline(&ns, "second")).await;
+    wait_condition(&client, &ns.name, "second", "KafkaReady", "True", None).await;
+    assert_eq!(standby.is_leader().await, Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_becomes_ready_with_pods_running_and_posts_in_mariadb() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ready").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    deploy_simulator(&client, &ns.name).await;
+    let mut tp = pipeline(&ns, "covid");
+    tp.spec.source.tokens.truncate(1);
+    create(&client, &tp).await;
+
+    wait_condition(&client, &ns.name, "covid", "Ready", "True", None).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let running = pods
+        .list(&kube::api::ListParams::default().labels("tweetpipe.io/pipeline=covid"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .count();
+    assert!(
+        running >= 2,
+        "extractor and transformer pods run: {running}"
+    );
+    let database = tp.spec.mysql.database.clone();
+    let posts = wait_for("posts in MariaDB", || {
+        let database = database.clone();
+        async move {
+            let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+                .await
+                .ok()?;
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM `{database}`.posts"
+            )))
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
+            (count > 0).then_some(count)
+        }
+    })
+    .await;
+    assert!(posts > 0);
+    wait_for("progress in the status", || async {
+        let status = get(&client, &ns.name, "covid").await?.status?;
+        (status.posts_total > 0).then_some(())
+    })
+    .await;
+}
+
+/// The X API simulator as a Deployment and Service `x-api-simulator` in the test namespace.
+async fn deploy_simulator(client: &kube::Client, ns: &str) {
+    let image = std::env::var("E2E_SIMULATOR_IMAGE")
+        .unwrap_or_else(|_| "docker.io/tweetpipe/xapi-simulator:dev".into());
+    let labels = serde_json::json!({"app": "x-api-simulator"});
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "x-api-simulator", "namespace": ns},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
+                    "containers": [{
+                        "name": "simulator", "image": image, "imagePullPolicy": "Never",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
+                    }]
+                }
+            }
+        }
+    }))
+    .unwrap();
+    let service: Service = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "x-api-simulator", "namespace": ns},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}
+    }))
+    .unwrap();
+    let params = PatchParams::apply("tweetpipe-e2e").force();
+    Api::<Deployment>::namespaced(client.clone(), ns)
+        .patch("x-api-simulator", &params, &Patch::Apply(&deployment))
+        .await
+        .expect("simulator");
+    Api::<Service>::namespaced(client.clone(), ns)
+        .patch("x-api-simulator", &params, &Patch::Apply(&service))
+        .await
+        .expect("simulator");
+}

@@ -1,0 +1,441 @@
+//! Harness of the end-to-end tests: the real local platform (Kubernetes, Kafka, MariaDB from
+//! `make platform-up`), the operator binary as a child process watching one test namespace,
+//! and helpers that wait for a state with a generous liveness bound (never a performance claim).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use rdkafka::ClientConfig;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use sqlx::Connection;
+use tweetpipe_operator::crd::TweetPipeline;
+use tweetpipe_testkit::Platform;
+
+/// Upper bound for a state to be reached; generous because CPU is shared.
+pub const SETTLE: Duration = Duration::from_secs(180);
+
+pub fn platform() -> &'static Platform {
+    tweetpipe_testkit::platform()
+}
+
+/// A client, with the CRD installed and established.
+pub async fn client() -> Client {
+    let p = platform();
+    p.require_kafka().require_mysql();
+    let client = p.kube_client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "tweetpipelines.tweetpipe.io",
+        &PatchParams::apply("tweetpipe-e2e").force(),
+        &Patch::Apply(TweetPipeline::crd()),
+    )
+    .await
+    .expect("installing the CRD");
+    wait_for("the CRD to be established", || {
+        let crds = crds.clone();
+        async move {
+            let crd = crds.get("tweetpipelines.tweetpipe.io").await.ok()?;
+            let conditions = crd.status?.conditions?;
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+                .then_some(())
+        }
+    })
+    .await;
+    client
+}
+
+/// Polls `check` until it yields `Some`, failing the test after [`SETTLE`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {SETTLE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// A namespace for one test, deleted (best effort) when dropped.
+pub struct TestNamespace {
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    pub async fn new(client: &Client, test: &str) -> Self {
+        let name = format!(
+            "e2e-{test}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..6]
+        );
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("creating the test namespace");
+        TestNamespace {
+            name,
+            client: client.clone(),
+        }
+    }
+
+    /// Identifier safe for topics and databases.
+    pub fn ident(&self) -> String {
+        self.name.replace('-', "_")
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let name = self.name.clone();
+        // Finalizers are gone once the operator processed deletions; leftovers are removed with the namespace.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async move {
+                    let pipelines: Api<TweetPipeline> = Api::namespaced(client.clone(), &name);
+                    if let Ok(list) = pipelines.list(&Default::default()).await {
+                        for tp in list {
+                            let _ = pipelines
+                                .patch(
+                                    &tp.metadata.name.unwrap_or_default(),
+                                    &PatchParams::default(),
+                                    &Patch::Merge(
+                                        serde_json::json!({"metadata": {"finalizers": null}}),
+                                    ),
+                                )
+                                .await;
+                        }
+                    }
+                    let namespaces: Api<Namespace> = Api::all(client);
+                    let _ = namespaces.delete(&name, &DeleteParams::background()).await;
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// The operator binary as a child process, killed when dropped.
+pub struct Operator {
+    pub child: Child,
+    pub ops_port: u16,
+    pub identity: String,
+    pub log: PathBuf,
+}
+
+pub struct OperatorOptions<'a> {
+    pub namespace: &'a str,
+    pub identity: &'a str,
+    pub leader_election: bool,
+    pub lease_name: &'a str,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Operator {
+    pub fn start(options: OperatorOptions<'_>) -> Self {
+        let p = platform();
+        let ops_port = free_port();
+        let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let log = log_dir.join(format!("{}-{}.log", options.namespace, options.identity));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let image =
+            |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_string());
+        let child = Command::new(env!("CARGO_BIN_EXE_tweetpipe-operator"))
+            .env("KUBECONFIG", &p.kubeconfig)
+            .env("RUST_LOG", "info,tweetpipe_operator=debug")
+            .env("TWEETPIPE_WATCH_NAMESPACE", options.namespace)
+            .env("POD_NAMESPACE", options.namespace)
+            .env("POD_NAME", options.identity)
+            .env("TWEETPIPE_OPS_ADDR", format!("127.0.0.1:{ops_port}"))
+            .env(
+                "TWEETPIPE_LEADER_ELECTION",
+                options.leader_election.to_string(),
+            )
+            .env("TWEETPIPE_LEASE_NAME", options.lease_name)
+            .env("TWEETPIPE_LEASE_SECONDS", "6")
+            .env("TWEETPIPE_REQUEUE_SECONDS", "3")
+            .env("TWEETPIPE_REQUEUE_NOT_READY_SECONDS", "2")
+            .env("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", "4")
+            .env("TWEETPIPE_MYSQL_TIMEOUT_SECONDS", "4")
+            .env(
+                "TWEETPIPE_EXTRACTOR_IMAGE",
+                image("E2E_EXTRACTOR_IMAGE", "docker.io/tweetpipe/extractor:dev"),
+            )
+            .env(
+                "TWEETPIPE_TRANSFORMER_IMAGE",
+                image(
+                    "E2E_TRANSFORMER_IMAGE",
+                    "docker.io/tweetpipe/transformer:dev",
+                ),
+            )
+            .env("TWEETPIPE_IMAGE_PULL_POLICY", "Never")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("starting the operator binary");
+        Operator {
+            child,
+            ops_port,
+            identity: options.identity.to_string(),
+            log,
+        }
+    }
+
+    /// One operator for a namespace, without leader election.
+    pub fn for_namespace(namespace: &str) -> Self {
+        Self::start(OperatorOptions {
+            namespace,
+            identity: "solo",
+            leader_election: false,
+            lease_name: "unused",
+        })
+    }
+
+    /// SIGKILL: no cleanup, no Lease release.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The operator's `/metrics` text, if it answers.
+    pub async fn metrics(&self) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.ops_port))
+            .await
+            .ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).await.ok()?;
+        Some(body)
+    }
+
+    /// Value of the `tweetpipe_operator_leader` gauge.
+    pub async fn is_leader(&self) -> Option<bool> {
+        let text = self.metrics().await?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("tweetpipe_operator_leader "))?;
+        Some(line.trim_end().ends_with(" 1"))
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("operator {} log: {}", self.identity, self.log.display());
+        }
+    }
+}
+
+/// Creates or replaces an Opaque Secret.
+pub async fn put_secret(client: &Client, namespace: &str, name: &str, key: &str, value: &str) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": {key: value}
+    }))
+    .unwrap();
+    secrets
+        .patch(
+            name,
+            &PatchParams::apply("tweetpipe-e2e").force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .expect("secret");
+}
+
+/// The Secrets a test pipeline references.
+pub async fn put_pipeline_secrets(client: &Client, namespace: &str) {
+    put_secret(client, namespace, "x-token-a", "token", "dev-token").await;
+    put_secret(client, namespace, "x-token-b", "bearer", "dev-token").await;
+    put_secret(
+        client,
+        namespace,
+        "mysql-admin",
+        "url",
+        &platform().mysql_url_pod,
+    )
+    .await;
+    put_secret(
+        client,
+        namespace,
+        "mysql-reporting",
+        "password",
+        "reporting-e2e",
+    )
+    .await;
+}
+
+/// The fixture pipeline, renamed into `ns` with its own topic and database.
+pub fn pipeline(ns: &TestNamespace, name: &str) -> TweetPipeline {
+    let mut tp: TweetPipeline =
+        serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).expect("fixture");
+    tp.metadata = kube::core::ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(ns.name.clone()),
+        ..Default::default()
+    };
+    tp.spec.kafka.bootstrap_servers = platform().kafka_bootstrap_pod.clone();
+    tp.spec.kafka.topic = format!("e2e.{}.{name}", ns.name);
+    tp.spec.kafka.partitions = 2;
+    tp.spec.mysql.database = format!("{}_{}", ns.ident(), name.replace('-', "_"));
+    // MySQL users are server-wide: one per pipeline.
+    tp.spec
+        .mysql
+        .reporting_user
+        .as_mut()
+        .expect("fixture has one")
+        .name = format!("r_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    tp.spec.source.base_url = format!("http://x-api-simulator.{}.svc:8080", ns.name);
+    tp
+}
+
+pub async fn create(client: &Client, tp: &TweetPipeline) {
+    let api: Api<TweetPipeline> =
+        Api::namespaced(client.clone(), tp.metadata.namespace.as_deref().unwrap());
+    api.create(&PostParams::default(), tp)
+        .await
+        .expect("creating the pipeline");
+}
+
+pub async fn patch_spec(client: &Client, ns: &str, name: &str, spec: serde_json::Value) {
+    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), ns);
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({ "spec": spec })),
+    )
+    .await
+    .expect("patching the pipeline");
+}
+
+pub async fn get(client: &Client, ns: &str, name: &str) -> Option<TweetPipeline> {
+    Api::<TweetPipeline>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The condition `type_` of the pipeline, when the status has it for the current generation.
+pub async fn condition(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+) -> Option<tweetpipe_operator::crd::Condition> {
+    let tp = get(client, ns, name).await?;
+    let status = tp.status?;
+    if status.observed_generation != tp.metadata.generation {
+        return None;
+    }
+    status.conditions.into_iter().find(|c| c.type_ == type_)
+}
+
+/// Waits for condition `type_` to have `status` (and `reason`, when given); returns it.
+pub async fn wait_condition(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> tweetpipe_operator::crd::Condition {
+    wait_for(
+        &format!("{ns}/{name} {type_}={status} {reason:?}"),
+        || async {
+            condition(client, ns, name, type_)
+                .await
+                .filter(|c| c.status == status && reason.is_none_or(|r| c.reason == r))
+        },
+    )
+    .await
+}
+
+/// Topics that exist on the platform's Kafka, among `names`.
+pub fn existing_topics(names: &[String]) -> Vec<String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &platform().kafka_bootstrap)
+        .create()
+        .expect("Kafka admin client");
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("Kafka metadata");
+    metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && names.contains(&t.name().to_string()))
+        .map(|t| t.name().to_string())
+        .collect()
+}
+
+/// Partitions of a topic.
+pub fn topic_partitions(name: &str) -> Option<usize> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &platform().kafka_bootstrap)
+        .create()
+        .ok()?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some(name), Duration::from_secs(10))
+        .ok()?;
+    metadata
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len())
+}
+
+/// Whether the database exists on the platform's MariaDB.
+pub async fn database_exists(database: &str) -> bool {
+    let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+        .await
+        .expect("MariaDB");
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+    )
+    .bind(database)
+    .fetch_optional(&mut conn)
+    .await
+    .expect("query");
+    found.is_some()
+}
