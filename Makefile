@@ -27,7 +27,8 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) platform-up bash $(PLATFORM)/up.sh
 	@$(STAGE) fmt cargo fmt --all --check
 	@$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
-	@$(STAGE) build-tests cargo test --workspace --locked --no-run
+	@$(STAGE) build cargo test --workspace --locked --no-run
+	@$(STAGE) build-bins cargo build --workspace --bins --locked
 	@$(STAGE) images $(MAKE) --no-print-directory images IMAGE_PROFILE=debug
 	@$(STAGE) tests cargo test --workspace --locked
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint

@@ -9,5 +9,13 @@ out=$(
   bash "$PLATFORM_DIR/kubernetes.sh" status
 )
 echo "$out"
+# Resident memory of every platform daemon (and of all pods' processes, via containerd's shims).
+total=0
+for pidfile in "$RUN_DIR"/*.pid; do
+  [[ -f $pidfile ]] || continue
+  rss=$(ps -o rss= -p "$(cat "$pidfile")" 2>/dev/null || echo 0)
+  total=$((total + ${rss:-0}))
+done
+echo "platform daemons resident memory: $((total / 1024)) MiB"
 echo "env file: $ENV_FILE    logs: $LOG_DIR"
 ! grep -qE ' (down|running, not healthy|NotReady)' <<<"$out"
