@@ -14,7 +14,7 @@ export KUBECONFIG := $(CURDIR)/.platform/kubeconfig
 IMAGE_PROFILE ?= release
 IMAGE_BINARIES := tweetpipe-probe
 
-.PHONY: help demo test platform-up platform-down platform-status lint build images unit-and-integration helm-lint crd-check lua-test bench
+.PHONY: help demo test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ platform-down: ## stop everything platform-up started; PURGE=1 also deletes its 
 
 platform-status: ## one line per platform component
 	@bash $(PLATFORM)/status.sh
+
+shellenv: ## print exports for kubectl/helm against the local platform: eval "$$(make -s shellenv)"
+	@echo "export PATH=\"$(TOOLS_PATH)\" KUBECONFIG=\"$(KUBECONFIG)\""
 
 build: ## release binaries
 	cargo build --release --locked $(addprefix --bin ,$(IMAGE_BINARIES))
