@@ -162,7 +162,8 @@ pub struct ReplicaAssignment {
 }
 
 /// Splits tokens, budget and queries over `replicas`. `throttle_percent` (monthly slow-down)
-/// scales every token's budget; shares of one token differ by at most one request.
+/// scales every token's budget; shares of one token differ by at most one request, and none is
+/// below one request per window.
 pub fn assign(
     replicas: i32,
     tokens: usize,
@@ -193,7 +194,9 @@ pub fn assign(
         }
         for (position, replica) in holders.into_iter().enumerate() {
             let extra = u64::from((position as u64) < throttled % count);
-            let share = throttled / count + extra;
+            // At least one request per window: workers refuse a zero share as a config error,
+            // and a deep monthly slow-down may round a share to nothing.
+            let share = (throttled / count + extra).max(1);
             assignments[replica].requests_per_window = u32::try_from(share).unwrap_or(u32::MAX);
         }
     }

@@ -436,3 +436,26 @@ fn settings_from_env() {
     );
     assert!(settings::from_env(env(&[("TWEETPIPE_IMAGE_PULL_POLICY", "Sometimes")])).is_err());
 }
+
+#[test]
+fn worker_configs_deserialize_into_the_workers_own_types() {
+    let tp = pipeline();
+    let transformer = serde_json::to_string(&worker_config::transformer_config(&tp)).unwrap();
+    let parsed: tweetpipe_transformer::config::TransformerConfig =
+        serde_json::from_str(&transformer).expect("the transformer accepts the operator's config");
+    assert_eq!(
+        parsed.kafka.group_id.as_deref(),
+        Some("tweetpipe.tweets.covid19")
+    );
+    let extractor = worker_config::extractor_config(&tp, &scaling::assign(2, 2, 405, 100, 3), None);
+    let kafka = serde_json::to_string(&extractor.kafka).unwrap();
+    let parsed: tweetpipe_common::kafka::KafkaSettings =
+        serde_json::from_str(&kafka).expect("the shared Kafka settings accept it");
+    assert_eq!(parsed.topic, "tweets.covid19");
+}
+
+#[test]
+fn a_deep_slow_down_still_leaves_every_replica_a_request() {
+    let assignments = scaling::assign(6, 1, 405, 1, 6);
+    assert!(assignments.iter().all(|a| a.requests_per_window >= 1));
+}
