@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The operator half of `make demo`: installs the chart, runs the X API simulator in the cluster,
+# applies examples/covid19.yaml (addresses of the local platform substituted), waits for the
+# pipeline to be Ready and shows posts arriving: counts per query, top hashtags, `kubectl get tp`.
+# Needs `make platform-up` and the images tweetpipe/{operator,extractor,transformer,xapi-simulator}:dev
+# (`make images`). Usage: bash examples/demo.sh [seconds to watch, default 60]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source dev/platform/lib.sh
+source "$ENV_FILE"
+watch_seconds=${1:-60}
+kubectl() { kubectl_admin "$@"; }
+system=tweetpipe-system
+
+echo "==> operator chart"
+helm --kubeconfig "$KUBECONFIG" upgrade --install tweetpipe-operator helm/tweetpipe-operator \
+  --namespace "$system" --create-namespace --wait --timeout 180s \
+  --set image.repository=docker.io/tweetpipe/operator --set image.tag=dev --set image.pullPolicy=Never \
+  --set workers.extractor.image=docker.io/tweetpipe/extractor:dev \
+  --set workers.transformer.image=docker.io/tweetpipe/transformer:dev \
+  --set workers.pullPolicy=Never >/dev/null
+kubectl -n "$system" get deploy tweetpipe-operator
+
+echo "==> X API simulator (token simulator-token-1) in $system"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: x-api-simulator, namespace: $system}
+data:
+  config.json: |
+    {"tokens": [{"name": "demo", "token": "simulator-token-1", "requests_per_window": 450, "window_seconds": 900, "monthly_post_cap": 1000000}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: x-api-simulator, namespace: $system}
+spec:
+  selector: {matchLabels: {app: x-api-simulator}}
+  template:
+    metadata: {labels: {app: x-api-simulator}}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: simulator
+        image: docker.io/tweetpipe/xapi-simulator:dev
+        imagePullPolicy: Never
+        args: [--config, /etc/simulator/config.json]
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {tcpSocket: {port: http}}
+        securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+        volumeMounts: [{name: config, mountPath: /etc/simulator, readOnly: true}]
+      volumes: [{name: config, configMap: {name: x-api-simulator}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: x-api-simulator, namespace: $system}
+spec:
+  selector: {app: x-api-simulator}
+  ports: [{name: http, port: 8080, targetPort: http}]
+YAML
+kubectl -n "$system" rollout status deploy/x-api-simulator --timeout=120s >/dev/null
+
+echo "==> pipeline examples/covid19.yaml"
+sed -e "s#mysql://root:tweetpipe-dev-root@10.244.0.1:3306#$TWEETPIPE_MYSQL_URL_POD#" \
+    -e "s#bootstrapServers: 10.244.0.1:9094#bootstrapServers: $TWEETPIPE_KAFKA_BOOTSTRAP_POD#" \
+    examples/covid19.yaml | kubectl apply -f - >/dev/null
+if ! kubectl -n tweets wait tp/covid19 --for=condition=Ready --timeout=300s >/dev/null; then
+  kubectl -n tweets describe tp covid19
+  exit 1
+fi
+kubectl -n tweets get tp,pods
+
+# mysql://user:password@host:port from the platform's env file.
+url=${TWEETPIPE_MYSQL_URL#mysql://}
+db_user=${url%%:*}; rest=${url#*:}; db_password=${rest%%@*}; hostport=${rest#*@}
+mysql_query() {
+  MYSQL_PWD=$db_password mariadb --protocol=tcp -h "${hostport%%:*}" -P "${hostport##*:}" -u "$db_user" --table -e "$1"
+}
+echo "==> posts arriving (watching ${watch_seconds}s)"
+end=$((SECONDS + watch_seconds))
+while (( SECONDS < end )); do
+  sleep 15
+  echo "--- $(date -u +%H:%M:%S) posts per query"
+  mysql_query "SELECT query_name, COUNT(*) AS posts FROM tweets_covid19.post_queries GROUP BY query_name ORDER BY query_name"
+done
+echo "--- top hashtags"
+mysql_query "SELECT display AS hashtag, COUNT(*) AS posts FROM tweets_covid19.post_hashtags GROUP BY tag, display ORDER BY posts DESC LIMIT 10"
+echo
+kubectl get tp -A
