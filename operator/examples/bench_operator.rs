@@ -17,7 +17,10 @@ use kube::{Api, CustomResourceExt};
 use tweetpipe_operator::crd::{DeletionPolicy, QuerySpec, TweetPipeline};
 
 fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_kib(pid: u32, field: &str) -> Option<u64> {
@@ -39,7 +42,11 @@ fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
             if bound.is_infinite() {
                 return Some(previous.0);
             }
-            let within = if count > previous.1 { (rank - previous.1) / (count - previous.1) } else { 1.0 };
+            let within = if count > previous.1 {
+                (rank - previous.1) / (count - previous.1)
+            } else {
+                1.0
+            };
             return Some(previous.0 + (bound - previous.0) * within);
         }
         previous = (bound, count);
@@ -53,7 +60,11 @@ fn histogram(metrics: &str) -> Vec<(f64, f64)> {
         .filter(|l| l.starts_with("tweetpipe_operator_reconcile_duration_seconds_bucket"))
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             let count = l.rsplit(' ').next()?.parse().ok()?;
             Some((bound, count))
         })
@@ -62,8 +73,12 @@ fn histogram(metrics: &str) -> Vec<(f64, f64)> {
 
 async fn scrape(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return String::new() };
-    let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let _ = stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
     let mut body = String::new();
     let _ = stream.read_to_string(&mut body).await;
     body
@@ -76,21 +91,36 @@ async fn main() -> anyhow::Result<()> {
     platform.require_kafka().require_mysql();
     let client = platform.kube_client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch("tweetpipelines.tweetpipe.io", &PatchParams::apply("tweetpipe-bench").force(), &Patch::Apply(TweetPipeline::crd()))
-        .await?;
+    crds.patch(
+        "tweetpipelines.tweetpipe.io",
+        &PatchParams::apply("tweetpipe-bench").force(),
+        &Patch::Apply(TweetPipeline::crd()),
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
     let ns = format!("bench-operator-{suffix}");
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces.create(&PostParams::default(), &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?).await?;
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?,
+        )
+        .await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    for (name, key, value) in [("x-token", "token", "dev-token"), ("mysql-admin", "url", platform.mysql_url_pod.as_str())] {
-        let secret: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "stringData": {key: value}}))?;
+    for (name, key, value) in [
+        ("x-token", "token", "dev-token"),
+        ("mysql-admin", "url", platform.mysql_url_pod.as_str()),
+    ] {
+        let secret: Secret = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": name}, "stringData": {key: value}}),
+        )?;
         secrets.create(&PostParams::default(), &secret).await?;
     }
 
-    let binary = std::env::var("OPERATOR_BIN").unwrap_or_else(|_| "target/release/tweetpipe-operator".into());
+    let binary = std::env::var("OPERATOR_BIN")
+        .unwrap_or_else(|_| "target/release/tweetpipe-operator".into());
     let ops_port = 18_000 + (std::process::id() % 1000) as u16;
     let mut operator = Command::new(&binary)
         .env("KUBECONFIG", &platform.kubeconfig)
@@ -101,7 +131,11 @@ async fn main() -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| anyhow::anyhow!("starting {binary}: {e} (build it with cargo build --release -p tweetpipe-operator)"))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "starting {binary}: {e} (build it with cargo build --release -p tweetpipe-operator)"
+            )
+        })?;
     let pid = operator.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = rss_kib(pid, "VmRSS:").unwrap_or(0);
@@ -112,11 +146,21 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..count {
         let mut tp = fixture.clone();
         let name = format!("p{i:03}");
-        tp.metadata = kube::core::ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), ..Default::default() };
+        tp.metadata = kube::core::ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            ..Default::default()
+        };
         tp.spec.suspend = true;
         tp.spec.deletion_policy = DeletionPolicy::Delete;
-        tp.spec.source.tokens = vec![tweetpipe_operator::crd::SecretKeyRef { name: "x-token".into(), key: "token".into() }];
-        tp.spec.source.queries = vec![QuerySpec { name: "covid".into(), query: "covid lang:en".into() }];
+        tp.spec.source.tokens = vec![tweetpipe_operator::crd::SecretKeyRef {
+            name: "x-token".into(),
+            key: "token".into(),
+        }];
+        tp.spec.source.queries = vec![QuerySpec {
+            name: "covid".into(),
+            query: "covid lang:en".into(),
+        }];
         tp.spec.mysql.reporting_user = None;
         tp.spec.mysql.database = format!("bench_{suffix}_{name}");
         tp.spec.kafka.topic = format!("bench.{suffix}.{name}");
@@ -130,7 +174,11 @@ async fn main() -> anyhow::Result<()> {
             s.observed_generation == tp.metadata.generation
                 && ["KafkaReady", "MySQLReady", "SecretsResolved"]
                     .iter()
-                    .all(|t| s.conditions.iter().any(|c| c.type_ == *t && c.status == "True"))
+                    .all(|t| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == *t && c.status == "True")
+                    })
         })
     };
     let mut peak_rss = idle_rss;
@@ -155,7 +203,8 @@ async fn main() -> anyhow::Result<()> {
 
     let deleting = Instant::now();
     for i in 0..count {
-        api.delete(&format!("p{i:03}"), &DeleteParams::default()).await?;
+        api.delete(&format!("p{i:03}"), &DeleteParams::default())
+            .await?;
     }
     loop {
         if api.list(&ListParams::default()).await?.items.is_empty() {
@@ -168,13 +217,27 @@ async fn main() -> anyhow::Result<()> {
     let _ = operator.wait();
     let _ = namespaces.delete(&ns, &DeleteParams::background()).await;
 
-    let ms = |q: f64| quantile(&buckets, q).map_or("n/a".to_string(), |s| format!("{:.0} ms", s * 1000.0));
+    let ms = |q: f64| {
+        quantile(&buckets, q).map_or("n/a".to_string(), |s| format!("{:.0} ms", s * 1000.0))
+    };
     let reconciles = buckets.last().map_or(0.0, |b| b.1);
     println!("pipelines: {count}");
     println!("created in: {:.1} s", created.as_secs_f64());
     println!("all converged after: {:.1} s", all_converged.as_secs_f64());
-    println!("reconciles observed: {reconciles:.0}; p50 {}; p99 {}", ms(0.5), ms(0.99));
-    println!("operator RSS: idle {} MiB, steady {} MiB, peak {} MiB", idle_rss / 1024, steady_rss / 1024, peak_rss / 1024);
-    println!("all deleted (topics and databases dropped) after: {:.1} s", deleted.as_secs_f64());
+    println!(
+        "reconciles observed: {reconciles:.0}; p50 {}; p99 {}",
+        ms(0.5),
+        ms(0.99)
+    );
+    println!(
+        "operator RSS: idle {} MiB, steady {} MiB, peak {} MiB",
+        idle_rss / 1024,
+        steady_rss / 1024,
+        peak_rss / 1024
+    );
+    println!(
+        "all deleted (topics and databases dropped) after: {:.1} s",
+        deleted.as_secs_f64()
+    );
     Ok(())
 }

@@ -132,8 +132,13 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
             replicas_i32,
             CapReason::Queries,
             format!(
-                "{} quer(y/ies): a query runs on one replica, so more replicas would idle",
-                input.queries
+                "{} {}: a query runs on one replica, so more replicas would idle",
+                input.queries,
+                if input.queries == 1 {
+                    "query"
+                } else {
+                    "queries"
+                }
             ),
         )
     } else {

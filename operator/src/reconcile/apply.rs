@@ -186,10 +186,17 @@ pub async fn write_status(
     }
     let api: Api<TweetPipeline> =
         Api::namespaced(client.clone(), &tp.namespace().unwrap_or_default());
+    let mut value = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
+    // A merge patch keeps fields it does not mention: clear the monthly block when the cap went away.
+    if status.monthly.is_none()
+        && let Some(object) = value.as_object_mut()
+    {
+        object.insert("monthly".into(), serde_json::Value::Null);
+    }
     api.patch_status(
         &tp.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
+        &Patch::Merge(json!({ "status": value })),
     )
     .await?;
     Ok(true)

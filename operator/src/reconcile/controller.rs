@@ -221,18 +221,26 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
             Ok(report) => {
                 kafka_check = Check::Ok;
                 partitions = Some(report.partitions);
-                for (what, topics) in [
-                    ("Created", &report.created),
-                    ("PartitionsGrown", &report.grown),
-                    ("ConfigCorrected", &report.corrected),
+                for (reason, what, topics) in [
+                    ("TopicsCreated", "Kafka topics created", &report.created),
+                    (
+                        "PartitionsGrown",
+                        "partitions grown to the spec on",
+                        &report.grown,
+                    ),
+                    (
+                        "TopicConfigCorrected",
+                        "config drift corrected on",
+                        &report.corrected,
+                    ),
                 ] {
                     if !topics.is_empty() {
                         publish(
                             ctx,
                             tp,
                             EventType::Normal,
-                            &format!("Topic{what}"),
-                            &format!("topics {}: {what}", topics.join(", ")),
+                            reason,
+                            &format!("{what}: {}", topics.join(", ")),
                         )
                         .await;
                     }
