@@ -6,12 +6,12 @@
 # Needs the local platform (make platform-up). Writes a Markdown report to
 # bench/results/transformer-<UTC date>.md and prints it.
 #
-# Knobs (environment): POSTS (100000), BATCH_SIZE (500), PARTITIONS (4), TRANSFORMERS ("1,2").
+# Knobs (environment): POSTS (100000), BATCH_SIZES ("500,2000"), PARTITIONS (4), TRANSFORMERS ("1,2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 POSTS=${POSTS:-100000}
-BATCH_SIZE=${BATCH_SIZE:-500}
+BATCH_SIZES=${BATCH_SIZES:-500,2000}
 PARTITIONS=${PARTITIONS:-4}
 TRANSFORMERS=${TRANSFORMERS:-1,2}
 
@@ -25,9 +25,9 @@ out="bench/results/transformer-$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB;" \
        "MariaDB $(mariadb --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*-MariaDB' | head -1), Kafka and the transformers on the same machine."
   echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
-  echo "Command: POSTS=$POSTS BATCH_SIZE=$BATCH_SIZE PARTITIONS=$PARTITIONS TRANSFORMERS=$TRANSFORMERS bash bench/transformer.sh"
+  echo "Command: POSTS=$POSTS BATCH_SIZES=$BATCH_SIZES PARTITIONS=$PARTITIONS TRANSFORMERS=$TRANSFORMERS bash bench/transformer.sh"
   echo
-  target/release/examples/transformer_bench --posts "$POSTS" --batch-size "$BATCH_SIZE" \
+  target/release/examples/transformer_bench --posts "$POSTS" --batch-sizes "$BATCH_SIZES" \
     --partitions "$PARTITIONS" --transformers "$TRANSFORMERS"
 } | tee "$out"
 echo "report: $out" >&2

@@ -2,7 +2,7 @@
 //! with 1 and 2 transformer processes, next to the ceiling, i.e. the same rows loaded straight
 //! into the same MariaDB by multi-row INSERTs and by LOAD DATA. Prints a Markdown report.
 //!
-//! `transformer_bench [--posts N] [--batch-size B] [--partitions P] [--transformers 1,2]`
+//! `transformer_bench [--posts N] [--batch-sizes 500,2000] [--partitions P] [--transformers 1,2]`
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -23,7 +23,7 @@ use tweetpipe_transformer::transform::transform;
 
 struct Args {
     posts: usize,
-    batch_size: usize,
+    batch_sizes: Vec<usize>,
     partitions: i32,
     transformers: Vec<usize>,
 }
@@ -31,7 +31,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         posts: 100_000,
-        batch_size: 500,
+        batch_sizes: vec![500, 2000],
         partitions: 4,
         transformers: vec![1, 2],
     };
@@ -41,7 +41,12 @@ fn args() -> Args {
         let bad = |e: &dyn std::fmt::Display| -> ! { panic!("{} {value}: {e}", pair[0]) };
         match pair[0].as_str() {
             "--posts" => a.posts = value.parse().unwrap_or_else(|e| bad(&e)),
-            "--batch-size" => a.batch_size = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--batch-sizes" => {
+                a.batch_sizes = value
+                    .split(',')
+                    .map(|v| v.parse().unwrap_or_else(|e| bad(&e)))
+                    .collect()
+            }
             "--partitions" => a.partitions = value.parse().unwrap_or_else(|e| bad(&e)),
             "--transformers" => {
                 a.transformers = value
@@ -98,15 +103,17 @@ async fn main() {
     );
     let binary = transformer_binary();
     let mut runs = Vec::new();
-    for &count in &args.transformers {
-        let db = TestDb::create("tp_bench_run").await;
-        let run = run_transformers(&binary, &topic, &db, count, args.batch_size, args.posts).await;
-        eprintln!(
-            "{count} transformer(s): {:.0} posts/s, peak RSS {:?} MiB",
-            run.rate, run.rss_mib
-        );
-        runs.push((count, run));
-        db.drop().await;
+    for &batch_size in &args.batch_sizes {
+        for &count in &args.transformers {
+            let db = TestDb::create("tp_bench_run").await;
+            let run = run_transformers(&binary, &topic, &db, count, batch_size, args.posts).await;
+            eprintln!(
+                "{count} transformer(s), batch {batch_size}: {:.0} posts/s, peak RSS {:?} MiB",
+                run.rate, run.rss_mib
+            );
+            runs.push((count, batch_size, run));
+            db.drop().await;
+        }
     }
 
     let _ = writeln!(
@@ -123,12 +130,11 @@ async fn main() {
         "| ceiling: LOAD DATA LOCAL INFILE, one transaction | {load_rate:.0} | {:.0}% | — |",
         100.0 * load_rate / ceiling
     );
-    for (count, run) in &runs {
+    for (count, batch_size, run) in &runs {
         let rss: Vec<String> = run.rss_mib.iter().map(|m| format!("{m:.0} MiB")).collect();
         let _ = writeln!(
             report,
-            "| Kafka → MySQL, {count} transformer(s), batch {} | {:.0} | **{:.0}%** | {} |",
-            args.batch_size,
+            "| Kafka → MySQL, {count} transformer(s), batch {batch_size} | {:.0} | **{:.0}%** | {} |",
             run.rate,
             100.0 * run.rate / ceiling,
             rss.join(", ")

@@ -3,15 +3,16 @@
 //!
 //! Every table that feeds a roll-up carries `load_id`, a random id drawn per transaction and
 //! written only on insert (upserts never change it). After the upserts, the rows whose
-//! `load_id` is ours are exactly the rows that did not exist before, so the roll-ups are
-//! incremented from them alone: a batch delivered twice, or a post matched again by the same
+//! `load_id` is ours are exactly the rows that did not exist before; one primary-key read
+//! finds them, and the roll-up increments are computed here from those rows alone and upserted
+//! in the same transaction: a batch delivered twice, or a post matched again by the same
 //! query, adds nothing. Rows are written in primary-key order, table by table in one fixed
 //! order, so two transformers lock in the same order and rarely deadlock (and a deadlock is
 //! retried like any other transient error).
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, Timelike};
 use sqlx::mysql::{MySqlDatabaseError, MySqlPool};
 use sqlx::{MySql, QueryBuilder, Transaction};
 
@@ -169,13 +170,12 @@ impl<'a> Plan<'a> {
         self.insert_mentions(tx).await?;
         self.insert_urls(tx).await?;
         self.insert_references(tx).await?;
-        let matches_inserted = self.roll_up_hourly(tx, load_id).await?;
-        self.roll_up_hashtags(tx, load_id).await?;
-        let posts_inserted = self.count_inserted(tx, load_id).await?;
+        let created = self.created_rows(tx, load_id).await?;
+        self.roll_up(tx, &created).await?;
         Ok(BatchOutcome {
             posts: self.posts.len() as u64,
-            posts_inserted,
-            matches_inserted,
+            posts_inserted: created.iter().filter(|(_, _, new)| *new).count() as u64,
+            matches_inserted: created.len() as u64,
         })
     }
 
@@ -402,90 +402,125 @@ impl<'a> Plan<'a> {
         rows
     }
 
-    fn push_ids(&self, q: &mut QueryBuilder<MySql>) {
+    /// What this transaction created: (post id, query) of every new match, and whether the
+    /// post itself is new. A new post's matches are all new, so one read of `post_queries`
+    /// (primary-key lookups) answers both.
+    async fn created_rows(
+        &self,
+        tx: &mut Transaction<'static, MySql>,
+        load_id: u64,
+    ) -> Result<Vec<(u64, String, bool)>, sqlx::Error> {
+        let mut q = QueryBuilder::<MySql>::new(
+            "SELECT q.post_id, q.query_name, p.load_id = q.load_id \
+             FROM post_queries q JOIN posts p ON p.id = q.post_id WHERE q.load_id = ",
+        );
+        q.push_bind(load_id).push(" AND q.post_id IN (");
         let mut ids = q.separated(", ");
         for id in &self.ids {
             ids.push_bind(*id);
         }
+        q.push(")");
+        let rows: Vec<(u64, String, i64)> = q.build_query_as().fetch_all(&mut **tx).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, query, post_is_new)| (id, query, post_is_new != 0))
+            .collect())
     }
 
-    /// Adds the (post, query) matches this transaction created to `posts_hourly`.
-    async fn roll_up_hourly(
+    /// Adds what this transaction created to the roll-ups, computed here from the batch.
+    async fn roll_up(
         &self,
         tx: &mut Transaction<'static, MySql>,
-        load_id: u64,
-    ) -> Result<u64, sqlx::Error> {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO posts_hourly (hour, query_name, lang, topic, posts, originals, retweets, \
-             replies, quotes, sentiment_sum, positive, negative) \
-             SELECT DATE_FORMAT(q.created_at, '%Y-%m-%d %H:00:00') AS h, q.query_name, q.lang, \
-             MAX(q.topic), COUNT(*), SUM(p.kind = 'original'), SUM(p.kind = 'retweet'), \
-             SUM(p.kind = 'reply'), SUM(p.kind = 'quote'), SUM(p.sentiment), ",
-        );
-        q.push("SUM(p.sentiment > ")
-            .push_bind(POLARITY_THRESHOLD)
-            .push("), SUM(p.sentiment < ")
-            .push_bind(-POLARITY_THRESHOLD)
-            .push(
-                ") FROM post_queries q JOIN posts p ON p.id = q.post_id \
-                 WHERE q.load_id = ",
-            )
-            .push_bind(load_id)
-            .push(" AND q.post_id IN (");
-        self.push_ids(&mut q);
-        q.push(
-            ") GROUP BY h, q.query_name, q.lang ORDER BY h, q.query_name, q.lang \
-             ON DUPLICATE KEY UPDATE \
-             posts_hourly.posts = posts_hourly.posts + VALUES(posts), \
-             posts_hourly.originals = posts_hourly.originals + VALUES(originals), \
-             posts_hourly.retweets = posts_hourly.retweets + VALUES(retweets), \
-             posts_hourly.replies = posts_hourly.replies + VALUES(replies), \
-             posts_hourly.quotes = posts_hourly.quotes + VALUES(quotes), \
-             posts_hourly.sentiment_sum = posts_hourly.sentiment_sum + VALUES(sentiment_sum), \
-             posts_hourly.positive = posts_hourly.positive + VALUES(positive), \
-             posts_hourly.negative = posts_hourly.negative + VALUES(negative)",
-        );
-        q.build().execute(&mut **tx).await?;
-        let mut count =
-            QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM post_queries WHERE load_id = ");
-        count.push_bind(load_id).push(" AND post_id IN (");
-        self.push_ids(&mut count);
-        count.push(")");
-        let n: i64 = count.build_query_scalar().fetch_one(&mut **tx).await?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
-    /// Adds the hashtags of the posts this transaction created to `hashtags_daily`.
-    async fn roll_up_hashtags(
-        &self,
-        tx: &mut Transaction<'static, MySql>,
-        load_id: u64,
+        created: &[(u64, String, bool)],
     ) -> Result<(), sqlx::Error> {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO hashtags_daily (day, tag, posts) \
-             SELECT DATE(h.created_at) AS d, h.tag, COUNT(*) \
-             FROM post_hashtags h JOIN posts p ON p.id = h.post_id WHERE p.load_id = ",
-        );
-        q.push_bind(load_id).push(" AND h.post_id IN (");
-        self.push_ids(&mut q);
-        q.push(
-            ") GROUP BY d, h.tag ORDER BY d, h.tag \
-             ON DUPLICATE KEY UPDATE hashtags_daily.posts = hashtags_daily.posts + VALUES(posts)",
-        );
-        q.build().execute(&mut **tx).await?;
+        let by_id: BTreeMap<u64, &StoredPost> =
+            self.posts.iter().map(|s| (s.post.id, *s)).collect();
+        let mut hourly: BTreeMap<(NaiveDateTime, &str, &str), HourlyIncrement<'_>> =
+            BTreeMap::new();
+        let mut daily: BTreeMap<(chrono::NaiveDate, &str), u64> = BTreeMap::new();
+        for (post_id, query, post_is_new) in created {
+            let Some(stored) = by_id.get(post_id) else {
+                continue;
+            };
+            let post = &stored.post;
+            let query = query.as_str();
+            let hour = post
+                .created_at
+                .date()
+                .and_hms_opt(post.created_at.hour(), 0, 0)
+                .unwrap_or(post.created_at);
+            let row = hourly
+                .entry((hour, query, post.lang.as_str()))
+                .or_insert_with(|| HourlyIncrement {
+                    topic: &post.topic,
+                    ..HourlyIncrement::default()
+                });
+            row.posts += 1;
+            row.kinds[post.kind as usize] += 1;
+            row.sentiment_sum += f64::from(post.sentiment);
+            row.positive += u64::from(post.sentiment > POLARITY_THRESHOLD);
+            row.negative += u64::from(post.sentiment < -POLARITY_THRESHOLD);
+            if *post_is_new {
+                for tag in &stored.hashtags {
+                    *daily
+                        .entry((post.created_at.date(), tag.tag.as_str()))
+                        .or_default() += 1;
+                }
+            }
+        }
+        let hourly: Vec<_> = hourly.into_iter().collect();
+        for chunk in hourly.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO posts_hourly (hour, query_name, lang, topic, posts, originals, \
+                 retweets, replies, quotes, sentiment_sum, positive, negative) ",
+            );
+            q.push_values(chunk, |mut row, ((hour, query, lang), inc)| {
+                row.push_bind(*hour)
+                    .push_bind(*query)
+                    .push_bind(*lang)
+                    .push_bind(inc.topic)
+                    .push_bind(inc.posts)
+                    .push_bind(inc.kinds[0])
+                    .push_bind(inc.kinds[1])
+                    .push_bind(inc.kinds[2])
+                    .push_bind(inc.kinds[3])
+                    .push_bind(inc.sentiment_sum)
+                    .push_bind(inc.positive)
+                    .push_bind(inc.negative);
+            });
+            q.push(
+                " ON DUPLICATE KEY UPDATE \
+                 posts = posts + VALUES(posts), \
+                 originals = originals + VALUES(originals), \
+                 retweets = retweets + VALUES(retweets), \
+                 replies = replies + VALUES(replies), \
+                 quotes = quotes + VALUES(quotes), \
+                 sentiment_sum = sentiment_sum + VALUES(sentiment_sum), \
+                 positive = positive + VALUES(positive), \
+                 negative = negative + VALUES(negative)",
+            );
+            q.build().execute(&mut **tx).await?;
+        }
+        let daily: Vec<_> = daily.into_iter().collect();
+        for chunk in daily.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<MySql>::new("INSERT INTO hashtags_daily (day, tag, posts) ");
+            q.push_values(chunk, |mut row, ((day, tag), posts)| {
+                row.push_bind(*day).push_bind(*tag).push_bind(*posts);
+            });
+            q.push(" ON DUPLICATE KEY UPDATE posts = posts + VALUES(posts)");
+            q.build().execute(&mut **tx).await?;
+        }
         Ok(())
     }
+}
 
-    async fn count_inserted(
-        &self,
-        tx: &mut Transaction<'static, MySql>,
-        load_id: u64,
-    ) -> Result<u64, sqlx::Error> {
-        let mut q = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM posts WHERE load_id = ");
-        q.push_bind(load_id).push(" AND id IN (");
-        self.push_ids(&mut q);
-        q.push(")");
-        let n: i64 = q.build_query_scalar().fetch_one(&mut **tx).await?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
+/// One `posts_hourly` row's increment. `kinds` follows [`crate::rows::PostKind`]'s order.
+#[derive(Default)]
+struct HourlyIncrement<'a> {
+    topic: &'a str,
+    posts: u64,
+    kinds: [u64; 4],
+    sentiment_sum: f64,
+    positive: u64,
+    negative: u64,
 }

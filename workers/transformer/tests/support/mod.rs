@@ -37,6 +37,16 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create(prefix: &str) -> Self {
+        let db = Self::create_empty(prefix).await;
+        tweetpipe_transformer::MIGRATOR
+            .run(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("migrate: {e}"));
+        db
+    }
+
+    /// A fresh database without the schema.
+    pub async fn create_empty(prefix: &str) -> Self {
         let platform = tweetpipe_testkit::platform();
         platform.require_mysql();
         let name = unique(prefix);
@@ -51,10 +61,6 @@ impl TestDb {
         let url = format!("{}/{name}", platform.mysql_url.trim_end_matches('/'));
         let pool = tweetpipe_transformer::db::connect_lazy(&url, 4)
             .unwrap_or_else(|e| panic!("pool: {e}"));
-        tweetpipe_transformer::MIGRATOR
-            .run(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("migrate: {e}"));
         Self { name, url, pool }
     }
 
