@@ -12,7 +12,7 @@ export KUBECONFIG := $(CURDIR)/.platform/kubeconfig
 # Images for tests are built from the test build's own binaries (no second compile);
 # `make images` for the demo and benchmarks builds release binaries.
 IMAGE_PROFILE ?= release
-IMAGE_BINARIES := tweetpipe-probe
+IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
 .PHONY: help demo test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench
 
@@ -21,7 +21,8 @@ help: ## list the targets
 
 demo: platform-up ## bring the platform up and show it working (the README's main job)
 	@$(STAGE) images $(MAKE) --no-print-directory images
-	@$(STAGE) demo bash dev/demo.sh
+	@$(STAGE) platform-check bash dev/demo.sh
+	@$(STAGE) pipeline bash examples/demo.sh
 
 test: ## every quality gate and test, on a platform brought up from scratch if needed
 	@$(STAGE) platform-up bash $(PLATFORM)/up.sh
