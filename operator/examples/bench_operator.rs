@@ -124,11 +124,17 @@ async fn main() -> anyhow::Result<()> {
     let ops_port = 18_000 + (std::process::id() % 1000) as u16;
     let mut operator = Command::new(&binary)
         .env("KUBECONFIG", &platform.kubeconfig)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .env("TWEETPIPE_WATCH_NAMESPACE", &ns)
         .env("TWEETPIPE_LEADER_ELECTION", "false")
         .env("TWEETPIPE_OPS_ADDR", format!("127.0.0.1:{ops_port}"))
-        .stdout(Stdio::null())
+        .stdout(match std::env::var("OPERATOR_LOG_FILE") {
+            Ok(path) => Stdio::from(std::fs::File::create(path)?),
+            Err(_) => Stdio::null(),
+        })
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| {

@@ -93,6 +93,23 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
         mysql_timeout: seconds("TWEETPIPE_MYSQL_TIMEOUT_SECONDS", 5)?,
         requeue_ready: seconds("TWEETPIPE_REQUEUE_SECONDS", 30)?,
         requeue_not_ready: seconds("TWEETPIPE_REQUEUE_NOT_READY_SECONDS", 5)?,
+        concurrency: parse(
+            &get,
+            "TWEETPIPE_MAX_CONCURRENT_RECONCILES",
+            16,
+            "a number from 1 to 65535",
+        )
+        .and_then(|n: u16| {
+            if n == 0 {
+                Err(SettingsError {
+                    name: "TWEETPIPE_MAX_CONCURRENT_RECONCILES",
+                    value: "0".into(),
+                    expected: "a number from 1 to 65535",
+                })
+            } else {
+                Ok(n)
+            }
+        })?,
     };
     let identity = get("POD_NAME")
         .or_else(|| get("HOSTNAME"))

@@ -52,58 +52,41 @@ pub async fn apply_workloads(
     let rendered = workloads::render(&extractor, &transformer)?;
     let url = mysql::url_with_database(secrets.mysql_admin_url.expose(), &tp.spec.mysql.database);
 
-    ssa(
-        client,
-        &namespace,
-        &workloads::config_map(
-            tp,
-            Component::Extractor,
-            "extractor.json",
-            &rendered.extractor,
-        ),
-    )
-    .await?;
-    ssa(
-        client,
-        &namespace,
-        &workloads::config_map(
-            tp,
-            Component::Transformer,
-            "transformer.json",
-            &rendered.transformer,
-        ),
-    )
-    .await?;
-    ssa::<Secret>(client, &namespace, &workloads::mysql_secret(tp, &url)).await?;
-    ssa::<Service>(
-        client,
-        &namespace,
-        &workloads::service(tp, Component::Extractor),
-    )
-    .await?;
-    ssa::<Service>(
-        client,
-        &namespace,
-        &workloads::service(tp, Component::Transformer),
-    )
-    .await?;
-    ssa::<StatefulSet>(
-        client,
-        &namespace,
-        &workloads::extractor_statefulset(tp, defaults, plan.scaling.replicas, &rendered.extractor),
-    )
-    .await?;
-    ssa::<Deployment>(
-        client,
-        &namespace,
-        &workloads::transformer_deployment(
-            tp,
-            defaults,
-            plan.transformer_replicas,
-            &rendered.transformer,
-        ),
-    )
-    .await?;
+    let extractor_config = workloads::config_map(
+        tp,
+        Component::Extractor,
+        "extractor.json",
+        &rendered.extractor,
+    );
+    let transformer_config = workloads::config_map(
+        tp,
+        Component::Transformer,
+        "transformer.json",
+        &rendered.transformer,
+    );
+    let mysql_secret = workloads::mysql_secret(tp, &url);
+    let extractor_service = workloads::service(tp, Component::Extractor);
+    let transformer_service = workloads::service(tp, Component::Transformer);
+    // What the pods mount first, so a new pod never starts without its config.
+    futures::try_join!(
+        ssa(client, &namespace, &extractor_config),
+        ssa(client, &namespace, &transformer_config),
+        ssa::<Secret>(client, &namespace, &mysql_secret),
+        ssa::<Service>(client, &namespace, &extractor_service),
+        ssa::<Service>(client, &namespace, &transformer_service),
+    )?;
+    let statefulset =
+        workloads::extractor_statefulset(tp, defaults, plan.scaling.replicas, &rendered.extractor);
+    let deployment = workloads::transformer_deployment(
+        tp,
+        defaults,
+        plan.transformer_replicas,
+        &rendered.transformer,
+    );
+    futures::try_join!(
+        ssa::<StatefulSet>(client, &namespace, &statefulset),
+        ssa::<Deployment>(client, &namespace, &deployment),
+    )?;
     Ok(())
 }
 

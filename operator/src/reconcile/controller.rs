@@ -70,6 +70,8 @@ pub struct Settings {
     pub requeue_ready: Duration,
     /// Requeue while something is wrong or starting.
     pub requeue_not_ready: Duration,
+    /// Pipelines reconciled at the same time (each holds Kafka and MySQL connections).
+    pub concurrency: u16,
 }
 
 /// Shared state of all reconciles.
@@ -206,84 +208,33 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
     let settings = &ctx.settings;
 
     // Read.
+    let mut timer = PhaseTimer::new();
     let resolved = secrets::resolve(client, &namespace, spec).await?;
     let secrets_check = match &resolved {
         Ok(_) => Check::Ok,
         Err(missing) => missing.to_check(),
     };
-    let mut kafka_check = Check::Skipped("waiting for the referenced Secrets".into());
-    let mut mysql_check = Check::Skipped("waiting for the referenced Secrets".into());
-    let mut checkpoints = None;
-    let mut lag = None;
-    let mut partitions = None;
-    if let Ok(resolved) = &resolved {
-        match kafka::ensure_topics(&spec.kafka, resolved, settings.kafka_timeout).await {
-            Ok(report) => {
-                kafka_check = Check::Ok;
-                partitions = Some(report.partitions);
-                for (reason, what, topics) in [
-                    ("TopicsCreated", "Kafka topics created", &report.created),
-                    (
-                        "PartitionsGrown",
-                        "partitions grown to the spec on",
-                        &report.grown,
-                    ),
-                    (
-                        "TopicConfigCorrected",
-                        "config drift corrected on",
-                        &report.corrected,
-                    ),
-                ] {
-                    if !topics.is_empty() {
-                        publish(
-                            ctx,
-                            tp,
-                            EventType::Normal,
-                            reason,
-                            &format!("{what}: {}", topics.join(", ")),
-                        )
-                        .await;
-                    }
-                }
-                match kafka::read_checkpoints(&spec.kafka, resolved, settings.kafka_timeout).await {
-                    Ok(read) => checkpoints = Some(read),
-                    Err(e) => {
-                        warn!(error = %e, "reading checkpoints failed; keeping the last known progress")
-                    }
-                }
-                let group = crate::build::worker_config::group_id(tp);
-                match kafka::consumer_lag(
-                    &spec.kafka,
-                    resolved,
-                    settings.kafka_timeout,
-                    &group,
-                    report.partitions,
-                )
-                .await
-                {
-                    Ok(value) => lag = Some(value),
-                    Err(e) => warn!(error = %e, "reading consumer lag failed"),
-                }
-            }
-            Err(e) => kafka_check = Check::failed(e.reason(), e.to_string()),
+    timer.lap("secrets");
+    // Kafka and MySQL are independent: check them concurrently.
+    let (kafka, mysql_check) = match &resolved {
+        Ok(resolved) => tokio::join!(
+            read_kafka(ctx, tp, resolved),
+            ensure_mysql(ctx, tp, resolved)
+        ),
+        Err(_) => {
+            let waiting = Check::Skipped("waiting for the referenced Secrets".into());
+            (KafkaObservation::skipped(waiting.clone()), waiting)
         }
-        mysql_check = match mysql::ensure_schema(
-            &spec.mysql,
-            resolved,
-            ctx.schema.as_ref(),
-            settings.mysql_timeout,
-        )
-        .await
-        {
-            Ok(()) => Check::Ok,
-            Err(e) => Check::failed(e.reason(), e.to_string()),
-        };
-    }
+    };
+    timer.lap("dependencies");
     let month = crate::decide::monthly::month_of(now);
-    let checkpoints =
-        checkpoints.unwrap_or_else(|| checkpoints_from_status(tp.status.as_ref(), &month));
+    let checkpoints = kafka
+        .checkpoints
+        .unwrap_or_else(|| checkpoints_from_status(tp.status.as_ref(), &month));
     let (extractor_ready, transformer_ready, transformer_current) =
         apply::workload_state(client, tp).await?;
+    let (kafka_check, lag, partitions) = (kafka.check, kafka.lag, kafka.partitions);
+    timer.lap("read_workloads");
 
     // Decide.
     let observed = Observed {
@@ -332,6 +283,7 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
         );
         publish(ctx, tp, kind, &condition.reason, &note).await;
     }
+    timer.lap("apply");
     if apply::write_status(client, tp, &plan.status).await? {
         info!(
             extractors = plan.scaling.replicas,
@@ -342,6 +294,8 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
     }
     record_metrics(ctx, tp, &plan);
 
+    timer.lap("status");
+    timer.log();
     let ready = plan
         .status
         .conditions
@@ -352,6 +306,127 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
     } else {
         settings.requeue_not_ready
     }))
+}
+
+/// What the Kafka side of a reconcile saw.
+struct KafkaObservation {
+    check: Check,
+    partitions: Option<i32>,
+    checkpoints: Option<Vec<Checkpoint>>,
+    lag: Option<i64>,
+}
+
+impl KafkaObservation {
+    fn skipped(check: Check) -> Self {
+        KafkaObservation {
+            check,
+            partitions: None,
+            checkpoints: None,
+            lag: None,
+        }
+    }
+}
+
+/// Topics in shape, then progress and lag (concurrently).
+async fn read_kafka(
+    ctx: &Context,
+    tp: &TweetPipeline,
+    resolved: &secrets::Resolved,
+) -> KafkaObservation {
+    let spec = &tp.spec;
+    let timeout = ctx.settings.kafka_timeout;
+    let report = match kafka::ensure_topics(&spec.kafka, resolved, timeout).await {
+        Ok(report) => report,
+        Err(e) => return KafkaObservation::skipped(Check::failed(e.reason(), e.to_string())),
+    };
+    for (reason, what, topics) in [
+        ("TopicsCreated", "Kafka topics created", &report.created),
+        (
+            "PartitionsGrown",
+            "partitions grown to the spec on",
+            &report.grown,
+        ),
+        (
+            "TopicConfigCorrected",
+            "config drift corrected on",
+            &report.corrected,
+        ),
+    ] {
+        if !topics.is_empty() {
+            publish(
+                ctx,
+                tp,
+                EventType::Normal,
+                reason,
+                &format!("{what}: {}", topics.join(", ")),
+            )
+            .await;
+        }
+    }
+    let group = crate::build::worker_config::group_id(tp);
+    let (checkpoints, lag) = tokio::join!(
+        kafka::read_checkpoints(&spec.kafka, resolved, timeout),
+        kafka::consumer_lag(&spec.kafka, resolved, timeout, &group, report.partitions),
+    );
+    let checkpoints = checkpoints
+        .inspect_err(
+            |e| warn!(error = %e, "reading checkpoints failed; keeping the last known progress"),
+        )
+        .ok();
+    let lag = lag
+        .inspect_err(|e| warn!(error = %e, "reading consumer lag failed"))
+        .ok();
+    KafkaObservation {
+        check: Check::Ok,
+        partitions: Some(report.partitions),
+        checkpoints,
+        lag,
+    }
+}
+
+/// Database, migrations and reporting user.
+async fn ensure_mysql(ctx: &Context, tp: &TweetPipeline, resolved: &secrets::Resolved) -> Check {
+    match mysql::ensure_schema(
+        &tp.spec.mysql,
+        resolved,
+        ctx.schema.as_ref(),
+        ctx.settings.mysql_timeout,
+    )
+    .await
+    {
+        Ok(()) => Check::Ok,
+        Err(e) => Check::failed(e.reason(), e.to_string()),
+    }
+}
+
+/// Durations of the reconcile phases, logged at debug level to find where time goes.
+struct PhaseTimer {
+    last: Instant,
+    laps: Vec<(&'static str, u128)>,
+}
+
+impl PhaseTimer {
+    fn new() -> Self {
+        PhaseTimer {
+            last: Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+
+    fn lap(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.laps.push((phase, (now - self.last).as_millis()));
+        self.last = now;
+    }
+
+    fn log(&self) {
+        let phases: Vec<String> = self
+            .laps
+            .iter()
+            .map(|(p, ms)| format!("{p}={ms}ms"))
+            .collect();
+        tracing::debug!(phases = %phases.join(" "), "reconcile phases");
+    }
 }
 
 fn labels(tp: &TweetPipeline) -> PipelineLabels {
@@ -539,7 +614,9 @@ pub async fn run(
     let pipelines: Api<DeserializeGuard<TweetPipeline>> = api(&client, namespace);
     let owned =
         watcher::Config::default().labels("app.kubernetes.io/managed-by=tweetpipe-operator");
+    let concurrency = ctx.settings.concurrency;
     Controller::new(pipelines, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .owns(api::<StatefulSet>(&client, namespace), owned.clone())
         .owns(api::<Deployment>(&client, namespace), owned)
         .graceful_shutdown_on(shutdown)
