@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 source dev/platform/lib.sh
 source "$ENV_FILE"
 watch_seconds=${1:-60}
-kubectl() { kubectl_admin "$@"; }
 system=tweetpipe-system
 
 echo "==> operator chart"
@@ -19,10 +18,10 @@ helm --kubeconfig "$KUBECONFIG" upgrade --install tweetpipe-operator helm/tweetp
   --set workers.extractor.image=docker.io/tweetpipe/extractor:dev \
   --set workers.transformer.image=docker.io/tweetpipe/transformer:dev \
   --set workers.pullPolicy=Never >/dev/null
-kubectl -n "$system" get deploy tweetpipe-operator
+kubectl_admin -n "$system" get deploy tweetpipe-operator
 
 echo "==> X API simulator (token simulator-token-1) in $system"
-kubectl apply -f - >/dev/null <<YAML
+kubectl_admin apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: x-api-simulator, namespace: $system}
@@ -57,17 +56,17 @@ spec:
   selector: {app: x-api-simulator}
   ports: [{name: http, port: 8080, targetPort: http}]
 YAML
-kubectl -n "$system" rollout status deploy/x-api-simulator --timeout=120s >/dev/null
+kubectl_admin -n "$system" rollout status deploy/x-api-simulator --timeout=120s >/dev/null
 
 echo "==> pipeline examples/covid19.yaml"
 sed -e "s#mysql://root:tweetpipe-dev-root@10.244.0.1:3306#$TWEETPIPE_MYSQL_URL_POD#" \
     -e "s#bootstrapServers: 10.244.0.1:9094#bootstrapServers: $TWEETPIPE_KAFKA_BOOTSTRAP_POD#" \
-    examples/covid19.yaml | kubectl apply -f - >/dev/null
-if ! kubectl -n tweets wait tp/covid19 --for=condition=Ready --timeout=300s >/dev/null; then
-  kubectl -n tweets describe tp covid19
+    examples/covid19.yaml | kubectl_admin apply -f - >/dev/null
+if ! kubectl_admin -n tweets wait tp/covid19 --for=condition=Ready --timeout=300s >/dev/null; then
+  kubectl_admin -n tweets describe tp covid19
   exit 1
 fi
-kubectl -n tweets get tp,pods
+kubectl_admin -n tweets get tp,pods
 
 # mysql://user:password@host:port from the platform's env file.
 url=${TWEETPIPE_MYSQL_URL#mysql://}
@@ -85,4 +84,4 @@ done
 echo "--- top hashtags"
 mysql_query "SELECT display AS hashtag, COUNT(*) AS posts FROM tweets_covid19.post_hashtags GROUP BY tag, display ORDER BY posts DESC LIMIT 10"
 echo
-kubectl get tp -A
+kubectl_admin get tp -A

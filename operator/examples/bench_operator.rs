@@ -129,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             std::env::var("OPERATOR_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .env("TWEETPIPE_WATCH_NAMESPACE", &ns)
+        .env("TWEETPIPE_INSTANCE", &ns)
         .env("TWEETPIPE_LEADER_ELECTION", "false")
         .env("TWEETPIPE_OPS_ADDR", format!("127.0.0.1:{ops_port}"))
         .stdout(match std::env::var("OPERATOR_LOG_FILE") {

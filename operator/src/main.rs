@@ -103,7 +103,12 @@ async fn main() -> anyhow::Result<()> {
         Some((leader, task)) => (Some(leader), Some(task)),
         None => (None, None),
     };
-    let run = controller::run(ctx, settings.watch_namespace.clone(), stop);
+    let run = controller::run(
+        ctx,
+        settings.watch_namespace.clone(),
+        settings.instance.clone(),
+        stop,
+    );
     tokio::pin!(run);
     let lost = loop {
         tokio::select! {

@@ -37,6 +37,9 @@ pub struct OperatorSettings {
     pub lease_seconds: u64,
     /// Only reconcile pipelines in this namespace (all namespaces when unset).
     pub watch_namespace: Option<String>,
+    /// Reconcile only pipelines labelled `tweetpipe.io/operator-instance=<this>`; the default
+    /// operator (unset) reconciles pipelines without that label.
+    pub instance: Option<String>,
 }
 
 fn parse<T: std::str::FromStr>(
@@ -133,5 +136,6 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
             "a whole number of seconds",
         )?,
         watch_namespace: get("TWEETPIPE_WATCH_NAMESPACE").filter(|v| !v.trim().is_empty()),
+        instance: get("TWEETPIPE_INSTANCE").filter(|v| !v.trim().is_empty()),
     })
 }

@@ -308,6 +308,18 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
     }))
 }
 
+/// Label that assigns a pipeline to a named operator instance (like an ingress class).
+pub const INSTANCE_LABEL: &str = "tweetpipe.io/operator-instance";
+
+/// Pipelines an operator reconciles: those labelled with its instance, or, for the default
+/// operator (no instance), those without the label. Two installations never fight over one pipeline.
+pub fn instance_selector(instance: Option<&str>) -> String {
+    match instance {
+        Some(name) => format!("{INSTANCE_LABEL}={name}"),
+        None => format!("!{INSTANCE_LABEL}"),
+    }
+}
+
 /// What the Kafka side of a reconcile saw.
 struct KafkaObservation {
     check: Check,
@@ -598,6 +610,7 @@ async fn publish(ctx: &Context, tp: &TweetPipeline, type_: EventType, reason: &s
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<String>,
+    instance: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
@@ -615,16 +628,20 @@ pub async fn run(
     let owned =
         watcher::Config::default().labels("app.kubernetes.io/managed-by=tweetpipe-operator");
     let concurrency = ctx.settings.concurrency;
-    Controller::new(pipelines, watcher::Config::default().any_semantic())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .owns(api::<StatefulSet>(&client, namespace), owned.clone())
-        .owns(api::<Deployment>(&client, namespace), owned)
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                warn!(error = %e, "controller stream error");
-            }
-        })
-        .await;
+    let selector = instance_selector(instance.as_deref());
+    Controller::new(
+        pipelines,
+        watcher::Config::default().labels(&selector).any_semantic(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+    .owns(api::<StatefulSet>(&client, namespace), owned.clone())
+    .owns(api::<Deployment>(&client, namespace), owned)
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            warn!(error = %e, "controller stream error");
+        }
+    })
+    .await;
 }

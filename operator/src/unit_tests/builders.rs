@@ -459,3 +459,18 @@ fn a_deep_slow_down_still_leaves_every_replica_a_request() {
     let assignments = scaling::assign(6, 1, 405, 1, 6);
     assert!(assignments.iter().all(|a| a.requests_per_window >= 1));
 }
+
+#[test]
+fn operator_instances_split_pipelines_by_label() {
+    use crate::reconcile::controller::instance_selector;
+    assert_eq!(instance_selector(None), "!tweetpipe.io/operator-instance");
+    assert_eq!(
+        instance_selector(Some("e2e-a")),
+        "tweetpipe.io/operator-instance=e2e-a"
+    );
+    let env = |name: &str| (name == "TWEETPIPE_INSTANCE").then(|| "blue".to_string());
+    assert_eq!(
+        settings::from_env(env).unwrap().instance.as_deref(),
+        Some("blue")
+    );
+}

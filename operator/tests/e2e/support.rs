@@ -16,6 +16,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use sqlx::Connection;
 use tweetpipe_operator::crd::TweetPipeline;
+use tweetpipe_operator::reconcile::controller::INSTANCE_LABEL;
 use tweetpipe_testkit::Platform;
 
 /// Upper bound for a state to be reached; generous because CPU is shared.
@@ -174,6 +175,8 @@ impl Operator {
             .env("KUBECONFIG", &p.kubeconfig)
             .env("RUST_LOG", "info,tweetpipe_operator=debug")
             .env("TWEETPIPE_WATCH_NAMESPACE", options.namespace)
+            // Only this test's pipelines, even if an operator is installed in the cluster too.
+            .env("TWEETPIPE_INSTANCE", options.namespace)
             .env("POD_NAMESPACE", options.namespace)
             .env("POD_NAME", options.identity)
             .env("TWEETPIPE_OPS_ADDR", format!("127.0.0.1:{ops_port}"))
