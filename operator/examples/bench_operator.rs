@@ -15,6 +15,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, CustomResourceExt};
 use tweetpipe_operator::crd::{DeletionPolicy, QuerySpec, TweetPipeline};
+use tweetpipe_operator::reconcile::controller::INSTANCE_LABEL;
 
 fn arg(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -156,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
         tp.metadata = kube::core::ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(ns.clone()),
+            labels: Some([(INSTANCE_LABEL.to_string(), ns.clone())].into()),
             ..Default::default()
         };
         tp.spec.suspend = true;

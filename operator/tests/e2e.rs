@@ -111,7 +111,7 @@ async fn invalid_manifests_are_refused_at_apply_time_with_clear_messages() {
 async fn missing_secret_is_named_in_a_condition_then_recovers() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "secret").await;
-    let _operator = Operator::for_namespace(&ns.name);
+    let operator = Operator::for_namespace(&ns.name);
     put_secret(&client, &ns.name, "x-token-a", "token", "dev-token").await;
     put_secret(
         &client,
@@ -181,6 +181,17 @@ async fn missing_secret_is_named_in_a_condition_then_recovers() {
         "posts, checkpoints and dead-letter topics exist: {topics:?}"
     );
     assert!(database_exists(&tp.spec.mysql.database).await);
+    // This test's operator did the work (not another installation in the cluster).
+    let metrics = operator
+        .metrics()
+        .await
+        .expect("the operator serves /metrics");
+    let reconciles: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("tweetpipe_operator_reconciles_total "))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .expect("reconcile counter");
+    assert!(reconciles >= 3.0, "reconciles counted: {reconciles}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

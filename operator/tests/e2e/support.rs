@@ -314,6 +314,7 @@ pub fn pipeline(ns: &TestNamespace, name: &str) -> TweetPipeline {
     tp.metadata = kube::core::ObjectMeta {
         name: Some(name.into()),
         namespace: Some(ns.name.clone()),
+        labels: Some([(INSTANCE_LABEL.to_string(), ns.name.clone())].into()),
         ..Default::default()
     };
     tp.spec.kafka.bootstrap_servers = platform().kafka_bootstrap_pod.clone();
