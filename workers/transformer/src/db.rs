@@ -16,6 +16,7 @@ pub fn connect_lazy(url: &str, size: u32) -> Result<MySqlPool, sqlx::Error> {
         .min_connections(0)
         // Fail fast when MySQL is down: the writer's backoff decides when to try again.
         .acquire_timeout(Duration::from_secs(5))
-        .test_before_acquire(true)
+        // No ping per batch: a dead connection fails the batch, which is retried as transient.
+        .test_before_acquire(false)
         .connect_lazy_with(options))
 }

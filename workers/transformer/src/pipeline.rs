@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
@@ -80,7 +81,14 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {}
+impl ConsumerContext for LagContext {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            self.metrics.commit_failures.inc();
+            tracing::warn!(error = %e, "offset commit failed after the database commit; the records will be consumed again and absorbed");
+        }
+    }
+}
 
 pub type TransformerConsumer = StreamConsumer<LagContext>;
 
@@ -312,7 +320,9 @@ struct Abandoned;
 
 impl Writer {
     async fn run(self, mut batches: mpsc::Receiver<Batch>) {
+        let mut last_offsets = BTreeMap::new();
         while let Some(batch) = batches.recv().await {
+            last_offsets.clone_from(&batch.offsets);
             let span = tracing::info_span!(
                 "transform_batch",
                 records = batch.records,
@@ -344,6 +354,18 @@ impl Writer {
                 }
             }
         }
+        // At shutdown, wait for the last commit so the next owner starts right after it.
+        if let Some(list) = offset_list(&last_offsets) {
+            let consumer = Arc::clone(&self.consumer);
+            let committed =
+                tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)).await;
+            if !matches!(committed, Ok(Ok(()))) {
+                self.metrics.commit_failures.inc();
+                tracing::warn!(
+                    "final offset commit failed; the last batch will be consumed again and absorbed"
+                );
+            }
+        }
     }
 
     async fn process(&self, batch: Batch) -> Result<(), Abandoned> {
@@ -359,7 +381,7 @@ impl Writer {
         span.record("inserted", outcome.posts_inserted);
         span.record("dead_letters", dead.len());
         self.send_dead_letters(&dead).await?;
-        self.commit(offsets).await;
+        self.commit(&offsets);
         Ok(())
     }
 
@@ -541,31 +563,33 @@ impl Writer {
             .map_err(|(error, _)| error)
     }
 
-    /// Commits the next offset of every partition in the batch. A failure (typically a
-    /// rebalance that moved the partition) is only counted: the records come again to the
-    /// partition's new owner, and the upserts absorb them.
-    async fn commit(&self, offsets: BTreeMap<(String, i32), i64>) {
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), offset) in &offsets {
-            if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))
-            {
-                tracing::error!(error = %e, "cannot build the offset list");
-                return;
-            }
-        }
-        let consumer = Arc::clone(&self.consumer);
-        let result =
-            tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)).await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.metrics.commit_failures.inc();
-                tracing::warn!(error = %e, "offset commit failed after the database commit; the records will be consumed again and absorbed");
-            }
-            Err(e) => {
-                self.metrics.commit_failures.inc();
-                tracing::error!(error = %e, "offset commit task failed");
-            }
+    /// Commits the next offset of every partition in the batch, asynchronously: librdkafka
+    /// sends commits in order, and the database already holds the rows, so nothing waits for
+    /// the broker's answer. A failed commit (typically after a rebalance moved the partition)
+    /// is reported by [`LagContext::commit_callback`] and only counted: the records come again
+    /// to the partition's owner, and the upserts absorb them.
+    fn commit(&self, offsets: &BTreeMap<(String, i32), i64>) {
+        let Some(list) = offset_list(offsets) else {
+            return;
+        };
+        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+            self.metrics.commit_failures.inc();
+            tracing::warn!(error = %e, "offset commit failed after the database commit; the records will be consumed again and absorbed");
         }
     }
+}
+
+/// The next offset to consume for every partition of a batch.
+fn offset_list(offsets: &BTreeMap<(String, i32), i64>) -> Option<TopicPartitionList> {
+    if offsets.is_empty() {
+        return None;
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in offsets {
+        if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
+            tracing::error!(error = %e, "cannot build the offset list");
+            return None;
+        }
+    }
+    Some(list)
 }

@@ -8,7 +8,8 @@
 //! in the same transaction: a batch delivered twice, or a post matched again by the same
 //! query, adds nothing. Rows are written in primary-key order, table by table in one fixed
 //! order, so two transformers lock in the same order and rarely deadlock (and a deadlock is
-//! retried like any other transient error).
+//! retried like any other transient error); the rows transformers share (authors, roll-up
+//! buckets) are written last, so their locks are held briefly.
 
 use std::collections::BTreeMap;
 
@@ -163,7 +164,6 @@ impl<'a> Plan<'a> {
         tx: &mut Transaction<'static, MySql>,
         load_id: u64,
     ) -> Result<BatchOutcome, sqlx::Error> {
-        self.upsert_users(tx).await?;
         self.upsert_posts(tx, load_id).await?;
         self.insert_matches(tx, load_id).await?;
         self.insert_hashtags(tx).await?;
@@ -171,6 +171,9 @@ impl<'a> Plan<'a> {
         self.insert_urls(tx).await?;
         self.insert_references(tx).await?;
         let created = self.created_rows(tx, load_id).await?;
+        // Rows that other transformers write too (authors, roll-up buckets) come last, so
+        // their locks are held only for the moments before the commit.
+        self.upsert_users(tx).await?;
         self.roll_up(tx, &created).await?;
         Ok(BatchOutcome {
             posts: self.posts.len() as u64,
