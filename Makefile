@@ -48,7 +48,7 @@ platform-down: ## stop everything platform-up started; PURGE=1 also deletes its 
 platform-status: ## one line per platform component
 	@bash $(PLATFORM)/status.sh
 
-shellenv: ## print exports for kubectl/helm against the local platform: eval "$$(make -s shellenv)"
+shellenv: ## print exports for kubectl/helm against the local platform: eval "$(make -s shellenv)"
 	@echo "export PATH=\"$(TOOLS_PATH)\" KUBECONFIG=\"$(KUBECONFIG)\""
 
 build: ## release binaries
