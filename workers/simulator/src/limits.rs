@@ -51,9 +51,9 @@ impl TokenLimits {
 
     fn roll(&mut self, now_ms: i64) {
         if self.window_end_ms.is_none_or(|end| now_ms >= end) {
-            let end = now_ms + self.window_ms;
-            self.window_end_ms =
-                Some(end.div_euclid(1000) * 1000 + if end % 1000 == 0 { 0 } else { 1000 });
+            // Windows start on the whole second of their first request, so the reset (in
+            // epoch seconds) is exact.
+            self.window_end_ms = Some(now_ms.div_euclid(1000) * 1000 + self.window_ms);
             self.used = 0;
         }
         let month = month_of(now_ms);
@@ -109,8 +109,8 @@ mod tests {
         }
         assert_eq!(l.admit(T0 + 500), Admission::RateLimited);
         let reset = l.headers().reset_epoch_s;
-        // The window began at T0 and lasts 2 s; its end is rounded up to a whole second.
-        assert_eq!(reset, (T0 + 2000) / 1000 + 1);
+        // The window began in T0's second and lasts 2 s.
+        assert_eq!(reset, T0 / 1000 + 2);
         assert_eq!(l.admit(reset * 1000 - 1), Admission::RateLimited);
         assert_eq!(l.admit(reset * 1000), Admission::Allowed);
         assert_eq!(l.headers().remaining, 2);

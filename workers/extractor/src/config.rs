@@ -1,0 +1,311 @@
+//! The extractor's configuration, in the shape the operator writes (`EXTRACTOR_CONFIG`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tweetpipe_common::kafka::KafkaSettings;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExtractorConfig {
+    /// `namespace/name` of the TweetPipeline.
+    pub pipeline: String,
+    /// E.g. `https://api.x.com` or the simulator's URL.
+    pub api_base_url: String,
+    /// File holding the bearer token (a mounted Secret).
+    pub token_file: PathBuf,
+    #[serde(default)]
+    pub tweet_fields: Vec<String>,
+    #[serde(default)]
+    pub user_fields: Vec<String>,
+    #[serde(default)]
+    pub place_fields: Vec<String>,
+    #[serde(default)]
+    pub expansions: Vec<String>,
+    pub kafka: KafkaSettings,
+    pub assignments: Vec<Assignment>,
+    /// Posts the pipeline may read this month; each replica takes the fraction of it that
+    /// its request share is of all shares, and pauses when that is spent.
+    #[serde(default)]
+    pub monthly_post_budget: Option<u64>,
+    #[serde(default = "default_max_results")]
+    pub max_results: u32,
+    /// Tuning knobs with production defaults (tests shorten them).
+    #[serde(default)]
+    pub tuning: Tuning,
+}
+
+fn default_max_results() -> u32 {
+    100
+}
+
+/// One replica's work: its queries and its share of the token's request budget.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Assignment {
+    pub replica: u32,
+    pub requests_per_window: u32,
+    pub window_seconds: u64,
+    pub queries: Vec<QuerySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct QuerySpec {
+    pub name: String,
+    pub query: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Tuning {
+    /// Ops server address (`/metrics`, `/healthz`, `/readyz`).
+    pub ops_listen: String,
+    pub request_timeout_ms: u64,
+    /// Backoff after 5xx, timeouts, malformed answers and Kafka failures.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Kafka transaction commit / init timeout.
+    pub kafka_timeout_ms: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            ops_listen: "0.0.0.0:8080".into(),
+            request_timeout_ms: 30_000,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 60_000,
+            kafka_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Tuning {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn kafka_timeout(&self) -> Duration {
+        Duration::from_millis(self.kafka_timeout_ms)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("EXTRACTOR_CONFIG is not set; it must name the extractor's JSON config file")]
+    NoConfigPath,
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot read the bearer token from {path}: {source}")]
+    Token {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the bearer token file {path} is empty")]
+    EmptyToken { path: PathBuf },
+    #[error(
+        "cannot tell the replica index: set REPLICA_INDEX or run with a HOSTNAME ending in -<n> (got {hostname:?})"
+    )]
+    ReplicaIndex { hostname: Option<String> },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The fields the Avro record needs, always requested in addition to the configured ones.
+const REQUIRED_TWEET_FIELDS: &[&str] = &[
+    "created_at",
+    "author_id",
+    "lang",
+    "conversation_id",
+    "in_reply_to_user_id",
+    "referenced_tweets",
+    "entities",
+    "public_metrics",
+    "geo",
+    "possibly_sensitive",
+];
+const REQUIRED_EXPANSIONS: &[&str] = &[
+    "author_id",
+    "referenced_tweets.id",
+    "geo.place_id",
+    "entities.mentions.username",
+];
+const REQUIRED_USER_FIELDS: &[&str] = &["created_at", "location", "public_metrics", "verified"];
+const REQUIRED_PLACE_FIELDS: &[&str] = &["country_code", "name", "place_type"];
+
+fn union(configured: &[String], required: &[&str]) -> String {
+    let mut all: Vec<String> = required.iter().map(|s| (*s).to_string()).collect();
+    for f in configured {
+        if !all.contains(f) {
+            all.push(f.clone());
+        }
+    }
+    all.join(",")
+}
+
+impl ExtractorConfig {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: ExtractorConfig =
+            serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(10..=100).contains(&self.max_results) {
+            return Err(ConfigError::Invalid(format!(
+                "max_results {} must be between 10 and 100",
+                self.max_results
+            )));
+        }
+        for a in &self.assignments {
+            if a.requests_per_window == 0 || a.window_seconds == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "replica {}: requests_per_window and window_seconds must be positive",
+                    a.replica
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn read_token(&self) -> Result<String, ConfigError> {
+        let text =
+            std::fs::read_to_string(&self.token_file).map_err(|source| ConfigError::Token {
+                path: self.token_file.clone(),
+                source,
+            })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(ConfigError::EmptyToken {
+                path: self.token_file.clone(),
+            });
+        }
+        Ok(token.to_string())
+    }
+
+    pub fn assignment(&self, replica: u32) -> Option<&Assignment> {
+        self.assignments.iter().find(|a| a.replica == replica)
+    }
+
+    /// This replica's part of the monthly post budget.
+    pub fn monthly_budget_share(&self, replica: u32) -> Option<u64> {
+        let budget = self.monthly_post_budget?;
+        let total: u64 = self
+            .assignments
+            .iter()
+            .map(|a| u64::from(a.requests_per_window))
+            .sum();
+        let mine = u64::from(self.assignment(replica)?.requests_per_window);
+        (total > 0).then(|| budget * mine / total)
+    }
+
+    pub fn tweet_fields_param(&self) -> String {
+        union(&self.tweet_fields, REQUIRED_TWEET_FIELDS)
+    }
+
+    pub fn expansions_param(&self) -> String {
+        union(&self.expansions, REQUIRED_EXPANSIONS)
+    }
+
+    pub fn user_fields_param(&self) -> String {
+        union(&self.user_fields, REQUIRED_USER_FIELDS)
+    }
+
+    pub fn place_fields_param(&self) -> String {
+        union(&self.place_fields, REQUIRED_PLACE_FIELDS)
+    }
+
+    /// Transactional id: one per pipeline replica, so a restarted replica fences its zombie.
+    pub fn transactional_id(&self, replica: u32) -> String {
+        let pipeline: String = self
+            .pipeline
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("tweetpipe-extractor.{pipeline}.{replica}")
+    }
+}
+
+/// `REPLICA_INDEX`, else the numeric suffix of `HOSTNAME` (StatefulSet pod `name-3` → 3).
+pub fn replica_index(
+    replica_env: Option<String>,
+    hostname: Option<String>,
+) -> Result<u32, ConfigError> {
+    if let Some(v) = replica_env.filter(|v| !v.trim().is_empty()) {
+        return v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::ReplicaIndex { hostname: Some(v) });
+    }
+    hostname
+        .as_deref()
+        .and_then(|h| h.rsplit_once('-'))
+        .and_then(|(_, n)| n.parse().ok())
+        .ok_or(ConfigError::ReplicaIndex { hostname })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT: &str = r#"{"pipeline":"ns/name","api_base_url":"http://sim:8080",
+        "token_file":"/var/run/secrets/tweetpipe/token/token",
+        "tweet_fields":["created_at","source"],"user_fields":[],"place_fields":[],"expansions":[],
+        "kafka":{"bootstrap_servers":"k:9092","topic":"posts","schema_registry_url":null,
+                 "security_protocol":"plaintext","sasl_mechanism":null,"sasl_username_file":null,"sasl_password_file":null},
+        "assignments":[{"replica":0,"requests_per_window":140,"window_seconds":900,
+                        "queries":[{"name":"covid-en","query":"covid lang:en"}]},
+                       {"replica":1,"requests_per_window":280,"window_seconds":900,"queries":[]}],
+        "monthly_post_budget": 9000, "max_results": 100}"#;
+
+    #[test]
+    fn parses_the_operator_contract() {
+        let c: ExtractorConfig = serde_json::from_str(CONTRACT).expect("parse");
+        c.validate().expect("valid");
+        assert_eq!(c.assignment(0).map(|a| a.queries.len()), Some(1));
+        assert_eq!(c.monthly_budget_share(0), Some(3000));
+        assert_eq!(c.monthly_budget_share(1), Some(6000));
+        let fields = c.tweet_fields_param();
+        assert!(
+            fields.starts_with("created_at,author_id") && fields.ends_with(",source"),
+            "{fields}"
+        );
+        assert_eq!(c.transactional_id(2), "tweetpipe-extractor.ns_name.2");
+        assert_eq!(c.tuning.ops_listen, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn replica_index_from_env_or_hostname() {
+        assert_eq!(
+            replica_index(Some("2".into()), Some("x-5".into())).expect("env"),
+            2
+        );
+        assert_eq!(
+            replica_index(None, Some("covid-extractor-3".into())).expect("host"),
+            3
+        );
+        let err = replica_index(None, Some("laptop".into())).expect_err("no suffix");
+        assert!(err.to_string().contains("REPLICA_INDEX"));
+    }
+}

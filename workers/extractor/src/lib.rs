@@ -1,0 +1,186 @@
+//! `tweetpipe-extractor`: polls X API v2 recent search for its assigned queries within its
+//! share of the rate budget and produces every post to Kafka as Avro, with the query's
+//! checkpoint in the same transaction.
+//!
+//! - [`config`]: the operator's config shape.
+//! - [`xapi`]: the API client and the conversion to [`tweetpipe_common::post::Post`].
+//! - [`pacing`]: spending the budget share evenly, headers as the truth.
+//! - [`progress`]: `since_id` + `next_token` checkpoint arithmetic.
+//! - [`sink`]: the transactional producer and the checkpoint reader.
+//! - [`worker`]: the loop.
+
+pub mod backoff;
+pub mod config;
+pub mod metrics;
+pub mod pacing;
+pub mod progress;
+pub mod sink;
+pub mod worker;
+pub mod xapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tweetpipe_common::checkpoint;
+use tweetpipe_common::codec::{PostEncoder, SchemaRegistry};
+use tweetpipe_common::kafka::{KafkaConfigError, client_config};
+use tweetpipe_common::serve::{Readiness, spawn_ops_server};
+
+use crate::backoff::Backoff;
+use crate::config::{ConfigError, ExtractorConfig};
+use crate::metrics::Metrics;
+use crate::pacing::Pacer;
+use crate::sink::Sink;
+use crate::worker::{RunSummary, Worker};
+use crate::xapi::XClient;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractorError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Kafka(#[from] KafkaConfigError),
+    #[error("cannot serve the ops endpoints on {addr}: {source}")]
+    Ops {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// A started extractor.
+pub struct RunningExtractor {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub ops_addr: SocketAddr,
+    pub task: JoinHandle<RunSummary>,
+}
+
+/// Starts the extractor for `replica`; it runs until `cancel` fires.
+pub async fn start(
+    config: ExtractorConfig,
+    replica: u32,
+    cancel: CancellationToken,
+) -> Result<RunningExtractor, ExtractorError> {
+    config.validate()?;
+    let token = config.read_token()?;
+    let kafka = client_config(&config.kafka)?;
+    let metrics = Metrics::default();
+    let readiness = Readiness::new();
+    let ops_listen = config.tuning.ops_listen.clone();
+    let addr: SocketAddr = ops_listen
+        .parse()
+        .map_err(|e| ConfigError::Invalid(format!("tuning.ops_listen {ops_listen:?}: {e}")))?;
+    let (ops_addr, _ops) = spawn_ops_server(addr, Arc::new(metrics.registry()), readiness.clone())
+        .await
+        .map_err(|source| ExtractorError::Ops {
+            addr: ops_listen,
+            source,
+        })?;
+    let fixed_params = vec![
+        ("max_results", config.max_results.to_string()),
+        ("tweet.fields", config.tweet_fields_param()),
+        ("expansions", config.expansions_param()),
+        ("user.fields", config.user_fields_param()),
+        ("place.fields", config.place_fields_param()),
+    ];
+    let client = XClient::new(
+        &config.api_base_url,
+        token,
+        config.tuning.request_timeout(),
+        fixed_params,
+    )?;
+    let task = tokio::spawn(async move {
+        let Some(assignment) = config.assignment(replica).cloned() else {
+            tracing::error!(
+                replica,
+                "no assignment for this replica in the config; idle until restarted"
+            );
+            cancel.cancelled().await;
+            return RunSummary::default();
+        };
+        let mut backoff = Backoff::new(
+            Duration::from_millis(config.tuning.backoff_initial_ms),
+            Duration::from_millis(config.tuning.backoff_max_ms),
+        );
+        let checkpoint_topic = checkpoint::topic_for(&config.kafka.topic);
+        // Kafka, the topics and the schema registry may come up after us: retry until ready.
+        let (sink, checkpoints, encoder) = loop {
+            let attempt = async {
+                let sink = Sink::connect(
+                    kafka.clone(),
+                    &config.transactional_id(replica),
+                    &config.kafka.topic,
+                    &checkpoint_topic,
+                    config.tuning.kafka_timeout(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let checkpoints = sink::read_checkpoints(
+                    kafka.clone(),
+                    &checkpoint_topic,
+                    config.tuning.kafka_timeout(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let encoder = match &config.kafka.schema_registry_url {
+                    None => PostEncoder::SingleObject,
+                    Some(url) => {
+                        let schema_id = SchemaRegistry::new(url)
+                            .register_current(&format!("{}-value", config.kafka.topic))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        PostEncoder::Confluent { schema_id }
+                    }
+                };
+                Ok::<_, String>((sink, checkpoints, encoder))
+            };
+            let result = tokio::select! {
+                r = attempt => r,
+                () = cancel.cancelled() => return RunSummary::default(),
+            };
+            match result {
+                Ok(ready) => break ready,
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Kafka not ready");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {},
+                        () = cancel.cancelled() => return RunSummary::default(),
+                    }
+                }
+            }
+        };
+        let pacer = Pacer::new(
+            assignment.requests_per_window,
+            Duration::from_secs(assignment.window_seconds),
+        );
+        tracing::info!(
+            replica,
+            queries = assignment.queries.len(),
+            requests_per_window = assignment.requests_per_window,
+            window_seconds = assignment.window_seconds,
+            "extractor ready"
+        );
+        let budget_share = config.monthly_budget_share(replica);
+        Worker::new(
+            config,
+            client,
+            sink,
+            encoder,
+            metrics,
+            readiness,
+            cancel,
+            pacer,
+            budget_share,
+            assignment.queries,
+            &checkpoints,
+        )
+        .run()
+        .await
+    });
+    Ok(RunningExtractor { ops_addr, task })
+}

@@ -1,0 +1,111 @@
+//! The extractor's Prometheus metrics (prefix `tweetpipe_extractor_`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryLabel {
+    pub query: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryOutcome {
+    pub query: String,
+    /// `ok` or the error kind (`rate_limited`, `server_error`, `malformed`, ...).
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StopLabel {
+    pub query: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    pub requests: Family<QueryOutcome, Counter>,
+    pub rate_limited: Family<QueryLabel, Counter>,
+    pub posts: Family<QueryLabel, Counter>,
+    pub behind_seconds: Family<QueryLabel, Gauge>,
+    pub stopped: Family<StopLabel, Gauge>,
+    pub month_posts: Gauge,
+    pub budget_paused: Gauge,
+    pub rate_remaining: Gauge,
+    pub rate_reset: Gauge,
+    pub transactions: Counter,
+    pub kafka_errors: Counter,
+}
+
+impl Metrics {
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("tweetpipe_extractor");
+        r.register(
+            "requests",
+            "X API requests by query and outcome",
+            self.requests.clone(),
+        );
+        r.register(
+            "rate_limited",
+            "429 rate-limit answers (the goal is zero)",
+            self.rate_limited.clone(),
+        );
+        r.register("posts", "Posts produced to Kafka", self.posts.clone());
+        r.register(
+            "behind_seconds",
+            "Age of the newest post fully collected (since_id): how far the query lags",
+            self.behind_seconds.clone(),
+        );
+        r.register(
+            "query_stopped",
+            "1 when a query stopped (400, 401, usage cap), by reason",
+            self.stopped.clone(),
+        );
+        r.register(
+            "month_posts",
+            "Posts collected this month by this replica",
+            self.month_posts.clone(),
+        );
+        r.register(
+            "budget_paused",
+            "1 while the monthly post budget share is spent",
+            self.budget_paused.clone(),
+        );
+        r.register(
+            "rate_limit_remaining",
+            "Last x-rate-limit-remaining seen",
+            self.rate_remaining.clone(),
+        );
+        r.register(
+            "rate_limit_reset",
+            "Last x-rate-limit-reset seen (epoch seconds)",
+            self.rate_reset.clone(),
+        );
+        r.register(
+            "transactions",
+            "Kafka transactions committed",
+            self.transactions.clone(),
+        );
+        r.register(
+            "kafka_errors",
+            "Failed Kafka transactions (retried)",
+            self.kafka_errors.clone(),
+        );
+        r
+    }
+
+    pub fn query(name: &str) -> QueryLabel {
+        QueryLabel {
+            query: name.to_string(),
+        }
+    }
+
+    pub fn outcome(name: &str, outcome: &str) -> QueryOutcome {
+        QueryOutcome {
+            query: name.to_string(),
+            outcome: outcome.to_string(),
+        }
+    }
+}

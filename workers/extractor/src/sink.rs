@@ -1,0 +1,340 @@
+//! Kafka side: a transactional producer that writes a page of posts and the query's new
+//! checkpoint atomically, and the reader that restores checkpoints at start-up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tweetpipe_common::checkpoint::Checkpoint;
+use tweetpipe_common::codec::{CodecError, PostEncoder};
+use tweetpipe_common::headers;
+use tweetpipe_common::post::Post;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("Avro encoding: {0}")]
+    Codec(#[from] CodecError),
+    #[error("topic {topic} does not exist; the operator creates it (or create it by hand)")]
+    MissingTopic { topic: String },
+    #[error("timed out reading checkpoints from {topic}")]
+    CheckpointTimeout { topic: String },
+    #[error("checkpoint record at {topic}/{partition}@{offset} is not valid JSON: {message}")]
+    BadCheckpoint {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        message: String,
+    },
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+impl SinkError {
+    /// A newer instance with the same transactional id took over: this one must stop.
+    pub fn is_fenced(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode::{Fenced, ProducerFenced};
+        match self {
+            SinkError::Kafka(KafkaError::Transaction(e)) => {
+                matches!(e.code(), Fenced | ProducerFenced)
+            }
+            SinkError::Kafka(e) => matches!(e.rdkafka_error_code(), Some(Fenced | ProducerFenced)),
+            _ => false,
+        }
+    }
+
+    /// The producer is unusable (fenced by a newer instance, or fatally failed): make a new one.
+    pub fn needs_new_producer(&self) -> bool {
+        match self {
+            SinkError::Kafka(KafkaError::Transaction(e)) => {
+                e.is_fatal() || !e.txn_requires_abort() && !e.is_retriable()
+            }
+            SinkError::Kafka(_) => true,
+            _ => false,
+        }
+    }
+}
+
+type TxProducer = ThreadedProducer<DefaultProducerContext>;
+
+/// A page ready to be written: posts with their encoded values, and the checkpoint after them.
+pub struct PageRecords {
+    pub query: String,
+    pub posts: Vec<(String, Vec<u8>)>,
+    pub checkpoint: Checkpoint,
+    /// `traceparent`/`tracestate` of the poll that fetched the page.
+    pub trace_headers: Vec<(String, String)>,
+}
+
+impl PageRecords {
+    pub fn encode(
+        posts: &[Post],
+        encoder: &PostEncoder,
+        checkpoint: Checkpoint,
+        trace_headers: Vec<(String, String)>,
+    ) -> Result<Self, SinkError> {
+        let posts = posts
+            .iter()
+            .map(|p| Ok((p.id.clone(), encoder.encode(p)?)))
+            .collect::<Result<Vec<_>, CodecError>>()?;
+        Ok(PageRecords {
+            query: checkpoint.query.clone(),
+            posts,
+            checkpoint,
+            trace_headers,
+        })
+    }
+}
+
+pub struct Sink {
+    config: ClientConfig,
+    producer: Arc<TxProducer>,
+    topic: String,
+    checkpoint_topic: String,
+    timeout: Duration,
+}
+
+fn new_producer(config: &ClientConfig, timeout: Duration) -> Result<TxProducer, KafkaError> {
+    let producer: TxProducer = config.create()?;
+    producer.init_transactions(timeout)?;
+    Ok(producer)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SinkError> + Send + 'static,
+) -> Result<T, SinkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SinkError::Join(e.to_string()))?
+}
+
+impl Sink {
+    /// Creates the transactional producer (fencing any previous instance with the same
+    /// transactional id, whose open transaction is aborted).
+    pub async fn connect(
+        base: ClientConfig,
+        transactional_id: &str,
+        topic: &str,
+        checkpoint_topic: &str,
+        timeout: Duration,
+    ) -> Result<Self, SinkError> {
+        let mut config = base;
+        let timeout_ms = timeout.as_millis().to_string();
+        config
+            .set("transactional.id", transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "zstd")
+            .set("linger.ms", "5")
+            .set(
+                "transaction.timeout.ms",
+                (timeout.as_millis() * 2).to_string(),
+            )
+            .set("message.timeout.ms", &timeout_ms)
+            .set("socket.timeout.ms", &timeout_ms);
+        let for_producer = config.clone();
+        let producer = blocking(move || Ok(new_producer(&for_producer, timeout)?)).await?;
+        let sink = Sink {
+            config,
+            producer: Arc::new(producer),
+            topic: topic.to_string(),
+            checkpoint_topic: checkpoint_topic.to_string(),
+            timeout,
+        };
+        sink.require_topics().await?;
+        Ok(sink)
+    }
+
+    async fn require_topics(&self) -> Result<(), SinkError> {
+        let producer = self.producer.clone();
+        let topics = [self.topic.clone(), self.checkpoint_topic.clone()];
+        let timeout = self.timeout;
+        blocking(move || {
+            for topic in topics {
+                let metadata = producer.client().fetch_metadata(Some(&topic), timeout)?;
+                let exists = metadata.topics().iter().any(|t| {
+                    t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
+                });
+                if !exists {
+                    return Err(SinkError::MissingTopic { topic });
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces an unusable producer with a new one (same transactional id).
+    pub async fn reconnect(&mut self) -> Result<(), SinkError> {
+        let config = self.config.clone();
+        let timeout = self.timeout;
+        let producer = blocking(move || Ok(new_producer(&config, timeout)?)).await?;
+        self.producer = Arc::new(producer);
+        Ok(())
+    }
+
+    /// Writes the posts and the checkpoint in one transaction. On error the transaction is
+    /// aborted (so none of it becomes visible) and the caller retries with the same page.
+    pub async fn write_page(&self, page: Arc<PageRecords>) -> Result<(), SinkError> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        let checkpoint_topic = self.checkpoint_topic.clone();
+        let timeout = self.timeout;
+        blocking(move || {
+            producer.begin_transaction()?;
+            let result = produce_all(&producer, &topic, &checkpoint_topic, &page)
+                .and_then(|()| Ok(producer.commit_transaction(timeout)?));
+            if let Err(e) = result {
+                // Best effort; a failed abort surfaces as needs_new_producer on the next try.
+                if let Err(abort) = producer.abort_transaction(timeout) {
+                    tracing::warn!(error = %abort, "aborting the Kafka transaction failed");
+                    return Err(SinkError::Kafka(abort));
+                }
+                return Err(e);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Waits for everything in flight (used at shutdown; transactions are already committed).
+    pub async fn flush(&self) {
+        let producer = self.producer.clone();
+        let timeout = self.timeout;
+        let _ = blocking(move || Ok(producer.flush(timeout)?)).await;
+    }
+}
+
+fn produce_all(
+    producer: &TxProducer,
+    topic: &str,
+    checkpoint_topic: &str,
+    page: &PageRecords,
+) -> Result<(), SinkError> {
+    let mut base_headers = OwnedHeaders::new_with_capacity(3).insert(Header {
+        key: headers::QUERY,
+        value: Some(page.query.as_bytes()),
+    });
+    for (k, v) in &page.trace_headers {
+        base_headers = base_headers.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        });
+    }
+    for (key, value) in &page.posts {
+        send(
+            producer,
+            BaseRecord::to(topic)
+                .key(key)
+                .payload(value)
+                .headers(base_headers.clone()),
+        )?;
+    }
+    let checkpoint = serde_json::to_vec(&page.checkpoint).unwrap_or_default();
+    send(
+        producer,
+        BaseRecord::to(checkpoint_topic)
+            .key(&page.query)
+            .payload(&checkpoint)
+            .headers(base_headers),
+    )
+}
+
+fn send(producer: &TxProducer, record: BaseRecord<'_, String, Vec<u8>>) -> Result<(), SinkError> {
+    let mut record = record;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                r,
+            )) => {
+                // The threaded producer drains the queue in the background; wait a moment.
+                std::thread::sleep(Duration::from_millis(10));
+                record = r;
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
+/// Reads the latest committed checkpoint of every query from the compacted checkpoint topic.
+pub async fn read_checkpoints(
+    base: ClientConfig,
+    checkpoint_topic: &str,
+    timeout: Duration,
+) -> Result<HashMap<String, Checkpoint>, SinkError> {
+    let topic = checkpoint_topic.to_string();
+    blocking(move || {
+        let mut config = base;
+        config
+            .set("group.id", "tweetpipe-extractor-checkpoint-reader")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest");
+        let consumer: BaseConsumer = config.create()?;
+        let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(SinkError::MissingTopic { topic });
+        }
+        // Partition → high watermark when we started. Other replicas keep committing to the
+        // topic, so "end of partition" may never be seen; reading up to the start-time high
+        // watermark is enough. Each checkpoint is one record plus one commit marker, so the
+        // last committed record before that watermark sits at `high - 2` at the latest.
+        let mut pending: HashMap<i32, i64> = HashMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for p in &partitions {
+            let (low, high) = consumer.fetch_watermarks(&topic, *p, timeout)?;
+            if high > low {
+                pending.insert(*p, high);
+                assignment.add_partition_offset(&topic, *p, Offset::Beginning)?;
+            }
+        }
+        let mut latest = HashMap::new();
+        if pending.is_empty() {
+            return Ok(latest);
+        }
+        consumer.assign(&assignment)?;
+        let deadline = Instant::now() + timeout * 2;
+        while !pending.is_empty() {
+            if Instant::now() > deadline {
+                return Err(SinkError::CheckpointTimeout { topic });
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    pending.remove(&p);
+                }
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(message)) => {
+                    let Some(payload) = message.payload() else {
+                        continue;
+                    };
+                    let checkpoint: Checkpoint =
+                        serde_json::from_slice(payload).map_err(|e| SinkError::BadCheckpoint {
+                            topic: topic.clone(),
+                            partition: message.partition(),
+                            offset: message.offset(),
+                            message: e.to_string(),
+                        })?;
+                    latest.insert(checkpoint.query.clone(), checkpoint);
+                }
+            }
+        }
+        Ok(latest)
+    })
+    .await
+}

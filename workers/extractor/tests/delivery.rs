@@ -1,0 +1,155 @@
+//! Delivery guarantees against the simulator and real Kafka: every published post reaches the
+//! topic exactly once, also across a crash (SIGKILL) and a graceful stop (SIGTERM).
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use tokio_util::sync::CancellationToken;
+use xapi_simulator::FaultConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_published_post_becomes_exactly_one_record() {
+    telemetry();
+    let setup = Setup::new("exactly-n").await;
+    let sim = simulator(750, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
+    let queries = [("all", "covid"), ("pt", "covid lang:pt")];
+    let config = parse_config(setup.config(&sim, 60, 2, 100, &queries));
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
+        .await
+        .expect("start");
+
+    let expected_all = sim.handle.matching_ids("covid").expect("query");
+    let expected_pt = sim.handle.matching_ids("covid lang:pt").expect("query");
+    assert_eq!(expected_all.len(), 750);
+    wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(90),
+        |cps| caught_up(cps, "all", &expected_all[0]) && caught_up(cps, "pt", &expected_pt[0]),
+    )
+    .await;
+    let metrics = reqwest::get(format!("http://{}/metrics", running.ops_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(
+        reqwest::get(format!("http://{}/readyz", running.ops_addr))
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16(),
+        200
+    );
+    cancel.cancel();
+    let summary = running.task.await.expect("extractor task");
+
+    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    let (all, pt): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .partition(|r| r.post.query_name == "all");
+    assert_exactly(&all, &expected_all, "all");
+    assert_exactly(&pt, &expected_pt, "pt");
+    assert_eq!(
+        summary.posts as usize,
+        expected_all.len() + expected_pt.len()
+    );
+    assert_eq!(
+        summary.rate_limited, 0,
+        "pacing within the share never earns a 429"
+    );
+    assert_eq!(sim.handle.stats()["app"].rate_limited, 0);
+    for r in all.iter().chain(&pt) {
+        assert_eq!(
+            r.headers.get("tweetpipe-query").map(String::as_str),
+            Some(r.post.query_name.as_str())
+        );
+        let traceparent = r
+            .headers
+            .get("traceparent")
+            .expect("trace context travels in the headers");
+        assert_eq!(traceparent.split('-').count(), 4, "{traceparent}");
+        assert_eq!(r.key, r.post.id);
+        assert_eq!(r.post.pipeline, format!("tests/{}", setup.topic));
+        assert!(
+            r.post
+                .author
+                .as_ref()
+                .is_some_and(|a| a.id == r.post.author_id),
+            "author expanded"
+        );
+        assert!(r.post.lang.is_some() && r.post.metrics.is_some() && r.post.created_at > 0);
+    }
+    assert!(pt.iter().all(|r| r.post.lang.as_deref() == Some("pt")));
+    assert!(all.iter().any(|r| !r.post.hashtags.is_empty()));
+    assert!(
+        all.iter()
+            .any(|r| r.post.referenced.iter().any(|x| x.text.is_some())),
+        "referenced posts expanded"
+    );
+    assert!(
+        all.iter().any(|r| r.post.place.is_some()),
+        "places expanded"
+    );
+    assert!(
+        metrics.contains(r#"tweetpipe_extractor_posts_total{query="all"} 750"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tweetpipe_extractor_behind_seconds"));
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
+    let setup = Setup::new("restart").await;
+    // Small pages and a slow pace make each run long enough to interrupt in the middle.
+    let sim = simulator(600, token_config(12, 2, 1_000_000), FaultConfig::default()).await;
+    let expected = sim.handle.matching_ids("covid").expect("query");
+    let config_path = setup.write_config(&setup.config(&sim, 12, 2, 10, &[("all", "covid")]));
+
+    let mut first = spawn_extractor(&config_path, &setup.dir, "1");
+    wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(60),
+        |cps| cps.get("all").is_some_and(|cp| cp.posts_total >= 100),
+    )
+    .await;
+    signal(&first, "KILL");
+    let _ = first.0.wait();
+
+    let mut second = spawn_extractor(&config_path, &setup.dir, "2");
+    wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(60),
+        |cps| cps.get("all").is_some_and(|cp| cp.posts_total >= 300),
+    )
+    .await;
+    signal(&second, "TERM");
+    let status = second.0.wait().expect("wait");
+    assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
+
+    let mut third = spawn_extractor(&config_path, &setup.dir, "3");
+    let cps = wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(90),
+        |cps| caught_up(cps, "all", &expected[0]),
+    )
+    .await;
+    signal(&third, "TERM");
+    let _ = third.0.wait();
+
+    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    assert_exactly(&records, &expected, "all");
+    assert_eq!(
+        cps["all"].posts_total, 600,
+        "the checkpoint counts every post once"
+    );
+    sim.stop().await;
+}

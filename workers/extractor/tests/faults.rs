@@ -1,0 +1,230 @@
+//! Each fault class gets its documented behaviour (docs/extractor.md, "Faults").
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio_util::sync::CancellationToken;
+use xapi_simulator::{Burst, FaultConfig};
+
+async fn metrics_text(addr: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// 400 (invalid query): that query stops with the reason recorded; the others go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_query_stops_only_that_query() {
+    let setup = Setup::new("invalid").await;
+    let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
+    let queries = [("bad", "covid (vaccine"), ("good", "covid")];
+    let config = parse_config(setup.config(&sim, 60, 2, 100, &queries));
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
+        .await
+        .expect("start");
+    let expected = sim.handle.matching_ids("covid").expect("query");
+    let cps = wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(60),
+        |cps| {
+            caught_up(cps, "good", &expected[0])
+                && cps.get("bad").is_some_and(|cp| cp.stopped.is_some())
+        },
+    )
+    .await;
+    let stop = cps["bad"].stopped.as_ref().expect("stopped");
+    assert_eq!(stop.reason, "invalid_query");
+    assert!(
+        stop.message.contains("Unbalanced parentheses"),
+        "{}",
+        stop.message
+    );
+    let metrics = metrics_text(running.ops_addr).await;
+    assert!(
+        metrics
+            .contains(r#"tweetpipe_extractor_query_stopped{query="bad",reason="invalid_query"} 1"#),
+        "{metrics}"
+    );
+    // The stopped query is asked exactly once.
+    assert!(
+        metrics.contains(
+            r#"tweetpipe_extractor_requests_total{query="bad",outcome="invalid_query"} 1"#
+        )
+    );
+    cancel.cancel();
+    let summary = running.task.await.expect("task");
+    assert_eq!(
+        summary.stopped,
+        vec![("bad".to_string(), "invalid_query".to_string())]
+    );
+    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    assert_exactly(&records, &expected, "good");
+    sim.stop().await;
+}
+
+/// 401 (token revoked): the query stops with reason `unauthorized`, nothing is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_token_stops_with_unauthorized() {
+    let setup = Setup::new("unauthorized").await;
+    let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
+    sim.handle.revoke("app");
+    let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
+        .await
+        .expect("start");
+    let cps = wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(60),
+        |cps| cps.get("all").is_some_and(|cp| cp.stopped.is_some()),
+    )
+    .await;
+    assert_eq!(
+        cps["all"].stopped.as_ref().map(|s| s.reason.as_str()),
+        Some("unauthorized")
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let metrics = metrics_text(running.ops_addr).await;
+    assert!(
+        metrics.contains(
+            r#"tweetpipe_extractor_requests_total{query="all",outcome="unauthorized"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(TOKEN),
+        "the token never appears in metrics"
+    );
+    cancel.cancel();
+    running.task.await.expect("task");
+    assert!(
+        read_posts_async(&setup.bootstrap, &setup.topic)
+            .await
+            .is_empty()
+    );
+    let log_free_of_token = !format!("{:?}", cps).contains(TOKEN);
+    assert!(log_free_of_token);
+    sim.stop().await;
+}
+
+/// 429 (a share larger than the token allows): wait until the reset, at most one 429 per
+/// window, and still every post exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_waits_until_reset() {
+    let setup = Setup::new("ratelimit").await;
+    let sim = simulator(400, token_config(3, 2, 1_000_000), FaultConfig::default()).await;
+    let expected = sim.handle.matching_ids("covid").expect("query");
+    // The config claims 8 requests per 2 s while the token allows 3: the headers must win.
+    let config = parse_config(setup.config(&sim, 8, 2, 20, &[("all", "covid")]));
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
+        .await
+        .expect("start");
+    wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(90),
+        |cps| caught_up(cps, "all", &expected[0]),
+    )
+    .await;
+    cancel.cancel();
+    let summary = running.task.await.expect("task");
+    let windows = started.elapsed().as_secs() / 2 + 2;
+    let limited = sim.handle.stats()["app"].rate_limited;
+    assert_eq!(summary.rate_limited, limited);
+    assert!(
+        limited <= windows,
+        "{limited} 429s in about {windows} windows: at most one per window"
+    );
+    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    assert_exactly(&records, &expected, "all");
+    sim.stop().await;
+}
+
+/// 429 usage-capped: the query stops with reason `usage_capped`; what was collected stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_cap_stops_the_query() {
+    let setup = Setup::new("usagecap").await;
+    let sim = simulator(600, token_config(60, 2, 250), FaultConfig::default()).await;
+    let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
+        .await
+        .expect("start");
+    let cps = wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(60),
+        |cps| cps.get("all").is_some_and(|cp| cp.stopped.is_some()),
+    )
+    .await;
+    assert_eq!(
+        cps["all"].stopped.as_ref().map(|s| s.reason.as_str()),
+        Some("usage_capped")
+    );
+    assert_eq!(
+        cps["all"].posts_total, 300,
+        "three pages of 100 were served before the cap"
+    );
+    cancel.cancel();
+    running.task.await.expect("task");
+    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    assert_eq!(records.len(), 300);
+    assert_eq!(
+        sim.handle.stats()["app"].usage_capped,
+        1,
+        "asked once, then stopped"
+    );
+    sim.stop().await;
+}
+
+/// 5xx bursts and malformed JSON: back off with jitter and retry the same request; nothing
+/// lost, nothing duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_malformed_bodies_are_retried() {
+    let setup = Setup::new("5xx").await;
+    let faults = FaultConfig {
+        server_errors: Some(Burst {
+            every: 5,
+            length: 2,
+            status: 503,
+        }),
+        malformed: Some(Burst {
+            every: 7,
+            length: 3,
+            status: 200,
+        }),
+        ..FaultConfig::default()
+    };
+    let sim = simulator(500, token_config(60, 2, 1_000_000), faults).await;
+    let expected = sim.handle.matching_ids("covid").expect("query");
+    let config = parse_config(setup.config(&sim, 60, 2, 20, &[("all", "covid")]));
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
+        .await
+        .expect("start");
+    wait_for_checkpoints(
+        &setup.bootstrap,
+        &setup.topic,
+        Duration::from_secs(90),
+        |cps| caught_up(cps, "all", &expected[0]),
+    )
+    .await;
+    let metrics = metrics_text(running.ops_addr).await;
+    cancel.cancel();
+    running.task.await.expect("task");
+    assert!(metrics.contains(r#"outcome="server_error""#), "{metrics}");
+    assert!(metrics.contains(r#"outcome="malformed""#), "{metrics}");
+    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    assert_exactly(&records, &expected, "all");
+    sim.stop().await;
+}
