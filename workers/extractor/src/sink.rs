@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -49,13 +50,11 @@ impl SinkError {
         }
     }
 
-    /// The producer is unusable (fenced by a newer instance, or fatally failed): make a new one.
+    /// The producer is unusable (a fatal error, per librdkafka): make a new one.
     pub fn needs_new_producer(&self) -> bool {
         match self {
-            SinkError::Kafka(KafkaError::Transaction(e)) => {
-                e.is_fatal() || !e.txn_requires_abort() && !e.is_retriable()
-            }
-            SinkError::Kafka(_) => true,
+            SinkError::Kafka(KafkaError::Transaction(e)) => e.is_fatal(),
+            SinkError::Kafka(KafkaError::ClientCreation(_)) => true,
             _ => false,
         }
     }
@@ -95,6 +94,9 @@ impl PageRecords {
 pub struct Sink {
     config: ClientConfig,
     producer: Arc<TxProducer>,
+    /// A transaction failed and its abort has not completed yet: librdkafka wants the abort
+    /// called again (it resumes) before the next transaction begins.
+    needs_abort: Arc<AtomicBool>,
     topic: String,
     checkpoint_topic: String,
     timeout: Duration,
@@ -143,6 +145,7 @@ impl Sink {
         let sink = Sink {
             config,
             producer: Arc::new(producer),
+            needs_abort: Arc::new(AtomicBool::new(false)),
             topic: topic.to_string(),
             checkpoint_topic: checkpoint_topic.to_string(),
             timeout,
@@ -176,25 +179,34 @@ impl Sink {
         let timeout = self.timeout;
         let producer = blocking(move || Ok(new_producer(&config, timeout)?)).await?;
         self.producer = Arc::new(producer);
+        self.needs_abort.store(false, Ordering::SeqCst);
         Ok(())
     }
 
     /// Writes the posts and the checkpoint in one transaction. On error the transaction is
-    /// aborted (so none of it becomes visible) and the caller retries with the same page.
+    /// aborted (so none of it becomes visible) and the caller retries with the same page; an
+    /// abort that could not finish (Kafka unreachable) is resumed first on the next call.
     pub async fn write_page(&self, page: Arc<PageRecords>) -> Result<(), SinkError> {
         let producer = self.producer.clone();
+        let needs_abort = self.needs_abort.clone();
         let topic = self.topic.clone();
         let checkpoint_topic = self.checkpoint_topic.clone();
         let timeout = self.timeout;
         blocking(move || {
+            if needs_abort.load(Ordering::SeqCst) {
+                producer.abort_transaction(timeout)?;
+                needs_abort.store(false, Ordering::SeqCst);
+            }
             producer.begin_transaction()?;
             let result = produce_all(&producer, &topic, &checkpoint_topic, &page)
                 .and_then(|()| Ok(producer.commit_transaction(timeout)?));
             if let Err(e) = result {
-                // Best effort; a failed abort surfaces as needs_new_producer on the next try.
-                if let Err(abort) = producer.abort_transaction(timeout) {
-                    tracing::warn!(error = %abort, "aborting the Kafka transaction failed");
-                    return Err(SinkError::Kafka(abort));
+                needs_abort.store(true, Ordering::SeqCst);
+                match producer.abort_transaction(timeout) {
+                    Ok(()) => needs_abort.store(false, Ordering::SeqCst),
+                    Err(abort) => {
+                        tracing::warn!(error = %abort, "aborting the Kafka transaction did not finish; it is resumed before the next one");
+                    }
                 }
                 return Err(e);
             }

@@ -193,13 +193,13 @@ fn read_to_end(
     bootstrap: &str,
     topic: &str,
     mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
-) {
+) -> Result<(), String> {
     let (consumer, partitions) = consumer(bootstrap, topic);
     let mut pending: HashMap<i32, i64> = HashMap::new();
     for p in 0..partitions as i32 {
         let (low, high) = consumer
             .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .expect("watermarks");
+            .map_err(|e| format!("watermarks of {topic}: {e}"))?;
         if high > low {
             pending.insert(p, high);
         }
@@ -224,10 +224,11 @@ fn read_to_end(
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                 pending.remove(&p);
             }
-            Some(Err(e)) => panic!("consume {topic}: {e}"),
+            Some(Err(e)) => return Err(format!("consume {topic}: {e}")),
             None => {}
         }
     }
+    Ok(())
 }
 
 /// Every committed record of the post topic.
@@ -251,19 +252,23 @@ pub fn read_posts(bootstrap: &str, topic: &str) -> Vec<Record> {
             })
             .unwrap_or_default();
         records.push(Record { key, post, headers });
-    });
+    })
+    .expect("read the post topic");
     records
 }
 
 /// The latest committed checkpoint per query.
-pub fn read_checkpoints(bootstrap: &str, topic: &str) -> HashMap<String, Checkpoint> {
+pub fn read_checkpoints(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<HashMap<String, Checkpoint>, String> {
     let mut latest = HashMap::new();
     read_to_end(bootstrap, &format!("{topic}.checkpoints"), |m| {
         let cp: Checkpoint =
             serde_json::from_slice(m.payload().expect("payload")).expect("checkpoint json");
         latest.insert(cp.query.clone(), cp);
-    });
-    latest
+    })?;
+    Ok(latest)
 }
 
 /// Waits until `done` holds for the checkpoints, or panics after `timeout`.
@@ -276,11 +281,14 @@ pub async fn wait_for_checkpoints(
     let deadline = Instant::now() + timeout;
     loop {
         let (b, t) = (bootstrap.to_string(), topic.to_string());
+        // Errors (a broker still electing leaders after a restart) are retried until the deadline.
         let cps = tokio::task::spawn_blocking(move || read_checkpoints(&b, &t))
             .await
             .expect("join");
-        if done(&cps) {
-            return cps;
+        if let Ok(cps) = &cps
+            && done(cps)
+        {
+            return cps.clone();
         }
         assert!(
             Instant::now() < deadline,

@@ -1,0 +1,169 @@
+//! Helpers for bench/extractor.sh:
+//! - `create-topics BOOTSTRAP TOPIC PARTITIONS`: the post topic and its compacted checkpoint topic.
+//! - `produce BOOTSTRAP TOPIC POSTS`: Avro encode + transactional produce throughput, in pages
+//!   of 100 posts plus a checkpoint per transaction, exactly as the extractor writes them.
+//! - `encode POSTS`: Avro encode throughput alone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use tweetpipe_common::checkpoint::Checkpoint;
+use tweetpipe_common::codec::PostEncoder;
+use tweetpipe_common::post::{Hashtag, Mention, Post, PublicMetrics, Url, User};
+use tweetpipe_extractor::sink::{PageRecords, Sink};
+
+fn post(i: u64) -> Post {
+    Post {
+        id: (1_900_000_000_000_000_000 + i).to_string(),
+        text: format!(
+            "Casos de covid voltam a subir em São Paulo, usem máscara #COVID19 #FiqueEmCasa @minsaude https://t.co/a{i:08}"
+        ),
+        created_at: 1_764_000_000_000 + i as i64,
+        lang: Some("pt".into()),
+        author_id: (1000 + i % 500).to_string(),
+        author: Some(User {
+            id: (1000 + i % 500).to_string(),
+            username: format!("user{}", i % 500),
+            name: "Maria Silva".into(),
+            verified: false,
+            created_at: Some(1_300_000_000_000),
+            location: Some("São Paulo".into()),
+            followers_count: Some(120),
+            following_count: Some(80),
+            tweet_count: Some(4000),
+        }),
+        conversation_id: Some((1_900_000_000_000_000_000 + i).to_string()),
+        in_reply_to_user_id: None,
+        referenced: vec![],
+        hashtags: vec![
+            Hashtag {
+                tag: "COVID19".into(),
+                start: 55,
+                end: 63,
+            },
+            Hashtag {
+                tag: "FiqueEmCasa".into(),
+                start: 64,
+                end: 76,
+            },
+        ],
+        mentions: vec![Mention {
+            username: "minsaude".into(),
+            id: Some("9".into()),
+            start: 77,
+            end: 86,
+        }],
+        urls: vec![Url {
+            url: format!("https://t.co/a{i:08}"),
+            expanded_url: Some("https://www.gov.br/saude/pt-br/coronavirus".into()),
+            display_url: Some("gov.br/saude/pt-br/coron…".into()),
+            start: 87,
+            end: 110,
+        }],
+        metrics: Some(PublicMetrics {
+            retweet_count: 3,
+            reply_count: 1,
+            like_count: 10,
+            quote_count: 0,
+            impression_count: Some(500),
+        }),
+        place: None,
+        possibly_sensitive: Some(false),
+        pipeline: "bench/extractor".into(),
+        query_name: "bench".into(),
+        collected_at: 1_764_000_001_000,
+    }
+}
+
+async fn create_topics(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let checkpoints = format!("{topic}.checkpoints");
+    let topics = [
+        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+        NewTopic::new(&checkpoints, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
+    ];
+    for r in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .expect("create topics")
+    {
+        r.unwrap_or_else(|(t, e)| panic!("create {t}: {e}"));
+    }
+}
+
+async fn produce(bootstrap: &str, topic: &str, posts: u64) {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    let sink = Sink::connect(
+        config,
+        &format!("bench-{topic}"),
+        topic,
+        &format!("{topic}.checkpoints"),
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("sink");
+    let encoder = PostEncoder::SingleObject;
+    let started = Instant::now();
+    let mut checkpoint = Checkpoint::new("bench", "2025-11");
+    let mut i = 0;
+    while i < posts {
+        let page: Vec<Post> = (i..(i + 100).min(posts)).map(post).collect();
+        checkpoint.since_id = page.last().map(|p| p.id.clone());
+        checkpoint.posts_total += page.len() as u64;
+        let records =
+            PageRecords::encode(&page, &encoder, checkpoint.clone(), vec![]).expect("encode");
+        sink.write_page(Arc::new(records))
+            .await
+            .expect("transaction");
+        i += page.len() as u64;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "produce posts={posts} seconds={secs:.2} posts_per_second={:.0}",
+        posts as f64 / secs
+    );
+}
+
+fn encode(posts: u64) {
+    let encoder = PostEncoder::SingleObject;
+    let batch: Vec<Post> = (0..1000).map(post).collect();
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for n in 0..posts {
+        bytes += encoder
+            .encode(&batch[(n % 1000) as usize])
+            .expect("encode")
+            .len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "encode posts={posts} seconds={secs:.2} posts_per_second={:.0} avg_bytes={}",
+        posts as f64 / secs,
+        bytes / posts.max(1) as usize
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .unwrap_or_else(|| panic!("missing argument {i}; see the file header"))
+    };
+    match arg(1).as_str() {
+        "create-topics" => {
+            create_topics(&arg(2), &arg(3), arg(4).parse().expect("partitions")).await
+        }
+        "produce" => produce(&arg(2), &arg(3), arg(4).parse().expect("posts")).await,
+        "encode" => encode(arg(2).parse().expect("posts")),
+        other => panic!("unknown command {other}"),
+    }
+}

@@ -1,0 +1,260 @@
+//! Kafka stopped and restarted under a running extractor: it stops being ready, retries the same
+//! page with backoff, and once Kafka is back every post arrives exactly once.
+//!
+//! The test runs its own single-node broker (the local platform's Kafka jars, its own ports and
+//! data directory) so that stopping it cannot disturb other tests using the shared broker.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio_util::sync::CancellationToken;
+use xapi_simulator::FaultConfig;
+
+struct PrivateKafka {
+    dir: PathBuf,
+    port: u16,
+    java: Vec<String>,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn kafka_libs() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let versions = std::fs::read_to_string(root.join("dev/platform/versions.env"))
+        .expect("dev/platform/versions.env");
+    let version = versions
+        .lines()
+        .find_map(|l| l.strip_prefix("KAFKA_VERSION="))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .expect("KAFKA_VERSION in versions.env");
+    let cache = std::env::var("TWEETPIPE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/tweetpipe")
+        });
+    let libs = cache.join(format!("kafka-{version}/libs"));
+    assert!(
+        libs.is_dir(),
+        "Kafka jars not found at {}; run `make platform-up` first",
+        libs.display()
+    );
+    libs
+}
+
+impl PrivateKafka {
+    fn new() -> Self {
+        let dir = temp_dir("private-kafka");
+        let (port, controller) = (free_port(), free_port());
+        std::fs::write(
+            dir.join("server.properties"),
+            format!(
+                "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.bootstrap.servers=127.0.0.1:{controller}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 inter.broker.listener.name=PLAINTEXT\ncontroller.listener.names=CONTROLLER\n\
+                 log.dirs={}\nnum.partitions=1\noffsets.topic.replication.factor=1\n\
+                 transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
+                 share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n\
+                 group.initial.rebalance.delay.ms=0\nauto.create.topics.enable=false\n",
+                dir.join("data").display()
+            ),
+        )
+        .expect("server.properties");
+        std::fs::write(
+            dir.join("log4j2.properties"),
+            "rootLogger.level=WARN\nrootLogger.appenderRef.stdout.ref=STDOUT\nappender.stdout.type=Console\n\
+             appender.stdout.name=STDOUT\nappender.stdout.layout.type=PatternLayout\n\
+             appender.stdout.layout.pattern=[%d] %p %m (%c)%n\n",
+        )
+        .expect("log4j2.properties");
+        let java = vec![
+            "-Xms128m".to_string(),
+            "-Xmx384m".to_string(),
+            format!(
+                "-Dlog4j2.configurationFile={}",
+                dir.join("log4j2.properties").display()
+            ),
+            "-cp".to_string(),
+            format!("{}/*", kafka_libs().display()),
+        ];
+        let status = Command::new("java")
+            .args(&java)
+            .args([
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                "MkU3OEVBNTcwNTJENDM2Qk",
+                "-c",
+            ])
+            .arg(dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("java");
+        assert!(
+            status.success(),
+            "formatting the private Kafka's storage failed"
+        );
+        PrivateKafka {
+            dir,
+            port,
+            java,
+            child: None,
+        }
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("kafka.log"))
+            .expect("log");
+        let child = Command::new("java")
+            .args(&self.java)
+            .arg("kafka.Kafka")
+            .arg(self.dir.join("server.properties"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start Kafka");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", self.bootstrap())
+                .create()
+                .expect("admin");
+        while admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(2))
+            .map(|m| m.brokers().len())
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "private Kafka did not start; see {}",
+                self.dir.join("kafka.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Stops the broker abruptly (SIGKILL), as a crash or a lost node would.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateKafka {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
+    telemetry();
+    let mut kafka = tokio::task::spawn_blocking(|| {
+        let mut k = PrivateKafka::new();
+        k.start();
+        k
+    })
+    .await
+    .expect("private kafka");
+    let bootstrap = kafka.bootstrap();
+    let topic = unique("xt-kafka-restart");
+    create_topics(&bootstrap, &topic).await;
+    let dir = temp_dir("kafka-restart");
+    std::fs::write(dir.join("token"), TOKEN).expect("token");
+    let setup = Setup {
+        dir,
+        topic: topic.clone(),
+        bootstrap: bootstrap.clone(),
+    };
+
+    let sim = simulator(1500, token_config(10, 2, 1_000_000), FaultConfig::default()).await;
+    let expected = sim.handle.matching_ids("covid").expect("query");
+    let config = parse_config(setup.config(&sim, 10, 2, 20, &[("all", "covid")]));
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
+        .await
+        .expect("start");
+    let readyz = format!("http://{}/readyz", running.ops_addr);
+
+    wait_for_checkpoints(&bootstrap, &topic, Duration::from_secs(120), |cps| {
+        cps.get("all").is_some_and(|cp| cp.posts_total >= 200)
+    })
+    .await;
+    kafka = tokio::task::spawn_blocking(move || {
+        kafka.kill();
+        kafka
+    })
+    .await
+    .expect("kill");
+    // While Kafka is down the extractor reports not ready.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = reqwest::get(&readyz)
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16();
+        if status == 503 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "extractor still ready a minute after Kafka died"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let kafka = tokio::task::spawn_blocking(move || {
+        kafka.start();
+        kafka
+    })
+    .await
+    .expect("restart");
+
+    wait_for_checkpoints(&bootstrap, &topic, Duration::from_secs(240), |cps| {
+        caught_up(cps, "all", &expected[0])
+    })
+    .await;
+    let metrics = reqwest::get(format!("http://{}/metrics", running.ops_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    cancel.cancel();
+    running.task.await.expect("task");
+    assert!(
+        !metrics.contains("tweetpipe_extractor_kafka_errors_total 0"),
+        "{metrics}"
+    );
+    let records = read_posts_async(&bootstrap, &topic).await;
+    assert_exactly(&records, &expected, "all");
+    drop(kafka);
+    sim.stop().await;
+}
