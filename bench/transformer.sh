@@ -4,7 +4,7 @@
 # INSERTs and by LOAD DATA), plus each transformer's peak resident memory.
 #
 # Needs the local platform (make platform-up). Writes a Markdown report to
-# bench/results/transformer-<UTC date>.md and prints it.
+# bench/transformer-results/<UTC date>.md and prints it.
 #
 # Knobs (environment): POSTS (100000), BATCH_SIZES ("500,2000"), PARTITIONS (4), TRANSFORMERS ("1,2").
 set -euo pipefail
@@ -17,8 +17,8 @@ TRANSFORMERS=${TRANSFORMERS:-1,2}
 
 cargo build --release -p tweetpipe-transformer --bin tweetpipe-transformer --example transformer_bench
 
-mkdir -p bench/results
-out="bench/results/transformer-$(date -u +%Y%m%dT%H%M%SZ).md"
+mkdir -p bench/transformer-results
+out="bench/transformer-results/$(date -u +%Y%m%dT%H%M%SZ).md"
 {
   echo "# Transformer benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo

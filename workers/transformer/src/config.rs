@@ -32,6 +32,10 @@ pub struct TransformerConfig {
     /// Dead-letter topic; default `<topic>.dlq`.
     #[serde(default)]
     pub dlq_topic: Option<String>,
+    /// Batches written at once, each in its own transaction and connection; offsets are
+    /// still committed in order. 2 hides one batch's round trips behind another's.
+    #[serde(default = "default_write_concurrency")]
+    pub write_concurrency: usize,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[serde(default = "default_ops_addr")]
     pub ops_addr: SocketAddr,
@@ -49,7 +53,7 @@ pub struct TransformerConfig {
 #[serde(deny_unknown_fields)]
 pub struct MysqlSettings {
     pub url_file: PathBuf,
-    /// Connections in the pool; the writer uses one at a time.
+    /// Connections in the pool; at least `write_concurrency`.
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
 }
@@ -59,6 +63,9 @@ fn default_batch_size() -> usize {
 }
 fn default_flush_interval_ms() -> u64 {
     1_000
+}
+fn default_write_concurrency() -> usize {
+    2
 }
 fn default_ops_addr() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 8080))
@@ -70,7 +77,7 @@ fn default_shutdown_grace_ms() -> u64 {
     20_000
 }
 fn default_pool_size() -> u32 {
-    2
+    3
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,8 +134,11 @@ impl TransformerConfig {
         if self.flush_interval_ms == 0 {
             return invalid("flush_interval_ms must be positive");
         }
-        if self.mysql.pool_size == 0 {
-            return invalid("mysql.pool_size must be positive");
+        if !(1..=8).contains(&self.write_concurrency) {
+            return invalid("write_concurrency must be between 1 and 8");
+        }
+        if (self.mysql.pool_size as usize) < self.write_concurrency {
+            return invalid("mysql.pool_size must be at least write_concurrency");
         }
         Ok(())
     }
@@ -181,7 +191,8 @@ mod tests {
         assert_eq!(config.dlq_topic(), "tweets.dlq");
         assert_eq!(config.batch_size, 500);
         assert_eq!(config.ops_addr.port(), 8080);
-        assert_eq!(config.mysql.pool_size, 2);
+        assert_eq!(config.mysql.pool_size, 3);
+        assert_eq!(config.write_concurrency, 2);
     }
 
     #[test]

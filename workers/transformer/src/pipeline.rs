@@ -4,8 +4,9 @@
 //! the writer when it holds `batch_size` records or `flush_interval` has passed since its
 //! first record. The writer stores the batch in one transaction (bisecting it when MySQL
 //! rejects rows, so that only the bad records become dead letters), sends dead letters and
-//! waits for their acknowledgement, and only then commits the batch's offsets. One batch is
-//! in the writer while the next fills, so decoding overlaps the database round trips.
+//! waits for their acknowledgement, and only then commits the batch's offsets. Up to
+//! `write_concurrency` batches are written at once, each in its own transaction, and their
+//! offsets are committed in order; decoding overlaps the database round trips.
 //!
 //! While MySQL is unavailable the writer retries the same batch with backoff and jitter; the
 //! hand-over channel then fills and the batcher stops consuming. Nothing is committed to
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
@@ -192,7 +194,8 @@ impl Pipeline {
             flush_interval_ms = self.config.flush_interval_ms,
             "transformer consuming"
         );
-        let (to_writer, from_batcher) = mpsc::channel::<Batch>(1);
+        let concurrency = self.config.write_concurrency;
+        let (to_writer, from_batcher) = mpsc::channel::<Batch>(concurrency);
         let writer = Writer {
             consumer: Arc::clone(&self.consumer),
             producer: self.producer.clone(),
@@ -202,6 +205,7 @@ impl Pipeline {
             readiness: self.readiness.clone(),
             max_backoff: self.config.max_backoff(),
             abandon,
+            concurrency,
         };
         let writer_task = tokio::spawn(writer.run(from_batcher));
         self.batch_loop(to_writer, shutdown).await;
@@ -313,42 +317,35 @@ struct Writer {
     readiness: Readiness,
     max_backoff: Duration,
     abandon: CancellationToken,
+    concurrency: usize,
 }
 
 /// The writer gave up on a batch because shutdown's grace period ran out.
 struct Abandoned;
 
 impl Writer {
-    async fn run(self, mut batches: mpsc::Receiver<Batch>) {
+    /// Writes up to `concurrency` batches at once (each in its own transaction on its own
+    /// connection) and commits their offsets strictly in hand-over order, so a partition's
+    /// committed offset never passes a batch that is not yet in MySQL.
+    async fn run(self, batches: mpsc::Receiver<Batch>) {
+        let incoming = futures::stream::unfold(batches, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        });
+        let mut written = std::pin::pin!(
+            incoming
+                .map(|batch| self.write_traced(batch))
+                .buffered(self.concurrency)
+        );
         let mut last_offsets = BTreeMap::new();
-        while let Some(batch) = batches.recv().await {
-            last_offsets.clone_from(&batch.offsets);
-            let span = tracing::info_span!(
-                "transform_batch",
-                records = batch.records,
-                posts = batch.posts.len(),
-                dead_letters = tracing::field::Empty,
-                inserted = tracing::field::Empty,
-            );
-            if let Some(parent) = &batch.parent {
-                let _ = span.set_parent(parent.clone());
-            }
-            for link in &batch.links {
-                span.add_link(link.clone());
-            }
-            let started = Instant::now();
-            let records = batch.records;
-            match self.process(batch).instrument(span).await {
-                Ok(()) => {
-                    self.metrics
-                        .batch_seconds
-                        .observe(started.elapsed().as_secs_f64());
-                    self.metrics.batch_records.observe(records as f64);
+        while let Some(result) = written.next().await {
+            match result {
+                Ok(offsets) => {
+                    self.commit(&offsets);
+                    last_offsets = offsets;
                 }
                 Err(Abandoned) => {
                     tracing::warn!(
-                        records,
-                        "shutdown grace period over: open batch abandoned uncommitted; its records will be consumed again"
+                        "shutdown grace period over: open batches abandoned uncommitted; their records will be consumed again"
                     );
                     return;
                 }
@@ -368,7 +365,32 @@ impl Writer {
         }
     }
 
-    async fn process(&self, batch: Batch) -> Result<(), Abandoned> {
+    /// Stores one batch and its dead letters inside the batch's span; returns its offsets.
+    async fn write_traced(&self, batch: Batch) -> Result<BTreeMap<(String, i32), i64>, Abandoned> {
+        let span = tracing::info_span!(
+            "transform_batch",
+            records = batch.records,
+            posts = batch.posts.len(),
+            dead_letters = tracing::field::Empty,
+            inserted = tracing::field::Empty,
+        );
+        if let Some(parent) = &batch.parent {
+            let _ = span.set_parent(parent.clone());
+        }
+        for link in &batch.links {
+            span.add_link(link.clone());
+        }
+        let started = Instant::now();
+        let records = batch.records;
+        let offsets = self.process(batch).instrument(span).await?;
+        self.metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.batch_records.observe(records as f64);
+        Ok(offsets)
+    }
+
+    async fn process(&self, batch: Batch) -> Result<BTreeMap<(String, i32), i64>, Abandoned> {
         let Batch {
             posts,
             sources,
@@ -381,8 +403,7 @@ impl Writer {
         span.record("inserted", outcome.posts_inserted);
         span.record("dead_letters", dead.len());
         self.send_dead_letters(&dead).await?;
-        self.commit(&offsets);
-        Ok(())
+        Ok(offsets)
     }
 
     /// Stores `posts`; when MySQL rejects rows, halves the batch until the bad records are

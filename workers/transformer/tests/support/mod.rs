@@ -254,12 +254,13 @@ pub fn config(topic: &str, db: &TestDb, batch_size: usize) -> TransformerConfig 
         },
         mysql: MysqlSettings {
             url_file,
-            pool_size: 2,
+            pool_size: 3,
         },
         batch_size,
         flush_interval_ms: 200,
         query_names: vec!["covid-en".into(), "covid-pt".into(), "quarentena-pt".into()],
         dlq_topic: None,
+        write_concurrency: 2,
         ops_addr: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         max_backoff_ms: 2_000,
         shutdown_grace_ms: 10_000,
@@ -293,7 +294,7 @@ pub fn start(config: TransformerConfig, db: &TestDb) -> Running {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let store = Store::new(
-        tweetpipe_transformer::db::connect_lazy(&db.url, 2).unwrap_or_else(|e| panic!("{e}")),
+        tweetpipe_transformer::db::connect_lazy(&db.url, 3).unwrap_or_else(|e| panic!("{e}")),
     );
     let pipeline = Pipeline::new(
         config,
