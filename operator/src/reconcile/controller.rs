@@ -168,6 +168,7 @@ pub fn error_policy(
 }
 
 async fn reconcile_valid(tp: Arc<TweetPipeline>, ctx: &Context) -> Result<Action, Error> {
+    tracing::debug!("reconcile started");
     let namespace = tp.namespace().ok_or(Error::NoNamespace)?;
     let api: Api<TweetPipeline> = Api::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, tp, |event| async move {
@@ -296,12 +297,14 @@ async fn apply(tp: &TweetPipeline, ctx: &Context) -> Result<Action, Error> {
 
     timer.lap("status");
     timer.log();
-    let ready = plan
-        .status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == conditions::types::READY && c.status == "True");
-    Ok(Action::requeue(if ready {
+    // A suspended pipeline is as settled as a ready one: no reason to poll it often.
+    let settled = spec.suspend
+        || plan
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == conditions::types::READY && c.status == "True");
+    Ok(Action::requeue(if settled {
         settings.requeue_ready
     } else {
         settings.requeue_not_ready
@@ -339,8 +342,27 @@ impl KafkaObservation {
     }
 }
 
-/// Topics in shape, then progress and lag (concurrently).
+/// [`read_kafka_unbounded`] with an overall bound, so no Kafka call can hold a reconcile slot forever.
 async fn read_kafka(
+    ctx: &Context,
+    tp: &TweetPipeline,
+    resolved: &secrets::Resolved,
+) -> KafkaObservation {
+    let bound = ctx.settings.kafka_timeout * 4;
+    match tokio::time::timeout(bound, read_kafka_unbounded(ctx, tp, resolved)).await {
+        Ok(observation) => observation,
+        Err(_) => KafkaObservation::skipped(Check::failed(
+            "KafkaUnreachable",
+            format!(
+                "Kafka at {} did not complete the topic checks within {bound:?}",
+                tp.spec.kafka.bootstrap_servers
+            ),
+        )),
+    }
+}
+
+/// Topics in shape, then progress and lag (concurrently).
+async fn read_kafka_unbounded(
     ctx: &Context,
     tp: &TweetPipeline,
     resolved: &secrets::Resolved,
@@ -396,8 +418,24 @@ async fn read_kafka(
     }
 }
 
-/// Database, migrations and reporting user.
+/// Database, migrations and reporting user, within an overall bound (migrations may take a while,
+/// a hung server must not).
 async fn ensure_mysql(ctx: &Context, tp: &TweetPipeline, resolved: &secrets::Resolved) -> Check {
+    let bound = ctx.settings.mysql_timeout * 12;
+    match tokio::time::timeout(bound, ensure_mysql_unbounded(ctx, tp, resolved)).await {
+        Ok(check) => check,
+        Err(_) => Check::failed(
+            "MySQLUnreachable",
+            format!("MySQL did not complete the schema checks within {bound:?}"),
+        ),
+    }
+}
+
+async fn ensure_mysql_unbounded(
+    ctx: &Context,
+    tp: &TweetPipeline,
+    resolved: &secrets::Resolved,
+) -> Check {
     match mysql::ensure_schema(
         &tp.spec.mysql,
         resolved,
@@ -639,8 +677,15 @@ pub async fn run(
     .graceful_shutdown_on(shutdown)
     .run(reconcile, error_policy, ctx)
     .for_each(|result| async move {
-        if let Err(e) = result {
-            warn!(error = %e, "controller stream error");
+        match result {
+            // A requeue for an object deleted meanwhile: expected, not a problem.
+            Err(kube::runtime::controller::Error::ObjectNotFound(object)) => {
+                tracing::debug!(%object, "object gone before its requeue")
+            }
+            // Reconcile errors were already logged by the error policy.
+            Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+            Err(e) => warn!(error = %e, "controller stream error"),
+            Ok(_) => {}
         }
     })
     .await;

@@ -105,6 +105,13 @@ async fn pool(
     MySqlPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(timeout)
+        // Metadata locks wait a year by default; a DDL stuck behind one must fail instead.
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION lock_wait_timeout = 30").await?;
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
         .map_err(|e| MySqlCheckError::Unreachable(redact(&e.to_string())))
