@@ -7,13 +7,13 @@
 #    window), the 429s received, and each replica's resident memory.
 # 2. Avro encode throughput, and encode + transactional produce throughput to Kafka.
 #
-# Needs the local platform's Kafka (make platform-up). Env knobs: LIMIT (120), WINDOW (10),
-# WINDOWS (6), REPLICAS ("1 2 4"), PRODUCE_POSTS (200000). Output: bench/results/extractor-*.txt
+# Needs the local platform's Kafka (make platform-up). Env knobs: LIMIT (60), WINDOW (10),
+# WINDOWS (6), REPLICAS ("1 2 4"), PRODUCE_POSTS (200000). Output: target/bench/extractor-*.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-LIMIT=${LIMIT:-120}
+LIMIT=${LIMIT:-60}
 WINDOW=${WINDOW:-10}
 WINDOWS=${WINDOWS:-6}
 REPLICAS=${REPLICAS:-"1 2 4"}
@@ -29,8 +29,8 @@ echo "building release binaries (first time takes a while)..." >&2
 cargo build --release -q -p xapi-simulator -p tweetpipe-extractor --bins --example bench_tool
 BIN=$ROOT/target/release
 WORK=$(mktemp -d /tmp/tweetpipe-bench-extractor.XXXXXX)
-mkdir -p "$ROOT/bench/results"
-OUT=$ROOT/bench/results/extractor-$(date -u +%Y%m%dT%H%M%SZ).txt
+mkdir -p "$ROOT/target/bench"
+OUT=$ROOT/target/bench/extractor-$(date -u +%Y%m%dT%H%M%SZ).txt
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

@@ -98,6 +98,7 @@ async fn create_topics(bootstrap: &str, topic: &str, partitions: i32) {
 }
 
 async fn produce(bootstrap: &str, topic: &str, posts: u64) {
+    create_topics(bootstrap, topic, 3).await;
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     let sink = Sink::connect(

@@ -276,6 +276,20 @@ fn send(producer: &TxProducer, record: BaseRecord<'_, String, Vec<u8>>) -> Resul
     }
 }
 
+/// Consumer context for reading to the end of a partition: librdkafka reports reaching the end
+/// as an error, which would log a misleading ERROR line at every start.
+struct EofIsNotAnError;
+
+impl rdkafka::ClientContext for EofIsNotAnError {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofIsNotAnError {}
+
 /// Reads the latest committed checkpoint of every query from the compacted checkpoint topic.
 pub async fn read_checkpoints(
     base: ClientConfig,
@@ -291,7 +305,8 @@ pub async fn read_checkpoints(
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest");
-        let consumer: BaseConsumer = config.create()?;
+        let consumer: BaseConsumer<EofIsNotAnError> =
+            config.create_with_context(EofIsNotAnError)?;
         let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
         let partitions: Vec<i32> = metadata
             .topics()
