@@ -4,7 +4,9 @@
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(containerd runc containernetworking-plugins mariadb-server mariadb-client iptables
-  conntrack umoci lua5.4 curl openssl iproute2 kmod cmake)
+  conntrack umoci lua5.4 curl openssl iproute2 kmod cmake
+  # librdkafka's cmake build includes curl/curl.h even with curl off (header only, nothing links).
+  libcurl4-openssl-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,7 +42,13 @@ start() {
   wait_for "MariaDB" 60 mariadb_alive
   if [[ -n ${fresh:-} ]] || ! root_password_set; then
     # Root may log in from anywhere on this machine's own networks (loopback and pod bridge).
+    # mariadb-install-db also makes passwordless root@127.0.0.1, root@::1 and root@<hostname>,
+    # which would shadow root@% for TCP logins: drop them.
+    local extra
+    extra=$(mariadb --socket="$SOCKET" -uroot -N -e \
+      "SELECT CONCAT('DROP USER ''root''@''', Host, ''';') FROM mysql.global_priv WHERE User='root' AND Host NOT IN ('localhost','%')")
     mariadb --socket="$SOCKET" -uroot <<SQL
+$extra
 ALTER USER 'root'@'localhost' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
 CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;

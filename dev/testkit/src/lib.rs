@@ -36,12 +36,18 @@ impl Platform {
     pub fn load() -> Result<Self, String> {
         let path = env_file_path();
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!("local platform env file {} unreadable ({e}); {BRING_UP}", path.display())
+            format!(
+                "local platform env file {} unreadable ({e}); {BRING_UP}",
+                path.display()
+            )
         })?;
         let vars = parse_env(&text);
         let get = |key: &str| {
             vars.get(key).cloned().ok_or_else(|| {
-                format!("{} lacks {key}; the platform is out of date, {BRING_UP}", path.display())
+                format!(
+                    "{} lacks {key}; the platform is out of date, {BRING_UP}",
+                    path.display()
+                )
             })
         };
         Ok(Platform {
@@ -57,7 +63,11 @@ impl Platform {
 
     /// Panics unless Kafka accepts TCP connections.
     pub fn require_kafka(&self) -> &Self {
-        require_tcp("Kafka", &self.kafka_bootstrap, &self.log_dir.join("kafka.log"));
+        require_tcp(
+            "Kafka",
+            &self.kafka_bootstrap,
+            &self.log_dir.join("kafka.log"),
+        );
         self
     }
 
@@ -77,8 +87,10 @@ impl Platform {
     /// A kube client for the local cluster's admin; panics naming the API server when it is down.
     pub async fn kube_client(&self) -> kube::Client {
         let options = kube::config::KubeConfigOptions::default();
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
-            .unwrap_or_else(|e| panic!("kubeconfig {}: {e}; {BRING_UP}", self.kubeconfig.display()));
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap_or_else(|e| {
+                panic!("kubeconfig {}: {e}; {BRING_UP}", self.kubeconfig.display())
+            });
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .unwrap_or_else(|e| panic!("kubeconfig {}: {e}", self.kubeconfig.display()));

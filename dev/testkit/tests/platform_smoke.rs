@@ -17,7 +17,10 @@ async fn node_is_ready() {
     let client = platform().kube_client().await;
     let nodes: Api<Node> = Api::all(client);
     let node_name = &platform().vars["TWEETPIPE_NODE_NAME"];
-    let node = nodes.get(node_name).await.expect("the platform's node is registered");
+    let node = nodes
+        .get(node_name)
+        .await
+        .expect("the platform's node is registered");
     let ready = node
         .status
         .and_then(|s| s.conditions)
@@ -25,17 +28,28 @@ async fn node_is_ready() {
         .into_iter()
         .find(|c| c.type_ == "Ready")
         .map(|c| c.status);
-    assert_eq!(ready.as_deref(), Some("True"), "node {node_name} is not Ready");
+    assert_eq!(
+        ready.as_deref(),
+        Some("True"),
+        "node {node_name} is not Ready"
+    );
 }
 
 /// A namespace of its own per test, deleted afterwards.
 async fn scratch_namespace(client: &kube::Client, prefix: &str) -> String {
-    let name = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     // Pods need the namespace's default ServiceAccount, made asynchronously.
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &name);
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), &name);
     for _ in 0..100 {
         if accounts.get_opt("default").await.unwrap().is_some() {
             break;
@@ -48,7 +62,10 @@ async fn scratch_namespace(client: &kube::Client, prefix: &str) -> String {
         "stringData": {"url": platform().mysql_url_pod},
     }))
     .unwrap();
-    secrets.create(&PostParams::default(), &secret).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     name
 }
 
@@ -98,32 +115,61 @@ async fn pod_from_our_image_reaches_kafka_and_mariadb() {
     let finished = tokio::time::timeout(
         Duration::from_secs(180),
         await_condition(pods.clone(), "probe", |pod: Option<&Pod>| {
-            let phase = pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref());
+            let phase = pod
+                .and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.as_deref());
             matches!(phase, Some("Succeeded" | "Failed"))
         }),
     )
     .await;
     let pod = pods.get("probe").await.unwrap();
-    assert!(finished.is_ok(), "probe pod did not finish in time: {:?}", pod.status);
-    let logs = pods.logs("probe", &LogParams::default()).await.expect("the probe pod's log");
+    assert!(
+        finished.is_ok(),
+        "probe pod did not finish in time: {:?}",
+        pod.status
+    );
+    let logs = pods
+        .logs("probe", &LogParams::default())
+        .await
+        .expect("the probe pod's log");
     let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
 
     let report: Value = serde_json::from_str(logs.trim())
         .unwrap_or_else(|e| panic!("probe printed no JSON report ({e}): {logs}"));
     assert_eq!(phase, "Succeeded", "probe pod failed: {logs}");
-    assert_eq!(report["kafka"]["ok"], json!(true), "Kafka check failed: {logs}");
-    assert_eq!(report["mysql"]["ok"], json!(true), "MariaDB check failed: {logs}");
+    assert_eq!(
+        report["kafka"]["ok"],
+        json!(true),
+        "Kafka check failed: {logs}"
+    );
+    assert_eq!(
+        report["mysql"]["ok"],
+        json!(true),
+        "MariaDB check failed: {logs}"
+    );
     let version = report["mysql"]["detail"].as_str().unwrap_or_default();
-    assert!(version.contains("MariaDB"), "unexpected server version {version:?}");
-    assert!(!logs.contains(&p.mysql_url_pod), "the MySQL URL (with its password) was logged");
+    assert!(
+        version.contains("MariaDB"),
+        "unexpected server version {version:?}"
+    );
+    assert!(
+        !logs.contains(&p.mysql_url_pod),
+        "the MySQL URL (with its password) was logged"
+    );
 
-    Api::<Namespace>::all(client).delete(&ns, &DeleteParams::default()).await.unwrap();
+    Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 /// A selector-less Service whose endpoint is the host's Kafka listener for pods: reaching Kafka
 /// as `kafka:PORT` exercises cluster DNS and kube-proxy's Service rules.
 async fn kafka_service(client: &kube::Client, ns: &str) -> String {
-    let (host, port) = platform().kafka_bootstrap_pod.split_once(':').expect("host:port");
+    let (host, port) = platform()
+        .kafka_bootstrap_pod
+        .split_once(':')
+        .expect("host:port");
     let port: i32 = port.parse().expect("numeric port");
     let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), ns);
     let service = serde_json::from_value(json!({
@@ -131,8 +177,12 @@ async fn kafka_service(client: &kube::Client, ns: &str) -> String {
         "spec": {"ports": [{"name": "kafka", "port": port, "targetPort": port}]},
     }))
     .unwrap();
-    services.create(&PostParams::default(), &service).await.unwrap();
-    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> = Api::namespaced(client.clone(), ns);
+    services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+        Api::namespaced(client.clone(), ns);
     let slice = serde_json::from_value(json!({
         "metadata": {"name": "kafka-host", "labels": {"kubernetes.io/service-name": "kafka"}},
         "addressType": "IPv4",
@@ -171,11 +221,18 @@ async fn deployment_of_our_image_becomes_ready() {
     }))
     .unwrap();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    deployments.create(&PostParams::default(), &deployment).await.unwrap();
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
 
     let ready = tokio::time::timeout(
         Duration::from_secs(180),
-        await_condition(deployments.clone(), "probe", conditions::is_deployment_completed()),
+        await_condition(
+            deployments.clone(),
+            "probe",
+            conditions::is_deployment_completed(),
+        ),
     )
     .await;
     let status = deployments.get("probe").await.unwrap().status;
@@ -192,5 +249,8 @@ async fn deployment_of_our_image_becomes_ready() {
         .collect();
     assert_eq!(phases, vec!["Running".to_string()]);
 
-    Api::<Namespace>::all(client).delete(&ns, &DeleteParams::default()).await.unwrap();
+    Api::<Namespace>::all(client)
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
 }

@@ -17,7 +17,10 @@ pub enum ConfigError {
     #[error("{0} is not set")]
     Missing(&'static str),
     #[error("cannot read the MySQL URL file {path}: {source}")]
-    UrlFile { path: String, source: std::io::Error },
+    UrlFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("PROBE_TIMEOUT_SECS must be a whole number of seconds")]
     Timeout,
 }
@@ -66,8 +69,18 @@ impl CheckResult {
     fn from(result: Result<String, String>, started: Instant) -> Self {
         let millis = started.elapsed().as_millis();
         match result {
-            Ok(detail) => Self { ok: true, detail: Some(detail), error: None, millis },
-            Err(error) => Self { ok: false, detail: None, error: Some(error), millis },
+            Ok(detail) => Self {
+                ok: true,
+                detail: Some(detail),
+                error: None,
+                millis,
+            },
+            Err(error) => Self {
+                ok: false,
+                detail: None,
+                error: Some(error),
+                millis,
+            },
         }
     }
 }
@@ -81,7 +94,11 @@ pub struct ProbeReport {
 
 impl ProbeReport {
     pub fn new(kafka: CheckResult, mysql: CheckResult) -> Self {
-        Self { ok: kafka.ok && mysql.ok, kafka, mysql }
+        Self {
+            ok: kafka.ok && mysql.ok,
+            kafka,
+            mysql,
+        }
     }
 }
 
@@ -90,7 +107,11 @@ pub async fn kafka_round_trip(bootstrap: &str, topic: &str, timeout: Duration) -
     let started = Instant::now();
     let result = tokio::time::timeout(timeout, round_trip(bootstrap, topic))
         .await
-        .unwrap_or_else(|_| Err(format!("no answer from Kafka at {bootstrap} within {timeout:?}")));
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "no answer from Kafka at {bootstrap} within {timeout:?}"
+            ))
+        });
     CheckResult::from(result, started)
 }
 
@@ -121,7 +142,10 @@ async fn round_trip(bootstrap: &str, topic: &str) -> Result<String, String> {
         .create()
         .map_err(|e| format!("producer: {e}"))?;
     let delivery = producer
-        .send(FutureRecord::to(topic).key(&marker).payload(&marker), Duration::from_secs(20))
+        .send(
+            FutureRecord::to(topic).key(&marker).payload(&marker),
+            Duration::from_secs(20),
+        )
         .await
         .map_err(|(e, _)| format!("produce to {topic}: {e}"))?;
     let (partition, offset) = (delivery.partition, delivery.offset);
@@ -136,13 +160,25 @@ async fn round_trip(bootstrap: &str, topic: &str) -> Result<String, String> {
     assignment
         .add_partition_offset(topic, partition, rdkafka::Offset::Offset(offset))
         .map_err(|e| format!("assign: {e}"))?;
-    consumer.assign(&assignment).map_err(|e| format!("assign: {e}"))?;
-    let message = consumer.recv().await.map_err(|e| format!("consume from {topic}: {e}"))?;
-    let echoed = message.payload().map(String::from_utf8_lossy).unwrap_or_default();
+    consumer
+        .assign(&assignment)
+        .map_err(|e| format!("assign: {e}"))?;
+    let message = consumer
+        .recv()
+        .await
+        .map_err(|e| format!("consume from {topic}: {e}"))?;
+    let echoed = message
+        .payload()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
     if echoed != marker {
-        return Err(format!("read back {echoed:?} at offset {offset}, expected {marker:?}"));
+        return Err(format!(
+            "read back {echoed:?} at offset {offset}, expected {marker:?}"
+        ));
     }
-    Ok(format!("{topic}[{partition}]@{offset} round-tripped {marker}"))
+    Ok(format!(
+        "{topic}[{partition}]@{offset} round-tripped {marker}"
+    ))
 }
 
 /// Connects and asks the server for its version.
@@ -166,7 +202,10 @@ pub async fn mysql_version(url: &str, timeout: Duration) -> CheckResult {
 
 /// Errors may echo the URL; the password in it must never be printed.
 fn redact(message: &str, url: &str) -> String {
-    match url.split_once("://").and_then(|(_, rest)| rest.split_once('@')) {
+    match url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+    {
         Some((credentials, _)) => match credentials.split_once(':') {
             Some((_, password)) if !password.is_empty() => message.replace(password, "***"),
             _ => message.to_string(),
@@ -188,8 +227,18 @@ mod tests {
 
     #[test]
     fn report_is_ok_only_when_both_checks_pass() {
-        let pass = || CheckResult { ok: true, detail: None, error: None, millis: 1 };
-        let fail = || CheckResult { ok: false, detail: None, error: Some("x".into()), millis: 1 };
+        let pass = || CheckResult {
+            ok: true,
+            detail: None,
+            error: None,
+            millis: 1,
+        };
+        let fail = || CheckResult {
+            ok: false,
+            detail: None,
+            error: Some("x".into()),
+            millis: 1,
+        };
         assert!(ProbeReport::new(pass(), pass()).ok);
         assert!(!ProbeReport::new(pass(), fail()).ok);
         assert!(!ProbeReport::new(fail(), pass()).ok);

@@ -23,14 +23,20 @@ async fn main() -> ExitCode {
     let config = match ProbeConfig::from_env() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("{{\"ok\":false,\"error\":{}}}", serde_json::Value::String(e.to_string()));
+            eprintln!(
+                "{{\"ok\":false,\"error\":{}}}",
+                serde_json::Value::String(e.to_string())
+            );
             return ExitCode::from(2);
         }
     };
     let every = match repeat_interval(std::env::args().skip(1)) {
         Ok(every) => every,
         Err(e) => {
-            eprintln!("{{\"ok\":false,\"error\":{}}}", serde_json::Value::String(e));
+            eprintln!(
+                "{{\"ok\":false,\"error\":{}}}",
+                serde_json::Value::String(e)
+            );
             return ExitCode::from(2);
         }
     };
@@ -62,7 +68,9 @@ fn repeat_interval(mut args: impl Iterator<Item = String>) -> Result<Option<Dura
             .filter(|secs| *secs > 0)
             .map(|secs| Some(Duration::from_secs(secs)))
             .ok_or_else(|| format!("--every takes a positive number of seconds, not {secs:?}")),
-        (Some(other), _) => Err(format!("unknown argument {other:?}; usage: tweetpipe-probe [--every SECS]")),
+        (Some(other), _) => Err(format!(
+            "unknown argument {other:?}; usage: tweetpipe-probe [--every SECS]"
+        )),
     }
 }
 
@@ -71,13 +79,19 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> impl Iterator<Item = String> {
-        list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+        list.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn parses_the_repeat_interval() {
         assert_eq!(repeat_interval(args(&[])), Ok(None));
-        assert_eq!(repeat_interval(args(&["--every", "5"])), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(
+            repeat_interval(args(&["--every", "5"])),
+            Ok(Some(Duration::from_secs(5)))
+        );
         assert!(repeat_interval(args(&["--every", "0"])).is_err());
         assert!(repeat_interval(args(&["--every"])).is_err());
         assert!(repeat_interval(args(&["--bogus"])).is_err());

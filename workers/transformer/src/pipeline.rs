@@ -143,6 +143,9 @@ impl Pipeline {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // The extractor writes in transactions; aborted ones must never be stored.
+            // (librdkafka's default, stated so that no override can silently drop it.)
+            .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false")
             .set("statistics.interval.ms", "5000");
         for (key, value) in consumer_overrides {
