@@ -12,6 +12,7 @@ export KUBECONFIG := $(CURDIR)/.platform/kubeconfig
 # Images for tests are built from the test build's own binaries (no second compile);
 # `make images` for the demo and benchmarks builds release binaries.
 IMAGE_PROFILE ?= release
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
 .PHONY: help demo kind-demo test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench
@@ -57,7 +58,7 @@ build: ## release binaries
 images: ## OCI images tweetpipe/<component>:dev imported into the local node
 	@if [ "$(IMAGE_PROFILE)" = release ]; then cargo build --release --locked $(addprefix --bin ,$(IMAGE_BINARIES)); fi
 	@for bin in $(IMAGE_BINARIES); do \
-	  bash $(PLATFORM)/images.sh binary $${bin#tweetpipe-} target/$(IMAGE_PROFILE)/$$bin || exit 1; \
+	  bash $(PLATFORM)/images.sh binary $${bin#tweetpipe-} $(TARGET_DIR)/$(IMAGE_PROFILE)/$$bin || exit 1; \
 	done
 
 helm-lint: ## lint the operator chart strictly, render it, and check its values schema refuses bad values

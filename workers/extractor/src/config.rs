@@ -43,6 +43,10 @@ fn default_max_results() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Assignment {
     pub replica: u32,
+    /// This replica's token (pipelines with several tokens give each replica one); the
+    /// top-level `token_file` when absent.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     pub requests_per_window: u32,
     pub window_seconds: u64,
     pub queries: Vec<QuerySpec>,
@@ -183,19 +187,28 @@ impl ExtractorConfig {
         Ok(())
     }
 
-    pub fn read_token(&self) -> Result<String, ConfigError> {
-        let text =
-            std::fs::read_to_string(&self.token_file).map_err(|source| ConfigError::Token {
-                path: self.token_file.clone(),
-                source,
-            })?;
+    /// The bearer token of `replica`: its assignment's own file, else the top-level one.
+    pub fn read_token(&self, replica: u32) -> Result<String, ConfigError> {
+        let path = self.token_path(replica);
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Token {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let token = text.trim();
         if token.is_empty() {
             return Err(ConfigError::EmptyToken {
-                path: self.token_file.clone(),
+                path: path.to_path_buf(),
             });
         }
         Ok(token.to_string())
+    }
+
+    fn token_path(&self, replica: u32) -> &Path {
+        self.assignments
+            .iter()
+            .find(|a| a.replica == replica)
+            .and_then(|a| a.token_file.as_deref())
+            .unwrap_or(&self.token_file)
     }
 
     pub fn assignment(&self, replica: u32) -> Option<&Assignment> {
@@ -293,6 +306,27 @@ mod tests {
         );
         assert_eq!(c.transactional_id(2), "tweetpipe-extractor.ns_name.2");
         assert_eq!(c.tuning.ops_listen, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn each_replica_reads_its_own_token_file() {
+        let dir = std::env::temp_dir().join(format!("tp-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("shared"), "token-shared\n").expect("write");
+        std::fs::write(dir.join("second"), "token-second\n").expect("write");
+        let json = serde_json::json!({
+            "pipeline": "ns/p", "api_base_url": "http://sim", "token_file": dir.join("shared"),
+            "kafka": {"bootstrap_servers": "k:9092", "topic": "t"},
+            "assignments": [
+                {"replica": 0, "requests_per_window": 1, "window_seconds": 1, "queries": []},
+                {"replica": 1, "requests_per_window": 1, "window_seconds": 1, "queries": [],
+                 "token_file": dir.join("second")},
+            ],
+        });
+        let c: ExtractorConfig = serde_json::from_value(json).expect("parse");
+        assert_eq!(c.read_token(0).expect("replica 0"), "token-shared");
+        assert_eq!(c.read_token(1).expect("replica 1"), "token-second");
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

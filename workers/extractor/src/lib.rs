@@ -66,7 +66,7 @@ pub async fn start(
     cancel: CancellationToken,
 ) -> Result<RunningExtractor, ExtractorError> {
     config.validate()?;
-    let token = config.read_token()?;
+    let token = config.read_token(replica)?;
     let kafka = client_config(&config.kafka)?;
     let metrics = Metrics::default();
     let readiness = Readiness::new();
