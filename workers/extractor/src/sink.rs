@@ -97,6 +97,8 @@ pub struct Sink {
     /// A transaction failed and its abort has not completed yet: librdkafka wants the abort
     /// called again (it resumes) before the next transaction begins.
     needs_abort: Arc<AtomicBool>,
+    /// A commit timed out and may still complete: it must be resumed, never aborted.
+    commit_pending: Arc<AtomicBool>,
     topic: String,
     checkpoint_topic: String,
     timeout: Duration,
@@ -146,6 +148,7 @@ impl Sink {
             config,
             producer: Arc::new(producer),
             needs_abort: Arc::new(AtomicBool::new(false)),
+            commit_pending: Arc::new(AtomicBool::new(false)),
             topic: topic.to_string(),
             checkpoint_topic: checkpoint_topic.to_string(),
             timeout,
@@ -180,6 +183,7 @@ impl Sink {
         let producer = blocking(move || Ok(new_producer(&config, timeout)?)).await?;
         self.producer = Arc::new(producer);
         self.needs_abort.store(false, Ordering::SeqCst);
+        self.commit_pending.store(false, Ordering::SeqCst);
         Ok(())
     }
 
@@ -189,28 +193,50 @@ impl Sink {
     pub async fn write_page(&self, page: Arc<PageRecords>) -> Result<(), SinkError> {
         let producer = self.producer.clone();
         let needs_abort = self.needs_abort.clone();
+        let commit_pending = self.commit_pending.clone();
         let topic = self.topic.clone();
         let checkpoint_topic = self.checkpoint_topic.clone();
         let timeout = self.timeout;
         blocking(move || {
+            // A commit of this same page timed out (Kafka unreachable): librdkafka wants the
+            // same call repeated until it resolves. Aborting would be refused ("conflicting
+            // commit_transaction in progress") and producing again could duplicate the page.
+            if commit_pending.load(Ordering::SeqCst) {
+                match producer.commit_transaction(timeout) {
+                    Ok(()) => {
+                        commit_pending.store(false, Ordering::SeqCst);
+                        return Ok(());
+                    }
+                    Err(KafkaError::Transaction(e)) if e.is_retriable() => {
+                        return Err(KafkaError::Transaction(e).into());
+                    }
+                    // Abortable or fatal: the page was not committed; start it over below.
+                    Err(_) => {
+                        commit_pending.store(false, Ordering::SeqCst);
+                        needs_abort.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
             if needs_abort.load(Ordering::SeqCst) {
                 producer.abort_transaction(timeout)?;
                 needs_abort.store(false, Ordering::SeqCst);
             }
             producer.begin_transaction()?;
-            let result = produce_all(&producer, &topic, &checkpoint_topic, &page)
-                .and_then(|()| Ok(producer.commit_transaction(timeout)?));
-            if let Err(e) = result {
-                needs_abort.store(true, Ordering::SeqCst);
-                match producer.abort_transaction(timeout) {
-                    Ok(()) => needs_abort.store(false, Ordering::SeqCst),
-                    Err(abort) => {
-                        tracing::warn!(error = %abort, "aborting the Kafka transaction did not finish; it is resumed before the next one");
-                    }
+            produce_all(&producer, &topic, &checkpoint_topic, &page).or_else(|e| {
+                abort_after_failure(&producer, &needs_abort, timeout);
+                Err(e)
+            })?;
+            match producer.commit_transaction(timeout) {
+                Ok(()) => Ok(()),
+                Err(KafkaError::Transaction(e)) if e.is_retriable() => {
+                    commit_pending.store(true, Ordering::SeqCst);
+                    Err(KafkaError::Transaction(e).into())
                 }
-                return Err(e);
+                Err(e) => {
+                    abort_after_failure(&producer, &needs_abort, timeout);
+                    Err(e.into())
+                }
             }
-            Ok(())
         })
         .await
     }
@@ -220,6 +246,17 @@ impl Sink {
         let producer = self.producer.clone();
         let timeout = self.timeout;
         let _ = blocking(move || Ok(producer.flush(timeout)?)).await;
+    }
+}
+
+/// Aborts the open transaction; an abort that cannot finish now is resumed before the next one.
+fn abort_after_failure(producer: &TxProducer, needs_abort: &AtomicBool, timeout: Duration) {
+    needs_abort.store(true, Ordering::SeqCst);
+    match producer.abort_transaction(timeout) {
+        Ok(()) => needs_abort.store(false, Ordering::SeqCst),
+        Err(abort) => {
+            tracing::warn!(error = %abort, "aborting the Kafka transaction did not finish; it is resumed before the next one");
+        }
     }
 }
 
