@@ -222,10 +222,10 @@ impl Sink {
                 needs_abort.store(false, Ordering::SeqCst);
             }
             producer.begin_transaction()?;
-            produce_all(&producer, &topic, &checkpoint_topic, &page).or_else(|e| {
+            if let Err(e) = produce_all(&producer, &topic, &checkpoint_topic, &page) {
                 abort_after_failure(&producer, &needs_abort, timeout);
-                Err(e)
-            })?;
+                return Err(e);
+            }
             match producer.commit_transaction(timeout) {
                 Ok(()) => Ok(()),
                 Err(KafkaError::Transaction(e)) if e.is_retriable() => {
