@@ -37,8 +37,7 @@ import_layout() {
   tag=${ref##*:}
   tar -C "$IMAGES/$name" -cf "$IMAGES/$name.tar" .
   "${CTR[@]}" images import --base-name "${ref%:*}" "$IMAGES/$name.tar" >/dev/null
-  "${CTR[@]}" images ls -q | grep -qx "$ref" || "${CTR[@]}" images ls -q | grep -q "${ref%:*}:$tag" ||
-    die "image $ref missing after import"
+  [[ $'\n'$("${CTR[@]}" images ls -q)$'\n' == *$'\n'"$ref"$'\n'* ]] || die "image $ref missing after import"
 }
 
 populate_pause() {

@@ -225,7 +225,7 @@ stop() {
     sort -r | while read -r mount; do umount -l "$mount" 2>/dev/null || true; done
   # kube-proxy's rules.
   for table in nat filter mangle; do
-    iptables-save -t $table 2>/dev/null | grep -q KUBE- || continue
+    [[ $(iptables-save -t $table 2>/dev/null) == *KUBE-* ]] || continue
     iptables-save -t $table | grep -v KUBE- | grep -v '^-A .*-j KUBE' | iptables-restore -T $table 2>/dev/null || true
   done
 }

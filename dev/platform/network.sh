@@ -10,7 +10,8 @@ up() {
     log "creating pod bridge $POD_BRIDGE ($NODE_IP)"
     ip link add "$POD_BRIDGE" type bridge
   fi
-  ip addr show dev "$POD_BRIDGE" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/24" dev "$POD_BRIDGE"
+  # (grep -q on a pipe would make `ip` die of SIGPIPE, failing the test under pipefail)
+  [[ $(ip addr show dev "$POD_BRIDGE") == *"inet $NODE_IP/"* ]] || ip addr add "$NODE_IP/24" dev "$POD_BRIDGE"
   ip link set "$POD_BRIDGE" up
   sysctl -qw net.ipv4.ip_forward=1
   # kube-proxy's Service rules must see bridged traffic.
@@ -31,7 +32,7 @@ down() {
 }
 
 status() {
-  if ip addr show dev "$POD_BRIDGE" 2>/dev/null | grep -q "inet $NODE_IP/"; then
+  if [[ $(ip addr show dev "$POD_BRIDGE" 2>/dev/null) == *"inet $NODE_IP/"* ]]; then
     echo "up   bridge $POD_BRIDGE $NODE_IP, $(ip netns list 2>/dev/null | grep -c '^cni-') pod namespaces"
   else echo "down"; fi
 }
