@@ -116,8 +116,16 @@ fn env_file_path() -> PathBuf {
     if let Ok(path) = std::env::var("TWEETPIPE_PLATFORM_ENV") {
         return PathBuf::from(path);
     }
-    // dev/testkit → the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.platform/env")
+    // Cargo runs tests from their package's directory: the nearest `.platform/env` above it is the
+    // workspace's. (Looked up at run time: a path baked in at compile time goes stale when build
+    // artifacts are shared between clones.)
+    let start =
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .map(|dir| dir.join(".platform/env"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.platform/env"))
 }
 
 fn parse_env(text: &str) -> HashMap<String, String> {
