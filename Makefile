@@ -56,7 +56,7 @@ build: ## release binaries
 	cargo build --release --locked $(addprefix --bin ,$(IMAGE_BINARIES))
 
 images: ## OCI images tweetpipe/<component>:dev imported into the local node
-	@if [ "$(IMAGE_PROFILE)" = release ]; then cargo build --release --locked $(addprefix --bin ,$(IMAGE_BINARIES)); fi
+	@if [ "$(IMAGE_PROFILE)" = release ]; then $(MAKE) --no-print-directory build; fi
 	@for bin in $(IMAGE_BINARIES); do \
 	  bash $(PLATFORM)/images.sh binary $${bin#tweetpipe-} $(TARGET_DIR)/$(IMAGE_PROFILE)/$$bin || exit 1; \
 	done

@@ -33,8 +33,7 @@ build_layout() {
 
 # import_layout NAME REFERENCE: load the layout into containerd as REFERENCE.
 import_layout() {
-  local name=$1 ref=$2 tag
-  tag=${ref##*:}
+  local name=$1 ref=$2
   tar -C "$IMAGES/$name" -cf "$IMAGES/$name.tar" .
   "${CTR[@]}" images import --base-name "${ref%:*}" "$IMAGES/$name.tar" >/dev/null
   [[ $'\n'$("${CTR[@]}" images ls -q)$'\n' == *$'\n'"$ref"$'\n'* ]] || die "image $ref missing after import"
