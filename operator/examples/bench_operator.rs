@@ -15,7 +15,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, CustomResourceExt};
 use tweetpipe_operator::crd::{DeletionPolicy, QuerySpec, TweetPipeline};
-use tweetpipe_operator::reconcile::controller::INSTANCE_LABEL;
+use tweetpipe_operator::labels::INSTANCE_LABEL;
 
 fn arg(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -4,9 +4,11 @@
 //! Layout follows read → decide → apply: [`reconcile`] reads and applies, [`decide`] and
 //! [`build`] are pure and unit-tested with fixtures.
 
+pub mod admission;
 pub mod build;
 pub mod crd;
 pub mod decide;
+pub mod labels;
 pub mod metrics;
 pub mod reconcile;
 pub mod settings;

@@ -12,9 +12,9 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 use tweetpipe_common::serve::{Readiness, spawn_ops_server};
 use tweetpipe_operator::metrics::Metrics;
-use tweetpipe_operator::reconcile::backoff::Failures;
-use tweetpipe_operator::reconcile::controller::{self, Context};
-use tweetpipe_operator::reconcile::mysql::TransformerSchema;
+use tweetpipe_operator::reconcile::context::Context;
+use tweetpipe_operator::reconcile::controller;
+use tweetpipe_operator::reconcile::schema_owner::PipelineSchema;
 use tweetpipe_operator::settings;
 
 #[tokio::main]
@@ -84,14 +84,18 @@ async fn main() -> anyhow::Result<()> {
             instance: Some(settings.identity.clone()),
         },
     );
-    let ctx = Arc::new(Context {
-        client,
-        recorder,
-        metrics,
-        settings: settings.controller.clone(),
-        schema: Arc::new(TransformerSchema),
-        failures: Failures::default(),
-    });
+    let controller_settings = settings.controller.clone();
+    let context_client = client.clone();
+    let make_context = move |secrets| {
+        Context::new(
+            context_client,
+            recorder,
+            metrics,
+            controller_settings,
+            Arc::new(PipelineSchema),
+            secrets,
+        )
+    };
 
     let stop = {
         let mut shutdown = shutdown_rx.clone();
@@ -104,7 +108,8 @@ async fn main() -> anyhow::Result<()> {
         None => (None, None),
     };
     let run = controller::run(
-        ctx,
+        client,
+        make_context,
         settings.watch_namespace.clone(),
         settings.instance.clone(),
         stop,

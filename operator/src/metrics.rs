@@ -23,6 +23,17 @@ pub struct ErrorLabels {
     pub reason: String,
 }
 
+/// Labels of a reconcile phase.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// `secrets`, `dependencies`, `observe`, `apply`, `status`, `cleanup`.
+    pub phase: String,
+}
+
+fn phase_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
 /// The operator's metrics.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -32,6 +43,8 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     /// Reconcile durations.
     pub duration: Histogram,
+    /// Durations of each reconcile phase.
+    pub phases: Family<PhaseLabels, Histogram, fn() -> Histogram>,
     /// Rate budget per pipeline (requests per window after the margin).
     pub budget: Family<PipelineLabels, Gauge>,
     /// Rate budget handed to the extractors per pipeline.
@@ -52,7 +65,8 @@ impl Metrics {
         let metrics = Metrics {
             reconciles: Counter::default(),
             errors: Family::default(),
-            duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            phases: Family::new_with_constructor(phase_histogram),
             budget: Family::default(),
             budget_in_use: Family::default(),
             extractor_replicas: Family::default(),
@@ -71,6 +85,11 @@ impl Metrics {
             "reconcile_duration_seconds",
             "Time per reconcile",
             metrics.duration.clone(),
+        );
+        r.register(
+            "reconcile_phase_duration_seconds",
+            "Time per reconcile phase",
+            metrics.phases.clone(),
         );
         r.register(
             "budget_requests_per_window",

@@ -7,7 +7,30 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::build::workloads::WorkerDefaults;
-use crate::reconcile::controller::Settings;
+
+/// Tunables of the reconcile loop.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Images and settings handed to workers.
+    pub workers: WorkerDefaults,
+    /// Timeout of every Kafka call.
+    pub kafka_timeout: Duration,
+    /// Timeout of every MySQL connection.
+    pub mysql_timeout: Duration,
+    /// How often a settled (Ready or suspended) pipeline's status is refreshed (progress, lag,
+    /// forecast). Status writes do not trigger reconciles, so this bounds the work at rest.
+    pub requeue_ready: Duration,
+    /// Requeue while something is wrong or starting.
+    pub requeue_not_ready: Duration,
+    /// Pipelines reconciled at the same time (each holds Kafka and MySQL connections).
+    pub concurrency: u16,
+    /// How long deletion keeps retrying an unreachable Kafka or MySQL before it gives up, says
+    /// what was left behind, and lets the pipeline go.
+    pub cleanup_deadline: Duration,
+    /// Transformers scale down only after lag has asked for fewer replicas this long (HPA's
+    /// stabilisation window), so a dip never churns the consumer group.
+    pub scale_down_window: Duration,
+}
 
 /// A bad environment variable.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -94,7 +117,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
         workers,
         kafka_timeout: seconds("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", 10)?,
         mysql_timeout: seconds("TWEETPIPE_MYSQL_TIMEOUT_SECONDS", 5)?,
-        requeue_ready: seconds("TWEETPIPE_REQUEUE_SECONDS", 30)?,
+        requeue_ready: seconds("TWEETPIPE_REQUEUE_SECONDS", 60)?,
         requeue_not_ready: seconds("TWEETPIPE_REQUEUE_NOT_READY_SECONDS", 5)?,
         concurrency: parse(
             &get,
@@ -113,6 +136,8 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
                 Ok(n)
             }
         })?,
+        cleanup_deadline: seconds("TWEETPIPE_CLEANUP_DEADLINE_SECONDS", 600)?,
+        scale_down_window: seconds("TWEETPIPE_SCALE_DOWN_WINDOW_SECONDS", 300)?,
     };
     let identity = get("POD_NAME")
         .or_else(|| get("HOSTNAME"))

@@ -1,5 +1,6 @@
 //! Builders: pure functions from the spec and the decisions to the objects to apply.
 
+pub mod resources;
 pub mod topics;
 pub mod worker_config;
 pub mod workloads;

@@ -19,15 +19,12 @@ use kube::Resource;
 
 use super::worker_config::{ExtractorConfig, TransformerConfig, paths};
 use crate::crd::{Resources, TweetPipeline};
+use crate::labels::{Component, labels, mysql_secret_name, object_name, selector_labels};
 
 /// Port of every worker's `/metrics`, `/healthz` and `/readyz`.
 pub const OPS_PORT: i32 = 8080;
 /// UID/GID the workers run as (distroless "nonroot").
 pub const WORKER_UID: i64 = 65532;
-/// Label naming the pipeline.
-pub const PIPELINE_LABEL: &str = "tweetpipe.io/pipeline";
-/// Label naming the component.
-pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 /// Annotation carrying a hash of the worker config, so a config change rolls the pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "tweetpipe.io/config-hash";
 
@@ -46,80 +43,6 @@ pub struct WorkerDefaults {
     pub log_filter: String,
 }
 
-/// Which worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Component {
-    /// X API → Kafka.
-    Extractor,
-    /// Kafka → MySQL.
-    Transformer,
-}
-
-impl Component {
-    /// Label value and name suffix.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Component::Extractor => "extractor",
-            Component::Transformer => "transformer",
-        }
-    }
-}
-
-/// `<pipeline>-<component>`: the name of the workload, its ConfigMap and its Service.
-pub fn object_name(tp: &TweetPipeline, component: Component) -> String {
-    format!(
-        "{}-{}",
-        tp.metadata.name.as_deref().unwrap_or_default(),
-        component.as_str()
-    )
-}
-
-/// Name of the Secret holding the transformer's MySQL URL.
-pub fn mysql_secret_name(tp: &TweetPipeline) -> String {
-    format!(
-        "{}-transformer-mysql",
-        tp.metadata.name.as_deref().unwrap_or_default()
-    )
-}
-
-/// Labels selecting a component's pods.
-pub fn selector_labels(tp: &TweetPipeline, component: Component) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (
-            PIPELINE_LABEL.to_string(),
-            tp.metadata.name.clone().unwrap_or_default(),
-        ),
-        (COMPONENT_LABEL.to_string(), component.as_str().to_string()),
-    ])
-}
-
-/// The selector as a string (status, scale subresource).
-pub fn selector_string(tp: &TweetPipeline, component: Component) -> String {
-    selector_labels(tp, component)
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn labels(tp: &TweetPipeline, component: Component) -> BTreeMap<String, String> {
-    let mut labels = selector_labels(tp, component);
-    labels.insert(
-        "app.kubernetes.io/name".into(),
-        format!("tweetpipe-{}", component.as_str()),
-    );
-    labels.insert(
-        "app.kubernetes.io/instance".into(),
-        tp.metadata.name.clone().unwrap_or_default(),
-    );
-    labels.insert("app.kubernetes.io/part-of".into(), "tweetpipe".into());
-    labels.insert(
-        "app.kubernetes.io/managed-by".into(),
-        "tweetpipe-operator".into(),
-    );
-    labels
-}
-
 fn owner(tp: &TweetPipeline) -> Vec<OwnerReference> {
     tp.controller_owner_ref(&()).into_iter().collect()
 }
@@ -136,10 +59,7 @@ fn metadata(tp: &TweetPipeline, name: String, component: Component) -> ObjectMet
 
 /// A stable, short hash of a config (FNV-1a), to roll pods when it changes.
 pub fn config_hash(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    crate::labels::stable_hash(text)
 }
 
 /// The ConfigMap holding a worker's JSON config.
@@ -151,14 +71,24 @@ pub fn config_map(tp: &TweetPipeline, component: Component, file: &str, json: &s
     }
 }
 
-/// The Secret with the transformer's MySQL URL (admin URL plus the pipeline's database).
-pub fn mysql_secret(tp: &TweetPipeline, url_with_database: &str) -> Secret {
+/// Key of the writer password in the transformer's MySQL Secret (kept so the operator reuses it).
+pub const WRITER_PASSWORD_KEY: &str = "password";
+
+/// The Secret with the transformers' MySQL URL (the writer account on the pipeline's database)
+/// and the writer's password. Only `url` is mounted into pods.
+pub fn mysql_secret(tp: &TweetPipeline, writer_url: &str, writer_password: &str) -> Secret {
     Secret {
         metadata: metadata(tp, mysql_secret_name(tp), Component::Transformer),
-        data: Some(BTreeMap::from([(
-            "url".to_string(),
-            ByteString(url_with_database.as_bytes().to_vec()),
-        )])),
+        data: Some(BTreeMap::from([
+            (
+                "url".to_string(),
+                ByteString(writer_url.as_bytes().to_vec()),
+            ),
+            (
+                WRITER_PASSWORD_KEY.to_string(),
+                ByteString(writer_password.as_bytes().to_vec()),
+            ),
+        ])),
         type_: Some("Opaque".into()),
         ..Secret::default()
     }

@@ -21,10 +21,32 @@ pub mod types {
     pub const MONTHLY_CAP: &str = "MonthlyCap";
     /// `spec.suspend` is set.
     pub const SUSPENDED: &str = "Suspended";
+    /// Every query parses as X would accept it.
+    pub const QUERIES_VALID: &str = "QueriesValid";
+}
+
+/// Condition reasons the operator decides itself (checks carry their own, e.g. `KafkaUnreachable`).
+pub mod reasons {
+    /// Everything runs.
+    pub const PIPELINE_READY: &str = "PipelineReady";
+    /// `spec.suspend` is set.
+    pub const SUSPENDED: &str = "Suspended";
+    /// Pods are starting.
+    pub const WORKLOADS_NOT_READY: &str = "WorkloadsNotReady";
+    /// The extractor stopped a query (invalid, unauthorized, usage cap).
+    pub const QUERY_STOPPED: &str = "QueryStopped";
+    /// A query is not valid X query syntax.
+    pub const QUERY_INVALID: &str = "QueryInvalid";
+    /// Every query is valid.
+    pub const QUERIES_PARSE: &str = "QueriesParse";
+    /// The monthly cap is spent.
+    pub const MONTHLY_CAP_REACHED: &str = "MonthlyCapReached";
+    /// The rate budget affords no replica.
+    pub const NO_EXTRACTOR_BUDGET: &str = "NoExtractorBudget";
 }
 
 /// Ready reasons that mean "wait" rather than "broken" (Argo CD: Progressing, not Degraded).
-pub const PROGRESSING_REASONS: [&str; 2] = ["WorkloadsNotReady", "Reconciling"];
+pub const PROGRESSING_REASONS: [&str; 2] = [reasons::WORKLOADS_NOT_READY, "Reconciling"];
 
 /// Outcome of one dependency check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +66,15 @@ impl Check {
             reason: reason.to_string(),
             message: message.into(),
         }
+    }
+}
+
+/// The message of a check, for people.
+pub fn message(check: &Check) -> String {
+    match check {
+        Check::Ok => "ok".into(),
+        Check::Skipped(why) => why.clone(),
+        Check::Failed { message, .. } => message.clone(),
     }
 }
 
@@ -70,6 +101,8 @@ pub struct Facts {
     pub transformers: (i32, i32),
     /// Queries the extractor stopped, explained (invalid query, revoked token, usage cap).
     pub stopped_queries: Vec<String>,
+    /// Queries X would refuse, with X's explanation (caught here when the webhook is off).
+    pub invalid_queries: Vec<String>,
 }
 
 fn condition(
@@ -113,7 +146,7 @@ fn ready(facts: &Facts) -> (bool, String, String) {
     if facts.suspended {
         return (
             false,
-            "Suspended".into(),
+            reasons::SUSPENDED.into(),
             "spec.suspend is set: workers are stopped, data is kept".into(),
         );
     }
@@ -122,22 +155,29 @@ fn ready(facts: &Facts) -> (bool, String, String) {
             return (false, reason.clone(), message.clone());
         }
     }
+    if !facts.invalid_queries.is_empty() {
+        return (
+            false,
+            reasons::QUERY_INVALID.into(),
+            facts.invalid_queries.join("; "),
+        );
+    }
     if !facts.stopped_queries.is_empty() {
         return (
             false,
-            "QueryStopped".into(),
+            reasons::QUERY_STOPPED.into(),
             facts.stopped_queries.join("; "),
         );
     }
     if let Some((MonthlyState::Reached, message)) = &facts.monthly {
-        return (false, "MonthlyCapReached".into(), message.clone());
+        return (false, reasons::MONTHLY_CAP_REACHED.into(), message.clone());
     }
     let (want_e, ready_e) = facts.extractors;
     let (want_t, ready_t) = facts.transformers;
     if want_e == 0 {
         return (
             false,
-            "NoExtractorBudget".into(),
+            reasons::NO_EXTRACTOR_BUDGET.into(),
             "the rate budget affords no extractor replica: raise source.limits or lower extractor.minRequestsPerReplica or the safety margin"
                 .into(),
         );
@@ -145,13 +185,13 @@ fn ready(facts: &Facts) -> (bool, String, String) {
     if ready_e < want_e || ready_t < want_t {
         return (
             false,
-            "WorkloadsNotReady".into(),
+            reasons::WORKLOADS_NOT_READY.into(),
             format!("extractors {ready_e}/{want_e} ready, transformers {ready_t}/{want_t} ready"),
         );
     }
     (
         true,
-        "PipelineReady".into(),
+        reasons::PIPELINE_READY.into(),
         format!("{want_e} extractor(s) and {want_t} transformer(s) running"),
     )
 }
@@ -216,6 +256,23 @@ pub fn compute(facts: &Facts, previous: &[Condition], now: &str) -> Vec<Conditio
             Some((MonthlyState::Reached, message)) => {
                 condition(types::MONTHLY_CAP, true, "CapReached", message.clone(), g)
             }
+        },
+        if facts.invalid_queries.is_empty() {
+            condition(
+                types::QUERIES_VALID,
+                true,
+                reasons::QUERIES_PARSE,
+                "every query is valid X search syntax",
+                g,
+            )
+        } else {
+            condition(
+                types::QUERIES_VALID,
+                false,
+                reasons::QUERY_INVALID,
+                facts.invalid_queries.join("; "),
+                g,
+            )
         },
         if facts.suspended {
             condition(

@@ -1,6 +1,8 @@
 //! Decisions: pure functions from what was observed to what should be.
 
+pub mod cleanup;
 pub mod conditions;
+pub mod events;
 pub mod monthly;
 pub mod plan;
 pub mod scaling;

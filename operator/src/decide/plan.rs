@@ -8,11 +8,11 @@ use super::conditions::{self, Check, Facts};
 use super::monthly::{self, MonthlyForecast, MonthlyState};
 use super::scaling::{self, CapReason, ReplicaAssignment, ScalingDecision, ScalingInput};
 use super::transformer::{self, TransformerBound, TransformerInput};
-use crate::build::workloads::{Component, selector_string};
 use crate::crd::{
     ExtractorStatus, MonthlyStatus, QueryStatus, TransformerStatus, TweetPipeline,
     TweetPipelineStatus,
 };
+use crate::labels::{Component, selector_string};
 
 /// One query's checkpoint, as the extractor writes it to `<topic>.checkpoints`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -75,6 +75,13 @@ pub struct Observed {
     pub transformer_ready: i32,
     /// Transformer replicas now (held while the lag is unknown).
     pub transformer_current: Option<i32>,
+    /// Earlier lag-based transformer recommendations (time, replicas), newest last: a scale-down
+    /// waits until every recommendation in the stabilisation window agrees.
+    pub transformer_history: Vec<(DateTime<Utc>, i32)>,
+    /// Length of that window.
+    pub scale_down_window: chrono::TimeDelta,
+    /// Queries X would refuse, with X's explanation.
+    pub invalid_queries: Vec<String>,
 }
 
 /// The decision.
@@ -90,6 +97,8 @@ pub struct Plan {
     pub transformer_replicas: i32,
     /// What bounded them.
     pub transformer_bound: TransformerBound,
+    /// This reconcile's unstabilised recommendation, to remember for the next ones.
+    pub transformer_recommendation: i32,
     /// The status to write.
     pub status: TweetPipelineStatus,
 }
@@ -136,7 +145,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
     );
 
     let partitions = observed.partitions.unwrap_or(spec.kafka.partitions);
-    let (transformer_replicas, transformer_bound) =
+    let (recommendation, transformer_bound) =
         transformer::decide_transformer_replicas(&TransformerInput {
             lag: observed.lag,
             target_lag_per_replica: spec.transformer.target_lag_per_replica,
@@ -146,6 +155,16 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
             current: observed.transformer_current,
             suspended: spec.suspend,
         });
+    let transformer_replicas = if spec.suspend {
+        recommendation
+    } else {
+        transformer::stabilise(
+            recommendation,
+            &observed.transformer_history,
+            observed.now,
+            observed.scale_down_window,
+        )
+    };
 
     let stopped_queries = observed
         .checkpoints
@@ -174,6 +193,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         extractors: (scaling.replicas, observed.extractor_ready),
         transformers: (transformer_replicas, observed.transformer_ready),
         stopped_queries,
+        invalid_queries: observed.invalid_queries.clone(),
     };
     let conditions = conditions::compute(&facts, previous, &rfc3339(observed.now));
 
@@ -240,6 +260,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         monthly: forecast,
         transformer_replicas,
         transformer_bound,
+        transformer_recommendation: recommendation,
         status,
     }
 }

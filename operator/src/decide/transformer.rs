@@ -1,5 +1,9 @@
 //! Transformer replicas from consumer lag, bounded by min/max and by the topic's partitions
-//! (a consumer group never uses more consumers than partitions).
+//! (a consumer group never uses more consumers than partitions), and stabilised like the HPA:
+//! scaling up is immediate, scaling down takes the highest recommendation of the last window,
+//! so a short dip in lag never makes the group rebalance twice.
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// What bounded the transformer replica count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,4 +69,55 @@ pub fn decide_transformer_replicas(input: &TransformerInput) -> (i32, Transforme
         bound = TransformerBound::Partitions;
     }
     (replicas.max(0), bound)
+}
+
+/// The replica count to run: `recommendation` when it scales up or holds, otherwise the highest
+/// recommendation made within `window` before `now` (`history` holds earlier ones, any order).
+pub fn stabilise(
+    recommendation: i32,
+    history: &[(DateTime<Utc>, i32)],
+    now: DateTime<Utc>,
+    window: TimeDelta,
+) -> i32 {
+    history
+        .iter()
+        .filter(|(at, _)| now.signed_duration_since(*at) <= window)
+        .map(|&(_, replicas)| replicas)
+        .fold(recommendation, i32::max)
+}
+
+/// Drops recommendations older than `window` (the history kept between reconciles).
+pub fn prune(history: &mut Vec<(DateTime<Utc>, i32)>, now: DateTime<Utc>, window: TimeDelta) {
+    history.retain(|(at, _)| now.signed_duration_since(*at) <= window);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn scale_down_waits_for_the_window_scale_up_does_not() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let window = TimeDelta::minutes(5);
+        let at = |minutes: i64| t0 + TimeDelta::minutes(minutes);
+        // (history, recommendation now, now, expected)
+        let cases: [(&[(DateTime<Utc>, i32)], i32, DateTime<Utc>, i32); 5] = [
+            (&[], 3, at(0), 3),
+            (&[(at(0), 2)], 4, at(1), 4),
+            (&[(at(0), 4)], 1, at(1), 4),
+            (&[(at(0), 4), (at(2), 3)], 1, at(4), 4),
+            (&[(at(0), 4), (at(2), 3)], 1, at(6), 3),
+        ];
+        for (history, recommendation, now, expected) in cases {
+            assert_eq!(
+                stabilise(recommendation, history, now, window),
+                expected,
+                "history {history:?}, recommendation {recommendation} at {now}"
+            );
+        }
+        let mut history = vec![(at(0), 4), (at(6), 2)];
+        prune(&mut history, at(7), window);
+        assert_eq!(history, vec![(at(6), 2)]);
+    }
 }

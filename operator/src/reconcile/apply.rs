@@ -1,25 +1,21 @@
-//! Server-side apply of the pipeline's objects, and status writes only when something changed.
+//! Sends server-side apply patches; nothing else. What to apply was decided and built before.
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::build::worker_config;
-use crate::build::workloads::{self, Component, WorkerDefaults};
-use crate::crd::{TweetPipeline, TweetPipelineStatus};
-use crate::decide::plan::{self, Plan};
-
-use super::mysql;
-use super::secrets::Resolved;
+use super::error::Error;
+use crate::build::resources::Resources;
+use crate::crd::TweetPipeline;
+use crate::labels::{Component, object_name};
 
 /// Field manager of everything the operator applies.
 pub const MANAGER: &str = "tweetpipe-operator";
 
-async fn ssa<K>(client: &Client, namespace: &str, object: &K) -> Result<(), kube::Error>
+async fn ssa<K>(client: &Client, namespace: &str, object: &K) -> Result<(), Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Serialize
@@ -28,159 +24,72 @@ where
         + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = object.name_any();
     api.patch(
-        &object.name_any(),
+        &name,
         &PatchParams::apply(MANAGER).force(),
         &Patch::Apply(object),
     )
-    .await?;
+    .await
+    .map_err(|source| Error::Apply {
+        kind: K::kind(&()).to_string(),
+        name,
+        source,
+    })?;
     Ok(())
 }
 
-/// Applies ConfigMaps, Services, the MySQL Secret and both workloads for `plan`.
-pub async fn apply_workloads(
-    client: &Client,
-    tp: &TweetPipeline,
-    plan: &Plan,
-    secrets: &Resolved,
-    defaults: &WorkerDefaults,
-) -> Result<(), crate::reconcile::controller::Error> {
-    let namespace = tp.namespace().unwrap_or_default();
-    let extractor =
-        worker_config::extractor_config(tp, &plan.assignments, plan::monthly_post_budget(tp));
-    let transformer = worker_config::transformer_config(tp);
-    let rendered = workloads::render(&extractor, &transformer)?;
-    let url = mysql::url_with_database(secrets.mysql_admin_url.expose(), &tp.spec.mysql.database);
-
-    let extractor_config = workloads::config_map(
-        tp,
-        Component::Extractor,
-        "extractor.json",
-        &rendered.extractor,
-    );
-    let transformer_config = workloads::config_map(
-        tp,
-        Component::Transformer,
-        "transformer.json",
-        &rendered.transformer,
-    );
-    let mysql_secret = workloads::mysql_secret(tp, &url);
-    let extractor_service = workloads::service(tp, Component::Extractor);
-    let transformer_service = workloads::service(tp, Component::Transformer);
-    // What the pods mount first, so a new pod never starts without its config.
+/// Applies every object: what pods mount first, then the workloads.
+pub async fn apply(client: &Client, namespace: &str, resources: &Resources) -> Result<(), Error> {
+    let mounted = resources
+        .config_maps
+        .iter()
+        .map(|c| ssa(client, namespace, c))
+        .collect::<Vec<_>>();
+    let services = resources
+        .services
+        .iter()
+        .map(|s| ssa(client, namespace, s))
+        .collect::<Vec<_>>();
     futures::try_join!(
-        ssa(client, &namespace, &extractor_config),
-        ssa(client, &namespace, &transformer_config),
-        ssa::<Secret>(client, &namespace, &mysql_secret),
-        ssa::<Service>(client, &namespace, &extractor_service),
-        ssa::<Service>(client, &namespace, &transformer_service),
+        futures::future::try_join_all(mounted),
+        futures::future::try_join_all(services),
+        ssa(client, namespace, &resources.secret),
     )?;
-    let statefulset =
-        workloads::extractor_statefulset(tp, defaults, plan.scaling.replicas, &rendered.extractor);
-    let deployment = workloads::transformer_deployment(
-        tp,
-        defaults,
-        plan.transformer_replicas,
-        &rendered.transformer,
-    );
     futures::try_join!(
-        ssa::<StatefulSet>(client, &namespace, &statefulset),
-        ssa::<Deployment>(client, &namespace, &deployment),
+        ssa(client, namespace, &resources.statefulset),
+        ssa(client, namespace, &resources.deployment),
     )?;
     Ok(())
 }
 
-/// Scales existing workloads to zero without touching anything else (suspend while Secrets are missing).
-pub async fn scale_to_zero(client: &Client, tp: &TweetPipeline) -> Result<(), kube::Error> {
+/// Scales existing workloads to zero without touching anything else (suspended while Secrets
+/// are missing, so nothing else can be rendered).
+pub async fn scale_to_zero(client: &Client, tp: &TweetPipeline) -> Result<(), Error> {
     let namespace = tp.namespace().unwrap_or_default();
     let patch = Patch::Merge(json!({"spec": {"replicas": 0}}));
     let params = PatchParams::default();
+    let not_found = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 404);
+    let extractor = object_name(tp, Component::Extractor);
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
-    if statefulsets
-        .get_opt(&workloads::object_name(tp, Component::Extractor))
-        .await?
-        .is_some()
-    {
-        statefulsets
-            .patch(
-                &workloads::object_name(tp, Component::Extractor),
-                &params,
-                &patch,
-            )
-            .await?;
+    match statefulsets.patch(&extractor, &params, &patch).await {
+        Err(e) if !not_found(&e) => {
+            return Err(Error::Apply {
+                kind: "StatefulSet".into(),
+                name: extractor,
+                source: e,
+            });
+        }
+        _ => {}
     }
+    let transformer = object_name(tp, Component::Transformer);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    if deployments
-        .get_opt(&workloads::object_name(tp, Component::Transformer))
-        .await?
-        .is_some()
-    {
-        deployments
-            .patch(
-                &workloads::object_name(tp, Component::Transformer),
-                &params,
-                &patch,
-            )
-            .await?;
+    match deployments.patch(&transformer, &params, &patch).await {
+        Err(e) if !not_found(&e) => Err(Error::Apply {
+            kind: "Deployment".into(),
+            name: transformer,
+            source: e,
+        }),
+        _ => Ok(()),
     }
-    Ok(())
-}
-
-/// Ready replicas of the extractor StatefulSet and of the transformer Deployment, and the
-/// Deployment's current replica count.
-pub async fn workload_state(
-    client: &Client,
-    tp: &TweetPipeline,
-) -> Result<(i32, i32, Option<i32>), kube::Error> {
-    let namespace = tp.namespace().unwrap_or_default();
-    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-    let extractor = statefulsets
-        .get_opt(&workloads::object_name(tp, Component::Extractor))
-        .await?;
-    let transformer = deployments
-        .get_opt(&workloads::object_name(tp, Component::Transformer))
-        .await?;
-    let extractor_ready = extractor
-        .as_ref()
-        .and_then(|s| s.status.as_ref())
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    let transformer_ready = transformer
-        .as_ref()
-        .and_then(|d| d.status.as_ref())
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    let transformer_current = transformer
-        .as_ref()
-        .and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.replicas);
-    Ok((extractor_ready, transformer_ready, transformer_current))
-}
-
-/// Writes the status if it differs from the one on the object; returns whether it wrote.
-pub async fn write_status(
-    client: &Client,
-    tp: &TweetPipeline,
-    status: &TweetPipelineStatus,
-) -> Result<bool, kube::Error> {
-    if tp.status.as_ref() == Some(status) {
-        return Ok(false);
-    }
-    let api: Api<TweetPipeline> =
-        Api::namespaced(client.clone(), &tp.namespace().unwrap_or_default());
-    let mut value = serde_json::to_value(status).map_err(kube::Error::SerdeError)?;
-    // A merge patch keeps fields it does not mention: clear the monthly block when the cap went away.
-    if status.monthly.is_none()
-        && let Some(object) = value.as_object_mut()
-    {
-        object.insert("monthly".into(), serde_json::Value::Null);
-    }
-    api.patch_status(
-        &tp.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": value })),
-    )
-    .await?;
-    Ok(true)
 }

@@ -1,8 +1,279 @@
-//! Read → decide → apply. This module does the I/O; [`crate::decide`] and [`crate::build`] decide.
+//! One reconcile of one `TweetPipeline`, as a short pipeline of steps:
+//!
+//! 1. **references** — resolve the Secrets the spec names and the accounts it needs (watch cache);
+//! 2. **dependencies** — bring Kafka topics and the MySQL schema in line (idempotent, cheap at rest);
+//! 3. **observe** — read progress, lag and workloads into [`Observed`];
+//! 4. **decide** — [`plan::plan`], pure;
+//! 5. **build** — [`build::resources::resources`], pure;
+//! 6. **apply** — server-side apply;
+//! 7. **status** — written only when it changed;
+//! 8. **events** — [`decide::events`], pure, then published.
+//!
+//! Deletion is its own path ([`cleanup`]). Layers depend downward only:
+//! crd → labels → decide → build → reconcile.
 
 pub mod apply;
 pub mod backoff;
+pub mod cleanup;
+pub mod clients;
+pub mod context;
 pub mod controller;
-pub mod kafka;
-pub mod mysql;
-pub mod secrets;
+pub mod dependencies;
+pub mod error;
+pub mod events;
+pub mod finalizers;
+pub mod observe;
+pub mod schema_owner;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+use tracing::{Instrument, info, info_span, warn};
+
+use self::context::Context;
+use self::error::Error;
+use self::observe::pipeline_key;
+use crate::build::resources::{self, BuildInputs};
+use crate::crd::TweetPipeline;
+use crate::decide::conditions::types;
+use crate::decide::events::{EventSpec, Severity, condition_events};
+use crate::decide::plan::{self, Observed};
+use crate::metrics::{ErrorLabels, PhaseLabels, PipelineLabels};
+
+/// What the controller hands every reconcile besides the object.
+pub struct Shared {
+    /// Caches, clients, settings.
+    pub ctx: Context,
+    /// The controller's cache of pipelines (for which Secrets deletion still needs).
+    pub pipelines: Store<DeserializeGuard<TweetPipeline>>,
+}
+
+fn guard_key(object: &DeserializeGuard<TweetPipeline>) -> String {
+    format!(
+        "{}/{}",
+        object.meta().namespace.as_deref().unwrap_or_default(),
+        object.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+fn guard_reference(object: &DeserializeGuard<TweetPipeline>) -> ObjectReference {
+    let meta = object.meta();
+    ObjectReference {
+        api_version: Some("tweetpipe.io/v1alpha1".into()),
+        kind: Some("TweetPipeline".into()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// Entry point for one object. Objects that do not deserialize are reported and skipped, so they
+/// never stall the others.
+pub async fn reconcile(
+    object: Arc<DeserializeGuard<TweetPipeline>>,
+    shared: Arc<Shared>,
+) -> Result<Action, Error> {
+    let ctx = &shared.ctx;
+    let started = Instant::now();
+    ctx.metrics.reconciles.inc();
+    let result = match &object.0 {
+        Ok(tp) => {
+            let span = info_span!("reconcile", pipeline = %pipeline_key(tp), generation = tp.metadata.generation.unwrap_or(0));
+            reconcile_valid(tp, &shared).instrument(span).await
+        }
+        Err(invalid) => {
+            warn!(pipeline = %guard_key(&object), error = %invalid.error, "TweetPipeline does not match the operator's types; skipped");
+            let note = format!("the operator cannot read this object: {}", invalid.error);
+            events::publish_invalid(ctx, &guard_reference(&object), note).await;
+            Ok(Action::await_change())
+        }
+    };
+    ctx.metrics
+        .duration
+        .observe(started.elapsed().as_secs_f64());
+    if result.is_ok() {
+        ctx.failures.reset(&guard_key(&object));
+    }
+    result
+}
+
+/// Requeue after an error, with per-object exponential backoff and jitter, and tell the user on
+/// the object (a Warning event; the recorder folds repeats into a count).
+pub fn error_policy(
+    object: Arc<DeserializeGuard<TweetPipeline>>,
+    error: &Error,
+    shared: Arc<Shared>,
+) -> Action {
+    let ctx = &shared.ctx;
+    let key = guard_key(&object);
+    let attempt = ctx.failures.record(&key);
+    let delay = backoff::delay(attempt, rand::random::<f64>());
+    ctx.metrics
+        .errors
+        .get_or_create(&ErrorLabels {
+            reason: error.kind().to_string(),
+        })
+        .inc();
+    warn!(pipeline = %key, attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "reconcile failed");
+    let event = EventSpec::new(
+        Severity::Warning,
+        error.reason(),
+        format!("{error}; retrying in {}s", delay.as_secs()),
+    );
+    let reference = guard_reference(&object);
+    tokio::spawn(async move {
+        events::publish(&shared.ctx, &reference, &event).await;
+    });
+    Action::requeue(delay)
+}
+
+async fn reconcile_valid(tp: &TweetPipeline, shared: &Shared) -> Result<Action, Error> {
+    let ctx = &shared.ctx;
+    if tp.meta().deletion_timestamp.is_some() {
+        if !tp.finalizers().iter().any(|f| f == crate::crd::FINALIZER) {
+            return Ok(Action::await_change());
+        }
+        ctx.metrics.forget(&labels(tp));
+        let started = Instant::now();
+        let action = cleanup::cleanup(ctx, tp, &shared.pipelines).await;
+        phase(ctx, "cleanup", started);
+        return action;
+    }
+    finalizers::ensure_pipeline_finalizer(&ctx.client, tp).await?;
+    reconcile_steps(tp, shared).await
+}
+
+fn phase(ctx: &Context, name: &str, started: Instant) -> Instant {
+    let now = Instant::now();
+    ctx.metrics
+        .phases
+        .get_or_create(&PhaseLabels {
+            phase: name.to_string(),
+        })
+        .observe((now - started).as_secs_f64());
+    now
+}
+
+async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, Error> {
+    let ctx = &shared.ctx;
+    let namespace = tp.namespace().ok_or(Error::NoNamespace)?;
+    let now = Utc::now();
+    let t = Instant::now();
+
+    let references = observe::references(ctx, tp);
+    let t = phase(ctx, "secrets", t);
+
+    let (dependencies, mut to_publish) = dependencies::ensure(ctx, tp, &references).await;
+    let t = phase(ctx, "dependencies", t);
+
+    let invalid_queries = crate::admission::rules::query_refusals(&tp.spec)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let observed: Observed = observe::observe(ctx, tp, dependencies, invalid_queries, now).await?;
+    let t = phase(ctx, "observe", t);
+
+    let plan = plan::plan(tp, &observed);
+
+    match &references.resolved {
+        Ok(resolved) => {
+            let writer = &references.accounts[0];
+            let writer_url = dependencies::mysql::writer_url(
+                resolved.mysql_admin_url.expose(),
+                &tp.spec.mysql.database,
+                writer,
+            )
+            .unwrap_or_default();
+            let built = resources::resources(
+                tp,
+                &plan,
+                BuildInputs {
+                    defaults: &ctx.settings.workers,
+                    writer_url: &writer_url,
+                    writer_password: writer.password.expose(),
+                },
+            )?;
+            apply::apply(&ctx.client, &namespace, &built).await?;
+        }
+        Err(_) if tp.spec.suspend => apply::scale_to_zero(&ctx.client, tp).await?,
+        Err(_) => {}
+    }
+    finalizers::sync_secret_finalizers(
+        &ctx.client,
+        &ctx.secrets,
+        &shared.pipelines,
+        &namespace,
+        None,
+    )
+    .await?;
+    let t = phase(ctx, "apply", t);
+
+    if status::write(&ctx.client, tp, &plan.status).await? {
+        info!(
+            extractors = plan.scaling.replicas,
+            cap = %plan.scaling.reason,
+            transformers = plan.transformer_replicas,
+            "status updated"
+        );
+    }
+    phase(ctx, "status", t);
+
+    let previous = tp
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    to_publish.extend(condition_events(previous, &plan.status.conditions));
+    events::publish_all(ctx, &tp.object_ref(&()), &to_publish).await;
+
+    ctx.remember(&pipeline_key(tp), now, plan.transformer_recommendation);
+    record_metrics(ctx, tp, &plan);
+
+    // A suspended pipeline is as settled as a ready one: refresh its status rarely.
+    let settled = tp.spec.suspend
+        || plan
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == types::READY && c.status == "True");
+    Ok(Action::requeue(if settled {
+        ctx.settings.requeue_ready
+    } else {
+        ctx.settings.requeue_not_ready
+    }))
+}
+
+fn labels(tp: &TweetPipeline) -> PipelineLabels {
+    PipelineLabels {
+        namespace: tp.namespace().unwrap_or_default(),
+        pipeline: tp.name_any(),
+    }
+}
+
+fn record_metrics(ctx: &Context, tp: &TweetPipeline, plan: &plan::Plan) {
+    let labels = labels(tp);
+    let m = &ctx.metrics;
+    m.budget
+        .get_or_create(&labels)
+        .set(i64::try_from(plan.scaling.budget_total).unwrap_or(i64::MAX));
+    m.budget_in_use
+        .get_or_create(&labels)
+        .set(i64::try_from(plan.status.extractor.requests_per_window_in_use).unwrap_or(i64::MAX));
+    m.extractor_replicas
+        .get_or_create(&labels)
+        .set(i64::from(plan.scaling.replicas));
+    m.transformer_replicas
+        .get_or_create(&labels)
+        .set(i64::from(plan.transformer_replicas));
+    m.lag
+        .get_or_create(&labels)
+        .set(plan.status.transformer.lag);
+}

@@ -9,11 +9,13 @@ use kube::ResourceExt;
 use super::support::{pipeline, pipeline_with};
 use crate::build::topics::{self, TopicSpec};
 use crate::build::worker_config;
-use crate::build::workloads::{self, Component, WorkerDefaults};
+use crate::build::workloads::{self, WorkerDefaults};
 use crate::crd::{KafkaSasl, KafkaTls, SaslMechanism, SecretKeyRef};
 use crate::decide::scaling;
-use crate::reconcile::secrets::{self, Missing, SecretString};
-use crate::reconcile::{backoff, mysql};
+use crate::labels::Component;
+use crate::reconcile::backoff;
+use crate::reconcile::dependencies::mysql::{self, AccountRole, DesiredAccount};
+use crate::reconcile::observe::secrets::{self, Missing, SecretString};
 use crate::settings;
 
 fn defaults() -> WorkerDefaults {
@@ -231,7 +233,7 @@ fn transformer_deployment_mounts_its_mysql_secret() {
         mysql.secret.as_ref().unwrap().secret_name.as_deref(),
         Some("covid19-transformer-mysql")
     );
-    let secret = workloads::mysql_secret(&tp, "mysql://u:p@db:3306/tweets_covid19");
+    let secret = workloads::mysql_secret(&tp, "mysql://u:p@db:3306/tweets_covid19", "p");
     assert_eq!(secret.name_any(), "covid19-transformer-mysql");
     assert_eq!(secret.owner_references().len(), 1);
     let service = workloads::service(&tp, Component::Transformer);
@@ -362,19 +364,33 @@ fn secrets_resolve_or_name_what_is_missing() {
 }
 
 #[test]
-fn transformer_url_gets_the_database() {
-    assert_eq!(
-        mysql::url_with_database("mysql://u:p@db:3306", "tweets"),
-        "mysql://u:p@db:3306/tweets"
-    );
-    assert_eq!(
-        mysql::url_with_database("mysql://u:p@db:3306/", "tweets"),
-        "mysql://u:p@db:3306/tweets"
-    );
-    assert_eq!(
-        mysql::url_with_database("mysql://u:p@db:3306/other?ssl-mode=required", "tweets"),
-        "mysql://u:p@db:3306/tweets?ssl-mode=required"
-    );
+fn transformer_url_is_the_writer_on_the_pipeline_database() {
+    let writer = DesiredAccount {
+        user: "tpw_0123".into(),
+        password: SecretString::new("Secret123".into()),
+        role: AccountRole::Writer,
+    };
+    let cases = [
+        (
+            "mysql://root:adm@db:3306",
+            "mysql://tpw_0123:Secret123@db:3306/tweets",
+        ),
+        (
+            "mysql://root:adm@db:3306/",
+            "mysql://tpw_0123:Secret123@db:3306/tweets",
+        ),
+        (
+            "mysql://root:adm@db/other?ssl-mode=required",
+            "mysql://tpw_0123:Secret123@db:3306/tweets?ssl-mode=required",
+        ),
+    ];
+    for (admin, expected) in cases {
+        assert_eq!(
+            mysql::writer_url(admin, "tweets", &writer).expect("valid URL"),
+            expected,
+            "{admin}"
+        );
+    }
 }
 
 #[test]
@@ -462,7 +478,7 @@ fn a_deep_slow_down_still_leaves_every_replica_a_request() {
 
 #[test]
 fn operator_instances_split_pipelines_by_label() {
-    use crate::reconcile::controller::instance_selector;
+    use crate::labels::instance_selector;
     assert_eq!(instance_selector(None), "!tweetpipe.io/operator-instance");
     assert_eq!(
         instance_selector(Some("e2e-a")),

@@ -313,6 +313,7 @@ fn facts() -> Facts {
         extractors: (2, 2),
         transformers: (1, 1),
         stopped_queries: Vec::new(),
+        invalid_queries: Vec::new(),
     }
 }
 
@@ -490,6 +491,9 @@ fn observed() -> Observed {
         extractor_ready: 3,
         transformer_ready: 3,
         transformer_current: Some(1),
+        transformer_history: Vec::new(),
+        scale_down_window: chrono::TimeDelta::minutes(5),
+        invalid_queries: Vec::new(),
     }
 }
 

@@ -16,7 +16,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use sqlx::Connection;
 use tweetpipe_operator::crd::TweetPipeline;
-use tweetpipe_operator::reconcile::controller::INSTANCE_LABEL;
+use tweetpipe_operator::labels::INSTANCE_LABEL;
 use tweetpipe_testkit::Platform;
 
 /// Upper bound for a state to be reached; generous because CPU is shared.

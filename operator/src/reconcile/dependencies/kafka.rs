@@ -1,12 +1,12 @@
-//! Kafka through its admin API: topics (create, grow partitions, correct config drift, delete),
-//! the checkpoint topic (per-query progress) and the transformers' consumer lag.
+//! The pipeline's Kafka topics through the admin API: created, partitions grown, config drift
+//! corrected, deleted under `deletionPolicy: Delete`.
 //!
 //! Every call has a timeout, so an unreachable cluster costs one bounded wait per reconcile
-//! and never blocks deletion.
+//! and never blocks deletion. Clients come from [`crate::reconcile::clients`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
@@ -14,15 +14,13 @@ use rdkafka::admin::{
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use thiserror::Error;
 
-use super::secrets::Resolved;
 use crate::build::topics::{self, TopicSpec};
 use crate::crd::KafkaSpec;
-use crate::decide::plan::{Checkpoint, parse_checkpoint};
+use crate::reconcile::clients::{Clients, KafkaClients, fingerprint};
+use crate::reconcile::observe::secrets::Resolved;
 
 /// Kafka failures, phrased for the status.
 #[derive(Debug, Error)]
@@ -67,7 +65,8 @@ pub fn client_config(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration) -
         .set("socket.timeout.ms", &millis)
         .set("socket.connection.setup.timeout.ms", &millis)
         .set("log_level", "3")
-        .set("client.id", "tweetpipe-operator");
+        .set("client.id", "tweetpipe-operator")
+        .set("allow.auto.create.topics", "false");
     let security = match (kafka.tls.is_some(), kafka.sasl.is_some()) {
         (false, false) => "plaintext",
         (true, false) => "ssl",
@@ -87,7 +86,34 @@ pub fn client_config(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration) -
     config
 }
 
-fn unreachable(kafka: &KafkaSpec, e: impl std::fmt::Display) -> KafkaCheckError {
+/// The cached clients of this pipeline's Kafka endpoint (made on first use, remade when the
+/// credentials change).
+pub fn clients_for(
+    cache: &Clients,
+    kafka: &KafkaSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+) -> Result<Arc<KafkaClients>, KafkaCheckError> {
+    let (user, password) = secrets
+        .kafka_sasl
+        .as_ref()
+        .map_or(("", ""), |(u, p)| (u.expose(), p.expose()));
+    let ca = secrets.kafka_ca_pem.as_ref().map_or("", |c| c.expose());
+    let mechanism = kafka.sasl.as_ref().map_or("", |s| s.mechanism.as_str());
+    let endpoint = format!(
+        "{}|tls={}|sasl={mechanism}",
+        kafka.bootstrap_servers,
+        kafka.tls.is_some()
+    );
+    cache
+        .kafka
+        .get_or_try_insert(&endpoint, fingerprint(&[user, password, ca]), || {
+            KafkaClients::new(&client_config(kafka, secrets, timeout))
+        })
+        .map_err(|e| unreachable(kafka, e))
+}
+
+pub(crate) fn unreachable(kafka: &KafkaSpec, e: impl std::fmt::Display) -> KafkaCheckError {
     KafkaCheckError::Unreachable {
         bootstrap: kafka.bootstrap_servers.clone(),
         detail: e.to_string(),
@@ -134,19 +160,15 @@ pub struct TopicsReport {
 
 /// Makes the pipeline's topics match the spec.
 pub async fn ensure_topics(
+    clients: &Arc<KafkaClients>,
     kafka: &KafkaSpec,
-    secrets: &Resolved,
     timeout: Duration,
 ) -> Result<TopicsReport, KafkaCheckError> {
-    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
-        client_config(kafka, secrets, timeout)
-            .create()
-            .map_err(|e| unreachable(kafka, e))?,
-    );
+    let admin = &clients.admin;
     let desired = topics::desired_topics(kafka);
     let existing = {
-        let admin = Arc::clone(&admin);
-        tokio::task::spawn_blocking(move || partitions(&admin, timeout))
+        let clients = Arc::clone(clients);
+        tokio::task::spawn_blocking(move || partitions(&clients.admin, timeout))
             .await
             .map_err(|e| KafkaCheckError::Join(e.to_string()))?
             .map_err(|e| unreachable(kafka, e))?
@@ -272,13 +294,11 @@ pub async fn ensure_topics(
 
 /// Deletes the pipeline's topics; missing topics count as deleted.
 pub async fn delete_topics(
+    clients: &KafkaClients,
     kafka: &KafkaSpec,
-    secrets: &Resolved,
     timeout: Duration,
 ) -> Result<(), KafkaCheckError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka, secrets, timeout)
-        .create()
-        .map_err(|e| unreachable(kafka, e))?;
+    let admin = &clients.admin;
     let names: Vec<String> = topics::desired_topics(kafka)
         .into_iter()
         .map(|t| t.name)
@@ -300,102 +320,4 @@ pub async fn delete_topics(
         }
     }
     Ok(())
-}
-
-fn consumer(
-    kafka: &KafkaSpec,
-    secrets: &Resolved,
-    timeout: Duration,
-    group: &str,
-) -> Result<BaseConsumer, KafkaCheckError> {
-    client_config(kafka, secrets, timeout)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .map_err(|e| unreachable(kafka, e))
-}
-
-/// Latest checkpoint of each query, read from the compacted `<topic>.checkpoints`.
-pub async fn read_checkpoints(
-    kafka: &KafkaSpec,
-    secrets: &Resolved,
-    timeout: Duration,
-) -> Result<Vec<Checkpoint>, KafkaCheckError> {
-    let kafka = kafka.clone();
-    let secrets = secrets.clone();
-    tokio::task::spawn_blocking(move || {
-        let topic = topics::checkpoint_topic(&kafka.topic);
-        let consumer = consumer(&kafka, &secrets, timeout, "tweetpipe-operator-progress")?;
-        let (low, high) = consumer
-            .fetch_watermarks(&topic, 0, timeout)
-            .map_err(|e| unreachable(&kafka, e))?;
-        let mut latest: BTreeMap<String, Checkpoint> = BTreeMap::new();
-        if high > low {
-            let mut assignment = TopicPartitionList::new();
-            assignment
-                .add_partition_offset(&topic, 0, Offset::Offset(low))
-                .map_err(|e| KafkaCheckError::Topic {
-                    topic: topic.clone(),
-                    detail: e.to_string(),
-                })?;
-            consumer
-                .assign(&assignment)
-                .map_err(|e| unreachable(&kafka, e))?;
-            let deadline = Instant::now() + timeout;
-            while Instant::now() < deadline {
-                let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-                    continue;
-                };
-                let message = message.map_err(|e| unreachable(&kafka, e))?;
-                if let Some(checkpoint) = message.payload().and_then(parse_checkpoint) {
-                    latest.insert(checkpoint.query.clone(), checkpoint);
-                }
-                if message.offset() >= high - 1 {
-                    break;
-                }
-            }
-        }
-        Ok(latest.into_values().collect())
-    })
-    .await
-    .map_err(|e| KafkaCheckError::Join(e.to_string()))?
-}
-
-/// Records of the posts topic the transformers' group has not committed yet.
-pub async fn consumer_lag(
-    kafka: &KafkaSpec,
-    secrets: &Resolved,
-    timeout: Duration,
-    group: &str,
-    partitions: i32,
-) -> Result<i64, KafkaCheckError> {
-    let kafka = kafka.clone();
-    let secrets = secrets.clone();
-    let group = group.to_string();
-    tokio::task::spawn_blocking(move || {
-        let consumer = consumer(&kafka, &secrets, timeout, &group)?;
-        let mut list = TopicPartitionList::new();
-        for partition in 0..partitions {
-            list.add_partition(&kafka.topic, partition);
-        }
-        let committed = consumer
-            .committed_offsets(list, timeout)
-            .map_err(|e| unreachable(&kafka, e))?;
-        let mut lag = 0_i64;
-        for element in committed.elements() {
-            let (low, high) = consumer
-                .fetch_watermarks(&kafka.topic, element.partition(), timeout)
-                .map_err(|e| unreachable(&kafka, e))?;
-            let position = match element.offset() {
-                Offset::Offset(offset) => offset,
-                // Nothing committed yet: everything retained is still to do.
-                _ => low,
-            };
-            lag += (high - position).max(0);
-        }
-        Ok(lag)
-    })
-    .await
-    .map_err(|e| KafkaCheckError::Join(e.to_string()))?
 }

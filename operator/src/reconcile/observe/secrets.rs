@@ -1,10 +1,10 @@
-//! Dereferences every Secret the spec names. Values stay in memory; only names reach the
-//! status, events and logs.
+//! Dereferences every Secret the spec names, from the operator's watch cache of Secrets (no API
+//! call per reconcile). Values stay in memory; only names reach the status, events and logs.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, Client};
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::crd::{SecretKeyRef, TweetPipelineSpec};
 use crate::decide::conditions::Check;
@@ -201,19 +201,37 @@ pub fn resolve_from(
     })
 }
 
-/// Fetches the referenced Secrets and resolves them.
-pub async fn resolve(
-    client: &Client,
+/// Resolves the referenced Secrets from the watch cache.
+pub fn resolve(
+    store: &Store<Secret>,
     namespace: &str,
     spec: &TweetPipelineSpec,
-) -> Result<Result<Resolved, Missing>, kube::Error> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+) -> Result<Resolved, Missing> {
+    let fetched = fetch(store, namespace, spec);
+    resolve_from(spec, &fetched)
+}
+
+/// The referenced Secrets as the cache has them (`None` = absent).
+pub fn fetch(
+    store: &Store<Secret>,
+    namespace: &str,
+    spec: &TweetPipelineSpec,
+) -> BTreeMap<String, Option<Secret>> {
     let mut fetched = BTreeMap::new();
     for (reference, _) in references(spec) {
-        if !fetched.contains_key(&reference.name) {
-            let secret = api.get_opt(&reference.name).await?;
-            fetched.insert(reference.name.clone(), secret);
-        }
+        fetched.entry(reference.name.clone()).or_insert_with(|| {
+            store
+                .get(&ObjectRef::new(&reference.name).within(namespace))
+                .map(|s| (*s).clone())
+        });
     }
-    Ok(resolve_from(spec, &fetched))
+    fetched
+}
+
+/// Names of the Secrets the spec references.
+pub fn referenced_names(spec: &TweetPipelineSpec) -> Vec<String> {
+    let mut names: Vec<String> = references(spec).into_iter().map(|(r, _)| r.name).collect();
+    names.sort();
+    names.dedup();
+    names
 }

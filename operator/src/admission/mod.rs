@@ -1,0 +1,3 @@
+//! Admission: what the operator refuses at `kubectl apply` time.
+
+pub mod rules;

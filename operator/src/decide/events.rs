@@ -1,0 +1,168 @@
+//! Which events a reconcile emits: condition transitions and what it changed in Kafka. Pure, so
+//! "what does the user see on `kubectl describe`" is a unit test.
+
+use crate::crd::Condition;
+
+use super::conditions::{self, reasons, types};
+
+/// Normal or Warning, as Kubernetes events are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Something happened.
+    Normal,
+    /// Something needs attention.
+    Warning,
+}
+
+/// One event to publish on the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSpec {
+    /// Normal or Warning.
+    pub severity: Severity,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Text for people (no secrets).
+    pub note: String,
+}
+
+impl EventSpec {
+    /// Shorthand.
+    pub fn new(severity: Severity, reason: &str, note: impl Into<String>) -> Self {
+        EventSpec {
+            severity,
+            reason: reason.to_string(),
+            note: note.into(),
+        }
+    }
+}
+
+/// Whether a condition in this state means something is wrong (Warning) rather than news.
+fn is_bad(condition: &Condition) -> bool {
+    let bad_when_false = [
+        types::READY,
+        types::SECRETS_RESOLVED,
+        types::KAFKA_READY,
+        types::MYSQL_READY,
+        types::QUERIES_VALID,
+    ];
+    let bad = (bad_when_false.contains(&condition.type_.as_str()) && condition.status == "False")
+        || (condition.type_ == types::MONTHLY_CAP && condition.status == "True");
+    bad && !conditions::PROGRESSING_REASONS.contains(&condition.reason.as_str())
+        && condition.reason != reasons::SUSPENDED
+}
+
+/// One event per condition whose status or reason changed.
+pub fn condition_events(previous: &[Condition], next: &[Condition]) -> Vec<EventSpec> {
+    conditions::transitions(previous, next)
+        .into_iter()
+        .map(|(condition, _)| {
+            let severity = if is_bad(condition) {
+                Severity::Warning
+            } else {
+                Severity::Normal
+            };
+            EventSpec::new(
+                severity,
+                &condition.reason,
+                format!(
+                    "{} is {}: {}",
+                    condition.type_, condition.status, condition.message
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Events for topics the reconcile created, grew or corrected.
+pub fn topic_events(created: &[String], grown: &[String], corrected: &[String]) -> Vec<EventSpec> {
+    [
+        ("TopicsCreated", "Kafka topics created", created),
+        ("PartitionsGrown", "partitions grown to the spec on", grown),
+        (
+            "TopicConfigCorrected",
+            "config drift corrected on",
+            corrected,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, topics)| !topics.is_empty())
+    .map(|(reason, what, topics)| {
+        EventSpec::new(
+            Severity::Normal,
+            reason,
+            format!("{what}: {}", topics.join(", ")),
+        )
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Condition {
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: "m".into(),
+            last_transition_time: String::new(),
+            observed_generation: None,
+        }
+    }
+
+    #[test]
+    fn transitions_become_events_with_the_right_severity() {
+        let cases = [
+            // (before, after, expected severity or none)
+            (
+                None,
+                condition(types::READY, "True", "PipelineReady"),
+                Some(Severity::Normal),
+            ),
+            (
+                Some(condition(types::READY, "True", "PipelineReady")),
+                condition(types::READY, "False", "KafkaUnreachable"),
+                Some(Severity::Warning),
+            ),
+            (
+                Some(condition(types::READY, "True", "PipelineReady")),
+                condition(types::READY, "False", "WorkloadsNotReady"),
+                Some(Severity::Normal),
+            ),
+            (
+                Some(condition(types::READY, "False", "KafkaUnreachable")),
+                condition(types::READY, "False", "KafkaUnreachable"),
+                None,
+            ),
+            (
+                None,
+                condition(types::MONTHLY_CAP, "True", "CapReached"),
+                Some(Severity::Warning),
+            ),
+            (
+                None,
+                condition(types::QUERIES_VALID, "False", reasons::QUERY_INVALID),
+                Some(Severity::Warning),
+            ),
+        ];
+        for (before, after, expected) in cases {
+            let before: Vec<Condition> = before.into_iter().collect();
+            let events = condition_events(&before, std::slice::from_ref(&after));
+            assert_eq!(
+                events.first().map(|e| e.severity),
+                expected,
+                "{before:?} -> {after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn topic_changes_are_reported_once_each() {
+        let events = topic_events(&["a".into(), "b".into()], &[], &["c".into()]);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].reason, "TopicsCreated");
+        assert_eq!(events[0].note, "Kafka topics created: a, b");
+        assert_eq!(events[1].reason, "TopicConfigCorrected");
+    }
+}

@@ -1,0 +1,207 @@
+//! Deletion: stop the workers, then (under `Delete`) delete topics, database and accounts,
+//! retrying outages until the deadline, then let the pipeline and its Secrets go. The decisions
+//! are the table in [`crate::decide::cleanup`]; this module does the I/O.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::{Api, Resource, ResourceExt};
+use tracing::info;
+
+use super::backoff;
+use super::context::Context;
+use super::dependencies::{kafka, mysql};
+use super::error::Error;
+use super::events::publish;
+use super::finalizers;
+use super::observe::{pipeline_key, progress_key, secrets};
+use crate::crd::{DeletionPolicy, TweetPipeline};
+use crate::decide::cleanup::{self, Attempt, CleanupFacts, CleanupOutcome};
+use crate::decide::events::{EventSpec, Severity};
+use crate::labels::{Component, PIPELINE_LABEL, object_name};
+
+fn gone<T>(result: Result<T, kube::Error>) -> Result<(), Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(source) => Err(Error::Observe {
+            what: "workloads (deleting)",
+            source,
+        }),
+    }
+}
+
+/// Deletes the workloads (once) and counts the worker pods still there.
+async fn stop_workers(ctx: &Context, tp: &TweetPipeline) -> Result<usize, Error> {
+    let namespace = tp.namespace().unwrap_or_default();
+    let client = &ctx.client;
+    let params = DeleteParams::background();
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &namespace);
+    gone(
+        statefulsets
+            .delete(&object_name(tp, Component::Extractor), &params)
+            .await,
+    )?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    gone(
+        deployments
+            .delete(&object_name(tp, Component::Transformer), &params)
+            .await,
+    )?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let selector = format!("{PIPELINE_LABEL}={}", tp.name_any());
+    let listed = pods
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| Error::Observe {
+            what: "worker pods",
+            source,
+        })?;
+    Ok(listed.items.len())
+}
+
+fn attempt<E: std::fmt::Display>(
+    result: Result<Result<(), E>, tokio::time::error::Elapsed>,
+    what: &str,
+) -> Attempt {
+    match result {
+        Ok(Ok(())) => Attempt::Done,
+        Ok(Err(e)) => Attempt::Failed(e.to_string()),
+        Err(_) => Attempt::Failed(format!("{what} did not answer in time")),
+    }
+}
+
+/// One pass of deletion. Returns how to requeue; the pipeline's finalizer goes when the table says
+/// `Finish`.
+pub async fn cleanup(
+    ctx: &Context,
+    tp: &TweetPipeline,
+    pipelines: &Store<DeserializeGuard<TweetPipeline>>,
+) -> Result<Action, Error> {
+    let settings = &ctx.settings;
+    let namespace = tp.namespace().ok_or(Error::NoNamespace)?;
+    let reference = tp.object_ref(&());
+    let elapsed = tp
+        .meta()
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| {
+            Duration::from_secs(
+                u64::try_from(Utc::now().timestamp() - t.0.as_second()).unwrap_or(0),
+            )
+        })
+        .unwrap_or(Duration::ZERO);
+    let policy = tp.spec.deletion_policy;
+    let workers_left = if policy == DeletionPolicy::Delete {
+        stop_workers(ctx, tp).await?
+    } else {
+        0
+    };
+    let mut facts = CleanupFacts {
+        policy,
+        workers_left,
+        missing_secret: None,
+        topics: Attempt::NotNeeded,
+        database: Attempt::NotNeeded,
+        elapsed,
+        deadline: settings.cleanup_deadline,
+    };
+    if policy == DeletionPolicy::Delete && workers_left == 0 {
+        match secrets::resolve(&ctx.secrets, &namespace, &tp.spec) {
+            Err(missing) => {
+                facts.missing_secret = Some(crate::decide::conditions::message(&missing.to_check()))
+            }
+            Ok(resolved) => {
+                let spec = &tp.spec;
+                let topics = async {
+                    let clients = kafka::clients_for(
+                        &ctx.clients,
+                        &spec.kafka,
+                        &resolved,
+                        settings.kafka_timeout,
+                    )?;
+                    kafka::delete_topics(&clients, &spec.kafka, settings.kafka_timeout).await
+                };
+                let database = async {
+                    mysql::drop_schema(
+                        &ctx.clients,
+                        &spec.mysql,
+                        &resolved,
+                        ctx.schema.as_ref(),
+                        settings.mysql_timeout,
+                    )
+                    .await
+                    .map(|_| ())
+                };
+                let (topics, database) = tokio::join!(
+                    tokio::time::timeout(settings.kafka_timeout * 3, topics),
+                    tokio::time::timeout(settings.mysql_timeout * 3, database),
+                );
+                facts.topics = attempt(topics, "Kafka");
+                facts.database = attempt(database, "MySQL");
+            }
+        }
+    }
+    let key = pipeline_key(tp);
+    match cleanup::decide(&facts) {
+        CleanupOutcome::WaitForWorkers => {
+            info!(
+                pods = workers_left,
+                "waiting for worker pods to stop before deleting topics"
+            );
+            Ok(Action::requeue(Duration::from_secs(2)))
+        }
+        CleanupOutcome::Retry { why } => {
+            let attempt = ctx.failures.record(&format!("{key}#cleanup"));
+            let delay = backoff::delay(attempt, rand::random::<f64>());
+            let note = format!(
+                "{why}; retrying in {}s (gives up after {}s)",
+                delay.as_secs(),
+                settings.cleanup_deadline.as_secs()
+            );
+            publish(
+                ctx,
+                &reference,
+                &EventSpec::new(Severity::Normal, "CleanupRetrying", note),
+            )
+            .await;
+            Ok(Action::requeue(delay))
+        }
+        CleanupOutcome::Finish { left_behind } => {
+            if policy == DeletionPolicy::Delete {
+                if left_behind.is_empty() {
+                    publish(ctx, &reference, &EventSpec::new(Severity::Normal, "CleanupDone", "deletionPolicy Delete: workers stopped, topics, database and accounts deleted")).await;
+                } else {
+                    publish(
+                        ctx,
+                        &reference,
+                        &EventSpec::new(
+                            Severity::Warning,
+                            "CleanupIncomplete",
+                            left_behind.join("; "),
+                        ),
+                    )
+                    .await;
+                }
+            }
+            finalizers::sync_secret_finalizers(
+                &ctx.client,
+                &ctx.secrets,
+                pipelines,
+                &namespace,
+                tp.uid().as_deref(),
+            )
+            .await?;
+            finalizers::remove_pipeline_finalizer(&ctx.client, tp).await?;
+            ctx.failures.reset(&format!("{key}#cleanup"));
+            ctx.forget(&key, &progress_key(tp));
+            Ok(Action::await_change())
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Connections reused across reconciles: one Kafka admin client and one progress consumer per
+//! Kafka endpoint, one small MySQL pool per MySQL endpoint. Each entry remembers a fingerprint of
+//! the credentials it was made with and is replaced when they change; the caches are bounded
+//! (least recently used goes first), so a thousand pipelines on one cluster share one client
+//! and a churn of endpoints cannot grow memory without limit.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::KafkaError;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{ConnectOptions, Executor};
+
+/// A short fingerprint of anything hashable (credentials, desired state); never printed.
+pub fn fingerprint(parts: &[&str]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A bounded map from endpoint to client, replaced when the credential fingerprint changes.
+pub struct Bounded<T> {
+    capacity: usize,
+    // Most recently used last; small, so a Vec beats a linked map.
+    entries: Mutex<Vec<(String, u64, Arc<T>)>>,
+}
+
+impl<T> Bounded<T> {
+    /// A cache of at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Bounded {
+            capacity: capacity.max(1),
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The client for `endpoint` made with credentials `fingerprint`, made by `make` if absent
+    /// or made with other credentials.
+    pub fn get_or_try_insert<E>(
+        &self,
+        endpoint: &str,
+        fingerprint: u64,
+        make: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = entries.iter().position(|(e, _, _)| e == endpoint) {
+            let entry = entries.remove(at);
+            if entry.1 == fingerprint {
+                let client = Arc::clone(&entry.2);
+                entries.push(entry);
+                return Ok(client);
+            }
+        }
+        let client = Arc::new(make()?);
+        if entries.len() >= self.capacity {
+            entries.remove(0);
+        }
+        entries.push((endpoint.to_string(), fingerprint, Arc::clone(&client)));
+        Ok(client)
+    }
+
+    /// Number of cached clients.
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every cached client (for closing pools at shutdown or counting connections).
+    pub fn all(&self) -> Vec<Arc<T>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, _, c)| Arc::clone(c))
+            .collect()
+    }
+}
+
+/// Clients of one Kafka endpoint.
+pub struct KafkaClients {
+    /// Topics, watermarks, group offsets.
+    pub admin: AdminClient<DefaultClientContext>,
+    /// Reads checkpoint topics (assigned per read, so one read at a time).
+    pub progress: Mutex<BaseConsumer>,
+}
+
+impl KafkaClients {
+    /// Both clients from one configuration.
+    pub fn new(config: &ClientConfig) -> Result<Self, KafkaError> {
+        let admin = config.create()?;
+        let progress = config
+            .clone()
+            // Never commits: the group only satisfies librdkafka; reads are by assignment.
+            .set("group.id", "tweetpipe-operator-progress")
+            .set("enable.auto.commit", "false")
+            // Extractors write checkpoints in transactions: stop at the last stable offset, and
+            // learn we are there from the EOF event instead of waiting out a timeout.
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .set("allow.auto.create.topics", "false")
+            .create()?;
+        Ok(KafkaClients {
+            admin,
+            progress: Mutex::new(progress),
+        })
+    }
+}
+
+/// A pool for administrative statements on one MySQL server: at most two connections, none
+/// held while idle, so a thousand pipelines on one server cost a handful of connections.
+pub fn mysql_pool(options: MySqlConnectOptions, timeout: Duration) -> MySqlPool {
+    MySqlPoolOptions::new()
+        .max_connections(2)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(30))
+        .acquire_timeout(timeout)
+        // Metadata locks wait a year by default; a DDL stuck behind one must fail instead.
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION lock_wait_timeout = 30").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options.disable_statement_logging())
+}
+
+/// Every cache of the operator.
+pub struct Clients {
+    /// Per Kafka endpoint.
+    pub kafka: Bounded<KafkaClients>,
+    /// Per MySQL endpoint (server and admin user).
+    pub mysql: Bounded<MySqlPool>,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients {
+            kafka: Bounded::new(32),
+            mysql: Bounded::new(32),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuses_replaces_on_new_credentials_and_stays_bounded() {
+        let cache: Bounded<u32> = Bounded::new(2);
+        let mut made = 0;
+        let mut get = |endpoint: &str, fp: u64| {
+            *cache
+                .get_or_try_insert::<()>(endpoint, fp, || {
+                    made += 1;
+                    Ok(made)
+                })
+                .expect("infallible")
+        };
+        assert_eq!(get("a", 1), 1);
+        assert_eq!(get("a", 1), 1, "same endpoint and credentials: reused");
+        assert_eq!(get("a", 2), 2, "credentials changed: replaced");
+        assert_eq!(get("b", 1), 3);
+        assert_eq!(
+            get("c", 1),
+            4,
+            "third endpoint evicts the least recently used"
+        );
+        assert_eq!(cache.len(), 2);
+        assert_eq!(get("a", 2), 5, "a was evicted");
+    }
+}

@@ -1,0 +1,103 @@
+//! What every reconcile shares: the client, caches, metrics and settings.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
+
+use super::backoff::Failures;
+use super::clients::Clients;
+use super::dependencies::mysql::{EnsuredSchemas, SchemaOwner};
+use super::observe::progress::ProgressCache;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+
+/// Shared state of all reconciles.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Tunables.
+    pub settings: Settings,
+    /// Migrations and accounts.
+    pub schema: Arc<dyn SchemaOwner>,
+    /// Per-object failure counts for backoff.
+    pub failures: Failures,
+    /// Kafka clients and MySQL pools per endpoint.
+    pub clients: Clients,
+    /// Where each checkpoint topic was last read to.
+    pub progress: Arc<ProgressCache>,
+    /// Schema state last ensured per pipeline.
+    pub schemas: EnsuredSchemas,
+    /// The watch cache of Secrets (references are resolved here, not with API calls).
+    pub secrets: Store<Secret>,
+    /// Transformer recommendations per pipeline, for the scale-down stabilisation window.
+    pub transformer_history: Mutex<HashMap<String, Vec<(DateTime<Utc>, i32)>>>,
+}
+
+impl Context {
+    /// A context with empty caches.
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        metrics: Metrics,
+        settings: Settings,
+        schema: Arc<dyn SchemaOwner>,
+        secrets: Store<Secret>,
+    ) -> Self {
+        Context {
+            client,
+            recorder,
+            metrics,
+            settings,
+            schema,
+            failures: Failures::default(),
+            clients: Clients::default(),
+            progress: Arc::new(ProgressCache::default()),
+            schemas: EnsuredSchemas::default(),
+            secrets,
+            transformer_history: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The transformer recommendations remembered for `key`.
+    pub fn history(&self, key: &str) -> Vec<(DateTime<Utc>, i32)> {
+        self.transformer_history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Remembers this reconcile's recommendation and forgets those older than the window.
+    pub fn remember(&self, key: &str, at: DateTime<Utc>, replicas: i32) {
+        let window = chrono::TimeDelta::from_std(self.settings.scale_down_window)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        let mut all = self
+            .transformer_history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let history = all.entry(key.to_string()).or_default();
+        history.push((at, replicas));
+        crate::decide::transformer::prune(history, at, window);
+    }
+
+    /// Forgets everything cached about a deleted pipeline.
+    pub fn forget(&self, key: &str, progress_key: &str) {
+        self.failures.reset(key);
+        self.schemas.forget(key);
+        self.progress.forget(progress_key);
+        self.transformer_history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}

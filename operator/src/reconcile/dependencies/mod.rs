@@ -1,0 +1,106 @@
+//! The external systems a pipeline needs, brought in line before workloads run: its Kafka topics
+//! and its MySQL schema and accounts (idempotent, and cheap when nothing changed). Each answers
+//! with a [`Check`] for the status: an outage is a condition, never a reconcile error.
+
+pub mod kafka;
+pub mod mysql;
+
+use kube::ResourceExt;
+
+use super::context::Context;
+use super::observe::{DependencyState, References, pipeline_key};
+use crate::crd::TweetPipeline;
+use crate::decide::conditions::Check;
+use crate::decide::events::{self, EventSpec};
+
+/// Ensures topics and schema concurrently, each within an overall bound, so no dependency can
+/// hold a reconcile slot forever. Returns the state for the decision and the events to publish.
+pub async fn ensure(
+    ctx: &Context,
+    tp: &TweetPipeline,
+    references: &References,
+) -> (DependencyState, Vec<EventSpec>) {
+    let resolved = match &references.resolved {
+        Ok(resolved) => resolved,
+        Err(missing) => {
+            let waiting = Check::Skipped("waiting for the referenced Secrets".into());
+            let state = DependencyState {
+                secrets: missing.to_check(),
+                kafka: waiting.clone(),
+                mysql: waiting,
+                kafka_clients: None,
+                partitions: None,
+            };
+            return (state, Vec::new());
+        }
+    };
+    let settings = &ctx.settings;
+    let spec = &tp.spec;
+    let topics = async {
+        let bound = settings.kafka_timeout * 4;
+        let clients =
+            kafka::clients_for(&ctx.clients, &spec.kafka, resolved, settings.kafka_timeout)?;
+        match tokio::time::timeout(
+            bound,
+            kafka::ensure_topics(&clients, &spec.kafka, settings.kafka_timeout),
+        )
+        .await
+        {
+            Ok(report) => report.map(|r| (clients, r)),
+            Err(_) => Err(kafka::KafkaCheckError::Unreachable {
+                bootstrap: spec.kafka.bootstrap_servers.clone(),
+                detail: format!("the topic checks did not complete within {bound:?}"),
+            }),
+        }
+    };
+    let schema = async {
+        let bound = settings.mysql_timeout * 12;
+        match tokio::time::timeout(
+            bound,
+            mysql::ensure_schema(
+                &ctx.clients,
+                &ctx.schemas,
+                &pipeline_key(tp),
+                &spec.mysql,
+                resolved,
+                &references.accounts,
+                ctx.schema.as_ref(),
+                settings.mysql_timeout,
+            ),
+        )
+        .await
+        {
+            Ok(Ok(())) => Check::Ok,
+            Ok(Err(e)) => Check::failed(e.reason(), e.to_string()),
+            Err(_) => Check::failed(
+                "MySQLUnreachable",
+                format!("MySQL did not complete the schema checks within {bound:?}"),
+            ),
+        }
+    };
+    let (topics, mysql) = tokio::join!(topics, schema);
+    match topics {
+        Ok((clients, report)) => {
+            let events = events::topic_events(&report.created, &report.grown, &report.corrected);
+            let state = DependencyState {
+                secrets: Check::Ok,
+                kafka: Check::Ok,
+                mysql,
+                kafka_clients: Some(clients),
+                partitions: Some(report.partitions),
+            };
+            (state, events)
+        }
+        Err(e) => {
+            tracing::debug!(pipeline = %tp.name_any(), error = %e, "Kafka check failed");
+            let state = DependencyState {
+                secrets: Check::Ok,
+                kafka: Check::failed(e.reason(), e.to_string()),
+                mysql,
+                kafka_clients: None,
+                partitions: None,
+            };
+            (state, Vec::new())
+        }
+    }
+}

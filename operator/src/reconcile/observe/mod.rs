@@ -1,0 +1,157 @@
+//! Reads the world a decision needs: the Secrets the spec references (from the watch cache), the
+//! accounts it should have, its progress and lag in Kafka, and its workloads. Reads only.
+
+pub mod accounts;
+pub mod progress;
+pub mod secrets;
+pub mod workloads;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kube::ResourceExt;
+use tracing::warn;
+
+use super::clients::KafkaClients;
+use super::context::Context;
+use super::dependencies::mysql::DesiredAccount;
+use super::error::Error;
+use crate::build::topics;
+use crate::build::worker_config::group_id;
+use crate::crd::{TweetPipeline, TweetPipelineStatus};
+use crate::decide::conditions::Check;
+use crate::decide::plan::{Checkpoint, Observed};
+
+/// What the spec references, resolved.
+#[derive(Debug, Clone)]
+pub struct References {
+    /// Secret values, or the first one missing.
+    pub resolved: Result<secrets::Resolved, secrets::Missing>,
+    /// Accounts to ensure (writer first), when the Secrets resolved.
+    pub accounts: Vec<DesiredAccount>,
+}
+
+/// Resolves the spec's Secrets and the accounts from the watch cache (no API call).
+pub fn references(ctx: &Context, tp: &TweetPipeline) -> References {
+    let namespace = tp.namespace().unwrap_or_default();
+    let resolved = secrets::resolve(&ctx.secrets, &namespace, &tp.spec);
+    let accounts = match &resolved {
+        Ok(resolved) => std::iter::once(accounts::writer(&ctx.secrets, tp))
+            .chain(accounts::reporting(tp, resolved))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    References { resolved, accounts }
+}
+
+/// What the dependency step found, as the decision needs it.
+pub struct DependencyState {
+    /// Secrets resolved?
+    pub secrets: Check,
+    /// Kafka topics in shape?
+    pub kafka: Check,
+    /// MySQL schema and accounts in shape?
+    pub mysql: Check,
+    /// The endpoint's clients, when Kafka answered.
+    pub kafka_clients: Option<Arc<KafkaClients>>,
+    /// Partitions of the posts topic, when known.
+    pub partitions: Option<i32>,
+}
+
+/// Key of a pipeline's checkpoint topic in the progress cache.
+pub fn progress_key(tp: &TweetPipeline) -> String {
+    format!(
+        "{}|{}",
+        tp.spec.kafka.bootstrap_servers,
+        topics::checkpoint_topic(&tp.spec.kafka.topic)
+    )
+}
+
+/// Progress from the previous status, for when Kafka cannot be read this time.
+fn checkpoints_from_status(status: Option<&TweetPipelineStatus>, month: &str) -> Vec<Checkpoint> {
+    status
+        .map(|s| {
+            s.queries
+                .iter()
+                .map(|q| Checkpoint {
+                    query: q.name.clone(),
+                    newest_id: q.newest_id.clone(),
+                    posts_total: q.posts_total,
+                    last_poll_at: q.last_poll_at.clone(),
+                    month: Some(month.to_string()),
+                    month_posts: q.month_posts,
+                    ..Checkpoint::default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads progress, lag and workloads (concurrently) and assembles the decision's input.
+pub async fn observe(
+    ctx: &Context,
+    tp: &TweetPipeline,
+    dependencies: DependencyState,
+    invalid_queries: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<Observed, Error> {
+    let timeout = ctx.settings.kafka_timeout;
+    let kafka = &tp.spec.kafka;
+    let progress = async {
+        let Some(clients) = &dependencies.kafka_clients else {
+            return (None, None);
+        };
+        // Suspended pipelines have no workers: nothing moves, and lag is irrelevant.
+        if tp.spec.suspend && tp.status.is_some() {
+            return (None, None);
+        }
+        let partitions = dependencies.partitions.unwrap_or(kafka.partitions);
+        let (cache_key, topic, group) = (
+            progress_key(tp),
+            topics::checkpoint_topic(&kafka.topic),
+            group_id(tp),
+        );
+        let (checkpoints, lag) = tokio::join!(
+            progress::read_checkpoints(clients, &ctx.progress, &cache_key, &topic, timeout),
+            progress::consumer_lag(clients, &kafka.topic, &group, partitions, timeout),
+        );
+        let checkpoints = checkpoints
+            .inspect_err(|e| warn!(error = %e, "reading checkpoints failed; keeping the last known progress"))
+            .ok()
+            .map(|(c, _)| c);
+        let lag = lag
+            .inspect_err(|e| warn!(error = %e, "reading consumer lag failed"))
+            .ok();
+        (checkpoints, lag)
+    };
+    let workloads = workloads::read(&ctx.client, tp);
+    let ((checkpoints, lag), workloads) = tokio::join!(progress, workloads);
+    let workloads = workloads.map_err(|source| Error::Observe {
+        what: "workloads",
+        source,
+    })?;
+    let month = crate::decide::monthly::month_of(now);
+    let key = pipeline_key(tp);
+    Ok(Observed {
+        now,
+        secrets: dependencies.secrets,
+        kafka: dependencies.kafka,
+        mysql: dependencies.mysql,
+        checkpoints: checkpoints
+            .unwrap_or_else(|| checkpoints_from_status(tp.status.as_ref(), &month)),
+        lag,
+        partitions: dependencies.partitions,
+        extractor_ready: workloads.extractor_ready,
+        transformer_ready: workloads.transformer_ready,
+        transformer_current: workloads.transformer_current,
+        transformer_history: ctx.history(&key),
+        scale_down_window: chrono::TimeDelta::from_std(ctx.settings.scale_down_window)
+            .unwrap_or(chrono::TimeDelta::MAX),
+        invalid_queries,
+    })
+}
+
+/// `namespace/name`: the key of a pipeline in every cache.
+pub fn pipeline_key(tp: &TweetPipeline) -> String {
+    format!("{}/{}", tp.namespace().unwrap_or_default(), tp.name_any())
+}
