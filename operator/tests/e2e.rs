@@ -500,6 +500,7 @@ async fn operator_killed_mid_reconcile_converges_after_restart() {
         identity: "second",
         leader_election: false,
         lease_name: "unused",
+        env: Vec::new(),
     });
     wait_condition(&client, &ns.name, "restart", "KafkaReady", "True", None).await;
     wait_condition(&client, &ns.name, "restart", "MySQLReady", "True", None).await;
@@ -544,12 +545,14 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
         identity: "op-a",
         leader_election: true,
         lease_name,
+        env: Vec::new(),
     });
     let mut b = Operator::start(OperatorOptions {
         namespace: &ns.name,
         identity: "op-b",
         leader_election: true,
         lease_name,
+        env: Vec::new(),
     });
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
     let holder = wait_for("a Lease holder", || async {
@@ -643,45 +646,4 @@ async fn pipeline_becomes_ready_with_pods_running_and_posts_in_mariadb() {
         (status.posts_total > 0).then_some(())
     })
     .await;
-}
-
-/// The X API simulator as a Deployment and Service `x-api-simulator` in the test namespace.
-async fn deploy_simulator(client: &kube::Client, ns: &str) {
-    let image = std::env::var("E2E_SIMULATOR_IMAGE")
-        .unwrap_or_else(|_| "docker.io/tweetpipe/xapi-simulator:dev".into());
-    let labels = serde_json::json!({"app": "x-api-simulator"});
-    let deployment: Deployment = serde_json::from_value(serde_json::json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "x-api-simulator", "namespace": ns},
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
-                    "containers": [{
-                        "name": "simulator", "image": image, "imagePullPolicy": "Never",
-                        "ports": [{"name": "http", "containerPort": 8080}],
-                        "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
-                    }]
-                }
-            }
-        }
-    }))
-    .unwrap();
-    let service: Service = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "x-api-simulator", "namespace": ns},
-        "spec": {"selector": labels, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}
-    }))
-    .unwrap();
-    let params = PatchParams::apply("tweetpipe-e2e").force();
-    Api::<Deployment>::namespaced(client.clone(), ns)
-        .patch("x-api-simulator", &params, &Patch::Apply(&deployment))
-        .await
-        .expect("simulator");
-    Api::<Service>::namespaced(client.clone(), ns)
-        .patch("x-api-simulator", &params, &Patch::Apply(&service))
-        .await
-        .expect("simulator");
 }

@@ -2,12 +2,15 @@
 //! `make platform-up`), the operator binary as a child process watching one test namespace,
 //! and helpers that wait for a state with a generous liveness bound (never a performance claim).
 
+#![allow(dead_code)] // shared by several test binaries, each using a part
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
@@ -129,6 +132,23 @@ impl Drop for TestNamespace {
                                 .await;
                         }
                     }
+                    // Our finalizer keeps Delete pipelines' Secrets; no operator runs any more.
+                    let secrets: Api<Secret> = Api::namespaced(client.clone(), &name);
+                    if let Ok(list) = secrets.list(&Default::default()).await {
+                        for secret in list {
+                            if secret.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+                                let _ = secrets
+                                    .patch(
+                                        &secret.metadata.name.unwrap_or_default(),
+                                        &PatchParams::default(),
+                                        &Patch::Merge(
+                                            serde_json::json!({"metadata": {"finalizers": null}}),
+                                        ),
+                                    )
+                                    .await;
+                            }
+                        }
+                    }
                     let namespaces: Api<Namespace> = Api::all(client);
                     let _ = namespaces.delete(&name, &DeleteParams::background()).await;
                 });
@@ -151,6 +171,8 @@ pub struct OperatorOptions<'a> {
     pub identity: &'a str,
     pub leader_election: bool,
     pub lease_name: &'a str,
+    /// Extra environment, overriding the test defaults (e.g. production requeue intervals).
+    pub env: Vec<(&'static str, String)>,
 }
 
 fn free_port() -> u16 {
@@ -202,6 +224,9 @@ impl Operator {
                 ),
             )
             .env("TWEETPIPE_IMAGE_PULL_POLICY", "Never")
+            .env("TWEETPIPE_CLEANUP_DEADLINE_SECONDS", "30")
+            .env("TWEETPIPE_SCALE_DOWN_WINDOW_SECONDS", "10")
+            .envs(options.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdin(Stdio::null())
             .stdout(out)
@@ -223,6 +248,7 @@ impl Operator {
             identity: "solo",
             leader_election: false,
             lease_name: "unused",
+            env: Vec::new(),
         })
     }
 
@@ -442,4 +468,45 @@ pub async fn database_exists(database: &str) -> bool {
     .await
     .expect("query");
     found.is_some()
+}
+
+/// The X API simulator as a Deployment and Service `x-api-simulator` in the test namespace.
+pub async fn deploy_simulator(client: &kube::Client, ns: &str) {
+    let image = std::env::var("E2E_SIMULATOR_IMAGE")
+        .unwrap_or_else(|_| "docker.io/tweetpipe/xapi-simulator:dev".into());
+    let labels = serde_json::json!({"app": "x-api-simulator"});
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "x-api-simulator", "namespace": ns},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
+                    "containers": [{
+                        "name": "simulator", "image": image, "imagePullPolicy": "Never",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                        "securityContext": {"readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
+                    }]
+                }
+            }
+        }
+    }))
+    .unwrap();
+    let service: Service = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "x-api-simulator", "namespace": ns},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}
+    }))
+    .unwrap();
+    let params = PatchParams::apply("tweetpipe-e2e").force();
+    Api::<Deployment>::namespaced(client.clone(), ns)
+        .patch("x-api-simulator", &params, &Patch::Apply(&deployment))
+        .await
+        .expect("simulator");
+    Api::<Service>::namespaced(client.clone(), ns)
+        .patch("x-api-simulator", &params, &Patch::Apply(&service))
+        .await
+        .expect("simulator");
 }

@@ -1,0 +1,185 @@
+//! The operator's progress reads against real Kafka: checkpoints written in transactions (as the
+//! extractors write them) are read to the partition's end — past the commit marker — and the read
+//! says how it ended, so an idle pipeline never waits out a timeout. Lag comes from the group's
+//! committed offsets through the shared admin client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use tweetpipe_operator::reconcile::clients::KafkaClients;
+use tweetpipe_operator::reconcile::observe::progress::{
+    ProgressCache, ReadEnd, consumer_lag, read_checkpoints,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn bootstrap() -> String {
+    tweetpipe_testkit::platform().require_kafka().kafka_bootstrap.clone()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+async fn create_topic(clients: &KafkaClients, topic: &str, partitions: i32) {
+    let results = clients
+        .admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .expect("create topic");
+    for result in results {
+        result.expect("topic created");
+    }
+}
+
+fn transactional_producer() -> ThreadedProducer<DefaultProducerContext> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("transactional.id", unique("progress-test"))
+        .create()
+        .expect("producer");
+    producer.init_transactions(TIMEOUT).expect("init transactions");
+    producer
+}
+
+fn checkpoint(query: &str, posts: u64) -> String {
+    serde_json::json!({
+        "query": query, "since_id": "1", "newest_id": "9", "posts_total": posts,
+        "last_poll_at": "2026-11-30T12:00:00Z", "month": "2026-11", "month_posts": posts
+    })
+    .to_string()
+}
+
+fn commit(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, records: &[(&str, u64)]) {
+    producer.begin_transaction().expect("begin");
+    for (query, posts) in records {
+        let value = checkpoint(query, *posts);
+        producer
+            .send(BaseRecord::to(topic).key(*query).payload(&value))
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    producer.commit_transaction(TIMEOUT).expect("commit");
+}
+
+fn clients() -> Arc<KafkaClients> {
+    Arc::new(
+        KafkaClients::new(ClientConfig::new().set("bootstrap.servers", bootstrap()))
+            .expect("clients"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_checkpoint_topic_is_read_to_its_end_not_to_a_deadline() {
+    let clients = clients();
+    let topic = unique("progress.checkpoints");
+    create_topic(&clients, &topic, 1).await;
+    let cache = Arc::new(ProgressCache::default());
+    let producer = transactional_producer();
+
+    // The failure this guards against: the last offset of a transactional partition is a commit
+    // marker, never delivered, so "stop at high - 1" waited for the next commit or the timeout.
+    commit(&producer, &topic, &[("a", 1), ("b", 2)]);
+    commit(&producer, &topic, &[("a", 3)]);
+    let (checkpoints, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
+        .await
+        .expect("read to the end");
+    assert_eq!(end, ReadEnd::EndOfPartition);
+    let posts: Vec<(String, u64)> = checkpoints
+        .iter()
+        .map(|c| (c.query.clone(), c.posts_total))
+        .collect();
+    assert_eq!(posts, vec![("a".into(), 3), ("b".into(), 2)]);
+
+    // Idle extractors: nothing new, and the read knows it without polling at all.
+    let (again, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
+        .await
+        .expect("second read");
+    assert_eq!(end, ReadEnd::NothingNew);
+    assert_eq!(again, checkpoints);
+
+    // New progress is picked up incrementally, the rest kept.
+    commit(&producer, &topic, &[("b", 7)]);
+    let (checkpoints, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
+        .await
+        .expect("third read");
+    assert_eq!(end, ReadEnd::EndOfPartition);
+    let posts: Vec<(String, u64)> = checkpoints
+        .iter()
+        .map(|c| (c.query.clone(), c.posts_total))
+        .collect();
+    assert_eq!(posts, vec![("a".into(), 3), ("b".into(), 7)]);
+
+    // An open (uncommitted) transaction is not progress yet, and does not make the read wait.
+    producer.begin_transaction().expect("begin");
+    let value = checkpoint("a", 99);
+    producer
+        .send(BaseRecord::to(&topic).key("a").payload(&value))
+        .map_err(|(e, _)| e)
+        .expect("send");
+    producer.flush(TIMEOUT).expect("flush");
+    let fresh = Arc::new(ProgressCache::default());
+    let (checkpoints, end) = read_checkpoints(&clients, &fresh, &topic, &topic, TIMEOUT)
+        .await
+        .expect("read beside an open transaction");
+    assert_eq!(end, ReadEnd::EndOfPartition);
+    assert_eq!(
+        checkpoints.iter().find(|c| c.query == "a").map(|c| c.posts_total),
+        Some(3),
+        "uncommitted checkpoint must not count"
+    );
+    producer.abort_transaction(TIMEOUT).expect("abort");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lag_is_what_the_group_has_not_committed() {
+    let clients = clients();
+    let topic = unique("progress-posts");
+    create_topic(&clients, &topic, 2).await;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("producer");
+    for i in 0..10 {
+        let key = format!("k{i}");
+        producer
+            .send(BaseRecord::to(&topic).key(&key).payload("x").partition(i % 2))
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    producer.flush(TIMEOUT).expect("flush");
+    let group = unique("progress-group");
+    assert_eq!(
+        consumer_lag(&clients, &topic, &group, 2, TIMEOUT).await.expect("lag"),
+        10,
+        "a group that committed nothing has everything to do"
+    );
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", &group)
+        .create()
+        .expect("consumer");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(&topic, 0, Offset::Offset(4))
+        .expect("offset");
+    offsets
+        .add_partition_offset(&topic, 1, Offset::Offset(2))
+        .expect("offset");
+    consumer
+        .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit offsets");
+    assert_eq!(
+        consumer_lag(&clients, &topic, &group, 2, TIMEOUT).await.expect("lag"),
+        (5 - 4) + (5 - 2),
+        "lag counts from the committed offsets"
+    );
+}
