@@ -39,7 +39,7 @@ pub fn query_refusals(spec: &TweetPipelineSpec) -> Vec<Refusal> {
         .map(|(i, q)| Refusal {
             field: format!("spec.source.queries[{i}].query"),
             message: format!(
-                "the query has {} characters; the X API accepts at most {MAX_QUERY_CHARS}",
+                "the query has {} characters, more than the {MAX_QUERY_CHARS} the X API accepts",
                 q.query.chars().count()
             ),
         })
