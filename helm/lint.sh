@@ -34,8 +34,13 @@ expect present "kind: Certificate" "${cm[@]}"
 expect present "cert-manager.io/inject-ca-from: \"tweetpipe-system/lint-tweetpipe-operator-webhook\"" "${cm[@]}"
 expect present "name: TWEETPIPE_WEBHOOK_CERT_DIR" "${cm[@]}"
 expect absent "name: TWEETPIPE_WEBHOOK_CA_SECRET" "${cm[@]}"
+# `required` only warns under helm lint, so check that rendering refuses a missing issuer.
+if render --set webhook.certManager.enabled=true > /dev/null 2>&1; then
+  echo "cert-manager mode rendered without webhook.certManager.issuerRef.name" >&2
+  exit 1
+fi
 for bad in replicaCount=0 image.pullPolicy=Sometimes unknownKey=1 leaderElection.leaseSeconds=1 \
-  webhook.port=80 webhook.certManager.enabled=true webhook.certManager.issuerRef.kind=Other; do
+  webhook.port=80 webhook.certManager.issuerRef.kind=Other; do
   if "$HELM" lint "$chart" --set "$bad" > /dev/null 2>&1; then
     echo "values.schema.json accepted the invalid value $bad" >&2
     exit 1
