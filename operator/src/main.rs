@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 use tweetpipe_common::serve::{Readiness, spawn_ops_server};
+use tweetpipe_operator::admission::server::{self as webhook, AdmissionMetrics, WebhookSettings};
 use tweetpipe_operator::metrics::Metrics;
 use tweetpipe_operator::reconcile::context::Context;
 use tweetpipe_operator::reconcile::controller;
@@ -26,18 +27,29 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry =
         tweetpipe_common::telemetry::init("tweetpipe-operator").context("telemetry")?;
     let settings = settings::from_env(|name| std::env::var(name).ok())?;
+    let webhook_settings = WebhookSettings::from_env(|name| std::env::var(name).ok())?;
     let client = Client::try_default()
         .await
         .context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    let admission_metrics = AdmissionMetrics::register(&mut registry);
     let readiness = Readiness::new();
     let (ops_addr, _ops) =
         spawn_ops_server(settings.ops_addr, Arc::new(registry), readiness.clone())
             .await
             .with_context(|| format!("binding the ops server to {}", settings.ops_addr))?;
     info!(%ops_addr, identity = %settings.identity, "tweetpipe operator starting");
+    // Every replica serves the webhook (standbys too), so it starts before the election.
+    let _webhook = if webhook_settings.enabled {
+        let started = webhook::start(&webhook_settings, client.clone(), admission_metrics)
+            .await
+            .context("starting the admission webhook")?;
+        Some(started)
+    } else {
+        None
+    };
     // Standbys are ready too: they serve probes and take over when the leader goes.
     readiness.set(true);
 

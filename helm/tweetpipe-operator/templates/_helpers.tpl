@@ -26,3 +26,20 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Admission webhook: Service, configuration, CA Secret and cert-manager objects. */}}
+{{- define "tweetpipe-operator.webhookService" -}}
+{{- printf "%s-webhook" (include "tweetpipe-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tweetpipe-operator.webhookConfiguration" -}}
+{{- include "tweetpipe-operator.fullname" . -}}
+{{- end -}}
+
+{{- define "tweetpipe-operator.webhookCaSecret" -}}
+{{- printf "%s-webhook-ca" (include "tweetpipe-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tweetpipe-operator.webhookTlsSecret" -}}
+{{- printf "%s-webhook-tls" (include "tweetpipe-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}

@@ -1,3 +1,7 @@
-//! Admission: what the operator refuses at `kubectl apply` time.
+//! Validating admission webhook for TweetPipelines: [`rules`] judges a pipeline (pure),
+//! [`certs`] provides the serving certificate and the CA the API server trusts, [`server`]
+//! serves `POST /validate` over HTTPS.
 
+pub mod certs;
 pub mod rules;
+pub mod server;

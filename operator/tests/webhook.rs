@@ -1,0 +1,246 @@
+//! End-to-end test of the validating admission webhook on the local platform: the operator
+//! binary runs on the host and serves the webhook on 127.0.0.1; the real API server (a host
+//! process too) calls it through a ValidatingWebhookConfiguration that only this test's
+//! pipelines match.
+
+#[path = "e2e/support.rs"]
+#[allow(dead_code)] // the webhook test uses part of the shared harness
+mod support;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use tweetpipe_operator::crd::TweetPipeline;
+use tweetpipe_operator::labels::INSTANCE_LABEL;
+
+use support::*;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Deletes the test's ValidatingWebhookConfiguration when dropped, even on failure, so no
+/// later request is sent to a webhook that is gone.
+struct WebhookConfiguration {
+    name: String,
+    client: Client,
+}
+
+impl Drop for WebhookConfiguration {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async move {
+                    let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
+                    let _ = api.delete(&name, &DeleteParams::default()).await;
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// A configuration sending CREATE/UPDATE of this test's pipelines (label and namespace) to
+/// `https://127.0.0.1:<port>/validate`; without caBundle until the operator publishes its CA.
+async fn create_configuration(
+    client: &Client,
+    name: &str,
+    ns: &str,
+    port: u16,
+) -> WebhookConfiguration {
+    let config: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": "tweetpipelines.tweetpipe.io",
+            "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate")},
+            "rules": [{
+                "apiGroups": ["tweetpipe.io"],
+                "apiVersions": ["v1alpha1"],
+                "resources": ["tweetpipelines"],
+                "operations": ["CREATE", "UPDATE"],
+                "scope": "Namespaced"
+            }],
+            "failurePolicy": "Fail",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 5,
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+            "objectSelector": {"matchLabels": {INSTANCE_LABEL: ns}}
+        }]
+    }))
+    .expect("configuration");
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    api.create(&PostParams::default(), &config)
+        .await
+        .expect("creating the ValidatingWebhookConfiguration");
+    WebhookConfiguration {
+        name: name.to_string(),
+        client: client.clone(),
+    }
+}
+
+/// The operator with the webhook on `127.0.0.1:<port>`, its CA Secret in the test namespace.
+fn start_operator(ns: &str, port: u16, configuration: &str) -> Operator {
+    let p = platform();
+    let ops_port = free_port();
+    let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let log = log_dir.join(format!("{ns}-webhook.log"));
+    let out = std::fs::File::create(&log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_tweetpipe-operator"))
+        .env("KUBECONFIG", &p.kubeconfig)
+        .env("RUST_LOG", "info,tweetpipe_operator=debug")
+        .env("TWEETPIPE_WATCH_NAMESPACE", ns)
+        .env("TWEETPIPE_INSTANCE", ns)
+        .env("POD_NAMESPACE", ns)
+        .env("POD_NAME", "webhook")
+        .env("TWEETPIPE_OPS_ADDR", format!("127.0.0.1:{ops_port}"))
+        .env("TWEETPIPE_LEADER_ELECTION", "false")
+        .env("TWEETPIPE_IMAGE_PULL_POLICY", "Never")
+        .env("TWEETPIPE_WEBHOOK_ENABLED", "true")
+        .env("TWEETPIPE_WEBHOOK_ADDR", format!("127.0.0.1:{port}"))
+        .env("TWEETPIPE_WEBHOOK_CONFIGURATION", configuration)
+        .env("TWEETPIPE_WEBHOOK_DNS_NAMES", "localhost")
+        .env("TWEETPIPE_WEBHOOK_IP_SANS", "127.0.0.1")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("TWEETPIPE_WEBHOOK_CERT_DIR")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("starting the operator binary");
+    Operator {
+        child,
+        ops_port,
+        identity: "webhook".into(),
+        log,
+    }
+}
+
+/// The message of a refused create, retrying while the API server cannot reach or trust the
+/// webhook yet (it picks up a new caBundle within moments).
+async fn refusal(api: &Api<TweetPipeline>, tp: &TweetPipeline) -> String {
+    wait_for("the webhook to judge the create", || async {
+        match api.create(&PostParams::default(), tp).await {
+            Ok(_) => panic!("a pipeline with a 600-character query was accepted"),
+            Err(kube::Error::Api(status)) if status.message.contains("denied the request") => {
+                Some(status.message)
+            }
+            Err(other) => {
+                eprintln!("not judged yet: {other}");
+                None
+            }
+        }
+    })
+    .await
+}
+
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhook_refuses_overlong_queries_with_the_field_and_accepts_valid_pipelines() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "webhook").await;
+    let port = free_port();
+    let configuration_name = format!("tweetpipe-{}", ns.name);
+    // Drop order is reverse: the configuration goes first, then the operator, then the
+    // namespace (whose cleanup updates pipelines and must not need the webhook).
+    let operator = start_operator(&ns.name, port, &configuration_name);
+    let configuration = create_configuration(&client, &configuration_name, &ns.name, port).await;
+
+    // The operator publishes the CA it keeps in its Secret, and only that CA.
+    let configurations: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let bundle = wait_for("the operator to write the caBundle", || async {
+        let config = configurations.get(&configuration_name).await.ok()?;
+        config.webhooks?.first()?.client_config.ca_bundle.clone()
+    })
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let ca_secret = secrets
+        .get("tweetpipe-operator-webhook-ca")
+        .await
+        .expect("the shared CA Secret in the operator's namespace");
+    let ca_cert = ca_secret
+        .data
+        .expect("data")
+        .remove("ca.crt")
+        .expect("ca.crt");
+    assert_eq!(bundle, ca_cert, "the caBundle is the shared CA");
+
+    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &ns.name);
+    let mut too_long = pipeline(&ns, "too-long");
+    too_long.spec.source.queries[0].query = format!("covid {}", "x".repeat(594));
+    assert_eq!(too_long.spec.source.queries[0].query.chars().count(), 600);
+    let message = refusal(&api, &too_long).await;
+    assert!(
+        message.contains("spec.source.queries[0].query"),
+        "{message}"
+    );
+    assert!(message.contains("512"), "{message}");
+    assert!(
+        api.get_opt("too-long").await.unwrap().is_none(),
+        "refused means not stored"
+    );
+
+    let valid = pipeline(&ns, "valid");
+    api.create(&PostParams::default(), &valid)
+        .await
+        .expect("a valid pipeline is accepted by the webhook");
+
+    // Updates are judged too.
+    let long_query = "y".repeat(600);
+    let patch =
+        serde_json::json!({"spec": {"source": {"queries": [{"name": "q", "query": long_query}]}}});
+    match api
+        .patch("valid", &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Err(kube::Error::Api(status)) => {
+            assert!(
+                status.message.contains("spec.source.queries[0].query")
+                    && status.message.contains("512"),
+                "{}",
+                status.message
+            )
+        }
+        other => panic!("an overlong query was accepted on update: {other:?}"),
+    }
+
+    let metrics = operator.metrics().await.expect("operator metrics");
+    let denied = metric(
+        &metrics,
+        r#"tweetpipe_operator_admission_requests_total{operation="CREATE",result="denied"}"#,
+    );
+    let allowed = metric(
+        &metrics,
+        r#"tweetpipe_operator_admission_requests_total{operation="CREATE",result="allowed"}"#,
+    );
+    assert!(
+        denied >= 1.0 && allowed >= 1.0,
+        "admission metrics:\n{metrics}"
+    );
+    drop(configuration);
+    drop(operator);
+}
