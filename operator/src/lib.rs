@@ -4,6 +4,7 @@
 //! Layout follows read → decide → apply: [`reconcile`] reads and applies, [`decide`] and
 //! [`build`] are pure and unit-tested with fixtures.
 
+pub mod admission;
 pub mod build;
 pub mod crd;
 pub mod decide;
