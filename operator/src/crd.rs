@@ -586,6 +586,8 @@ fn quantities_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         "maxProperties": 8,
         "additionalProperties": {
             "x-kubernetes-int-or-string": true,
+            // Bounds the CEL cost estimate (an unbounded string is costed at the request size).
+            "maxLength": 64,
             "x-kubernetes-validations": [{"rule": QUANTITY_RULE, "message": QUANTITY_MESSAGE}],
         },
         "x-kubernetes-validations": [{"rule": RESOURCE_NAME_RULE, "message": RESOURCE_NAME_MESSAGE}],
