@@ -30,15 +30,19 @@ pub const IMAGE_MESSAGE: &str = "image must be a container image reference such 
 const IMAGE_RULE: &str = "self.matches('^(([a-zA-Z0-9-]+([.][a-zA-Z0-9-]+)+(:[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+|localhost)/)?[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$')";
 /// Only judged once the servers are well-formed host:port pairs (the format rule speaks first).
 const BOOTSTRAP_PORT_RULE: &str = r"!self.matches('^[^:,\\s]+:[0-9]{1,5}(,[^:,\\s]+:[0-9]{1,5})*$') || self.matches('^[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(,[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))*$')";
-/// The min-share rule's message, with the numbers.
-const MIN_SHARE_MESSAGE: &str = "'extractor.minRequestsPerReplica (' + string(self.extractor.minRequestsPerReplica) + ') must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down = ' + string(self.source.limits.requestsPerWindow) + ' x ' + string(100 - self.source.safetyMarginPercent) + ' / 100 = ' + string(self.source.limits.requestsPerWindow * (100 - self.source.safetyMarginPercent) / 100) + ': no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent'";
-/// Values that are not quantities are judged by the per-value rule.
-const REQUESTS_WITHIN_LIMITS_RULE: &str = "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
+/// The min-share rule's message (static: the API server's cost estimator refuses a
+/// messageExpression that prints the numbers; the admission webhook prints them).
+const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
+/// Values that are not quantities are judged by the per-value rule. Only cpu and memory: looping
+/// over every key exceeds the API server's CEL cost budget.
+const REQUESTS_WITHIN_LIMITS_RULE: &str = "!has(self.requests) || !has(self.limits) || ['cpu', 'memory'].all(k, !(k in self.requests) || !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
 /// Resource names a container may request.
 const RESOURCE_NAME_RULE: &str = "self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-') || k.contains('/'))";
 const RESOURCE_NAME_MESSAGE: &str = "resource names must be cpu, memory, ephemeral-storage, hugepages-<size> or a domain-prefixed extended resource such as nvidia.com/gpu";
 /// `string(self)` covers both shapes of int-or-string (`cpu: 1` and `cpu: 500m`).
-const QUANTITY_RULE: &str = "isQuantity(string(self)) && quantity(string(self)).sign() >= 0";
+/// `string(self)` covers both shapes of int-or-string (`cpu: 1` and `cpu: 500m`); Kubernetes
+/// 1.33 has no `Quantity.sign()`, so a leading '-' marks a negative one.
+const QUANTITY_RULE: &str = "isQuantity(string(self)) && !string(self).startsWith('-')";
 const QUANTITY_MESSAGE: &str = "must be a non-negative quantity such as 100m, 0.5, 1, 64Mi or 1Gi: a number with an optional suffix (m, k, M, G, T, Ki, Mi, Gi, Ti)";
 
 /// Desired state of one tweet ETL pipeline: where posts come from, where they flow, where they land.
@@ -73,7 +77,7 @@ const QUANTITY_MESSAGE: &str = "must be a non-negative quantity such as 100m, 0.
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
-#[x_kube(validation = Rule::new("self.extractor.minRequestsPerReplica <= self.source.limits.requestsPerWindow * (100 - self.source.safetyMarginPercent) / 100").message(Message::Expression(MIN_SHARE_MESSAGE.into())))]
+#[x_kube(validation = Rule::new("self.extractor.minRequestsPerReplica <= self.source.limits.requestsPerWindow * (100 - self.source.safetyMarginPercent) / 100").message(MIN_SHARE_MESSAGE))]
 #[serde(rename_all = "camelCase")]
 pub struct TweetPipelineSpec {
     /// The X API: base URL, bearer tokens, queries, fields, tier limits.

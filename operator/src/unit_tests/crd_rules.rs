@@ -258,7 +258,7 @@ fn new_cel_rules_refuse_in_words_and_accept_near_misses() {
         (
             "spec/extractor/minRequestsPerReplica",
             json!(406),
-            "450 x 90 / 100 = 405",
+            "after the safety margin",
         ),
         (
             "spec/extractor/image",
