@@ -6,11 +6,44 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
+use tweetpipe_xquery::fields;
 
 /// Name of the finalizer the operator puts on every pipeline.
 pub const FINALIZER: &str = "tweetpipe.io/cleanup";
+
+// Rule texts shared by several fields (and quoted by the admission checks' tests). Messages say
+// what to fix in words; no message quotes a regular expression.
+
+/// Why `metadata.name` must be a DNS-1035 label.
+pub const NAME_IS_DNS_LABEL: &str = "metadata.name must start with a lowercase letter, contain only lowercase letters, digits and '-', and end with a letter or digit: it names the pipeline's Services and workloads";
+/// `source.baseUrl` given with the endpoint path.
+pub const BASE_URL_WITHOUT_PATH: &str = "source.baseUrl must not contain an API path: give the base URL only, e.g. https://api.x.com; the extractor appends /2/tweets/search/recent";
+/// Secret names are DNS-1123 subdomains.
+pub const SECRET_NAME_RULE: &str = "a Secret name may contain only lowercase letters, digits, '-' and '.', and must start and end with a letter or digit";
+/// `mysql.database` cannot change.
+pub const DATABASE_IMMUTABLE: &str = "mysql.database cannot change: the posts live in the old database; create a new TweetPipeline instead";
+/// Image references: `[registry[:port]/]path[:tag][@sha256:digest]`, lowercase path.
+pub const IMAGE_MESSAGE: &str = "image must be a container image reference such as ghcr.io/acme/extractor:1.2.0 or registry:5000/team/transformer@sha256:<64 hex digits>: an optional registry host (with optional :port) and '/', then a lowercase path of letters, digits and separators ('.', '_', '-', '/'), an optional :tag (letters, digits, '.', '_', '-', at most 128) and an optional @sha256: digest";
+const IMAGE_RULE: &str = "self.matches('^(([a-zA-Z0-9-]+([.][a-zA-Z0-9-]+)+(:[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+|localhost)/)?[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$')";
+/// Only judged once the servers are well-formed host:port pairs (the format rule speaks first).
+const BOOTSTRAP_PORT_RULE: &str = r"!self.matches('^[^:,\\s]+:[0-9]{1,5}(,[^:,\\s]+:[0-9]{1,5})*$') || self.matches('^[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(,[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))*$')";
+/// The min-share rule's message (static: the API server's cost estimator refuses a
+/// messageExpression that prints the numbers; the admission webhook prints them).
+const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
+/// Values that are not quantities are judged by the per-value rule. Only cpu and memory: looping
+/// over every key exceeds the API server's CEL cost budget.
+const REQUESTS_WITHIN_LIMITS_RULE: &str = "!has(self.requests) || !has(self.limits) || ['cpu', 'memory'].all(k, !(k in self.requests) || !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
+/// Resource names a container may request.
+const RESOURCE_NAME_RULE: &str = "self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-') || k.contains('/'))";
+const RESOURCE_NAME_MESSAGE: &str = "resource names must be cpu, memory, ephemeral-storage, hugepages-<size> or a domain-prefixed extended resource such as nvidia.com/gpu";
+/// `string(self)` covers both shapes of int-or-string (`cpu: 1` and `cpu: 500m`).
+/// `string(self)` covers both shapes of int-or-string (`cpu: 1` and `cpu: 500m`); Kubernetes
+/// 1.33 has no `Quantity.sign()`, so a leading '-' marks a negative one.
+const QUANTITY_RULE: &str = "isQuantity(string(self)) && !string(self).startsWith('-')";
+const QUANTITY_MESSAGE: &str = "must be a non-negative quantity such as 100m, 0.5, 1, 64Mi or 1Gi: a number with an optional suffix (m, k, M, G, T, Ki, Mi, Gi, Ti)";
 
 /// Desired state of one tweet ETL pipeline: where posts come from, where they flow, where they land.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -26,6 +59,7 @@ pub const FINALIZER: &str = "tweetpipe.io/cleanup";
     status = "TweetPipelineStatus",
     derive = "PartialEq",
     validation = Rule::new("size(self.metadata.name) <= 40").message("metadata.name must be at most 40 characters: it prefixes the names of the pipeline's workloads, Secrets and consumer group"),
+    validation = Rule::new("self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')").message(NAME_IS_DNS_LABEL),
     doc = "A tweet ETL pipeline: extractors poll the X API recent search, Kafka carries Avro posts, transformers upsert them into MySQL.",
     scale(
         spec_replicas_path = ".spec.extractor.maxReplicas",
@@ -43,7 +77,7 @@ pub const FINALIZER: &str = "tweetpipe.io/cleanup";
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
-#[x_kube(validation = Rule::new("self.extractor.minRequestsPerReplica <= self.source.limits.requestsPerWindow").message("extractor.minRequestsPerReplica must not exceed source.limits.requestsPerWindow: no replica could ever get its minimum share of the rate budget"))]
+#[x_kube(validation = Rule::new("self.extractor.minRequestsPerReplica <= self.source.limits.requestsPerWindow * (100 - self.source.safetyMarginPercent) / 100").message(MIN_SHARE_MESSAGE))]
 #[serde(rename_all = "camelCase")]
 pub struct TweetPipelineSpec {
     /// The X API: base URL, bearer tokens, queries, fields, tier limits.
@@ -76,6 +110,7 @@ pub struct SourceSpec {
     #[serde(default = "default_base_url")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^/\\\\s]+(/.*)?$')").message("source.baseUrl must be an http:// or https:// URL, e.g. https://api.x.com"))]
+    #[x_kube(validation = Rule::new("!self.matches('^[a-zA-Z]+://[^/]+(/.*)?/2(/.*)?$')").message(BASE_URL_WITHOUT_PATH))]
     pub base_url: String,
     /// Bearer tokens, each from a Secret; every token is its own rate-limit bucket. Never inline.
     #[schemars(length(min = 1, max = 16))]
@@ -106,14 +141,13 @@ pub struct SourceSpec {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
-    #[schemars(
-        length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message(SECRET_NAME_RULE))]
     pub name: String,
     /// Key inside the Secret.
     #[serde(default = "default_token_key")]
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message("a Secret key may contain only letters, digits, '-', '_' and '.'"))]
     pub key: String,
 }
 
@@ -122,14 +156,14 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct QuerySpec {
     /// Stable name: lowercase letters, digits and '-', at most 63 characters.
-    #[schemars(
-        length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("a query name may contain only lowercase letters, digits and '-', and must start and end with a letter or digit"))]
     pub name: String,
-    /// The X search query, e.g. `(covid OR quarantine) lang:en -is:retweet`.
+    /// The X search query, e.g. `(covid OR quarantine) lang:en -is:retweet`. X refuses queries
+    /// over 512 characters on self-serve tiers (the admission webhook checks the full grammar).
     #[schemars(length(min = 1, max = 4096))]
-    #[x_kube(validation = Rule::new("!self.matches('^\\\\s*$')").message("a query must contain search terms, not only spaces"))]
+    // Unicode whitespace explicitly: RE2's `\s` is ASCII only, so U+00A0 or U+3000 would pass.
+    #[x_kube(validation = Rule::new(r"!self.matches('^[\\t\\n\\x{0B}\\f\\r\\x{85}\\p{Z}]*$')").message("a query must contain search terms, not only spaces"))]
     pub query: String,
 }
 
@@ -137,21 +171,21 @@ pub struct QuerySpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldsSpec {
-    /// `tweet.fields`.
+    /// `tweet.fields`: names X accepts (see the enum).
     #[serde(default = "default_tweet_fields")]
-    #[schemars(length(max = 32))]
+    #[schemars(schema_with = "tweet_fields_schema")]
     pub tweet_fields: Vec<String>,
-    /// `user.fields`.
+    /// `user.fields`: names X accepts (see the enum).
     #[serde(default = "default_user_fields")]
-    #[schemars(length(max = 32))]
+    #[schemars(schema_with = "user_fields_schema")]
     pub user_fields: Vec<String>,
-    /// `place.fields`.
+    /// `place.fields`: names X accepts (see the enum).
     #[serde(default = "default_place_fields")]
-    #[schemars(length(max = 32))]
+    #[schemars(schema_with = "place_fields_schema")]
     pub place_fields: Vec<String>,
-    /// `expansions`.
+    /// `expansions`: names X accepts (see the enum).
     #[serde(default = "default_expansions")]
-    #[schemars(length(max = 16))]
+    #[schemars(schema_with = "expansions_schema")]
     pub expansions: Vec<String>,
 }
 
@@ -177,9 +211,11 @@ pub struct TierLimits {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtractorSpec {
-    /// Container image; the operator's default when unset.
+    /// Container image reference, `[registry[:port]/]path[:tag][@sha256:digest]`; the operator's
+    /// default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message(IMAGE_MESSAGE))]
     pub image: Option<String>,
     /// Upper bound on extractor replicas; the rate budget and the number of queries may lower it.
     #[serde(default = "default_extractor_max_replicas")]
@@ -201,12 +237,16 @@ pub struct ExtractorSpec {
 #[x_kube(validation = Rule::new("!has(self.sasl) || has(self.tls) || self.sasl.mechanism != 'PLAIN'").message("kafka.sasl: PLAIN sends the password in clear text; configure kafka.tls as well or use a SCRAM mechanism"))]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaSpec {
-    /// Bootstrap servers, comma separated `host:port`.
+    /// Bootstrap servers, comma separated `host:port`, ports 1 to 65535.
     #[schemars(length(min = 1, max = 1024))]
     #[x_kube(validation = Rule::new("self.matches('^[^:,\\\\s]+:[0-9]{1,5}(,[^:,\\\\s]+:[0-9]{1,5})*$')").message("kafka.bootstrapServers must be comma-separated host:port pairs, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092"))]
+    #[x_kube(validation = Rule::new(BOOTSTRAP_PORT_RULE).message("kafka.bootstrapServers: every port must be between 1 and 65535, e.g. kafka-0.kafka:9092"))]
     pub bootstrap_servers: String,
     /// Topic of the posts; `<topic>.checkpoints` and `<topic>.dlq` are created beside it.
-    #[schemars(length(min = 1, max = 200), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[schemars(length(min = 1, max = 249))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9._-]+$')").message("kafka.topic may contain only ASCII letters, digits, '.', '_' and '-' (Kafka's rule for topic names)"))]
+    #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("kafka.topic cannot be '.' or '..': Kafka forbids those names"))]
+    #[x_kube(validation = Rule::new("size(self) <= 237").message("kafka.topic must be at most 237 characters: Kafka allows 249 and the pipeline adds .checkpoints to it for its companion topic"))]
     #[x_kube(validation = Rule::new("!self.endsWith('.checkpoints') && !self.endsWith('.dlq')").message("kafka.topic must not end in .checkpoints or .dlq: those suffixes are the pipeline's own companion topics"))]
     pub topic: String,
     /// Partitions of the posts topic: the ceiling of transformer parallelism. Can only grow.
@@ -275,10 +315,8 @@ pub struct KafkaSasl {
     /// Mechanism.
     pub mechanism: SaslMechanism,
     /// Secret holding the username and the password.
-    #[schemars(
-        length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message(SECRET_NAME_RULE))]
     pub secret_name: String,
     /// Key of the username in that Secret.
     #[serde(default = "default_username_key")]
@@ -295,9 +333,11 @@ pub struct KafkaSasl {
 #[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("transformer.minReplicas must not exceed transformer.maxReplicas"))]
 #[serde(rename_all = "camelCase")]
 pub struct TransformerSpec {
-    /// Container image; the operator's default when unset.
+    /// Container image reference, `[registry[:port]/]path[:tag][@sha256:digest]`; the operator's
+    /// default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new(IMAGE_RULE).message(IMAGE_MESSAGE))]
     pub image: Option<String>,
     /// Replicas when there is no lag.
     #[serde(default = "default_transformer_min_replicas")]
@@ -324,29 +364,32 @@ pub struct TransformerSpec {
     pub resources: Option<Resources>,
 }
 
-/// Container resources as quantities (`cpu: 100m`, `memory: 64Mi`).
+/// Container resources as quantities (`cpu: 100m`, `cpu: 1`, `memory: 64Mi`), as a Pod takes them.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(validation = Rule::new(REQUESTS_WITHIN_LIMITS_RULE).message("resources: a request must not exceed the limit of the same resource (Kubernetes refuses such Pods)"))]
 #[serde(rename_all = "camelCase")]
 pub struct Resources {
     /// Requests, e.g. `{cpu: 50m, memory: 64Mi}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(length(max = 8))]
-    pub requests: BTreeMap<String, String>,
+    #[schemars(schema_with = "quantities_schema")]
+    pub requests: BTreeMap<String, Quantity>,
     /// Limits, e.g. `{memory: 256Mi}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(length(max = 8))]
-    pub limits: BTreeMap<String, String>,
+    #[schemars(schema_with = "quantities_schema")]
+    pub limits: BTreeMap<String, Quantity>,
 }
 
 /// The MySQL-compatible database.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("self.database == oldSelf.database").message(DATABASE_IMMUTABLE))]
 #[serde(rename_all = "camelCase")]
 pub struct MySqlSpec {
     /// Secret key holding an administrative URL `mysql://user:password@host:3306` (no database):
     /// the operator creates the database, tables and reporting user with it.
     pub url_secret: SecretKeyRef,
-    /// Database (schema) of this pipeline.
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_]+$"))]
+    /// Database (schema) of this pipeline. Cannot change.
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]+$')").message("mysql.database may contain only ASCII letters, digits and '_'"))]
     #[x_kube(validation = Rule::new("!(self.lowerAscii() in ['mysql', 'information_schema', 'performance_schema', 'sys'])").message("mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)"))]
     pub database: String,
     /// Read-only user for dashboards.
@@ -359,7 +402,8 @@ pub struct MySqlSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ReportingUser {
     /// User name.
-    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[A-Za-z0-9_]+$"))]
+    #[schemars(length(min = 1, max = 32))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]+$')").message("mysql.reportingUser.name may contain only ASCII letters, digits and '_'"))]
     #[x_kube(validation = Rule::new("self != 'root'").message("mysql.reportingUser.name must not be root: the reporting user is read-only"))]
     pub name: String,
     /// Secret key holding its password.
@@ -516,6 +560,42 @@ pub struct MonthlyStatus {
     pub forecast_cap_reached_at: Option<String>,
     /// Percentage of the rate budget handed out after the monthly slow-down (100 = no slow-down).
     pub throttle_percent: u32,
+}
+
+/// An array of names X accepts: an enum in the schema, so the API server lists the valid names.
+fn names_schema(allowed: &[&str], max_items: u32) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "maxItems": max_items,
+        "items": {"type": "string", "enum": allowed},
+    })
+}
+fn tweet_fields_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    names_schema(fields::TWEET_FIELDS, 32)
+}
+fn user_fields_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    names_schema(fields::USER_FIELDS, 32)
+}
+fn place_fields_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    names_schema(fields::PLACE_FIELDS, 16)
+}
+fn expansions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    names_schema(fields::EXPANSIONS, 16)
+}
+
+/// Resource name → quantity, int-or-string as in a Pod (`cpu: 1` and `cpu: 500m` both work).
+fn quantities_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": 8,
+        "additionalProperties": {
+            "x-kubernetes-int-or-string": true,
+            // Bounds the CEL cost estimate (an unbounded string is costed at the request size).
+            "maxLength": 64,
+            "x-kubernetes-validations": [{"rule": QUANTITY_RULE, "message": QUANTITY_MESSAGE}],
+        },
+        "x-kubernetes-validations": [{"rule": RESOURCE_NAME_RULE, "message": RESOURCE_NAME_MESSAGE}],
+    })
 }
 
 fn default_base_url() -> String {

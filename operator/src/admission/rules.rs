@@ -1,21 +1,45 @@
-//! STUB of the admission rules (replaced by the full rule set). The contract the webhook relies
-//! on: [`check`] returns every refusal of a new (and, on update, old) pipeline, each naming the
-//! field it is about.
+//! Everything a `TweetPipeline` must satisfy to work, as one pure function.
+//!
+//! The CRD's OpenAPI bounds and CEL rules refuse most mistakes at `kubectl apply`; a few need a
+//! real parser (X's query grammar, quantities) and only an admission webhook can run them. So the
+//! webhook's answer is complete, [`check`] repeats the CEL-checkable classes too. Every message
+//! says what to fix in words, never by quoting a regular expression.
 
 use std::fmt;
 
-use crate::crd::{TweetPipeline, TweetPipelineSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use tweetpipe_xquery::{MAX_QUERY_CHARS, QueryErrorKind, fields};
 
-/// Longest query the X API accepts on the tiers we target.
-const MAX_QUERY_CHARS: usize = 512;
+use crate::crd::{
+    BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, Resources,
+    SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
+};
 
-/// Why a pipeline is refused: the field at fault and what is wrong with it.
+/// Longest pipeline name: it prefixes workload, Secret and consumer-group names.
+pub const MAX_NAME_CHARS: usize = 40;
+/// Kafka's topic name limit.
+pub const KAFKA_MAX_TOPIC_CHARS: usize = 249;
+/// The longest suffix the pipeline appends for a companion topic (`.checkpoints`).
+const LONGEST_TOPIC_SUFFIX: &str = ".checkpoints";
+/// Schemas a pipeline may not take over.
+const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+
+/// One reason to refuse a pipeline: the offending field and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// Path of the field, e.g. `spec.source.queries[0].query`.
     pub field: String,
-    /// What is wrong and how to fix it.
+    /// What is wrong and how to fix it, in words.
     pub message: String,
+}
+
+impl Refusal {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Refusal {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -24,24 +48,1075 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Every refusal of `new` (an update also passes the stored `old`).
-pub fn check(new: &TweetPipeline, _old: Option<&TweetPipeline>) -> Vec<Refusal> {
-    query_refusals(&new.spec)
+/// All refusals for `new`, given the stored `old` object on updates (for immutable fields).
+pub fn check(new: &TweetPipeline, old: Option<&TweetPipeline>) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    if let Some(name) = new.metadata.name.as_deref() {
+        check_name(name, &mut out);
+    }
+    let spec = &new.spec;
+    check_source(spec, &mut out);
+    out.extend(query_refusals(spec));
+    check_extractor(spec, &mut out);
+    check_kafka(spec, &mut out);
+    check_transformer(spec, &mut out);
+    check_mysql(spec, &mut out);
+    if let Some(old) = old {
+        check_transitions(spec, &old.spec, &mut out);
+    }
+    out
 }
 
-/// Refusals of the queries of a spec.
+/// The X-query checks alone (blank, too long, grammar), for a `QueriesValid` condition.
 pub fn query_refusals(spec: &TweetPipelineSpec) -> Vec<Refusal> {
     spec.source
         .queries
         .iter()
         .enumerate()
-        .filter(|(_, q)| q.query.chars().count() > MAX_QUERY_CHARS)
-        .map(|(i, q)| Refusal {
-            field: format!("spec.source.queries[{i}].query"),
-            message: format!(
-                "the query has {} characters, more than the {MAX_QUERY_CHARS} the X API accepts",
-                q.query.chars().count()
-            ),
+        .filter_map(|(i, q)| {
+            let error = tweetpipe_xquery::validate(&q.query).err()?;
+            let position = error
+                .position
+                .map(|p| format!(" at position {p}"))
+                .unwrap_or_default();
+            let message = match error.kind {
+                QueryErrorKind::Empty => "a query must contain search terms, not only spaces".to_string(),
+                QueryErrorKind::TooLong { length } => format!(
+                    "the query is {length} characters long; X refuses queries over {MAX_QUERY_CHARS} characters on self-serve tiers (Basic, Pro): shorten it or split it into several queries"
+                ),
+                QueryErrorKind::UnbalancedParentheses => format!(
+                    "X would refuse this query: unbalanced parentheses{position} ({}); every '(' needs a matching ')'",
+                    error.detail
+                ),
+                QueryErrorKind::NoStandaloneClause => "X would refuse this query: it needs at least one keyword, \"quoted phrase\", #hashtag, @mention or from: clause; lang:, is: and has: operators and negated clauses only narrow a search and cannot stand alone".to_string(),
+                QueryErrorKind::Syntax => {
+                    format!("X would refuse this query: {}{position}", error.detail)
+                }
+            };
+            Some(Refusal::new(
+                format!("spec.source.queries[{i}].query"),
+                message,
+            ))
         })
         .collect()
+}
+
+fn check_name(name: &str, out: &mut Vec<Refusal>) {
+    if name.chars().count() > MAX_NAME_CHARS {
+        out.push(Refusal::new(
+            "metadata.name",
+            format!("metadata.name must be at most {MAX_NAME_CHARS} characters: it prefixes the names of the pipeline's workloads, Secrets and consumer group"),
+        ));
+    }
+    if !is_dns_label(name) {
+        out.push(Refusal::new("metadata.name", NAME_IS_DNS_LABEL));
+    }
+}
+
+fn check_source(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
+    let source = &spec.source;
+    match url_path(&source.base_url) {
+        None => out.push(Refusal::new(
+            "spec.source.baseUrl",
+            "source.baseUrl must be an http:// or https:// URL, e.g. https://api.x.com",
+        )),
+        Some(path) if path.split('/').any(|segment| segment == "2") => {
+            out.push(Refusal::new("spec.source.baseUrl", BASE_URL_WITHOUT_PATH))
+        }
+        Some(_) => {}
+    }
+    for (i, token) in source.tokens.iter().enumerate() {
+        check_secret_ref(token, &format!("spec.source.tokens[{i}]"), out);
+        if source.tokens[..i].contains(token) {
+            out.push(Refusal::new(
+                format!("spec.source.tokens[{i}]"),
+                "source.tokens: each bearer token must be listed once (two entries name the same Secret and key)",
+            ));
+        }
+    }
+    for (i, query) in source.queries.iter().enumerate() {
+        if !is_dns_label_with_digits(&query.name) || query.name.len() > 63 {
+            out.push(Refusal::new(
+                format!("spec.source.queries[{i}].name"),
+                "a query name may contain only lowercase letters, digits and '-', must start and end with a letter or digit, and be at most 63 characters",
+            ));
+        }
+        if source.queries[..i].iter().any(|q| q.name == query.name) {
+            out.push(Refusal::new(
+                format!("spec.source.queries[{i}].name"),
+                "source.queries: every query needs a unique name (two queries share one)",
+            ));
+        }
+    }
+    let lists = [
+        (
+            "tweetFields",
+            "tweet.fields",
+            &source.fields.tweet_fields,
+            fields::TWEET_FIELDS,
+        ),
+        (
+            "userFields",
+            "user.fields",
+            &source.fields.user_fields,
+            fields::USER_FIELDS,
+        ),
+        (
+            "placeFields",
+            "place.fields",
+            &source.fields.place_fields,
+            fields::PLACE_FIELDS,
+        ),
+        (
+            "expansions",
+            "expansions",
+            &source.fields.expansions,
+            fields::EXPANSIONS,
+        ),
+    ];
+    for (key, parameter, names, allowed) in lists {
+        for (i, name) in names.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                out.push(Refusal::new(
+                    format!("spec.source.fields.{key}[{i}]"),
+                    format!(
+                        "X does not know {name:?} in {parameter}; use one of: {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn check_extractor(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
+    let extractor = &spec.extractor;
+    let per_window = u64::from(spec.source.limits.requests_per_window);
+    let margin = u64::from(spec.source.safety_margin_percent.min(100));
+    let usable = per_window * (100 - margin) / 100;
+    if u64::from(extractor.min_requests_per_replica) > usable {
+        out.push(Refusal::new(
+            "spec.extractor.minRequestsPerReplica",
+            format!(
+                "extractor.minRequestsPerReplica ({}) must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down = {per_window} x {} / 100 = {usable}: no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent",
+                extractor.min_requests_per_replica,
+                100 - margin
+            ),
+        ));
+    }
+    check_image(extractor.image.as_deref(), "spec.extractor.image", out);
+    check_resources(
+        extractor.resources.as_ref(),
+        "spec.extractor.resources",
+        out,
+    );
+}
+
+fn check_transformer(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
+    let transformer = &spec.transformer;
+    if transformer.min_replicas > transformer.max_replicas {
+        out.push(Refusal::new(
+            "spec.transformer",
+            "transformer.minReplicas must not exceed transformer.maxReplicas",
+        ));
+    }
+    check_image(transformer.image.as_deref(), "spec.transformer.image", out);
+    check_resources(
+        transformer.resources.as_ref(),
+        "spec.transformer.resources",
+        out,
+    );
+}
+
+fn check_kafka(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
+    let kafka = &spec.kafka;
+    let servers: Vec<Option<(&str, &str)>> = kafka
+        .bootstrap_servers
+        .split(',')
+        .map(|server| {
+            server.split_once(':').filter(|(host, port)| {
+                !host.is_empty()
+                    && !host.chars().any(char::is_whitespace)
+                    && (1..=5).contains(&port.len())
+                    && port.chars().all(|c| c.is_ascii_digit())
+            })
+        })
+        .collect();
+    if servers.iter().any(Option::is_none) {
+        out.push(Refusal::new(
+            "spec.kafka.bootstrapServers",
+            "kafka.bootstrapServers must be comma-separated host:port pairs, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092",
+        ));
+    } else if servers
+        .iter()
+        .flatten()
+        .any(|(_, port)| !matches!(port.parse::<u32>(), Ok(1..=65_535)))
+    {
+        out.push(Refusal::new(
+            "spec.kafka.bootstrapServers",
+            "kafka.bootstrapServers: every port must be between 1 and 65535, e.g. kafka-0.kafka:9092",
+        ));
+    }
+    check_topic(&kafka.topic, out);
+    if let Some(sasl) = &kafka.sasl {
+        if !is_dns_subdomain(&sasl.secret_name) {
+            out.push(Refusal::new("spec.kafka.sasl.secretName", SECRET_NAME_RULE));
+        }
+        if sasl.mechanism == SaslMechanism::Plain && kafka.tls.is_none() {
+            out.push(Refusal::new(
+                "spec.kafka",
+                "kafka.sasl: PLAIN sends the password in clear text; configure kafka.tls as well or use a SCRAM mechanism",
+            ));
+        }
+    }
+    if let Some(ca) = kafka.tls.as_ref().and_then(|tls| tls.ca_secret.as_ref()) {
+        check_secret_ref(ca, "spec.kafka.tls.caSecret", out);
+    }
+}
+
+fn check_topic(topic: &str, out: &mut Vec<Refusal>) {
+    let field = "spec.kafka.topic";
+    if topic.is_empty()
+        || !topic
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        out.push(Refusal::new(
+            field,
+            "kafka.topic may contain only ASCII letters, digits, '.', '_' and '-' (Kafka's rule for topic names)",
+        ));
+    }
+    if topic == "." || topic == ".." {
+        out.push(Refusal::new(
+            field,
+            "kafka.topic cannot be '.' or '..': Kafka forbids those names",
+        ));
+    }
+    if topic.len() + LONGEST_TOPIC_SUFFIX.len() > KAFKA_MAX_TOPIC_CHARS {
+        out.push(Refusal::new(
+            field,
+            format!(
+                "kafka.topic must be at most {} characters: Kafka allows {KAFKA_MAX_TOPIC_CHARS} and the pipeline adds {LONGEST_TOPIC_SUFFIX} to it for its companion topic",
+                KAFKA_MAX_TOPIC_CHARS - LONGEST_TOPIC_SUFFIX.len()
+            ),
+        ));
+    }
+    if topic.ends_with(".checkpoints") || topic.ends_with(".dlq") {
+        out.push(Refusal::new(
+            field,
+            "kafka.topic must not end in .checkpoints or .dlq: those suffixes are the pipeline's own companion topics",
+        ));
+    }
+}
+
+fn check_mysql(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
+    let mysql = &spec.mysql;
+    check_secret_ref(&mysql.url_secret, "spec.mysql.urlSecret", out);
+    let is_identifier =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_identifier(&mysql.database) || mysql.database.len() > 64 {
+        out.push(Refusal::new(
+            "spec.mysql.database",
+            "mysql.database may contain only ASCII letters, digits and '_', at most 64 characters",
+        ));
+    }
+    if SYSTEM_SCHEMAS.contains(&mysql.database.to_ascii_lowercase().as_str()) {
+        out.push(Refusal::new(
+            "spec.mysql.database",
+            "mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)",
+        ));
+    }
+    if let Some(user) = &mysql.reporting_user {
+        if !is_identifier(&user.name) || user.name.len() > 32 {
+            out.push(Refusal::new(
+                "spec.mysql.reportingUser.name",
+                "mysql.reportingUser.name may contain only ASCII letters, digits and '_', at most 32 characters",
+            ));
+        }
+        if user.name == "root" {
+            out.push(Refusal::new(
+                "spec.mysql.reportingUser.name",
+                "mysql.reportingUser.name must not be root: the reporting user is read-only",
+            ));
+        }
+        check_secret_ref(
+            &user.password_secret,
+            "spec.mysql.reportingUser.passwordSecret",
+            out,
+        );
+    }
+}
+
+fn check_transitions(new: &TweetPipelineSpec, old: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
+    if new.kafka.topic != old.kafka.topic {
+        out.push(Refusal::new(
+            "spec.kafka.topic",
+            "kafka.topic cannot change: the topic holds the posts and checkpoints; create a new TweetPipeline instead",
+        ));
+    }
+    if new.kafka.partitions < old.kafka.partitions {
+        out.push(Refusal::new(
+            "spec.kafka.partitions",
+            "kafka.partitions can only grow: Kafka cannot remove partitions from a topic",
+        ));
+    }
+    if new.mysql.database != old.mysql.database {
+        out.push(Refusal::new("spec.mysql.database", DATABASE_IMMUTABLE));
+    }
+}
+
+fn check_secret_ref(secret: &SecretKeyRef, field: &str, out: &mut Vec<Refusal>) {
+    if !is_dns_subdomain(&secret.name) {
+        out.push(Refusal::new(format!("{field}.name"), SECRET_NAME_RULE));
+    }
+    let key_ok = !secret.key.is_empty()
+        && secret.key.len() <= 253
+        && secret
+            .key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !key_ok {
+        out.push(Refusal::new(
+            format!("{field}.key"),
+            "a Secret key may contain only letters, digits, '-', '_' and '.'",
+        ));
+    }
+}
+
+fn check_image(image: Option<&str>, field: &str, out: &mut Vec<Refusal>) {
+    if let Some(image) = image
+        && !is_image_reference(image)
+    {
+        out.push(Refusal::new(field, IMAGE_MESSAGE));
+    }
+}
+
+fn check_resources(resources: Option<&Resources>, field: &str, out: &mut Vec<Refusal>) {
+    let Some(resources) = resources else { return };
+    for (kind, map) in [
+        ("requests", &resources.requests),
+        ("limits", &resources.limits),
+    ] {
+        for (name, quantity) in map {
+            let path = format!("{field}.{kind}[{name}]");
+            if !is_resource_name(name) {
+                out.push(Refusal::new(
+                    &path,
+                    "resource names must be cpu, memory, ephemeral-storage, hugepages-<size> or a domain-prefixed extended resource such as nvidia.com/gpu",
+                ));
+            }
+            if !quantity_value(quantity).is_some_and(|v| v >= 0.0) {
+                out.push(Refusal::new(
+                    &path,
+                    format!("{:?} must be a non-negative quantity such as 100m, 0.5, 1, 64Mi or 1Gi: a number with an optional suffix (m, k, M, G, T, Ki, Mi, Gi, Ti)", quantity.0),
+                ));
+            }
+        }
+    }
+    for (name, request) in &resources.requests {
+        let limit = resources.limits.get(name).and_then(quantity_value);
+        if let (Some(request), Some(limit)) = (quantity_value(request), limit)
+            && request > limit
+        {
+            out.push(Refusal::new(
+                format!("{field}.requests[{name}]"),
+                "resources: a request must not exceed the limit of the same resource (Kubernetes refuses such Pods)",
+            ));
+        }
+    }
+}
+
+/// DNS-1035 label: a lowercase letter first, then lowercase letters, digits, '-'; alphanumeric last.
+fn is_dns_label(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase()) && is_dns_label_with_digits(name)
+}
+
+/// DNS-1123 label (may start with a digit), without the length bound.
+fn is_dns_label_with_digits(name: &str) -> bool {
+    let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    name.starts_with(lower_alnum)
+        && name.ends_with(lower_alnum)
+        && name.chars().all(|c| lower_alnum(c) || c == '-')
+}
+
+/// DNS-1123 subdomain as Secret names use it (≤ 253, labels of the above joined by '.').
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns_label_with_digits)
+}
+
+/// The path of an http(s) URL (empty when none), or None when it is not one.
+fn url_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_ok = !host.is_empty() && !host.chars().any(char::is_whitespace);
+    host_ok.then_some(path)
+}
+
+/// `[registry[:port]/]path[:tag][@sha256:<64 hex>]`, path lowercase, as container runtimes parse it.
+fn is_image_reference(reference: &str) -> bool {
+    let (rest, digest) = match reference.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (reference, None),
+    };
+    if let Some(digest) = digest {
+        let hex_ok = digest.strip_prefix("sha256:").is_some_and(|hex| {
+            hex.len() == 64 && hex.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+        });
+        if !hex_ok {
+            return false;
+        }
+    }
+    // A ':' after the last '/' starts the tag; before it, it is a registry port.
+    let (name, tag) = match rest.rfind(':') {
+        Some(at) if !rest[at + 1..].contains('/') => (&rest[..at], Some(&rest[at + 1..])),
+        _ => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let tag_ok = (1..=128).contains(&tag.len())
+            && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !tag_ok {
+            return false;
+        }
+    }
+    let (registry, path) = match name.split_once('/') {
+        Some((first, path)) if first.contains(['.', ':']) || first == "localhost" => {
+            (Some(first), path)
+        }
+        _ => (None, name),
+    };
+    if let Some(registry) = registry
+        && !is_registry_host(registry)
+    {
+        return false;
+    }
+    path.split('/').all(is_path_component)
+}
+
+fn is_registry_host(registry: &str) -> bool {
+    let (host, port) = match registry.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (registry, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    let host_ok = host.split('.').all(|label| {
+        !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    port_ok && host_ok
+}
+
+/// Lowercase alphanumerics joined by one '.', one or two '_', or any number of '-'.
+fn is_path_component(component: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !component.starts_with(alnum) || !component.ends_with(alnum) {
+        return false;
+    }
+    let mut separator = String::new();
+    for c in component.chars() {
+        if alnum(c) {
+            let ok = separator.is_empty()
+                || matches!(separator.as_str(), "." | "_" | "__")
+                || separator.chars().all(|s| s == '-');
+            if !ok {
+                return false;
+            }
+            separator.clear();
+        } else if matches!(c, '.' | '_' | '-') {
+            separator.push(c);
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_resource_name(name: &str) -> bool {
+    matches!(name, "cpu" | "memory" | "ephemeral-storage")
+        || name.starts_with("hugepages-")
+        || name.contains('/')
+}
+
+/// The value of a Kubernetes quantity (`500m`, `1.5`, `64Mi`, `1e3`), or None when it is not one.
+fn quantity_value(quantity: &Quantity) -> Option<f64> {
+    let text = quantity.0.as_str();
+    let (sign, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (-1.0, rest),
+        None => (1.0, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let number_end = unsigned
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(unsigned.len());
+    let (number, suffix) = unsigned.split_at(number_end);
+    let digits_ok = number.chars().filter(|c| *c == '.').count() <= 1
+        && number.chars().any(|c| c.is_ascii_digit());
+    if !digits_ok {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    let multiplier = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exponent => {
+            let power = exponent.strip_prefix(['e', 'E'])?;
+            let unsigned_power = power.strip_prefix(['+', '-']).unwrap_or(power);
+            if unsigned_power.is_empty() || !unsigned_power.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            10f64.powi(power.parse().ok()?)
+        }
+    };
+    Some(sign * value * multiplier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{KafkaSasl, KafkaTls, QuerySpec, Resources};
+    use std::collections::BTreeMap;
+
+    fn pipeline() -> TweetPipeline {
+        serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).expect("fixture parses")
+    }
+
+    fn with(edit: impl FnOnce(&mut TweetPipeline)) -> TweetPipeline {
+        let mut tp = pipeline();
+        edit(&mut tp);
+        tp
+    }
+
+    fn set_query(tp: &mut TweetPipeline, query: &str) {
+        tp.spec.source.queries[0].query = query.to_string();
+    }
+
+    fn resources(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Option<Resources> {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, Quantity> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                .collect()
+        };
+        Some(Resources {
+            requests: map(requests),
+            limits: map(limits),
+        })
+    }
+
+    type Edit = fn(&mut TweetPipeline);
+
+    #[test]
+    fn the_fixture_is_accepted() {
+        assert_eq!(check(&pipeline(), None), vec![]);
+        assert_eq!(check(&pipeline(), Some(&pipeline())), vec![]);
+    }
+
+    /// One row per class: an edit that must be refused, the field and a phrase of the message.
+    #[test]
+    fn refuses_each_class_with_field_and_words() {
+        let rows: Vec<(&str, Edit, &str, &str)> = vec![
+            (
+                "name too long",
+                |tp| tp.metadata.name = Some("a".repeat(41)),
+                "metadata.name",
+                "at most 40 characters",
+            ),
+            (
+                "name starts with digit",
+                |tp| tp.metadata.name = Some("1covid".into()),
+                "metadata.name",
+                "start with a lowercase letter",
+            ),
+            (
+                "name with dot",
+                |tp| tp.metadata.name = Some("covid.en".into()),
+                "metadata.name",
+                "only lowercase letters, digits and '-'",
+            ),
+            (
+                "name ends with dash",
+                |tp| tp.metadata.name = Some("covid-".into()),
+                "metadata.name",
+                "end with a letter or digit",
+            ),
+            (
+                "query over 512",
+                |tp| set_query(tp, &"covid ".repeat(100)),
+                "spec.source.queries[0].query",
+                "512",
+            ),
+            (
+                "query operator only",
+                |tp| set_query(tp, "lang:en"),
+                "spec.source.queries[0].query",
+                "cannot stand alone",
+            ),
+            (
+                "query is: only",
+                |tp| set_query(tp, "is:retweet has:links"),
+                "spec.source.queries[0].query",
+                "cannot stand alone",
+            ),
+            (
+                "query negations only",
+                |tp| set_query(tp, "-covid -flu"),
+                "spec.source.queries[0].query",
+                "negated clauses",
+            ),
+            (
+                "query missing )",
+                |tp| set_query(tp, "(covid OR flu lang:en"),
+                "spec.source.queries[0].query",
+                "unbalanced parentheses at position 1",
+            ),
+            (
+                "query extra )",
+                |tp| set_query(tp, "covid) lang:en"),
+                "spec.source.queries[0].query",
+                "every '(' needs a matching ')'",
+            ),
+            (
+                "query unknown operator",
+                |tp| set_query(tp, "covid foo:bar"),
+                "spec.source.queries[0].query",
+                "invalid operator 'foo:' at position 7",
+            ),
+            (
+                "query of NBSP",
+                |tp| set_query(tp, "\u{a0}\u{a0}"),
+                "spec.source.queries[0].query",
+                "not only spaces",
+            ),
+            (
+                "query of ideographic space",
+                |tp| set_query(tp, "\u{3000}"),
+                "spec.source.queries[0].query",
+                "not only spaces",
+            ),
+            (
+                "base url with endpoint",
+                |tp| tp.spec.source.base_url = "https://api.x.com/2/tweets/search/recent".into(),
+                "spec.source.baseUrl",
+                "the extractor appends /2/tweets/search/recent",
+            ),
+            (
+                "base url with /2/",
+                |tp| tp.spec.source.base_url = "https://api.x.com/2/".into(),
+                "spec.source.baseUrl",
+                "give the base URL only, e.g. https://api.x.com",
+            ),
+            (
+                "base url not http",
+                |tp| tp.spec.source.base_url = "api.x.com".into(),
+                "spec.source.baseUrl",
+                "http:// or https:// URL",
+            ),
+            (
+                "topic dot",
+                |tp| tp.spec.kafka.topic = ".".into(),
+                "spec.kafka.topic",
+                "cannot be '.' or '..'",
+            ),
+            (
+                "topic dot dot",
+                |tp| tp.spec.kafka.topic = "..".into(),
+                "spec.kafka.topic",
+                "cannot be '.' or '..'",
+            ),
+            (
+                "topic too long",
+                |tp| tp.spec.kafka.topic = "t".repeat(250),
+                "spec.kafka.topic",
+                "at most 237 characters: Kafka allows 249",
+            ),
+            (
+                "topic near limit",
+                |tp| tp.spec.kafka.topic = "t".repeat(238),
+                "spec.kafka.topic",
+                "at most 237 characters",
+            ),
+            (
+                "topic bad chars",
+                |tp| tp.spec.kafka.topic = "tweets/covid".into(),
+                "spec.kafka.topic",
+                "only ASCII letters, digits, '.', '_' and '-'",
+            ),
+            (
+                "topic reserved suffix",
+                |tp| tp.spec.kafka.topic = "tweets.dlq".into(),
+                "spec.kafka.topic",
+                "must not end in .checkpoints or .dlq",
+            ),
+            (
+                "bootstrap port too big",
+                |tp| tp.spec.kafka.bootstrap_servers = "kafka:9092,kafka-1:70000".into(),
+                "spec.kafka.bootstrapServers",
+                "between 1 and 65535",
+            ),
+            (
+                "bootstrap port zero",
+                |tp| tp.spec.kafka.bootstrap_servers = "kafka:0".into(),
+                "spec.kafka.bootstrapServers",
+                "between 1 and 65535",
+            ),
+            (
+                "bootstrap no port",
+                |tp| tp.spec.kafka.bootstrap_servers = "kafka".into(),
+                "spec.kafka.bootstrapServers",
+                "host:port pairs",
+            ),
+            (
+                "unknown tweet field",
+                |tp| tp.spec.source.fields.tweet_fields.push("colour".into()),
+                "spec.source.fields.tweetFields[11]",
+                "X does not know \"colour\" in tweet.fields",
+            ),
+            (
+                "unknown user field",
+                |tp| tp.spec.source.fields.user_fields[0] = "followers".into(),
+                "spec.source.fields.userFields[0]",
+                "user.fields; use one of: affiliation",
+            ),
+            (
+                "unknown place field",
+                |tp| tp.spec.source.fields.place_fields[0] = "city".into(),
+                "spec.source.fields.placeFields[0]",
+                "place.fields",
+            ),
+            (
+                "unknown expansion",
+                |tp| tp.spec.source.fields.expansions[0] = "author".into(),
+                "spec.source.fields.expansions[0]",
+                "expansions; use one of",
+            ),
+            (
+                "min share above margin budget",
+                |tp| tp.spec.extractor.min_requests_per_replica = 406,
+                "spec.extractor.minRequestsPerReplica",
+                "450 x 90 / 100 = 405",
+            ),
+            (
+                "min share above limit",
+                |tp| tp.spec.extractor.min_requests_per_replica = 500,
+                "spec.extractor.minRequestsPerReplica",
+                "no replica could ever get its minimum share",
+            ),
+            (
+                "cpu not a quantity",
+                |tp| tp.spec.extractor.resources = resources(&[("cpu", "one")], &[]),
+                "spec.extractor.resources.requests[cpu]",
+                "non-negative quantity",
+            ),
+            (
+                "memory with bad suffix",
+                |tp| tp.spec.transformer.resources = resources(&[], &[("memory", "256MB")]),
+                "spec.transformer.resources.limits[memory]",
+                "non-negative quantity",
+            ),
+            (
+                "negative cpu",
+                |tp| tp.spec.transformer.resources = resources(&[("cpu", "-1")], &[]),
+                "spec.transformer.resources.requests[cpu]",
+                "non-negative",
+            ),
+            (
+                "misspelt resource",
+                |tp| tp.spec.extractor.resources = resources(&[("memroy", "64Mi")], &[]),
+                "spec.extractor.resources.requests[memroy]",
+                "resource names must be cpu, memory",
+            ),
+            (
+                "request above limit",
+                |tp| {
+                    tp.spec.extractor.resources =
+                        resources(&[("memory", "1Gi")], &[("memory", "512Mi")])
+                },
+                "spec.extractor.resources.requests[memory]",
+                "must not exceed the limit",
+            ),
+            (
+                "image uppercase path",
+                |tp| tp.spec.extractor.image = Some("Tweetpipe/Extractor:1".into()),
+                "spec.extractor.image",
+                "container image reference",
+            ),
+            (
+                "image with spaces",
+                |tp| tp.spec.transformer.image = Some("tweetpipe/transformer :1".into()),
+                "spec.transformer.image",
+                "lowercase path",
+            ),
+            (
+                "image bad digest",
+                |tp| tp.spec.transformer.image = Some("tweetpipe/transformer@sha256:abc".into()),
+                "spec.transformer.image",
+                "@sha256: digest",
+            ),
+            (
+                "image empty tag",
+                |tp| tp.spec.extractor.image = Some("tweetpipe/extractor:".into()),
+                "spec.extractor.image",
+                "optional :tag",
+            ),
+            (
+                "duplicate query names",
+                |tp| tp.spec.source.queries[1].name = "covid-en".into(),
+                "spec.source.queries[1].name",
+                "unique name",
+            ),
+            (
+                "bad query name",
+                |tp| tp.spec.source.queries[0].name = "Covid_EN".into(),
+                "spec.source.queries[0].name",
+                "only lowercase letters",
+            ),
+            (
+                "duplicate tokens",
+                |tp| tp.spec.source.tokens[1] = tp.spec.source.tokens[0].clone(),
+                "spec.source.tokens[1]",
+                "listed once",
+            ),
+            (
+                "bad secret name",
+                |tp| tp.spec.source.tokens[0].name = "X_Token".into(),
+                "spec.source.tokens[0].name",
+                "a Secret name may contain only",
+            ),
+            (
+                "transformer min above max",
+                |tp| tp.spec.transformer.min_replicas = 9,
+                "spec.transformer",
+                "minReplicas must not exceed",
+            ),
+            (
+                "system database",
+                |tp| tp.spec.mysql.database = "MySQL".into(),
+                "spec.mysql.database",
+                "system schema",
+            ),
+            (
+                "bad database name",
+                |tp| tp.spec.mysql.database = "tweets-db".into(),
+                "spec.mysql.database",
+                "letters, digits and '_'",
+            ),
+            (
+                "root reporting user",
+                |tp| tp.spec.mysql.reporting_user.as_mut().expect("user").name = "root".into(),
+                "spec.mysql.reportingUser.name",
+                "read-only",
+            ),
+            (
+                "plain sasl without tls",
+                |tp| {
+                    tp.spec.kafka.sasl = Some(KafkaSasl {
+                        mechanism: SaslMechanism::Plain,
+                        secret_name: "kafka-user".into(),
+                        username_key: "username".into(),
+                        password_key: "password".into(),
+                    })
+                },
+                "spec.kafka",
+                "clear text",
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (what, edit, field, phrase) in rows {
+            let refusals = check(&with(edit), None);
+            let hit = refusals
+                .iter()
+                .any(|r| r.field == field && r.message.contains(phrase));
+            let quotes_regex = refusals
+                .iter()
+                .any(|r| r.message.contains("^") || r.message.contains("[a-z"));
+            if !hit || quotes_regex {
+                failures.push(format!(
+                    "{what}: expected {field}: …{phrase}…, got {refusals:#?}"
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Near misses that must pass: the rules refuse what would fail, nothing more.
+    #[test]
+    fn accepts_valid_near_misses() {
+        let rows: Vec<(&str, Edit)> = vec![
+            ("name of 40", |tp| {
+                tp.metadata.name = Some(format!("a{}", "b".repeat(39)))
+            }),
+            ("query of exactly 512", |tp| {
+                set_query(tp, &format!("covid {}", "x".repeat(506)))
+            }),
+            ("query with unicode spaces between terms", |tp| {
+                set_query(tp, "covid\u{3000}vaccine\u{a0}lang:ja")
+            }),
+            ("query with group and negation", |tp| {
+                set_query(tp, "(covid OR flu) -is:retweet has:links")
+            }),
+            ("base url with other path", |tp| {
+                tp.spec.source.base_url = "https://proxy.example.com/x-api".into()
+            }),
+            ("base url with v20 path", |tp| {
+                tp.spec.source.base_url = "https://proxy.example.com/20/".into()
+            }),
+            ("topic of 237", |tp| tp.spec.kafka.topic = "t".repeat(237)),
+            ("topic with all allowed chars", |tp| {
+                tp.spec.kafka.topic = "Tweets_2024.covid-19".into()
+            }),
+            ("bootstrap port 65535 and 1", |tp| {
+                tp.spec.kafka.bootstrap_servers = "kafka:65535,k2:1".into()
+            }),
+            ("all tweet fields", |tp| {
+                tp.spec.source.fields.tweet_fields =
+                    fields::TWEET_FIELDS.iter().map(|s| s.to_string()).collect()
+            }),
+            ("all expansions", |tp| {
+                tp.spec.source.fields.expansions =
+                    fields::EXPANSIONS.iter().map(|s| s.to_string()).collect()
+            }),
+            ("min share equal to margin budget", |tp| {
+                tp.spec.extractor.min_requests_per_replica = 405
+            }),
+            ("cpu as plain number", |tp| {
+                tp.spec.extractor.resources = resources(
+                    &[("cpu", "1"), ("memory", "64Mi")],
+                    &[("cpu", "2"), ("memory", "1Gi")],
+                )
+            }),
+            ("fractional and exponent quantities", |tp| {
+                tp.spec.transformer.resources = resources(
+                    &[
+                        ("cpu", "0.5"),
+                        ("memory", "1e8"),
+                        ("ephemeral-storage", "1G"),
+                    ],
+                    &[("cpu", "500m"), ("memory", "128Mi")],
+                )
+            }),
+            ("extended resources", |tp| {
+                tp.spec.transformer.resources =
+                    resources(&[("hugepages-2Mi", "2Mi"), ("example.com/foo", "1")], &[])
+            }),
+            ("image short", |tp| {
+                tp.spec.extractor.image = Some("extractor".into())
+            }),
+            ("image with registry port tag and digest", |tp| {
+                tp.spec.extractor.image = Some(format!(
+                    "registry.local:5000/team/tweet_pipe__x/extractor-v2:1.2.0-rc.1@sha256:{}",
+                    "a".repeat(64)
+                ))
+            }),
+            ("image on localhost", |tp| {
+                tp.spec.transformer.image = Some("localhost/transformer:dev".into())
+            }),
+            ("query names unique digits first", |tp| {
+                tp.spec.source.queries.push(QuerySpec {
+                    name: "2024-covid".into(),
+                    query: "covid".into(),
+                })
+            }),
+            ("plain sasl with tls", |tp| {
+                tp.spec.kafka.tls = Some(KafkaTls { ca_secret: None });
+                tp.spec.kafka.sasl = Some(KafkaSasl {
+                    mechanism: SaslMechanism::Plain,
+                    secret_name: "kafka-user".into(),
+                    username_key: "username".into(),
+                    password_key: "password".into(),
+                });
+            }),
+        ];
+        for (what, edit) in rows {
+            assert_eq!(check(&with(edit), None), vec![], "{what}");
+        }
+    }
+
+    #[test]
+    fn updates_guard_the_immutable_fields() {
+        let old = pipeline();
+        let rows: Vec<(Edit, &str, &str)> = vec![
+            (
+                |tp| tp.spec.mysql.database = "tweets_other".into(),
+                "spec.mysql.database",
+                "mysql.database cannot change: the posts live in the old database; create a new TweetPipeline instead",
+            ),
+            (
+                |tp| tp.spec.kafka.topic = "tweets.other".into(),
+                "spec.kafka.topic",
+                "kafka.topic cannot change",
+            ),
+            (
+                |tp| tp.spec.kafka.partitions = 3,
+                "spec.kafka.partitions",
+                "can only grow",
+            ),
+        ];
+        for (edit, field, message) in rows {
+            let refusals = check(&with(edit), Some(&old));
+            assert!(
+                refusals
+                    .iter()
+                    .any(|r| r.field == field && r.message.contains(message)),
+                "{field}: {refusals:?}"
+            );
+        }
+        let grown = with(|tp| tp.spec.kafka.partitions = 12);
+        assert_eq!(check(&grown, Some(&old)), vec![]);
+    }
+
+    #[test]
+    fn query_refusals_name_each_query_and_render_as_field_colon_message() {
+        let tp = with(|tp| {
+            tp.spec.source.queries[1].query = "x".repeat(600);
+            tp.spec.source.queries[2].query = "lang:en".into();
+            tp.spec.kafka.topic = "..".into();
+        });
+        let refusals = query_refusals(&tp.spec);
+        let fields: Vec<&str> = refusals.iter().map(|r| r.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.source.queries[1].query",
+                "spec.source.queries[2].query"
+            ]
+        );
+        assert!(refusals[0].message.contains("600 characters"));
+        assert!(refusals[0].message.contains("512"));
+        assert!(
+            refusals[0]
+                .to_string()
+                .starts_with("spec.source.queries[1].query: the query is 600 characters long")
+        );
+    }
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        let value = |s: &str| quantity_value(&Quantity(s.into()));
+        assert_eq!(value("500m"), Some(0.5));
+        assert_eq!(value("1"), Some(1.0));
+        assert_eq!(value("+1.5"), Some(1.5));
+        assert_eq!(value(".5"), Some(0.5));
+        assert_eq!(value("64Mi"), Some(64.0 * 1024.0 * 1024.0));
+        assert_eq!(value("1e3"), Some(1000.0));
+        assert_eq!(value("-2k"), Some(-2000.0));
+        for bad in ["", "m", "1.2.3", "1mi", "64MB", "1e", "one", "1 Gi", "1e+"] {
+            assert_eq!(value(bad), None, "{bad}");
+        }
+    }
 }

@@ -114,11 +114,7 @@ pub fn service(tp: &TweetPipeline, component: Component) -> Service {
 }
 
 fn resources(spec: Option<&Resources>) -> ResourceRequirements {
-    let quantities = |map: &BTreeMap<String, String>| -> BTreeMap<String, Quantity> {
-        map.iter()
-            .map(|(k, v)| (k.clone(), Quantity(v.clone())))
-            .collect()
-    };
+    let quantities = |map: &BTreeMap<String, Quantity>| map.clone();
     match spec {
         Some(r) => ResourceRequirements {
             requests: (!r.requests.is_empty()).then(|| quantities(&r.requests)),

@@ -113,6 +113,18 @@ fn invalid_fixtures_fail_the_cel_rules_with_their_message() {
         include_str!("../../fixtures/invalid/19-root-reporting-user.yaml"),
         include_str!("../../fixtures/invalid/20-plain-sasl-without-tls.yaml"),
         include_str!("../../fixtures/invalid/23-name-too-long.yaml"),
+        include_str!("../../fixtures/invalid/06-bad-query-name.yaml"),
+        include_str!("../../fixtures/invalid/14-bad-topic-chars.yaml"),
+        include_str!("../../fixtures/invalid/24-name-not-dns-label.yaml"),
+        include_str!("../../fixtures/invalid/25-base-url-with-endpoint.yaml"),
+        include_str!("../../fixtures/invalid/26-topic-dot-dot.yaml"),
+        include_str!("../../fixtures/invalid/27-topic-too-long.yaml"),
+        include_str!("../../fixtures/invalid/28-bootstrap-port-out-of-range.yaml"),
+        include_str!("../../fixtures/invalid/30-min-share-above-margin.yaml"),
+        include_str!("../../fixtures/invalid/31-cpu-not-a-quantity.yaml"),
+        include_str!("../../fixtures/invalid/32-bad-image.yaml"),
+        include_str!("../../fixtures/invalid/33-unicode-blank-query.yaml"),
+        include_str!("../../fixtures/invalid/34-request-above-limit.yaml"),
     ];
     for text in fixtures {
         let expect = text
@@ -153,6 +165,225 @@ fn transition_rules_guard_topic_and_partitions() {
             .any(|m| m.contains("kafka.topic cannot change")),
         "{errors:?}"
     );
+}
+
+/// Sets `value` at a `/`-separated path under the valid fixture, creating objects on the way.
+fn edited(path: &str, value: Value) -> Value {
+    let mut object = valid();
+    let mut node = &mut object;
+    let keys: Vec<&str> = path.split('/').collect();
+    for key in &keys[..keys.len() - 1] {
+        node = match node {
+            Value::Array(items) => &mut items[key.parse::<usize>().unwrap()],
+            _ => node
+                .as_object_mut()
+                .unwrap()
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Object(Default::default())),
+        };
+    }
+    let last = keys[keys.len() - 1];
+    match node {
+        Value::Array(items) => items[last.parse::<usize>().unwrap()] = value,
+        _ => {
+            node.as_object_mut()
+                .unwrap()
+                .insert(last.to_string(), value);
+        }
+    }
+    object
+}
+
+/// One row per new CEL rule: an edit that must fail with the phrase, and a near miss that passes.
+#[test]
+fn new_cel_rules_refuse_in_words_and_accept_near_misses() {
+    use serde_json::json;
+    let refused = [
+        (
+            "metadata/name",
+            json!("1covid"),
+            "must start with a lowercase letter",
+        ),
+        (
+            "metadata/name",
+            json!("covid.en"),
+            "only lowercase letters, digits and '-'",
+        ),
+        (
+            "spec/source/baseUrl",
+            json!("https://api.x.com/2/"),
+            "give the base URL only, e.g. https://api.x.com",
+        ),
+        (
+            "spec/source/queries/0/query",
+            json!("\u{a0}\u{3000}\u{2003}"),
+            "a query must contain search terms",
+        ),
+        (
+            "spec/source/queries/0/name",
+            json!("Covid_EN"),
+            "a query name may contain only lowercase letters",
+        ),
+        (
+            "spec/source/tokens/0/name",
+            json!("X_Token"),
+            "a Secret name may contain only",
+        ),
+        (
+            "spec/source/tokens/0/key",
+            json!("bad key"),
+            "a Secret key may contain only",
+        ),
+        ("spec/kafka/topic", json!("."), "cannot be '.' or '..'"),
+        (
+            "spec/kafka/topic",
+            json!("t".repeat(238)),
+            "at most 237 characters",
+        ),
+        (
+            "spec/kafka/topic",
+            json!("tweets covid"),
+            "only ASCII letters, digits",
+        ),
+        (
+            "spec/kafka/bootstrapServers",
+            json!("kafka:0"),
+            "between 1 and 65535",
+        ),
+        (
+            "spec/kafka/bootstrapServers",
+            json!("kafka:65536"),
+            "between 1 and 65535",
+        ),
+        (
+            "spec/extractor/minRequestsPerReplica",
+            json!(406),
+            "after the safety margin",
+        ),
+        (
+            "spec/extractor/image",
+            json!("tweetpipe/Extractor"),
+            "must be a container image reference",
+        ),
+        (
+            "spec/transformer/image",
+            json!("tweetpipe/transformer@sha256:abc"),
+            "must be a container image reference",
+        ),
+        (
+            "spec/extractor/resources/requests/cpu",
+            json!("one"),
+            "must be a non-negative quantity",
+        ),
+        (
+            "spec/extractor/resources/requests/cpu",
+            json!(-1),
+            "must be a non-negative quantity",
+        ),
+        (
+            "spec/transformer/resources/limits/memory",
+            json!("256MB"),
+            "must be a non-negative quantity",
+        ),
+        (
+            "spec/transformer/resources/limits/memroy",
+            json!("256Mi"),
+            "resource names must be cpu, memory",
+        ),
+        (
+            "spec/mysql/database",
+            json!("tweets-db"),
+            "mysql.database may contain only",
+        ),
+        (
+            "spec/mysql/reportingUser/name",
+            json!("dash-boards"),
+            "mysql.reportingUser.name may contain only",
+        ),
+    ];
+    for (path, value, phrase) in refused {
+        let errors = cel_errors(&edited(path, value.clone()), None);
+        assert!(
+            errors.iter().any(|m| m.contains(phrase)),
+            "{path} = {value}: expected {phrase:?}, got {errors:?}"
+        );
+    }
+    let accepted = [
+        ("metadata/name", json!(format!("a{}", "b".repeat(39)))),
+        (
+            "spec/source/baseUrl",
+            json!("https://proxy.example.com/x-api/20"),
+        ),
+        ("spec/source/queries/0/query", json!("covid\u{3000}lang:ja")),
+        ("spec/kafka/topic", json!("t".repeat(237))),
+        ("spec/kafka/bootstrapServers", json!("kafka:65535,k2:1")),
+        ("spec/extractor/minRequestsPerReplica", json!(405)),
+        (
+            "spec/extractor/image",
+            json!(format!(
+                "registry.local:5000/team/extractor:1.2.0@sha256:{}",
+                "a".repeat(64)
+            )),
+        ),
+        ("spec/extractor/resources/requests/cpu", json!(1)),
+        ("spec/extractor/resources/requests/memory", json!("64Mi")),
+        ("spec/transformer/resources/limits/cpu", json!("1.5")),
+    ];
+    for (path, value) in accepted {
+        assert_eq!(
+            cel_errors(&edited(path, value.clone()), None),
+            Vec::<String>::new(),
+            "{path} = {value}"
+        );
+    }
+}
+
+#[test]
+fn database_cannot_change_on_update() {
+    let old = valid();
+    let moved = edited("spec/mysql/database", Value::from("tweets_other"));
+    let errors = cel_errors(&moved, Some(&old));
+    assert!(
+        errors
+            .iter()
+            .any(|m| m.contains(crate::crd::DATABASE_IMMUTABLE)),
+        "{errors:?}"
+    );
+    assert_eq!(cel_errors(&old, Some(&old)), Vec::<String>::new());
+}
+
+/// OpenAPI `pattern` errors quote the regex; every format rule is a CEL rule with words instead.
+#[test]
+fn no_schema_pattern_and_no_message_quotes_a_regex() {
+    fn walk(node: &Value, path: &str, problems: &mut Vec<String>) {
+        match node {
+            Value::Object(map) => {
+                if map.contains_key("pattern") {
+                    problems.push(format!("{path}: pattern"));
+                }
+                if let Some(Value::Array(rules)) = map.get("x-kubernetes-validations") {
+                    for rule in rules {
+                        let message = rule["message"].as_str().unwrap_or_default();
+                        let expression = rule["messageExpression"].as_str().unwrap_or_default();
+                        if message.is_empty() && expression.is_empty() {
+                            problems.push(format!("{path}: rule without message"));
+                        }
+                        if message.contains('^') || message.contains("[a-z") {
+                            problems.push(format!("{path}: message quotes a regex: {message}"));
+                        }
+                    }
+                }
+                for (key, value) in map {
+                    walk(value, &format!("{path}.{key}"), problems);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, path, problems)),
+            _ => {}
+        }
+    }
+    let mut problems = Vec::new();
+    walk(&schema(), "", &mut problems);
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `xapi-simulator`: a faithful stand-in for X API v2 recent search
 //! (`GET /2/tweets/search/recent`) for tests, benchmarks and demos.
 //!
-//! - [`query`]: the search query language and its 512-character limit.
+//! - [`query`]: the search query language and its 512-character limit (`tweetpipe-xquery`).
 //! - [`params`]: parameter validation with the real 400 shapes.
 //! - [`limits`]: per-token request windows and monthly post caps.
 //! - [`corpus`]: deterministic multilingual Covid-19 posts arriving over time.
@@ -14,8 +14,10 @@ pub mod corpus;
 pub mod limits;
 pub mod metrics;
 pub mod params;
-pub mod query;
 pub mod search;
+
+/// The query language lives in `tweetpipe-xquery`, shared with the operator's admission checks.
+pub use tweetpipe_xquery as query;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The subset of the X search query language tweetpipe users need: terms, "quoted phrases",
 //! `OR`, parentheses, negation (`-`), `#hashtag`, `@mention`, `from:`, `lang:`, `is:`, `has:`.
-//! Adjacent clauses are ANDed; `OR` binds looser than AND, as on X.
+//! Adjacent clauses are ANDed; `OR` binds looser than AND, as on X. Whitespace is Unicode
+//! whitespace throughout (a query of U+00A0 or U+3000 only is empty).
 
 use std::fmt;
 
@@ -41,26 +42,52 @@ pub enum HasOperator {
     Media,
 }
 
+/// What kind of mistake a refused query makes (for callers that explain it in their own words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryErrorKind {
+    /// Nothing but whitespace (any Unicode whitespace).
+    Empty,
+    /// Longer than [`MAX_QUERY_CHARS`] characters.
+    TooLong {
+        /// Length in characters (not bytes).
+        length: usize,
+    },
+    /// A `(` without its `)` or a `)` without its `(`.
+    UnbalancedParentheses,
+    /// Only `lang:`/`is:`/`has:` operators and negations: X needs a positive standalone clause.
+    NoStandaloneClause,
+    /// Any other syntax error (unknown operator, bad value, dangling `OR` or `-`, …).
+    Syntax,
+}
+
 /// Why a query was refused; the message follows X's wording and names the position.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct QueryError {
+    /// The class of mistake.
+    pub kind: QueryErrorKind,
+    /// What is wrong, without X's prefix or the position, e.g. `Missing clause after 'OR'`.
+    pub detail: String,
+    /// 1-based character position X reports, when the mistake has one.
+    pub position: Option<usize>,
+    /// X's full message, e.g. `There were errors processing your request: … (at position 7)`.
     pub message: String,
 }
 
-impl fmt::Display for QueryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
+fn error(detail: impl fmt::Display, position: usize) -> QueryError {
+    error_of(QueryErrorKind::Syntax, detail, position)
 }
 
-impl std::error::Error for QueryError {}
-
-fn error(detail: impl fmt::Display, position: usize) -> QueryError {
+fn error_of(kind: QueryErrorKind, detail: impl fmt::Display, position: usize) -> QueryError {
+    let detail = detail.to_string();
     QueryError {
+        kind,
         message: format!(
             "There were errors processing your request: {detail} (at position {})",
             position + 1
         ),
+        detail,
+        position: Some(position + 1),
     }
 }
 
@@ -281,7 +308,11 @@ impl Parser {
             Token::Open | Token::NegatedOpen => {
                 let inner = self.or_expr()?;
                 if self.peek() != Some(&Token::Close) {
-                    return Err(error("Unbalanced parentheses: missing ')'", at));
+                    return Err(error_of(
+                        QueryErrorKind::UnbalancedParentheses,
+                        "Unbalanced parentheses: missing ')'",
+                        at,
+                    ));
                 }
                 self.pos += 1;
                 Ok(if token == Token::NegatedOpen {
@@ -388,19 +419,32 @@ fn term(text: &str, at: usize) -> Result<Expr, QueryError> {
     }
 }
 
+/// Checks a query as X would, without keeping the parsed expression.
+pub fn validate(query: &str) -> Result<(), QueryError> {
+    parse(query).map(|_| ())
+}
+
 /// Parses a query, enforcing the 512-character limit and X's standalone-clause rule.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
     let length = query.chars().count();
+    // `trim` knows all Unicode whitespace (U+00A0, U+3000, …), not only ASCII.
     if query.trim().is_empty() {
+        let detail = "The `query` parameter can not be empty".to_string();
         return Err(QueryError {
-            message: "The `query` parameter can not be empty".into(),
+            kind: QueryErrorKind::Empty,
+            message: detail.clone(),
+            detail,
+            position: None,
         });
     }
     if length > MAX_QUERY_CHARS {
+        let detail =
+            format!("Query length ({length}) exceeds the maximum of {MAX_QUERY_CHARS} characters");
         return Err(QueryError {
-            message: format!(
-                "There were errors processing your request: Query length ({length}) exceeds the maximum of {MAX_QUERY_CHARS} characters"
-            ),
+            kind: QueryErrorKind::TooLong { length },
+            message: format!("There were errors processing your request: {detail}"),
+            detail,
+            position: None,
         });
     }
     let tokens = lex(query)?;
@@ -411,13 +455,15 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
     };
     let expr = parser.or_expr()?;
     if parser.pos < parser.tokens.len() {
-        return Err(error(
+        return Err(error_of(
+            QueryErrorKind::UnbalancedParentheses,
             "Unbalanced parentheses: unexpected ')'",
             parser.position(),
         ));
     }
     if !expr.has_standalone_clause() {
-        return Err(error(
+        return Err(error_of(
+            QueryErrorKind::NoStandaloneClause,
             "Query must contain at least one positive standalone clause; lang:, is: and has: operators and negations cannot stand alone",
             0,
         ));
@@ -567,6 +613,36 @@ mod tests {
                 .message
                 .contains("can not be empty")
         );
+    }
+
+    #[test]
+    fn classifies_refusals_and_reports_positions() {
+        let cases = [
+            ("\u{a0}\u{3000} ", QueryErrorKind::Empty, None),
+            (
+                "covid (vaccine",
+                QueryErrorKind::UnbalancedParentheses,
+                Some(7),
+            ),
+            ("covid)", QueryErrorKind::UnbalancedParentheses, Some(6)),
+            ("lang:en", QueryErrorKind::NoStandaloneClause, Some(1)),
+            ("-covid -flu", QueryErrorKind::NoStandaloneClause, Some(1)),
+            (
+                "is:retweet has:links",
+                QueryErrorKind::NoStandaloneClause,
+                Some(1),
+            ),
+            ("covid foo:bar", QueryErrorKind::Syntax, Some(7)),
+        ];
+        for (q, kind, position) in cases {
+            let err = parse(q).expect_err(q);
+            assert_eq!((err.kind, err.position), (kind, position), "{q}: {err}");
+            assert!(err.message.contains(&err.detail), "{q}: {err}");
+        }
+        let long = "covid ".repeat(100);
+        let err = validate(&long).expect_err("too long");
+        assert_eq!(err.kind, QueryErrorKind::TooLong { length: 600 });
+        assert!(validate("covid\u{3000}lang:ja").is_ok());
     }
 
     #[test]
