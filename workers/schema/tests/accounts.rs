@@ -48,7 +48,7 @@ async fn the_reporting_user_reads_only_its_password_rotates_and_is_not_reset_whe
     // The fingerprint is SHA-256(salt + password), with a salt of its own.
     let matches: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM tweetpipe_control.accounts WHERE account_user = ? \
-         AND password_fingerprint = SHA2(CONCAT(password_salt, ?), 256)",
+         AND password_fingerprint = CONVERT(SHA2(CONCAT(password_salt, ?), 256) USING ascii)",
     )
     .bind(&user)
     .bind(first)
@@ -89,6 +89,8 @@ async fn the_reporting_user_reads_only_its_password_rotates_and_is_not_reset_whe
         ensure(&db, &spec(&db, &user, Role::Reporting, "second")).await,
         AccountOutcome::PasswordChanged
     );
+    // The clock the Unchanged check relies on does move when the password is set.
+    assert!(password_last_changed(&db.pool, &user).await > set_at);
     assert!(login(&user, first, &db.name).await.is_err());
     login(&user, "second", &db.name)
         .await
