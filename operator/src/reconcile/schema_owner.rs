@@ -1,9 +1,10 @@
-//! The real [`SchemaOwner`]: the schema crate's migrations and account management.
+//! The real [`SchemaOwner`]: `tweetpipe-schema`'s migrations, version check and owned accounts.
 
 use futures::future::BoxFuture;
 use sqlx::mysql::MySqlPool;
+use tweetpipe_schema::{AccountSpec, Role, SchemaError};
 
-use super::dependencies::mysql::{AccountError, DesiredAccount, SchemaOwner};
+use super::dependencies::mysql::{AccountError, AccountRole, DesiredAccount, SchemaOwner};
 
 /// Migrations and accounts from `tweetpipe-schema`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -12,7 +13,7 @@ pub struct PipelineSchema;
 impl SchemaOwner for PipelineSchema {
     fn migrate<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            tweetpipe_transformer::MIGRATOR
+            tweetpipe_schema::MIGRATOR
                 .run(pool)
                 .await
                 .map_err(|e| e.to_string())
@@ -21,10 +22,29 @@ impl SchemaOwner for PipelineSchema {
 
     fn is_current<'a>(
         &'a self,
-        _pool: &'a MySqlPool,
-        _database: &'a str,
+        pool: &'a MySqlPool,
+        database: &'a str,
     ) -> BoxFuture<'a, Result<bool, String>> {
-        Box::pin(async move { Ok(false) })
+        Box::pin(async move {
+            // The name is restricted to [A-Za-z0-9_] by the CRD, so quoting with backticks is safe.
+            let query = format!(
+                "SELECT MAX(version) FROM `{database}`._sqlx_migrations WHERE success = TRUE"
+            );
+            let found: Result<Option<i64>, sqlx::Error> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(query))
+                    .fetch_one(pool)
+                    .await;
+            match found {
+                Ok(version) => Ok(version.is_some_and(|v| v >= tweetpipe_schema::required_version())),
+                // No database or no migrations table yet: not current.
+                Err(sqlx::Error::Database(db))
+                    if matches!(db.code().as_deref(), Some("42S02" | "42000")) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        })
     }
 
     fn ensure_account<'a>(
@@ -34,23 +54,38 @@ impl SchemaOwner for PipelineSchema {
         account: &'a DesiredAccount,
     ) -> BoxFuture<'a, Result<(), AccountError>> {
         Box::pin(async move {
-            tweetpipe_transformer::schema::ensure_reporting_user(
-                pool,
+            let spec = AccountSpec {
                 database,
-                &account.user,
-                "%",
-                account.password.expose(),
-            )
-            .await
-            .map_err(|e| AccountError::Failed(e.to_string()))
+                user: &account.user,
+                host: "%",
+                role: match account.role {
+                    AccountRole::Reporting => Role::Reporting,
+                    AccountRole::Writer => Role::Writer,
+                },
+                password: account.password.expose(),
+            };
+            match tweetpipe_schema::ensure_account(pool, &spec).await {
+                Ok(_) => Ok(()),
+                Err(
+                    e @ (SchemaError::AdminAccount { .. }
+                    | SchemaError::ForeignAccount { .. }
+                    | SchemaError::AccountTaken { .. }
+                    | SchemaError::InvalidName { .. }),
+                ) => Err(AccountError::Refused(e.to_string())),
+                Err(e) => Err(AccountError::Failed(e.to_string())),
+            }
         })
     }
 
     fn drop_accounts<'a>(
         &'a self,
-        _pool: &'a MySqlPool,
-        _database: &'a str,
+        pool: &'a MySqlPool,
+        database: &'a str,
     ) -> BoxFuture<'a, Result<Vec<String>, String>> {
-        Box::pin(async move { Ok(Vec::new()) })
+        Box::pin(async move {
+            tweetpipe_schema::drop_accounts(pool, database)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }

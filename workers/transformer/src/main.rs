@@ -16,7 +16,7 @@ use tweetpipe_transformer::config::TransformerConfig;
 use tweetpipe_transformer::metrics::Metrics;
 use tweetpipe_transformer::pipeline::Pipeline;
 use tweetpipe_transformer::retry::Backoff;
-use tweetpipe_transformer::{db, schema, store::Store};
+use tweetpipe_transformer::{db, store::Store};
 
 const KAFKA_OVERRIDE_PREFIX: &str = "TRANSFORMER_KAFKA_";
 
@@ -69,7 +69,8 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits (not ready) until the operator has applied the migrations this build needs.
+/// Waits (not ready) until the operator has applied the migrations this build needs. The
+/// check only reads `_sqlx_migrations`, so the writer account (no DDL) suffices.
 async fn wait_for_schema(
     pool: &sqlx::MySqlPool,
     config: &TransformerConfig,
@@ -77,7 +78,7 @@ async fn wait_for_schema(
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(500), config.max_backoff());
     loop {
-        match schema::check_migrated(pool).await {
+        match tweetpipe_schema::check_migrated(pool).await {
             Ok(()) => return,
             Err(e) => {
                 let delay = backoff.next_delay();

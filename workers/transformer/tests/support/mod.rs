@@ -38,7 +38,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn create(prefix: &str) -> Self {
         let db = Self::create_empty(prefix).await;
-        tweetpipe_transformer::MIGRATOR
+        tweetpipe_schema::MIGRATOR
             .run(&db.pool)
             .await
             .unwrap_or_else(|e| panic!("migrate: {e}"));

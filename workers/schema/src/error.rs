@@ -1,0 +1,58 @@
+//! What can go wrong, phrased so that the message says what to fix.
+
+/// Errors of the schema contract. Messages never contain a password.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(
+        "invalid {what} {value:?}: use 1-{max} characters from A-Z, a-z, 0-9, '_' (and '-' for databases)"
+    )]
+    InvalidName {
+        what: &'static str,
+        value: String,
+        max: usize,
+    },
+    #[error("the account's password must not be empty nor contain NUL")]
+    EmptyPassword,
+    #[error("MySQL: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "the database schema is at version {found:?} but this transformer needs {needed}; the operator applies migrations (MIGRATOR) before it starts transformers"
+    )]
+    NotMigrated { found: Option<i64>, needed: i64 },
+    #[error(
+        "refusing to manage MySQL user {user:?}: it is the administrative account the operator connects with; give the pipeline's {role} user another name"
+    )]
+    AdminAccount { user: String, role: &'static str },
+    #[error(
+        "MySQL account {account} already exists and was not created by tweetpipe for database `{database}` (its grants are not exactly those of a {role} user there); choose another user name, or drop that account by hand if it is a leftover"
+    )]
+    ForeignAccount {
+        account: String,
+        database: String,
+        role: &'static str,
+    },
+    #[error(
+        "MySQL account {account} is tweetpipe's {recorded_role} user of database `{recorded_database}`; it cannot also be the {role} user of `{database}`: choose another user name"
+    )]
+    AccountTaken {
+        account: String,
+        recorded_database: String,
+        recorded_role: String,
+        database: String,
+        role: &'static str,
+    },
+    #[error(
+        "{statement} for MySQL account {account} failed (MySQL error {code}){detail}; check the server's password policy and the administrative account's privileges"
+    )]
+    AccountStatement {
+        statement: &'static str,
+        account: String,
+        code: String,
+        /// The server's message, only when it does not quote the password.
+        detail: String,
+    },
+    #[error(
+        "another operator is changing tweetpipe's MySQL accounts (lock {lock:?} not obtained within {seconds} s); it is retried on the next reconcile"
+    )]
+    Busy { lock: &'static str, seconds: u32 },
+}

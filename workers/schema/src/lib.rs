@@ -1,0 +1,30 @@
+//! tweetpipe's MySQL schema contract, in one place:
+//!
+//! - [`MIGRATOR`]: the tables, as versioned sqlx migrations (`workers/schema/migrations/`).
+//! - [`version`]: which version a database is at ([`schema_version`]), which one this build
+//!   needs ([`required_version`]), and the read-only check a transformer makes before it writes
+//!   ([`check_migrated`]).
+//! - [`accounts`]: the MySQL accounts the operator creates for a pipeline (a read-only
+//!   reporting user, a DML-only writer), recorded as ours in the admin-only control database
+//!   `tweetpipe_control` so that an account we did not create is never taken over or dropped.
+//!
+//! The operator applies the migrations and manages the accounts with its administrative URL;
+//! transformers only read the version and write rows.
+
+pub mod accounts;
+mod control;
+mod error;
+mod fingerprint;
+mod grants;
+mod names;
+pub mod version;
+
+pub use accounts::{AccountOutcome, AccountSpec, Role, drop_accounts, ensure_account};
+pub use control::CONTROL_DATABASE;
+pub use error::SchemaError;
+pub use version::{check_migrated, required_version, schema_version};
+
+/// The MySQL schema as versioned migrations (`workers/schema/migrations/`). Running it
+/// twice is a no-op: sqlx records applied versions in `_sqlx_migrations` and serialises
+/// concurrent runs with an advisory lock.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

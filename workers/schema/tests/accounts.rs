@@ -1,0 +1,359 @@
+//! The accounts the operator creates and owns (reporting, writer), on real MariaDB.
+
+mod support;
+
+use support::*;
+use tweetpipe_schema::{
+    AccountOutcome, AccountSpec, Role, SchemaError, drop_accounts, ensure_account,
+};
+
+fn spec<'a>(db: &'a TestDb, user: &'a str, role: Role, password: &'a str) -> AccountSpec<'a> {
+    AccountSpec {
+        database: &db.name,
+        user,
+        host: "%",
+        role,
+        password,
+    }
+}
+
+async fn ensure(db: &TestDb, spec: &AccountSpec<'_>) -> AccountOutcome {
+    ensure_account(&db.pool, spec)
+        .await
+        .unwrap_or_else(|e| panic!("ensure {spec:?}: {e}"))
+}
+
+async fn exists(db: &TestDb, user: &str) -> bool {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = '%'")
+        .bind(user)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        > 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reporting_user_reads_only_its_password_rotates_and_is_not_reset_when_unchanged() {
+    let db = TestDb::create("tp_s_report").await;
+    let user = unique("ro");
+    let first = "first'pass\\word";
+    assert_eq!(
+        ensure(&db, &spec(&db, &user, Role::Reporting, first)).await,
+        AccountOutcome::Created
+    );
+    assert_eq!(
+        db.recorded().await,
+        vec![(user.clone(), "reporting".into())]
+    );
+    // The fingerprint is SHA-256(salt + password), with a salt of its own.
+    let matches: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tweetpipe_control.accounts WHERE account_user = ? \
+         AND password_fingerprint = CONVERT(SHA2(CONCAT(password_salt, ?), 256) USING ascii)",
+    )
+    .bind(&user)
+    .bind(first)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(matches, 1);
+
+    let reader = login(&user, first, &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("reporting user cannot log in: {e}"));
+    let set_at = password_last_changed(&db.pool, &user).await;
+    // password_last_changed has one-second resolution: let a second pass so an ALTER shows.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        ensure(&db, &spec(&db, &user, Role::Reporting, first)).await,
+        AccountOutcome::Unchanged
+    );
+    assert_eq!(password_last_changed(&db.pool, &user).await, set_at);
+    // The session opened before is still valid and reads; writes are denied.
+    let posts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM posts_hourly")
+        .fetch_one(&reader)
+        .await
+        .unwrap_or_else(|e| panic!("reporting user cannot read: {e}"));
+    assert_eq!(posts, 0);
+    let (number, message) = mysql_error(sqlx::query("DELETE FROM posts").execute(&reader).await);
+    assert_eq!(number, 1142, "{message}");
+    let (number, message) = mysql_error(
+        sqlx::query("INSERT INTO hashtags_daily (day, tag, posts) VALUES ('2026-01-01', 'x', 1)")
+            .execute(&reader)
+            .await,
+    );
+    assert_eq!(number, 1142, "{message}");
+    reader.close().await;
+
+    // Rotation: the new password works, the old one no longer does.
+    assert_eq!(
+        ensure(&db, &spec(&db, &user, Role::Reporting, "second")).await,
+        AccountOutcome::PasswordChanged
+    );
+    // The clock the Unchanged check relies on does move when the password is set.
+    assert!(password_last_changed(&db.pool, &user).await > set_at);
+    assert!(login(&user, first, &db.name).await.is_err());
+    login(&user, "second", &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("rotated password refused: {e}"))
+        .close()
+        .await;
+
+    // Hostile names are refused before any SQL runs.
+    let bad = ensure_account(&db.pool, &spec(&db, "x'@'%", Role::Reporting, "p")).await;
+    assert!(
+        matches!(bad, Err(SchemaError::InvalidName { .. })),
+        "{bad:?}"
+    );
+    let bad = ensure_account(&db.pool, &spec(&db, &user, Role::Reporting, "")).await;
+    assert!(matches!(bad, Err(SchemaError::EmptyPassword)), "{bad:?}");
+
+    db.drop(&[&user]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_changes_rows_but_not_the_schema() {
+    let db = TestDb::create("tp_s_writer").await;
+    let user = unique("w");
+    assert_eq!(
+        ensure(&db, &spec(&db, &user, Role::Writer, "w-pass")).await,
+        AccountOutcome::Created
+    );
+    let writer = login(&user, "w-pass", &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("writer cannot log in: {e}"));
+    for dml in [
+        "INSERT INTO hashtags_daily (day, tag, posts) VALUES ('2026-01-01', 'x', 1)",
+        "UPDATE hashtags_daily SET posts = posts + 1 WHERE tag = 'x'",
+    ] {
+        sqlx::query(dml)
+            .execute(&writer)
+            .await
+            .unwrap_or_else(|e| panic!("{dml}: {e}"));
+    }
+    let posts: i64 = sqlx::query_scalar("SELECT CAST(posts AS SIGNED) FROM hashtags_daily")
+        .fetch_one(&writer)
+        .await
+        .unwrap_or_else(|e| panic!("SELECT: {e}"));
+    assert_eq!(posts, 2);
+    let deleted = sqlx::query("DELETE FROM hashtags_daily WHERE tag = 'x'")
+        .execute(&writer)
+        .await
+        .unwrap_or_else(|e| panic!("DELETE: {e}"));
+    assert_eq!(deleted.rows_affected(), 1);
+
+    let (number, message) = mysql_error(
+        sqlx::query("CREATE TABLE sneaky (id INT)")
+            .execute(&writer)
+            .await,
+    );
+    assert_eq!(number, 1142, "{message}");
+    assert!(message.contains("CREATE command denied"), "{message}");
+    let (number, message) = mysql_error(sqlx::query("DROP TABLE posts").execute(&writer).await);
+    assert_eq!(number, 1142, "{message}");
+    assert!(message.contains("DROP command denied"), "{message}");
+    let (number, message) = mysql_error(
+        sqlx::query("ALTER TABLE posts ADD COLUMN sneaky INT")
+            .execute(&writer)
+            .await,
+    );
+    assert_eq!(number, 1142, "{message}");
+    // Nor can it read the control database.
+    let (number, message) = mysql_error(
+        sqlx::query("SELECT COUNT(*) FROM tweetpipe_control.accounts")
+            .execute(&writer)
+            .await,
+    );
+    assert_eq!(number, 1142, "{message}");
+    writer.close().await;
+    db.drop(&[&user]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_account_is_never_managed() {
+    let db = TestDb::create("tp_s_admin").await;
+    let admin = admin_user();
+    assert!(!admin.is_empty(), "the platform's MySQL URL names a user");
+    for user in [admin.clone(), admin.to_ascii_uppercase()] {
+        for role in [Role::Reporting, Role::Writer] {
+            let refused = ensure_account(&db.pool, &spec(&db, &user, role, "p")).await;
+            match refused {
+                Err(e @ SchemaError::AdminAccount { .. }) => {
+                    assert!(e.to_string().contains("another name"), "{e}");
+                }
+                other => panic!("expected AdminAccount for {user}, got {other:?}"),
+            }
+        }
+    }
+    assert!(db.recorded().await.is_empty());
+    // The admin still logs in with its own password.
+    let still = admin_pool_works().await;
+    assert!(still);
+    db.drop(&[]).await;
+}
+
+async fn admin_pool_works() -> bool {
+    let pool = admin().await;
+    let one: i64 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    pool.close().await;
+    one == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_we_did_not_create_are_refused_with_their_name() {
+    let db = TestDb::create("tp_s_foreign").await;
+    let other = TestDb::create("tp_s_foreign_other").await;
+
+    // A human's account with other grants.
+    let human = unique("h");
+    for statement in [
+        format!("CREATE USER '{human}'@'%' IDENTIFIED BY 'human-pass'"),
+        format!("GRANT SELECT, INSERT ON `{}`.* TO '{human}'@'%'", db.name),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for role in [Role::Reporting, Role::Writer] {
+        match ensure_account(&db.pool, &spec(&db, &human, role, "taken-over")).await {
+            Err(e @ SchemaError::ForeignAccount { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(&format!("'{human}'@'%'")), "{text}");
+                assert!(text.contains("choose another user name"), "{text}");
+            }
+            other => panic!("expected ForeignAccount, got {other:?}"),
+        }
+    }
+    // Its password was not touched.
+    login(&human, "human-pass", &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("the human's password changed: {e}"))
+        .close()
+        .await;
+    assert!(db.recorded().await.is_empty());
+
+    // Another pipeline's account: recorded for another database.
+    let theirs = unique("ro");
+    assert_eq!(
+        ensure(&other, &spec(&other, &theirs, Role::Reporting, "theirs")).await,
+        AccountOutcome::Created
+    );
+    match ensure_account(&db.pool, &spec(&db, &theirs, Role::Reporting, "mine")).await {
+        Err(e @ SchemaError::AccountTaken { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains(&format!("'{theirs}'@'%'")), "{text}");
+            assert!(text.contains(&other.name), "{text}");
+        }
+        other => panic!("expected AccountTaken, got {other:?}"),
+    }
+    // Nor can our own reporting user double as the writer.
+    match ensure_account(&other.pool, &spec(&other, &theirs, Role::Writer, "theirs")).await {
+        Err(SchemaError::AccountTaken { .. }) => {}
+        other => panic!("expected AccountTaken, got {other:?}"),
+    }
+    login(&theirs, "theirs", &other.name)
+        .await
+        .unwrap_or_else(|e| panic!("the other pipeline's password changed: {e}"))
+        .close()
+        .await;
+
+    db.drop(&[&human]).await;
+    other.drop(&[&theirs]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reporting_user_of_an_earlier_version_is_adopted() {
+    let db = TestDb::create("tp_s_adopt").await;
+    let user = unique("ro");
+    // What earlier versions did, without recording anything.
+    for statement in [
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'old'"),
+        format!("GRANT SELECT, SHOW VIEW ON `{}`.* TO '{user}'@'%'", db.name),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        ensure(&db, &spec(&db, &user, Role::Reporting, "new")).await,
+        AccountOutcome::Adopted
+    );
+    assert_eq!(
+        db.recorded().await,
+        vec![(user.clone(), "reporting".into())]
+    );
+    login(&user, "new", &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("adopted user's password not set: {e}"))
+        .close()
+        .await;
+    assert_eq!(
+        ensure(&db, &spec(&db, &user, Role::Reporting, "new")).await,
+        AccountOutcome::Unchanged
+    );
+    // Adoption is for exactly our grants: the same account is no writer.
+    let writer_db = TestDb::create("tp_s_adopt_w").await;
+    let writer = unique("w");
+    for statement in [
+        format!("CREATE USER '{writer}'@'%' IDENTIFIED BY 'old'"),
+        format!(
+            "GRANT SELECT, SHOW VIEW ON `{}`.* TO '{writer}'@'%'",
+            writer_db.name
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let refused = ensure_account(
+        &writer_db.pool,
+        &spec(&writer_db, &writer, Role::Writer, "new"),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(SchemaError::ForeignAccount { .. })),
+        "{refused:?}"
+    );
+    writer_db.drop(&[&writer]).await;
+    db.drop(&[&user]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_accounts_removes_ours_and_only_ours() {
+    let db = TestDb::create("tp_s_drop").await;
+    let reporting = unique("ro");
+    let writer = unique("w");
+    let human = unique("h");
+    ensure(&db, &spec(&db, &reporting, Role::Reporting, "r")).await;
+    ensure(&db, &spec(&db, &writer, Role::Writer, "w")).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE USER '{human}'@'%' IDENTIFIED BY 'h'"
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(db.recorded().await.len(), 2);
+
+    let mut dropped = drop_accounts(&db.pool, &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    dropped.sort();
+    let mut want = vec![format!("'{reporting}'@'%'"), format!("'{writer}'@'%'")];
+    want.sort();
+    assert_eq!(dropped, want);
+    assert!(!exists(&db, &reporting).await);
+    assert!(!exists(&db, &writer).await);
+    assert!(exists(&db, &human).await, "an account not ours stays");
+    assert!(db.recorded().await.is_empty());
+    // Nothing left: a second call drops nothing.
+    let again = drop_accounts(&db.pool, &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.is_empty());
+    db.drop(&[&human]).await;
+}

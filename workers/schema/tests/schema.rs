@@ -1,0 +1,42 @@
+//! The migrations and the schema version, on real MariaDB.
+
+mod support;
+
+use support::*;
+use tweetpipe_schema::{SchemaError, check_migrated, required_version, schema_version};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_twice_as_a_no_op_and_the_version_check_sees_them() {
+    let db = TestDb::create("tp_s_schema").await;
+    let tables = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()";
+    let before = db.count(tables).await;
+    assert_eq!(before, 10, "9 tables and _sqlx_migrations");
+    tweetpipe_schema::MIGRATOR
+        .run(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("second run: {e}"));
+    assert_eq!(db.count(tables).await, before);
+    assert_eq!(db.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+    let version = schema_version(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(version, Some(required_version()));
+    check_migrated(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // An empty database has no version and is reported as not migrated, with the remedy.
+    let empty = TestDb::create_empty("tp_s_schema_empty").await;
+    let version = schema_version(&empty.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(version, None);
+    match check_migrated(&empty.pool).await {
+        Err(e @ SchemaError::NotMigrated { found: None, .. }) => {
+            assert!(e.to_string().contains("operator applies migrations"), "{e}");
+        }
+        other => panic!("expected NotMigrated, got {other:?}"),
+    }
+    empty.drop(&[]).await;
+    db.drop(&[]).await;
+}

@@ -1,0 +1,77 @@
+//! The transformer with the writer account the operator gives it (DML only, no DDL), on
+//! real MariaDB: the start-up version check and batch writes work with those rights alone.
+
+mod support;
+
+use sqlx::mysql::MySqlPool;
+use support::*;
+use tweetpipe_schema::{
+    AccountOutcome, AccountSpec, Role, check_migrated, drop_accounts, ensure_account,
+};
+use tweetpipe_transformer::rows::StoredPost;
+use tweetpipe_transformer::store::Store;
+use tweetpipe_transformer::transform::transform;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_account_checks_the_version_and_writes_batches() {
+    let db = TestDb::create("tp_t_writer").await;
+    let platform = tweetpipe_testkit::platform();
+    let admin = MySqlPool::connect(&platform.mysql_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let user = format!("w_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let spec = AccountSpec {
+        database: &db.name,
+        user: &user,
+        host: "%",
+        role: Role::Writer,
+        password: "writer'pass",
+    };
+    let outcome = ensure_account(&admin, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outcome, AccountOutcome::Created);
+
+    let host_part = platform.mysql_url.rsplit('@').next().unwrap_or_default();
+    let writer_url = format!(
+        "mysql://{user}:writer%27pass@{}/{}",
+        host_part.trim_end_matches('/'),
+        db.name
+    );
+    let writer =
+        tweetpipe_transformer::db::connect_lazy(&writer_url, 2).unwrap_or_else(|e| panic!("{e}"));
+    check_migrated(&writer)
+        .await
+        .unwrap_or_else(|e| panic!("version check as the writer: {e}"));
+
+    let store = Store::new(writer.clone());
+    let stored: Vec<StoredPost> = sample_posts(120, 1_830_000_000_000_000_000)
+        .iter()
+        .map(|p| transform(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let first = store
+        .write_batch(&stored)
+        .await
+        .unwrap_or_else(|e| panic!("batch as the writer: {e}"));
+    assert_eq!(first.posts_inserted, 120);
+    // A redelivered batch takes the upsert paths (ON DUPLICATE KEY UPDATE).
+    let again = store
+        .write_batch(&stored)
+        .await
+        .unwrap_or_else(|e| panic!("redelivered batch as the writer: {e}"));
+    assert_eq!(again.posts_inserted, 0);
+    assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, 120);
+    assert_eq!(
+        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly")
+            .await,
+        120
+    );
+    writer.close().await;
+
+    let dropped = drop_accounts(&admin, &db.name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dropped, vec![format!("'{user}'@'%'")]);
+    admin.close().await;
+    db.drop().await;
+}
