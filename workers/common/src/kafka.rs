@@ -1,73 +1,19 @@
-//! librdkafka client settings from the operator's config shape (`"kafka": {...}` in the
-//! worker config). Secrets are read from files (mounted Secrets) and never logged.
-
-use std::path::{Path, PathBuf};
+//! librdkafka client settings from the config's `kafka` block
+//! ([`crate::contract::kafka::KafkaSettings`]). Secrets are read from files (mounted Secrets)
+//! and never logged.
 
 use rdkafka::ClientConfig;
-use serde::Deserialize;
 
-/// The `kafka` object of a worker config.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct KafkaSettings {
-    pub bootstrap_servers: String,
-    pub topic: String,
-    #[serde(default)]
-    pub schema_registry_url: Option<String>,
-    #[serde(default)]
-    pub security_protocol: SecurityProtocol,
-    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
-    #[serde(default)]
-    pub sasl_mechanism: Option<String>,
-    #[serde(default)]
-    pub sasl_username_file: Option<PathBuf>,
-    #[serde(default)]
-    pub sasl_password_file: Option<PathBuf>,
-    /// PEM CA bundle to verify the brokers (TLS).
-    #[serde(default)]
-    pub ssl_ca_file: Option<PathBuf>,
-    /// Consumer group (transformer).
-    #[serde(default)]
-    pub group_id: Option<String>,
-}
+use crate::secret_file::{SecretFileError, read_secret_file};
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum SecurityProtocol {
-    #[default]
-    Plaintext,
-    Ssl,
-    SaslPlaintext,
-    SaslSsl,
-}
-
-impl SecurityProtocol {
-    fn as_librdkafka(self) -> &'static str {
-        match self {
-            SecurityProtocol::Plaintext => "plaintext",
-            SecurityProtocol::Ssl => "ssl",
-            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
-            SecurityProtocol::SaslSsl => "sasl_ssl",
-        }
-    }
-
-    fn uses_sasl(self) -> bool {
-        matches!(
-            self,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        )
-    }
-}
+// The settings type lives in the contract; re-exported so `kafka::KafkaSettings` callers (the
+// operator's builder tests) keep compiling until they name the contract path.
+pub use crate::contract::kafka::{KafkaSettings, SecurityProtocol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaConfigError {
-    #[error("cannot read {what} from {path}: {source}")]
-    SecretFile {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{what} file {path} is empty")]
-    EmptySecret { what: &'static str, path: PathBuf },
+    #[error(transparent)]
+    Secret(#[from] SecretFileError),
     #[error("security_protocol {protocol:?} needs {missing}")]
     Missing {
         protocol: SecurityProtocol,
@@ -75,33 +21,18 @@ pub enum KafkaConfigError {
     },
 }
 
-/// Reads a secret from a file, trimming the trailing newline Secrets often carry.
-pub fn read_secret_file(what: &'static str, path: &Path) -> Result<String, KafkaConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KafkaConfigError::SecretFile {
-        what,
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err(KafkaConfigError::EmptySecret {
-            what,
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(trimmed.to_string())
-}
-
 /// A librdkafka config with the connection and security settings; callers add their role's
-/// settings (transactional id, group id, ...).
+/// settings (transactional id, group id, ...). Good for producers and consumers alike.
 pub fn client_config(settings: &KafkaSettings) -> Result<ClientConfig, KafkaConfigError> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.bootstrap_servers)
-        .set(
-            "security.protocol",
-            settings.security_protocol.as_librdkafka(),
-        )
+        .set("security.protocol", settings.security_protocol.as_str())
+        // The operator owns the topics (partitions, retention, compaction). A producer that
+        // auto-created a missing one would hide the fault behind a topic with broker defaults
+        // (a non-compacted checkpoint topic, say); fail instead. librdkafka's producer
+        // default is true, its consumer default false: state it for both.
+        .set("allow.auto.create.topics", "false")
         // Brokers that restart come back at the same address; keep reconnect attempts modest.
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "5000")
@@ -111,29 +42,19 @@ pub fn client_config(settings: &KafkaSettings) -> Result<ClientConfig, KafkaConf
     }
     if settings.security_protocol.uses_sasl() {
         let protocol = settings.security_protocol;
+        let missing = |missing| KafkaConfigError::Missing { protocol, missing };
         let mechanism = settings
             .sasl_mechanism
             .clone()
-            .ok_or(KafkaConfigError::Missing {
-                protocol,
-                missing: "sasl_mechanism",
-            })?;
-        let user_file =
-            settings
-                .sasl_username_file
-                .as_deref()
-                .ok_or(KafkaConfigError::Missing {
-                    protocol,
-                    missing: "sasl_username_file",
-                })?;
-        let password_file =
-            settings
-                .sasl_password_file
-                .as_deref()
-                .ok_or(KafkaConfigError::Missing {
-                    protocol,
-                    missing: "sasl_password_file",
-                })?;
+            .ok_or_else(|| missing("sasl_mechanism"))?;
+        let user_file = settings
+            .sasl_username_file
+            .as_deref()
+            .ok_or_else(|| missing("sasl_username_file"))?;
+        let password_file = settings
+            .sasl_password_file
+            .as_deref()
+            .ok_or_else(|| missing("sasl_password_file"))?;
         config
             .set("sasl.mechanism", mechanism)
             .set(
@@ -170,6 +91,12 @@ mod tests {
     }
 
     #[test]
+    fn clients_never_auto_create_topics() {
+        let config = client_config(&KafkaSettings::plaintext("k:9092", "t")).expect("config");
+        assert_eq!(config.get("allow.auto.create.topics"), Some("false"));
+    }
+
+    #[test]
     fn sasl_reads_secrets_from_files() {
         let dir = std::env::temp_dir().join(format!("tp-kafka-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -191,6 +118,7 @@ mod tests {
         assert_eq!(config.get("sasl.username"), Some("alice"));
         assert_eq!(config.get("sasl.password"), Some("s3cret"));
         assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("allow.auto.create.topics"), Some("false"));
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -1,16 +1,27 @@
-//! Code shared by the tweetpipe workers (extractor, transformer, simulator, probe).
+//! Code shared by the tweetpipe operator and workers (extractor, transformer, simulator).
 //!
+//! - [`contract`]: the worker configs, checkpoint record, topic names and mounted paths the
+//!   operator and the workers agree on (pure data, always available).
 //! - [`post`]: the post as it travels through Kafka (mirrors `schema/post.v1.avsc`).
-//! - [`codec`]: Avro single-object encoding and the Confluent wire format.
-//! - [`checkpoint`]: the per-query progress record of the `<topic>.checkpoints` topic.
-//! - [`kafka`]: librdkafka client settings from the operator's config shape.
-//! - [`telemetry`]: JSON logs, OpenTelemetry traces, trace context in Kafka headers.
+//! - [`codec`] (feature `avro`): Avro single-object encoding and the Confluent wire format.
+//! - [`kafka`] (feature `kafka`): librdkafka client settings from the config's `kafka` block.
+//! - [`headers`]: names of the Kafka record headers.
+//! - [`secret_file`]: reading a secret from a mounted file.
+//! - [`telemetry`]: JSON logs, OpenTelemetry traces; trace context in Kafka headers with
+//!   feature `kafka`.
 //! - [`serve`]: the ops HTTP server (`/metrics`, `/healthz`, `/readyz`).
+//!
+//! Features keep librdkafka (a C build) and Avro out of crates that need neither, such as the
+//! simulator; the workspace declares this crate without default features and each crate asks
+//! for what it uses.
 
-pub mod checkpoint;
+#[cfg(feature = "avro")]
 pub mod codec;
+pub mod contract;
 pub mod headers;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod post;
+pub mod secret_file;
 pub mod serve;
 pub mod telemetry;

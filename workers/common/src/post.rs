@@ -122,7 +122,8 @@ pub struct Place {
     pub place_type: Option<String>,
 }
 
-#[cfg(test)]
+// Only the codec tests use the fixtures.
+#[cfg(all(test, feature = "avro"))]
 pub(crate) mod fixtures {
     use super::*;
 

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use tweetpipe_common::checkpoint::Checkpoint;
 use tweetpipe_common::codec::PostEncoder;
+use tweetpipe_common::contract::checkpoint::Checkpoint;
+use tweetpipe_common::contract::topics::checkpoint_topic;
 use tweetpipe_common::post::{Hashtag, Mention, Post, PublicMetrics, Url, User};
 use tweetpipe_extractor::sink::{PageRecords, Sink};
 
@@ -83,7 +84,7 @@ async fn create_topics(bootstrap: &str, topic: &str, partitions: i32) {
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client");
-    let checkpoints = format!("{topic}.checkpoints");
+    let checkpoints = checkpoint_topic(topic);
     let topics = [
         NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&checkpoints, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
@@ -105,7 +106,7 @@ async fn produce(bootstrap: &str, topic: &str, posts: u64) {
         config,
         &format!("bench-{topic}"),
         topic,
-        &format!("{topic}.checkpoints"),
+        &checkpoint_topic(topic),
         Duration::from_secs(30),
     )
     .await

@@ -1,97 +1,14 @@
-//! The extractor's configuration, in the shape the operator writes (`EXTRACTOR_CONFIG`).
+//! The extractor's configuration: the shared contract type
+//! ([`tweetpipe_common::contract::extractor::ExtractorConfig`]) and what only the extractor does
+//! with it (loading it, reading its token, the API parameters it implies).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::Deserialize;
-use tweetpipe_common::kafka::KafkaSettings;
+use tweetpipe_common::contract::InvalidConfig;
+use tweetpipe_common::contract::names;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ExtractorConfig {
-    /// `namespace/name` of the TweetPipeline.
-    pub pipeline: String,
-    /// E.g. `https://api.x.com` or the simulator's URL.
-    pub api_base_url: String,
-    /// File holding the bearer token (a mounted Secret).
-    pub token_file: PathBuf,
-    #[serde(default)]
-    pub tweet_fields: Vec<String>,
-    #[serde(default)]
-    pub user_fields: Vec<String>,
-    #[serde(default)]
-    pub place_fields: Vec<String>,
-    #[serde(default)]
-    pub expansions: Vec<String>,
-    pub kafka: KafkaSettings,
-    pub assignments: Vec<Assignment>,
-    /// Posts the pipeline may read this month; each replica takes the fraction of it that
-    /// its request share is of all shares, and pauses when that is spent.
-    #[serde(default)]
-    pub monthly_post_budget: Option<u64>,
-    #[serde(default = "default_max_results")]
-    pub max_results: u32,
-    /// Tuning knobs with production defaults (tests shorten them).
-    #[serde(default)]
-    pub tuning: Tuning,
-}
-
-fn default_max_results() -> u32 {
-    100
-}
-
-/// One replica's work: its queries and its share of the token's request budget.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Assignment {
-    pub replica: u32,
-    /// This replica's token (pipelines with several tokens give each replica one); the
-    /// top-level `token_file` when absent.
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-    pub requests_per_window: u32,
-    pub window_seconds: u64,
-    pub queries: Vec<QuerySpec>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct QuerySpec {
-    pub name: String,
-    pub query: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct Tuning {
-    /// Ops server address (`/metrics`, `/healthz`, `/readyz`).
-    pub ops_listen: String,
-    pub request_timeout_ms: u64,
-    /// Backoff after 5xx, timeouts, malformed answers and Kafka failures.
-    pub backoff_initial_ms: u64,
-    pub backoff_max_ms: u64,
-    /// Kafka transaction commit / init timeout.
-    pub kafka_timeout_ms: u64,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            ops_listen: "0.0.0.0:8080".into(),
-            request_timeout_ms: 30_000,
-            backoff_initial_ms: 1_000,
-            backoff_max_ms: 60_000,
-            kafka_timeout_ms: 30_000,
-        }
-    }
-}
-
-impl Tuning {
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
-    }
-
-    pub fn kafka_timeout(&self) -> Duration {
-        Duration::from_millis(self.kafka_timeout_ms)
-    }
-}
+// The config types are the operator's: declared once, in the shared contract.
+pub use tweetpipe_common::contract::extractor::{Assignment, ExtractorConfig, Query, Tuning};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -120,6 +37,12 @@ pub enum ConfigError {
     ReplicaIndex { hostname: Option<String> },
     #[error("invalid config: {0}")]
     Invalid(String),
+}
+
+impl From<InvalidConfig> for ConfigError {
+    fn from(e: InvalidConfig) -> Self {
+        ConfigError::Invalid(e.0)
+    }
 }
 
 /// The fields the Avro record needs, always requested in addition to the configured ones.
@@ -154,8 +77,23 @@ fn union(configured: &[String], required: &[&str]) -> String {
     all.join(",")
 }
 
-impl ExtractorConfig {
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+/// What only the extractor does with its config.
+pub trait ExtractorConfigExt: Sized {
+    /// Reads, parses and validates the config file.
+    fn from_file(path: &Path) -> Result<Self, ConfigError>;
+    /// The bearer token of `replica`: its assignment's own file, else the top-level one.
+    fn read_token(&self, replica: u32) -> Result<String, ConfigError>;
+    /// `tweet.fields`: the configured ones plus those the Avro record needs.
+    fn tweet_fields_param(&self) -> String;
+    fn expansions_param(&self) -> String;
+    fn user_fields_param(&self) -> String;
+    fn place_fields_param(&self) -> String;
+    /// Transactional id: one per pipeline replica, so a restarted replica fences its zombie.
+    fn transactional_id(&self, replica: u32) -> String;
+}
+
+impl ExtractorConfigExt for ExtractorConfig {
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -169,26 +107,7 @@ impl ExtractorConfig {
         Ok(config)
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(10..=100).contains(&self.max_results) {
-            return Err(ConfigError::Invalid(format!(
-                "max_results {} must be between 10 and 100",
-                self.max_results
-            )));
-        }
-        for a in &self.assignments {
-            if a.requests_per_window == 0 || a.window_seconds == 0 {
-                return Err(ConfigError::Invalid(format!(
-                    "replica {}: requests_per_window and window_seconds must be positive",
-                    a.replica
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The bearer token of `replica`: its assignment's own file, else the top-level one.
-    pub fn read_token(&self, replica: u32) -> Result<String, ConfigError> {
+    fn read_token(&self, replica: u32) -> Result<String, ConfigError> {
         let path = self.token_path(replica);
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Token {
             path: path.to_path_buf(),
@@ -203,60 +122,24 @@ impl ExtractorConfig {
         Ok(token.to_string())
     }
 
-    fn token_path(&self, replica: u32) -> &Path {
-        self.assignments
-            .iter()
-            .find(|a| a.replica == replica)
-            .and_then(|a| a.token_file.as_deref())
-            .unwrap_or(&self.token_file)
-    }
-
-    pub fn assignment(&self, replica: u32) -> Option<&Assignment> {
-        self.assignments.iter().find(|a| a.replica == replica)
-    }
-
-    /// This replica's part of the monthly post budget.
-    pub fn monthly_budget_share(&self, replica: u32) -> Option<u64> {
-        let budget = self.monthly_post_budget?;
-        let total: u64 = self
-            .assignments
-            .iter()
-            .map(|a| u64::from(a.requests_per_window))
-            .sum();
-        let mine = u64::from(self.assignment(replica)?.requests_per_window);
-        (total > 0).then(|| budget * mine / total)
-    }
-
-    pub fn tweet_fields_param(&self) -> String {
+    fn tweet_fields_param(&self) -> String {
         union(&self.tweet_fields, REQUIRED_TWEET_FIELDS)
     }
 
-    pub fn expansions_param(&self) -> String {
+    fn expansions_param(&self) -> String {
         union(&self.expansions, REQUIRED_EXPANSIONS)
     }
 
-    pub fn user_fields_param(&self) -> String {
+    fn user_fields_param(&self) -> String {
         union(&self.user_fields, REQUIRED_USER_FIELDS)
     }
 
-    pub fn place_fields_param(&self) -> String {
+    fn place_fields_param(&self) -> String {
         union(&self.place_fields, REQUIRED_PLACE_FIELDS)
     }
 
-    /// Transactional id: one per pipeline replica, so a restarted replica fences its zombie.
-    pub fn transactional_id(&self, replica: u32) -> String {
-        let pipeline: String = self
-            .pipeline
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("tweetpipe-extractor.{pipeline}.{replica}")
+    fn transactional_id(&self, replica: u32) -> String {
+        names::extractor_transactional_id(&self.pipeline, replica)
     }
 }
 

@@ -24,13 +24,13 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tweetpipe_common::checkpoint;
 use tweetpipe_common::codec::{PostEncoder, SchemaRegistry};
+use tweetpipe_common::contract::topics;
 use tweetpipe_common::kafka::{KafkaConfigError, client_config};
 use tweetpipe_common::serve::{Readiness, spawn_ops_server};
 
 use crate::backoff::Backoff;
-use crate::config::{ConfigError, ExtractorConfig};
+use crate::config::{ConfigError, ExtractorConfig, ExtractorConfigExt};
 use crate::metrics::Metrics;
 use crate::pacing::Pacer;
 use crate::sink::Sink;
@@ -65,7 +65,7 @@ pub async fn start(
     replica: u32,
     cancel: CancellationToken,
 ) -> Result<RunningExtractor, ExtractorError> {
-    config.validate()?;
+    config.validate().map_err(ConfigError::from)?;
     let token = config.read_token(replica)?;
     let kafka = client_config(&config.kafka)?;
     let metrics = Metrics::default();
@@ -106,7 +106,7 @@ pub async fn start(
             Duration::from_millis(config.tuning.backoff_initial_ms),
             Duration::from_millis(config.tuning.backoff_max_ms),
         );
-        let checkpoint_topic = checkpoint::topic_for(&config.kafka.topic);
+        let checkpoint_topic = topics::checkpoint_topic(&config.kafka.topic);
         // Kafka, the topics and the schema registry may come up after us: retry until ready.
         let (sink, checkpoints, encoder) = loop {
             let attempt = async {

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
-use tweetpipe_extractor::config::{ConfigError, ExtractorConfig, replica_index};
+use tweetpipe_common::contract::paths::EXTRACTOR_CONFIG_ENV;
+use tweetpipe_extractor::config::{
+    ConfigError, ExtractorConfig, ExtractorConfigExt, replica_index,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,7 +29,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::var_os("EXTRACTOR_CONFIG")
+    let path = std::env::var_os(EXTRACTOR_CONFIG_ENV)
         .map(PathBuf::from)
         .ok_or(ConfigError::NoConfigPath)?;
     let config = ExtractorConfig::from_file(&path)?;

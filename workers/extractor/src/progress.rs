@@ -7,7 +7,7 @@
 //! Posts that arrive during the run are newer than it and are fetched by the next run.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tweetpipe_common::checkpoint::{Checkpoint, Pagination, StopReason};
+use tweetpipe_common::contract::checkpoint::{Checkpoint, Pagination, StopReason};
 
 /// `YYYY-MM` of an epoch-millisecond time.
 pub fn month_of(now_ms: i64) -> String {

@@ -11,8 +11,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use tweetpipe_common::checkpoint::Checkpoint;
 use tweetpipe_common::codec::{CodecError, PostEncoder};
+use tweetpipe_common::contract::checkpoint::Checkpoint;
 use tweetpipe_common::headers;
 use tweetpipe_common::post::Post;
 
@@ -387,8 +387,8 @@ pub async fn read_checkpoints(
                     let Some(payload) = message.payload() else {
                         continue;
                     };
-                    let checkpoint: Checkpoint =
-                        serde_json::from_slice(payload).map_err(|e| SinkError::BadCheckpoint {
+                    let checkpoint =
+                        Checkpoint::from_json(payload).map_err(|e| SinkError::BadCheckpoint {
                             topic: topic.clone(),
                             partition: message.partition(),
                             offset: message.offset(),

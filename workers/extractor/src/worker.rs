@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use tweetpipe_common::checkpoint::Checkpoint;
 use tweetpipe_common::codec::PostEncoder;
+use tweetpipe_common::contract::checkpoint::Checkpoint;
 use tweetpipe_common::serve::Readiness;
 use tweetpipe_common::telemetry::current_trace_headers;
 
 use crate::backoff::Backoff;
-use crate::config::{ExtractorConfig, QuerySpec};
+use crate::config::{ExtractorConfig, Query};
 use crate::metrics::Metrics;
 use crate::pacing::Pacer;
 use crate::progress::{self, month_of};
@@ -39,7 +39,7 @@ pub struct RunSummary {
 }
 
 struct QueryState {
-    spec: QuerySpec,
+    spec: Query,
     checkpoint: Checkpoint,
     stopped: bool,
     backoff: Backoff,
@@ -85,7 +85,7 @@ impl Worker {
         cancel: CancellationToken,
         pacer: Pacer,
         budget_share: Option<u64>,
-        queries: Vec<QuerySpec>,
+        queries: Vec<Query>,
         checkpoints: &HashMap<String, Checkpoint>,
     ) -> Self {
         let month = month_of(now_ms());

@@ -12,7 +12,7 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tweetpipe_common::serve::{Readiness, spawn_ops_server};
-use tweetpipe_transformer::config::TransformerConfig;
+use tweetpipe_transformer::config::{TransformerConfig, TransformerConfigExt};
 use tweetpipe_transformer::metrics::Metrics;
 use tweetpipe_transformer::pipeline::Pipeline;
 use tweetpipe_transformer::retry::Backoff;

@@ -314,7 +314,7 @@ async fn poison_records_go_to_the_dead_letter_topic_while_the_rest_flows() {
         .set("auto.offset.reset", "earliest")
         .create()
         .unwrap_or_else(|e| panic!("{e}"));
-    dlq.subscribe(&[format!("{topic}.dlq").as_str()])
+    dlq.subscribe(&[tweetpipe_common::contract::topics::dlq_topic(&topic).as_str()])
         .unwrap_or_else(|e| panic!("{e}"));
     let mut letters = BTreeMap::new();
     while letters.len() < 3 {

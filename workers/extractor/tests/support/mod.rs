@@ -13,7 +13,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
-use tweetpipe_common::checkpoint::Checkpoint;
+use tweetpipe_common::contract::checkpoint::Checkpoint;
+use tweetpipe_common::contract::topics;
 use tweetpipe_common::post::Post;
 use tweetpipe_extractor::config::ExtractorConfig;
 use xapi_simulator::{CorpusConfig, FaultConfig, RunningSimulator, SimConfig, TokenConfig};
@@ -47,7 +48,7 @@ pub async fn create_topics(bootstrap: &str, topic: &str) {
         .set("bootstrap.servers", bootstrap)
         .create()
         .expect("admin client");
-    let checkpoints = format!("{topic}.checkpoints");
+    let checkpoints = topics::checkpoint_topic(topic);
     let topics = [
         NewTopic::new(topic, 3, TopicReplication::Fixed(1)),
         NewTopic::new(&checkpoints, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
@@ -216,7 +217,7 @@ fn read_to_end(
                 if pending
                     .get(&m.partition())
                     .is_some_and(|high| m.offset() >= high - 2)
-                    && topic.ends_with(".checkpoints")
+                    && topic.ends_with(topics::CHECKPOINT_SUFFIX)
                 {
                     pending.remove(&m.partition());
                 }
@@ -263,9 +264,8 @@ pub fn read_checkpoints(
     topic: &str,
 ) -> Result<HashMap<String, Checkpoint>, String> {
     let mut latest = HashMap::new();
-    read_to_end(bootstrap, &format!("{topic}.checkpoints"), |m| {
-        let cp: Checkpoint =
-            serde_json::from_slice(m.payload().expect("payload")).expect("checkpoint json");
+    read_to_end(bootstrap, &topics::checkpoint_topic(topic), |m| {
+        let cp = Checkpoint::from_json(m.payload().expect("payload")).expect("checkpoint json");
         latest.insert(cp.query.clone(), cp);
     })?;
     Ok(latest)

@@ -14,7 +14,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::mysql::MySqlPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tweetpipe_common::kafka::KafkaSettings;
+use tweetpipe_common::contract::kafka::KafkaSettings;
+use tweetpipe_common::contract::topics;
 use tweetpipe_common::post::{
     Hashtag, Mention, Place, Post, PublicMetrics, ReferenceKind, ReferencedPost, Url, User,
 };
@@ -148,7 +149,7 @@ pub async fn create_topics(topic: &str, partitions: i32) {
         .set("bootstrap.servers", kafka_bootstrap())
         .create()
         .unwrap_or_else(|e| panic!("admin client: {e}"));
-    let dlq = format!("{topic}.dlq");
+    let dlq = topics::dlq_topic(topic);
     let topics = [
         NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&dlq, 1, TopicReplication::Fixed(1)),

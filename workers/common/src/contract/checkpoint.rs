@@ -1,31 +1,36 @@
 //! Per-query progress, the value of the compacted `<topic>.checkpoints` topic (key = query name).
 //!
 //! The extractor writes one in the same Kafka transaction as the posts it covers; the operator
-//! reads the topic to report progress and monthly usage.
+//! reads the topic to report progress and monthly usage. The topic name is
+//! [`super::topics::checkpoint_topic`].
+//!
+//! Readers must accept records written by older extractors, so everything but `query` has a
+//! default: a missing counter is 0, a missing `month` is empty (matches no month).
 
 use serde::{Deserialize, Serialize};
 
-/// Suffix of the checkpoint topic.
-pub const TOPIC_SUFFIX: &str = ".checkpoints";
-
-/// The checkpoint topic of a post topic.
-pub fn topic_for(post_topic: &str) -> String {
-    format!("{post_topic}{TOPIC_SUFFIX}")
-}
-
 /// Progress of one query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// Query name (also the record key).
     pub query: String,
     /// Newest post id fully collected: the next poll asks for posts after it.
+    #[serde(default)]
     pub since_id: Option<String>,
     /// Newest post id seen (equals `since_id` once a pagination run completes).
+    #[serde(default)]
     pub newest_id: Option<String>,
+    /// Posts collected since the beginning.
+    #[serde(default)]
     pub posts_total: u64,
     /// RFC 3339 time of the last poll.
+    #[serde(default)]
     pub last_poll_at: Option<String>,
-    /// `YYYY-MM` the month counters belong to.
+    /// `YYYY-MM` the month counters belong to; empty in records that lack it.
+    #[serde(default)]
     pub month: String,
+    /// Posts collected in `month`.
+    #[serde(default)]
     pub month_posts: u64,
     /// Set while a pagination run is in progress: the page token to resume from and the
     /// `since_id` that run started from. Absent in records written by older extractors.
@@ -47,11 +52,15 @@ pub struct Pagination {
 }
 
 /// Why a query no longer polls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopReason {
     /// `invalid_query`, `unauthorized`, `usage_capped`.
     pub reason: String,
+    /// The API's explanation.
+    #[serde(default)]
     pub message: String,
+    /// RFC 3339 time the query was stopped.
+    #[serde(default)]
     pub at: String,
 }
 
@@ -69,6 +78,11 @@ impl Checkpoint {
             pagination: None,
             stopped: None,
         }
+    }
+
+    /// Parses one record value of the checkpoint topic.
+    pub fn from_json(value: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(value)
     }
 }
 
@@ -89,7 +103,26 @@ mod tests {
     }
 
     #[test]
-    fn topic_name() {
-        assert_eq!(topic_for("posts"), "posts.checkpoints");
+    fn tolerates_records_of_older_extractors() {
+        let cp = Checkpoint::from_json(br#"{"query":"q","stopped":{"reason":"unauthorized"}}"#)
+            .expect("parse");
+        assert_eq!((cp.posts_total, cp.month_posts), (0, 0));
+        assert_eq!(cp.month, "");
+        let stopped = cp.stopped.expect("stopped");
+        assert_eq!(stopped.reason, "unauthorized");
+        assert_eq!((stopped.message.as_str(), stopped.at.as_str()), ("", ""));
+        assert!(Checkpoint::from_json(b"not json").is_err());
+        assert!(
+            Checkpoint::from_json(br#"{"since_id":"1"}"#).is_err(),
+            "query is required"
+        );
+    }
+
+    #[test]
+    fn reads_a_stopped_query() {
+        let record = br#"{"query":"covid-en","since_id":"1","newest_id":"2","posts_total":3,"last_poll_at":"2026-11-22T00:00:00Z","month":"2026-11","month_posts":3,"stopped":{"reason":"unauthorized","message":"401","at":"2026-11-22T00:00:00Z"}}"#;
+        let cp = Checkpoint::from_json(record).expect("parse");
+        assert_eq!(cp.month, "2026-11");
+        assert_eq!(cp.stopped.map(|s| s.message), Some("401".into()));
     }
 }
