@@ -56,7 +56,10 @@ async fn provisioned(client: &kube::Client, ns: &TestNamespace, name: &str) -> T
     wait_condition(client, &ns.name, name, "MySQLReady", "True", None).await;
     assert_eq!(existing_topics(&topics(&tp)).len(), 3);
     assert!(database_exists(&tp.spec.mysql.database).await);
-    assert!(account_exists(&writer_account_name(&tp)).await, "writer account made");
+    assert!(
+        account_exists(&writer_account_name(&tp)).await,
+        "writer account made"
+    );
     tp
 }
 
@@ -73,8 +76,17 @@ async fn assert_nothing_left(tp: &TweetPipeline) {
         !account_exists(&writer_account_name(tp)).await,
         "the writer account is dropped"
     );
-    let reporting = &tp.spec.mysql.reporting_user.as_ref().expect("fixture has one").name;
-    assert!(!account_exists(reporting).await, "the reporting user is dropped");
+    let reporting = &tp
+        .spec
+        .mysql
+        .reporting_user
+        .as_ref()
+        .expect("fixture has one")
+        .name;
+    assert!(
+        !account_exists(reporting).await,
+        "the reporting user is dropped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,11 +115,17 @@ async fn ready_pipeline_rests_and_its_writer_cannot_change_the_schema() {
 
     // Extractors keep polling and writing checkpoints; status writes follow. None of that may
     // wake the controller: at most the refresh interval's reconciles in a minute.
-    let before = counter(&operator.metrics().await.expect("metrics"), "tweetpipe_operator_reconciles_total")
-        .expect("reconcile counter");
+    let before = counter(
+        &operator.metrics().await.expect("metrics"),
+        "tweetpipe_operator_reconciles_total",
+    )
+    .expect("reconcile counter");
     tokio::time::sleep(Duration::from_secs(60)).await;
-    let after = counter(&operator.metrics().await.expect("metrics"), "tweetpipe_operator_reconciles_total")
-        .expect("reconcile counter");
+    let after = counter(
+        &operator.metrics().await.expect("metrics"),
+        "tweetpipe_operator_reconciles_total",
+    )
+    .expect("reconcile counter");
     let status = get(&client, &ns.name, "rest").await.and_then(|t| t.status);
     assert!(
         after - before <= 2.0,
@@ -117,9 +135,15 @@ async fn ready_pipeline_rests_and_its_writer_cannot_change_the_schema() {
 
     // The transformers' account may write rows but never change the schema.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
-    let secret = secrets.get("rest-transformer-mysql").await.expect("writer Secret");
+    let secret = secrets
+        .get("rest-transformer-mysql")
+        .await
+        .expect("writer Secret");
     let url = String::from_utf8(secret.data.expect("data")["url"].0.clone()).expect("utf-8");
-    assert!(url.contains(&writer_account_name(&tp)), "transformers use the writer account");
+    assert!(
+        url.contains(&writer_account_name(&tp)),
+        "transformers use the writer account"
+    );
     let mut writer = sqlx::mysql::MySqlConnection::connect(&url)
         .await
         .expect("writer connects");
@@ -153,7 +177,10 @@ async fn namespace_deletion_still_deletes_topics_database_and_accounts() {
         .await
         .expect("delete namespace");
     wait_for("the pipeline to be gone", || async {
-        get(&client, &ns.name, "nsdel").await.is_none().then_some(())
+        get(&client, &ns.name, "nsdel")
+            .await
+            .is_none()
+            .then_some(())
     })
     .await;
     assert_nothing_left(&tp).await;

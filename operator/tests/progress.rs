@@ -19,11 +19,17 @@ use tweetpipe_operator::reconcile::observe::progress::{
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn bootstrap() -> String {
-    tweetpipe_testkit::platform().require_kafka().kafka_bootstrap.clone()
+    tweetpipe_testkit::platform()
+        .require_kafka()
+        .kafka_bootstrap
+        .clone()
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }
 
 async fn create_topic(clients: &KafkaClients, topic: &str, partitions: i32) {
@@ -46,7 +52,9 @@ fn transactional_producer() -> ThreadedProducer<DefaultProducerContext> {
         .set("transactional.id", unique("progress-test"))
         .create()
         .expect("producer");
-    producer.init_transactions(TIMEOUT).expect("init transactions");
+    producer
+        .init_transactions(TIMEOUT)
+        .expect("init transactions");
     producer
 }
 
@@ -58,7 +66,11 @@ fn checkpoint(query: &str, posts: u64) -> String {
     .to_string()
 }
 
-fn commit(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, records: &[(&str, u64)]) {
+fn commit(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    records: &[(&str, u64)],
+) {
     producer.begin_transaction().expect("begin");
     for (query, posts) in records {
         let value = checkpoint(query, *posts);
@@ -132,7 +144,10 @@ async fn idle_checkpoint_topic_is_read_to_its_end_not_to_a_deadline() {
         .expect("read beside an open transaction");
     assert_eq!(end, ReadEnd::EndOfPartition);
     assert_eq!(
-        checkpoints.iter().find(|c| c.query == "a").map(|c| c.posts_total),
+        checkpoints
+            .iter()
+            .find(|c| c.query == "a")
+            .map(|c| c.posts_total),
         Some(3),
         "uncommitted checkpoint must not count"
     );
@@ -151,14 +166,21 @@ async fn lag_is_what_the_group_has_not_committed() {
     for i in 0..10 {
         let key = format!("k{i}");
         producer
-            .send(BaseRecord::to(&topic).key(&key).payload("x").partition(i % 2))
+            .send(
+                BaseRecord::to(&topic)
+                    .key(&key)
+                    .payload("x")
+                    .partition(i % 2),
+            )
             .map_err(|(e, _)| e)
             .expect("send");
     }
     producer.flush(TIMEOUT).expect("flush");
     let group = unique("progress-group");
     assert_eq!(
-        consumer_lag(&clients, &topic, &group, 2, TIMEOUT).await.expect("lag"),
+        consumer_lag(&clients, &topic, &group, 2, TIMEOUT)
+            .await
+            .expect("lag"),
         10,
         "a group that committed nothing has everything to do"
     );
@@ -178,7 +200,9 @@ async fn lag_is_what_the_group_has_not_committed() {
         .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
         .expect("commit offsets");
     assert_eq!(
-        consumer_lag(&clients, &topic, &group, 2, TIMEOUT).await.expect("lag"),
+        consumer_lag(&clients, &topic, &group, 2, TIMEOUT)
+            .await
+            .expect("lag"),
         (5 - 4) + (5 - 2),
         "lag counts from the committed offsets"
     );

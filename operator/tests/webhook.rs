@@ -4,7 +4,6 @@
 //! pipelines match.
 
 #[path = "e2e/support.rs"]
-#[allow(dead_code)] // the webhook test uses part of the shared harness
 mod support;
 
 use std::net::TcpListener;

@@ -17,15 +17,7 @@ pub struct TopicSpec {
     pub configs: BTreeMap<String, String>,
 }
 
-/// `<topic>.checkpoints`.
-pub fn checkpoint_topic(topic: &str) -> String {
-    format!("{topic}.checkpoints")
-}
-
-/// `<topic>.dlq`.
-pub fn dlq_topic(topic: &str) -> String {
-    format!("{topic}.dlq")
-}
+pub use tweetpipe_common::contract::topics::{checkpoint_topic, dlq_topic};
 
 /// Posts, checkpoints (compacted, one partition so progress reads are cheap) and dead letters.
 pub fn desired_topics(kafka: &KafkaSpec) -> Vec<TopicSpec> {

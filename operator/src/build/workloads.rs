@@ -17,9 +17,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
-use super::worker_config::{ExtractorConfig, TransformerConfig, paths};
 use crate::crd::{Resources, TweetPipeline};
 use crate::labels::{Component, labels, mysql_secret_name, object_name, selector_labels};
+use tweetpipe_common::contract::extractor::ExtractorConfig;
+use tweetpipe_common::contract::paths;
+use tweetpipe_common::contract::transformer::TransformerConfig;
 
 /// Port of every worker's `/metrics`, `/healthz` and `/readyz`.
 pub const OPS_PORT: i32 = 8080;
@@ -388,7 +390,7 @@ pub fn extractor_statefulset(
                 .image
                 .clone()
                 .unwrap_or_else(|| defaults.extractor_image.clone()),
-            config_env: ("EXTRACTOR_CONFIG", paths::EXTRACTOR_CONFIG),
+            config_env: (paths::EXTRACTOR_CONFIG_ENV, paths::EXTRACTOR_CONFIG),
             config_hash: config_hash(config_json),
             volumes,
             mounts,
@@ -442,7 +444,7 @@ pub fn transformer_deployment(
                 .image
                 .clone()
                 .unwrap_or_else(|| defaults.transformer_image.clone()),
-            config_env: ("TRANSFORMER_CONFIG", paths::TRANSFORMER_CONFIG),
+            config_env: (paths::TRANSFORMER_CONFIG_ENV, paths::TRANSFORMER_CONFIG),
             config_hash: config_hash(config_json),
             volumes,
             mounts,

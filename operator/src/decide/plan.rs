@@ -2,7 +2,6 @@
 //! status out. No I/O, so every path is a unit test.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
 
 use super::conditions::{self, Check, Facts};
 use super::monthly::{self, MonthlyForecast, MonthlyState};
@@ -14,43 +13,8 @@ use crate::crd::{
 };
 use crate::labels::{Component, selector_string};
 
-/// One query's checkpoint, as the extractor writes it to `<topic>.checkpoints`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-pub struct Checkpoint {
-    /// Query name (also the record key).
-    pub query: String,
-    /// `since_id` of the next request.
-    #[serde(default)]
-    pub since_id: Option<String>,
-    /// Newest post id seen.
-    #[serde(default)]
-    pub newest_id: Option<String>,
-    /// Posts collected since the beginning.
-    #[serde(default)]
-    pub posts_total: u64,
-    /// Last poll, RFC 3339.
-    #[serde(default)]
-    pub last_poll_at: Option<String>,
-    /// `YYYY-MM` that `month_posts` counts.
-    #[serde(default)]
-    pub month: Option<String>,
-    /// Posts this month.
-    #[serde(default)]
-    pub month_posts: u64,
-    /// Why the extractor stopped polling this query (invalid query, revoked token, usage cap).
-    #[serde(default)]
-    pub stopped: Option<StopReason>,
-}
-
-/// Why a query no longer polls, as the extractor records it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-pub struct StopReason {
-    /// `invalid_query`, `unauthorized`, `usage_capped`.
-    pub reason: String,
-    /// The API's explanation.
-    #[serde(default)]
-    pub message: String,
-}
+// The record the extractor writes to `<topic>.checkpoints`, declared once in the contract.
+pub use tweetpipe_common::contract::checkpoint::{Checkpoint, StopReason};
 
 /// What the reconcile read before deciding.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +79,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
     let month_posts: u64 = observed
         .checkpoints
         .iter()
-        .filter(|c| c.month.as_deref() == Some(month.as_str()))
+        .filter(|c| c.month == month)
         .map(|c| c.month_posts)
         .sum();
     let forecast = source
@@ -211,7 +175,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
                 last_poll_at: checkpoint.and_then(|c| c.last_poll_at.clone()),
                 posts_total: checkpoint.map_or(0, |c| c.posts_total),
                 month_posts: checkpoint
-                    .filter(|c| c.month.as_deref() == Some(month.as_str()))
+                    .filter(|c| c.month == month)
                     .map_or(0, |c| c.month_posts),
                 replica: replica.map(|a| a.replica),
                 stopped_reason: checkpoint
@@ -294,5 +258,5 @@ pub fn monthly_post_budget(tp: &TweetPipeline) -> Option<u64> {
 
 /// Parses one checkpoint record value; `None` for records that are not checkpoints.
 pub fn parse_checkpoint(value: &[u8]) -> Option<Checkpoint> {
-    serde_json::from_slice(value).ok()
+    Checkpoint::from_json(value).ok()
 }

@@ -71,6 +71,9 @@ pub fn decide_transformer_replicas(input: &TransformerInput) -> (i32, Transforme
     (replicas.max(0), bound)
 }
 
+/// Earlier recommendations: (when, replicas).
+pub type Recommendations = Vec<(DateTime<Utc>, i32)>;
+
 /// The replica count to run: `recommendation` when it scales up or holds, otherwise the highest
 /// recommendation made within `window` before `now` (`history` holds earlier ones, any order).
 pub fn stabilise(
@@ -87,7 +90,7 @@ pub fn stabilise(
 }
 
 /// Drops recommendations older than `window` (the history kept between reconciles).
-pub fn prune(history: &mut Vec<(DateTime<Utc>, i32)>, now: DateTime<Utc>, window: TimeDelta) {
+pub fn prune(history: &mut Recommendations, now: DateTime<Utc>, window: TimeDelta) {
     history.retain(|(at, _)| now.signed_duration_since(*at) <= window);
 }
 
@@ -102,16 +105,16 @@ mod tests {
         let window = TimeDelta::minutes(5);
         let at = |minutes: i64| t0 + TimeDelta::minutes(minutes);
         // (history, recommendation now, now, expected)
-        let cases: [(&[(DateTime<Utc>, i32)], i32, DateTime<Utc>, i32); 5] = [
-            (&[], 3, at(0), 3),
-            (&[(at(0), 2)], 4, at(1), 4),
-            (&[(at(0), 4)], 1, at(1), 4),
-            (&[(at(0), 4), (at(2), 3)], 1, at(4), 4),
-            (&[(at(0), 4), (at(2), 3)], 1, at(6), 3),
+        let cases: [(Recommendations, i32, DateTime<Utc>, i32); 5] = [
+            (vec![], 3, at(0), 3),
+            (vec![(at(0), 2)], 4, at(1), 4),
+            (vec![(at(0), 4)], 1, at(1), 4),
+            (vec![(at(0), 4), (at(2), 3)], 1, at(4), 4),
+            (vec![(at(0), 4), (at(2), 3)], 1, at(6), 3),
         ];
         for (history, recommendation, now, expected) in cases {
             assert_eq!(
-                stabilise(recommendation, history, now, window),
+                stabilise(recommendation, &history, now, window),
                 expected,
                 "history {history:?}, recommendation {recommendation} at {now}"
             );

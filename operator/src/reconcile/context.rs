@@ -13,6 +13,7 @@ use super::backoff::Failures;
 use super::clients::Clients;
 use super::dependencies::mysql::{EnsuredSchemas, SchemaOwner};
 use super::observe::progress::ProgressCache;
+use crate::decide::transformer::Recommendations;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 
@@ -39,7 +40,7 @@ pub struct Context {
     /// The watch cache of Secrets (references are resolved here, not with API calls).
     pub secrets: Store<Secret>,
     /// Transformer recommendations per pipeline, for the scale-down stabilisation window.
-    pub transformer_history: Mutex<HashMap<String, Vec<(DateTime<Utc>, i32)>>>,
+    pub transformer_history: Mutex<HashMap<String, Recommendations>>,
 }
 
 impl Context {
@@ -68,7 +69,7 @@ impl Context {
     }
 
     /// The transformer recommendations remembered for `key`.
-    pub fn history(&self, key: &str) -> Vec<(DateTime<Utc>, i32)> {
+    pub fn history(&self, key: &str) -> Recommendations {
         self.transformer_history
             .lock()
             .unwrap_or_else(|p| p.into_inner())

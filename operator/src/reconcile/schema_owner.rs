@@ -35,7 +35,9 @@ impl SchemaOwner for PipelineSchema {
                     .fetch_one(pool)
                     .await;
             match found {
-                Ok(version) => Ok(version.is_some_and(|v| v >= tweetpipe_schema::required_version())),
+                Ok(version) => {
+                    Ok(version.is_some_and(|v| v >= tweetpipe_schema::required_version()))
+                }
                 // No database or no migrations table yet: not current.
                 Err(sqlx::Error::Database(db))
                     if matches!(db.code().as_deref(), Some("42S02" | "42000")) =>

@@ -457,15 +457,16 @@ fn settings_from_env() {
 fn worker_configs_deserialize_into_the_workers_own_types() {
     let tp = pipeline();
     let transformer = serde_json::to_string(&worker_config::transformer_config(&tp)).unwrap();
-    let parsed: tweetpipe_transformer::config::TransformerConfig =
+    let parsed: tweetpipe_common::contract::transformer::TransformerConfig =
         serde_json::from_str(&transformer).expect("the transformer accepts the operator's config");
+    parsed.validate().expect("and finds it valid");
     assert_eq!(
         parsed.kafka.group_id.as_deref(),
         Some("tweetpipe.tweets.covid19")
     );
     let extractor = worker_config::extractor_config(&tp, &scaling::assign(2, 2, 405, 100, 3), None);
     let kafka = serde_json::to_string(&extractor.kafka).unwrap();
-    let parsed: tweetpipe_common::kafka::KafkaSettings =
+    let parsed: tweetpipe_common::contract::kafka::KafkaSettings =
         serde_json::from_str(&kafka).expect("the shared Kafka settings accept it");
     assert_eq!(parsed.topic, "tweets.covid19");
 }

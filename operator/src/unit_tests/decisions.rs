@@ -474,14 +474,15 @@ fn observed() -> Observed {
                 newest_id: Some("200".into()),
                 posts_total: 5_000,
                 last_poll_at: Some("2026-11-15T23:59:00Z".into()),
-                month: Some("2026-11".into()),
+                month: "2026-11".into(),
                 month_posts: 4_000,
+                pagination: None,
                 stopped: None,
             },
             Checkpoint {
                 query: "covid-pt".into(),
                 posts_total: 700,
-                month: Some("2026-10".into()),
+                month: "2026-10".into(),
                 month_posts: 700,
                 ..Checkpoint::default()
             },
@@ -577,6 +578,7 @@ fn plan_reports_stopped_queries_and_suspension() {
     seen.checkpoints[0].stopped = Some(StopReason {
         reason: "invalid_query".into(),
         message: "no such operator".into(),
+        ..StopReason::default()
     });
     let plan = plan::plan(&tp, &seen);
     assert_eq!(

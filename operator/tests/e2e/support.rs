@@ -136,7 +136,12 @@ impl Drop for TestNamespace {
                     let secrets: Api<Secret> = Api::namespaced(client.clone(), &name);
                     if let Ok(list) = secrets.list(&Default::default()).await {
                         for secret in list {
-                            if secret.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+                            if secret
+                                .metadata
+                                .finalizers
+                                .as_ref()
+                                .is_some_and(|f| !f.is_empty())
+                            {
                                 let _ = secrets
                                     .patch(
                                         &secret.metadata.name.unwrap_or_default(),

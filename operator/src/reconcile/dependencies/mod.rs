@@ -60,10 +60,12 @@ pub async fn ensure(
             mysql::ensure_schema(
                 &ctx.clients,
                 &ctx.schemas,
-                &pipeline_key(tp),
-                &spec.mysql,
-                resolved,
-                &references.accounts,
+                mysql::SchemaTarget {
+                    pipeline_key: &pipeline_key(tp),
+                    spec: &spec.mysql,
+                    secrets: resolved,
+                    accounts: &references.accounts,
+                },
                 ctx.schema.as_ref(),
                 settings.mysql_timeout,
             ),

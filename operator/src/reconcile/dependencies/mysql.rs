@@ -205,17 +205,32 @@ pub fn writer_url(
     ))
 }
 
+/// One pipeline's database as it should be.
+pub struct SchemaTarget<'a> {
+    /// Key of the pipeline in the caches.
+    pub pipeline_key: &'a str,
+    /// The spec's `mysql` block.
+    pub spec: &'a MySqlSpec,
+    /// Its resolved Secrets.
+    pub secrets: &'a Resolved,
+    /// The accounts it should have.
+    pub accounts: &'a [DesiredAccount],
+}
+
 /// Brings database, migrations and accounts in line, doing work only when something changed.
 pub async fn ensure_schema(
     clients: &Clients,
     ensured: &EnsuredSchemas,
-    pipeline_key: &str,
-    spec: &MySqlSpec,
-    secrets: &Resolved,
-    accounts: &[DesiredAccount],
+    target: SchemaTarget<'_>,
     owner: &dyn SchemaOwner,
     timeout: Duration,
 ) -> Result<(), MySqlCheckError> {
+    let SchemaTarget {
+        pipeline_key,
+        spec,
+        secrets,
+        accounts,
+    } = target;
     let mut state: Vec<&str> = vec![secrets.mysql_admin_url.expose(), &spec.database];
     for account in accounts {
         state.push(&account.user);

@@ -78,7 +78,7 @@ fn checkpoints_from_status(status: Option<&TweetPipelineStatus>, month: &str) ->
                     newest_id: q.newest_id.clone(),
                     posts_total: q.posts_total,
                     last_poll_at: q.last_poll_at.clone(),
-                    month: Some(month.to_string()),
+                    month: month.to_string(),
                     month_posts: q.month_posts,
                     ..Checkpoint::default()
                 })
