@@ -226,3 +226,105 @@ async fn deleting_the_manifest_with_its_secrets_still_cleans_up() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_webhook_an_invalid_query_is_a_condition_in_xs_words() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "qv").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    let mut tp = pipeline(&ns, "qv");
+    // CEL cannot parse queries, so this passes the API server when no webhook is installed.
+    tp.spec.source.queries[0].query = "(covid OR flu lang:en".into();
+    create(&client, &tp).await;
+    let condition = wait_condition(
+        &client,
+        &ns.name,
+        "qv",
+        "QueriesValid",
+        "False",
+        Some("QueryInvalid"),
+    )
+    .await;
+    assert!(
+        condition.message.contains("spec.source.queries[0].query")
+            && condition.message.contains("parentheses"),
+        "{}",
+        condition.message
+    );
+    wait_condition(
+        &client,
+        &ns.name,
+        "qv",
+        "Ready",
+        "False",
+        Some("QueryInvalid"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reporting_user_that_is_the_admin_is_refused() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "adm").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    // An administrator other than root, so the CRD's "not root" rule does not catch it first.
+    let admin = format!("adm_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut conn = admin_connection().await;
+    for statement in [
+        format!("CREATE USER '{admin}'@'%' IDENTIFIED BY 'adminpw1'"),
+        format!("GRANT ALL PRIVILEGES ON *.* TO '{admin}'@'%' WITH GRANT OPTION"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut conn)
+            .await
+            .expect("admin account");
+    }
+    let pod_url = &platform().mysql_url_pod;
+    let server = pod_url.rsplit('@').next().expect("URL has a host");
+    put_secret(
+        &client,
+        &ns.name,
+        "mysql-admin",
+        "url",
+        &format!("mysql://{admin}:adminpw1@{server}"),
+    )
+    .await;
+    let mut tp = pipeline(&ns, "adm");
+    tp.spec
+        .mysql
+        .reporting_user
+        .as_mut()
+        .expect("fixture has one")
+        .name = admin.clone();
+    create(&client, &tp).await;
+    let condition = wait_condition(
+        &client,
+        &ns.name,
+        "adm",
+        "MySQLReady",
+        "False",
+        Some("AccountRefused"),
+    )
+    .await;
+    assert!(condition.message.contains(&admin), "{}", condition.message);
+    // The admin's password was not touched: it still logs in.
+    let still = sqlx::mysql::MySqlConnection::connect(&format!(
+        "mysql://{admin}:adminpw1@{}",
+        platform().mysql_url.rsplit('@').next().expect("host")
+    ))
+    .await;
+    assert!(still.is_ok(), "the admin account still works");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP USER IF EXISTS '{admin}'@'%'"
+    )))
+    .execute(&mut conn)
+    .await;
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS `{}`",
+        tp.spec.mysql.database
+    )))
+    .execute(&mut conn)
+    .await;
+}

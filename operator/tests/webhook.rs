@@ -137,7 +137,7 @@ fn start_operator(ns: &str, port: u16, configuration: &str) -> Operator {
 async fn refusal(api: &Api<TweetPipeline>, tp: &TweetPipeline) -> String {
     wait_for("the webhook to judge the create", || async {
         match api.create(&PostParams::default(), tp).await {
-            Ok(_) => panic!("a pipeline with a 600-character query was accepted"),
+            Ok(created) => panic!("{} was accepted", created.metadata.name.unwrap_or_default()),
             Err(kube::Error::Api(status)) if status.message.contains("denied the request") => {
                 Some(status.message)
             }
@@ -202,6 +202,62 @@ async fn the_webhook_refuses_overlong_queries_with_the_field_and_accepts_valid_p
         api.get_opt("too-long").await.unwrap().is_none(),
         "refused means not stored"
     );
+
+    // Every class only the webhook can judge (CEL cannot parse X queries or compare arbitrary
+    // resources), each refused in words naming the field.
+    type Edit = fn(&mut TweetPipeline);
+    let classes: [(&str, Edit, &str, &str); 5] = [
+        (
+            "operator-alone",
+            |tp| tp.spec.source.queries[0].query = "lang:en".into(),
+            "spec.source.queries[0].query",
+            "cannot stand alone",
+        ),
+        (
+            "negations-only",
+            |tp| tp.spec.source.queries[0].query = "-covid -flu".into(),
+            "spec.source.queries[0].query",
+            "negated clauses",
+        ),
+        (
+            "unbalanced",
+            |tp| tp.spec.source.queries[0].query = "(covid OR flu lang:en".into(),
+            "spec.source.queries[0].query",
+            "unbalanced parentheses",
+        ),
+        (
+            "unknown-operator",
+            |tp| tp.spec.source.queries[0].query = "covid foo:bar".into(),
+            "spec.source.queries[0].query",
+            "invalid operator",
+        ),
+        (
+            "storage-over-limit",
+            |tp| {
+                let resources = serde_json::json!({
+                    "requests": {"ephemeral-storage": "2Gi"},
+                    "limits": {"ephemeral-storage": "1Gi"}
+                });
+                tp.spec.extractor.resources =
+                    Some(serde_json::from_value(resources).expect("resources"));
+            },
+            "spec.extractor.resources.requests[ephemeral-storage]",
+            "must not exceed the limit",
+        ),
+    ];
+    for (name, edit, field, phrase) in classes {
+        let mut tp = pipeline(&ns, name);
+        edit(&mut tp);
+        let message = refusal(&api, &tp).await;
+        assert!(
+            message.contains(field) && message.contains(phrase),
+            "{name}: {message}"
+        );
+        assert!(
+            !message.contains("should match"),
+            "{name} quotes a regex: {message}"
+        );
+    }
 
     let valid = pipeline(&ns, "valid");
     api.create(&PostParams::default(), &valid)
