@@ -59,9 +59,21 @@ YAML
 kubectl_admin -n "$system" rollout status deploy/x-api-simulator --timeout=120s >/dev/null
 
 echo "==> pipeline examples/covid19.yaml"
-sed -e "s#mysql://root:tweetpipe-dev-root@10.244.0.1:3306#$TWEETPIPE_MYSQL_URL_POD#" \
+manifest=$(sed -e "s#mysql://root:tweetpipe-dev-root@10.244.0.1:3306#$TWEETPIPE_MYSQL_URL_POD#" \
     -e "s#bootstrapServers: 10.244.0.1:9094#bootstrapServers: $TWEETPIPE_KAFKA_BOOTSTRAP_POD#" \
-    examples/covid19.yaml | kubectl_admin apply -f - >/dev/null
+    examples/covid19.yaml)
+# The admission webhook answers once the operator has published its CA (a few seconds after
+# the chart is ready); until then the API server cannot call it, so retry briefly.
+for attempt in $(seq 1 30); do
+  if apply_error=$(kubectl_admin apply -f - <<<"$manifest" 2>&1 >/dev/null); then
+    break
+  fi
+  if (( attempt == 30 )); then
+    echo "$apply_error" >&2
+    exit 1
+  fi
+  sleep 2
+done
 if ! kubectl_admin -n tweets wait tp/covid19 --for=condition=Ready --timeout=300s >/dev/null; then
   kubectl_admin -n tweets describe tp covid19
   exit 1
