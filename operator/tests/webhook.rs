@@ -6,7 +6,6 @@
 #[path = "e2e/support.rs"]
 mod support;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -18,13 +17,6 @@ use tweetpipe_operator::crd::TweetPipeline;
 use tweetpipe_operator::labels::INSTANCE_LABEL;
 
 use support::*;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// Deletes the test's ValidatingWebhookConfiguration when dropped, even on failure, so no
 /// later request is sent to a webhook that is gone.
