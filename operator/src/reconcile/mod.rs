@@ -137,6 +137,11 @@ pub fn error_policy(
 
 async fn reconcile_valid(tp: &TweetPipeline, shared: &Shared) -> Result<Action, Error> {
     let ctx = &shared.ctx;
+    // Right after start the Secret cache may still be filling: reading it then would report
+    // present Secrets as missing (a false SecretMissing and a Warning on every restart).
+    if ctx.secrets.wait_until_ready().await.is_err() {
+        return Ok(Action::requeue(ctx.settings.requeue_not_ready));
+    }
     if tp.meta().deletion_timestamp.is_some() {
         if !tp.finalizers().iter().any(|f| f == crate::crd::FINALIZER) {
             return Ok(Action::await_change());
