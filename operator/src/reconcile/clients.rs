@@ -6,7 +6,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
@@ -16,6 +16,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::KafkaError;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Executor};
+use tweetpipe_common::kafka::EofIsNotAnError;
 
 /// A short fingerprint of anything hashable (credentials, desired state); never printed.
 pub fn fingerprint(parts: &[&str]) -> u64 {
@@ -90,16 +91,19 @@ impl<T> Bounded<T> {
 pub struct KafkaClients {
     /// Topics, watermarks, group offsets.
     pub admin: AdminClient<DefaultClientContext>,
-    /// Reads checkpoint topics (assigned per read, so one read at a time).
-    pub progress: Mutex<BaseConsumer>,
+    /// Read checkpoint topics (each assigned per read, so one read at a time per consumer).
+    pub progress: Vec<Mutex<BaseConsumer<EofIsNotAnError>>>,
 }
+
+/// Progress consumers per endpoint: reads of different pipelines run side by side.
+const PROGRESS_CONSUMERS: usize = 4;
 
 impl KafkaClients {
     /// Both clients from one configuration.
     pub fn new(config: &ClientConfig) -> Result<Self, KafkaError> {
         let admin = config.create()?;
-        let progress = config
-            .clone()
+        let mut progress_config = config.clone();
+        progress_config
             // Never commits: the group only satisfies librdkafka; reads are by assignment.
             .set("group.id", "tweetpipe-operator-progress")
             .set("enable.auto.commit", "false")
@@ -107,12 +111,31 @@ impl KafkaClients {
             // learn we are there from the EOF event instead of waiting out a timeout.
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "true")
-            .set("allow.auto.create.topics", "false")
-            .create()?;
-        Ok(KafkaClients {
-            admin,
-            progress: Mutex::new(progress),
-        })
+            // The EOF event follows an empty fetch: don't let the broker hold that fetch 500 ms.
+            .set("fetch.wait.max.ms", "10")
+            .set("allow.auto.create.topics", "false");
+        let progress = (0..PROGRESS_CONSUMERS)
+            .map(|_| {
+                progress_config
+                    .create_with_context(EofIsNotAnError)
+                    .map(Mutex::new)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(KafkaClients { admin, progress })
+    }
+}
+
+impl KafkaClients {
+    /// A free progress consumer, or (all busy) the one `key` hashes to.
+    pub fn progress_consumer(&self, key: &str) -> MutexGuard<'_, BaseConsumer<EofIsNotAnError>> {
+        for consumer in &self.progress {
+            if let Ok(guard) = consumer.try_lock() {
+                return guard;
+            }
+        }
+        let at =
+            usize::try_from(fingerprint(&[key]) % self.progress.len().max(1) as u64).unwrap_or(0);
+        self.progress[at].lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -141,6 +141,12 @@ pub async fn sync_secret_finalizers(
             Ok(_) => {}
             // Deleted meanwhile: nothing to protect or release.
             Err(kube::Error::Api(status)) if status.code == 404 => {}
+            // Another reconcile (pipelines sharing the Secret) changed it first; every
+            // reconcile syncs again, so the next one converges from the fresh copy.
+            // Not during cleanup: no later reconcile of this pipeline would release the Secret.
+            Err(kube::Error::Api(status)) if status.code == 409 && finished.is_none() => {
+                tracing::debug!(secret = %name, "Secret changed meanwhile; finalizer synced next time");
+            }
             Err(source) => {
                 return Err(Error::Finalizer {
                     what: format!("Secret {name}"),

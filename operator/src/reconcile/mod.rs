@@ -42,7 +42,7 @@ use self::error::Error;
 use self::observe::pipeline_key;
 use crate::build::resources::{self, BuildInputs};
 use crate::crd::TweetPipeline;
-use crate::decide::conditions::types;
+use crate::decide::conditions::{PROGRESSING_REASONS, types};
 use crate::decide::events::{EventSpec, Severity, condition_events};
 use crate::decide::plan::{self, Observed};
 use crate::metrics::{ErrorLabels, PhaseLabels, PipelineLabels};
@@ -242,13 +242,14 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
     ctx.remember(&pipeline_key(tp), now, plan.transformer_recommendation);
     record_metrics(ctx, tp, &plan);
 
-    // A suspended pipeline is as settled as a ready one: refresh its status rarely.
+    // Settled: Ready, suspended, or only waiting for pods (owned workloads wake the pipeline
+    // when pods become ready, so polling would add nothing). Refresh those rarely; poll
+    // faster only while a dependency or a Secret is wrong.
     let settled = tp.spec.suspend
-        || plan
-            .status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == types::READY && c.status == "True");
+        || plan.status.conditions.iter().any(|c| {
+            c.type_ == types::READY
+                && (c.status == "True" || PROGRESSING_REASONS.contains(&c.reason.as_str()))
+        });
     Ok(Action::requeue(if settled {
         ctx.settings.requeue_ready
     } else {

@@ -69,6 +69,20 @@ pub fn client_config(settings: &KafkaSettings) -> Result<ClientConfig, KafkaConf
     Ok(config)
 }
 
+/// Consumer context for reading to the end of a partition: librdkafka reports reaching the end
+/// as an error, which would log a misleading ERROR line at every read.
+pub struct EofIsNotAnError;
+
+impl rdkafka::ClientContext for EofIsNotAnError {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for EofIsNotAnError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tweetpipe_common::codec::{CodecError, PostEncoder};
 use tweetpipe_common::contract::checkpoint::Checkpoint;
 use tweetpipe_common::headers;
+use tweetpipe_common::kafka::EofIsNotAnError;
 use tweetpipe_common::post::Post;
 
 #[derive(Debug, thiserror::Error)]
@@ -312,20 +313,6 @@ fn send(producer: &TxProducer, record: BaseRecord<'_, String, Vec<u8>>) -> Resul
         }
     }
 }
-
-/// Consumer context for reading to the end of a partition: librdkafka reports reaching the end
-/// as an error, which would log a misleading ERROR line at every start.
-struct EofIsNotAnError;
-
-impl rdkafka::ClientContext for EofIsNotAnError {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(error, KafkaError::PartitionEOF(_)) {
-            tracing::error!(%error, reason, "librdkafka error");
-        }
-    }
-}
-
-impl rdkafka::consumer::ConsumerContext for EofIsNotAnError {}
 
 /// Reads the latest committed checkpoint of every query from the compacted checkpoint topic.
 pub async fn read_checkpoints(

@@ -112,7 +112,7 @@ fn read_blocking(
     topic: &str,
     timeout: Duration,
 ) -> Result<(TopicProgress, ReadEnd), ProgressError> {
-    let consumer = clients.progress.lock().unwrap_or_else(|p| p.into_inner());
+    let consumer = clients.progress_consumer(topic);
     let (low, high) = consumer
         .fetch_watermarks(topic, 0, timeout)
         .map_err(|e| kafka("checkpoint watermarks", e))?;
