@@ -446,7 +446,7 @@ fn summarize_window(
     );
     results.p50 = quantile(&durations, 0.5);
     results.p99 = quantile(&durations, 0.99);
-    results.phase_p99 = after
+    results.phases = after
         .label_values(PHASES, "phase")
         .into_iter()
         .map(|phase| {
@@ -455,8 +455,7 @@ fn summarize_window(
                 &before.buckets(PHASES, &filter),
                 &after.buckets(PHASES, &filter),
             );
-            let p99 = quantile(&buckets, 0.99);
-            (phase, p99)
+            (phase, quantile(&buckets, 0.5), quantile(&buckets, 0.99))
         })
         .collect();
     results.errors = after
@@ -489,7 +488,12 @@ fn log_summary(log: &Path) -> Vec<String> {
         if level == "WARN" || level == "ERROR" {
             let message = value["message"].as_str().unwrap_or_default();
             let error = value["error"].as_str().unwrap_or_default();
-            let detail = format!("{message} {}", error.chars().take(160).collect::<String>());
+            // Digits become '#', so repeats that differ only by offsets or ids group together.
+            let detail: String =
+                format!("{message} {}", error.chars().take(160).collect::<String>())
+                    .chars()
+                    .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                    .collect();
             *counts.entry((level.to_string(), detail)).or_default() += 1;
         }
     }

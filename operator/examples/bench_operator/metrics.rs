@@ -42,10 +42,10 @@ impl Scrape {
         let mut values: Vec<String> = self
             .samples
             .keys()
-            .filter(|(n, _)| n == name)
+            // A histogram's series are `<name>_bucket`, `_sum` and `_count`.
+            .filter(|(n, _)| n == name || n.strip_prefix(name).is_some_and(|r| r.starts_with('_')))
             .filter_map(|(_, labels)| labels.get(label).cloned())
             .collect();
-        values.dedup();
         values.sort();
         values.dedup();
         values
