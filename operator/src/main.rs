@@ -18,8 +18,20 @@ use tweetpipe_operator::reconcile::controller;
 use tweetpipe_operator::reconcile::schema_owner::PipelineSchema;
 use tweetpipe_operator::settings;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Blocking Kafka calls run on tokio's blocking pool; bounding it bounds threads and memory
+/// (each thread can get its own malloc arena) when a thousand pipelines reconcile at once.
+const MAX_BLOCKING_THREADS: usize = 16;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--print-crd") {
         print!("{}", tweetpipe_operator::crd::crd_yaml()?);
         return Ok(());

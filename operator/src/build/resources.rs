@@ -21,7 +21,7 @@ pub struct BuildInputs<'a> {
 }
 
 /// The pipeline's objects, in the order they are applied.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Resources {
     /// Mounted by pods: applied first, so a new pod never starts without them.
     pub config_maps: Vec<ConfigMap>,

@@ -39,6 +39,8 @@ pub struct Observed {
     pub transformer_ready: i32,
     /// Transformer replicas now (held while the lag is unknown).
     pub transformer_current: Option<i32>,
+    /// The extractor StatefulSet's `spec.replicas`, if it exists.
+    pub extractor_current: Option<i32>,
     /// Earlier lag-based transformer recommendations (time, replicas), newest last: a scale-down
     /// waits until every recommendation in the stabilisation window agrees.
     pub transformer_history: Vec<(DateTime<Utc>, i32)>,

@@ -96,7 +96,7 @@ pub struct KafkaClients {
 }
 
 /// Progress consumers per endpoint: reads of different pipelines run side by side.
-const PROGRESS_CONSUMERS: usize = 4;
+const PROGRESS_CONSUMERS: usize = 2;
 
 impl KafkaClients {
     /// Both clients from one configuration.
@@ -113,6 +113,10 @@ impl KafkaClients {
             .set("enable.partition.eof", "true")
             // The EOF event follows an empty fetch: don't let the broker hold that fetch 500 ms.
             .set("fetch.wait.max.ms", "10")
+            // Checkpoint records are small: keep librdkafka's prefetch buffers small too.
+            .set("queued.max.messages.kbytes", "1024")
+            .set("fetch.max.bytes", "1048576")
+            .set("max.partition.fetch.bytes", "1048576")
             .set("allow.auto.create.topics", "false");
         let progress = (0..PROGRESS_CONSUMERS)
             .map(|_| {

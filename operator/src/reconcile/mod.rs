@@ -206,7 +206,14 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
                     writer_password: writer.password.expose(),
                 },
             )?;
-            apply::apply(&ctx.client, &namespace, &built).await?;
+            let fingerprint = clients::fingerprint(&[&serde_json::to_string(&built)?]);
+            let in_place = observed.extractor_current == Some(plan.scaling.replicas)
+                && observed.transformer_current == Some(plan.transformer_replicas);
+            let key = pipeline_key(tp);
+            if ctx.needs_apply(&key, fingerprint, in_place) {
+                apply::apply(&ctx.client, &namespace, &built).await?;
+                ctx.applied(&key, fingerprint);
+            }
         }
         Err(_) if tp.spec.suspend => apply::scale_to_zero(&ctx.client, tp).await?,
         Err(_) => {}

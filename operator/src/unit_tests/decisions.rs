@@ -492,6 +492,7 @@ fn observed() -> Observed {
         extractor_ready: 3,
         transformer_ready: 3,
         transformer_current: Some(1),
+        extractor_current: Some(3),
         transformer_history: Vec::new(),
         scale_down_window: chrono::TimeDelta::minutes(5),
         invalid_queries: Vec::new(),

@@ -75,7 +75,13 @@ pub struct EofIsNotAnError;
 
 impl rdkafka::ClientContext for EofIsNotAnError {
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        // librdkafka reports it per partition, or as a global error from the main queue.
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
             tracing::error!(%error, reason, "librdkafka error");
         }
     }

@@ -144,6 +144,7 @@ pub async fn observe(
         extractor_ready: workloads.extractor_ready,
         transformer_ready: workloads.transformer_ready,
         transformer_current: workloads.transformer_current,
+        extractor_current: workloads.extractor_current,
         transformer_history: ctx.history(&key),
         scale_down_window: chrono::TimeDelta::from_std(ctx.settings.scale_down_window)
             .unwrap_or(chrono::TimeDelta::MAX),

@@ -16,6 +16,8 @@ pub struct WorkloadState {
     pub transformer_ready: i32,
     /// The transformer Deployment's `spec.replicas`, if it exists.
     pub transformer_current: Option<i32>,
+    /// The extractor StatefulSet's `spec.replicas`, if it exists.
+    pub extractor_current: Option<i32>,
 }
 
 /// Reads both workloads (absent ones count as zero).
@@ -42,6 +44,10 @@ pub async fn read(client: &Client, tp: &TweetPipeline) -> Result<WorkloadState, 
             .and_then(|d| d.status.as_ref())
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0),
+        extractor_current: extractor
+            .as_ref()
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.replicas),
         transformer_current: transformer
             .as_ref()
             .and_then(|d| d.spec.as_ref())
