@@ -17,6 +17,9 @@ use tweetpipe_common::headers;
 use tweetpipe_common::kafka::EofIsNotAnError;
 use tweetpipe_common::post::Post;
 
+/// Lower bound of the transaction timeout (milliseconds), see `Sink::connect`.
+const MIN_TRANSACTION_TIMEOUT_MS: u128 = 60_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("Kafka: {0}")]
@@ -137,9 +140,15 @@ impl Sink {
             .set("acks", "all")
             .set("compression.type", "zstd")
             .set("linger.ms", "5")
+            // A Kafka outage shorter than this keeps the open transaction alive, so the
+            // retried commit completes instead of finding the producer fenced by the
+            // coordinator's timeout abort. A restarted instance aborts it at once anyway
+            // (init_transactions with the same id), so a long timeout blocks nobody.
             .set(
                 "transaction.timeout.ms",
-                (timeout.as_millis() * 2).to_string(),
+                (timeout.as_millis() * 2)
+                    .max(MIN_TRANSACTION_TIMEOUT_MS)
+                    .to_string(),
             )
             .set("message.timeout.ms", &timeout_ms)
             .set("socket.timeout.ms", &timeout_ms);
