@@ -89,6 +89,15 @@ async fn invalid_manifests_are_refused_at_apply_time_with_clear_messages() {
     near_miss.metadata.uid = None;
     near_miss.metadata.generation = None;
     near_miss.metadata.name = Some(format!("a{}", "b".repeat(39)));
+    // This test's operator instance: another installation's webhook (e.g. `make demo`'s) must
+    // not judge it.
+    near_miss.metadata.labels = Some(
+        [(
+            tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
+            ns.name.clone(),
+        )]
+        .into(),
+    );
     near_miss.data["spec"]["extractor"]["resources"] = serde_json::json!({"requests": {"cpu": 1, "memory": "64Mi"}, "limits": {"cpu": "1.5", "memory": "1Gi"}});
     near_miss.data["spec"]["extractor"]["image"] = serde_json::json!(format!(
         "registry.local:5000/team/extractor:1.2.0@sha256:{}",
