@@ -82,6 +82,27 @@ fn commit(
     producer.commit_transaction(TIMEOUT).expect("commit");
 }
 
+/// Waits until the last commit's markers are written: commit_transaction returns once the
+/// coordinator decided, and the partition's last stable offset catches up a moment later.
+fn wait_stable(clients: &KafkaClients, topic: &str) {
+    for _ in 0..100 {
+        let (_, high) = clients
+            .admin
+            .inner()
+            .fetch_watermarks(topic, 0, TIMEOUT)
+            .expect("watermarks");
+        let (_, stable) = clients
+            .progress_consumer(topic)
+            .fetch_watermarks(topic, 0, TIMEOUT)
+            .expect("stable watermarks");
+        if stable == high {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the last stable offset of {topic} never caught up with its end");
+}
+
 fn clients() -> Arc<KafkaClients> {
     Arc::new(
         KafkaClients::new(ClientConfig::new().set("bootstrap.servers", bootstrap()))
@@ -101,6 +122,7 @@ async fn idle_checkpoint_topic_is_read_to_its_end_not_to_a_deadline() {
     // marker, never delivered, so "stop at high - 1" waited for the next commit or the timeout.
     commit(&producer, &topic, &[("a", 1), ("b", 2)]);
     commit(&producer, &topic, &[("a", 3)]);
+    wait_stable(&clients, &topic);
     let (checkpoints, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
         .await
         .expect("read to the end");
@@ -120,6 +142,7 @@ async fn idle_checkpoint_topic_is_read_to_its_end_not_to_a_deadline() {
 
     // New progress is picked up incrementally, the rest kept.
     commit(&producer, &topic, &[("b", 7)]);
+    wait_stable(&clients, &topic);
     let (checkpoints, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
         .await
         .expect("third read");
