@@ -22,16 +22,7 @@ use tweetpipe_operator::settings;
 /// (each thread can get its own malloc arena) when a thousand pipelines reconcile at once.
 const MAX_BLOCKING_THREADS: usize = 16;
 
-/// glibc malloc arenas the operator may use. The default (8 per core) lets every thread that
-/// ever ran keep freed memory of its own; two arenas keep resident memory close to what is in use.
-const MALLOC_ARENAS: i32 = 2;
-
 fn main() -> anyhow::Result<()> {
-    // SAFETY: called once, before any other thread exists; mallopt only tunes the allocator.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
-    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
