@@ -29,18 +29,10 @@ impl Drop for WebhookConfiguration {
     fn drop(&mut self) {
         let client = self.client.clone();
         let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(runtime) = runtime {
-                runtime.block_on(async move {
-                    let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
-                    let _ = api.delete(&name, &DeleteParams::default()).await;
-                });
-            }
-        })
-        .join();
+        cleanup_in_drop(async move {
+            let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
+            let _ = api.delete(&name, &DeleteParams::default()).await;
+        });
     }
 }
 

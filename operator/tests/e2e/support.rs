@@ -107,59 +107,62 @@ impl TestNamespace {
     }
 }
 
+/// Runs best-effort async cleanup from a `Drop`, on a thread of its own (the test's runtime may
+/// be shutting down or be the one dropping).
+pub fn cleanup_in_drop<F>(cleanup: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(cleanup);
+        }
+    })
+    .join();
+}
+
+/// Removes every finalizer from the objects of `api` that have one (no operator runs any more).
+async fn clear_finalizers<K>(api: &Api<K>)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let Ok(list) = api.list(&Default::default()).await else {
+        return;
+    };
+    for object in list {
+        if object
+            .meta()
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| !f.is_empty())
+        {
+            let name = object.meta().name.clone().unwrap_or_default();
+            let _ = api
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+                )
+                .await;
+        }
+    }
+}
+
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         let client = self.client.clone();
         let name = self.name.clone();
-        // Finalizers are gone once the operator processed deletions; leftovers are removed with the namespace.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(runtime) = runtime {
-                runtime.block_on(async move {
-                    let pipelines: Api<TweetPipeline> = Api::namespaced(client.clone(), &name);
-                    if let Ok(list) = pipelines.list(&Default::default()).await {
-                        for tp in list {
-                            let _ = pipelines
-                                .patch(
-                                    &tp.metadata.name.unwrap_or_default(),
-                                    &PatchParams::default(),
-                                    &Patch::Merge(
-                                        serde_json::json!({"metadata": {"finalizers": null}}),
-                                    ),
-                                )
-                                .await;
-                        }
-                    }
-                    // Our finalizer keeps Delete pipelines' Secrets; no operator runs any more.
-                    let secrets: Api<Secret> = Api::namespaced(client.clone(), &name);
-                    if let Ok(list) = secrets.list(&Default::default()).await {
-                        for secret in list {
-                            if secret
-                                .metadata
-                                .finalizers
-                                .as_ref()
-                                .is_some_and(|f| !f.is_empty())
-                            {
-                                let _ = secrets
-                                    .patch(
-                                        &secret.metadata.name.unwrap_or_default(),
-                                        &PatchParams::default(),
-                                        &Patch::Merge(
-                                            serde_json::json!({"metadata": {"finalizers": null}}),
-                                        ),
-                                    )
-                                    .await;
-                            }
-                        }
-                    }
-                    let namespaces: Api<Namespace> = Api::all(client);
-                    let _ = namespaces.delete(&name, &DeleteParams::background()).await;
-                });
-            }
-        })
-        .join();
+        // Finalizers are gone once the operator processed deletions; leftovers (pipelines, and
+        // the Secrets our finalizer keeps for Delete pipelines) are cleared, then the namespace goes.
+        cleanup_in_drop(async move {
+            clear_finalizers(&Api::<TweetPipeline>::namespaced(client.clone(), &name)).await;
+            clear_finalizers(&Api::<Secret>::namespaced(client.clone(), &name)).await;
+            let namespaces: Api<Namespace> = Api::all(client);
+            let _ = namespaces.delete(&name, &DeleteParams::background()).await;
+        });
     }
 }
 

@@ -153,20 +153,9 @@ async fn ensure_locked(
         }
         // Ours but dropped by hand (or a create that failed half-way): create it again.
         (Some(_), None) | (None, None) => {
-            let salt = new_salt();
-            let print = fingerprint(&salt, spec.password);
             // Recorded first: if the create fails after this, the next run sees a recorded
             // account that is missing and creates it; never an unrecorded account of ours.
-            control::record(
-                conn,
-                spec.user,
-                spec.host,
-                spec.database,
-                spec.role.as_str(),
-                &salt,
-                &print,
-            )
-            .await?;
+            record_with_password(conn, spec).await?;
             let create = format!(
                 "CREATE USER {account} IDENTIFIED BY {}",
                 quote_string(spec.password)
@@ -184,18 +173,7 @@ async fn ensure_locked(
                 AccountOutcome::Unchanged
             } else {
                 set_password(conn, &account, spec.password).await?;
-                let salt = new_salt();
-                let print = fingerprint(&salt, spec.password);
-                control::record(
-                    conn,
-                    spec.user,
-                    spec.host,
-                    spec.database,
-                    spec.role.as_str(),
-                    &salt,
-                    &print,
-                )
-                .await?;
+                record_with_password(conn, spec).await?;
                 AccountOutcome::PasswordChanged
             };
             if !grants_match(spec.role, spec.database, &grants) {
@@ -213,18 +191,7 @@ async fn ensure_locked(
             }
             // We cannot tell which password it has: set the one we were given.
             set_password(conn, &account, spec.password).await?;
-            let salt = new_salt();
-            let print = fingerprint(&salt, spec.password);
-            control::record(
-                conn,
-                spec.user,
-                spec.host,
-                spec.database,
-                spec.role.as_str(),
-                &salt,
-                &print,
-            )
-            .await?;
+            record_with_password(conn, spec).await?;
             Ok(AccountOutcome::Adopted)
         }
     }
@@ -337,6 +304,26 @@ async fn show_grants(
         lines.push(line);
     }
     Ok(Some(lines))
+}
+
+/// Records the account as ours, with a fresh salt and the fingerprint of its password.
+async fn record_with_password(
+    conn: &mut MySqlConnection,
+    spec: &AccountSpec<'_>,
+) -> Result<(), SchemaError> {
+    let salt = new_salt();
+    let print = fingerprint(&salt, spec.password);
+    control::record(
+        conn,
+        spec.user,
+        spec.host,
+        spec.database,
+        spec.role.as_str(),
+        &salt,
+        &print,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn set_password(
