@@ -532,9 +532,19 @@ pub struct QueryStatus {
     /// Posts collected this month.
     #[serde(default)]
     pub month_posts: u64,
-    /// Extractor replica that runs it.
+    /// Index of the token (in `spec.source.tokens`) it spends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replica: Option<i32>,
+    pub token: Option<i32>,
+    /// Its share of that token's requests per window (whichever replica runs it).
+    #[serde(default)]
+    pub requests_per_window: u32,
+    /// Times its checkpoint had fallen out of the API's 7-day window (each a time range that
+    /// could not be fetched).
+    #[serde(default)]
+    pub gaps_total: u64,
+    /// The latest such range, `<from> to <to>` (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_gap: Option<String>,
     /// Why the extractor stopped this query (`invalid_query`, `unauthorized`, `usage_capped`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,

@@ -283,23 +283,19 @@ async fn budget_raised_and_lowered_moves_the_extractors() {
             .expect("condition");
         assert_eq!(rate_limited.status == "True", reason == "RateBudget");
     }
-    // The ConfigMap hands each replica its share.
+    // The ConfigMap hands each query its share of the token (whichever replica runs it).
     let maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(client.clone(), &ns.name);
     let config =
         maps.get("budget-extractor").await.unwrap().data.unwrap()["extractor.json"].clone();
     let config: serde_json::Value = serde_json::from_str(&config).unwrap();
-    let shares: Vec<u64> = config["assignments"]
+    let shares: Vec<u64> = config["queries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|a| a["requests_per_window"].as_u64().unwrap())
         .collect();
-    assert_eq!(
-        shares,
-        vec![30, 30, 30],
-        "90 requests split over three replicas"
-    );
+    assert_eq!(shares, vec![15; 6], "90 requests split over six queries");
 
     // Suspend stops every worker and keeps the data.
     patch_spec(

@@ -42,7 +42,7 @@ pub fn resources(
     inputs: BuildInputs<'_>,
 ) -> Result<Resources, serde_json::Error> {
     let extractor =
-        worker_config::extractor_config(tp, &plan.assignments, plan::monthly_post_budget(tp));
+        worker_config::extractor_config(tp, &plan.query_shares, plan::monthly_post_budget(tp));
     let transformer = worker_config::transformer_config(tp);
     let rendered = workloads::render(&extractor, &transformer)?;
     Ok(Resources {
@@ -69,7 +69,7 @@ pub fn resources(
             tp,
             inputs.defaults,
             plan.scaling.replicas,
-            &rendered.extractor,
+            &rendered.extractor_restart_key,
         ),
         deployment: workloads::transformer_deployment(
             tp,

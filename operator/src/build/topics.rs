@@ -15,12 +15,16 @@ pub struct TopicSpec {
     pub replication_factor: i32,
     /// Topic configs the operator owns; others are left alone.
     pub configs: BTreeMap<String, String>,
+    /// More partitions than asked for are fine (the slots topic keeps the slots of removed
+    /// queries, which nobody runs).
+    pub extra_partitions_ok: bool,
 }
 
-pub use tweetpipe_common::contract::topics::{checkpoint_topic, dlq_topic};
+pub use tweetpipe_common::contract::topics::{checkpoint_topic, dlq_topic, slots_topic};
 
-/// Posts, checkpoints (compacted, one partition so progress reads are cheap) and dead letters.
-pub fn desired_topics(kafka: &KafkaSpec) -> Vec<TopicSpec> {
+/// Posts, checkpoints (compacted, one partition so progress reads are cheap), dead letters and
+/// the extractors' query slots (one partition per query, see the extractor's `ownership.rs`).
+pub fn desired_topics(kafka: &KafkaSpec, queries: usize) -> Vec<TopicSpec> {
     let retention_ms = (u64::from(kafka.retention_hours) * 3_600_000).to_string();
     let delete = |retention: &str| {
         BTreeMap::from([
@@ -34,6 +38,7 @@ pub fn desired_topics(kafka: &KafkaSpec) -> Vec<TopicSpec> {
             partitions: kafka.partitions,
             replication_factor: kafka.replication_factor,
             configs: delete(&retention_ms),
+            extra_partitions_ok: false,
         },
         TopicSpec {
             name: checkpoint_topic(&kafka.topic),
@@ -43,12 +48,22 @@ pub fn desired_topics(kafka: &KafkaSpec) -> Vec<TopicSpec> {
                 ("cleanup.policy".to_string(), "compact".to_string()),
                 ("min.compaction.lag.ms".to_string(), "0".to_string()),
             ]),
+            extra_partitions_ok: false,
         },
         TopicSpec {
             name: dlq_topic(&kafka.topic),
             partitions: 1,
             replication_factor: kafka.replication_factor,
             configs: delete(&retention_ms),
+            extra_partitions_ok: false,
+        },
+        TopicSpec {
+            name: slots_topic(&kafka.topic),
+            partitions: i32::try_from(queries.max(1)).unwrap_or(i32::MAX),
+            replication_factor: kafka.replication_factor,
+            // It never holds records; only its partitions and their group offsets matter.
+            configs: delete(&retention_ms),
+            extra_partitions_ok: true,
         },
     ]
 }
@@ -73,7 +88,7 @@ pub fn drift(
     let mut drift = TopicDrift::default();
     if desired.partitions > partitions {
         drift.grow_partitions_to = Some(desired.partitions);
-    } else if desired.partitions < partitions {
+    } else if desired.partitions < partitions && !desired.extra_partitions_ok {
         drift.shrink_refused = Some((partitions, desired.partitions));
     }
     for (key, value) in &desired.configs {

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use tweetpipe_common::contract::extractor::{Assignment, ExtractorConfig, Query, Tuning};
+use tweetpipe_common::contract::extractor::{ExtractorConfig, QuerySlot, Tuning};
 use tweetpipe_common::contract::kafka::{KafkaSettings, SecurityProtocol};
 use tweetpipe_common::contract::transformer::{MysqlSettings, TransformerConfig};
 use tweetpipe_common::contract::{names, paths};
 
 use crate::crd::{KafkaSpec, TweetPipeline};
-use crate::decide::scaling::ReplicaAssignment;
+use crate::decide::scaling::QueryShare;
 
 /// `namespace/name` of a pipeline.
 pub fn pipeline_id(tp: &TweetPipeline) -> String {
@@ -50,39 +50,32 @@ pub fn kafka_config(kafka: &KafkaSpec, group_id: Option<String>) -> KafkaSetting
     }
 }
 
-/// `extractor.json` for the given assignments.
+/// `extractor.json`: every query with its token and share (the same file for every replica).
 pub fn extractor_config(
     tp: &TweetPipeline,
-    assignments: &[ReplicaAssignment],
+    shares: &[QueryShare],
     monthly_post_budget: Option<u64>,
 ) -> ExtractorConfig {
     let source = &tp.spec.source;
     ExtractorConfig {
         pipeline: pipeline_id(tp),
         api_base_url: source.base_url.clone(),
-        token_file: paths::token_file(0),
         tweet_fields: source.fields.tweet_fields.clone(),
         user_fields: source.fields.user_fields.clone(),
         place_fields: source.fields.place_fields.clone(),
         expansions: source.fields.expansions.clone(),
         kafka: kafka_config(&tp.spec.kafka, None),
-        assignments: assignments
+        queries: shares
             .iter()
-            .map(|a| Assignment {
-                // StatefulSet ordinals are never negative.
-                replica: u32::try_from(a.replica).unwrap_or_default(),
-                token_file: Some(paths::token_file(a.token)),
-                requests_per_window: a.requests_per_window,
-                window_seconds: u64::from(source.limits.window_seconds),
-                queries: a
-                    .queries
-                    .iter()
-                    .filter_map(|&q| source.queries.get(q))
-                    .map(|q| Query {
-                        name: q.name.clone(),
-                        query: q.query.clone(),
-                    })
-                    .collect(),
+            .filter_map(|share| {
+                let q = source.queries.get(share.query)?;
+                Some(QuerySlot {
+                    name: q.name.clone(),
+                    query: q.query.clone(),
+                    token_file: paths::token_file(share.token),
+                    requests_per_window: share.requests_per_window,
+                    window_seconds: u64::from(source.limits.window_seconds),
+                })
             })
             .collect(),
         monthly_post_budget,

@@ -346,12 +346,15 @@ fn pod_template(tp: &TweetPipeline, defaults: &WorkerDefaults, parts: PodParts) 
     }
 }
 
-/// The extractor StatefulSet: ordinal `i` is replica `i` of the config's assignments.
+/// The extractor StatefulSet. Its replicas share the queries among themselves (a consumer
+/// group over the slots topic), so neither the replica count nor the ordinals appear in their
+/// config; `restart_key` is the config without its live settings (see
+/// `ExtractorConfig::restart_fingerprint`), so throttle steps do not roll the pods.
 pub fn extractor_statefulset(
     tp: &TweetPipeline,
     defaults: &WorkerDefaults,
     replicas: i32,
-    config_json: &str,
+    restart_key: &str,
 ) -> StatefulSet {
     let component = Component::Extractor;
     let mut volumes = Vec::new();
@@ -391,7 +394,7 @@ pub fn extractor_statefulset(
                 .clone()
                 .unwrap_or_else(|| defaults.extractor_image.clone()),
             config_env: (paths::EXTRACTOR_CONFIG_ENV, paths::EXTRACTOR_CONFIG),
-            config_hash: config_hash(config_json),
+            config_hash: config_hash(restart_key),
             volumes,
             mounts,
             extra_env: vec![replica_index],
@@ -403,7 +406,8 @@ pub fn extractor_statefulset(
         spec: Some(StatefulSetSpec {
             replicas: Some(replicas),
             service_name: Some(object_name(tp, component)),
-            // Replicas are independent (each has its own queries), so start and stop them together.
+            // Queries move between replicas through the slot group's handoff, not through pod
+            // order, so start and stop them together.
             pod_management_policy: Some("Parallel".into()),
             selector: LabelSelector {
                 match_labels: Some(selector_labels(tp, component)),
@@ -476,6 +480,8 @@ pub fn to_json<T: serde::Serialize>(config: &T) -> Result<String, serde_json::Er
 pub struct RenderedConfigs {
     /// `extractor.json`.
     pub extractor: String,
+    /// What of `extractor.json` needs a restart when it changes (hashed into the pods).
+    pub extractor_restart_key: String,
     /// `transformer.json`.
     pub transformer: String,
 }
@@ -487,6 +493,7 @@ pub fn render(
 ) -> Result<RenderedConfigs, serde_json::Error> {
     Ok(RenderedConfigs {
         extractor: to_json(extractor)?,
+        extractor_restart_key: serde_json::to_string(&extractor.restart_fingerprint())?,
         transformer: to_json(transformer)?,
     })
 }

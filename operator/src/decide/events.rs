@@ -1,7 +1,7 @@
 //! Which events a reconcile emits: condition transitions and what it changed in Kafka. Pure, so
 //! "what does the user see on `kubectl describe`" is a unit test.
 
-use crate::crd::Condition;
+use crate::crd::{Condition, QueryStatus};
 
 use super::conditions::{self, reasons, types};
 
@@ -96,6 +96,31 @@ pub fn topic_events(created: &[String], grown: &[String], corrected: &[String]) 
     .collect()
 }
 
+/// A Warning per query whose checkpoint newly fell out of the API's 7-day window: posts in
+/// the recorded range can no longer be fetched (the query itself goes on).
+pub fn gap_events(previous: &[QueryStatus], next: &[QueryStatus]) -> Vec<EventSpec> {
+    next.iter()
+        .filter(|q| {
+            let before = previous
+                .iter()
+                .find(|p| p.name == q.name)
+                .map_or(0, |p| p.gaps_total);
+            q.gaps_total > before
+        })
+        .map(|q| {
+            EventSpec::new(
+                Severity::Warning,
+                "CheckpointGap",
+                format!(
+                    "query {}: its checkpoint was older than the API's 7-day window, so it resumed from the window's start; posts from {} cannot be fetched",
+                    q.name,
+                    q.last_gap.as_deref().unwrap_or("an unknown range")
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +180,26 @@ mod tests {
                 "{before:?} -> {after:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_new_gap_is_a_warning_once() {
+        let query = |gaps_total| QueryStatus {
+            name: "q".into(),
+            gaps_total,
+            last_gap: Some("a to b".into()),
+            ..QueryStatus::default()
+        };
+        let events = gap_events(&[query(1)], &[query(2)]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].severity, Severity::Warning);
+        assert!(
+            events[0].note.contains("posts from a to b"),
+            "{}",
+            events[0].note
+        );
+        assert!(gap_events(&[query(2)], &[query(2)]).is_empty(), "not again");
+        assert_eq!(gap_events(&[], &[query(1)]).len(), 1, "first status");
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! The whole decision for one pipeline: observed facts in, replica counts, assignments and the
+//! The whole decision for one pipeline: observed facts in, replica counts, query shares and the
 //! status out. No I/O, so every path is a unit test.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::conditions::{self, Check, Facts};
 use super::monthly::{self, MonthlyForecast, MonthlyState};
-use super::scaling::{self, CapReason, ReplicaAssignment, ScalingDecision, ScalingInput};
+use super::scaling::{self, CapReason, QueryShare, ScalingDecision, ScalingInput};
 use super::transformer::{self, TransformerBound, TransformerInput};
 use crate::crd::{
     ExtractorStatus, MonthlyStatus, QueryStatus, TransformerStatus, TweetPipeline,
@@ -55,8 +55,8 @@ pub struct Observed {
 pub struct Plan {
     /// Extractor replica count and why.
     pub scaling: ScalingDecision,
-    /// Per-replica work.
-    pub assignments: Vec<ReplicaAssignment>,
+    /// Each query's token and request share.
+    pub query_shares: Vec<QueryShare>,
     /// Monthly forecast, with a cap.
     pub monthly: Option<MonthlyForecast>,
     /// Transformer replicas.
@@ -102,8 +102,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
             .is_some_and(|f| f.state == MonthlyState::Reached),
     });
     let throttle = forecast.as_ref().map_or(100, |f| f.throttle_percent);
-    let assignments = scaling::assign(
-        scaling.replicas,
+    let query_shares = scaling::query_shares(
         source.tokens.len(),
         scaling.budget_per_token,
         throttle,
@@ -166,11 +165,9 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
     let queries = source
         .queries
         .iter()
-        .map(|q| {
+        .zip(&query_shares)
+        .map(|(q, share)| {
             let checkpoint = observed.checkpoints.iter().find(|c| c.query == q.name);
-            let replica = assignments
-                .iter()
-                .find(|a| a.queries.iter().any(|&i| source.queries[i].name == q.name));
             QueryStatus {
                 name: q.name.clone(),
                 newest_id: checkpoint.and_then(|c| c.newest_id.clone()),
@@ -179,7 +176,12 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
                 month_posts: checkpoint
                     .filter(|c| c.month == month)
                     .map_or(0, |c| c.month_posts),
-                replica: replica.map(|a| a.replica),
+                token: i32::try_from(share.token).ok(),
+                requests_per_window: share.requests_per_window,
+                gaps_total: checkpoint.map_or(0, |c| c.gaps_total),
+                last_gap: checkpoint
+                    .and_then(|c| c.last_gap.as_ref())
+                    .map(|g| format!("{} to {}", g.from, g.to)),
                 stopped_reason: checkpoint
                     .and_then(|c| c.stopped.as_ref())
                     .map(|s| s.reason.clone()),
@@ -200,7 +202,12 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
             cap_reason: scaling.reason.to_string(),
             cap_message: scaling.message.clone(),
             budget_requests_per_window: scaling.budget_total,
-            requests_per_window_in_use: scaling::requests_in_use(&assignments),
+            // Suspended or capped (no replicas): nothing is spent, whatever the shares say.
+            requests_per_window_in_use: if scaling.replicas > 0 {
+                scaling::requests_in_use(&query_shares)
+            } else {
+                0
+            },
             selector: selector_string(tp, Component::Extractor),
         },
         transformer: TransformerStatus {
@@ -222,7 +229,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
     };
     Plan {
         scaling,
-        assignments,
+        query_shares,
         monthly: forecast,
         transformer_replicas,
         transformer_bound,

@@ -153,67 +153,56 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
     }
 }
 
-/// One replica's work: its token, its share of that token's budget and its queries (by index).
+/// One query's token and its share of that token's budget. Shares belong to queries, not
+/// replicas: whichever replica runs a query (the extractors hand queries over among themselves
+/// as they scale) spends that query's share, so the sum per token never changes with the
+/// replica count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicaAssignment {
-    /// Replica index (StatefulSet ordinal).
-    pub replica: i32,
+pub struct QueryShare {
+    /// Index into `spec.source.queries`.
+    pub query: usize,
     /// Index into `spec.source.tokens`.
     pub token: usize,
-    /// Requests per window this replica may spend.
+    /// Requests per window this query may spend.
     pub requests_per_window: u32,
-    /// Indexes into `spec.source.queries`.
-    pub queries: Vec<usize>,
 }
 
-/// Splits tokens, budget and queries over `replicas`. `throttle_percent` (monthly slow-down)
-/// scales every token's budget; shares of one token differ by at most one request, and none is
-/// below one request per window.
-pub fn assign(
-    replicas: i32,
+/// Gives query `i` token `i mod tokens` and splits each token's budget over its queries.
+/// `throttle_percent` (monthly slow-down) scales every token's budget; shares of one token
+/// differ by at most one request, and none is below one request per window.
+pub fn query_shares(
     tokens: usize,
     budget_per_token: u32,
     throttle_percent: u32,
     queries: usize,
-) -> Vec<ReplicaAssignment> {
-    let Ok(replica_count) = usize::try_from(replicas) else {
-        return Vec::new();
-    };
-    if replica_count == 0 || tokens == 0 {
+) -> Vec<QueryShare> {
+    if tokens == 0 {
         return Vec::new();
     }
     let throttled = u64::from(budget_per_token) * u64::from(throttle_percent.min(100)) / 100;
-    let mut assignments: Vec<ReplicaAssignment> = (0..replica_count)
-        .map(|r| ReplicaAssignment {
-            replica: i32::try_from(r).unwrap_or(i32::MAX),
-            token: r % tokens,
-            requests_per_window: 0,
-            queries: Vec::new(),
-        })
-        .collect();
-    for token in 0..tokens {
-        let holders: Vec<usize> = (0..replica_count).filter(|r| r % tokens == token).collect();
-        let count = holders.len() as u64;
-        if count == 0 {
-            continue;
-        }
-        for (position, replica) in holders.into_iter().enumerate() {
-            let extra = u64::from((position as u64) < throttled % count);
+    let mut position_on_token = vec![0u64; tokens];
+    (0..queries)
+        .map(|query| {
+            let token = query % tokens;
+            let count = ((queries - token).div_ceil(tokens)) as u64;
+            let position = position_on_token[token];
+            position_on_token[token] += 1;
+            let extra = u64::from(position < throttled % count);
             // At least one request per window: workers refuse a zero share as a config error,
             // and a deep monthly slow-down may round a share to nothing.
             let share = (throttled / count + extra).max(1);
-            assignments[replica].requests_per_window = u32::try_from(share).unwrap_or(u32::MAX);
-        }
-    }
-    for query in 0..queries {
-        assignments[query % replica_count].queries.push(query);
-    }
-    assignments
+            QueryShare {
+                query,
+                token,
+                requests_per_window: u32::try_from(share).unwrap_or(u32::MAX),
+            }
+        })
+        .collect()
 }
 
 /// Requests per window handed out in total.
-pub fn requests_in_use(assignments: &[ReplicaAssignment]) -> u64 {
-    assignments
+pub fn requests_in_use(shares: &[QueryShare]) -> u64 {
+    shares
         .iter()
         .map(|a| u64::from(a.requests_per_window))
         .sum()

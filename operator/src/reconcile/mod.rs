@@ -43,7 +43,7 @@ use self::observe::pipeline_key;
 use crate::build::resources::{self, BuildInputs};
 use crate::crd::TweetPipeline;
 use crate::decide::conditions::{PROGRESSING_REASONS, types};
-use crate::decide::events::{EventSpec, Severity, condition_events};
+use crate::decide::events::{EventSpec, Severity, condition_events, gap_events};
 use crate::decide::plan::{self, Observed};
 use crate::metrics::{ErrorLabels, PhaseLabels, PipelineLabels};
 
@@ -244,6 +244,12 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
     to_publish.extend(condition_events(previous, &plan.status.conditions));
+    let previous_queries = tp
+        .status
+        .as_ref()
+        .map(|s| s.queries.as_slice())
+        .unwrap_or_default();
+    to_publish.extend(gap_events(previous_queries, &plan.status.queries));
     events::publish_all(ctx, &tp.object_ref(&()), &to_publish).await;
 
     ctx.remember(&pipeline_key(tp), now, plan.transformer_recommendation);

@@ -31,17 +31,13 @@ fn defaults() -> WorkerDefaults {
 #[test]
 fn extractor_config_follows_the_worker_contract() {
     let tp = pipeline();
-    let assignments = scaling::assign(3, 2, 405, 100, 3);
-    let config = worker_config::extractor_config(&tp, &assignments, Some(900_000));
+    let shares = scaling::query_shares(2, 405, 100, 3);
+    let config = worker_config::extractor_config(&tp, &shares, Some(900_000));
     let json: serde_json::Value = serde_json::to_value(&config).unwrap();
     assert_eq!(json["pipeline"], "tweets/covid19");
     assert_eq!(
         json["api_base_url"],
         "http://x-api-simulator.tweetpipe-system:8080"
-    );
-    assert_eq!(
-        json["token_file"],
-        "/var/run/secrets/tweetpipe/tokens/0/token"
     );
     assert_eq!(json["kafka"]["bootstrap_servers"], "kafka.kafka:9092");
     assert_eq!(json["kafka"]["topic"], "tweets.covid19");
@@ -53,18 +49,25 @@ fn extractor_config_follows_the_worker_contract() {
     );
     assert_eq!(json["monthly_post_budget"], 900_000);
     assert_eq!(json["max_results"], 100);
-    let assignments = json["assignments"].as_array().unwrap();
-    assert_eq!(assignments.len(), 3);
-    assert_eq!(assignments[1]["replica"], 1);
+    assert!(json.get("assignments").is_none() && json.get("token_file").is_none());
+    let queries = json["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 3);
     assert_eq!(
-        assignments[1]["token_file"],
+        queries[1]["token_file"],
         "/var/run/secrets/tweetpipe/tokens/1/token"
     );
-    assert_eq!(assignments[1]["requests_per_window"], 405);
-    assert_eq!(assignments[1]["window_seconds"], 900);
-    assert_eq!(assignments[0]["queries"][0]["name"], "covid-en");
     assert_eq!(
-        assignments[0]["queries"][0]["query"],
+        queries[2]["token_file"],
+        "/var/run/secrets/tweetpipe/tokens/0/token"
+    );
+    // Token 0 carries queries 0 and 2, token 1 query 1 alone.
+    assert_eq!(queries[0]["requests_per_window"], 203);
+    assert_eq!(queries[1]["requests_per_window"], 405);
+    assert_eq!(queries[2]["requests_per_window"], 202);
+    assert_eq!(queries[1]["window_seconds"], 900);
+    assert_eq!(queries[0]["name"], "covid-en");
+    assert_eq!(
+        queries[0]["query"],
         "(covid OR covid19) lang:en -is:retweet"
     );
     assert!(
@@ -243,15 +246,25 @@ fn transformer_deployment_mounts_its_mysql_secret() {
 #[test]
 fn topics_and_drift() {
     let tp = pipeline();
-    let desired = topics::desired_topics(&tp.spec.kafka);
+    let desired = topics::desired_topics(&tp.spec.kafka, tp.spec.source.queries.len());
     let names: Vec<&str> = desired.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
         vec![
             "tweets.covid19",
             "tweets.covid19.checkpoints",
-            "tweets.covid19.dlq"
+            "tweets.covid19.dlq",
+            "tweets.covid19.slots"
         ]
+    );
+    let slots = &desired[3];
+    assert_eq!(slots.partitions as usize, tp.spec.source.queries.len());
+    // Removing queries leaves their slots: no shrink to refuse.
+    let fewer = topics::drift(slots, slots.partitions + 2, &slots.configs);
+    assert_eq!(fewer, topics::TopicDrift::default());
+    assert_eq!(
+        topics::drift(slots, 1, &slots.configs).grow_partitions_to,
+        Some(slots.partitions)
     );
     assert_eq!(desired[0].partitions, 6);
     assert_eq!(desired[0].configs["retention.ms"], "604800000");
@@ -464,7 +477,8 @@ fn worker_configs_deserialize_into_the_workers_own_types() {
         parsed.kafka.group_id.as_deref(),
         Some("tweetpipe.tweets.covid19")
     );
-    let extractor = worker_config::extractor_config(&tp, &scaling::assign(2, 2, 405, 100, 3), None);
+    let extractor =
+        worker_config::extractor_config(&tp, &scaling::query_shares(2, 405, 100, 3), None);
     let kafka = serde_json::to_string(&extractor.kafka).unwrap();
     let parsed: tweetpipe_common::contract::kafka::KafkaSettings =
         serde_json::from_str(&kafka).expect("the shared Kafka settings accept it");
@@ -472,9 +486,41 @@ fn worker_configs_deserialize_into_the_workers_own_types() {
 }
 
 #[test]
-fn a_deep_slow_down_still_leaves_every_replica_a_request() {
-    let assignments = scaling::assign(6, 1, 405, 1, 6);
-    assert!(assignments.iter().all(|a| a.requests_per_window >= 1));
+fn a_deep_slow_down_still_leaves_every_query_a_request() {
+    let shares = scaling::query_shares(1, 405, 1, 6);
+    assert!(shares.iter().all(|a| a.requests_per_window >= 1));
+}
+
+#[test]
+fn throttle_steps_do_not_roll_the_extractors() {
+    let tp = pipeline();
+    let rendered = |throttle| {
+        let config = worker_config::extractor_config(
+            &tp,
+            &scaling::query_shares(2, 405, throttle, 3),
+            Some(900_000),
+        );
+        let transformer = worker_config::transformer_config(&tp);
+        let r = workloads::render(&config, &transformer).unwrap();
+        let sts = workloads::extractor_statefulset(&tp, &defaults(), 3, &r.extractor_restart_key);
+        let hash = sts
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()[workloads::CONFIG_HASH_ANNOTATION]
+            .clone();
+        (r.extractor, hash)
+    };
+    let (full, full_hash) = rendered(100);
+    let (slowed, slowed_hash) = rendered(73);
+    assert_ne!(full, slowed, "the mounted config carries the new shares");
+    assert_eq!(
+        full_hash, slowed_hash,
+        "but the pods are not rolled for them"
+    );
 }
 
 #[test]

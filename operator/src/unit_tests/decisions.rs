@@ -113,41 +113,45 @@ fn rate_budget_message_explains_the_arithmetic() {
 
 #[test]
 fn budget_split_never_exceeds_a_token_and_covers_every_query() {
-    for (replicas, tokens, budget, throttle, queries) in [
-        (3, 1, 405, 100, 7),
-        (5, 2, 54, 100, 5),
-        (4, 3, 100, 50, 9),
-        (1, 2, 405, 100, 3),
-        (7, 7, 10, 100, 7),
+    for (tokens, budget, throttle, queries) in [
+        (1, 405, 100, 7),
+        (2, 54, 100, 5),
+        (3, 100, 50, 9),
+        (2, 405, 100, 3),
+        (7, 10, 100, 7),
+        (3, 405, 100, 2),
     ] {
-        let assignments = scaling::assign(replicas, tokens, budget, throttle, queries);
-        assert_eq!(assignments.len(), usize::try_from(replicas).unwrap());
-        let throttled = u64::from(budget) * u64::from(throttle) / 100;
-        for token in 0..tokens {
-            let holders: Vec<_> = assignments.iter().filter(|a| a.token == token).collect();
-            let spent: u64 = holders
-                .iter()
-                .map(|a| u64::from(a.requests_per_window))
-                .sum();
-            if holders.is_empty() {
-                continue;
-            }
-            assert_eq!(spent, throttled, "token {token} spends exactly its budget");
-            let min = holders.iter().map(|a| a.requests_per_window).min().unwrap();
-            let max = holders.iter().map(|a| a.requests_per_window).max().unwrap();
-            assert!(max - min <= 1, "shares of one token differ by at most one");
-        }
-        let mut seen: Vec<usize> = assignments.iter().flat_map(|a| a.queries.clone()).collect();
-        seen.sort_unstable();
+        let shares = scaling::query_shares(tokens, budget, throttle, queries);
         assert_eq!(
-            seen,
+            shares.iter().map(|s| s.query).collect::<Vec<_>>(),
             (0..queries).collect::<Vec<_>>(),
             "every query exactly once"
         );
-        let per_replica: Vec<usize> = assignments.iter().map(|a| a.queries.len()).collect();
-        assert!(per_replica.iter().max().unwrap() - per_replica.iter().min().unwrap() <= 1);
+        let throttled = u64::from(budget) * u64::from(throttle) / 100;
+        for token in 0..tokens {
+            let on_token: Vec<_> = shares.iter().filter(|s| s.token == token).collect();
+            if on_token.is_empty() {
+                continue;
+            }
+            let spent: u64 = on_token
+                .iter()
+                .map(|s| u64::from(s.requests_per_window))
+                .sum();
+            assert_eq!(spent, throttled, "token {token} spends exactly its budget");
+            let min = on_token
+                .iter()
+                .map(|s| s.requests_per_window)
+                .min()
+                .unwrap();
+            let max = on_token
+                .iter()
+                .map(|s| s.requests_per_window)
+                .max()
+                .unwrap();
+            assert!(max - min <= 1, "shares of one token differ by at most one");
+        }
     }
-    assert!(scaling::assign(0, 1, 405, 100, 3).is_empty());
+    assert!(scaling::query_shares(0, 405, 100, 3).is_empty());
 }
 
 #[test]
@@ -478,12 +482,21 @@ fn observed() -> Observed {
                 month_posts: 4_000,
                 pagination: None,
                 stopped: None,
+                rate_window: None,
+                last_gap: None,
+                gaps_total: 0,
             },
             Checkpoint {
                 query: "covid-pt".into(),
                 posts_total: 700,
                 month: "2026-10".into(),
                 month_posts: 700,
+                gaps_total: 2,
+                last_gap: Some(tweetpipe_common::contract::checkpoint::Gap {
+                    from: "2026-10-01T00:00:00.000Z".into(),
+                    to: "2026-11-08T00:00:00.000Z".into(),
+                    recorded_at: "2026-11-15T00:00:00.000Z".into(),
+                }),
                 ..Checkpoint::default()
             },
         ],
@@ -507,11 +520,14 @@ fn plan_from_fixture() {
     assert_eq!(plan.scaling.replicas, 3);
     assert_eq!(plan.scaling.reason, CapReason::Queries);
     assert_eq!(
-        plan.assignments.iter().map(|a| a.token).collect::<Vec<_>>(),
+        plan.query_shares
+            .iter()
+            .map(|a| a.token)
+            .collect::<Vec<_>>(),
         vec![0, 1, 0]
     );
     assert_eq!(
-        plan.assignments
+        plan.query_shares
             .iter()
             .map(|a| a.requests_per_window)
             .collect::<Vec<_>>(),
@@ -533,6 +549,23 @@ fn plan_from_fixture() {
         "October posts do not count in November"
     );
     assert_eq!(status.queries[2].posts_total, 0, "never polled");
+    assert_eq!(
+        (
+            status.queries[1].gaps_total,
+            status.queries[1].last_gap.as_deref()
+        ),
+        (
+            2,
+            Some("2026-10-01T00:00:00.000Z to 2026-11-08T00:00:00.000Z")
+        )
+    );
+    assert_eq!(
+        (
+            status.queries[2].token,
+            status.queries[2].requests_per_window
+        ),
+        (Some(0), 202)
+    );
     let monthly = status.monthly.as_ref().expect("the fixture has a cap");
     assert_eq!(
         (

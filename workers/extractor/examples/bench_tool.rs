@@ -107,6 +107,7 @@ async fn produce(bootstrap: &str, topic: &str, posts: u64) {
         &format!("bench-{topic}"),
         topic,
         &checkpoint_topic(topic),
+        &[],
         Duration::from_secs(30),
     )
     .await
@@ -121,7 +122,8 @@ async fn produce(bootstrap: &str, topic: &str, posts: u64) {
         checkpoint.posts_total += page.len() as u64;
         let records =
             PageRecords::encode(&page, &encoder, checkpoint.clone(), vec![]).expect("encode");
-        sink.write_page(Arc::new(records))
+        // Unfenced: one writer, no slot group (the bench measures the producer alone).
+        sink.write_page(Arc::new(records), None)
             .await
             .expect("transaction");
         i += page.len() as u64;

@@ -2,13 +2,16 @@
 //! ([`tweetpipe_common::contract::extractor::ExtractorConfig`]) and what only the extractor does
 //! with it (loading it, reading its token, the API parameters it implies).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tweetpipe_common::contract::InvalidConfig;
 use tweetpipe_common::contract::names;
 
 // The config types are the operator's: declared once, in the shared contract.
-pub use tweetpipe_common::contract::extractor::{Assignment, ExtractorConfig, Query, Tuning};
+pub use tweetpipe_common::contract::extractor::{ExtractorConfig, QuerySlot, Tuning};
+
+use crate::xapi::BearerToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -81,8 +84,8 @@ fn union(configured: &[String], required: &[&str]) -> String {
 pub trait ExtractorConfigExt: Sized {
     /// Reads, parses and validates the config file.
     fn from_file(path: &Path) -> Result<Self, ConfigError>;
-    /// The bearer token of `replica`: its assignment's own file, else the top-level one.
-    fn read_token(&self, replica: u32) -> Result<String, ConfigError>;
+    /// Every bearer token the queries name, by file (any replica may run any query).
+    fn read_tokens(&self) -> Result<HashMap<PathBuf, BearerToken>, ConfigError>;
     /// `tweet.fields`: the configured ones plus those the Avro record needs.
     fn tweet_fields_param(&self) -> String;
     fn expansions_param(&self) -> String;
@@ -107,19 +110,24 @@ impl ExtractorConfigExt for ExtractorConfig {
         Ok(config)
     }
 
-    fn read_token(&self, replica: u32) -> Result<String, ConfigError> {
-        let path = self.token_path(replica);
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Token {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(ConfigError::EmptyToken {
-                path: path.to_path_buf(),
-            });
+    fn read_tokens(&self) -> Result<HashMap<PathBuf, BearerToken>, ConfigError> {
+        let mut tokens = HashMap::new();
+        for q in &self.queries {
+            if tokens.contains_key(&q.token_file) {
+                continue;
+            }
+            let path = &q.token_file;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Token {
+                path: path.clone(),
+                source,
+            })?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(ConfigError::EmptyToken { path: path.clone() });
+            }
+            tokens.insert(path.clone(), BearerToken(token.to_string()));
         }
-        Ok(token.to_string())
+        Ok(tokens)
     }
 
     fn tweet_fields_param(&self) -> String {
@@ -165,23 +173,17 @@ pub fn replica_index(
 mod tests {
     use super::*;
 
-    const CONTRACT: &str = r#"{"pipeline":"ns/name","api_base_url":"http://sim:8080",
-        "token_file":"/var/run/secrets/tweetpipe/token/token",
-        "tweet_fields":["created_at","source"],"user_fields":[],"place_fields":[],"expansions":[],
-        "kafka":{"bootstrap_servers":"k:9092","topic":"posts","schema_registry_url":null,
-                 "security_protocol":"plaintext","sasl_mechanism":null,"sasl_username_file":null,"sasl_password_file":null},
-        "assignments":[{"replica":0,"requests_per_window":140,"window_seconds":900,
-                        "queries":[{"name":"covid-en","query":"covid lang:en"}]},
-                       {"replica":1,"requests_per_window":280,"window_seconds":900,"queries":[]}],
-        "monthly_post_budget": 9000, "max_results": 100}"#;
-
     #[test]
     fn parses_the_operator_contract() {
-        let c: ExtractorConfig = serde_json::from_str(CONTRACT).expect("parse");
+        let c: ExtractorConfig = serde_json::from_value(serde_json::json!({
+            "pipeline": "ns/name", "api_base_url": "http://sim:8080",
+            "tweet_fields": ["created_at", "source"],
+            "kafka": {"bootstrap_servers": "k:9092", "topic": "posts"},
+            "queries": [{"name": "covid-en", "query": "covid lang:en", "token_file": "/t/0",
+                         "requests_per_window": 140, "window_seconds": 900}],
+        }))
+        .expect("parse");
         c.validate().expect("valid");
-        assert_eq!(c.assignment(0).map(|a| a.queries.len()), Some(1));
-        assert_eq!(c.monthly_budget_share(0), Some(3000));
-        assert_eq!(c.monthly_budget_share(1), Some(6000));
         let fields = c.tweet_fields_param();
         assert!(
             fields.starts_with("created_at,author_id") && fields.ends_with(",source"),
@@ -192,23 +194,37 @@ mod tests {
     }
 
     #[test]
-    fn each_replica_reads_its_own_token_file() {
+    fn reads_every_token_the_queries_name_once() {
         let dir = std::env::temp_dir().join(format!("tp-tokens-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        std::fs::write(dir.join("shared"), "token-shared\n").expect("write");
+        std::fs::write(dir.join("first"), "token-first\n").expect("write");
         std::fs::write(dir.join("second"), "token-second\n").expect("write");
-        let json = serde_json::json!({
-            "pipeline": "ns/p", "api_base_url": "http://sim", "token_file": dir.join("shared"),
-            "kafka": {"bootstrap_servers": "k:9092", "topic": "t"},
-            "assignments": [
-                {"replica": 0, "requests_per_window": 1, "window_seconds": 1, "queries": []},
-                {"replica": 1, "requests_per_window": 1, "window_seconds": 1, "queries": [],
-                 "token_file": dir.join("second")},
-            ],
-        });
-        let c: ExtractorConfig = serde_json::from_value(json).expect("parse");
-        assert_eq!(c.read_token(0).expect("replica 0"), "token-shared");
-        assert_eq!(c.read_token(1).expect("replica 1"), "token-second");
+        std::fs::write(dir.join("empty"), " \n").expect("write");
+        let query = |name: &str, file: &str| {
+            serde_json::json!({"name": name, "query": name, "token_file": dir.join(file),
+                               "requests_per_window": 1, "window_seconds": 1})
+        };
+        let config = |queries: Vec<serde_json::Value>| -> ExtractorConfig {
+            serde_json::from_value(serde_json::json!({
+                "pipeline": "ns/p", "api_base_url": "http://sim",
+                "kafka": {"bootstrap_servers": "k:9092", "topic": "t"},
+                "queries": queries,
+            }))
+            .expect("parse")
+        };
+        let c = config(vec![
+            query("a", "first"),
+            query("b", "second"),
+            query("c", "first"),
+        ]);
+        let tokens = c.read_tokens().expect("tokens");
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[&dir.join("second")].0, "token-second");
+        let err = config(vec![query("a", "empty")])
+            .read_tokens()
+            .expect_err("empty");
+        assert!(err.to_string().contains("empty"), "{err}");
+        assert!(format!("{:?}", tokens[&dir.join("first")]).contains("redacted"));
         std::fs::remove_dir_all(dir).ok();
     }
 

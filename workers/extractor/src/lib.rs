@@ -4,14 +4,18 @@
 //!
 //! - [`config`]: the operator's config shape.
 //! - [`xapi`]: the API client and the conversion to [`tweetpipe_common::post::Post`].
-//! - [`pacing`]: spending the budget share evenly, headers as the truth.
+//! - [`ownership`]: which replica runs which query (a consumer group over the slots topic).
+//! - [`pacing`]: spending a query's budget share evenly, headers as the truth.
+//! - [`live_config`]: request shares and monthly budget taken from the mounted config.
 //! - [`progress`]: `since_id` + `next_token` checkpoint arithmetic.
 //! - [`sink`]: the transactional producer and the checkpoint reader.
 //! - [`worker`]: the loop.
 
 pub mod backoff;
 pub mod config;
+pub mod live_config;
 pub mod metrics;
+pub mod ownership;
 pub mod pacing;
 pub mod progress;
 pub mod sink;
@@ -19,22 +23,23 @@ pub mod worker;
 pub mod xapi;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tweetpipe_common::codec::{PostEncoder, SchemaRegistry};
-use tweetpipe_common::contract::topics;
+use tweetpipe_common::contract::{names, topics};
 use tweetpipe_common::kafka::{KafkaConfigError, client_config};
 use tweetpipe_common::serve::{Readiness, spawn_ops_server};
 
 use crate::backoff::Backoff;
 use crate::config::{ConfigError, ExtractorConfig, ExtractorConfigExt};
 use crate::metrics::Metrics;
-use crate::pacing::Pacer;
+use crate::ownership::{SlotGroupSettings, SlotOwnership};
 use crate::sink::Sink;
-use crate::worker::{RunSummary, Worker};
+use crate::worker::{RunSummary, Worker, WorkerParts};
 use crate::xapi::XClient;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,14 +64,24 @@ pub struct RunningExtractor {
     pub task: JoinHandle<RunSummary>,
 }
 
-/// Starts the extractor for `replica`; it runs until `cancel` fires.
+/// Starts the extractor for `replica` with a fixed config; it runs until `cancel` fires.
 pub async fn start(
     config: ExtractorConfig,
     replica: u32,
     cancel: CancellationToken,
 ) -> Result<RunningExtractor, ExtractorError> {
+    start_with(config, None, replica, cancel).await
+}
+
+/// Starts the extractor; `config_file`, when given, is re-read for live settings.
+pub async fn start_with(
+    config: ExtractorConfig,
+    config_file: Option<PathBuf>,
+    replica: u32,
+    cancel: CancellationToken,
+) -> Result<RunningExtractor, ExtractorError> {
     config.validate().map_err(ConfigError::from)?;
-    let token = config.read_token(replica)?;
+    let tokens = config.read_tokens()?;
     let kafka = client_config(&config.kafka)?;
     let metrics = Metrics::default();
     let readiness = Readiness::new();
@@ -89,39 +104,32 @@ pub async fn start(
     ];
     let client = XClient::new(
         &config.api_base_url,
-        token,
         config.tuning.request_timeout(),
         fixed_params,
     )?;
     let task = tokio::spawn(async move {
-        let Some(assignment) = config.assignment(replica).cloned() else {
-            tracing::error!(
-                replica,
-                "no assignment for this replica in the config; idle until restarted"
-            );
-            cancel.cancelled().await;
-            return RunSummary::default();
-        };
         let mut backoff = Backoff::new(
             Duration::from_millis(config.tuning.backoff_initial_ms),
             Duration::from_millis(config.tuning.backoff_max_ms),
         );
         let checkpoint_topic = topics::checkpoint_topic(&config.kafka.topic);
+        let slots_topic = topics::slots_topic(&config.kafka.topic);
+        let group = SlotGroupSettings {
+            group_id: names::extractor_group_id(&config.pipeline),
+            topic: slots_topic.clone(),
+            session_timeout: Duration::from_millis(config.tuning.group_session_timeout_ms),
+            // An HTTP request and a transaction may be in flight when a revocation comes.
+            release_timeout: config.tuning.request_timeout() + config.tuning.kafka_timeout() * 2,
+        };
         // Kafka, the topics and the schema registry may come up after us: retry until ready.
-        let (sink, checkpoints, encoder) = loop {
+        let (sink, encoder) = loop {
             let attempt = async {
                 let sink = Sink::connect(
                     kafka.clone(),
                     &config.transactional_id(replica),
                     &config.kafka.topic,
                     &checkpoint_topic,
-                    config.tuning.kafka_timeout(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                let checkpoints = sink::read_checkpoints(
-                    kafka.clone(),
-                    &checkpoint_topic,
+                    std::slice::from_ref(&slots_topic),
                     config.tuning.kafka_timeout(),
                 )
                 .await
@@ -136,7 +144,7 @@ pub async fn start(
                         PostEncoder::Confluent { schema_id }
                     }
                 };
-                Ok::<_, String>((sink, checkpoints, encoder))
+                Ok::<_, String>((sink, encoder))
             };
             let result = tokio::select! {
                 r = attempt => r,
@@ -154,31 +162,36 @@ pub async fn start(
                 }
             }
         };
-        let pacer = Pacer::new(
-            assignment.requests_per_window,
-            Duration::from_secs(assignment.window_seconds),
-        );
+        // Joining only after the producer is ready: slots are never held by a member that
+        // cannot write.
+        let (ownership, slot_events) = match SlotOwnership::join(kafka.clone(), &group) {
+            Ok(joined) => joined,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot join the slot group");
+                return RunSummary::default();
+            }
+        };
         tracing::info!(
             replica,
-            queries = assignment.queries.len(),
-            requests_per_window = assignment.requests_per_window,
-            window_seconds = assignment.window_seconds,
-            "extractor ready"
+            queries = config.queries.len(),
+            group = %group.group_id,
+            "extractor ready; waiting for query slots"
         );
-        let budget_share = config.monthly_budget_share(replica);
-        Worker::new(
+        Worker::new(WorkerParts {
             config,
+            config_file,
             client,
+            tokens,
             sink,
             encoder,
             metrics,
             readiness,
             cancel,
-            pacer,
-            budget_share,
-            assignment.queries,
-            &checkpoints,
-        )
+            ownership: Arc::new(ownership),
+            slot_events,
+            kafka,
+            checkpoint_topic,
+        })
         .run()
         .await
     });

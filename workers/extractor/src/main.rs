@@ -38,7 +38,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("HOSTNAME").ok(),
     )?;
     let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config, replica, cancel.clone()).await?;
+    let running =
+        tweetpipe_extractor::start_with(config, Some(path), replica, cancel.clone()).await?;
     tracing::info!(replica, ops = %running.ops_addr, "extractor started");
     let mut task = running.task;
     tokio::select! {
@@ -50,9 +51,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         summary = &mut task => {
             let summary = summary?;
             tracing::info!(?summary, "extractor finished");
-            if summary.fenced {
-                return Err("fenced by a newer instance of this replica".into());
-            }
+            // Only a lost slot-group poller ends the loop by itself: exit non-zero so the pod
+            // restarts and rejoins.
+            return Err("the extractor loop ended without a shutdown request".into());
         }
     }
     Ok(())

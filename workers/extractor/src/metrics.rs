@@ -37,6 +37,10 @@ pub struct Metrics {
     pub rate_reset: Gauge,
     pub transactions: Counter,
     pub kafka_errors: Counter,
+    pub gaps: Family<QueryLabel, Counter>,
+    pub owned_slots: Gauge,
+    pub slot_changes: Counter,
+    pub config_reloads: Counter,
 }
 
 impl Metrics {
@@ -65,12 +69,12 @@ impl Metrics {
         );
         r.register(
             "month_posts",
-            "Posts collected this month by this replica",
+            "Posts collected this month by the queries this replica runs",
             self.month_posts.clone(),
         );
         r.register(
             "budget_paused",
-            "1 while the monthly post budget share is spent",
+            "1 while a query this replica runs has spent its monthly post budget share",
             self.budget_paused.clone(),
         );
         r.register(
@@ -92,6 +96,26 @@ impl Metrics {
             "kafka_errors",
             "Failed Kafka transactions (retried)",
             self.kafka_errors.clone(),
+        );
+        r.register(
+            "gaps",
+            "Checkpoints that had fallen out of the API's 7-day window: a time range lost",
+            self.gaps.clone(),
+        );
+        r.register(
+            "owned_slots",
+            "Queries this replica runs now",
+            self.owned_slots.clone(),
+        );
+        r.register(
+            "slot_changes",
+            "Slot assignments and revocations received from the group",
+            self.slot_changes.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Live settings (request shares, monthly budget) taken from the mounted config",
+            self.config_reloads.clone(),
         );
         r
     }

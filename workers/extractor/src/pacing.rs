@@ -1,8 +1,10 @@
 //! Spending a replica's share of the token's request budget evenly, with the rate-limit
 //! headers as the truth.
 //!
-//! Every replica on a token gets `share` requests per window; the operator makes the shares
-//! add up to at most the token's limit. The server's window is learnt from
+//! Every query on a token gets `share` requests per window, whichever replica runs it; the
+//! operator makes the shares add up to at most the token's limit. The pacer's window travels
+//! in the query's checkpoint ([`RateWindow`]), so a restarted or newly assigned owner goes on
+//! spending the same window instead of starting a fresh one. The server's window is learnt from
 //! `x-rate-limit-reset`: a new reset value means a new window. Within a window the replica
 //! spreads the requests it has left evenly over the time left, finishing a little before the
 //! reset, and never sends more than its share. It also never sends when the headers say nothing
@@ -10,6 +12,8 @@
 //! a 429 (which should not happen) means: wait until the reset.
 
 use std::time::Duration;
+
+use tweetpipe_common::contract::checkpoint::RateWindow;
 
 use crate::xapi::RateLimit;
 
@@ -42,6 +46,44 @@ impl Pacer {
         }
     }
 
+    /// Continues a window recorded in a checkpoint (by this or another replica): the requests
+    /// left in it are spread over the time left, from now.
+    pub fn restore(&mut self, window: Option<RateWindow>, now_ms: i64) {
+        let Some(window) = window else { return };
+        let reset_ms = window.reset * 1000;
+        if reset_ms <= now_ms {
+            return;
+        }
+        self.window_reset = Some(window.reset);
+        self.sent_in_window = window.sent;
+        self.schedule_after_answer(now_ms, reset_ms, false);
+    }
+
+    /// The current window, for the checkpoint.
+    pub fn window(&self) -> Option<RateWindow> {
+        self.window_reset.map(|reset| RateWindow {
+            reset,
+            sent: self.sent_in_window,
+        })
+    }
+
+    /// A new share (the monthly slow-down moved it); takes effect from the next answer on.
+    pub fn set_share(&mut self, share: u32) {
+        let share = share.max(1);
+        if share != self.share {
+            *self = Pacer {
+                window_reset: self.window_reset,
+                sent_in_window: self.sent_in_window,
+                next_at_ms: self.next_at_ms,
+                ..Pacer::new(share, Duration::from_millis(self.window_ms.unsigned_abs()))
+            };
+        }
+    }
+
+    pub fn share(&self) -> u32 {
+        self.share
+    }
+
     /// Epoch milliseconds before which no request may be sent.
     pub fn next_at_ms(&self) -> i64 {
         self.next_at_ms
@@ -70,8 +112,11 @@ impl Pacer {
             self.window_reset = Some(rate.reset);
             self.sent_in_window = 1;
         }
-        let reset_ms = rate.reset * 1000;
-        if rate.remaining == 0 || self.sent_in_window >= self.share || reset_ms <= now_ms {
+        self.schedule_after_answer(now_ms, rate.reset * 1000, rate.remaining == 0);
+    }
+
+    fn schedule_after_answer(&mut self, now_ms: i64, reset_ms: i64, none_remaining: bool) {
+        if none_remaining || self.sent_in_window >= self.share || reset_ms <= now_ms {
             self.next_at_ms = reset_ms.max(now_ms) + self.grace_ms;
             return;
         }
@@ -175,6 +220,64 @@ mod tests {
                 "{shares:?}: {served}"
             );
         }
+    }
+
+    #[test]
+    fn a_restored_window_is_not_spent_again() {
+        let reset = T0 / 1000 + 600;
+        let rate = |remaining| {
+            Some(RateLimit {
+                limit: 450,
+                remaining,
+                reset,
+            })
+        };
+        // A pod spent 9 of its 10 requests, then restarted: the new one may send one more.
+        let mut first = Pacer::new(10, Duration::from_secs(900));
+        for _ in 0..9 {
+            first.on_answer(T0, rate(400));
+        }
+        let saved = first.window().expect("window");
+        assert_eq!(saved, RateWindow { reset, sent: 9 });
+        let mut next = Pacer::new(10, Duration::from_secs(900));
+        next.restore(Some(saved), T0 + 1000);
+        assert!(next.next_at_ms() < reset * 1000, "one request is left");
+        next.on_answer(T0 + 2000, rate(399));
+        assert!(
+            next.next_at_ms() >= reset * 1000,
+            "the share is spent: wait for the reset"
+        );
+        // A window already over is ignored.
+        let mut fresh = Pacer::new(10, Duration::from_secs(900));
+        fresh.restore(
+            Some(RateWindow {
+                reset: T0 / 1000 - 1,
+                sent: 10,
+            }),
+            T0,
+        );
+        assert_eq!((fresh.next_at_ms(), fresh.window()), (0, None));
+    }
+
+    #[test]
+    fn a_new_share_keeps_the_window() {
+        let mut p = Pacer::new(10, Duration::from_secs(900));
+        let rate = Some(RateLimit {
+            limit: 450,
+            remaining: 400,
+            reset: T0 / 1000 + 600,
+        });
+        for _ in 0..5 {
+            p.on_answer(T0, rate);
+        }
+        p.set_share(5);
+        assert_eq!(p.share(), 5);
+        assert_eq!(p.window().map(|w| w.sent), Some(5));
+        p.on_answer(T0 + 1000, rate);
+        assert!(
+            p.next_at_ms() >= (T0 / 1000 + 600) * 1000,
+            "lowered share is spent"
+        );
     }
 
     #[test]

@@ -7,7 +7,15 @@
 //! Posts that arrive during the run are newer than it and are fetched by the next run.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tweetpipe_common::contract::checkpoint::{Checkpoint, Pagination, StopReason};
+use tweetpipe_common::contract::checkpoint::{Checkpoint, Gap, Pagination, StopReason};
+
+use crate::xapi::snowflake_millis;
+
+/// Recent search serves the last 7 days; a `since_id` older than that is refused with a 400.
+pub const SEARCH_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+/// A `since_id` this close to the window's edge already counts as outside: the request must
+/// not reach the API after the id fell out (slow answers, clock skew between us and the API).
+pub const WINDOW_EDGE_MS: i64 = 5 * 60 * 1000;
 
 /// `YYYY-MM` of an epoch-millisecond time.
 pub fn month_of(now_ms: i64) -> String {
@@ -29,6 +37,30 @@ pub fn next_request(cp: &Checkpoint) -> (Option<&str>, Option<&str>) {
         Some(p) => (p.run_since_id.as_deref(), Some(p.next_token.as_str())),
         None => (cp.since_id.as_deref(), None),
     }
+}
+
+/// The `since_id` the next request would send, when it is no longer inside the API's window
+/// (with [`WINDOW_EDGE_MS`] to spare).
+pub fn since_id_outside_window(cp: &Checkpoint, now_ms: i64) -> Option<i64> {
+    let (since, _) = next_request(cp);
+    let since_ms = snowflake_millis(since?)?;
+    (since_ms < now_ms - SEARCH_WINDOW_MS + WINDOW_EDGE_MS).then_some(since_ms)
+}
+
+/// The checkpoint that resumes a query whose `since_id` fell out of the window: it polls like
+/// a new query (the whole window, newest first, in one pagination run) and records the range
+/// that can no longer be fetched. `from_ms` is the time of the last post fully collected.
+pub fn restart_in_window(cp: &Checkpoint, from_ms: i64, now_ms: i64) -> Checkpoint {
+    let mut next = cp.clone();
+    next.since_id = None;
+    next.pagination = None;
+    next.last_gap = Some(Gap {
+        from: rfc3339(from_ms),
+        to: rfc3339(now_ms - SEARCH_WINDOW_MS),
+        recorded_at: rfc3339(now_ms),
+    });
+    next.gaps_total += 1;
+    next
 }
 
 fn max_id(a: Option<&str>, b: Option<&str>) -> Option<String> {
@@ -132,6 +164,54 @@ mod tests {
         assert!(done.pagination.is_none());
         assert_eq!(next_request(&done), (Some("500"), None));
         assert_eq!(done.posts_total, 230);
+    }
+
+    fn snowflake_at(ms: i64) -> String {
+        (((ms - 1_288_834_974_657) as u64) << 22).to_string()
+    }
+
+    #[test]
+    fn a_since_id_outside_the_window_restarts_with_a_recorded_gap() {
+        let day = 24 * 3600 * 1000;
+        let mut cp = Checkpoint::new("q", "2025-11");
+        for (age_ms, outside) in [
+            (day, false),
+            (7 * day - WINDOW_EDGE_MS - 1000, false),
+            (7 * day - WINDOW_EDGE_MS + 1000, true),
+            (30 * day, true),
+        ] {
+            cp.since_id = Some(snowflake_at(NOW - age_ms));
+            assert_eq!(
+                since_id_outside_window(&cp, NOW).is_some(),
+                outside,
+                "{age_ms}"
+            );
+        }
+        // A pagination run is judged by the since_id it repeats.
+        cp.since_id = Some(snowflake_at(NOW - day));
+        cp.pagination = Some(Pagination {
+            next_token: "t".into(),
+            run_since_id: Some(snowflake_at(NOW - 8 * day)),
+            run_newest_id: snowflake_at(NOW - day / 2),
+        });
+        let from = since_id_outside_window(&cp, NOW).expect("outside");
+        let restarted = restart_in_window(&cp, from, NOW);
+        assert_eq!(
+            next_request(&restarted),
+            (None, None),
+            "polls like a new query"
+        );
+        assert_eq!(restarted.gaps_total, 1);
+        let gap = restarted.last_gap.clone().expect("gap");
+        assert_eq!(gap.to, rfc3339(NOW - SEARCH_WINDOW_MS));
+        assert!(gap.from < gap.to, "{gap:?}");
+        // The first page of the restart keeps the gap and starts a run from nothing.
+        let page = advance(&restarted, 100, Some("900"), Some("t2"), NOW);
+        assert_eq!(page.last_gap, Some(gap));
+        assert_eq!(next_request(&page), (None, Some("t2")));
+        assert!(since_id_outside_window(&page, NOW).is_none());
+        assert_eq!(Checkpoint::new("q", "2025-11").gaps_total, 0);
+        assert!(since_id_outside_window(&Checkpoint::new("q", "x"), NOW).is_none());
     }
 
     #[test]

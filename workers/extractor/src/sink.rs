@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -39,6 +39,8 @@ pub enum SinkError {
     },
     #[error("blocking task failed: {0}")]
     Join(String),
+    #[error("not a member of the slot group (yet): cannot fence the transaction")]
+    NotAMember,
 }
 
 impl SinkError {
@@ -65,6 +67,14 @@ impl SinkError {
 }
 
 type TxProducer = ThreadedProducer<DefaultProducerContext>;
+
+/// The slot-ownership fence sent with a transaction: the slot's offset and this member's group
+/// metadata. The broker refuses the commit when the member's generation is stale, i.e. when
+/// the query may already run elsewhere (see `ownership.rs`).
+pub struct SlotFence {
+    pub offsets: TopicPartitionList,
+    pub group: ConsumerGroupMetadata,
+}
 
 /// A page ready to be written: posts with their encoded values, and the checkpoint after them.
 pub struct PageRecords {
@@ -105,6 +115,8 @@ pub struct Sink {
     commit_pending: Arc<AtomicBool>,
     topic: String,
     checkpoint_topic: String,
+    /// Topics that must exist besides the two written (the slots topic).
+    other_topics: Vec<String>,
     timeout: Duration,
 }
 
@@ -130,6 +142,7 @@ impl Sink {
         transactional_id: &str,
         topic: &str,
         checkpoint_topic: &str,
+        other_topics: &[String],
         timeout: Duration,
     ) -> Result<Self, SinkError> {
         let mut config = base;
@@ -161,6 +174,7 @@ impl Sink {
             commit_pending: Arc::new(AtomicBool::new(false)),
             topic: topic.to_string(),
             checkpoint_topic: checkpoint_topic.to_string(),
+            other_topics: other_topics.to_vec(),
             timeout,
         };
         sink.require_topics().await?;
@@ -169,7 +183,8 @@ impl Sink {
 
     async fn require_topics(&self) -> Result<(), SinkError> {
         let producer = self.producer.clone();
-        let topics = [self.topic.clone(), self.checkpoint_topic.clone()];
+        let mut topics = vec![self.topic.clone(), self.checkpoint_topic.clone()];
+        topics.extend(self.other_topics.iter().cloned());
         let timeout = self.timeout;
         blocking(move || {
             for topic in topics {
@@ -197,10 +212,15 @@ impl Sink {
         Ok(())
     }
 
-    /// Writes the posts and the checkpoint in one transaction. On error the transaction is
-    /// aborted (so none of it becomes visible) and the caller retries with the same page; an
-    /// abort that could not finish (Kafka unreachable) is resumed first on the next call.
-    pub async fn write_page(&self, page: Arc<PageRecords>) -> Result<(), SinkError> {
+    /// Writes the posts and the checkpoint in one transaction, fenced by `fence` when given.
+    /// On error the transaction is aborted (so none of it becomes visible) and the caller
+    /// retries with the same page; an abort that could not finish (Kafka unreachable) is
+    /// resumed first on the next call.
+    pub async fn write_page(
+        &self,
+        page: Arc<PageRecords>,
+        fence: Option<SlotFence>,
+    ) -> Result<(), SinkError> {
         let producer = self.producer.clone();
         let needs_abort = self.needs_abort.clone();
         let commit_pending = self.commit_pending.clone();
@@ -232,7 +252,17 @@ impl Sink {
                 needs_abort.store(false, Ordering::SeqCst);
             }
             producer.begin_transaction()?;
-            if let Err(e) = produce_all(&producer, &topic, &checkpoint_topic, &page) {
+            let fenced_produce = produce_all(&producer, &topic, &checkpoint_topic, &page).and_then(
+                |()| match &fence {
+                    Some(fence) => Ok(producer.send_offsets_to_transaction(
+                        &fence.offsets,
+                        &fence.group,
+                        timeout,
+                    )?),
+                    None => Ok(()),
+                },
+            );
+            if let Err(e) = fenced_produce {
                 abort_after_failure(&producer, &needs_abort, timeout);
                 return Err(e);
             }

@@ -1,24 +1,30 @@
-//! The extractor's loop: pace, poll a query, write the page and its checkpoint in one Kafka
+//! The extractor's loop: take and release query slots as the group decides, pace each owned
+//! query on its own share, poll it, write the page and its checkpoint in one fenced Kafka
 //! transaction, react to every kind of failure, and stop cleanly on cancellation.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::ClientConfig;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tweetpipe_common::codec::PostEncoder;
-use tweetpipe_common::contract::checkpoint::Checkpoint;
+use tweetpipe_common::contract::checkpoint::{Checkpoint, RateWindow};
 use tweetpipe_common::serve::Readiness;
 use tweetpipe_common::telemetry::current_trace_headers;
 
 use crate::backoff::Backoff;
-use crate::config::{ExtractorConfig, Query};
+use crate::config::{ExtractorConfig, QuerySlot};
+use crate::live_config::{self, Reload};
 use crate::metrics::Metrics;
+use crate::ownership::{SlotEvent, SlotOwnership};
 use crate::pacing::Pacer;
 use crate::progress::{self, month_of};
-use crate::sink::{PageRecords, Sink};
-use crate::xapi::{ApiError, SearchRequest, XClient, snowflake_millis};
+use crate::sink::{self, PageRecords, Sink, SlotFence};
+use crate::xapi::{ApiError, BearerToken, SearchRequest, XClient, snowflake_millis};
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -34,31 +40,58 @@ pub struct RunSummary {
     pub rate_limited: u64,
     /// Queries that stopped, with the reason.
     pub stopped: Vec<(String, String)>,
-    /// Another instance with this replica's transactional id took over; this one gave up.
-    pub fenced: bool,
+    /// Checkpoints found outside the API's 7-day window (each a recorded gap).
+    pub gaps: u64,
+    /// Slot assignments received from the group.
+    pub assignments: u64,
 }
 
-struct QueryState {
-    spec: Query,
+/// One query this replica runs now.
+struct OwnedQuery {
+    spec: QuerySlot,
     checkpoint: Checkpoint,
+    pacer: Pacer,
     stopped: bool,
     backoff: Backoff,
     not_before_ms: i64,
 }
 
+/// Everything the loop needs, built by [`crate::start`].
+pub struct WorkerParts {
+    pub config: ExtractorConfig,
+    /// The mounted config file, re-read for live settings; `None` in tests that pass a value.
+    pub config_file: Option<PathBuf>,
+    pub client: XClient,
+    pub tokens: HashMap<PathBuf, BearerToken>,
+    pub sink: Sink,
+    pub encoder: PostEncoder,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    pub cancel: CancellationToken,
+    pub ownership: Arc<SlotOwnership>,
+    pub slot_events: UnboundedReceiver<SlotEvent>,
+    /// For reading checkpoints of newly assigned slots.
+    pub kafka: ClientConfig,
+    pub checkpoint_topic: String,
+}
+
 pub struct Worker {
-    pub(crate) config: ExtractorConfig,
-    pub(crate) client: XClient,
-    pub(crate) sink: Sink,
-    pub(crate) encoder: PostEncoder,
-    pub(crate) metrics: Metrics,
-    pub(crate) readiness: Readiness,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) pacer: Pacer,
-    pub(crate) budget_share: Option<u64>,
-    queries: Vec<QueryState>,
-    turn: usize,
+    parts: WorkerParts,
+    owned: BTreeMap<usize, OwnedQuery>,
+    /// Slots assigned whose checkpoints could not be read yet, and when to try again.
+    pending: Option<(BTreeSet<usize>, Backoff, i64)>,
+    /// Rate windows of queries this replica ran before (a slot that comes back after a
+    /// rebalance continues its window even if the last requests were never committed).
+    known_windows: HashMap<String, RateWindow>,
+    warned_restart: bool,
     summary: RunSummary,
+}
+
+/// What woke the loop.
+enum Wake {
+    Cancelled,
+    Slots(Option<SlotEvent>),
+    Timer,
 }
 
 /// Sleeps until `at_ms` (epoch) unless cancelled first; true when the sleep completed.
@@ -73,159 +106,326 @@ async fn sleep_until(at_ms: i64, cancel: &CancellationToken) -> bool {
     }
 }
 
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The later of two windows (same window: the larger count), so a restore never forgets
+/// requests that were sent.
+fn merge_windows(a: Option<RateWindow>, b: Option<RateWindow>) -> Option<RateWindow> {
+    match (a, b) {
+        (Some(a), Some(b)) if a.reset == b.reset => Some(RateWindow {
+            reset: a.reset,
+            sent: a.sent.max(b.sent),
+        }),
+        (Some(a), Some(b)) => Some(if a.reset > b.reset { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
 impl Worker {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: ExtractorConfig,
-        client: XClient,
-        sink: Sink,
-        encoder: PostEncoder,
-        metrics: Metrics,
-        readiness: Readiness,
-        cancel: CancellationToken,
-        pacer: Pacer,
-        budget_share: Option<u64>,
-        queries: Vec<Query>,
-        checkpoints: &HashMap<String, Checkpoint>,
-    ) -> Self {
-        let month = month_of(now_ms());
-        let backoff = Backoff::new(
-            Duration::from_millis(config.tuning.backoff_initial_ms),
-            Duration::from_millis(config.tuning.backoff_max_ms),
-        );
-        let queries = queries
-            .into_iter()
-            .map(|spec| {
-                let mut checkpoint = checkpoints
-                    .get(&spec.name)
-                    .cloned()
-                    .unwrap_or_else(|| Checkpoint::new(&spec.name, &month));
-                // A restart (usually after a config or Secret change) tries stopped queries again.
-                if let Some(reason) = checkpoint.stopped.take() {
-                    tracing::info!(query = %spec.name, reason = %reason.reason, "retrying a query stopped before the restart");
-                }
-                tracing::info!(
-                    query = %spec.name,
-                    since_id = ?checkpoint.since_id,
-                    resuming_pagination = checkpoint.pagination.is_some(),
-                    posts_total = checkpoint.posts_total,
-                    "query restored from checkpoint"
-                );
-                QueryState { spec, checkpoint, stopped: false, backoff: backoff.clone(), not_before_ms: 0 }
-            })
-            .collect();
+    pub fn new(parts: WorkerParts) -> Self {
         Worker {
-            config,
-            client,
-            sink,
-            encoder,
-            metrics,
-            readiness,
-            cancel,
-            pacer,
-            budget_share,
-            queries,
-            turn: 0,
+            parts,
+            owned: BTreeMap::new(),
+            pending: None,
+            known_windows: HashMap::new(),
+            warned_restart: false,
             summary: RunSummary::default(),
         }
     }
 
+    fn backoff(&self) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(self.parts.config.tuning.backoff_initial_ms),
+            Duration::from_millis(self.parts.config.tuning.backoff_max_ms),
+        )
+    }
+
     /// Runs until cancelled. Returns what was done.
     pub async fn run(mut self) -> RunSummary {
-        self.readiness.set(true);
-        while !self.cancel.is_cancelled() {
+        self.parts.readiness.set(true);
+        let reload_every = millis(self.parts.config.tuning.config_reload());
+        let mut next_reload = now_ms() + reload_every;
+        loop {
             let now = now_ms();
-            let active: Vec<usize> = (0..self.queries.len())
-                .filter(|i| !self.queries[*i].stopped)
-                .collect();
-            if active.is_empty() {
-                tracing::error!(stopped = ?self.summary.stopped, "no query left to poll; idle until restarted");
-                self.cancel.cancelled().await;
-                break;
+            if now >= next_reload {
+                self.reload_config();
+                next_reload = now + reload_every;
             }
-            if self.budget_spent(now) {
-                self.budget_spent_wait().await;
-                continue;
-            }
-            if !sleep_until(self.pacer.next_at_ms(), &self.cancel).await {
-                break;
-            }
-            // Round-robin over the queries that are not backing off.
-            let now = now_ms();
-            let ready = (0..active.len())
-                .map(|k| active[(self.turn + k) % active.len()])
-                .find(|i| self.queries[*i].not_before_ms <= now);
-            let Some(index) = ready else {
-                let earliest = active
-                    .iter()
-                    .map(|i| self.queries[*i].not_before_ms)
-                    .min()
-                    .unwrap_or(now);
-                if !sleep_until(earliest, &self.cancel).await {
+            let due = self.next_due(now);
+            let pending_at = self.pending.as_ref().map(|(_, _, at)| *at);
+            let wake_at = [due.map(|(_, at)| at), pending_at, Some(next_reload)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(next_reload);
+            let wait = Duration::from_millis((wake_at - now).max(0).unsigned_abs());
+            let wake = tokio::select! {
+                biased;
+                () = self.parts.cancel.cancelled() => Wake::Cancelled,
+                event = self.parts.slot_events.recv() => Wake::Slots(event),
+                () = tokio::time::sleep(wait) => Wake::Timer,
+            };
+            match wake {
+                Wake::Cancelled => break,
+                Wake::Slots(Some(event)) => self.on_slot_event(event),
+                Wake::Slots(None) => {
+                    tracing::error!("the slot group poller stopped; exiting");
                     break;
                 }
-                continue;
-            };
-            self.turn = (active.iter().position(|i| *i == index).unwrap_or(0) + 1) % active.len();
-            let span = tracing::info_span!("poll", query = %self.queries[index].spec.name);
-            self.poll(index).instrument(span).await;
+                Wake::Timer => {
+                    let now = now_ms();
+                    if pending_at.is_some_and(|at| at <= now) {
+                        self.take_pending_slots().await;
+                    } else if let Some((slot, at)) = due
+                        && at <= now
+                    {
+                        let span = tracing::info_span!("poll", query = %self.owned.get(&slot).map(|q| q.spec.name.as_str()).unwrap_or_default());
+                        self.poll(slot).instrument(span).await;
+                    }
+                }
+            }
         }
-        self.readiness.set(false);
-        self.sink.flush().await;
-        tracing::info!(summary = ?self.summary, "extractor stopped");
-        self.summary
+        self.parts.readiness.set(false);
+        self.parts.sink.flush().await;
+        let Worker { parts, summary, .. } = self;
+        // The receiver goes first, so the revocation at leave time does not wait for us.
+        drop(parts.slot_events);
+        let ownership = parts.ownership;
+        // Leaving closes the group consumer, which blocks briefly.
+        let _ = tokio::task::spawn_blocking(move || drop(ownership)).await;
+        tracing::info!(summary = ?summary, "extractor stopped");
+        summary
     }
 
-    /// While the budget is spent, look again every minute (the month changes at midnight UTC).
-    async fn budget_spent_wait(&self) {
-        let _ = sleep_until(now_ms() + 60_000, &self.cancel).await;
-    }
-
-    fn month_posts(&self, now: i64) -> u64 {
+    /// The owned query to poll next and when: the earliest due, skipping stopped queries
+    /// and those whose monthly budget share is spent.
+    fn next_due(&mut self, now: i64) -> Option<(usize, i64)> {
         let month = month_of(now);
-        self.queries
-            .iter()
-            .filter(|q| q.checkpoint.month == month)
-            .map(|q| q.checkpoint.month_posts)
-            .sum()
-    }
-
-    /// True when this replica's monthly post budget share would be exceeded by another page.
-    fn budget_spent(&mut self, now: i64) -> bool {
-        let used = self.month_posts(now);
-        self.metrics
-            .month_posts
-            .set(i64::try_from(used).unwrap_or(i64::MAX));
-        let Some(share) = self.budget_share else {
-            return false;
-        };
-        if used + u64::from(self.config.max_results) <= share {
-            self.metrics.budget_paused.set(0);
-            return false;
+        let max_results = u64::from(self.parts.config.max_results);
+        let mut month_posts = 0u64;
+        let mut paused = false;
+        let mut best: Option<(usize, i64)> = None;
+        for (slot, q) in &self.owned {
+            let used = if q.checkpoint.month == month {
+                q.checkpoint.month_posts
+            } else {
+                0
+            };
+            month_posts += used;
+            if q.stopped {
+                continue;
+            }
+            if let Some(share) = self.parts.config.monthly_budget_share(*slot)
+                && used + max_results > share
+            {
+                paused = true;
+                continue;
+            }
+            let at = q.pacer.next_at_ms().max(q.not_before_ms);
+            if best.is_none_or(|(_, b)| at < b) {
+                best = Some((*slot, at));
+            }
         }
-        if self.metrics.budget_paused.get() == 0 {
+        self.parts
+            .metrics
+            .month_posts
+            .set(i64::try_from(month_posts).unwrap_or(i64::MAX));
+        let was_paused = self.parts.metrics.budget_paused.get() == 1;
+        if paused && !was_paused {
             tracing::warn!(
-                used,
-                share,
-                "monthly post budget share spent; pausing until the month changes"
+                month_posts,
+                "a query's monthly post budget share is spent; it pauses until the month changes"
             );
         }
-        self.metrics.budget_paused.set(1);
-        true
+        self.parts.metrics.budget_paused.set(i64::from(paused));
+        best
     }
 
-    async fn poll(&mut self, index: usize) {
-        let cancel = self.cancel.clone();
+    fn on_slot_event(&mut self, event: SlotEvent) {
+        self.parts.metrics.slot_changes.inc();
+        match event {
+            SlotEvent::Revoked { slots, released } => {
+                for slot in &slots {
+                    if let Some(q) = self.owned.remove(slot)
+                        && let Some(window) = q.pacer.window()
+                    {
+                        self.known_windows.insert(q.spec.name.clone(), window);
+                    }
+                }
+                if let Some((pending, _, _)) = &mut self.pending {
+                    pending.retain(|s| !slots.contains(s));
+                }
+                self.parts.metrics.owned_slots.set(self.owned.len() as i64);
+                // Between polls by construction: nothing of these slots is in flight.
+                let _ = released.send(());
+            }
+            SlotEvent::Assigned(slots) => {
+                self.summary.assignments += 1;
+                let slots: BTreeSet<usize> = slots
+                    .into_iter()
+                    .filter(|s| {
+                        let known = *s < self.parts.config.queries.len();
+                        if !known {
+                            tracing::debug!(
+                                slot = s,
+                                "slot without a query (queries were removed)"
+                            );
+                        }
+                        known
+                    })
+                    .collect();
+                if !slots.is_empty() {
+                    self.pending = Some((slots, self.backoff(), now_ms()));
+                }
+            }
+        }
+    }
+
+    /// Reads the checkpoints of newly assigned slots, once no transaction of their previous
+    /// owner is pending, and starts running them.
+    async fn take_pending_slots(&mut self) {
+        let Some((slots, mut backoff, _)) = self.pending.take() else {
+            return;
+        };
+        if slots.is_empty() {
+            return;
+        }
+        let timeout = self.parts.config.tuning.kafka_timeout();
+        let settled = {
+            let slots = slots.clone();
+            let ownership = self.parts.ownership.clone();
+            tokio::task::spawn_blocking(move || ownership.wait_until_settled(&slots, timeout))
+                .await
+                .map_err(|e| sink::SinkError::Join(e.to_string()))
+                .and_then(|r| r.map_err(sink::SinkError::from))
+        };
+        let checkpoints = match settled {
+            Ok(()) => {
+                sink::read_checkpoints(
+                    self.parts.kafka.clone(),
+                    &self.parts.checkpoint_topic,
+                    timeout,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let checkpoints = match checkpoints {
+            Ok(c) => c,
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, ?slots, retry_in_ms = delay.as_millis() as u64, "cannot read the checkpoints of assigned slots yet");
+                self.pending = Some((slots, backoff, now_ms() + millis(delay)));
+                return;
+            }
+        };
+        let now = now_ms();
+        let month = month_of(now);
+        for slot in slots {
+            let Some(spec) = self.parts.config.slot(slot).cloned() else {
+                continue;
+            };
+            let mut checkpoint = checkpoints
+                .get(&spec.name)
+                .cloned()
+                .unwrap_or_else(|| Checkpoint::new(&spec.name, &month));
+            // A new owner tries a stopped query once more (a restart or rescale usually follows
+            // a config or Secret change); the checkpoint keeps the reason until a poll succeeds.
+            let retried = checkpoint.stopped.take().map(|r| r.reason);
+            let mut pacer = Pacer::new(
+                spec.requests_per_window,
+                Duration::from_secs(spec.window_seconds),
+            );
+            pacer.restore(
+                merge_windows(
+                    checkpoint.rate_window,
+                    self.known_windows.get(&spec.name).copied(),
+                ),
+                now,
+            );
+            tracing::info!(
+                slot,
+                query = %spec.name,
+                since_id = ?checkpoint.since_id,
+                resuming_pagination = checkpoint.pagination.is_some(),
+                posts_total = checkpoint.posts_total,
+                rate_window = ?pacer.window(),
+                retrying_stopped = ?retried,
+                "query taken over from its checkpoint"
+            );
+            self.owned.insert(
+                slot,
+                OwnedQuery {
+                    spec,
+                    checkpoint,
+                    pacer,
+                    stopped: false,
+                    backoff: self.backoff(),
+                    not_before_ms: 0,
+                },
+            );
+        }
+        self.parts.metrics.owned_slots.set(self.owned.len() as i64);
+    }
+
+    fn reload_config(&mut self) {
+        let Some(path) = self.parts.config_file.clone() else {
+            return;
+        };
+        match live_config::reload(&path, &self.parts.config) {
+            Reload::Same => {}
+            Reload::Live(new) => {
+                for (slot, q) in &mut self.owned {
+                    if let Some(spec) = new.slot(*slot) {
+                        q.pacer.set_share(spec.requests_per_window);
+                        q.spec.requests_per_window = spec.requests_per_window;
+                    }
+                }
+                tracing::info!(
+                    monthly_post_budget = ?new.monthly_post_budget,
+                    "live settings reloaded from the mounted config"
+                );
+                self.parts.metrics.config_reloads.inc();
+                self.parts.config = *new;
+            }
+            Reload::NeedsRestart => {
+                if !self.warned_restart {
+                    tracing::info!(
+                        "the mounted config changed beyond live settings; running on until the operator rolls this pod"
+                    );
+                    self.warned_restart = true;
+                }
+            }
+            Reload::Unreadable(e) => {
+                tracing::warn!(error = %e, "cannot re-read the mounted config; keeping the current one")
+            }
+        }
+    }
+
+    async fn poll(&mut self, slot: usize) {
+        let cancel = self.parts.cancel.clone();
         let started = now_ms();
-        let (name, query, since_id, next_token) = {
-            let q = &self.queries[index];
-            let (since, token) = progress::next_request(&q.checkpoint);
-            (
-                q.spec.name.clone(),
-                q.spec.query.clone(),
-                since.map(str::to_string),
-                token.map(str::to_string),
-            )
+        let Some(q) = self.owned.get(&slot) else {
+            return;
+        };
+        // A checkpoint outside the API's 7-day window cannot be continued: poll like a new
+        // query and record what can no longer be fetched.
+        let base = match progress::since_id_outside_window(&q.checkpoint, started) {
+            Some(from_ms) => progress::restart_in_window(&q.checkpoint, from_ms, started),
+            None => q.checkpoint.clone(),
+        };
+        let (since_id, next_token) = {
+            let (since, token) = progress::next_request(&base);
+            (since.map(str::to_string), token.map(str::to_string))
+        };
+        let name = q.spec.name.clone();
+        let query = q.spec.query.clone();
+        let Some(token) = self.parts.tokens.get(&q.spec.token_file).cloned() else {
+            tracing::error!(token_file = %q.spec.token_file.display(), "no token read for this query's token file; restart needed");
+            self.stop_in_memory(slot, "unauthorized");
+            return;
         };
         let request = SearchRequest {
             query: &query,
@@ -233,32 +433,37 @@ impl Worker {
             next_token: next_token.as_deref(),
         };
         self.summary.requests += 1;
+        let pipeline = self.parts.config.pipeline.clone();
         let result = tokio::select! {
-            r = self.client.search(&request, &name, &self.config.pipeline, started) => r,
+            r = self.parts.client.search(&request, &token, &name, &pipeline, started) => r,
             () = cancel.cancelled() => return,
         };
         let now = now_ms();
         match result {
             Ok(page) => {
-                self.pacer.on_answer(now, page.rate);
                 self.note_rate(page.rate);
-                self.metrics
+                self.parts
+                    .metrics
                     .requests
                     .get_or_create(&Metrics::outcome(&name, "ok"))
                     .inc();
-                let q = &mut self.queries[index];
+                let Some(q) = self.owned.get_mut(&slot) else {
+                    return;
+                };
+                q.pacer.on_answer(now, page.rate);
                 q.backoff.reset();
                 let count = page.posts.len() as u64;
-                let next = progress::advance(
-                    &q.checkpoint,
+                let mut next = progress::advance(
+                    &base,
                     count,
                     page.newest_id.as_deref(),
                     page.next_token.as_deref(),
                     now,
                 );
+                next.rate_window = q.pacer.window();
                 let records = match PageRecords::encode(
                     &page.posts,
-                    &self.encoder,
+                    &self.parts.encoder,
                     next.clone(),
                     current_trace_headers(),
                 ) {
@@ -266,81 +471,131 @@ impl Worker {
                     Err(e) => {
                         // Cannot happen with the API's types; never drop silently.
                         tracing::error!(error = %e, "cannot encode a page; retrying later");
-                        q.not_before_ms = now + q.backoff.next_delay().as_millis() as i64;
+                        q.not_before_ms = now + millis(q.backoff.next_delay());
                         return;
                     }
                 };
-                if !self.write(records).await {
+                if !self.write(slot, records).await {
                     return;
                 }
-                let q = &mut self.queries[index];
+                let Some(q) = self.owned.get_mut(&slot) else {
+                    return;
+                };
+                if next.gaps_total > q.checkpoint.gaps_total {
+                    self.summary.gaps += 1;
+                    self.parts
+                        .metrics
+                        .gaps
+                        .get_or_create(&Metrics::query(&name))
+                        .inc();
+                    tracing::warn!(gap = ?next.last_gap, "the checkpoint was outside the API's 7-day window: resumed from the window's start; posts in the gap cannot be fetched");
+                }
                 q.checkpoint = next;
                 self.summary.posts += count;
-                self.metrics
+                self.parts
+                    .metrics
                     .posts
                     .get_or_create(&Metrics::query(&name))
                     .inc_by(count);
                 if let Some(since_ms) = q.checkpoint.since_id.as_deref().and_then(snowflake_millis)
                 {
-                    self.metrics
+                    self.parts
+                        .metrics
                         .behind_seconds
                         .get_or_create(&Metrics::query(&name))
                         .set((now - since_ms) / 1000);
                 }
                 tracing::debug!(posts = count, since_id = ?q.checkpoint.since_id, paginating = q.checkpoint.pagination.is_some(), "page committed");
             }
-            Err(error) => self.on_error(index, error, now).await,
+            Err(error) => self.on_error(slot, &base, error, now).await,
         }
     }
 
     fn note_rate(&self, rate: Option<crate::xapi::RateLimit>) {
         if let Some(rate) = rate {
-            self.metrics.rate_remaining.set(i64::from(rate.remaining));
-            self.metrics.rate_reset.set(rate.reset);
+            self.parts
+                .metrics
+                .rate_remaining
+                .set(i64::from(rate.remaining));
+            self.parts.metrics.rate_reset.set(rate.reset);
         }
     }
 
-    async fn on_error(&mut self, index: usize, error: ApiError, now: i64) {
-        let name = self.queries[index].spec.name.clone();
-        self.metrics
+    fn stop_in_memory(&mut self, slot: usize, reason: &str) {
+        if let Some(q) = self.owned.get_mut(&slot) {
+            q.stopped = true;
+            self.summary
+                .stopped
+                .push((q.spec.name.clone(), reason.to_string()));
+        }
+    }
+
+    async fn on_error(&mut self, slot: usize, base: &Checkpoint, error: ApiError, now: i64) {
+        self.note_rate(error.rate());
+        let Some(q) = self.owned.get_mut(&slot) else {
+            return;
+        };
+        let name = q.spec.name.clone();
+        self.parts
+            .metrics
             .requests
             .get_or_create(&Metrics::outcome(&name, error.kind()))
             .inc();
-        self.note_rate(error.rate());
         match &error {
             ApiError::RateLimited { rate } => {
                 self.summary.rate_limited += 1;
-                self.metrics
+                self.parts
+                    .metrics
                     .rate_limited
                     .get_or_create(&Metrics::query(&name))
                     .inc();
-                self.pacer.on_rate_limited(now, *rate);
+                q.pacer.on_rate_limited(now, *rate);
                 tracing::warn!(reset = ?rate.map(|r| r.reset), "HTTP 429: waiting until the rate-limit reset");
+            }
+            ApiError::InvalidRequest { parameters, .. }
+                if base.since_id.is_some()
+                    && parameters
+                        .iter()
+                        .any(|p| p == "since_id" || p == "until_id") =>
+            {
+                // The API says the since_id is too old (our clock or its differ from the
+                // edge we keep): the same restart as for a checkpoint found outside.
+                q.pacer.on_answer(now, error.rate());
+                let from_ms = base
+                    .since_id
+                    .as_deref()
+                    .and_then(snowflake_millis)
+                    .unwrap_or(now - progress::SEARCH_WINDOW_MS);
+                q.checkpoint = progress::restart_in_window(base, from_ms, now);
+                tracing::warn!(%error, "the API refused the checkpoint's since_id; resuming from the window's start");
             }
             ApiError::UsageCapped { .. }
             | ApiError::InvalidRequest { .. }
             | ApiError::Unauthorized { .. } => {
                 if error.rate().is_some() {
-                    self.pacer.on_answer(now, error.rate());
+                    q.pacer.on_answer(now, error.rate());
                 }
                 let reason = error.kind();
                 let message = error.to_string();
                 tracing::error!(reason, %message, "stopping the query: retrying cannot fix this");
-                let q = &mut self.queries[index];
-                let next = progress::stopped(&q.checkpoint, reason, &message, now);
+                let mut next = progress::stopped(&q.checkpoint, reason, &message, now);
+                next.rate_window = q.pacer.window();
                 let records = PageRecords {
                     query: name.clone(),
                     posts: vec![],
                     checkpoint: next.clone(),
                     trace_headers: current_trace_headers(),
                 };
-                if !self.write(records).await {
+                if !self.write(slot, records).await {
                     return;
                 }
-                let q = &mut self.queries[index];
+                let Some(q) = self.owned.get_mut(&slot) else {
+                    return;
+                };
                 q.checkpoint = next;
                 q.stopped = true;
-                self.metrics
+                self.parts
+                    .metrics
                     .stopped
                     .get_or_create(&crate::metrics::StopLabel {
                         query: name.clone(),
@@ -350,47 +605,62 @@ impl Worker {
                 self.summary.stopped.push((name, reason.to_string()));
             }
             ApiError::Server { .. } | ApiError::Transport(_) | ApiError::Malformed { .. } => {
-                self.pacer.on_answer(now, error.rate());
-                let q = &mut self.queries[index];
+                q.pacer.on_answer(now, error.rate());
                 let delay = q.backoff.next_delay();
-                q.not_before_ms = now + delay.as_millis() as i64;
+                q.not_before_ms = now + millis(delay);
                 tracing::warn!(error = %error, attempt = q.backoff.failures(), retry_in_ms = delay.as_millis() as u64, "request failed; backing off");
             }
         }
     }
 
-    /// Writes a page transactionally, retrying with backoff until it commits. False when
-    /// cancelled first (nothing of the page is visible then; a restart fetches it again).
-    async fn write(&mut self, records: PageRecords) -> bool {
+    /// Writes a page of `slot` transactionally, fenced by the slot's group membership, retrying
+    /// with backoff until it commits. False when cancelled or when the slot is being revoked
+    /// first (nothing of the page is visible then; the next owner fetches it again).
+    async fn write(&mut self, slot: usize, records: PageRecords) -> bool {
         let records = Arc::new(records);
-        let mut backoff = Backoff::new(
-            Duration::from_millis(self.config.tuning.backoff_initial_ms),
-            Duration::from_millis(self.config.tuning.backoff_max_ms),
-        );
+        let mut backoff = self.backoff();
         loop {
-            match self.sink.write_page(records.clone()).await {
+            let fence = match (
+                self.parts.ownership.group_metadata(),
+                self.parts.ownership.slot_offsets(slot),
+            ) {
+                (Some(group), Ok(offsets)) => Some(SlotFence { offsets, group }),
+                _ => None,
+            };
+            let result = match fence {
+                Some(fence) => {
+                    self.parts
+                        .sink
+                        .write_page(records.clone(), Some(fence))
+                        .await
+                }
+                None => Err(sink::SinkError::NotAMember),
+            };
+            match result {
                 Ok(()) => {
-                    self.metrics.transactions.inc();
-                    self.readiness.set(true);
+                    self.parts.metrics.transactions.inc();
+                    self.parts.readiness.set(true);
                     return true;
                 }
-                Err(e) if e.is_fenced() => {
-                    tracing::error!(error = %e, "another extractor instance with this replica's transactional id took over; exiting");
-                    self.summary.fenced = true;
-                    self.cancel.cancel();
-                    return false;
-                }
                 Err(e) => {
-                    self.metrics.kafka_errors.inc();
-                    self.readiness.set(false);
+                    self.parts.metrics.kafka_errors.inc();
+                    self.parts.readiness.set(false);
+                    if self.parts.ownership.revoking() {
+                        tracing::warn!(error = %e, "the slot is being handed over while its transaction fails; abandoning the page (its next owner fetches it again)");
+                        return false;
+                    }
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, attempt = backoff.failures(), retry_in_ms = delay.as_millis() as u64, "Kafka transaction failed; will retry the same page");
-                    if e.needs_new_producer()
-                        && let Err(e) = self.sink.reconnect().await
+                    // Fenced: the coordinator aborted our transaction (it ran past its timeout
+                    // while Kafka was away) or another instance of this replica started. The
+                    // group generation keeps ownership safe either way, so a new producer and
+                    // a retry are right; a real duplicate replica is fenced by the group.
+                    if (e.needs_new_producer() || e.is_fenced())
+                        && let Err(e) = self.parts.sink.reconnect().await
                     {
                         tracing::warn!(error = %e, "cannot recreate the Kafka producer yet");
                     }
-                    if !sleep_until(now_ms() + delay.as_millis() as i64, &self.cancel).await {
+                    if !sleep_until(now_ms() + millis(delay), &self.parts.cancel).await {
                         tracing::warn!(
                             "shutdown while Kafka is failing: the uncommitted page will be fetched again after restart"
                         );
@@ -399,5 +669,20 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_windows_never_forget_requests() {
+        let w = |reset, sent| Some(RateWindow { reset, sent });
+        assert_eq!(merge_windows(w(10, 3), w(10, 5)), w(10, 5));
+        assert_eq!(merge_windows(w(10, 3), w(20, 1)), w(20, 1));
+        assert_eq!(merge_windows(None, w(20, 1)), w(20, 1));
+        assert_eq!(merge_windows(w(30, 2), None), w(30, 2));
+        assert_eq!(merge_windows(None, None), None);
     }
 }

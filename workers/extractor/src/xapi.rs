@@ -45,6 +45,8 @@ pub enum ApiError {
     #[error("invalid request: {message}")]
     InvalidRequest {
         message: String,
+        /// The request parameters the API named as invalid.
+        parameters: Vec<String>,
         rate: Option<RateLimit>,
     },
     /// 401/403: stop the query.
@@ -101,16 +103,24 @@ pub struct SearchRequest<'a> {
     pub next_token: Option<&'a str>,
 }
 
+/// A bearer token read from its mounted file. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(pub String);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
 pub struct XClient {
     http: reqwest::Client,
     url: String,
-    token: String,
     params: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for XClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The token is a secret: never printed.
         f.debug_struct("XClient")
             .field("url", &self.url)
             .finish_non_exhaustive()
@@ -120,7 +130,6 @@ impl std::fmt::Debug for XClient {
 impl XClient {
     pub fn new(
         base_url: &str,
-        token: String,
         timeout: Duration,
         fixed_params: Vec<(&'static str, String)>,
     ) -> Result<Self, reqwest::Error> {
@@ -132,7 +141,6 @@ impl XClient {
         Ok(XClient {
             http,
             url: format!("{}/2/tweets/search/recent", base_url.trim_end_matches('/')),
-            token,
             params: fixed_params,
         })
     }
@@ -140,6 +148,7 @@ impl XClient {
     pub async fn search(
         &self,
         request: &SearchRequest<'_>,
+        token: &BearerToken,
         query_name: &str,
         pipeline: &str,
         collected_at: i64,
@@ -155,7 +164,7 @@ impl XClient {
         let response = self
             .http
             .get(&self.url)
-            .bearer_auth(&self.token)
+            .bearer_auth(&token.0)
             .query(&params)
             .send()
             .await
@@ -205,8 +214,14 @@ impl XClient {
                         problem.detail
                     });
                 }
+                let parameters = problem
+                    .errors
+                    .iter()
+                    .flat_map(|e| e.parameters.keys().cloned())
+                    .collect();
                 Err(ApiError::InvalidRequest {
                     message: messages.join("; "),
+                    parameters,
                     rate,
                 })
             }
@@ -253,6 +268,8 @@ struct Problem {
 #[derive(Debug, Default, Deserialize)]
 struct ProblemError {
     message: Option<String>,
+    #[serde(default)]
+    parameters: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

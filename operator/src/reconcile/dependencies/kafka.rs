@@ -162,10 +162,11 @@ pub struct TopicsReport {
 pub async fn ensure_topics(
     clients: &Arc<KafkaClients>,
     kafka: &KafkaSpec,
+    queries: usize,
     timeout: Duration,
 ) -> Result<TopicsReport, KafkaCheckError> {
     let admin = &clients.admin;
-    let desired = topics::desired_topics(kafka);
+    let desired = topics::desired_topics(kafka, queries);
     let existing = {
         let clients = Arc::clone(clients);
         tokio::task::spawn_blocking(move || partitions(&clients.admin, timeout))
@@ -299,7 +300,7 @@ pub async fn delete_topics(
     timeout: Duration,
 ) -> Result<(), KafkaCheckError> {
     let admin = &clients.admin;
-    let names: Vec<String> = topics::desired_topics(kafka)
+    let names: Vec<String> = topics::desired_topics(kafka, 0)
         .into_iter()
         .map(|t| t.name)
         .collect();

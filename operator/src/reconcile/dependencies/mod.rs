@@ -42,7 +42,12 @@ pub async fn ensure(
             kafka::clients_for(&ctx.clients, &spec.kafka, resolved, settings.kafka_timeout)?;
         match tokio::time::timeout(
             bound,
-            kafka::ensure_topics(&clients, &spec.kafka, settings.kafka_timeout),
+            kafka::ensure_topics(
+                &clients,
+                &spec.kafka,
+                spec.source.queries.len(),
+                settings.kafka_timeout,
+            ),
         )
         .await
         {

@@ -39,6 +39,35 @@ pub struct Checkpoint {
     /// Why the query was stopped (invalid query, unauthorized, usage cap), if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<StopReason>,
+    /// The query's rate window as of this checkpoint, so whoever runs the query next (a
+    /// restarted pod, another replica after a rescale) goes on spending the same window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_window: Option<RateWindow>,
+    /// The latest time range that could no longer be fetched (the checkpoint fell out of the
+    /// API's 7-day window); `gaps_total` counts all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_gap: Option<Gap>,
+    #[serde(default)]
+    pub gaps_total: u64,
+}
+
+/// Requests spent on a query in the API's current rate window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateWindow {
+    /// `x-rate-limit-reset` of the window: epoch seconds.
+    pub reset: i64,
+    /// Requests this query sent in it.
+    pub sent: u32,
+}
+
+/// Posts between `from` and `to` (RFC 3339) that were never fetched: recent search serves only
+/// the last 7 days, and the query's checkpoint was older.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    pub from: String,
+    pub to: String,
+    /// When the gap was found (RFC 3339).
+    pub recorded_at: String,
 }
 
 /// A pagination run in progress.
@@ -77,6 +106,9 @@ impl Checkpoint {
             month_posts: 0,
             pagination: None,
             stopped: None,
+            rate_window: None,
+            last_gap: None,
+            gaps_total: 0,
         }
     }
 

@@ -1,6 +1,6 @@
 //! `extractor.json`: what the operator tells each extractor replica.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -17,8 +17,6 @@ pub struct ExtractorConfig {
     pub pipeline: String,
     /// E.g. `https://api.x.com` or the simulator's URL.
     pub api_base_url: String,
-    /// Token file of replicas whose assignment names none (a mounted Secret).
-    pub token_file: PathBuf,
     #[serde(default)]
     pub tweet_fields: Vec<String>,
     #[serde(default)]
@@ -28,10 +26,12 @@ pub struct ExtractorConfig {
     #[serde(default)]
     pub expansions: Vec<String>,
     pub kafka: KafkaSettings,
-    /// Per-replica work.
-    pub assignments: Vec<Assignment>,
+    /// Every query of the pipeline; its index is its slot (a partition of the slots topic,
+    /// [`super::topics::slots_topic`]). Replicas share the slots through a consumer group, so
+    /// the list is the same for every replica and independent of the replica count.
+    pub queries: Vec<QuerySlot>,
     /// Posts the pipeline may read this month (cap minus margin), `null` without a cap; each
-    /// replica takes the fraction of it that its request share is of all shares.
+    /// query takes the fraction of it that its request share is of all shares.
     #[serde(default)]
     pub monthly_post_budget: Option<u64>,
     /// `max_results` per request, within [`MAX_RESULTS_RANGE`].
@@ -46,28 +46,22 @@ pub fn default_max_results() -> u32 {
     100
 }
 
-/// One replica's work: its queries and its share of its token's request budget.
+/// One query with its token and its share of that token's request budget.
+///
+/// `requests_per_window` and the pipeline's `monthly_post_budget` are *live* settings: a
+/// running extractor picks up new values from the mounted file (the monthly slow-down changes
+/// them often); every other field needs a restart, see [`ExtractorConfig::restart_fingerprint`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Assignment {
-    /// StatefulSet ordinal.
-    pub replica: u32,
-    /// This replica's token (each token is its own rate bucket); the top-level `token_file`
-    /// when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_file: Option<PathBuf>,
-    /// Requests this replica may spend per window, evenly paced.
-    pub requests_per_window: u32,
-    pub window_seconds: u64,
-    pub queries: Vec<Query>,
-}
-
-/// One search query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Query {
+pub struct QuerySlot {
     /// Stable name (checkpoint key, metrics label, per-query table).
     pub name: String,
     /// X search query.
     pub query: String,
+    /// The bearer token this query spends (a mounted Secret; each token is its own bucket).
+    pub token_file: PathBuf,
+    /// Requests this query may spend per window, evenly paced, whichever replica runs it.
+    pub requests_per_window: u32,
+    pub window_seconds: u64,
 }
 
 /// Tunables; every field has a production default, so the operator may omit the object.
@@ -82,6 +76,11 @@ pub struct Tuning {
     pub backoff_max_ms: u64,
     /// Kafka transaction commit / init timeout.
     pub kafka_timeout_ms: u64,
+    /// How often the mounted config is read again for live settings.
+    pub config_reload_ms: u64,
+    /// Consumer-group session timeout of the slot owners: how long the slots of a replica
+    /// that died without leaving stay idle before another replica takes them.
+    pub group_session_timeout_ms: u64,
 }
 
 impl Default for Tuning {
@@ -92,6 +91,8 @@ impl Default for Tuning {
             backoff_initial_ms: 1_000,
             backoff_max_ms: 60_000,
             kafka_timeout_ms: 30_000,
+            config_reload_ms: 10_000,
+            group_session_timeout_ms: 15_000,
         }
     }
 }
@@ -103,6 +104,10 @@ impl Tuning {
 
     pub fn kafka_timeout(&self) -> Duration {
         Duration::from_millis(self.kafka_timeout_ms)
+    }
+
+    pub fn config_reload(&self) -> Duration {
+        Duration::from_millis(self.config_reload_ms.max(100))
     }
 }
 
@@ -117,38 +122,44 @@ impl ExtractorConfig {
                 MAX_RESULTS_RANGE.end()
             )));
         }
-        for a in &self.assignments {
-            if a.requests_per_window == 0 || a.window_seconds == 0 {
+        for (slot, q) in self.queries.iter().enumerate() {
+            if q.requests_per_window == 0 || q.window_seconds == 0 {
                 return Err(InvalidConfig(format!(
-                    "replica {}: requests_per_window and window_seconds must be positive",
-                    a.replica
+                    "query {slot} ({}): requests_per_window and window_seconds must be positive",
+                    q.name
                 )));
             }
         }
         Ok(())
     }
 
-    pub fn assignment(&self, replica: u32) -> Option<&Assignment> {
-        self.assignments.iter().find(|a| a.replica == replica)
+    /// The query of a slot.
+    pub fn slot(&self, slot: usize) -> Option<&QuerySlot> {
+        self.queries.get(slot)
     }
 
-    /// The token file of `replica`: its assignment's own, else the top-level one.
-    pub fn token_path(&self, replica: u32) -> &Path {
-        self.assignment(replica)
-            .and_then(|a| a.token_file.as_deref())
-            .unwrap_or(&self.token_file)
-    }
-
-    /// This replica's part of the monthly post budget.
-    pub fn monthly_budget_share(&self, replica: u32) -> Option<u64> {
+    /// The part of the monthly post budget of the query in `slot`: the fraction its request
+    /// share is of all shares.
+    pub fn monthly_budget_share(&self, slot: usize) -> Option<u64> {
         let budget = self.monthly_post_budget?;
         let total: u64 = self
-            .assignments
+            .queries
             .iter()
-            .map(|a| u64::from(a.requests_per_window))
+            .map(|q| u64::from(q.requests_per_window))
             .sum();
-        let mine = u64::from(self.assignment(replica)?.requests_per_window);
+        let mine = u64::from(self.slot(slot)?.requests_per_window);
         (total > 0).then(|| budget * mine / total)
+    }
+
+    /// The config with its live settings blanked: equal fingerprints mean a running extractor
+    /// can take the new config without a restart. The operator hashes it into the pod template.
+    pub fn restart_fingerprint(&self) -> ExtractorConfig {
+        let mut fixed = self.clone();
+        fixed.monthly_post_budget = None;
+        for q in &mut fixed.queries {
+            q.requests_per_window = 0;
+        }
+        fixed
     }
 }
 
@@ -157,14 +168,13 @@ mod tests {
     use super::*;
 
     const CONTRACT: &str = r#"{"pipeline":"ns/name","api_base_url":"http://sim:8080",
-        "token_file":"/var/run/secrets/tweetpipe/tokens/0/token",
         "tweet_fields":["created_at","source"],"user_fields":[],"place_fields":[],"expansions":[],
         "kafka":{"bootstrap_servers":"k:9092","topic":"posts","schema_registry_url":null,
                  "security_protocol":"plaintext","sasl_mechanism":null,"sasl_username_file":null,"sasl_password_file":null},
-        "assignments":[{"replica":0,"requests_per_window":140,"window_seconds":900,
-                        "queries":[{"name":"covid-en","query":"covid lang:en"}]},
-                       {"replica":1,"requests_per_window":280,"window_seconds":900,"queries":[],
-                        "token_file":"/var/run/secrets/tweetpipe/tokens/1/token"}],
+        "queries":[{"name":"covid-en","query":"covid lang:en","requests_per_window":140,"window_seconds":900,
+                    "token_file":"/var/run/secrets/tweetpipe/tokens/0/token"},
+                   {"name":"covid-de","query":"covid lang:de","requests_per_window":280,"window_seconds":900,
+                    "token_file":"/var/run/secrets/tweetpipe/tokens/1/token"}],
         "monthly_post_budget": 9000, "max_results": 100}"#;
 
     #[test]
@@ -172,14 +182,10 @@ mod tests {
         let c: ExtractorConfig = serde_json::from_str(CONTRACT).expect("parse");
         c.validate().expect("valid");
         assert_eq!(c.tuning, Tuning::default());
-        assert_eq!(c.assignment(0).map(|a| a.queries.len()), Some(1));
+        assert_eq!(c.slot(0).map(|q| q.name.as_str()), Some("covid-en"));
         assert_eq!(c.monthly_budget_share(0), Some(3000));
         assert_eq!(c.monthly_budget_share(1), Some(6000));
-        assert_eq!(c.token_path(0), c.token_file.as_path());
-        assert_eq!(
-            c.token_path(1),
-            Path::new("/var/run/secrets/tweetpipe/tokens/1/token")
-        );
+        assert_eq!(c.monthly_budget_share(2), None);
     }
 
     #[test]
@@ -191,12 +197,24 @@ mod tests {
     }
 
     #[test]
+    fn live_settings_do_not_change_the_restart_fingerprint() {
+        let c: ExtractorConfig = serde_json::from_str(CONTRACT).expect("parse");
+        let mut throttled = c.clone();
+        throttled.queries[0].requests_per_window = 70;
+        throttled.monthly_post_budget = Some(100);
+        assert_eq!(c.restart_fingerprint(), throttled.restart_fingerprint());
+        let mut renamed = c.clone();
+        renamed.queries[0].query = "covid lang:fr".into();
+        assert_ne!(c.restart_fingerprint(), renamed.restart_fingerprint());
+    }
+
+    #[test]
     fn rejects_out_of_range_values() {
         let mut c: ExtractorConfig = serde_json::from_str(CONTRACT).expect("parse");
         c.max_results = 5;
         assert!(c.validate().expect_err("too few").0.contains("max_results"));
         c.max_results = 10;
-        c.assignments[1].window_seconds = 0;
-        assert!(c.validate().expect_err("no window").0.contains("replica 1"));
+        c.queries[1].window_seconds = 0;
+        assert!(c.validate().expect_err("no window").0.contains("covid-de"));
     }
 }

@@ -49,9 +49,12 @@ pub async fn create_topics(bootstrap: &str, topic: &str) {
         .create()
         .expect("admin client");
     let checkpoints = topics::checkpoint_topic(topic);
+    let slots = topics::slots_topic(topic);
     let topics = [
         NewTopic::new(topic, 3, TopicReplication::Fixed(1)),
         NewTopic::new(&checkpoints, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
+        // More slots than any test has queries: slots without a query are ignored.
+        NewTopic::new(&slots, 8, TopicReplication::Fixed(1)),
     ];
     let results = admin
         .create_topics(
@@ -113,7 +116,8 @@ impl Setup {
         }
     }
 
-    /// An extractor config in the operator's shape, with test-sized timeouts.
+    /// An extractor config in the operator's shape, with test-sized timeouts; `share` requests
+    /// per window are split evenly over the queries (all on one token).
     pub fn config(
         &self,
         sim: &RunningSimulator,
@@ -122,24 +126,30 @@ impl Setup {
         max_results: u32,
         queries: &[(&str, &str)],
     ) -> serde_json::Value {
+        let count = queries.len().max(1) as u32;
         let queries: Vec<_> = queries
             .iter()
-            .map(|(n, q)| json!({"name": n, "query": q}))
+            .enumerate()
+            .map(|(i, (n, q))| {
+                let extra = u32::from((i as u32) < share % count);
+                json!({"name": n, "query": q, "token_file": self.dir.join("token"),
+                       "requests_per_window": (share / count + extra).max(1),
+                       "window_seconds": window_seconds})
+            })
             .collect();
         json!({
             "pipeline": format!("tests/{}", self.topic),
             "api_base_url": sim.base_url(),
-            "token_file": self.dir.join("token"),
             "tweet_fields": [], "user_fields": [], "place_fields": [], "expansions": [],
             "kafka": {"bootstrap_servers": self.bootstrap, "topic": self.topic, "schema_registry_url": null,
                       "security_protocol": "plaintext", "sasl_mechanism": null,
                       "sasl_username_file": null, "sasl_password_file": null},
-            "assignments": [{"replica": 0, "requests_per_window": share, "window_seconds": window_seconds,
-                             "queries": queries}],
+            "queries": queries,
             "monthly_post_budget": null,
             "max_results": max_results,
             "tuning": {"ops_listen": "127.0.0.1:0", "request_timeout_ms": 3000,
-                       "backoff_initial_ms": 100, "backoff_max_ms": 1000, "kafka_timeout_ms": 5000}
+                       "backoff_initial_ms": 100, "backoff_max_ms": 1000, "kafka_timeout_ms": 5000,
+                       "group_session_timeout_ms": 6000}
         })
     }
 

@@ -1,0 +1,250 @@
+//! Which replica runs which query: the replicas of a pipeline share its query slots (the
+//! partitions of `<topic>.slots`, one per query) through a Kafka consumer group.
+//!
+//! Why a consumer group: it is the one coordinator every replica already talks to, and its
+//! eager protocol gives the handoff rescaling needs. On every membership change each member is
+//! first asked to revoke everything it owns, and the coordinator hands out the new assignment
+//! only after every member has rejoined, that is after each one released its slots (finished
+//! or abandoned the request and transaction in flight). So no query is ever polled by two
+//! replicas at once, whatever the StatefulSet does.
+//!
+//! Two fences cover a member that stops answering (paused, partitioned) and is dropped from
+//! the group after `max.poll.interval.ms` without releasing:
+//! - each transaction carries the slot's offset with the member's group metadata
+//!   (`send_offsets_to_transaction`, KIP-447), so the broker refuses the commit of a member
+//!   whose generation is stale;
+//! - a new owner reads the slot's committed offset with `require_stable` (librdkafka does so
+//!   under `read_committed`), which waits until no transaction touching the slot is pending,
+//!   and only then reads the query's checkpoint.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{
+    BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance,
+};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// What the group decided for this member.
+#[derive(Debug)]
+pub enum SlotEvent {
+    /// These slots are now ours (after the coordinator's rebalance).
+    Assigned(BTreeSet<usize>),
+    /// These slots must be released: stop polling them, then signal `released`. The group
+    /// waits (up to the release timeout) before anyone else gets them.
+    Revoked {
+        slots: BTreeSet<usize>,
+        released: SyncSender<()>,
+    },
+}
+
+struct SlotContext {
+    events: UnboundedSender<SlotEvent>,
+    /// Set while a revocation waits for the worker, so a transaction being retried gives up.
+    revoking: Arc<AtomicBool>,
+    release_timeout: Duration,
+}
+
+fn slots_of(tpl: &TopicPartitionList) -> BTreeSet<usize> {
+    tpl.elements()
+        .iter()
+        .filter_map(|e| usize::try_from(e.partition()).ok())
+        .collect()
+}
+
+impl ClientContext for SlotContext {}
+
+impl ConsumerContext for SlotContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let slots = slots_of(tpl);
+        let (released, done) = sync_channel(1);
+        self.revoking.store(true, Ordering::SeqCst);
+        if self
+            .events
+            .send(SlotEvent::Revoked {
+                slots: slots.clone(),
+                released,
+            })
+            .is_ok()
+        {
+            // Blocking here is the point: the coordinator waits for this member to rejoin.
+            match done.recv_timeout(self.release_timeout) {
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => {}
+                Err(RecvTimeoutError::Timeout) => tracing::warn!(
+                    ?slots,
+                    "the worker did not release its slots in time; giving them up anyway (its later commits are refused by the group generation)"
+                ),
+            }
+        }
+        self.revoking.store(false, Ordering::SeqCst);
+        tracing::info!(?slots, "query slots released");
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let slots = slots_of(tpl);
+                tracing::info!(?slots, "query slots assigned");
+                let _ = self.events.send(SlotEvent::Assigned(slots));
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "slot group rebalance failed"),
+        }
+    }
+}
+
+/// Settings of the slot group.
+#[derive(Debug, Clone)]
+pub struct SlotGroupSettings {
+    pub group_id: String,
+    pub topic: String,
+    /// A member that died is noticed after this long.
+    pub session_timeout: Duration,
+    /// How long a revocation waits for the worker to release (an HTTP request plus a
+    /// transaction in flight).
+    pub release_timeout: Duration,
+}
+
+/// This replica's membership in the slot group. Dropping it leaves the group, which hands its slots to the others at once.
+pub struct SlotOwnership {
+    consumer: Arc<BaseConsumer<SlotContext>>,
+    topic: String,
+    revoking: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    poller: Option<JoinHandle<()>>,
+}
+
+impl SlotOwnership {
+    /// Joins the group; assignments arrive as [`SlotEvent`]s.
+    pub fn join(
+        base: ClientConfig,
+        settings: &SlotGroupSettings,
+    ) -> Result<(Self, UnboundedReceiver<SlotEvent>), KafkaError> {
+        let (events, receiver) = unbounded_channel();
+        let revoking = Arc::new(AtomicBool::new(false));
+        let session_ms = settings.session_timeout.as_millis().max(6_000);
+        let mut config = base;
+        config
+            .set("group.id", &settings.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            // Offsets committed through transactions only; reading them must wait for
+            // pending transactions (require_stable).
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            // Eager: every member revokes all it owns before anything is handed out again.
+            .set("partition.assignment.strategy", "roundrobin")
+            .set("session.timeout.ms", session_ms.to_string())
+            .set("heartbeat.interval.ms", (session_ms / 5).to_string())
+            // The rebalance timeout: how long the group waits for a member to release.
+            .set(
+                "max.poll.interval.ms",
+                (settings.release_timeout.as_millis() + 30_000).to_string(),
+            )
+            // New slots (queries added) are noticed within this.
+            .set("topic.metadata.refresh.interval.ms", "30000");
+        let consumer: BaseConsumer<SlotContext> = config.create_with_context(SlotContext {
+            events,
+            revoking: revoking.clone(),
+            release_timeout: settings.release_timeout,
+        })?;
+        consumer.subscribe(&[settings.topic.as_str()])?;
+        let consumer = Arc::new(consumer);
+        let stop = Arc::new(AtomicBool::new(false));
+        // Rebalance callbacks run inside poll: a thread of its own keeps them prompt.
+        let poller = {
+            let consumer = consumer.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("slot-group".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        if let Some(Err(e)) = consumer.poll(Duration::from_millis(200)) {
+                            tracing::warn!(error = %e, "slot group");
+                        }
+                    }
+                })
+                .map_err(|e| KafkaError::Subscription(format!("cannot start the poller: {e}")))?
+        };
+        Ok((
+            SlotOwnership {
+                consumer,
+                topic: settings.topic.clone(),
+                revoking,
+                stop,
+                poller: Some(poller),
+            },
+            receiver,
+        ))
+    }
+
+    /// True while a revocation waits for the worker: a transaction being retried should give
+    /// up (uncommitted pages are fetched again by the next owner).
+    pub fn revoking(&self) -> bool {
+        self.revoking.load(Ordering::SeqCst)
+    }
+
+    /// The member's group metadata, sent with every transaction as its fence.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        self.consumer.group_metadata()
+    }
+
+    /// The offsets a transaction of `slot` commits: always 0 (the slots carry no records; the
+    /// commit is only the fence).
+    pub fn slot_offsets(&self, slot: usize) -> Result<TopicPartitionList, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(
+            &self.topic,
+            i32::try_from(slot).unwrap_or(i32::MAX),
+            Offset::Offset(0),
+        )?;
+        Ok(tpl)
+    }
+
+    /// Waits until no transaction of a previous owner touching `slots` is pending (committed or
+    /// aborted), so the checkpoints read next are final.
+    pub fn wait_until_settled(
+        &self,
+        slots: &BTreeSet<usize>,
+        timeout: Duration,
+    ) -> Result<(), KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for slot in slots {
+            tpl.add_partition(&self.topic, i32::try_from(*slot).unwrap_or(i32::MAX));
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.consumer.committed_offsets(tpl.clone(), timeout) {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "slot offsets not stable yet");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn shut_down(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
+        self.consumer.unsubscribe();
+    }
+}
+
+impl Drop for SlotOwnership {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
