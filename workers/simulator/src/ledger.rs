@@ -68,7 +68,10 @@ impl IdSet {
     /// Every id, ascending.
     fn to_sorted_vec(&self) -> Vec<u64> {
         let mut all = Vec::with_capacity(self.len());
-        let (mut a, mut b) = (self.sorted.iter().peekable(), self.pending.iter().peekable());
+        let (mut a, mut b) = (
+            self.sorted.iter().peekable(),
+            self.pending.iter().peekable(),
+        );
         loop {
             let next = match (a.peek(), b.peek()) {
                 (Some(x), Some(y)) if x <= y => a.next(),
@@ -188,7 +191,8 @@ impl Ledger {
                         ids: q.ids.to_sorted_vec(),
                     })
                     .collect();
-                let mut all: Vec<u64> = queries.iter().flat_map(|q| q.ids.iter().copied()).collect();
+                let mut all: Vec<u64> =
+                    queries.iter().flat_map(|q| q.ids.iter().copied()).collect();
                 all.sort_unstable();
                 all.dedup();
                 TokenSnapshot {

@@ -133,7 +133,11 @@ fn ids_with_times(values: &HashMap<&str, &str>) -> Option<ParamError> {
     let present = |names: [&str; 2]| -> Vec<(String, Vec<String>)> {
         names
             .iter()
-            .filter_map(|n| values.get(n).map(|v| ((*n).to_string(), vec![(*v).to_string()])))
+            .filter_map(|n| {
+                values
+                    .get(n)
+                    .map(|v| ((*n).to_string(), vec![(*v).to_string()]))
+            })
             .collect()
     };
     let ids = present(["since_id", "until_id"]);
@@ -356,7 +360,10 @@ pub fn parse(
     match query {
         Some(query) if errors.is_empty() => Ok(SearchParams {
             query,
-            query_text: values.get("query").map(|q| q.to_string()).unwrap_or_default(),
+            query_text: values
+                .get("query")
+                .map(|q| q.to_string())
+                .unwrap_or_default(),
             start_ms,
             end_ms,
             since_id,
@@ -485,11 +492,20 @@ mod tests {
         let start_ok = format_second(NOW - DAY);
         let end_ok = format_second(NOW - 60_000);
         // (case, parameters, expected errors as (parameter names, message)).
+        type Pairs<'a> = Vec<(&'a str, &'a str)>;
         type Expected<'a> = Vec<(Vec<&'a str>, &'a str)>;
-        let cases: Vec<(&str, Vec<(&str, &str)>, Expected)> = vec![
-            ("since_id inside the window", vec![("since_id", &fresh)], vec![]),
+        let cases: Vec<(&str, Pairs, Expected)> = vec![
+            (
+                "since_id inside the window",
+                vec![("since_id", &fresh)],
+                vec![],
+            ),
             ("since_id one day old", vec![("since_id", &recent)], vec![]),
-            ("since_id at the cut-off", vec![("since_id", &cutoff)], vec![]),
+            (
+                "since_id at the cut-off",
+                vec![("since_id", &cutoff)],
+                vec![],
+            ),
             (
                 "since_id older than 7 days",
                 vec![("since_id", &old)],
@@ -536,7 +552,11 @@ mod tests {
                     combination,
                 )],
             ),
-            ("times alone", vec![("start_time", &start_ok), ("end_time", &end_ok)], vec![]),
+            (
+                "times alone",
+                vec![("start_time", &start_ok), ("end_time", &end_ok)],
+                vec![],
+            ),
             (
                 "start_time older than 7 days",
                 vec![("start_time", "2025-11-10T00:00:00Z")],
