@@ -197,7 +197,8 @@ impl SimHandle {
 
     /// Empties the ledger.
     pub fn clear_ledger(&self) {
-        lock(&self.state.ledger).clear();
+        let mut ledger = lock(&self.state.ledger);
+        ledger.clear();
         self.state.metrics.ledger_entries_stored.set(0);
     }
 }
@@ -496,10 +497,15 @@ fn record_in_ledger(state: &AppState, token: &str, query: &str, page: &search::P
         return;
     }
     let ids: Vec<u64> = page.posts.iter().map(|p| p.id).collect();
-    let (recorded, stored) = {
+    let recorded = {
         let mut ledger = lock(&state.ledger);
         let recorded = ledger.record(token, query, &ids);
-        (recorded, ledger.entries())
+        // Under the lock, so a concurrent DELETE cannot be overwritten by a stale count.
+        state
+            .metrics
+            .ledger_entries_stored
+            .set(i64::try_from(ledger.entries()).unwrap_or(i64::MAX));
+        recorded
     };
     let label = SimMetrics::token(token);
     state
@@ -514,16 +520,20 @@ fn record_in_ledger(state: &AppState, token: &str, query: &str, page: &search::P
             .get_or_create(&label)
             .inc_by(recorded.unrecorded);
     }
-    state
-        .metrics
-        .ledger_entries_stored
-        .set(i64::try_from(stored).unwrap_or(i64::MAX));
 }
 
 async fn admin_ledger(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = SimHandle { state }.ledger();
-    match serde_json::to_value(&snapshot) {
-        Ok(body) => json_response(StatusCode::OK, &body, None),
+    // Straight to text: a `Value` tree of millions of ids would cost far more than the ids.
+    match serde_json::to_string(&snapshot) {
+        Ok(body) => {
+            let mut response = (StatusCode::OK, body).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            response
+        }
         Err(e) => json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             &json!({"error": e.to_string()}),
