@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use xapi_simulator::params::{WINDOW_MS, first_id_at};
 use xapi_simulator::{Burst, CorpusConfig, FaultConfig, RunningSimulator, SimConfig, TokenConfig};
 
 fn token(name: &str, secret: &str, limit: u32, window: u64, cap: u64) -> TokenConfig {
@@ -22,7 +23,7 @@ async fn simulator(tokens: Vec<TokenConfig>, corpus: CorpusConfig) -> RunningSim
         seed: 11,
         tokens,
         corpus,
-        faults: FaultConfig::default(),
+        ..SimConfig::default()
     };
     xapi_simulator::start(config)
         .await
@@ -500,5 +501,344 @@ async fn posts_arrive_over_time() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let after = sim.handle.visible_posts();
     assert!(after > before, "{before} → {after}");
+    sim.stop().await;
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+#[tokio::test]
+async fn ids_older_than_the_window_get_x_400() {
+    let sim = simulator(
+        vec![token("t", "secret", 100, 900, 1_000_000)],
+        small_corpus(),
+    )
+    .await;
+    let before = now_ms();
+    let stale = (first_id_at(before - WINDOW_MS - 3_600_000) | 77).to_string();
+    let bad = get(
+        &sim,
+        Some("secret"),
+        &[("query", "covid"), ("since_id", &stale)],
+    )
+    .await;
+    let after = now_ms();
+    assert_eq!(bad.status, 400, "{}", bad.raw);
+    assert_eq!(bad.body["title"], "Invalid Request");
+    assert_eq!(
+        bad.body["detail"],
+        "One or more parameters to your request was invalid."
+    );
+    assert_eq!(
+        bad.body["type"],
+        "https://api.twitter.com/2/problems/invalid-request"
+    );
+    let errors = bad.body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{}", bad.raw);
+    assert_eq!(
+        errors[0]["parameters"],
+        serde_json::json!({"since_id": [stale]})
+    );
+    // The message names the window's start (to the minute) and the smallest id it accepts.
+    let message = errors[0]["message"].as_str().expect("message");
+    let (head, smallest) = message
+        .split_once(". Please use a 'since_id' that is larger than ")
+        .expect(message);
+    assert!(
+        head.starts_with("'since_id' must be a tweet id created after 20") && head.ends_with('Z'),
+        "{message}"
+    );
+    let smallest: u64 = smallest.parse().expect("an id");
+    let cut_off = xapi_simulator::params::snowflake_ms(smallest);
+    assert!(
+        (before - WINDOW_MS..=after - WINDOW_MS).contains(&cut_off),
+        "{message}"
+    );
+
+    let until = get(
+        &sim,
+        Some("secret"),
+        &[("query", "covid"), ("until_id", &stale)],
+    )
+    .await;
+    assert_eq!(until.status, 400);
+    assert!(
+        until
+            .raw
+            .contains("'until_id' must be a tweet id created after"),
+        "{}",
+        until.raw
+    );
+
+    // An id inside the window is accepted (every corpus post is minutes old).
+    let fresh = (first_id_at(now_ms() - WINDOW_MS + 3_600_000)).to_string();
+    let ok = get(
+        &sim,
+        Some("secret"),
+        &[("query", "covid"), ("since_id", &fresh)],
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.raw);
+    assert_eq!(ok.body["meta"]["result_count"], 10);
+
+    // Id bounds and time bounds cannot be combined.
+    let end = chrono::DateTime::from_timestamp_millis(now_ms() - 60_000)
+        .expect("time")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let mixed = get(
+        &sim,
+        Some("secret"),
+        &[("query", "covid"), ("since_id", &fresh), ("end_time", &end)],
+    )
+    .await;
+    assert_eq!(mixed.status, 400, "{}", mixed.raw);
+    assert_eq!(
+        mixed.body["errors"][0]["parameters"],
+        serde_json::json!({"since_id": [fresh], "end_time": [end]})
+    );
+    assert_eq!(
+        mixed.body["errors"][0]["message"],
+        "Invalid use of 'since_id' or 'until_id' in conjunction with 'start_time' or 'end_time'."
+    );
+    assert_eq!(sim.handle.stats()["t"].bad_requests, 3);
+    sim.stop().await;
+}
+
+async fn admin_json(sim: &RunningSimulator, path: &str) -> Value {
+    let response = reqwest::get(format!("{}{path}", sim.base_url()))
+        .await
+        .expect("admin request");
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.expect("admin json")
+}
+
+fn ids_of(answer: &Answer) -> Vec<String> {
+    answer.body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| d["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_ledger_records_every_served_id_per_token_and_query() {
+    let sim = simulator(
+        vec![
+            token("alpha", "secret-a", 100, 900, 1_000_000),
+            token("beta", "secret-b", 100, 900, 1_000_000),
+        ],
+        small_corpus(),
+    )
+    .await;
+    let first = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
+    let replay = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
+    assert_eq!(ids_of(&first), ids_of(&replay), "the same page twice");
+    let next = first.body["meta"]["next_token"].as_str().expect("next");
+    let second = get(
+        &sim,
+        Some("secret-a"),
+        &[("query", "covid"), ("next_token", next)],
+    )
+    .await;
+    let english = get(
+        &sim,
+        Some("secret-a"),
+        &[("query", "covid lang:en"), ("max_results", "20")],
+    )
+    .await;
+    let beta = get(&sim, Some("secret-b"), &[("query", "covid")]).await;
+    // Nothing is recorded for answers without data.
+    let newest = ids_of(&first)[0].clone();
+    let empty = get(
+        &sim,
+        Some("secret-b"),
+        &[("query", "covid"), ("since_id", &newest)],
+    )
+    .await;
+    assert_eq!(empty.body["meta"]["result_count"], 0, "{}", empty.raw);
+
+    let ledger = admin_json(&sim, "/_sim/ledger").await;
+    let raw = ledger.to_string();
+    assert!(!raw.contains("secret"), "labels only: {raw}");
+    assert_eq!(ledger["capacity"], 2_000_000);
+    assert_eq!(ledger["overflowed"], false);
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort_by_key(|id| id.parse::<u64>().expect("id"));
+        ids.dedup();
+        ids
+    };
+    let covid_a = sorted([ids_of(&first), ids_of(&second)].concat());
+    let english_a = sorted(ids_of(&english));
+    let union_a = sorted([covid_a.clone(), english_a.clone()].concat());
+    let expected = serde_json::json!({
+        "capacity": 2_000_000,
+        "entries": 20 + 20 + 10,
+        "overflowed": false,
+        "tokens": [
+            {"token": "alpha", "served_posts": 50, "distinct_posts": union_a.len(), "unrecorded_posts": 0,
+             "queries": [
+                {"query": "covid", "served_posts": 30, "distinct_posts": 20, "unrecorded_posts": 0, "ids": covid_a},
+                {"query": "covid lang:en", "served_posts": 20, "distinct_posts": 20, "unrecorded_posts": 0, "ids": english_a},
+             ]},
+            {"token": "beta", "served_posts": 10, "distinct_posts": 10, "unrecorded_posts": 0,
+             "queries": [
+                {"query": "covid", "served_posts": 10, "distinct_posts": 10, "unrecorded_posts": 0, "ids": sorted(ids_of(&beta))},
+             ]},
+        ]
+    });
+    assert_eq!(ledger, expected);
+    assert!(
+        union_a.len() < 40,
+        "the English page overlaps the covid pages"
+    );
+    // The ledger's served count is the stats' and the month's.
+    let stats = sim.handle.stats();
+    assert_eq!(stats["alpha"].posts_served, 50);
+    assert_eq!(stats["alpha"].month_posts, 50);
+    assert_eq!(stats["beta"].posts_served, 10);
+
+    let metrics = reqwest::get(format!("{}/metrics", sim.base_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"xapi_sim_ledger_entries_total{token="alpha"} 40"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("xapi_sim_ledger_entries_stored 50"),
+        "{metrics}"
+    );
+
+    let cleared = reqwest::Client::new()
+        .delete(format!("{}/_sim/ledger", sim.base_url()))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(cleared.status().as_u16(), 204);
+    assert_eq!(
+        admin_json(&sim, "/_sim/ledger").await,
+        serde_json::json!({"capacity": 2_000_000, "entries": 0, "overflowed": false, "tokens": []})
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_ledger_keeps_counting_and_says_so() {
+    let sim = xapi_simulator::start(SimConfig {
+        listen: "127.0.0.1:0".into(),
+        tokens: vec![token("t", "secret", 100, 900, 1_000_000)],
+        corpus: small_corpus(),
+        ledger_capacity: 15,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let first = get(&sim, Some("secret"), &[("query", "covid")]).await;
+    let next = first.body["meta"]["next_token"].as_str().expect("next");
+    get(
+        &sim,
+        Some("secret"),
+        &[("query", "covid"), ("next_token", next)],
+    )
+    .await;
+    get(&sim, Some("secret"), &[("query", "covid")]).await;
+    let ledger = sim.handle.ledger();
+    assert!(ledger.overflowed);
+    assert_eq!((ledger.capacity, ledger.entries), (15, 15));
+    let t = &ledger.tokens[0];
+    assert_eq!(t.served_posts, 30, "every serve counted past the capacity");
+    assert_eq!(t.distinct_posts, 15);
+    assert_eq!(t.unrecorded_posts, 5);
+    assert_eq!(t.queries[0].ids.len(), 15);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn stats_keep_rate_limits_apart_from_injected_faults_and_caps() {
+    let sim = simulator(
+        vec![
+            token("busy", "secret-busy", 6, 900, 1_000_000),
+            token("capped", "secret-capped", 100, 900, 10),
+        ],
+        small_corpus(),
+    )
+    .await;
+    // Admitted requests are numbered simulator-wide: 0 and 1 are slowed, then 0 answers 503
+    // and 1 and 2 are cut off (a 503 comes before a cut-off).
+    sim.handle.set_faults(FaultConfig {
+        server_errors: Some(Burst {
+            every: 100,
+            length: 1,
+            status: 503,
+        }),
+        slow: Some(xapi_simulator::SlowResponses {
+            every: 100,
+            length: 2,
+            delay_ms: 10,
+        }),
+        malformed: Some(Burst {
+            every: 100,
+            length: 3,
+            status: 200,
+        }),
+        ..FaultConfig::default()
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(
+            get(&sim, Some("secret-busy"), &[("query", "covid")])
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, [503, 200, 200, 200, 200, 200]);
+    let stats = admin_json(&sim, "/_sim/stats").await;
+    let busy = &stats["tokens"]["busy"];
+    assert_eq!(
+        busy["rate_limited"], 0,
+        "injected faults are no rate limit: {busy}"
+    );
+    assert_eq!(busy["injected_server_errors"], 1);
+    assert_eq!(busy["injected_slow"], 2);
+    assert_eq!(busy["injected_malformed"], 2);
+    assert_eq!(busy["injected_faults"], 5);
+    assert_eq!(busy["statuses"], serde_json::json!({"200": 5, "503": 1}));
+    // Three readable pages of 10 (the cut-off one is not counted as served).
+    assert_eq!(busy["posts_served"], 30);
+    assert_eq!(sim.handle.ledger().tokens[0].served_posts, 30);
+
+    // Past the window's 6 requests: a real rate limit.
+    let limited = get(&sim, Some("secret-busy"), &[("query", "covid")]).await;
+    assert_eq!(limited.status, 429);
+    // Over the monthly cap: usage-capped, not rate-limited.
+    sim.handle.set_faults(FaultConfig::default());
+    assert_eq!(
+        get(&sim, Some("secret-capped"), &[("query", "covid")])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&sim, Some("secret-capped"), &[("query", "covid")])
+            .await
+            .status,
+        429
+    );
+    let stats = sim.handle.stats();
+    assert_eq!(stats["busy"].rate_limited, 1);
+    assert_eq!(stats["busy"].injected_faults, 5, "unchanged");
+    assert_eq!(stats["capped"].rate_limited, 0);
+    assert_eq!(stats["capped"].usage_capped, 1);
+    assert_eq!(stats["capped"].injected_faults, 0);
+    assert_eq!(stats["capped"].statuses.get(&429), Some(&1));
     sim.stop().await;
 }
