@@ -1,0 +1,33 @@
+//! The one test support of the workspace: where the local platform is, and the helpers every
+//! integration test, end-to-end test and benchmark shares. Small modules with one job each:
+//!
+//! - [`platform`]: the running platform's addresses from `.platform/env`; fails loudly, naming the
+//!   missing component. Re-exported here as [`Platform`] and [`platform()`].
+//! - [`names`]: names no other test run uses (databases, topics, groups, accounts, namespaces).
+//! - [`files`]: scratch directories and the config and secret files written into them.
+//! - [`ports`]: free local TCP ports.
+//! - [`process`]: child processes with their output in a log file, killed when the test ends.
+//! - [`telemetry`]: the workers' telemetry, installed once per test binary.
+//! - [`kafka`]: clients and topics on the platform's (or a test's own) Kafka.
+//! - [`records`]: posts on the post topic as the extractor writes them: produce, read, compare.
+//! - [`checkpoints`]: the extractor's compacted checkpoint topic.
+//! - [`mysql`]: a private database per test on the platform's MariaDB, logins, error numbers.
+//! - [`rollups`]: assertions on what the transformer stored (row counts, roll-ups, snapshots).
+//!
+//! The sample posts themselves are `tweetpipe_common::fixtures` (feature `fixtures`).
+//! Everything here panics with a message on failure: it is test code, and a missing service
+//! must fail the test, never skip it.
+
+pub mod checkpoints;
+pub mod files;
+pub mod kafka;
+pub mod mysql;
+pub mod names;
+pub mod platform;
+pub mod ports;
+pub mod process;
+pub mod records;
+pub mod rollups;
+pub mod telemetry;
+
+pub use platform::{Platform, platform};
