@@ -15,6 +15,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use tweetpipe_operator::crd::TweetPipeline;
 use tweetpipe_operator::labels::INSTANCE_LABEL;
+use tweetpipe_testkit::ports::free_port;
 
 use support::*;
 

@@ -1,173 +1,33 @@
-//! Where the local platform's services are, for integration and end-to-end tests.
+//! The one test support of the workspace: where the local platform is, and the helpers every
+//! integration test, end-to-end test and benchmark shares. Small modules with one job each:
 //!
-//! `make platform-up` writes `.platform/env` (or `$TWEETPIPE_PLATFORM_ENV`) with one `KEY=VALUE`
-//! per line. Tests call [`platform()`]; when the file or a service is missing the test fails with
-//! a message that names the component and the command that brings it up. Nothing here skips.
+//! - [`platform`]: the running platform's addresses from `.platform/env`; fails loudly, naming the
+//!   missing component. Re-exported here as [`Platform`] and [`platform()`].
+//! - [`names`]: names no other test run uses (databases, topics, groups, accounts, namespaces).
+//! - [`files`]: scratch directories and the config and secret files written into them.
+//! - [`ports`]: free local TCP ports.
+//! - [`process`]: child processes with their output in a log file, killed when the test ends.
+//! - [`telemetry`]: the workers' telemetry, installed once per test binary.
+//! - [`kafka`]: clients and topics on the platform's (or a test's own) Kafka.
+//! - [`records`]: posts on the post topic as the extractor writes them: produce, read, compare.
+//! - [`checkpoints`]: the extractor's compacted checkpoint topic.
+//! - [`mysql`]: a private database per test on the platform's MariaDB, logins, error numbers.
+//! - [`rollups`]: assertions on what the transformer stored (row counts, roll-ups, snapshots).
+//!
+//! The sample posts themselves are `tweetpipe_common::fixtures` (feature `fixtures`).
+//! Everything here panics with a message on failure: it is test code, and a missing service
+//! must fail the test, never skip it.
 
-use std::collections::HashMap;
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::time::Duration;
+pub mod checkpoints;
+pub mod files;
+pub mod kafka;
+pub mod mysql;
+pub mod names;
+pub mod platform;
+pub mod ports;
+pub mod process;
+pub mod records;
+pub mod rollups;
+pub mod telemetry;
 
-/// Addresses of the running local platform.
-#[derive(Debug, Clone)]
-pub struct Platform {
-    /// Kafka bootstrap servers as seen from the host (tests).
-    pub kafka_bootstrap: String,
-    /// Kafka bootstrap servers as seen from pods.
-    pub kafka_bootstrap_pod: String,
-    /// MariaDB URL with administrative rights, from the host, no database selected.
-    pub mysql_url: String,
-    /// MariaDB URL with administrative rights, as seen from pods.
-    pub mysql_url_pod: String,
-    /// Kubeconfig of the local cluster's admin.
-    pub kubeconfig: PathBuf,
-    /// Directory holding every component's log.
-    pub log_dir: PathBuf,
-    /// Everything in the env file, for keys without a field.
-    pub vars: HashMap<String, String>,
-}
-
-const BRING_UP: &str = "run `make platform-up` (or `make test`, which brings it up)";
-
-impl Platform {
-    /// Reads the env file. Errors name the file and what to do.
-    pub fn load() -> Result<Self, String> {
-        let path = env_file_path();
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!(
-                "local platform env file {} unreadable ({e}); {BRING_UP}",
-                path.display()
-            )
-        })?;
-        let vars = parse_env(&text);
-        let get = |key: &str| {
-            vars.get(key).cloned().ok_or_else(|| {
-                format!(
-                    "{} lacks {key}; the platform is out of date, {BRING_UP}",
-                    path.display()
-                )
-            })
-        };
-        Ok(Platform {
-            kafka_bootstrap: get("TWEETPIPE_KAFKA_BOOTSTRAP")?,
-            kafka_bootstrap_pod: get("TWEETPIPE_KAFKA_BOOTSTRAP_POD")?,
-            mysql_url: get("TWEETPIPE_MYSQL_URL")?,
-            mysql_url_pod: get("TWEETPIPE_MYSQL_URL_POD")?,
-            kubeconfig: PathBuf::from(get("KUBECONFIG")?),
-            log_dir: PathBuf::from(get("TWEETPIPE_LOG_DIR")?),
-            vars: vars.clone(),
-        })
-    }
-
-    /// Panics unless Kafka accepts TCP connections.
-    pub fn require_kafka(&self) -> &Self {
-        require_tcp(
-            "Kafka",
-            &self.kafka_bootstrap,
-            &self.log_dir.join("kafka.log"),
-        );
-        self
-    }
-
-    /// Panics unless MariaDB accepts TCP connections.
-    pub fn require_mysql(&self) -> &Self {
-        let host = self
-            .mysql_url
-            .rsplit('@')
-            .next()
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default()
-            .to_string();
-        require_tcp("MariaDB", &host, &self.log_dir.join("mariadb.log"));
-        self
-    }
-
-    /// A kube client for the local cluster's admin; panics naming the API server when it is down.
-    pub async fn kube_client(&self) -> kube::Client {
-        let options = kube::config::KubeConfigOptions::default();
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap_or_else(|e| {
-                panic!("kubeconfig {}: {e}; {BRING_UP}", self.kubeconfig.display())
-            });
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .unwrap_or_else(|e| panic!("kubeconfig {}: {e}", self.kubeconfig.display()));
-        let client = kube::Client::try_from(config)
-            .unwrap_or_else(|e| panic!("cannot build a Kubernetes client: {e}"));
-        if let Err(e) = client.apiserver_version().await {
-            panic!(
-                "the Kubernetes API server does not answer ({e}); see {}; {BRING_UP}",
-                self.log_dir.join("kube-apiserver.log").display()
-            );
-        }
-        client
-    }
-}
-
-/// The platform, loaded once per test binary. Panics with an actionable message when it is absent.
-pub fn platform() -> &'static Platform {
-    static PLATFORM: OnceLock<Platform> = OnceLock::new();
-    PLATFORM.get_or_init(|| Platform::load().unwrap_or_else(|e| panic!("{e}")))
-}
-
-fn env_file_path() -> PathBuf {
-    if let Ok(path) = std::env::var("TWEETPIPE_PLATFORM_ENV") {
-        return PathBuf::from(path);
-    }
-    // Cargo runs tests from their package's directory: the nearest `.platform/env` above it is the
-    // workspace's. (Looked up at run time: a path baked in at compile time goes stale when build
-    // artifacts are shared between clones.)
-    let start =
-        std::env::current_dir().unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    start
-        .ancestors()
-        .map(|dir| dir.join(".platform/env"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.platform/env"))
-}
-
-fn parse_env(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
-        .collect()
-}
-
-fn require_tcp(component: &str, address: &str, log: &Path) {
-    let first = address.split(',').next().unwrap_or(address);
-    let reachable = first
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .is_some_and(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok());
-    assert!(
-        reachable,
-        "{component} is not reachable at {first}; see {} and `make platform-status`; {BRING_UP}",
-        log.display()
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_env_lines_ignoring_comments_and_quotes() {
-        let vars = parse_env("# comment\nA=1\n\nB=\"two words\"\nC = x=y\n");
-        assert_eq!(vars.get("A").map(String::as_str), Some("1"));
-        assert_eq!(vars.get("B").map(String::as_str), Some("two words"));
-        assert_eq!(vars.get("C").map(String::as_str), Some("x=y"));
-        assert_eq!(vars.len(), 3);
-    }
-
-    #[test]
-    #[should_panic(expected = "is not reachable")]
-    fn unreachable_service_fails_loudly() {
-        // Port 1 on loopback is never listening here.
-        require_tcp("Kafka", "127.0.0.1:1", Path::new("/nonexistent/kafka.log"));
-    }
-}
+pub use platform::{Platform, platform};

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
+use tweetpipe_testkit::names::random_hex;
 use tweetpipe_testkit::platform;
 
 const PROBE_IMAGE: &str = "tweetpipe/probe:dev";
@@ -37,10 +38,7 @@ async fn node_is_ready() {
 
 /// A namespace of its own per test, deleted afterwards.
 async fn scratch_namespace(client: &kube::Client, prefix: &str) -> String {
-    let name = format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let name = format!("{prefix}-{}", random_hex(8));
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
     namespaces

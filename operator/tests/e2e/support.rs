@@ -4,7 +4,6 @@
 
 #![allow(dead_code)] // shared by several test binaries, each using a part
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -14,13 +13,13 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
-use rdkafka::ClientConfig;
-use rdkafka::admin::AdminClient;
-use rdkafka::client::DefaultClientContext;
 use sqlx::Connection;
 use tweetpipe_operator::crd::TweetPipeline;
 use tweetpipe_operator::labels::INSTANCE_LABEL;
 use tweetpipe_testkit::Platform;
+use tweetpipe_testkit::kafka::admin;
+use tweetpipe_testkit::names::random_hex;
+use tweetpipe_testkit::ports::free_port;
 
 /// Upper bound for a state to be reached; generous because CPU is shared.
 pub const SETTLE: Duration = Duration::from_secs(180);
@@ -84,10 +83,7 @@ pub struct TestNamespace {
 
 impl TestNamespace {
     pub async fn new(client: &Client, test: &str) -> Self {
-        let name = format!(
-            "e2e-{test}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..6]
-        );
+        let name = format!("e2e-{test}-{}", random_hex(6));
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace =
             serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
@@ -181,13 +177,6 @@ pub struct OperatorOptions<'a> {
     pub lease_name: &'a str,
     /// Extra environment, overriding the test defaults (e.g. production requeue intervals).
     pub env: Vec<(&'static str, String)>,
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Operator {
@@ -361,7 +350,7 @@ pub fn pipeline(ns: &TestNamespace, name: &str) -> TweetPipeline {
         .reporting_user
         .as_mut()
         .expect("fixture has one")
-        .name = format!("r_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        .name = format!("r_{}", random_hex(10));
     tp.spec.source.base_url = format!("http://x-api-simulator.{}.svc:8080", ns.name);
     tp
 }
@@ -430,11 +419,7 @@ pub async fn wait_condition(
 
 /// Topics that exist on the platform's Kafka, among `names`.
 pub fn existing_topics(names: &[String]) -> Vec<String> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &platform().kafka_bootstrap)
-        .create()
-        .expect("Kafka admin client");
-    let metadata = admin
+    let metadata = admin(&platform().kafka_bootstrap)
         .inner()
         .fetch_metadata(None, Duration::from_secs(10))
         .expect("Kafka metadata");
@@ -448,11 +433,7 @@ pub fn existing_topics(names: &[String]) -> Vec<String> {
 
 /// Partitions of a topic.
 pub fn topic_partitions(name: &str) -> Option<usize> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &platform().kafka_bootstrap)
-        .create()
-        .ok()?;
-    let metadata = admin
+    let metadata = admin(&platform().kafka_bootstrap)
         .inner()
         .fetch_metadata(Some(name), Duration::from_secs(10))
         .ok()?;

@@ -3,6 +3,8 @@
 //! - [`contract`]: the worker configs, checkpoint record, topic names and mounted paths the
 //!   operator and the workers agree on (pure data, always available).
 //! - [`post`]: the post as it travels through Kafka (mirrors `schema/post.v1.avsc`).
+//! - [`fixtures`] (feature `fixtures`, dev-dependencies only): deterministic sample posts for
+//!   tests and benchmarks.
 //! - [`codec`] (feature `avro`): Avro single-object encoding and the Confluent wire format.
 //! - [`kafka`] (feature `kafka`): librdkafka client settings from the config's `kafka` block.
 //! - [`headers`]: names of the Kafka record headers.
@@ -18,6 +20,8 @@
 #[cfg(feature = "avro")]
 pub mod codec;
 pub mod contract;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod headers;
 #[cfg(feature = "kafka")]
 pub mod kafka;

@@ -3,16 +3,36 @@
 
 mod support;
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use support::*;
 use tokio_util::sync::CancellationToken;
+use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
+use tweetpipe_testkit::files::write_json;
+use tweetpipe_testkit::kafka::bootstrap;
+use tweetpipe_testkit::process::{ChildGuard, spawn_logged};
+use tweetpipe_testkit::records::{assert_exactly, read_posts_async};
 use xapi_simulator::FaultConfig;
+
+/// Runs the extractor binary as a child process with its log in `dir`.
+fn spawn_extractor(config_path: &Path, dir: &Path, tag: &str) -> ChildGuard {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tweetpipe-extractor"));
+    command
+        .env("EXTRACTOR_CONFIG", config_path)
+        .env("REPLICA_INDEX", "0")
+        .env("RUST_LOG", "info,tweetpipe_extractor=debug");
+    ChildGuard(spawn_logged(
+        command,
+        &dir.join(format!("extractor-{tag}.log")),
+    ))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_published_post_becomes_exactly_one_record() {
-    telemetry();
-    let setup = Setup::new("exactly-n").await;
+    tweetpipe_testkit::telemetry::install("extractor-tests");
+    let setup = Setup::new(&bootstrap(), "exactly-n").await;
     let sim = simulator(750, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     let queries = [("all", "covid"), ("pt", "covid lang:pt")];
     let config = parse_config(setup.config(&sim, 60, 2, 100, &queries));
@@ -105,11 +125,12 @@ async fn every_published_post_becomes_exactly_one_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
-    let setup = Setup::new("restart").await;
+    let setup = Setup::new(&bootstrap(), "restart").await;
     // Small pages and a slow pace make each run long enough to interrupt in the middle.
     let sim = simulator(600, token_config(12, 2, 1_000_000), FaultConfig::default()).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
-    let config_path = setup.write_config(&setup.config(&sim, 12, 2, 10, &[("all", "covid")]));
+    let config = setup.config(&sim, 12, 2, 10, &[("all", "covid")]);
+    let config_path = write_json(&setup.dir, "extractor.json", &config);
 
     let mut first = spawn_extractor(&config_path, &setup.dir, "1");
     wait_for_checkpoints(
@@ -119,7 +140,7 @@ async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
         |cps| cps.get("all").is_some_and(|cp| cp.posts_total >= 100),
     )
     .await;
-    signal(&first, "KILL");
+    first.signal("KILL");
     let _ = first.0.wait();
 
     let mut second = spawn_extractor(&config_path, &setup.dir, "2");
@@ -130,7 +151,7 @@ async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
         |cps| cps.get("all").is_some_and(|cp| cp.posts_total >= 300),
     )
     .await;
-    signal(&second, "TERM");
+    second.signal("TERM");
     let status = second.0.wait().expect("wait");
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
 
@@ -142,7 +163,7 @@ async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
         |cps| caught_up(cps, "all", &expected[0]),
     )
     .await;
-    signal(&third, "TERM");
+    third.signal("TERM");
     let _ = third.0.wait();
 
     let records = read_posts_async(&setup.bootstrap, &setup.topic).await;

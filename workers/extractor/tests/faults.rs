@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use tokio_util::sync::CancellationToken;
+use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
+use tweetpipe_testkit::kafka::bootstrap;
+use tweetpipe_testkit::records::{assert_exactly, read_posts_async};
 use xapi_simulator::{Burst, FaultConfig};
 
 async fn metrics_text(addr: std::net::SocketAddr) -> String {
@@ -20,7 +23,7 @@ async fn metrics_text(addr: std::net::SocketAddr) -> String {
 /// 400 (invalid query): that query stops with the reason recorded; the others go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_query_stops_only_that_query() {
-    let setup = Setup::new("invalid").await;
+    let setup = Setup::new(&bootstrap(), "invalid").await;
     let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     let queries = [("bad", "covid (vaccine"), ("good", "covid")];
     let config = parse_config(setup.config(&sim, 60, 2, 100, &queries));
@@ -72,7 +75,7 @@ async fn invalid_query_stops_only_that_query() {
 /// 401 (token revoked): the query stops with reason `unauthorized`, nothing is retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_token_stops_with_unauthorized() {
-    let setup = Setup::new("unauthorized").await;
+    let setup = Setup::new(&bootstrap(), "unauthorized").await;
     let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     sim.handle.revoke("app");
     let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
@@ -119,7 +122,7 @@ async fn revoked_token_stops_with_unauthorized() {
 /// window, and still every post exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_waits_until_reset() {
-    let setup = Setup::new("ratelimit").await;
+    let setup = Setup::new(&bootstrap(), "ratelimit").await;
     let sim = simulator(400, token_config(3, 2, 1_000_000), FaultConfig::default()).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
     // The config claims 8 requests per 2 s while the token allows 3: the headers must win.
@@ -153,7 +156,7 @@ async fn rate_limit_waits_until_reset() {
 /// 429 usage-capped: the query stops with reason `usage_capped`; what was collected stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_cap_stops_the_query() {
-    let setup = Setup::new("usagecap").await;
+    let setup = Setup::new(&bootstrap(), "usagecap").await;
     let sim = simulator(600, token_config(60, 2, 250), FaultConfig::default()).await;
     let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
     let cancel = CancellationToken::new();
@@ -191,7 +194,7 @@ async fn usage_cap_stops_the_query() {
 /// lost, nothing duplicated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_malformed_bodies_are_retried() {
-    let setup = Setup::new("5xx").await;
+    let setup = Setup::new(&bootstrap(), "5xx").await;
     let faults = FaultConfig {
         server_errors: Some(Burst {
             every: 5,

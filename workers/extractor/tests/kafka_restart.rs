@@ -6,13 +6,16 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
 use tokio_util::sync::CancellationToken;
+use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
+use tweetpipe_testkit::files::temp_dir;
+use tweetpipe_testkit::ports::free_port;
+use tweetpipe_testkit::records::{assert_exactly, read_posts_async};
 use xapi_simulator::FaultConfig;
 
 struct PrivateKafka {
@@ -20,13 +23,6 @@ struct PrivateKafka {
     port: u16,
     java: Vec<String>,
     child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn kafka_libs() -> PathBuf {
@@ -174,7 +170,7 @@ impl Drop for PrivateKafka {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
-    telemetry();
+    tweetpipe_testkit::telemetry::install("extractor-tests");
     let mut kafka = tokio::task::spawn_blocking(|| {
         let mut k = PrivateKafka::new();
         k.start();
@@ -183,15 +179,8 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
     .await
     .expect("private kafka");
     let bootstrap = kafka.bootstrap();
-    let topic = unique("xt-kafka-restart");
-    create_topics(&bootstrap, &topic).await;
-    let dir = temp_dir("kafka-restart");
-    std::fs::write(dir.join("token"), TOKEN).expect("token");
-    let setup = Setup {
-        dir,
-        topic: topic.clone(),
-        bootstrap: bootstrap.clone(),
-    };
+    let setup = Setup::new(&bootstrap, "kafka-restart").await;
+    let topic = setup.topic.clone();
 
     let sim = simulator(1500, token_config(10, 2, 1_000_000), FaultConfig::default()).await;
     let expected = sim.handle.matching_ids("covid").expect("query");

@@ -1,11 +1,34 @@
 //! The accounts the operator creates and owns (reporting, writer), on real MariaDB.
 
-mod support;
-
-use support::*;
 use tweetpipe_schema::{
-    AccountOutcome, AccountSpec, Role, SchemaError, drop_accounts, ensure_account,
+    AccountOutcome, AccountSpec, MIGRATOR, Role, SchemaError, drop_accounts, ensure_account,
 };
+use tweetpipe_testkit::mysql::{
+    TestDb, admin, admin_user, login, mysql_error, password_last_changed,
+};
+use tweetpipe_testkit::names::short_unique;
+
+/// Control rows recorded for the test's database.
+async fn recorded(db: &TestDb) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT account_user, CAST(role AS CHAR) FROM tweetpipe_control.accounts \
+         WHERE database_name = ? ORDER BY account_user",
+    )
+    .bind(&db.name)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("control rows: {e}"))
+}
+
+/// Drops the given accounts, the database's control rows, then the database.
+async fn drop_with_accounts(db: TestDb, users: &[&str]) {
+    db.drop_users(users).await;
+    let _ = sqlx::query("DELETE FROM tweetpipe_control.accounts WHERE database_name = ?")
+        .bind(&db.name)
+        .execute(&db.pool)
+        .await;
+    db.drop().await;
+}
 
 fn spec<'a>(db: &'a TestDb, user: &'a str, role: Role, password: &'a str) -> AccountSpec<'a> {
     AccountSpec {
@@ -34,15 +57,15 @@ async fn exists(db: &TestDb, user: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reporting_user_reads_only_its_password_rotates_and_is_not_reset_when_unchanged() {
-    let db = TestDb::create("tp_s_report").await;
-    let user = unique("ro");
+    let db = TestDb::create("tp_s_report", &MIGRATOR).await;
+    let user = short_unique("ro");
     let first = "first'pass\\word";
     assert_eq!(
         ensure(&db, &spec(&db, &user, Role::Reporting, first)).await,
         AccountOutcome::Created
     );
     assert_eq!(
-        db.recorded().await,
+        recorded(&db).await,
         vec![(user.clone(), "reporting".into())]
     );
     // The fingerprint is SHA-256(salt + password), with a salt of its own.
@@ -107,13 +130,13 @@ async fn the_reporting_user_reads_only_its_password_rotates_and_is_not_reset_whe
     let bad = ensure_account(&db.pool, &spec(&db, &user, Role::Reporting, "")).await;
     assert!(matches!(bad, Err(SchemaError::EmptyPassword)), "{bad:?}");
 
-    db.drop(&[&user]).await;
+    drop_with_accounts(db, &[&user]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_changes_rows_but_not_the_schema() {
-    let db = TestDb::create("tp_s_writer").await;
-    let user = unique("w");
+    let db = TestDb::create("tp_s_writer", &MIGRATOR).await;
+    let user = short_unique("w");
     assert_eq!(
         ensure(&db, &spec(&db, &user, Role::Writer, "w-pass")).await,
         AccountOutcome::Created
@@ -165,12 +188,12 @@ async fn the_writer_changes_rows_but_not_the_schema() {
     );
     assert_eq!(number, 1142, "{message}");
     writer.close().await;
-    db.drop(&[&user]).await;
+    drop_with_accounts(db, &[&user]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_account_is_never_managed() {
-    let db = TestDb::create("tp_s_admin").await;
+    let db = TestDb::create("tp_s_admin", &MIGRATOR).await;
     let admin = admin_user();
     assert!(!admin.is_empty(), "the platform's MySQL URL names a user");
     for user in [admin.clone(), admin.to_ascii_uppercase()] {
@@ -184,11 +207,11 @@ async fn the_admin_account_is_never_managed() {
             }
         }
     }
-    assert!(db.recorded().await.is_empty());
+    assert!(recorded(&db).await.is_empty());
     // The admin still logs in with its own password.
     let still = admin_pool_works().await;
     assert!(still);
-    db.drop(&[]).await;
+    drop_with_accounts(db, &[]).await;
 }
 
 async fn admin_pool_works() -> bool {
@@ -203,11 +226,11 @@ async fn admin_pool_works() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_we_did_not_create_are_refused_with_their_name() {
-    let db = TestDb::create("tp_s_foreign").await;
-    let other = TestDb::create("tp_s_foreign_other").await;
+    let db = TestDb::create("tp_s_foreign", &MIGRATOR).await;
+    let other = TestDb::create("tp_s_foreign_other", &MIGRATOR).await;
 
     // A human's account with other grants.
-    let human = unique("h");
+    let human = short_unique("h");
     for statement in [
         format!("CREATE USER '{human}'@'%' IDENTIFIED BY 'human-pass'"),
         format!("GRANT SELECT, INSERT ON `{}`.* TO '{human}'@'%'", db.name),
@@ -233,10 +256,10 @@ async fn accounts_we_did_not_create_are_refused_with_their_name() {
         .unwrap_or_else(|e| panic!("the human's password changed: {e}"))
         .close()
         .await;
-    assert!(db.recorded().await.is_empty());
+    assert!(recorded(&db).await.is_empty());
 
     // Another pipeline's account: recorded for another database.
-    let theirs = unique("ro");
+    let theirs = short_unique("ro");
     assert_eq!(
         ensure(&other, &spec(&other, &theirs, Role::Reporting, "theirs")).await,
         AccountOutcome::Created
@@ -260,14 +283,14 @@ async fn accounts_we_did_not_create_are_refused_with_their_name() {
         .close()
         .await;
 
-    db.drop(&[&human]).await;
-    other.drop(&[&theirs]).await;
+    drop_with_accounts(db, &[&human]).await;
+    drop_with_accounts(other, &[&theirs]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reporting_user_of_an_earlier_version_is_adopted() {
-    let db = TestDb::create("tp_s_adopt").await;
-    let user = unique("ro");
+    let db = TestDb::create("tp_s_adopt", &MIGRATOR).await;
+    let user = short_unique("ro");
     // What earlier versions did, without recording anything.
     for statement in [
         format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'old'"),
@@ -283,7 +306,7 @@ async fn a_reporting_user_of_an_earlier_version_is_adopted() {
         AccountOutcome::Adopted
     );
     assert_eq!(
-        db.recorded().await,
+        recorded(&db).await,
         vec![(user.clone(), "reporting".into())]
     );
     login(&user, "new", &db.name)
@@ -296,8 +319,8 @@ async fn a_reporting_user_of_an_earlier_version_is_adopted() {
         AccountOutcome::Unchanged
     );
     // Adoption is for exactly our grants: the same account is no writer.
-    let writer_db = TestDb::create("tp_s_adopt_w").await;
-    let writer = unique("w");
+    let writer_db = TestDb::create("tp_s_adopt_w", &MIGRATOR).await;
+    let writer = short_unique("w");
     for statement in [
         format!("CREATE USER '{writer}'@'%' IDENTIFIED BY 'old'"),
         format!(
@@ -319,16 +342,16 @@ async fn a_reporting_user_of_an_earlier_version_is_adopted() {
         matches!(refused, Err(SchemaError::ForeignAccount { .. })),
         "{refused:?}"
     );
-    writer_db.drop(&[&writer]).await;
-    db.drop(&[&user]).await;
+    drop_with_accounts(writer_db, &[&writer]).await;
+    drop_with_accounts(db, &[&user]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_accounts_removes_ours_and_only_ours() {
-    let db = TestDb::create("tp_s_drop").await;
-    let reporting = unique("ro");
-    let writer = unique("w");
-    let human = unique("h");
+    let db = TestDb::create("tp_s_drop", &MIGRATOR).await;
+    let reporting = short_unique("ro");
+    let writer = short_unique("w");
+    let human = short_unique("h");
     ensure(&db, &spec(&db, &reporting, Role::Reporting, "r")).await;
     ensure(&db, &spec(&db, &writer, Role::Writer, "w")).await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -337,7 +360,7 @@ async fn drop_accounts_removes_ours_and_only_ours() {
     .execute(&db.pool)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(db.recorded().await.len(), 2);
+    assert_eq!(recorded(&db).await.len(), 2);
 
     let mut dropped = drop_accounts(&db.pool, &db.name)
         .await
@@ -349,11 +372,11 @@ async fn drop_accounts_removes_ours_and_only_ours() {
     assert!(!exists(&db, &reporting).await);
     assert!(!exists(&db, &writer).await);
     assert!(exists(&db, &human).await, "an account not ours stays");
-    assert!(db.recorded().await.is_empty());
+    assert!(recorded(&db).await.is_empty());
     // Nothing left: a second call drops nothing.
     let again = drop_accounts(&db.pool, &db.name)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(again.is_empty());
-    db.drop(&[&human]).await;
+    drop_with_accounts(db, &[&human]).await;
 }

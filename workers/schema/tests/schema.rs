@@ -1,13 +1,12 @@
 //! The migrations and the schema version, on real MariaDB.
 
-mod support;
-
-use support::*;
+use tweetpipe_schema::MIGRATOR;
 use tweetpipe_schema::{SchemaError, check_migrated, required_version, schema_version};
+use tweetpipe_testkit::mysql::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_twice_as_a_no_op_and_the_version_check_sees_them() {
-    let db = TestDb::create("tp_s_schema").await;
+    let db = TestDb::create("tp_s_schema", &MIGRATOR).await;
     let tables = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()";
     let before = db.count(tables).await;
     assert_eq!(before, 10, "9 tables and _sqlx_migrations");
@@ -37,6 +36,6 @@ async fn migrations_apply_twice_as_a_no_op_and_the_version_check_sees_them() {
         }
         other => panic!("expected NotMigrated, got {other:?}"),
     }
-    empty.drop(&[]).await;
-    db.drop(&[]).await;
+    empty.drop().await;
+    db.drop().await;
 }

@@ -4,9 +4,6 @@
 //!
 //! `transformer_bench [--posts N] [--batch-sizes 500,2000] [--partitions P] [--transformers 1,2]`
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -16,7 +13,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Timelike};
 use sqlx::{MySql, QueryBuilder};
-use support::*;
+use tweetpipe_common::fixtures::sample_posts;
+use tweetpipe_schema::MIGRATOR;
+use tweetpipe_testkit::files::{temp_dir, write, write_json};
+use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
+use tweetpipe_testkit::mysql::TestDb;
+use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_transformer::rows::{StoredPost, reference_kind_sql};
 use tweetpipe_transformer::transform::sentiment::POLARITY_THRESHOLD;
 use tweetpipe_transformer::transform::transform;
@@ -82,9 +85,9 @@ async fn main() {
 
     // Kafka → MySQL.
     let topic = unique("tp-bench");
-    create_topics(&topic, args.partitions).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, args.partitions).await;
     let started = Instant::now();
-    produce_posts(&topic, &posts).await;
+    produce_posts(&bootstrap(), &topic, &posts).await;
     eprintln!(
         "produced {} records in {:.1}s",
         args.posts,
@@ -97,7 +100,7 @@ async fn main() {
     for &batch_size in &args.batch_sizes {
         for &count in &args.transformers {
             let ceiling = ceilings(&stored).await;
-            let db = TestDb::create("tp_bench_run").await;
+            let db = TestDb::create("tp_bench_run", &MIGRATOR).await;
             let run = run_transformers(&binary, &topic, &db, count, batch_size, args.posts).await;
             eprintln!(
                 "{count} transformer(s), batch {batch_size}: {:.0} posts/s, peak RSS {:?} MiB; ceilings {ceiling:?}",
@@ -176,20 +179,17 @@ async fn run_transformers(
     batch_size: usize,
     total: usize,
 ) -> Run {
-    let dir = std::env::temp_dir().join(unique("tp-bench"));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let url_file = dir.join("mysql-url");
-    std::fs::write(&url_file, &db.url).unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp_dir("tp-bench");
+    let url_file = write(&dir, "mysql-url", &db.url);
     let config = serde_json::json!({
         "pipeline": "bench/transformer",
-        "kafka": {"bootstrap_servers": kafka_bootstrap(), "topic": topic,
+        "kafka": {"bootstrap_servers": bootstrap(), "topic": topic,
                   "security_protocol": "plaintext", "group_id": unique("tp-bench-group")},
         "mysql": {"url_file": url_file},
         "batch_size": batch_size, "flush_interval_ms": 1000,
         "ops_addr": "127.0.0.1:0"
     });
-    let config_path = dir.join("transformer.json");
-    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let config_path = write_json(&dir, "transformer.json", &config);
     let mut children: Vec<Child> = (0..count)
         .map(|i| {
             let log = std::fs::File::create(dir.join(format!("transformer-{i}.log")))
@@ -315,10 +315,10 @@ fn users(stored: &[StoredPost]) -> Vec<&tweetpipe_transformer::rows::UserRow> {
 /// Posts/s of both ceilings, each into a fresh database.
 async fn ceilings(stored: &[StoredPost]) -> (f64, f64) {
     let n = stored.len() as f64;
-    let db = TestDb::create("tp_bench_insert").await;
+    let db = TestDb::create("tp_bench_insert", &MIGRATOR).await;
     let insert = n / insert_ceiling(&db, stored).await.as_secs_f64();
     db.drop().await;
-    let db = TestDb::create("tp_bench_load").await;
+    let db = TestDb::create("tp_bench_load", &MIGRATOR).await;
     let load = n / load_data_ceiling(&db, stored).await.as_secs_f64();
     db.drop().await;
     (insert, load)
@@ -560,8 +560,7 @@ fn ts(t: NaiveDateTime) -> String {
 /// The same rows as tab-separated files, loaded with LOAD DATA LOCAL INFILE by the
 /// `mariadb` client in one session and transaction. File writing is not timed.
 async fn load_data_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
-    let dir = std::env::temp_dir().join(unique("tp-bench-load"));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp_dir("tp-bench-load");
     let mut files: BTreeMap<&str, (String, &str)> = BTreeMap::new();
     let mut add = |table: &'static str, columns: &'static str, line: String| {
         let entry = files

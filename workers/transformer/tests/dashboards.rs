@@ -2,13 +2,13 @@
 //! Grafana's macros expanded the way Grafana's MySQL data source expands them, and their
 //! results are checked against figures computed here from the same posts.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Timelike};
 use sqlx::Row;
-use support::*;
+use tweetpipe_common::fixtures::sample_posts;
+use tweetpipe_schema::MIGRATOR;
+use tweetpipe_testkit::mysql::TestDb;
 use tweetpipe_transformer::rows::{PostKind, StoredPost};
 use tweetpipe_transformer::store::Store;
 use tweetpipe_transformer::transform::transform;
@@ -109,7 +109,7 @@ fn ranked(counts: BTreeMap<String, i64>, limit: usize) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_queries_answer_from_the_stored_posts() {
-    let db = TestDb::create("tp_t_dash").await;
+    let db = TestDb::create("tp_t_dash", &MIGRATOR).await;
     let stored: Vec<StoredPost> = sample_posts(3_000, 1_860_000_000_000_000_000)
         .iter()
         .map(|p| transform(p).unwrap_or_else(|e| panic!("{e}")))

@@ -10,6 +10,13 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use support::*;
+use tweetpipe_common::fixtures::sample_posts;
+use tweetpipe_schema::MIGRATOR;
+use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq, produce_raw, producer};
+use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
+use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::records::produce_posts;
+use tweetpipe_testkit::rollups::snapshot;
 use tweetpipe_transformer::rows::StoredPost;
 use tweetpipe_transformer::store::Store;
 use tweetpipe_transformer::transform::transform;
@@ -113,11 +120,11 @@ async fn assert_rows(db: &TestDb, e: &Expected) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n_records_become_n_posts_with_their_child_rows() {
-    let db = TestDb::create("tp_t_rows").await;
+    let db = TestDb::create("tp_t_rows", &MIGRATOR).await;
     let topic = unique("tp-t-rows");
-    create_topics(&topic, 3).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, 3).await;
     let posts = sample_posts(600, 1_800_000_000_000_000_000);
-    produce_posts(&topic, &posts).await;
+    produce_posts(&bootstrap(), &topic, &posts).await;
 
     let running = start(config(&topic, &db, 100), &db);
     wait_for_count(&db, "SELECT COUNT(*) FROM posts", posts.len() as i64, WAIT).await;
@@ -155,7 +162,7 @@ async fn n_records_become_n_posts_with_their_child_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
-    let db = TestDb::create("tp_t_twice").await;
+    let db = TestDb::create("tp_t_twice", &MIGRATOR).await;
     let store = Store::new(db.pool.clone());
     let all = transformed(&sample_posts(800, 1_810_000_000_000_000_000));
     let stored = all[..400].to_vec();
@@ -166,7 +173,7 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.posts_inserted, 400);
     assert_eq!(first.matches_inserted, 400);
-    let before = db.snapshot().await;
+    let before = snapshot(&db).await;
 
     let second = store
         .write_batch(&stored)
@@ -190,7 +197,7 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
 
     let after_second = {
         // Compare only the first 400 posts' state with the snapshot by rebuilding it.
-        let db2 = TestDb::create("tp_t_twice_ref").await;
+        let db2 = TestDb::create("tp_t_twice_ref", &MIGRATOR).await;
         let store2 = Store::new(db2.pool.clone());
         store2
             .write_batch(&stored)
@@ -200,7 +207,7 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
             .write_batch(&stored)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let snap = db2.snapshot().await;
+        let snap = snapshot(&db2).await;
         db2.drop().await;
         snap
     };
@@ -252,12 +259,12 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_delivered_twice_through_kafka_are_stored_once() {
-    let db = TestDb::create("tp_t_redeliver").await;
+    let db = TestDb::create("tp_t_redeliver", &MIGRATOR).await;
     let topic = unique("tp-t-redeliver");
-    create_topics(&topic, 2).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
     let posts = sample_posts(300, 1_820_000_000_000_000_000);
-    produce_posts(&topic, &posts).await;
-    produce_posts(&topic, &posts).await;
+    produce_posts(&bootstrap(), &topic, &posts).await;
+    produce_posts(&bootstrap(), &topic, &posts).await;
 
     let running = start(config(&topic, &db, 64), &db);
     let consumed = running.metrics.records_consumed.clone();
@@ -275,7 +282,7 @@ async fn records_delivered_twice_through_kafka_are_stored_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_go_to_the_dead_letter_topic_while_the_rest_flows() {
-    let db = TestDb::create("tp_t_poison").await;
+    let db = TestDb::create("tp_t_poison", &MIGRATOR).await;
     // A row MySQL itself refuses (CHECK constraint): the batch is bisected down to that post.
     sqlx::query(
         "ALTER TABLE posts ADD CONSTRAINT test_poison CHECK (text NOT LIKE '%POISON-ROW%')",
@@ -284,15 +291,15 @@ async fn poison_records_go_to_the_dead_letter_topic_while_the_rest_flows() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let topic = unique("tp-t-poison");
-    create_topics(&topic, 1).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, 1).await;
     let good = sample_posts(200, 1_830_000_000_000_000_000);
     let mut bad_id = sample_posts(1, 1_830_000_000_000_001_000).remove(0);
     bad_id.id = "not-a-number".into();
     let mut refused = sample_posts(1, 1_830_000_000_000_002_000).remove(0);
     refused.text = "this one is a POISON-ROW".into();
 
-    produce_posts(&topic, &good[..100]).await;
-    let producer = producer();
+    produce_posts(&bootstrap(), &topic, &good[..100]).await;
+    let producer = producer(&bootstrap());
     produce_raw(
         &producer,
         &topic,
@@ -302,14 +309,14 @@ async fn poison_records_go_to_the_dead_letter_topic_while_the_rest_flows() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    produce_posts(&topic, &[bad_id.clone(), refused.clone()]).await;
-    produce_posts(&topic, &good[100..]).await;
+    produce_posts(&bootstrap(), &topic, &[bad_id.clone(), refused.clone()]).await;
+    produce_posts(&bootstrap(), &topic, &good[100..]).await;
 
     let running = start(config(&topic, &db, 50), &db);
     wait_for_count(&db, "SELECT COUNT(*) FROM posts", 200, WAIT).await;
 
     let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
+        .set("bootstrap.servers", bootstrap())
         .set("group.id", unique("dlq-reader"))
         .set("auto.offset.reset", "earliest")
         .create()

@@ -1,59 +1,53 @@
 //! The real binary, killed with SIGKILL in the middle of a run and started again, stores
 //! every post exactly once; SIGTERM then stops it cleanly.
 
-mod support;
-
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use support::*;
+use tweetpipe_common::fixtures::sample_posts;
+use tweetpipe_schema::MIGRATOR;
+use tweetpipe_testkit::files::{temp_dir, write, write_json};
+use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
+use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
+use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::process::{signal, spawn_logged};
+use tweetpipe_testkit::records::produce_posts;
+use tweetpipe_testkit::rollups::assert_each_post_once;
 
 const N: usize = 20_000;
 const WAIT: Duration = Duration::from_secs(300);
 
 fn spawn_transformer(config_path: &Path, log_path: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .unwrap_or_else(|e| panic!("log {}: {e}", log_path.display()));
-    let err = log.try_clone().unwrap_or_else(|e| panic!("{e}"));
-    Command::new(env!("CARGO_BIN_EXE_tweetpipe-transformer"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tweetpipe-transformer"));
+    command
         .env("TRANSFORMER_CONFIG", config_path)
         .env("TRANSFORMER_KAFKA_SESSION_TIMEOUT_MS", "6000")
         .env("TRANSFORMER_KAFKA_HEARTBEAT_INTERVAL_MS", "1000")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn tweetpipe-transformer: {e}"))
+        .env("RUST_LOG", "info");
+    spawn_logged(command, log_path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_batch_and_restarted_stores_exactly_n() {
-    let db = TestDb::create("tp_t_kill").await;
+    let db = TestDb::create("tp_t_kill", &MIGRATOR).await;
     let topic = unique("tp-t-kill");
-    create_topics(&topic, 2).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
     let posts = sample_posts(N, 1_840_000_000_000_000_000);
-    produce_posts(&topic, &posts).await;
+    produce_posts(&bootstrap(), &topic, &posts).await;
 
-    let dir = std::env::temp_dir().join(unique("tp-kill"));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let url_file = dir.join("mysql-url");
-    std::fs::write(&url_file, &db.url).unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp_dir("tp-kill");
+    let url_file = write(&dir, "mysql-url", &db.url);
     let config = serde_json::json!({
         "pipeline": "test/kill",
-        "kafka": {"bootstrap_servers": kafka_bootstrap(), "topic": topic, "schema_registry_url": null,
+        "kafka": {"bootstrap_servers": bootstrap(), "topic": topic, "schema_registry_url": null,
                   "security_protocol": "plaintext", "sasl_mechanism": null, "sasl_username_file": null,
                   "sasl_password_file": null, "group_id": format!("{topic}-group")},
         "mysql": {"url_file": url_file},
         "batch_size": 250, "flush_interval_ms": 500, "query_names": ["covid-en"],
         "ops_addr": "127.0.0.1:0", "max_backoff_ms": 2000
     });
-    let config_path = dir.join("transformer.json");
-    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let config_path = write_json(&dir, "transformer.json", &config);
     let log_path = dir.join("transformer.log");
 
     let mut first = spawn_transformer(&config_path, &log_path);
@@ -84,30 +78,10 @@ async fn killed_mid_batch_and_restarted_stores_exactly_n() {
     wait_for_count(&db, "SELECT COUNT(*) FROM posts", N as i64, WAIT).await;
     // Nothing more arrives: the count stays at exactly N, and every roll-up agrees.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, N as i64);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_queries").await,
-        N as i64
-    );
-    assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly")
-            .await,
-        N as i64
-    );
-    let hashtags = db.count("SELECT COUNT(*) FROM post_hashtags").await;
-    assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM hashtags_daily")
-            .await,
-        hashtags
-    );
+    assert_each_post_once(&db, N as i64).await;
 
     // SIGTERM: finishes the open batch and exits 0.
-    let pid = second.id().to_string();
-    let sent = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap_or_else(|e| panic!("kill -TERM: {e}"));
-    assert!(sent.success());
+    signal(second.id(), "TERM");
     let status = tokio::task::spawn_blocking(move || second.wait())
         .await
         .unwrap_or_else(|e| panic!("{e}"))

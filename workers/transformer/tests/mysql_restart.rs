@@ -8,6 +8,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::*;
+use tweetpipe_common::fixtures::sample_posts;
+use tweetpipe_schema::MIGRATOR;
+use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
+use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
+use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::records::produce_posts;
+use tweetpipe_testkit::rollups::assert_each_post_once;
 use tweetpipe_transformer::metrics::ReasonLabel;
 
 const N: usize = 20_000;
@@ -24,11 +31,11 @@ fn mariadb(action: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_restarted_during_a_run_loses_nothing() {
-    let db = TestDb::create("tp_t_dbrestart").await;
+    let db = TestDb::create("tp_t_dbrestart", &MIGRATOR).await;
     let topic = unique("tp-t-dbrestart");
-    create_topics(&topic, 2).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
     let posts = sample_posts(N, 1_850_000_000_000_000_000);
-    produce_posts(&topic, &posts).await;
+    produce_posts(&bootstrap(), &topic, &posts).await;
 
     let running = start(config(&topic, &db, 250), &db);
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -60,21 +67,6 @@ async fn mariadb_restarted_during_a_run_loses_nothing() {
     running.stop().await;
 
     assert!(unavailable > 0, "the outage was never seen by the writer");
-    assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, N as i64);
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_queries").await,
-        N as i64
-    );
-    assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM posts_hourly")
-            .await,
-        N as i64
-    );
-    let hashtags = db.count("SELECT COUNT(*) FROM post_hashtags").await;
-    assert_eq!(
-        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM hashtags_daily")
-            .await,
-        hashtags
-    );
+    assert_each_post_once(&db, N as i64).await;
     db.drop().await;
 }

@@ -1,25 +1,25 @@
 //! The transformer with the writer account the operator gives it (DML only, no DDL), on
 //! real MariaDB: the start-up version check and batch writes work with those rights alone.
 
-mod support;
-
 use sqlx::mysql::MySqlPool;
-use support::*;
+use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_schema::{
-    AccountOutcome, AccountSpec, Role, check_migrated, drop_accounts, ensure_account,
+    AccountOutcome, AccountSpec, MIGRATOR, Role, check_migrated, drop_accounts, ensure_account,
 };
+use tweetpipe_testkit::mysql::TestDb;
+use tweetpipe_testkit::names::short_unique;
 use tweetpipe_transformer::rows::StoredPost;
 use tweetpipe_transformer::store::Store;
 use tweetpipe_transformer::transform::transform;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_account_checks_the_version_and_writes_batches() {
-    let db = TestDb::create("tp_t_writer").await;
+    let db = TestDb::create("tp_t_writer", &MIGRATOR).await;
     let platform = tweetpipe_testkit::platform();
     let admin = MySqlPool::connect(&platform.mysql_url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let user = format!("w_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let user = short_unique("w");
     let spec = AccountSpec {
         database: &db.name,
         user: &user,
