@@ -1,6 +1,6 @@
 //! The HTTP application: the search endpoint, the admin API (`/_sim/...`) and the ops routes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::config::{FaultConfig, TokenConfig};
 use crate::corpus::Corpus;
+use crate::ledger::{Ledger, LedgerSnapshot};
 use crate::limits::{Admission, RateHeaders, TokenLimits};
 use crate::metrics::{FaultLabel, SimMetrics, TokenStatus};
 use crate::params::{self, ParamError};
@@ -34,6 +35,31 @@ struct TokenState {
     rate_limited: u64,
     usage_capped: u64,
     posts_served: u64,
+    bad_requests: u64,
+    unauthorized: u64,
+    injected_server_errors: u64,
+    injected_slow: u64,
+    injected_malformed: u64,
+    statuses: BTreeMap<u16, u64>,
+}
+
+impl TokenState {
+    fn new(name: String, limits: TokenLimits) -> Self {
+        TokenState {
+            name,
+            limits,
+            requests: 0,
+            rate_limited: 0,
+            usage_capped: 0,
+            posts_served: 0,
+            bad_requests: 0,
+            unauthorized: 0,
+            injected_server_errors: 0,
+            injected_slow: 0,
+            injected_malformed: 0,
+            statuses: BTreeMap::new(),
+        }
+    }
 }
 
 /// Shared state of a running simulator.
@@ -44,15 +70,38 @@ pub struct AppState {
     faults: RwLock<FaultConfig>,
     requests: AtomicU64,
     metrics: SimMetrics,
+    ledger: Mutex<Ledger>,
 }
 
-/// Per-token counters, for tests and `/_sim/stats`.
+/// Per-token counters, for tests and `/_sim/stats`. The three kinds of trouble are apart, so a
+/// checker can assert "no rate-limit 429" while faults are injected: `rate_limited` counts only
+/// 429s for an exceeded request window, never a usage cap or an injected fault.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TokenStats {
+    /// Authenticated requests of a known, non-revoked token (every status).
     pub requests: u64,
+    /// 429 Too Many Requests: the token's request window was exceeded (the real limit).
     pub rate_limited: u64,
+    /// 429 UsageCapExceeded: the monthly post cap was reached.
     pub usage_capped: u64,
+    /// Injected 5xx answers (`faults.server_errors`).
+    pub injected_server_errors: u64,
+    /// Injected delays (`faults.slow`); the request was then answered normally.
+    pub injected_slow: u64,
+    /// Injected cut-off 200 bodies (`faults.malformed`).
+    pub injected_malformed: u64,
+    /// The sum of the three injected kinds.
+    pub injected_faults: u64,
+    /// 400 Invalid Request answers.
+    pub bad_requests: u64,
+    /// 401 answers because the token was revoked (`faults.revoked_tokens`).
+    pub unauthorized: u64,
+    /// Answers by HTTP status (JSON keys are the status as a string).
+    pub statuses: BTreeMap<u16, u64>,
+    /// Posts returned in readable 200 answers (cut-off bodies excluded): the ledger's
+    /// `served_posts` for this token.
     pub posts_served: u64,
+    /// Posts counted against this UTC month's cap.
     pub month_posts: u64,
 }
 
@@ -124,6 +173,15 @@ impl SimHandle {
                         requests: t.requests,
                         rate_limited: t.rate_limited,
                         usage_capped: t.usage_capped,
+                        injected_server_errors: t.injected_server_errors,
+                        injected_slow: t.injected_slow,
+                        injected_malformed: t.injected_malformed,
+                        injected_faults: t.injected_server_errors
+                            + t.injected_slow
+                            + t.injected_malformed,
+                        bad_requests: t.bad_requests,
+                        unauthorized: t.unauthorized,
+                        statuses: t.statuses.clone(),
                         posts_served: t.posts_served,
                         month_posts: t.limits.month_posts(),
                     },
@@ -131,35 +189,48 @@ impl SimHandle {
             })
             .collect()
     }
+
+    /// Every post id served so far, per token and query (see [`crate::ledger`]).
+    pub fn ledger(&self) -> LedgerSnapshot {
+        lock(&self.state.ledger).snapshot()
+    }
+
+    /// Empties the ledger.
+    pub fn clear_ledger(&self) {
+        lock(&self.state.ledger).clear();
+        self.state.metrics.ledger_entries_stored.set(0);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub(crate) fn build(
-    corpus: Corpus,
-    seed: u64,
-    tokens: Vec<(TokenConfig, String)>,
-    faults: FaultConfig,
-    metrics: SimMetrics,
-) -> (Router, SimHandle) {
+/// What a simulator serves from and with.
+pub(crate) struct AppParts {
+    pub corpus: Corpus,
+    pub seed: u64,
+    pub tokens: Vec<(TokenConfig, String)>,
+    pub faults: FaultConfig,
+    pub metrics: SimMetrics,
+    pub ledger_capacity: usize,
+}
+
+pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
+    let AppParts {
+        corpus,
+        seed,
+        tokens,
+        faults,
+        metrics,
+        ledger_capacity,
+    } = parts;
     let tokens = tokens
         .into_iter()
         .map(|(t, secret)| {
-            let state = TokenState {
-                name: t.name.clone(),
-                limits: TokenLimits::new(
-                    t.requests_per_window,
-                    t.window_seconds,
-                    t.monthly_post_cap,
-                ),
-                requests: 0,
-                rate_limited: 0,
-                usage_capped: 0,
-                posts_served: 0,
-            };
-            (secret, state)
+            let limits =
+                TokenLimits::new(t.requests_per_window, t.window_seconds, t.monthly_post_cap);
+            (secret, TokenState::new(t.name.clone(), limits))
         })
         .collect();
     let state = Arc::new(AppState {
@@ -169,6 +240,7 @@ pub(crate) fn build(
         faults: RwLock::new(faults),
         requests: AtomicU64::new(0),
         metrics,
+        ledger: Mutex::new(Ledger::new(ledger_capacity)),
     });
     let router = Router::new()
         .route("/2/tweets/search/recent", get(search_recent))
@@ -177,6 +249,7 @@ pub(crate) fn build(
         .route("/_sim/tokens/{name}/revoke", post(admin_revoke))
         .route("/_sim/tokens/{name}/restore", post(admin_restore))
         .route("/_sim/matching", get(admin_matching))
+        .route("/_sim/ledger", get(admin_ledger).delete(admin_clear_ledger))
         .with_state(state.clone());
     (router, SimHandle { state })
 }
@@ -211,7 +284,14 @@ fn unauthorized() -> Response {
 fn invalid_request(errors: &[ParamError], rate: RateHeaders) -> Response {
     let errors: Vec<Value> = errors
         .iter()
-        .map(|e| json!({"parameters": {e.parameter.clone(): e.values}, "message": e.message}))
+        .map(|e| {
+            let parameters: serde_json::Map<String, Value> = e
+                .parameters
+                .iter()
+                .map(|(name, values)| (name.clone(), json!(values)))
+                .collect();
+            json!({"parameters": parameters, "message": e.message})
+        })
         .collect();
     json_response(
         StatusCode::BAD_REQUEST,
@@ -252,6 +332,8 @@ async fn search_recent(
             return unauthorized();
         };
         if faults.revoked_tokens.contains(&token.name) {
+            token.unauthorized += 1;
+            *token.statuses.entry(401).or_default() += 1;
             state
                 .metrics
                 .requests
@@ -271,7 +353,8 @@ async fn search_recent(
         }
         (token.name.clone(), admission, token.limits.headers())
     };
-    let count_status = |status: u16| {
+    // Counts an answer per token, in the metrics and in `/_sim/stats`.
+    let count = |status: u16, also: fn(&mut TokenState)| {
         state
             .metrics
             .requests
@@ -280,7 +363,12 @@ async fn search_recent(
                 status,
             })
             .inc();
+        if let Some(token) = lock(&state.tokens).get_mut(secret) {
+            *token.statuses.entry(status).or_default() += 1;
+            also(token);
+        }
     };
+    let count_status = |status: u16| count(status, |_| {});
     match admission {
         Admission::RateLimited => {
             count_status(429);
@@ -330,6 +418,9 @@ async fn search_recent(
                 kind: "slow".into(),
             })
             .inc();
+        if let Some(token) = lock(&state.tokens).get_mut(secret) {
+            token.injected_slow += 1;
+        }
         tokio::time::sleep(Duration::from_millis(slow.delay_ms)).await;
     }
     if let Some(burst) = &faults.server_errors
@@ -342,7 +433,7 @@ async fn search_recent(
                 kind: "server_error".into(),
             })
             .inc();
-        count_status(burst.status);
+        count(burst.status, |t| t.injected_server_errors += 1);
         let status = StatusCode::from_u16(burst.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let title = status.canonical_reason().unwrap_or("Service Unavailable");
         return json_response(
@@ -355,7 +446,7 @@ async fn search_recent(
     let params = match params::parse(&pairs, now, state.seed) {
         Ok(p) => p,
         Err(errors) => {
-            count_status(400);
+            count(400, |t| t.bad_requests += 1);
             return invalid_request(&errors, rate);
         }
     };
@@ -371,7 +462,7 @@ async fn search_recent(
                 kind: "malformed".into(),
             })
             .inc();
-        count_status(200);
+        count(200, |t| t.injected_malformed += 1);
         let text = body.to_string();
         let cut: String = text.chars().take(text.chars().count() / 2).collect();
         let mut response = (StatusCode::OK, cut).into_response();
@@ -390,6 +481,7 @@ async fn search_recent(
             token.posts_served += served;
         }
     }
+    record_in_ledger(&state, &name, &params.query_text, &page);
     state
         .metrics
         .posts_served
@@ -397,6 +489,53 @@ async fn search_recent(
         .inc_by(served);
     count_status(200);
     json_response(StatusCode::OK, &body, Some(rate))
+}
+
+fn record_in_ledger(state: &AppState, token: &str, query: &str, page: &search::Page) {
+    if page.posts.is_empty() {
+        return;
+    }
+    let ids: Vec<u64> = page.posts.iter().map(|p| p.id).collect();
+    let (recorded, stored) = {
+        let mut ledger = lock(&state.ledger);
+        let recorded = ledger.record(token, query, &ids);
+        (recorded, ledger.entries())
+    };
+    let label = SimMetrics::token(token);
+    state
+        .metrics
+        .ledger_entries
+        .get_or_create(&label)
+        .inc_by(recorded.new_entries);
+    if recorded.unrecorded > 0 {
+        state
+            .metrics
+            .ledger_unrecorded
+            .get_or_create(&label)
+            .inc_by(recorded.unrecorded);
+    }
+    state
+        .metrics
+        .ledger_entries_stored
+        .set(i64::try_from(stored).unwrap_or(i64::MAX));
+}
+
+async fn admin_ledger(State(state): State<Arc<AppState>>) -> Response {
+    let snapshot = SimHandle { state }.ledger();
+    match serde_json::to_value(&snapshot) {
+        Ok(body) => json_response(StatusCode::OK, &body, None),
+        Err(e) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": e.to_string()}),
+            None,
+        ),
+    }
+}
+
+async fn admin_clear_ledger(State(state): State<Arc<AppState>>) -> Response {
+    SimHandle { state }.clear_ledger();
+    tracing::info!("ledger cleared");
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn admin_stats(State(state): State<Arc<AppState>>) -> Response {

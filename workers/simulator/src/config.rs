@@ -17,6 +17,9 @@ pub struct SimConfig {
     pub tokens: Vec<TokenConfig>,
     pub corpus: CorpusConfig,
     pub faults: FaultConfig,
+    /// Distinct (token, query, post id) entries the ledger keeps (8 bytes each); past it the
+    /// ledger's counters go on and it reports `overflowed`.
+    pub ledger_capacity: usize,
 }
 
 impl Default for SimConfig {
@@ -27,6 +30,7 @@ impl Default for SimConfig {
             tokens: vec![TokenConfig::default()],
             corpus: CorpusConfig::default(),
             faults: FaultConfig::default(),
+            ledger_capacity: crate::ledger::DEFAULT_CAPACITY,
         }
     }
 }
@@ -131,7 +135,7 @@ pub enum ConfigError {
 impl SimConfig {
     /// Loads the file named by `--config` (first argument pair) or `XAPI_SIM_CONFIG`, then
     /// applies `XAPI_SIM_LISTEN`, `XAPI_SIM_PORT`, `XAPI_SIM_SEED`, `XAPI_SIM_POSTS_PER_SECOND`,
-    /// `XAPI_SIM_BACKFILL_POSTS`, `XAPI_SIM_MAX_POSTS`, and `XAPI_SIM_TOKENS`
+    /// `XAPI_SIM_BACKFILL_POSTS`, `XAPI_SIM_MAX_POSTS`, `XAPI_SIM_LEDGER_CAPACITY` and `XAPI_SIM_TOKENS`
     /// (`name:token:requests/window_seconds:monthly_cap`, comma-separated).
     pub fn load(
         args: &[String],
@@ -184,6 +188,9 @@ impl SimConfig {
         }
         if let Some(v) = env("XAPI_SIM_MAX_POSTS") {
             config.corpus.max_posts = Some(parse("XAPI_SIM_MAX_POSTS", &v)?);
+        }
+        if let Some(v) = env("XAPI_SIM_LEDGER_CAPACITY") {
+            config.ledger_capacity = parse("XAPI_SIM_LEDGER_CAPACITY", &v)?;
         }
         if let Some(v) = env("XAPI_SIM_TOKENS") {
             config.tokens = v
@@ -261,9 +268,12 @@ mod tests {
             "XAPI_SIM_PORT" => Some("9999".to_string()),
             "XAPI_SIM_TOKENS" => Some("a:tok-a:60/900:10000,b:tok-b:5/2:100".to_string()),
             "XAPI_SIM_MAX_POSTS" => Some("50".to_string()),
+            "XAPI_SIM_LEDGER_CAPACITY" => Some("1000".to_string()),
             _ => None,
         };
         let c = SimConfig::load(&[], env).expect("config");
+        assert_eq!(c.ledger_capacity, 1000);
+        assert_eq!(SimConfig::default().ledger_capacity, 2_000_000);
         assert_eq!(c.listen, "0.0.0.0:9999");
         assert_eq!(c.corpus.max_posts, Some(50));
         assert_eq!(c.tokens.len(), 2);
@@ -280,8 +290,9 @@ mod tests {
 
     #[test]
     fn file_config_with_faults() {
-        let json = r#"{"seed":1,"faults":{"server_errors":{"every":10,"length":3},"revoked_tokens":["x"]}}"#;
+        let json = r#"{"seed":1,"ledger_capacity":5,"faults":{"server_errors":{"every":10,"length":3},"revoked_tokens":["x"]}}"#;
         let c: SimConfig = serde_json::from_str(json).expect("parse");
+        assert_eq!(c.ledger_capacity, 5);
         let burst = c.faults.server_errors.expect("burst");
         assert_eq!(burst.status, 503);
         assert!(burst.hits(0) && burst.hits(2) && !burst.hits(3) && burst.hits(10));

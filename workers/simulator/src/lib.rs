@@ -6,11 +6,13 @@
 //! - [`limits`]: per-token request windows and monthly post caps.
 //! - [`corpus`]: deterministic multilingual Covid-19 posts arriving over time.
 //! - [`search`]: page selection and response rendering.
+//! - [`ledger`]: every post id served, per token and query, in bounded memory.
 //! - [`app`]: the HTTP endpoints, fault injection and the admin API.
 
 pub mod app;
 pub mod config;
 pub mod corpus;
+pub mod ledger;
 pub mod limits;
 pub mod metrics;
 pub mod params;
@@ -30,6 +32,7 @@ use tweetpipe_common::serve::{Readiness, ops_router};
 pub use app::{SimHandle, TokenStats};
 pub use config::{Burst, FaultConfig, SimConfig, SlowResponses, TokenConfig};
 pub use corpus::CorpusConfig;
+pub use ledger::{LedgerSnapshot, QuerySnapshot, TokenSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -72,7 +75,14 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
     let metrics = metrics::SimMetrics::default();
     let mut registry = Registry::with_prefix("xapi_sim");
     metrics.register(&mut registry);
-    let (api, handle) = app::build(corpus, config.seed, tokens, config.faults.clone(), metrics);
+    let (api, handle) = app::build(app::AppParts {
+        corpus,
+        seed: config.seed,
+        tokens,
+        faults: config.faults.clone(),
+        metrics,
+        ledger_capacity: config.ledger_capacity,
+    });
     let readiness = Readiness::new();
     readiness.set(true);
     let router = api.merge(ops_router(Arc::new(registry), readiness));

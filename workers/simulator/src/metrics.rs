@@ -30,6 +30,12 @@ pub struct SimMetrics {
     pub posts_served: Family<TokenLabel, Counter>,
     pub faults: Family<FaultLabel, Counter>,
     pub visible_posts: Gauge,
+    /// Ledger entries recorded (never decreases, also across `DELETE /_sim/ledger`).
+    pub ledger_entries: Family<TokenLabel, Counter>,
+    /// Served ids the full ledger could not store.
+    pub ledger_unrecorded: Family<TokenLabel, Counter>,
+    /// Entries held now (drops to 0 when the ledger is cleared).
+    pub ledger_entries_stored: Gauge,
 }
 
 impl SimMetrics {
@@ -63,6 +69,21 @@ impl SimMetrics {
             "visible_posts",
             "Posts published so far",
             self.visible_posts.clone(),
+        );
+        registry.register(
+            "ledger_entries",
+            "Distinct (token, query, post id) entries recorded in the ledger",
+            self.ledger_entries.clone(),
+        );
+        registry.register(
+            "ledger_unrecorded",
+            "Served post ids the ledger could not store (capacity reached)",
+            self.ledger_unrecorded.clone(),
+        );
+        registry.register(
+            "ledger_entries_stored",
+            "Entries the ledger holds now",
+            self.ledger_entries_stored.clone(),
         );
     }
 

@@ -22,7 +22,7 @@ async fn simulator(tokens: Vec<TokenConfig>, corpus: CorpusConfig) -> RunningSim
         seed: 11,
         tokens,
         corpus,
-        faults: FaultConfig::default(),
+        ..SimConfig::default()
     };
     xapi_simulator::start(config)
         .await

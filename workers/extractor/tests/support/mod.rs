@@ -88,6 +88,7 @@ pub async fn simulator(posts: u64, token: TokenConfig, faults: FaultConfig) -> R
             max_posts: Some(posts),
         },
         faults,
+        ..SimConfig::default()
     })
     .await
     .expect("simulator")
