@@ -18,7 +18,6 @@ use crate::pipeline::{PIPELINE, TOKENS};
 use crate::schedule::Role;
 
 const MANAGER: &str = "tweetpipe-chaos";
-const SIMULATOR_IMAGE: &str = "docker.io/tweetpipe/xapi-simulator:dev";
 
 pub struct Cluster {
     pub client: Client,
@@ -146,7 +145,7 @@ impl Cluster {
             "spec": {"selector": {"matchLabels": labels}, "strategy": {"type": "Recreate"},
               "template": {"metadata": {"labels": labels}, "spec": {
                 "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{"name": "simulator", "image": SIMULATOR_IMAGE, "imagePullPolicy": "Never",
+                "containers": [{"name": "simulator", "image": simulator_image(), "imagePullPolicy": "Never",
                   "args": ["--config", "/etc/simulator/config.json"],
                   "ports": [{"name": "http", "containerPort": 8080}],
                   "readinessProbe": {"tcpSocket": {"port": "http"}},
@@ -388,4 +387,10 @@ where
 /// 50–100 % of `delay`, so retries of several callers do not line up.
 pub fn jittered(delay: Duration) -> Duration {
     delay.mul_f64(rand::rng().random_range(0.5..=1.0))
+}
+
+/// `CHAOS_SIMULATOR_IMAGE`, default `docker.io/tweetpipe/xapi-simulator:dev` (`make images`).
+fn simulator_image() -> String {
+    std::env::var("CHAOS_SIMULATOR_IMAGE")
+        .unwrap_or_else(|_| "docker.io/tweetpipe/xapi-simulator:dev".into())
 }

@@ -58,6 +58,13 @@ pub struct TokenStats {
     pub usage_capped: u64,
     #[serde(default)]
     pub posts_served: u64,
+    /// Injected 5xx, slow and cut-off answers (the schedule's API faults).
+    #[serde(default)]
+    pub injected_server_errors: u64,
+    #[serde(default)]
+    pub injected_slow: u64,
+    #[serde(default)]
+    pub injected_malformed: u64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -232,18 +232,21 @@ fn render(
     );
     let _ = writeln!(
         r,
-        "\n## Simulator, per token\n\n| token | requests | posts served | distinct posts | rate-limit 429s | usage-capped |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        "\n## Simulator, per token\n\n| token | requests | posts served | distinct posts | rate-limit 429s | usage-capped | injected 5xx / slow / malformed |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for (name, stats) in &o.stats.tokens {
         let ledger = o.ledger.tokens.iter().find(|t| &t.token == name);
         let _ = writeln!(
             r,
-            "| {name} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} / {} / {} |",
             stats.requests,
             ledger.map_or(stats.posts_served, |t| t.served_posts),
             ledger.map_or(0, |t| t.distinct_posts),
             stats.rate_limited,
-            stats.usage_capped
+            stats.usage_capped,
+            stats.injected_server_errors,
+            stats.injected_slow,
+            stats.injected_malformed
         );
     }
     let _ = writeln!(
