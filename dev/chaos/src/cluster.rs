@@ -331,7 +331,20 @@ impl Cluster {
         let _ = namespaces
             .delete(&self.namespace, &DeleteParams::background())
             .await;
-        gone
+        // Waited for, so the next run does not install into a terminating namespace.
+        let namespace_gone = wait("the namespace's deletion", Duration::from_secs(180), || {
+            let namespaces = namespaces.clone();
+            async move {
+                namespaces
+                    .get_opt(&self.namespace)
+                    .await
+                    .ok()?
+                    .is_none()
+                    .then_some(())
+            }
+        })
+        .await;
+        gone.and(namespace_gone)
     }
 }
 
