@@ -15,7 +15,7 @@ IMAGE_PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench
+.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
+	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
+
+chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays)
+	@$(STAGE) build-bins cargo build --workspace --bins --locked
+	@$(STAGE) images $(MAKE) --no-print-directory images IMAGE_PROFILE=debug
+	@$(STAGE) chaos bash dev/chaos.sh
 
 platform-up: ## build (cached) and start Kubernetes, Kafka and MariaDB; idempotent
 	@bash $(PLATFORM)/up.sh

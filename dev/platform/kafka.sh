@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Apache Kafka in KRaft mode (one broker that is also the controller), from Maven Central jars.
-# Usage: kafka.sh fetch|start|stop|status
+# Usage: kafka.sh fetch|start|stop|restart|status
 source "$(dirname "$0")/lib.sh"
 
 KAFKA_DATA=$STATE_DIR/kafka
@@ -94,6 +94,9 @@ kafka_ready() {
 }
 
 stop() { stop_daemon kafka; }
+
+# Used by `make chaos` (dev/chaos): a process restart with the same data and addresses.
+restart() { stop; start; }
 
 status() {
   if daemon_running kafka && (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_HOST_PORT") 2>/dev/null; then echo "up   127.0.0.1:$KAFKA_HOST_PORT (pods: $NODE_IP:$KAFKA_POD_PORT)"; else echo "down"; fi

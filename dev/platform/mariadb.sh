@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MariaDB from Debian's packages, with its data directory under the platform state.
-# Usage: mariadb.sh start|stop|status
+# Usage: mariadb.sh start|stop|restart|status
 source "$(dirname "$0")/lib.sh"
 
 DB_DATA=$STATE_DIR/mariadb
@@ -71,6 +71,9 @@ stop() {
   fi
   stop_daemon mariadb
 }
+
+# Used by `make chaos` (dev/chaos): a process restart with the same data and addresses.
+restart() { stop; start; }
 
 status() {
   if daemon_running mariadb && root_password_set; then echo "up   127.0.0.1:$MYSQL_PORT (pods: $NODE_IP:$MYSQL_PORT)"; else echo "down"; fi

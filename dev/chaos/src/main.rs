@@ -1,0 +1,380 @@
+//! `make chaos`: a seeded system run on the local platform, through the operator.
+//!
+//! Installs the operator chart and the X API simulator in a namespace of its own, creates a
+//! pipeline (4 queries, 2 tokens), then for `CHAOS_MINUTES` follows a schedule drawn from
+//! `CHAOS_SEED`: pod kills, budget and `maxReplicas` changes, suspensions, Kafka and MariaDB
+//! restarts, API faults. Then it lets the pipeline drain and compares the simulator's ledger
+//! with MySQL, the roll-ups with a recount, and the checkpoints' `month_posts` with the ledger.
+//! The report goes to stdout and `target/chaos/report.md`; the exit status is 1 on any failure.
+
+mod cluster;
+mod error;
+mod observe;
+mod pipeline;
+mod schedule;
+mod settings;
+mod sim;
+mod verdict;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::json;
+use tweetpipe_common::contract::names;
+use tweetpipe_common::contract::topics::checkpoint_topic;
+
+use cluster::Cluster;
+use error::ChaosError;
+use schedule::{Action, Step};
+use settings::Settings;
+use sim::Simulator;
+
+fn log(message: impl std::fmt::Display) {
+    println!(
+        "{} [chaos] {message}",
+        chrono::Utc::now().format("%H:%M:%S")
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    log(format!(
+        "seed {} (replay with CHAOS_SEED={}), {:.1} min of faults, Kafka/MariaDB restarts {}",
+        settings.seed,
+        settings.seed,
+        settings.chaos.as_secs_f64() / 60.0,
+        if settings.restart_services {
+            "on"
+        } else {
+            "off"
+        }
+    ));
+    match run(&settings).await {
+        Ok(true) => log("PASS"),
+        Ok(false) => {
+            log("FAIL");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            log(format!("run aborted: {e}"));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Sets up, runs and judges; cleans up (unless kept) whatever the outcome.
+async fn run(settings: &Settings) -> Result<bool, ChaosError> {
+    let platform = tweetpipe_testkit::platform();
+    platform.require_kafka().require_mysql();
+    let client = platform.kube_client().await;
+    let cluster = Cluster::new(client, &settings.namespace, &platform.kubeconfig);
+    let run_id = format!(
+        "s{}_{}",
+        settings.seed,
+        chrono::Utc::now().timestamp() % 100_000
+    );
+    let names = pipeline::Names::for_run(&run_id);
+    let outcome = chaos_and_verdict(settings, platform, &cluster, &names).await;
+    if settings.keep {
+        log(format!(
+            "CHAOS_KEEP=1: namespace {}, topic {}, database {} left in place",
+            settings.namespace, names.topic, names.database
+        ));
+    } else {
+        log("cleaning up (pipeline with deletionPolicy Delete, chart, namespace)");
+        if let Err(e) = cluster.clean_up().await {
+            log(format!("cleanup incomplete: {e}"));
+        }
+    }
+    outcome
+}
+
+async fn chaos_and_verdict(
+    settings: &Settings,
+    platform: &tweetpipe_testkit::Platform,
+    cluster: &Cluster,
+    names: &pipeline::Names,
+) -> Result<bool, ChaosError> {
+    let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    log(format!("operator chart → namespace {}", settings.namespace));
+    cluster.install_operator().await?;
+    cluster.put_secrets(&platform.mysql_url_pod).await?;
+    // Publication runs through the chaos phase plus set-up time, then stops so the drain ends.
+    let max_posts = pipeline::max_posts(settings.chaos.as_secs(), 120);
+    let address = cluster
+        .deploy_simulator(&pipeline::simulator_config(settings.seed, max_posts))
+        .await?;
+    let sim = Simulator::new(&address)?;
+    cluster::wait(
+        "the simulator's admin API",
+        Duration::from_secs(60),
+        || async { sim.ready().await.then_some(()) },
+    )
+    .await?;
+    log(format!(
+        "simulator at {address} ({max_posts} posts to publish)"
+    ));
+    let manifest = pipeline::manifest(
+        &settings.namespace,
+        &cluster.release,
+        names,
+        &platform.kafka_bootstrap_pod,
+    );
+    cluster.create_pipeline(&manifest).await?;
+    cluster.wait_ready(Duration::from_secs(300)).await?;
+    log(format!(
+        "pipeline Ready (topic {}, database {})",
+        names.topic, names.database
+    ));
+
+    let faults = run_schedule(settings, cluster, &sim).await;
+
+    log("faults stop: API faults cleared, pipeline resumed at full budget and 4 replicas");
+    sim.put_faults(&json!({})).await?;
+    cluster
+        .patch_spec(json!({"suspend": false,
+            "source": {"limits": {"requestsPerWindow": pipeline::SIM_REQUESTS_PER_WINDOW}},
+            "extractor": {"maxReplicas": 4}}))
+        .await?;
+    let drain = drain(settings, platform, cluster, &sim, names).await;
+    match &drain {
+        Ok(s) => log(format!("drained in {s} s")),
+        Err(e) => log(format!("drain did not finish: {e}")),
+    }
+
+    let ledger = sim.ledger().await?;
+    let stats = sim.stats().await?;
+    let mut published = BTreeMap::new();
+    for (name, query) in pipeline::QUERIES {
+        published.insert(
+            name.to_string(),
+            sim.matching(query)
+                .await?
+                .into_iter()
+                .collect::<HashSet<_>>(),
+        );
+    }
+    let mut db = observe::Database::connect(&platform.mysql_url, &names.database).await?;
+    let stored = db.stored().await?;
+    let rollups = db.check_rollups().await?;
+    let (committed, checkpoints) = read_kafka(&platform.kafka_bootstrap, &names.topic).await?;
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let verdict = verdict::judge(&verdict::Observed {
+        seed: settings.seed,
+        minutes: settings.chaos.as_secs_f64() / 60.0,
+        restart_services: settings.restart_services,
+        started_at,
+        faults: &faults,
+        queries: &pipeline::QUERIES,
+        ledger: &ledger,
+        stats: &stats,
+        published: &published,
+        stored: &stored,
+        copies: &committed.copies,
+        rollups: &rollups,
+        checkpoints: &checkpoints,
+        month: &month,
+        drain: drain.map_err(|e| e.to_string()),
+    });
+    println!("\n{}", verdict.report);
+    if let Some(dir) = settings.report.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&settings.report, &verdict.report)?;
+    log(format!(
+        "report written to {}: {} missing, {} duplicated, {} rate-limit 429s",
+        settings.report.display(),
+        verdict
+            .queries
+            .iter()
+            .map(|q| q.missing + q.uncollected)
+            .sum::<usize>(),
+        verdict.queries.iter().map(|q| q.duplicated).sum::<usize>(),
+        verdict.rate_limited
+    ));
+    Ok(verdict.failures.is_empty())
+}
+
+/// Follows the schedule; returns per kind of fault (done, skipped or failed).
+async fn run_schedule(
+    settings: &Settings,
+    cluster: &Cluster,
+    sim: &Simulator,
+) -> BTreeMap<&'static str, (u32, u32)> {
+    let steps = schedule::draw(settings.seed, settings.chaos);
+    log(format!(
+        "{} steps over {} s",
+        steps.len(),
+        settings.chaos.as_secs()
+    ));
+    // Which pod a kill picks is seeded too (from the pods running at that moment).
+    let mut pods_rng = StdRng::seed_from_u64(settings.seed ^ 0x5eed_5eed);
+    let start = tokio::time::Instant::now();
+    let mut counts: BTreeMap<&'static str, (u32, u32)> = BTreeMap::new();
+    for Step { at, action } in steps {
+        tokio::time::sleep_until(start + at).await;
+        let outcome = perform(settings, cluster, sim, &action, &mut pods_rng).await;
+        let entry = counts.entry(action.kind()).or_default();
+        match outcome {
+            Ok(Some(detail)) => {
+                entry.0 += 1;
+                log(format!(
+                    "t+{:>4}s {}: {detail}",
+                    at.as_secs(),
+                    action.kind()
+                ));
+            }
+            Ok(None) => {
+                entry.1 += 1;
+                log(format!("t+{:>4}s {}: skipped", at.as_secs(), action.kind()));
+            }
+            Err(e) => {
+                entry.1 += 1;
+                log(format!(
+                    "t+{:>4}s {}: failed: {e}",
+                    at.as_secs(),
+                    action.kind()
+                ));
+            }
+        }
+    }
+    tokio::time::sleep_until(start + settings.chaos).await;
+    counts
+}
+
+/// Carries out one step: `Some(what was done)`, or `None` when skipped.
+async fn perform(
+    settings: &Settings,
+    cluster: &Cluster,
+    sim: &Simulator,
+    action: &Action,
+    pods_rng: &mut StdRng,
+) -> Result<Option<String>, ChaosError> {
+    match action {
+        Action::KillPod(role) => cluster.kill_pod(*role, pods_rng).await,
+        Action::SetBudget(requests) => {
+            cluster
+                .patch_spec(json!({"source": {"limits": {"requestsPerWindow": requests}}}))
+                .await?;
+            Ok(Some(format!("requestsPerWindow={requests}")))
+        }
+        Action::SetMaxReplicas(n) => {
+            cluster
+                .patch_spec(json!({"extractor": {"maxReplicas": n}}))
+                .await?;
+            Ok(Some(format!("maxReplicas={n}")))
+        }
+        Action::Suspend | Action::Resume => {
+            let suspend = *action == Action::Suspend;
+            cluster.patch_spec(json!({"suspend": suspend})).await?;
+            Ok(Some(format!("suspend={suspend}")))
+        }
+        Action::RestartKafka | Action::RestartMariaDb if !settings.restart_services => Ok(None),
+        Action::RestartKafka => restart_service("kafka").await,
+        Action::RestartMariaDb => restart_service("mariadb").await,
+        Action::InjectApiFault(fault) => {
+            let config = fault.to_json();
+            sim.put_faults(&config).await?;
+            Ok(Some(config.to_string()))
+        }
+        Action::ClearApiFaults => {
+            sim.put_faults(&json!({})).await?;
+            Ok(Some("cleared".into()))
+        }
+    }
+}
+
+/// Restarts one of the platform's processes (`dev/platform/<name>.sh restart`).
+async fn restart_service(name: &str) -> Result<Option<String>, ChaosError> {
+    let script = format!("dev/platform/{name}.sh");
+    let started = tokio::time::Instant::now();
+    cluster::run("bash", &[&script, "restart"]).await?;
+    Ok(Some(format!(
+        "restarted in {} s",
+        started.elapsed().as_secs()
+    )))
+}
+
+/// A query's name, `since_id` and posts collected: what moves while work remains.
+type QueryProgress = (String, Option<String>, u64);
+
+/// Waits until the pipeline is Ready again, publication has stopped, the checkpoints no longer
+/// move and the transformers' lag is 0 — twice in a row, 15 s apart. Returns the seconds taken.
+async fn drain(
+    settings: &Settings,
+    platform: &tweetpipe_testkit::Platform,
+    cluster: &Cluster,
+    sim: &Simulator,
+    names: &pipeline::Names,
+) -> Result<u64, ChaosError> {
+    let started = tokio::time::Instant::now();
+    let deadline = started + settings.drain_bound;
+    let group =
+        names::transformer_group_id(&names::pipeline_id(&settings.namespace, pipeline::PIPELINE));
+    let mut previous: Option<(u64, Vec<QueryProgress>)> = None;
+    let mut last_state = String::from("not observed yet");
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let ready = cluster.ready_condition().await;
+        let visible = sim.stats().await.map(|s| s.visible_posts).unwrap_or(0);
+        let Ok((committed, checkpoints)) =
+            read_kafka(&platform.kafka_bootstrap, &names.topic).await
+        else {
+            continue;
+        };
+        let bootstrap = platform.kafka_bootstrap.clone();
+        let (topic, group_id, ends) = (names.topic.clone(), group.clone(), committed.ends.clone());
+        let lag =
+            tokio::task::spawn_blocking(move || observe::lag(&bootstrap, &group_id, &topic, &ends))
+                .await
+                .map_err(|e| ChaosError::Invalid(format!("lag reader: {e}")))??;
+        let progress: Vec<_> = checkpoints
+            .values()
+            .map(|cp| (cp.query.clone(), cp.since_id.clone(), cp.posts_total))
+            .collect();
+        let posts: u64 = progress.iter().map(|p| p.2).sum();
+        last_state =
+            format!("Ready {ready:?}, published {visible}, checkpoints {posts} posts, lag {lag}");
+        log(format!("drain: {last_state}"));
+        let current = (visible, progress);
+        let ready_true = ready.as_ref().is_some_and(|(s, _)| s == "True");
+        if ready_true && lag == 0 && previous.as_ref() == Some(&current) {
+            return Ok(started.elapsed().as_secs());
+        }
+        previous = Some(current);
+    }
+    Err(ChaosError::Timeout {
+        what: format!("the drain (last: {last_state})"),
+        seconds: settings.drain_bound.as_secs(),
+    })
+}
+
+/// The committed post records and the newest checkpoints (blocking reads, off the runtime).
+async fn read_kafka(
+    bootstrap: &str,
+    topic: &str,
+) -> Result<
+    (
+        observe::Committed,
+        BTreeMap<String, tweetpipe_common::contract::checkpoint::Checkpoint>,
+    ),
+    ChaosError,
+> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let committed = observe::committed(&bootstrap, &topic)?;
+        let checkpoints = observe::checkpoints(&bootstrap, &checkpoint_topic(&topic))?;
+        Ok((committed, checkpoints))
+    })
+    .await
+    .map_err(|e| ChaosError::Invalid(format!("Kafka reader: {e}")))?
+}
