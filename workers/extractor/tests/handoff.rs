@@ -1,0 +1,243 @@
+//! The extractor under change: rescaling hands queries over without overlap, a restart mid-window
+//! does not spend the window again, and a checkpoint older than the API's 7-day window resumes
+//! with a recorded gap. Real Kafka (the platform's), the simulator in-process with its ledger.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use support::*;
+use tokio_util::sync::CancellationToken;
+use tweetpipe_common::contract::checkpoint::Checkpoint;
+use tweetpipe_common::contract::topics::checkpoint_topic;
+use tweetpipe_extractor::RunningExtractor;
+use tweetpipe_extractor::config::ExtractorConfig;
+use tweetpipe_testkit::checkpoints::read_checkpoints;
+use tweetpipe_testkit::kafka::{bootstrap, produce_raw, producer};
+use tweetpipe_testkit::records::read_posts_async;
+use xapi_simulator::{CorpusConfig, FaultConfig, RunningSimulator, SimConfig};
+
+/// A simulator whose posts keep arriving (`per_second`, after a small backfill).
+async fn live_simulator(per_second: f64, limit: u32, window_seconds: u64) -> RunningSimulator {
+    xapi_simulator::start(SimConfig {
+        listen: "127.0.0.1:0".into(),
+        seed: 11,
+        tokens: vec![token_config(limit, window_seconds, 10_000_000)],
+        corpus: CorpusConfig {
+            posts_per_second: per_second,
+            backfill_posts: 50,
+            max_posts: None,
+        },
+        faults: FaultConfig::default(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator")
+}
+
+struct Replica {
+    cancel: CancellationToken,
+    running: RunningExtractor,
+}
+
+async fn start_replica(config: &ExtractorConfig, replica: u32) -> Replica {
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start(config.clone(), replica, cancel.clone())
+        .await
+        .expect("start");
+    Replica { cancel, running }
+}
+
+impl Replica {
+    async fn stop(self) -> tweetpipe_extractor::worker::RunSummary {
+        self.cancel.cancel();
+        self.running.task.await.expect("extractor task")
+    }
+}
+
+fn checkpoints(setup: &Setup) -> HashMap<String, Checkpoint> {
+    read_checkpoints(&setup.bootstrap, &setup.topic).expect("checkpoints")
+}
+
+/// Per query: (posts served with repeats, distinct posts) from the simulator's ledger.
+fn ledger_by_query(sim: &RunningSimulator) -> BTreeMap<String, (u64, u64, Vec<String>)> {
+    sim.handle
+        .ledger()
+        .tokens
+        .into_iter()
+        .flat_map(|t| t.queries)
+        .map(|q| {
+            (
+                q.query,
+                (
+                    q.served_posts,
+                    q.distinct_posts,
+                    q.ids.iter().map(u64::to_string).collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rescale_2_3_1_under_load_never_runs_a_query_twice_nor_overspends() {
+    tweetpipe_testkit::telemetry::install("extractor-tests");
+    let setup = Setup::new(&bootstrap(), "rescale").await;
+    // 40 requests per 10 s on one token; the queries share 36 (a 10 % margin).
+    let sim = live_simulator(20.0, 40, 10).await;
+    let queries = [
+        ("all", "covid"),
+        ("en", "covid lang:en"),
+        ("pt", "covid lang:pt"),
+        ("es", "covid lang:es"),
+    ];
+    let config = parse_config(setup.config(&sim, 36, 10, 10, &queries));
+
+    let first = start_replica(&config, 0).await;
+    let second = start_replica(&config, 1).await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let third = start_replica(&config, 2).await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let s2 = second.stop().await;
+    let s3 = third.stop().await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let s1 = first.stop().await;
+
+    let stats = sim.handle.stats();
+    let app = &stats["app"];
+    assert_eq!(
+        app.rate_limited, 0,
+        "no rate-limit 429 across the rescale: {app:?}"
+    );
+    assert!(
+        s1.assignments >= 3 && s2.assignments >= 1 && s3.assignments >= 1,
+        "every membership change reached the replicas: {s1:?} {s2:?} {s3:?}"
+    );
+    let ledger = ledger_by_query(&sim);
+    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    let cps = checkpoints(&setup);
+    for (name, query) in queries {
+        let (served, distinct, ids) = ledger.get(query).cloned().unwrap_or_default();
+        assert!(distinct > 0, "{name} was polled");
+        // Two replicas polling one query from the same checkpoint would be served the same
+        // posts twice.
+        assert_eq!(served, distinct, "{name}: a post was served twice");
+        let mut stored: Vec<String> = records
+            .iter()
+            .filter(|r| r.post.query_name == name)
+            .map(|r| r.key.clone())
+            .collect();
+        stored.sort_unstable();
+        let stored_count = stored.len();
+        stored.dedup();
+        assert_eq!(
+            stored.len(),
+            stored_count,
+            "{name}: duplicate records in Kafka"
+        );
+        let mut expected = ids.clone();
+        expected.sort_unstable();
+        assert_eq!(stored, expected, "{name}: every served post once, no other");
+        let month_posts = cps.get(name).map_or(0, |c| c.month_posts);
+        assert_eq!(
+            month_posts, distinct,
+            "{name}: month_posts equals the ledger"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_window_does_not_spend_the_window_again() {
+    tweetpipe_testkit::telemetry::install("extractor-tests");
+    let setup = Setup::new(&bootstrap(), "restart-window").await;
+    // The whole limit for one query: any request beyond it is a 429.
+    let sim = live_simulator(5.0, 12, 20).await;
+    let config = parse_config(setup.config(&sim, 12, 20, 10, &[("all", "covid")]));
+
+    let first = start_replica(&config, 0).await;
+    // Into the window, then a restart (the pacer of a fresh process starts empty).
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    first.stop().await;
+    let saved = checkpoints(&setup)["all"]
+        .rate_window
+        .expect("window saved");
+    assert!(
+        saved.sent >= 3,
+        "requests spent before the restart: {saved:?}"
+    );
+    let second = start_replica(&config, 0).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let summary = second.stop().await;
+
+    let stats = sim.handle.stats();
+    assert_eq!(
+        stats["app"].rate_limited, 0,
+        "the restarted extractor went on with the window: {stats:?}"
+    );
+    assert_eq!(summary.rate_limited, 0);
+    assert!(summary.requests > 0, "it polled after the restart");
+}
+
+/// A snowflake id created `age` ago.
+fn id_aged(age: Duration) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let created = now_ms - age.as_millis() as i64;
+    (((created - 1_288_834_974_657) as u64) << 22).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_older_than_the_window_resumes_with_a_recorded_gap() {
+    tweetpipe_testkit::telemetry::install("extractor-tests");
+    let setup = Setup::new(&bootstrap(), "old-checkpoint").await;
+    let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
+    // The query last ran 8 days ago (a quiet query, or a long monthly-cap pause).
+    let mut old = Checkpoint::new("all", "2020-01");
+    let stale = id_aged(Duration::from_secs(8 * 24 * 3600));
+    old.since_id = Some(stale.clone());
+    old.newest_id = Some(stale);
+    old.posts_total = 42;
+    produce_raw(
+        &producer(&setup.bootstrap),
+        &checkpoint_topic(&setup.topic),
+        "all",
+        &serde_json::to_vec(&old).expect("json"),
+        None,
+    )
+    .await
+    .expect("old checkpoint written");
+    let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
+    let replica = start_replica(&config, 0).await;
+    let expected = sim.handle.matching_ids("covid").expect("query");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let cp = checkpoints(&setup).get("all").cloned();
+        if cp
+            .as_ref()
+            .is_some_and(|c| c.since_id.as_deref() == Some(expected[0].as_str()))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the query did not catch up: {cp:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let summary = replica.stop().await;
+    let cp = checkpoints(&setup)["all"].clone();
+    assert!(cp.stopped.is_none(), "the query was not stopped: {cp:?}");
+    assert!(summary.stopped.is_empty(), "{summary:?}");
+    assert_eq!((cp.gaps_total, summary.gaps), (1, 1));
+    let gap = cp.last_gap.expect("gap recorded");
+    assert!(gap.from < gap.to, "{gap:?}");
+    assert_eq!(cp.posts_total, 42 + expected.len() as u64);
+    let stats = sim.handle.stats();
+    assert_eq!(
+        stats["app"].bad_requests, 0,
+        "no request sent the stale since_id"
+    );
+}
