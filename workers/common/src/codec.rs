@@ -48,9 +48,29 @@ pub enum CodecError {
     RegistryRequired(u32),
     #[error("schema registry: {0}")]
     Registry(String),
+    /// The registry could not answer now (connection refused, timeout, HTTP 5xx or 429, or
+    /// any other answer that says nothing about the schema id): retry the same record later.
+    #[error("schema registry unavailable: {0}")]
+    RegistryUnavailable(String),
+    /// The registry answered that it has no schema with this id (HTTP 404, error code 40403):
+    /// the record can never be decoded.
+    #[error("the schema registry has no schema with id {0}")]
+    UnknownSchemaId(u32),
     #[error("Avro: {0}")]
     Avro(#[from] apache_avro::Error),
 }
+
+impl CodecError {
+    /// True when the record may decode later, unchanged: only a registry that could not
+    /// answer. Every other error is the record's own (bad framing, unknown schema, a body
+    /// that does not match its schema) and repeats on every attempt.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CodecError::RegistryUnavailable(_))
+    }
+}
+
+/// Confluent's error code for "schema not found" (in the body of its 404).
+const SCHEMA_NOT_FOUND: u32 = 40403;
 
 /// A parsed schema with its single-object fingerprint.
 #[derive(Debug)]
@@ -331,34 +351,51 @@ impl SchemaRegistry {
             return Ok(schema);
         }
         let url = format!("{}/schemas/ids/{id}", self.base_url);
+        let unavailable =
+            |detail: String| CodecError::RegistryUnavailable(format!("GET {url}: {detail}"));
         let response = self
             .http
             .get(&url)
             .send()
             .await
-            .map_err(|e| CodecError::Registry(format!("GET {url}: {e}")))?;
+            .map_err(|e| unavailable(e.to_string()))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| CodecError::Registry(format!("GET {url}: {e}")))?;
+            .map_err(|e| unavailable(e.to_string()))?;
+        if status == reqwest::StatusCode::NOT_FOUND && is_schema_not_found(&text) {
+            return Err(CodecError::UnknownSchemaId(id));
+        }
         if !status.is_success() {
-            return Err(CodecError::Registry(format!(
-                "GET {url}: HTTP {status}: {text}"
-            )));
+            // 5xx and 429 are the registry's trouble; any other status (a 404 without
+            // Confluent's "schema not found", 401/403) is a misconfiguration or a proxy in the
+            // way. None of them is the record's fault, so none makes it a dead letter.
+            return Err(unavailable(format!("HTTP {status}: {text}")));
         }
         #[derive(serde::Deserialize)]
         struct Found {
             schema: String,
         }
+        // A 200 whose body is not a registry answer comes from something in between (a proxy's
+        // page): retry rather than judge the record by it.
         let found: Found = serde_json::from_str(&text)
-            .map_err(|e| CodecError::Registry(format!("GET {url}: unexpected answer: {e}")))?;
+            .map_err(|e| unavailable(format!("unexpected answer: {e}")))?;
         let schema = Arc::new(Schema::parse_str(&found.schema)?);
         if let Ok(mut cache) = self.by_id.write() {
             cache.insert(id, schema.clone());
         }
         Ok(schema)
     }
+}
+
+/// True for Confluent's "schema not found" answer (`{"error_code": 40403, ...}`).
+fn is_schema_not_found(body: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct ErrorAnswer {
+        error_code: u32,
+    }
+    serde_json::from_str::<ErrorAnswer>(body).is_ok_and(|a| a.error_code == SCHEMA_NOT_FOUND)
 }
 
 #[cfg(test)]
@@ -427,6 +464,63 @@ mod tests {
                 .expect("decode"),
             post
         );
+    }
+
+    /// Serves one canned HTTP answer per connection, in order, on a local port.
+    async fn canned_http(answers: Vec<(u16, String)>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            for (status, body) in answers {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn registry_outages_are_retryable_and_only_a_missing_id_is_not() {
+        let schema = serde_json::json!({"schema": embedded().current().schema.canonical_form()});
+        let url = canned_http(vec![
+            (503, "unavailable".into()),
+            (429, "slow down".into()),
+            (404, "<html>no such path</html>".into()),
+            (200, "<html>proxy login</html>".into()),
+            (
+                404,
+                r#"{"error_code":40403,"message":"Schema not found"}"#.into(),
+            ),
+            (200, schema.to_string()),
+        ])
+        .await;
+        let registry = SchemaRegistry::new(&url);
+        for expected in ["503", "429", "404", "unexpected answer"] {
+            let err = registry.schema(3).await.expect_err(expected);
+            assert!(err.is_retryable(), "{expected}: {err}");
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let err = registry.schema(3).await.expect_err("40403");
+        assert!(matches!(err, CodecError::UnknownSchemaId(3)), "{err}");
+        assert!(!err.is_retryable());
+        registry.schema(3).await.expect("the registry is back");
+        // Nothing listens any more: a connection error is retryable too.
+        let refused = SchemaRegistry::new("http://127.0.0.1:1");
+        assert!(refused.schema(4).await.expect_err("refused").is_retryable());
+        // The record's own faults are not.
+        assert!(!CodecError::UnknownFraming(0x7b).is_retryable());
+        assert!(!CodecError::Truncated(3).is_retryable());
     }
 
     #[test]

@@ -3,17 +3,27 @@
 //! - [`transform`]: the pure part (text, hashtags, language, kind, topic, sentiment).
 //! - [`rows`]: what is stored for one post.
 //! - [`store`]: one transaction per batch, idempotent upserts, roll-ups counted once.
-//! - [`pipeline`]: Kafka consumer, batching, dead letters, offsets after the commit.
+//! - [`pipeline`]: the batcher: Kafka consumer, decoding ([`decode`]), batching ([`batch`]),
+//!   pausing instead of leaving the group ([`flow`]).
+//! - [`writer`]: stores batches, dead letters, offsets after the commit.
+//! - [`context`], [`ownership`]: rebalance callbacks; nothing committed for a partition this
+//!   member no longer owns.
 //! - [`config`], [`metrics`], [`retry`], [`db`]: the rest.
 //!
 //! The MySQL schema (migrations, version check, accounts) is the `tweetpipe-schema` crate's;
 //! the transformer only reads the schema version and writes rows (a writer account suffices).
 
+pub mod batch;
 pub mod config;
+pub mod context;
 pub mod db;
+pub mod decode;
+pub mod flow;
 pub mod metrics;
+pub mod ownership;
 pub mod pipeline;
 pub mod retry;
 pub mod rows;
 pub mod store;
 pub mod transform;
+pub mod writer;

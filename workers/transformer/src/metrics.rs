@@ -47,6 +47,13 @@ pub struct Metrics {
     /// Offset commits that failed after the database commit (the records come again and
     /// are absorbed by the idempotent upserts).
     pub commit_failures: Counter,
+    /// Decode attempts that found the schema registry unavailable (the records are retried).
+    pub registry_retries: Counter,
+    /// Partitions assigned to or revoked from this member, by event (`assigned`, `revoked`).
+    pub rebalance_partitions: Family<ReasonLabel, Counter>,
+    /// Partitions whose in-flight work was dropped at commit time because this member no
+    /// longer owned them (their records come again to the new owner).
+    pub stale_partition_commits: Counter,
 }
 
 impl Metrics {
@@ -62,6 +69,9 @@ impl Metrics {
             consumer_lag: Family::default(),
             mysql_up: Gauge::default(),
             commit_failures: Counter::default(),
+            registry_retries: Counter::default(),
+            rebalance_partitions: Family::default(),
+            stale_partition_commits: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("tweetpipe_transformer");
         r.register(
@@ -113,6 +123,21 @@ impl Metrics {
             "offset_commit_failures",
             "Offset commits that failed after the database commit",
             metrics.commit_failures.clone(),
+        );
+        r.register(
+            "registry_retries",
+            "Decode attempts that found the schema registry unavailable (retried, never dead-lettered)",
+            metrics.registry_retries.clone(),
+        );
+        r.register(
+            "rebalance_partitions",
+            "Partitions assigned to or revoked from this member, by event",
+            metrics.rebalance_partitions.clone(),
+        );
+        r.register(
+            "stale_partition_commits",
+            "Partition offsets (and their dead letters) dropped because the partition had been revoked",
+            metrics.stale_partition_commits.clone(),
         );
         metrics
     }

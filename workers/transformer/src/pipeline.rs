@@ -1,49 +1,54 @@
-//! Kafka → MySQL: the batcher and the writer.
+//! Kafka → MySQL: the batcher, which feeds the writer (`writer.rs`).
 //!
-//! The batcher consumes in a group, decodes and transforms each record, and hands a batch to
-//! the writer when it holds `batch_size` records or `flush_interval` has passed since its
-//! first record. The writer stores the batch in one transaction (bisecting it when MySQL
-//! rejects rows, so that only the bad records become dead letters), sends dead letters and
-//! waits for their acknowledgement, and only then commits the batch's offsets. Up to
-//! `write_concurrency` batches are written at once, each in its own transaction, and their
-//! offsets are committed in order; decoding overlaps the database round trips.
+//! The batcher consumes in a group, decodes and transforms each record (`decode.rs`), and hands
+//! a batch to the writer when it holds `batch_size` records or `flush_interval` has passed
+//! since its first record. Decoding overlaps the database round trips.
 //!
-//! While MySQL is unavailable the writer retries the same batch with backoff and jitter; the
-//! hand-over channel then fills and the batcher stops consuming. Nothing is committed to
-//! Kafka for records that are not in MySQL (or in the dead-letter topic), so whatever is
-//! killed, the records come again and the idempotent upserts absorb them.
+//! It never stops polling the consumer, so the member stays in its group whatever is down:
+//! - the writer has no room (MySQL down or slow): the full batch waits; after
+//!   [`PAUSE_AFTER`] the assigned partitions are paused until the writer takes it;
+//! - the schema registry cannot answer: the record, and every record after it, waits in
+//!   [`Stalled`]; the partitions are paused and the transformer is not ready until the
+//!   registry answers again. Nothing of it is dead-lettered or committed meanwhile.
+//!
+//! Rebalances are handled in `context.rs` and `ownership.rs`: work consumed under an
+//! assignment this member no longer holds is never committed nor dead-lettered. Nothing is
+//! committed to Kafka for records that are not in MySQL (or in the dead-letter topic), so
+//! whatever is killed, the records come again and the idempotent upserts absorb them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use opentelemetry::trace::{SpanContext, TraceContextExt};
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::KafkaResult;
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tweetpipe_common::codec::{self, SchemaRegistry};
-use tweetpipe_common::headers;
+use tweetpipe_common::codec::SchemaRegistry;
 use tweetpipe_common::serve::Readiness;
-use tweetpipe_common::telemetry;
 
+use crate::batch::Batch;
 use crate::config::TransformerConfig;
-use crate::metrics::{Metrics, PartitionLabel, ReasonLabel, ResultLabel};
-use crate::retry::Backoff;
-use crate::rows::StoredPost;
-use crate::store::{BatchOutcome, Store, StoreError};
-use crate::transform;
+use crate::context::PipelineContext;
+use crate::decode::{self, Decoded, Stalled};
+use crate::flow::{Flow, Hold};
+use crate::metrics::Metrics;
+use crate::ownership::Ownership;
+use crate::store::Store;
+use crate::writer::Writer;
 
-/// Links from a batch span to the traces of its records, at most this many.
-const MAX_TRACE_LINKS: usize = 128;
+/// A full batch the writer has no room for waits this long before the partitions are paused.
+/// Ordinary back-pressure lasts milliseconds; pausing at once would throw the prefetched
+/// records away on every batch.
+pub const PAUSE_AFTER: Duration = Duration::from_secs(1);
+
+/// The batcher polls the consumer at least this often, even with every partition paused:
+/// polling is what keeps the member in its group (`max.poll.interval.ms`) and what runs the
+/// rebalance callbacks.
+pub const POLL_AT_LEAST_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -53,70 +58,7 @@ pub enum PipelineError {
     KafkaConfig(#[from] tweetpipe_common::kafka::KafkaConfigError),
 }
 
-/// librdkafka callbacks: consumer lag from the statistics.
-pub struct LagContext {
-    metrics: Metrics,
-}
-
-impl ClientContext for LagContext {
-    fn stats(&self, statistics: Statistics) {
-        for (topic, stats) in statistics.topics {
-            for (partition, p) in stats.partitions {
-                // Partition -1 is librdkafka's internal "unassigned" entry.
-                if partition < 0 {
-                    continue;
-                }
-                let lag = if p.consumer_lag >= 0 {
-                    p.consumer_lag
-                } else {
-                    0
-                };
-                self.metrics
-                    .consumer_lag
-                    .get_or_create(&PartitionLabel {
-                        topic: topic.clone(),
-                        partition,
-                    })
-                    .set(lag);
-            }
-        }
-    }
-}
-
-impl ConsumerContext for LagContext {
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(e) = result {
-            self.metrics.commit_failures.inc();
-            tracing::warn!(error = %e, "offset commit failed after the database commit; the records will be consumed again and absorbed");
-        }
-    }
-}
-
-pub type TransformerConsumer = StreamConsumer<LagContext>;
-
-/// A record that goes to the dead-letter topic.
-#[derive(Debug)]
-pub struct DeadLetter {
-    pub message: OwnedMessage,
-    /// Short, bounded: the metric label.
-    pub kind: &'static str,
-    /// The full reason, in the `tweetpipe-error` header.
-    pub reason: String,
-}
-
-/// What the batcher hands to the writer.
-#[derive(Default)]
-struct Batch {
-    posts: Vec<StoredPost>,
-    /// `sources[i]` is the record `posts[i]` came from (kept for dead-lettering).
-    sources: Vec<OwnedMessage>,
-    dead: Vec<DeadLetter>,
-    /// Highest offset seen per (topic, partition).
-    offsets: BTreeMap<(String, i32), i64>,
-    parent: Option<opentelemetry::Context>,
-    links: Vec<SpanContext>,
-    records: usize,
-}
+pub type TransformerConsumer = StreamConsumer<PipelineContext>;
 
 /// The running transformer's parts.
 pub struct Pipeline {
@@ -126,8 +68,25 @@ pub struct Pipeline {
     store: Store,
     metrics: Metrics,
     readiness: Readiness,
+    flow: Arc<Flow>,
+    ownership: Arc<Ownership>,
     registry: Option<SchemaRegistry>,
 }
+
+/// The batcher's state between two records.
+struct Batcher<'a> {
+    pipeline: &'a Pipeline,
+    to_writer: mpsc::Sender<Batch>,
+    open: Batch,
+    /// When the open batch is handed over even if not full.
+    deadline: Option<Instant>,
+    /// A batch the writer had no room for, and since when it waits.
+    waiting: Option<(Batch, Instant)>,
+    stalled: Stalled,
+}
+
+/// The writer is gone (it gave up at shutdown); the batcher stops.
+struct WriterGone;
 
 impl Pipeline {
     pub fn new(
@@ -151,9 +110,14 @@ impl Pipeline {
         for (key, value) in consumer_overrides {
             consumer_config.set(key, value);
         }
-        let consumer: TransformerConsumer = consumer_config.create_with_context(LagContext {
-            metrics: metrics.clone(),
-        })?;
+        let flow = Arc::new(Flow::new(readiness.clone()));
+        let ownership = Arc::new(Ownership::new());
+        let consumer: TransformerConsumer =
+            consumer_config.create_with_context(PipelineContext {
+                metrics: metrics.clone(),
+                ownership: Arc::clone(&ownership),
+                flow: Arc::clone(&flow),
+            })?;
 
         let mut producer_config = tweetpipe_common::kafka::client_config(&config.kafka)?;
         producer_config
@@ -174,6 +138,8 @@ impl Pipeline {
             store,
             metrics,
             readiness,
+            flow,
+            ownership,
             registry,
         })
     }
@@ -205,13 +171,23 @@ impl Pipeline {
             dlq_topic: self.config.dlq_topic(),
             store: self.store.clone(),
             metrics: self.metrics.clone(),
-            readiness: self.readiness.clone(),
+            flow: Arc::clone(&self.flow),
+            ownership: Arc::clone(&self.ownership),
             max_backoff: self.config.max_backoff(),
             abandon,
             concurrency,
         };
         let writer_task = tokio::spawn(writer.run(from_batcher));
-        self.batch_loop(to_writer, shutdown).await;
+        let mut batcher = Batcher {
+            pipeline: &self,
+            to_writer,
+            open: Batch::default(),
+            deadline: None,
+            waiting: None,
+            stalled: Stalled::new(self.config.max_backoff()),
+        };
+        batcher.run(shutdown).await;
+        drop(batcher);
         if let Err(e) = writer_task.await {
             tracing::error!(error = %e, "writer task failed");
         }
@@ -220,400 +196,182 @@ impl Pipeline {
         tracing::info!("transformer stopped");
         Ok(())
     }
+}
 
-    async fn batch_loop(&self, to_writer: mpsc::Sender<Batch>, shutdown: CancellationToken) {
-        let mut batch = Batch::default();
-        let mut deadline: Option<Instant> = None;
+impl Batcher<'_> {
+    async fn run(&mut self, shutdown: CancellationToken) {
+        let pipeline = self.pipeline;
+        let consumer = &*pipeline.consumer;
+        let mut poll_tick = tokio::time::interval(POLL_AT_LEAST_EVERY);
+        poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let far = Duration::from_secs(3600);
+        // Its own handle, so that waiting for room does not borrow the batcher.
+        let to_writer = self.to_writer.clone();
         loop {
-            let flush_at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
+            let waiting_since = self.waiting.as_ref().map(|(_, since)| *since);
+            // A waiting batch stops consumption at once; the consumer is polled again once the
+            // partitions are paused (only then can it return nothing new for long).
+            let take_records = waiting_since.is_none() || pipeline.flow.is_paused();
+            let flush_at = self.deadline.unwrap_or_else(|| Instant::now() + far);
+            let pause_at = waiting_since.map_or_else(|| Instant::now() + far, |s| s + PAUSE_AFTER);
+            let result = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep_until(flush_at), if deadline.is_some() => {
-                    deadline = None;
-                    if to_writer.send(std::mem::take(&mut batch)).await.is_err() {
-                        return;
-                    }
-                }
-                received = self.consumer.recv() => match received {
-                    Ok(message) => {
-                        let message = message.detach();
-                        self.add(&mut batch, message).await;
-                        deadline.get_or_insert_with(|| Instant::now() + self.config.flush_interval());
-                        if batch.records >= self.config.batch_size {
-                            deadline = None;
-                            if to_writer.send(std::mem::take(&mut batch)).await.is_err() {
-                                return;
-                            }
+                permit = to_writer.reserve(), if waiting_since.is_some() => match permit {
+                    Ok(permit) => {
+                        if let Some((batch, _)) = self.waiting.take() {
+                            permit.send(batch);
                         }
+                        pipeline.flow.release(consumer, Hold::WriterBehind);
+                        self.hand_over_if_full()
+                    }
+                    Err(_) => Err(WriterGone),
+                },
+                () = tokio::time::sleep_until(pause_at), if waiting_since.is_some() && !pipeline.flow.is_paused() => {
+                    tracing::info!("the writer is behind (MySQL down or slow): pausing consumption, still polling");
+                    pipeline.flow.hold(consumer, Hold::WriterBehind);
+                    Ok(())
+                }
+                () = tokio::time::sleep_until(self.stalled.retry_at()), if !self.stalled.is_empty() => {
+                    self.retry_stalled().await;
+                    self.hand_over_if_full()
+                }
+                () = tokio::time::sleep_until(flush_at), if self.deadline.is_some() && waiting_since.is_none() => {
+                    self.deadline = None;
+                    let batch = std::mem::take(&mut self.open);
+                    self.hand_over(batch)
+                }
+                // Ends the select, so the next turn polls the consumer afresh.
+                _ = poll_tick.tick() => Ok(()),
+                received = consumer.recv(), if take_records => match received {
+                    Ok(message) => {
+                        self.take(message.detach()).await;
+                        self.hand_over_if_full()
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "Kafka consume error; librdkafka retries");
                         tokio::time::sleep(Duration::from_millis(200)).await;
+                        Ok(())
                     }
                 },
+            };
+            if result.is_err() {
+                return;
             }
         }
-        if batch.records > 0 {
+        drop(to_writer);
+        if !self.stalled.is_empty() {
             tracing::info!(
-                records = batch.records,
+                records = self.stalled.len(),
+                "shutting down with records waiting for the schema registry; they stay uncommitted"
+            );
+        }
+        // A closed channel means the writer is gone; the batches then stay uncommitted.
+        if let Some((batch, _)) = self.waiting.take() {
+            let _ = self.to_writer.send(batch).await;
+        }
+        if self.open.records > 0 {
+            tracing::info!(
+                records = self.open.records,
                 "shutting down: writing the open batch"
             );
-            // A closed channel means the writer is gone; the batch then stays uncommitted.
-            let _ = to_writer.send(batch).await;
+            let _ = self.to_writer.send(std::mem::take(&mut self.open)).await;
         }
     }
 
-    /// Decodes and transforms one record into the batch (or its dead letters).
-    async fn add(&self, batch: &mut Batch, message: OwnedMessage) {
-        self.metrics.records_consumed.inc();
-        batch.records += 1;
+    /// A record from the consumer: decoded into the open batch, or held back behind the
+    /// registry.
+    async fn take(&mut self, message: OwnedMessage) {
+        let pipeline = self.pipeline;
+        pipeline.metrics.records_consumed.inc();
         let key = (message.topic().to_owned(), message.partition());
-        let offset = message.offset();
-        batch
-            .offsets
-            .entry(key)
-            .and_modify(|o| *o = (*o).max(offset))
-            .or_insert(offset);
-
-        if let Some(headers) = message.headers() {
-            let cx = telemetry::extract_from_headers(headers);
-            let span_context = cx.span().span_context().clone();
-            if span_context.is_valid() {
-                if batch.parent.is_none() {
-                    batch.parent = Some(cx);
-                } else if batch.links.len() < MAX_TRACE_LINKS {
-                    batch.links.push(span_context);
-                }
-            }
+        // Consumed records belong to an assigned partition; 0 matches no epoch, so such a
+        // record would simply never be committed.
+        let epoch = pipeline.ownership.epoch(&key).unwrap_or(0);
+        if !self.stalled.is_empty() {
+            self.stalled.push(message, epoch);
+            return;
         }
-
-        let decoded = match message.payload() {
-            None | Some([]) => Err(("decode", "record has no value".to_owned())),
-            Some(bytes) => codec::decode_post_with(bytes, self.registry.as_ref())
-                .await
-                .map_err(|e| ("decode", format!("cannot decode Avro post: {e}"))),
-        };
-        let stored = decoded.and_then(|post| {
-            transform::transform(&post).map_err(|e| ("invalid", format!("invalid post: {e}")))
-        });
-        match stored {
-            Ok(stored) => {
-                batch.posts.push(stored);
-                batch.sources.push(message);
+        match decode::decode(&message, pipeline.registry.as_ref()).await {
+            Decoded::Done(outcome) => {
+                self.open.add(message, epoch, outcome);
+                self.start_deadline();
             }
-            Err((kind, reason)) => batch.dead.push(DeadLetter {
-                message,
-                kind,
-                reason,
-            }),
+            Decoded::Retry(error) => {
+                pipeline.metrics.registry_retries.inc();
+                self.stalled.push(message, epoch);
+                let delay = self.stalled.back_off();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "schema registry unavailable: holding records back, pausing consumption");
+                pipeline
+                    .flow
+                    .hold(&*pipeline.consumer, Hold::RegistryUnavailable);
+            }
         }
     }
-}
 
-struct Writer {
-    consumer: Arc<TransformerConsumer>,
-    producer: FutureProducer,
-    dlq_topic: String,
-    store: Store,
-    metrics: Metrics,
-    readiness: Readiness,
-    max_backoff: Duration,
-    abandon: CancellationToken,
-    concurrency: usize,
-}
-
-/// The writer gave up on a batch because shutdown's grace period ran out.
-struct Abandoned;
-
-impl Writer {
-    /// Writes up to `concurrency` batches at once (each in its own transaction on its own
-    /// connection) and commits their offsets strictly in hand-over order, so a partition's
-    /// committed offset never passes a batch that is not yet in MySQL.
-    async fn run(self, batches: mpsc::Receiver<Batch>) {
-        let incoming = futures::stream::unfold(batches, |mut rx| async move {
-            rx.recv().await.map(|batch| (batch, rx))
-        });
-        let mut written = std::pin::pin!(
-            incoming
-                .map(|batch| self.write_traced(batch))
-                .buffered(self.concurrency)
-        );
-        let mut last_offsets = BTreeMap::new();
-        while let Some(result) = written.next().await {
-            match result {
-                Ok(offsets) => {
-                    self.commit(&offsets);
-                    last_offsets = offsets;
+    /// Decodes the held-back records in order until one meets the registry down again.
+    async fn retry_stalled(&mut self) {
+        let pipeline = self.pipeline;
+        while let Some((message, epoch)) = self.stalled.front() {
+            let key = (message.topic().to_owned(), message.partition());
+            if pipeline.ownership.epoch(&key) != Some(*epoch) {
+                // Revoked meanwhile: the new owner consumes it.
+                self.stalled.pop();
+                continue;
+            }
+            if self.open.records >= pipeline.config.batch_size {
+                // Hand the full batch over first; come back at once.
+                self.stalled.retry_now();
+                return;
+            }
+            match decode::decode(message, pipeline.registry.as_ref()).await {
+                Decoded::Done(outcome) => {
+                    self.stalled.recovered();
+                    if let Some((message, epoch)) = self.stalled.pop() {
+                        self.open.add(message, epoch, outcome);
+                        self.start_deadline();
+                    }
                 }
-                Err(Abandoned) => {
-                    tracing::warn!(
-                        "shutdown grace period over: open batches abandoned uncommitted; their records will be consumed again"
-                    );
+                Decoded::Retry(error) => {
+                    pipeline.metrics.registry_retries.inc();
+                    let delay = self.stalled.back_off();
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, held = self.stalled.len(), "schema registry still unavailable");
                     return;
                 }
             }
         }
-        // At shutdown, wait for the last commit so the next owner starts right after it.
-        if let Some(list) = offset_list(&last_offsets) {
-            let consumer = Arc::clone(&self.consumer);
-            let committed =
-                tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)).await;
-            if !matches!(committed, Ok(Ok(()))) {
-                self.metrics.commit_failures.inc();
-                tracing::warn!(
-                    "final offset commit failed; the last batch will be consumed again and absorbed"
-                );
-            }
-        }
+        tracing::info!("schema registry answers again: resuming consumption");
+        pipeline
+            .flow
+            .release(&*pipeline.consumer, Hold::RegistryUnavailable);
     }
 
-    /// Stores one batch and its dead letters inside the batch's span; returns its offsets.
-    async fn write_traced(&self, batch: Batch) -> Result<BTreeMap<(String, i32), i64>, Abandoned> {
-        let span = tracing::info_span!(
-            "transform_batch",
-            records = batch.records,
-            posts = batch.posts.len(),
-            dead_letters = tracing::field::Empty,
-            inserted = tracing::field::Empty,
-        );
-        if let Some(parent) = &batch.parent {
-            let _ = span.set_parent(parent.clone());
-        }
-        for link in &batch.links {
-            span.add_link(link.clone());
-        }
-        let started = Instant::now();
-        let records = batch.records;
-        let offsets = self.process(batch).instrument(span).await?;
-        self.metrics
-            .batch_seconds
-            .observe(started.elapsed().as_secs_f64());
-        self.metrics.batch_records.observe(records as f64);
-        Ok(offsets)
+    fn start_deadline(&mut self) {
+        let flush = self.pipeline.config.flush_interval();
+        self.deadline.get_or_insert_with(|| Instant::now() + flush);
     }
 
-    async fn process(&self, batch: Batch) -> Result<BTreeMap<(String, i32), i64>, Abandoned> {
-        let Batch {
-            posts,
-            sources,
-            mut dead,
-            offsets,
-            ..
-        } = batch;
-        let outcome = self.store_bisecting(&posts, &sources, &mut dead).await?;
-        let span = tracing::Span::current();
-        span.record("inserted", outcome.posts_inserted);
-        span.record("dead_letters", dead.len());
-        self.send_dead_letters(&dead).await?;
-        Ok(offsets)
-    }
-
-    /// Stores `posts`; when MySQL rejects rows, halves the batch until the bad records are
-    /// alone, and turns those into dead letters.
-    async fn store_bisecting(
-        &self,
-        posts: &[StoredPost],
-        sources: &[OwnedMessage],
-        dead: &mut Vec<DeadLetter>,
-    ) -> Result<BatchOutcome, Abandoned> {
-        let mut total = BatchOutcome::default();
-        let mut pending: Vec<std::ops::Range<usize>> = Vec::new();
-        pending.push(0..posts.len());
-        while let Some(range) = pending.pop() {
-            if range.is_empty() {
-                continue;
-            }
-            match self.store_retrying(&posts[range.clone()]).await? {
-                Ok(outcome) => {
-                    total.posts += outcome.posts;
-                    total.posts_inserted += outcome.posts_inserted;
-                    total.matches_inserted += outcome.matches_inserted;
-                }
-                Err(error) if range.len() == 1 => {
-                    tracing::warn!(error = %error, offset = sources[range.start].offset(), "MySQL rejected a post; dead-lettering it");
-                    dead.push(DeadLetter {
-                        message: sources[range.start].clone(),
-                        kind: "rejected",
-                        reason: format!("MySQL rejected the post: {error}"),
-                    });
-                }
-                Err(_) => {
-                    let middle = range.start + range.len() / 2;
-                    pending.push(middle..range.end);
-                    pending.push(range.start..middle);
-                }
-            }
-        }
-        self.metrics
-            .posts_written
-            .get_or_create(&ResultLabel { result: "inserted" })
-            .inc_by(total.posts_inserted);
-        self.metrics
-            .posts_written
-            .get_or_create(&ResultLabel {
-                result: "duplicate",
-            })
-            .inc_by(total.posts.saturating_sub(total.posts_inserted));
-        let child_rows: usize = posts
-            .iter()
-            .map(|p| {
-                1 + usize::from(p.author.is_some())
-                    + p.hashtags.len()
-                    + p.mentions.len()
-                    + p.urls.len()
-                    + p.references.len()
-            })
-            .sum();
-        self.metrics.rows_written.inc_by(child_rows as u64);
-        Ok(total)
-    }
-
-    /// Writes one (sub-)batch, retrying for as long as MySQL is unavailable. The inner
-    /// error is a rejection of the rows themselves.
-    async fn store_retrying(
-        &self,
-        posts: &[StoredPost],
-    ) -> Result<Result<BatchOutcome, StoreError>, Abandoned> {
-        let mut backoff = Backoff::new(Duration::from_millis(100), self.max_backoff);
-        loop {
-            match self.store.write_batch(posts).await {
-                Ok(outcome) => {
-                    self.metrics.mysql_up.set(1);
-                    self.readiness.set(true);
-                    return Ok(Ok(outcome));
-                }
-                Err(error @ StoreError::Rejected(_)) => {
-                    self.metrics.mysql_up.set(1);
-                    self.metrics
-                        .write_retries
-                        .get_or_create(&ReasonLabel { reason: "rejected" })
-                        .inc();
-                    return Ok(Err(error));
-                }
-                Err(StoreError::Unavailable(error)) => {
-                    self.metrics.mysql_up.set(0);
-                    self.readiness.set(false);
-                    self.metrics
-                        .write_retries
-                        .get_or_create(&ReasonLabel {
-                            reason: "unavailable",
-                        })
-                        .inc();
-                    let delay = backoff.next_delay();
-                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, posts = posts.len(), "MySQL unavailable; consumption paused, retrying the batch");
-                    self.pause(delay).await?;
-                }
-            }
-        }
-    }
-
-    async fn pause(&self, delay: Duration) -> Result<(), Abandoned> {
-        tokio::select! {
-            () = tokio::time::sleep(delay) => Ok(()),
-            () = self.abandon.cancelled() => Err(Abandoned),
-        }
-    }
-
-    /// Produces the dead letters and waits until Kafka has them all.
-    async fn send_dead_letters(&self, dead: &[DeadLetter]) -> Result<(), Abandoned> {
-        let mut backoff = Backoff::new(Duration::from_millis(200), self.max_backoff);
-        let mut pending: Vec<&DeadLetter> = dead.iter().collect();
-        while !pending.is_empty() {
-            let sends = pending.iter().map(|letter| self.send_dead_letter(letter));
-            let results = futures::future::join_all(sends).await;
-            let mut failed = Vec::new();
-            for (letter, result) in pending.into_iter().zip(results) {
-                match result {
-                    Ok(()) => {
-                        tracing::warn!(reason = %letter.reason, topic = letter.message.topic(), partition = letter.message.partition(), offset = letter.message.offset(), "record dead-lettered");
-                        self.metrics
-                            .dead_letters
-                            .get_or_create(&ReasonLabel {
-                                reason: letter.kind,
-                            })
-                            .inc();
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = %error, "cannot produce a dead letter; retrying");
-                        failed.push(letter);
-                    }
-                }
-            }
-            pending = failed;
-            if !pending.is_empty() {
-                self.pause(backoff.next_delay()).await?;
-            }
+    fn hand_over_if_full(&mut self) -> Result<(), WriterGone> {
+        if self.open.records >= self.pipeline.config.batch_size && self.waiting.is_none() {
+            self.deadline = None;
+            let batch = std::mem::take(&mut self.open);
+            return self.hand_over(batch);
         }
         Ok(())
     }
 
-    async fn send_dead_letter(
-        &self,
-        letter: &DeadLetter,
-    ) -> Result<(), rdkafka::error::KafkaError> {
-        let message = &letter.message;
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let mut headers = message.headers().cloned().unwrap_or_else(OwnedHeaders::new);
-        headers = headers
-            .insert(Header {
-                key: headers::ERROR,
-                value: Some(letter.reason.as_bytes()),
-            })
-            .insert(Header {
-                key: headers::SOURCE_TOPIC,
-                value: Some(message.topic().as_bytes()),
-            })
-            .insert(Header {
-                key: headers::SOURCE_PARTITION,
-                value: Some(partition.as_bytes()),
-            })
-            .insert(Header {
-                key: headers::SOURCE_OFFSET,
-                value: Some(offset.as_bytes()),
-            });
-        let mut record = FutureRecord::<[u8], [u8]>::to(&self.dlq_topic).headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
+    /// Gives the writer a batch, or keeps it waiting when the writer has no room.
+    fn hand_over(&mut self, batch: Batch) -> Result<(), WriterGone> {
+        if batch.records == 0 {
+            return Ok(());
         }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
-        self.producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map(|_| ())
-            .map_err(|(error, _)| error)
-    }
-
-    /// Commits the next offset of every partition in the batch, asynchronously: librdkafka
-    /// sends commits in order, and the database already holds the rows, so nothing waits for
-    /// the broker's answer. A failed commit (typically after a rebalance moved the partition)
-    /// is reported by [`LagContext::commit_callback`] and only counted: the records come again
-    /// to the partition's owner, and the upserts absorb them.
-    fn commit(&self, offsets: &BTreeMap<(String, i32), i64>) {
-        let Some(list) = offset_list(offsets) else {
-            return;
-        };
-        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
-            self.metrics.commit_failures.inc();
-            tracing::warn!(error = %e, "offset commit failed after the database commit; the records will be consumed again and absorbed");
+        match self.to_writer.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(batch)) => {
+                self.waiting = Some((batch, Instant::now()));
+                Ok(())
+            }
+            Err(TrySendError::Closed(_)) => Err(WriterGone),
         }
     }
-}
-
-/// The next offset to consume for every partition of a batch.
-fn offset_list(offsets: &BTreeMap<(String, i32), i64>) -> Option<TopicPartitionList> {
-    if offsets.is_empty() {
-        return None;
-    }
-    let mut list = TopicPartitionList::new();
-    for ((topic, partition), offset) in offsets {
-        if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
-            tracing::error!(error = %e, "cannot build the offset list");
-            return None;
-        }
-    }
-    Some(list)
 }

@@ -438,6 +438,13 @@ impl<'a> Plan<'a> {
     ) -> Result<(), sqlx::Error> {
         let by_id: BTreeMap<u64, &StoredPost> =
             self.posts.iter().map(|s| (s.post.id, *s)).collect();
+        // A post matched by two queries in one batch arrives as two copies; each query's
+        // roll-up takes its topic from the copy that carried that query, not the newest copy.
+        let topic_of_match: BTreeMap<(u64, &str), &str> = self
+            .matches
+            .iter()
+            .map(|(stored, query)| ((stored.post.id, *query), stored.post.topic.as_str()))
+            .collect();
         let mut hourly: BTreeMap<(NaiveDateTime, &str, &str), HourlyIncrement<'_>> =
             BTreeMap::new();
         let mut daily: BTreeMap<(chrono::NaiveDate, &str), u64> = BTreeMap::new();
@@ -452,10 +459,14 @@ impl<'a> Plan<'a> {
                 .date()
                 .and_hms_opt(post.created_at.hour(), 0, 0)
                 .unwrap_or(post.created_at);
+            let topic = topic_of_match
+                .get(&(*post_id, query))
+                .copied()
+                .unwrap_or(post.topic.as_str());
             let row = hourly
                 .entry((hour, query, post.lang.as_str()))
                 .or_insert_with(|| HourlyIncrement {
-                    topic: &post.topic,
+                    topic,
                     ..HourlyIncrement::default()
                 });
             row.posts += 1;

@@ -20,6 +20,8 @@ pub enum TransformError {
     BadTime { field: &'static str, millis: i64 },
     #[error("query_name is empty")]
     NoQuery,
+    #[error(transparent)]
+    TextTooLong(#[from] text::TextTooLong),
 }
 
 // Column limits from the migrations, in characters.
@@ -46,7 +48,7 @@ pub fn transform(post: &Post) -> Result<StoredPost, TransformError> {
         return Err(TransformError::NoQuery);
     }
     let lang = language(post.lang.as_deref());
-    let text = text::truncate_chars(&text::normalise(&post.text, &post.urls), TEXT_MAX);
+    let text = text::truncate_chars(&text::normalise(&post.text, &post.urls)?, TEXT_MAX);
     let sentiment = sentiment::score(&text, &lang);
     let metrics = post.metrics.as_ref();
     let place = post.place.as_ref();

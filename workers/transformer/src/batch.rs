@@ -1,0 +1,118 @@
+//! What the batcher hands to the writer: posts, dead letters, and per partition the highest
+//! offset taken with the assignment epoch it was consumed under.
+
+use std::collections::BTreeMap;
+
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use rdkafka::message::{Message, OwnedMessage};
+use tweetpipe_common::telemetry;
+
+use crate::ownership::PartitionKey;
+use crate::rows::StoredPost;
+
+/// Links from a batch span to the traces of its records, at most this many.
+const MAX_TRACE_LINKS: usize = 128;
+
+/// A record that goes to the dead-letter topic.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub message: OwnedMessage,
+    /// The assignment epoch its partition had when it was consumed.
+    pub epoch: u64,
+    /// Short, bounded: the metric label.
+    pub kind: &'static str,
+    /// The full reason, in the `tweetpipe-error` header.
+    pub reason: String,
+}
+
+impl DeadLetter {
+    pub fn partition_key(&self) -> PartitionKey {
+        (self.message.topic().to_owned(), self.message.partition())
+    }
+}
+
+/// A partition's progress in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub epoch: u64,
+    /// The highest offset taken under that epoch.
+    pub offset: i64,
+}
+
+/// A consumed record with the epoch its partition had then.
+#[derive(Debug)]
+pub struct Source {
+    pub message: OwnedMessage,
+    pub epoch: u64,
+}
+
+#[derive(Default)]
+pub struct Batch {
+    pub posts: Vec<StoredPost>,
+    /// `sources[i]` is the record `posts[i]` came from (kept for dead-lettering).
+    pub sources: Vec<Source>,
+    pub dead: Vec<DeadLetter>,
+    pub marks: BTreeMap<PartitionKey, Mark>,
+    pub parent: Option<opentelemetry::Context>,
+    pub links: Vec<SpanContext>,
+    pub records: usize,
+}
+
+/// What became of one record.
+pub enum Outcome {
+    /// Boxed: the enum moves through the decoder and the stall queue by value.
+    Post(Box<StoredPost>),
+    Dead {
+        kind: &'static str,
+        reason: String,
+    },
+}
+
+impl Batch {
+    /// Adds a record that was decoded (or judged undecodable) under `epoch`.
+    pub fn add(&mut self, message: OwnedMessage, epoch: u64, outcome: Outcome) {
+        self.records += 1;
+        let key = (message.topic().to_owned(), message.partition());
+        let offset = message.offset();
+        self.marks
+            .entry(key)
+            .and_modify(|mark| {
+                // A newer epoch restarts the mark: the partition was given back and is read
+                // again from its committed offset.
+                if epoch > mark.epoch {
+                    *mark = Mark { epoch, offset };
+                } else if epoch == mark.epoch {
+                    mark.offset = mark.offset.max(offset);
+                }
+            })
+            .or_insert(Mark { epoch, offset });
+        self.link_trace(&message);
+        match outcome {
+            Outcome::Post(stored) => {
+                self.posts.push(*stored);
+                self.sources.push(Source { message, epoch });
+            }
+            Outcome::Dead { kind, reason } => self.dead.push(DeadLetter {
+                message,
+                epoch,
+                kind,
+                reason,
+            }),
+        }
+    }
+
+    fn link_trace(&mut self, message: &OwnedMessage) {
+        let Some(headers) = message.headers() else {
+            return;
+        };
+        let cx = telemetry::extract_from_headers(headers);
+        let span_context = cx.span().span_context().clone();
+        if span_context.is_valid() {
+            if self.parent.is_none() {
+                self.parent = Some(cx);
+            } else if self.links.len() < MAX_TRACE_LINKS {
+                self.links.push(span_context);
+            }
+        }
+    }
+}
