@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use prometheus_client::registry::Registry;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -28,11 +27,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tweetpipe_common::contract::topics;
+use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_common::post::Post;
 use tweetpipe_common::serve::Readiness;
+use tweetpipe_schema::MIGRATOR;
+use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq, producer};
+use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
+use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_transformer::config::TransformerConfig;
 use tweetpipe_transformer::metrics::{Metrics, ReasonLabel};
-use tweetpipe_transformer::pipeline::Pipeline;
 use tweetpipe_transformer::store::Store;
 use tweetpipe_transformer::transform::transform;
 
@@ -65,42 +69,8 @@ impl Member {
 /// Starts a transformer writing through `mysql_url`, with `overrides` on top of the quick
 /// group settings.
 fn start_member(config: TransformerConfig, mysql_url: &str, overrides: &[(&str, &str)]) -> Member {
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
-    let readiness = Readiness::new();
-    let store = Store::new(
-        tweetpipe_transformer::db::connect_lazy(mysql_url, 3).unwrap_or_else(|e| panic!("{e}")),
-    );
-    let mut consumer_overrides = fast_group_overrides();
-    for (key, value) in overrides {
-        consumer_overrides.insert((*key).to_owned(), (*value).to_owned());
-    }
-    let pipeline = Pipeline::new(
-        config,
-        store,
-        metrics.clone(),
-        readiness.clone(),
-        &consumer_overrides,
-    )
-    .unwrap_or_else(|e| panic!("pipeline: {e}"));
-    let shutdown = CancellationToken::new();
-    let abandon = CancellationToken::new();
-    let (s, a) = (shutdown.clone(), abandon.clone());
-    let task = tokio::spawn(async move {
-        pipeline
-            .run(s, a)
-            .await
-            .unwrap_or_else(|e| panic!("pipeline run: {e}"));
-    });
-    Member {
-        running: Running {
-            shutdown,
-            abandon,
-            task,
-            metrics,
-        },
-        readiness,
-    }
+    let (running, readiness) = start_with(config, mysql_url, overrides);
+    Member { running, readiness }
 }
 
 /// A TCP relay to an upstream address that the test can cut: while down, every connection
@@ -256,7 +226,7 @@ async fn answer_registry(
 
 fn admin_consumer(group: &str) -> BaseConsumer {
     ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
+        .set("bootstrap.servers", bootstrap())
         .set("group.id", group)
         .create()
         .unwrap_or_else(|e| panic!("consumer: {e}"))
@@ -358,12 +328,12 @@ async fn assert_stored_once(db: &TestDb, n: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_unavailable_retries_and_never_dead_letters() {
     const N: usize = 300;
-    let db = TestDb::create("tp_t_registry").await;
+    let db = TestDb::create("tp_t_registry", &MIGRATOR).await;
     let topic = unique("tp-t-registry");
-    create_topics(&topic, 2).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
     let registry = RegistryStandIn::start().await;
 
-    let producer = producer();
+    let producer = producer(&bootstrap());
     let posts = sample_posts(N, 1_870_000_000_000_000_000);
     for post in &posts {
         let value = tweetpipe_common::codec::encode_post_confluent(post, SCHEMA_ID)
@@ -430,10 +400,10 @@ async fn registry_unavailable_retries_and_never_dead_letters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebalance_with_batches_in_flight_commits_nothing_for_revoked_partitions() {
     const PER_PARTITION: usize = 400;
-    let db = TestDb::create("tp_t_rebalance").await;
+    let db = TestDb::create("tp_t_rebalance", &MIGRATOR).await;
     let topic = unique("tp-t-rebalance");
-    create_topics(&topic, 2).await;
-    let producer = producer();
+    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
+    let producer = producer(&bootstrap());
     let posts = sample_posts(2 * PER_PARTITION, 1_880_000_000_000_000_000);
     let mut bad = 0;
     for (i, post) in posts.iter().enumerate() {
@@ -558,9 +528,9 @@ async fn mysql_down_longer_than_max_poll_interval_keeps_the_member_in_its_group(
     const DURING: usize = 2_000;
     const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
     const OUTAGE: Duration = Duration::from_secs(25);
-    let db = TestDb::create("tp_t_mysqldown").await;
+    let db = TestDb::create("tp_t_mysqldown", &MIGRATOR).await;
     let topic = unique("tp-t-mysqldown");
-    create_topics(&topic, 2).await;
+    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
     let relay = Relay::start(Relay::upstream_of(&db.url), true).await;
     let config = config(&topic, &db, 100);
     let group = config.group_id().to_owned();
@@ -572,7 +542,7 @@ async fn mysql_down_longer_than_max_poll_interval_keeps_the_member_in_its_group(
     );
 
     let posts = sample_posts(FIRST + DURING, 1_890_000_000_000_000_000);
-    produce_posts(&topic, &posts[..FIRST]).await;
+    produce_posts(&bootstrap(), &topic, &posts[..FIRST]).await;
     wait_for_count(&db, "SELECT COUNT(*) FROM posts", FIRST as i64, WAIT).await;
     let reader = admin_consumer(&group);
     let (state, members) = group_members(&reader, &group);
@@ -584,7 +554,7 @@ async fn mysql_down_longer_than_max_poll_interval_keeps_the_member_in_its_group(
     let assigned = member.rebalanced("assigned");
 
     relay.set_up(false);
-    produce_posts(&topic, &posts[FIRST..]).await;
+    produce_posts(&bootstrap(), &topic, &posts[FIRST..]).await;
     let outage_ends = Instant::now() + OUTAGE;
     while Instant::now() < outage_ends {
         let now = group_members(&reader, &group);
@@ -639,7 +609,7 @@ async fn mysql_down_longer_than_max_poll_interval_keeps_the_member_in_its_group(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_matched_by_two_queries_counts_under_each_querys_topic() {
-    let db = TestDb::create("tp_t_rollup_topic").await;
+    let db = TestDb::create("tp_t_rollup_topic", &MIGRATOR).await;
     let base = sample_posts(1, 1_895_000_000_000_000_000).remove(0);
     let copy = |query: &str, collected_offset: i64| Post {
         query_name: query.to_owned(),

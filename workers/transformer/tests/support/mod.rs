@@ -72,33 +72,53 @@ impl Running {
     }
 }
 
+// Each test binary compiles this module; `faults` starts members through `start_with` only.
+#[allow(dead_code)]
 pub fn start(config: TransformerConfig, db: &TestDb) -> Running {
+    start_with(config, &db.url, &[]).0
+}
+
+/// A transformer writing through `mysql_url`, with consumer `overrides` on top of the quick
+/// group settings; also returns its readiness.
+pub fn start_with(
+    config: TransformerConfig,
+    mysql_url: &str,
+    overrides: &[(&str, &str)],
+) -> (Running, Readiness) {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    let readiness = Readiness::new();
     let store = Store::new(
-        tweetpipe_transformer::db::connect_lazy(&db.url, 3).unwrap_or_else(|e| panic!("{e}")),
+        tweetpipe_transformer::db::connect_lazy(mysql_url, 3).unwrap_or_else(|e| panic!("{e}")),
     );
+    let mut consumer_overrides = fast_group_overrides();
+    for (key, value) in overrides {
+        consumer_overrides.insert((*key).to_owned(), (*value).to_owned());
+    }
     let pipeline = Pipeline::new(
         config,
         store,
         metrics.clone(),
-        Readiness::new(),
-        &fast_group_overrides(),
+        readiness.clone(),
+        &consumer_overrides,
     )
     .unwrap_or_else(|e| panic!("pipeline: {e}"));
     let shutdown = CancellationToken::new();
-    let abandon = CancellationToken::new();
     // Never cancelled here: these tests stop the transformer gracefully.
-    let (s, a) = (shutdown.clone(), abandon);
+    let abandon = CancellationToken::new();
+    let s = shutdown.clone();
     let task = tokio::spawn(async move {
         pipeline
-            .run(s, a)
+            .run(s, abandon)
             .await
             .unwrap_or_else(|e| panic!("pipeline run: {e}"));
     });
-    Running {
-        shutdown,
-        task,
-        metrics,
-    }
+    (
+        Running {
+            shutdown,
+            task,
+            metrics,
+        },
+        readiness,
+    )
 }
