@@ -448,6 +448,8 @@ impl<'a> Plan<'a> {
         let mut hourly: BTreeMap<(NaiveDateTime, &str, &str), HourlyIncrement<'_>> =
             BTreeMap::new();
         let mut daily: BTreeMap<(chrono::NaiveDate, &str), u64> = BTreeMap::new();
+        // Hashtags count posts, not matches: a new post matched by two queries is one post.
+        let mut hashtags_counted: std::collections::BTreeSet<u64> = Default::default();
         for (post_id, query, post_is_new) in created {
             let Some(stored) = by_id.get(post_id) else {
                 continue;
@@ -474,7 +476,7 @@ impl<'a> Plan<'a> {
             row.sentiment_sum += f64::from(post.sentiment);
             row.positive += u64::from(post.sentiment > POLARITY_THRESHOLD);
             row.negative += u64::from(post.sentiment < -POLARITY_THRESHOLD);
-            if *post_is_new {
+            if *post_is_new && hashtags_counted.insert(*post_id) {
                 for tag in &stored.hashtags {
                     *daily
                         .entry((post.created_at.date(), tag.tag.as_str()))

@@ -608,9 +608,12 @@ async fn mysql_down_longer_than_max_poll_interval_keeps_the_member_in_its_group(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_post_matched_by_two_queries_counts_under_each_querys_topic() {
+async fn a_post_matched_by_two_queries_counts_under_each_querys_topic_and_its_hashtags_once() {
     let db = TestDb::create("tp_t_rollup_topic", &MIGRATOR).await;
-    let base = sample_posts(1, 1_895_000_000_000_000_000).remove(0);
+    let base = sample_posts(20, 1_895_000_000_000_000_000)
+        .into_iter()
+        .find(|p| !p.hashtags.is_empty())
+        .unwrap_or_else(|| panic!("a sample post with hashtags"));
     let copy = |query: &str, collected_offset: i64| Post {
         query_name: query.to_owned(),
         collected_at: base.collected_at + collected_offset,
@@ -647,5 +650,13 @@ async fn a_post_matched_by_two_queries_counts_under_each_querys_topic() {
             .collect();
     assert_eq!(topics["covid-en"], "covid");
     assert_eq!(topics["quarentena-pt"], "quarentena");
+    // Hashtags count posts, not matches (found by `make chaos`: two matches counted twice).
+    let tags = db.count("SELECT COUNT(*) FROM post_hashtags").await;
+    assert!(tags > 0, "the sample post has hashtags");
+    assert_eq!(
+        db.count("SELECT CAST(SUM(posts) AS SIGNED) FROM hashtags_daily")
+            .await,
+        tags
+    );
     db.drop().await;
 }
