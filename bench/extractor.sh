@@ -55,18 +55,20 @@ for n in $REPLICAS; do
   SIM_PID=$!; PIDS+=("$SIM_PID")
   for _ in $(seq 1 50); do sim_stats >/dev/null 2>&1 && break; sleep 0.2; done
   echo -n "bench-token" >"$WORK/token"
-  assignments=""
+  # One query per replica, each with an equal share of the token; the replicas divide the
+  # queries among themselves through their slot group.
+  queries=""
   for ((i = 0; i < n; i++)); do
     q=${QUERIES[$i]}
-    assignments+="{\"replica\":$i,\"requests_per_window\":$share,\"window_seconds\":$WINDOW,\"queries\":[{\"name\":\"q$i\",\"query\":\"$q\"}]}"
-    ((i < n - 1)) && assignments+=","
+    queries+="{\"name\":\"q$i\",\"query\":\"$q\",\"token_file\":\"$WORK/token\",\"requests_per_window\":$share,\"window_seconds\":$WINDOW}"
+    ((i < n - 1)) && queries+=","
   done
   EXTRACTOR_PIDS=()
   for ((i = 0; i < n; i++)); do
     cat >"$WORK/extractor-$n-$i.json" <<JSON
-{"pipeline":"bench/extractor-$n","api_base_url":"http://127.0.0.1:$SIM_PORT","token_file":"$WORK/token",
+{"pipeline":"bench/extractor-$n","api_base_url":"http://127.0.0.1:$SIM_PORT",
  "kafka":{"bootstrap_servers":"$BOOTSTRAP","topic":"$topic"},
- "assignments":[$assignments],"max_results":100,
+ "queries":[$queries],"max_results":100,
  "tuning":{"ops_listen":"127.0.0.1:$((19100 + i))"}}
 JSON
     EXTRACTOR_CONFIG=$WORK/extractor-$n-$i.json REPLICA_INDEX=$i RUST_LOG=warn \
@@ -89,7 +91,7 @@ JSON
   elapsed=$(python3 -c "print($t1 - $t0)")
   max=$(python3 -c "print(round($LIMIT * 100 * $elapsed / $WINDOW))")
   pct=$(python3 -c "print(f'{100 * $posts / $max:.1f}')")
-  report "replicas=$n share_per_replica=$share posts=$posts theoretical_max=$max budget_used=${pct}% requests=$requests rate_limited_429=$limited rss_per_replica=$rss"
+  report "replicas=$n share_per_query=$share posts=$posts theoretical_max=$max budget_used=${pct}% requests=$requests rate_limited_429=$limited rss_per_replica=$rss"
   for p in "${EXTRACTOR_PIDS[@]}"; do kill -TERM "$p"; done
   for p in "${EXTRACTOR_PIDS[@]}"; do wait "$p" || report "  replica pid $p exited non-zero (see $WORK)"; done
   kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true

@@ -85,9 +85,12 @@ async fn create_topics(bootstrap: &str, topic: &str, partitions: i32) {
         .create()
         .expect("admin client");
     let checkpoints = checkpoint_topic(topic);
+    let slots = tweetpipe_common::contract::topics::slots_topic(topic);
     let topics = [
         NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&checkpoints, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact"),
+        // The extractors' query slots (one per query; the bench never has more than 8).
+        NewTopic::new(&slots, 8, TopicReplication::Fixed(1)),
     ];
     for r in admin
         .create_topics(&topics, &AdminOptions::new())
