@@ -54,8 +54,8 @@ pub struct Verdict {
     pub report: String,
 }
 
-/// Ids the ledger says were served for `query` (X query string), over every token: a query
-/// moves between tokens when the replica count changes (replica `r` holds token `r mod T`).
+/// Ids the ledger says were served for `query` (X query string), over every token (a query
+/// spends one token, query `i` token `i mod T`; a second token is reported by `token_checks`).
 fn served_ids(ledger: &Ledger, query: &str) -> HashSet<String> {
     ledger
         .tokens
@@ -63,6 +63,48 @@ fn served_ids(ledger: &Ledger, query: &str) -> HashSet<String> {
         .flat_map(|t| t.queries.iter().filter(|q| q.query == query))
         .flat_map(|q| q.ids.iter().cloned())
         .collect()
+}
+
+/// Per token: the checkpoints' `month_posts` of the queries it served, summed, against the
+/// ledger's distinct posts per query under that token, summed; and no query on two tokens.
+fn token_checks(o: &Observed<'_>, failures: &mut Vec<String>) {
+    let name_of = |query: &str| {
+        o.queries
+            .iter()
+            .find(|(_, q)| *q == query)
+            .map(|(name, _)| *name)
+    };
+    let mut tokens_of_query: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for token in &o.ledger.tokens {
+        let mut month_posts = 0u64;
+        let mut ledger = 0u64;
+        for q in &token.queries {
+            tokens_of_query
+                .entry(q.query.as_str())
+                .or_default()
+                .push(token.token.as_str());
+            ledger += q.ids.len() as u64;
+            month_posts += name_of(&q.query)
+                .and_then(|name| o.checkpoints.get(name))
+                .filter(|cp| cp.month == o.month)
+                .map_or(0, |cp| cp.month_posts);
+        }
+        if month_posts != ledger {
+            failures.push(format!(
+                "token {}: its queries' month_posts sum to {month_posts}, the ledger's distinct posts per query to {ledger}",
+                token.token
+            ));
+        }
+    }
+    for (query, tokens) in tokens_of_query {
+        if tokens.len() > 1 {
+            failures.push(format!(
+                "query {query:?} was served under {} tokens ({}): a query spends one token",
+                tokens.len(),
+                tokens.join(", ")
+            ));
+        }
+    }
 }
 
 pub fn judge(o: &Observed<'_>) -> Verdict {
@@ -127,6 +169,7 @@ pub fn judge(o: &Observed<'_>) -> Verdict {
         }
         queries.push(figures);
     }
+    token_checks(o, &mut failures);
     let rate_limited: u64 = o.stats.tokens.values().map(|t| t.rate_limited).sum();
     if rate_limited > 0 {
         failures.push(format!(
@@ -303,7 +346,7 @@ mod tests {
 
     const QUERIES: [(&str, &str); 2] = [("a", "covid"), ("b", "quarantine")];
 
-    /// Query `a` served 1, 2 (token x) and 2, 3 (token y, after a rescale); `b` served 3.
+    /// Query `a` served 1, 2, 3 (token x); `b` served 3 (token y).
     fn healthy() -> Fixture {
         let q = |query: &str, list: &[&str]| QueryLedger {
             query: query.into(),
@@ -316,15 +359,15 @@ mod tests {
             tokens: vec![
                 TokenLedger {
                     token: "x".into(),
-                    served_posts: 2,
-                    distinct_posts: 2,
-                    queries: vec![q("covid", &["1", "2"])],
+                    served_posts: 3,
+                    distinct_posts: 3,
+                    queries: vec![q("covid", &["1", "2", "3"])],
                 },
                 TokenLedger {
                     token: "y".into(),
-                    served_posts: 3,
-                    distinct_posts: 3,
-                    queries: vec![q("covid", &["2", "3"]), q("quarantine", &["3"])],
+                    served_posts: 1,
+                    distinct_posts: 1,
+                    queries: vec![q("quarantine", &["3"])],
                 },
             ],
         };
@@ -381,6 +424,26 @@ mod tests {
     }
 
     #[test]
+    fn a_query_on_two_tokens_fails() {
+        let mut f = healthy();
+        f.ledger.tokens[1].queries.push(QueryLedger {
+            query: "covid".into(),
+            ids: vec!["3".into()],
+        });
+        let v = judge_fixture(&f);
+        assert!(
+            v.failures.iter().any(|m| m.contains("under 2 tokens")),
+            "{:?}",
+            v.failures
+        );
+        assert!(
+            v.failures.iter().any(|m| m.starts_with("token y")),
+            "{:?}",
+            v.failures
+        );
+    }
+
+    #[test]
     fn a_clean_run_passes_with_queries_spread_over_tokens() {
         let v = judge_fixture(&healthy());
         assert!(v.failures.is_empty(), "{:?}", v.failures);
@@ -406,7 +469,8 @@ mod tests {
         assert_eq!(v.queries[0].uncollected, 1);
         assert_eq!(v.queries[1].duplicated, 1);
         assert_eq!(v.rate_limited, 2);
-        assert_eq!(v.failures.len(), 5, "{:?}", v.failures);
+        // Loss, never collected, duplicate, 429s, month drift of query `a` and of its token.
+        assert_eq!(v.failures.len(), 6, "{:?}", v.failures);
         assert!(v.report.contains("**FAIL**"));
     }
 
