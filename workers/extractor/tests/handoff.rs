@@ -241,3 +241,67 @@ async fn a_checkpoint_older_than_the_window_resumes_with_a_recorded_gap() {
         "no request sent the stale since_id"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_share_in_the_mounted_config_applies_without_a_restart() {
+    tweetpipe_testkit::telemetry::install("extractor-tests");
+    let setup = Setup::new(&bootstrap(), "live-share").await;
+    let sim = live_simulator(5.0, 60, 10).await;
+    let mut value = setup.config(&sim, 50, 10, 10, &[("all", "covid")]);
+    value["tuning"]["config_reload_ms"] = serde_json::json!(200);
+    let path = tweetpipe_testkit::files::write_json(&setup.dir, "extractor.json", &value);
+    let cancel = CancellationToken::new();
+    let running = tweetpipe_extractor::start_with(
+        parse_config(value.clone()),
+        Some(path.clone()),
+        0,
+        cancel.clone(),
+    )
+    .await
+    .expect("start");
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let scrape = || async {
+        reqwest::get(format!("http://{}/metrics", running.ops_addr))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The monthly slow-down lowers the share: only the live setting changes.
+    value["queries"][0]["requests_per_window"] = serde_json::json!(5);
+    tweetpipe_testkit::files::write_json(&setup.dir, "extractor.json", &value);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let reloaded = scrape().await;
+    assert_eq!(
+        metric(&reloaded, "tweetpipe_extractor_config_reloads_total"),
+        1.0,
+        "{reloaded}"
+    );
+    let before = sim.handle.stats()["app"].requests;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let during = sim.handle.stats()["app"].requests - before;
+    // 5 per 10 s window over 20 s: at most 3 windows touched.
+    assert!(
+        during <= 15,
+        "the lowered share paces the query: {during} requests in 20 s"
+    );
+    // A change that needs a restart is not applied (the operator rolls the pod for it).
+    value["queries"][0]["query"] = serde_json::json!("covid lang:en");
+    tweetpipe_testkit::files::write_json(&setup.dir, "extractor.json", &value);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        metric(&scrape().await, "tweetpipe_extractor_config_reloads_total"),
+        1.0
+    );
+    cancel.cancel();
+    let summary = running.task.await.expect("task");
+    assert_eq!(summary.rate_limited, 0);
+    assert!(summary.requests > 0);
+}
