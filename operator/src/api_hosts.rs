@@ -146,13 +146,19 @@ impl fmt::Display for ApiTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HostRefusal {
     /// Not a URL the extractor could call.
-    #[error("source.baseUrl is not a URL the extractor can call: give an http:// or https:// URL, e.g. https://api.x.com")]
+    #[error(
+        "source.baseUrl is not a URL the extractor can call: give an http:// or https:// URL, e.g. https://api.x.com"
+    )]
     Unparsable,
     /// Carries `user[:password]@`.
-    #[error("source.baseUrl must not contain user information (user:password@ before the host): it hides which host receives the bearer tokens; give scheme://host[:port] only")]
+    #[error(
+        "source.baseUrl must not contain user information (user:password@ before the host): it hides which host receives the bearer tokens; give scheme://host[:port] only"
+    )]
     UserInfo,
     /// The host is not on the list.
-    #[error("source.baseUrl sends the bearer tokens to {target}, which is not an allowed X API host (allowed: {allowed}); use an allowed host, or ask the operator's administrator to allow this one (Helm values allowedApiHosts, or allowedApiServices for an in-cluster Service; operator setting TWEETPIPE_ALLOWED_API_HOSTS)")]
+    #[error(
+        "source.baseUrl sends the bearer tokens to {target}, which is not an allowed X API host (allowed: {allowed}); use an allowed host, or ask the operator's administrator to allow this one (Helm values allowedApiHosts, or allowedApiServices for an in-cluster Service; operator setting TWEETPIPE_ALLOWED_API_HOSTS)"
+    )]
     NotAllowed {
         /// `scheme://host:port` the extractor would call.
         target: String,
@@ -258,7 +264,9 @@ fn parse_entry(entry: &str) -> Result<AllowedHost, EntryError> {
         return Err(error("give a host and optional port only, no path"));
     }
     if authority.contains('@') {
-        return Err(error("give a host and optional port only, no user information"));
+        return Err(error(
+            "give a host and optional port only, no user information",
+        ));
     }
     if authority.contains('*') {
         return Err(error("wildcards are not supported: list every host"));
@@ -382,8 +390,16 @@ mod tests {
             ("sim:8080", "http://sim:8081", false),
             // in-cluster Services
             (sim, "http://x-api-simulator.tweetpipe-system:8080", true),
-            (sim, "http://x-api-simulator.tweetpipe-system.svc:8080", true),
-            (sim, "http://x-api-simulator.tweetpipe-system.svc:9090", false),
+            (
+                sim,
+                "http://x-api-simulator.tweetpipe-system.svc:8080",
+                true,
+            ),
+            (
+                sim,
+                "http://x-api-simulator.tweetpipe-system.svc:9090",
+                false,
+            ),
             (sim, "http://x-api-simulator.other-ns:8080", false),
             (sim, "http://x-api-simulator:8080", false),
             // IP literals: only when listed, compared by value
@@ -401,7 +417,9 @@ mod tests {
         for (allowed, url, expected) in rows {
             let got = list(allowed).judge(url);
             if got.is_ok() != *expected {
-                failures.push(format!("{allowed} / {url}: expected {expected}, got {got:?}"));
+                failures.push(format!(
+                    "{allowed} / {url}: expected {expected}, got {got:?}"
+                ));
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -456,7 +474,10 @@ mod tests {
         let idn = AllowedApiHosts::default()
             .judge("https://\u{430}pi.x.com")
             .expect_err("look-alike");
-        assert!(idn.to_string().contains("https://xn--pi-6kc.x.com:443"), "{idn}");
+        assert!(
+            idn.to_string().contains("https://xn--pi-6kc.x.com:443"),
+            "{idn}"
+        );
         let v6 = AllowedApiHosts::default()
             .judge("http://[FD00::1]")
             .expect_err("ip");

@@ -62,7 +62,7 @@ async fn run() -> anyhow::Result<()> {
             settings.controller.allowed_api_hosts.clone(),
         )
         .await
-            .context("starting the admission webhook")?;
+        .context("starting the admission webhook")?;
         Some(started)
     } else {
         None

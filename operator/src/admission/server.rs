@@ -560,7 +560,10 @@ mod tests {
         let verdict = judge(&review("CREATE", pipeline, None));
         let body = response(&verdict);
         let message = body["response"]["status"]["message"].as_str().unwrap();
-        assert!(message.contains("must not contain user information"), "{message}");
+        assert!(
+            message.contains("must not contain user information"),
+            "{message}"
+        );
         assert!(!message.contains("s3cret"), "{message}");
     }
 

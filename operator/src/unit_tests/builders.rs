@@ -480,7 +480,9 @@ fn allowed_api_hosts_come_from_the_environment() {
     assert_eq!(hosts(None), x_api, "unset: the X API");
     assert_eq!(hosts(Some("  ")), x_api, "blank: the X API");
     assert_eq!(
-        hosts(Some("https://api.x.com,x-api-simulator.tweetpipe-system:8080")),
+        hosts(Some(
+            "https://api.x.com,x-api-simulator.tweetpipe-system:8080"
+        )),
         Ok("https://api.x.com, x-api-simulator.tweetpipe-system:8080".to_string())
     );
     let bad = hosts(Some("api.x.com,*.evil.com")).unwrap_err();
