@@ -62,8 +62,12 @@ pub fn check(
     }
     let spec = &new.spec;
     check_source(spec, &mut out);
-    // Only for a URL of the right shape: a malformed one has its own refusal above.
-    if url_path(&spec.source.base_url).is_some() {
+    // Only for a URL of the right shape (a malformed one has its own refusal above), and on
+    // updates only when the base URL changes: a pipeline admitted under an older list must stay
+    // editable (suspended, fixed, its finalizers removed on deletion); the reconcile still gives
+    // it no extractor while its host is not allowed.
+    let base_url_changed = old.is_none_or(|old| old.spec.source.base_url != spec.source.base_url);
+    if url_path(&spec.source.base_url).is_some() && base_url_changed {
         out.extend(api_host_refusal(spec, allowed_api_hosts));
     }
     out.extend(query_refusals(spec));
@@ -1141,6 +1145,33 @@ mod tests {
         }
         let grown = with(|tp| tp.spec.kafka.partitions = 12);
         assert_eq!(check(&grown, Some(&old)), vec![]);
+    }
+
+    #[test]
+    fn updates_judge_the_api_host_only_when_the_base_url_changes() {
+        let admitted_earlier = with(|tp| tp.spec.source.base_url = "https://old.example".into());
+        let suspended = with(|tp| {
+            tp.spec.source.base_url = "https://old.example".into();
+            tp.spec.suspend = true;
+        });
+        assert_eq!(
+            check(&suspended, Some(&admitted_earlier)),
+            vec![],
+            "a pipeline whose host left the list can still be suspended or deleted"
+        );
+        let moved = with(|tp| tp.spec.source.base_url = "https://new.example".into());
+        let refusals = check(&moved, Some(&admitted_earlier));
+        assert!(
+            refusals
+                .iter()
+                .any(|r| r.field == "spec.source.baseUrl" && r.message.contains("new.example")),
+            "{refusals:?}"
+        );
+        assert_eq!(
+            api_host_refusal(&suspended.spec, &allowed()).map(|r| r.field),
+            Some("spec.source.baseUrl".to_string()),
+            "the reconcile still refuses it"
+        );
     }
 
     #[test]
