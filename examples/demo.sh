@@ -17,7 +17,9 @@ helm --kubeconfig "$KUBECONFIG" upgrade --install tweetpipe-operator helm/tweetp
   --set image.repository=docker.io/tweetpipe/operator --set image.tag=dev --set image.pullPolicy=Never \
   --set workers.extractor.image=docker.io/tweetpipe/extractor:dev \
   --set workers.transformer.image=docker.io/tweetpipe/transformer:dev \
-  --set workers.pullPolicy=Never >/dev/null
+  --set workers.pullPolicy=Never \
+  --set "allowedApiServices[0].namespace=$system" --set 'allowedApiServices[0].name=x-api-simulator' \
+  --set 'allowedApiServices[0].port=8080' >/dev/null
 kubectl_admin -n "$system" get deploy tweetpipe-operator
 
 echo "==> X API simulator (token simulator-token-1) in $system"

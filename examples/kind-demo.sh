@@ -91,7 +91,9 @@ helm --kube-context "$context" upgrade --install tweetpipe-operator helm/tweetpi
   --set image.repository=docker.io/tweetpipe/operator --set image.tag=dev --set image.pullPolicy=Never \
   --set workers.extractor.image=docker.io/tweetpipe/extractor:dev \
   --set workers.transformer.image=docker.io/tweetpipe/transformer:dev \
-  --set workers.pullPolicy=Never
+  --set workers.pullPolicy=Never \
+  --set 'allowedApiServices[0].namespace=tweetpipe-system' --set 'allowedApiServices[0].name=x-api-simulator' \
+  --set 'allowedApiServices[0].port=8080'
 
 echo "==> X API simulator"
 k apply -f - <<'YAML'

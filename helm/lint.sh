@@ -39,6 +39,25 @@ if render --set webhook.certManager.enabled=true > /dev/null 2>&1; then
   echo "cert-manager mode rendered without webhook.certManager.issuerRef.name" >&2
   exit 1
 fi
+# Where tokens may go: the X API by default; allowed Services expand to their three names.
+expect present 'value: "https://api.x.com,https://api.twitter.com"'
+svc=(--set 'allowedApiServices[0].namespace=tweetpipe-system' --set 'allowedApiServices[0].name=x-api-simulator'
+  --set 'allowedApiServices[0].port=8080')
+expect present 'value: "https://api.x.com,https://api.twitter.com,x-api-simulator.tweetpipe-system:8080,x-api-simulator.tweetpipe-system.svc:8080,x-api-simulator.tweetpipe-system.svc.cluster.local:8080"' "${svc[@]}"
+expect present 'value: "10.0.0.7:8080,[fd00::1]"' --set 'allowedApiHosts={10.0.0.7:8080,[fd00::1]}'
+"$HELM" lint "$chart" --strict "${svc[@]}"
+if render --set 'allowedApiHosts=null' > /dev/null 2>&1; then
+  echo "rendered with no allowed API host at all" >&2
+  exit 1
+fi
+for bad in 'allowedApiHosts={https://api.x.com/2}' 'allowedApiHosts={user@api.x.com}' \
+  'allowedApiHosts={*.x.com}' 'allowedApiServices[0].name=x-api-simulator' \
+  'allowedApiServices[0].namespace=Bad_NS' 'clusterDomain=-bad'; do
+  if "$HELM" lint "$chart" --set "$bad" > /dev/null 2>&1; then
+    echo "values.schema.json accepted the invalid value $bad" >&2
+    exit 1
+  fi
+done
 for bad in replicaCount=0 image.pullPolicy=Sometimes unknownKey=1 leaderElection.leaseSeconds=1 \
   webhook.port=80 webhook.certManager.issuerRef.kind=Other; do
   if "$HELM" lint "$chart" --set "$bad" > /dev/null 2>&1; then

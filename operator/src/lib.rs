@@ -5,6 +5,7 @@
 //! [`build`] are pure and unit-tested with fixtures.
 
 pub mod admission;
+pub mod api_hosts;
 pub mod build;
 pub mod crd;
 pub mod decide;

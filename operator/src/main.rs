@@ -55,9 +55,14 @@ async fn run() -> anyhow::Result<()> {
     info!(%ops_addr, identity = %settings.identity, "tweetpipe operator starting");
     // Every replica serves the webhook (standbys too), so it starts before the election.
     let _webhook = if webhook_settings.enabled {
-        let started = webhook::start(&webhook_settings, client.clone(), admission_metrics)
-            .await
-            .context("starting the admission webhook")?;
+        let started = webhook::start(
+            &webhook_settings,
+            client.clone(),
+            admission_metrics,
+            settings.controller.allowed_api_hosts.clone(),
+        )
+        .await
+        .context("starting the admission webhook")?;
         Some(started)
     } else {
         None

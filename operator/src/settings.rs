@@ -1,11 +1,13 @@
 //! Operator settings from the environment (the Helm chart sets them). Parsing is pure so it is
 //! unit-tested; errors name the variable and what it expects.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::api_hosts::{self, AllowedApiHosts};
 use crate::build::workloads::WorkerDefaults;
 
 /// Tunables of the reconcile loop.
@@ -30,6 +32,8 @@ pub struct Settings {
     /// Transformers scale down only after lag has asked for fewer replicas this long (HPA's
     /// stabilisation window), so a dip never churns the consumer group.
     pub scale_down_window: Duration,
+    /// Hosts a pipeline's `source.baseUrl` may point at: the only places bearer tokens go.
+    pub allowed_api_hosts: AllowedApiHosts,
 }
 
 /// A bad environment variable.
@@ -38,7 +42,7 @@ pub struct Settings {
 pub struct SettingsError {
     name: &'static str,
     value: String,
-    expected: &'static str,
+    expected: Cow<'static, str>,
 }
 
 /// Everything `main` needs.
@@ -76,7 +80,7 @@ fn parse<T: std::str::FromStr>(
         Some(value) => value.trim().parse().map_err(|_| SettingsError {
             name,
             value,
-            expected,
+            expected: expected.into(),
         }),
     }
 }
@@ -94,7 +98,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
         return Err(SettingsError {
             name: "TWEETPIPE_IMAGE_PULL_POLICY",
             value: pull_policy,
-            expected: "Always, IfNotPresent or Never",
+            expected: "Always, IfNotPresent or Never".into(),
         });
     }
     let workers = WorkerDefaults {
@@ -130,7 +134,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
                 Err(SettingsError {
                     name: "TWEETPIPE_MAX_CONCURRENT_RECONCILES",
                     value: "0".into(),
-                    expected: "a number from 1 to 65535",
+                    expected: "a number from 1 to 65535".into(),
                 })
             } else {
                 Ok(n)
@@ -138,6 +142,17 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
         })?,
         cleanup_deadline: seconds("TWEETPIPE_CLEANUP_DEADLINE_SECONDS", 600)?,
         scale_down_window: seconds("TWEETPIPE_SCALE_DOWN_WINDOW_SECONDS", 300)?,
+        allowed_api_hosts: match get(api_hosts::SETTING).filter(|v| !v.trim().is_empty()) {
+            None => AllowedApiHosts::default(),
+            Some(value) => AllowedApiHosts::parse(&value).map_err(|e| SettingsError {
+                name: api_hosts::SETTING,
+                expected: format!(
+                    "comma-separated entries host, host:port or http(s)://host[:port] (IPv6 in brackets); {e}"
+                )
+                .into(),
+                value,
+            })?,
+        },
     };
     let identity = get("POD_NAME")
         .or_else(|| get("HOSTNAME"))

@@ -8,12 +8,13 @@ mod e2e {
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret};
 use kube::api::DeleteParams;
 use kube::{Api, ResourceExt};
 use sqlx::Connection;
 use tweetpipe_operator::crd::{DeletionPolicy, TweetPipeline};
-use tweetpipe_operator::labels::writer_account_name;
+use tweetpipe_operator::labels::{Component, object_name, writer_account_name};
 
 use e2e::support::*;
 
@@ -327,4 +328,95 @@ async fn a_reporting_user_that_is_the_admin_is_refused() {
     )))
     .execute(&mut conn)
     .await;
+}
+
+/// Tokens go only to allowed hosts, whenever the list changes: a pipeline admitted and running
+/// while its simulator was allowed loses its extractors (and their mounted tokens) once the
+/// operator's list no longer names the host, with a Warning saying which host and how to allow
+/// it. (The webhook's refusal at admission is in tests/webhook.rs.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_url_off_the_allow_list_gets_no_extractor_even_after_admission() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "host").await;
+    put_pipeline_secrets(&client, &ns.name).await;
+    let mut allowing = Operator::for_namespace(&ns.name);
+    let tp = pipeline(&ns, "host");
+    create(&client, &tp).await;
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns.name);
+    let extractor = object_name(&tp, Component::Extractor);
+    let replicas = || async {
+        statefulsets
+            .get_opt(&extractor)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.spec?.replicas)
+    };
+    wait_for("extractors while the simulator is allowed", || async {
+        replicas().await.filter(|r| *r > 0)
+    })
+    .await;
+    allowing.kill();
+
+    let _narrowed = Operator::start(OperatorOptions {
+        namespace: &ns.name,
+        identity: "narrowed",
+        leader_election: false,
+        lease_name: "unused",
+        env: vec![("TWEETPIPE_ALLOWED_API_HOSTS", "https://api.x.com".into())],
+    });
+    let ready = wait_condition(
+        &client,
+        &ns.name,
+        "host",
+        "Ready",
+        "False",
+        Some("ApiHostNotAllowed"),
+    )
+    .await;
+    let host = format!("http://x-api-simulator.{}.svc:8080", ns.name);
+    assert!(
+        ready.message.contains(&host)
+            && ready.message.contains("allowed: https://api.x.com")
+            && ready.message.contains("allowedApiServices"),
+        "{}",
+        ready.message
+    );
+    wait_for("the extractors to be scaled to zero", || async {
+        (replicas().await == Some(0)).then_some(())
+    })
+    .await;
+    let status = get(&client, &ns.name, "host")
+        .await
+        .and_then(|tp| tp.status)
+        .expect("status");
+    assert_eq!(status.extractor.cap_reason, "ApiHostNotAllowed");
+    assert_eq!(status.extractor.requests_per_window_in_use, 0);
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    wait_for("no extractor pod to hold a token", || async {
+        let all = pods.list(&Default::default()).await.ok()?;
+        let left = all
+            .items
+            .iter()
+            .filter(|p| p.name_any().starts_with(&extractor))
+            .count();
+        (left == 0).then_some(())
+    })
+    .await;
+
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let warning = wait_for("a Warning event naming the host", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some("ApiHostNotAllowed")
+                && e.type_.as_deref() == Some("Warning")
+                && e.involved_object.name.as_deref() == Some("host")
+        })
+    })
+    .await;
+    assert!(
+        warning.message.unwrap_or_default().contains(&host),
+        "the event names the host"
+    );
 }

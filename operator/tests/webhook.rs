@@ -102,6 +102,7 @@ fn start_operator(ns: &str, port: u16, configuration: &str) -> Operator {
         .env("TWEETPIPE_WEBHOOK_CONFIGURATION", configuration)
         .env("TWEETPIPE_WEBHOOK_DNS_NAMES", "localhost")
         .env("TWEETPIPE_WEBHOOK_IP_SANS", "127.0.0.1")
+        .env("TWEETPIPE_ALLOWED_API_HOSTS", allowed_api_hosts(ns))
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("TWEETPIPE_WEBHOOK_CERT_DIR")
         .stdin(Stdio::null())
@@ -188,10 +189,22 @@ async fn the_webhook_refuses_overlong_queries_with_the_field_and_accepts_valid_p
         "refused means not stored"
     );
 
-    // Every class only the webhook can judge (CEL cannot parse X queries or compare arbitrary
-    // resources), each refused in words naming the field.
+    // Every class only the webhook can judge (CEL cannot parse X queries, compare arbitrary
+    // resources or know the operator's allowed API hosts), each refused in words naming the field.
     type Edit = fn(&mut TweetPipeline);
-    let classes: [(&str, Edit, &str, &str); 5] = [
+    let classes: [(&str, Edit, &str, &str); 7] = [
+        (
+            "host-not-allowed",
+            |tp| tp.spec.source.base_url = "https://collector.example".into(),
+            "spec.source.baseUrl",
+            "sends the bearer tokens to https://collector.example:443, which is not an allowed X API host",
+        ),
+        (
+            "host-behind-userinfo",
+            |tp| tp.spec.source.base_url = "https://api.x.com:hunter2@collector.example".into(),
+            "spec.source.baseUrl",
+            "must not contain user information",
+        ),
         (
             "operator-alone",
             |tp| tp.spec.source.queries[0].query = "lang:en".into(),
@@ -242,6 +255,7 @@ async fn the_webhook_refuses_overlong_queries_with_the_field_and_accepts_valid_p
             !message.contains("should match"),
             "{name} quotes a regex: {message}"
         );
+        assert!(!message.contains("hunter2"), "{name} echoes a password");
     }
 
     let valid = pipeline(&ns, "valid");

@@ -55,6 +55,9 @@ impl Cluster {
     pub async fn install_operator(&self) -> Result<(), ChaosError> {
         let instance = format!("instance={}", self.release);
         let watch = format!("watchNamespace={}", self.namespace);
+        // The pipeline's baseUrl is this namespace's simulator Service (pipeline.rs); the pod IP
+        // is only for the observer on the host, so no IP needs allowing.
+        let simulator_namespace = format!("allowedApiServices[0].namespace={}", self.namespace);
         run(
             "helm",
             &[
@@ -90,6 +93,12 @@ impl Cluster {
                 "workers.transformer.image=docker.io/tweetpipe/transformer:dev",
                 "--set",
                 "workers.pullPolicy=Never",
+                "--set",
+                &simulator_namespace,
+                "--set",
+                "allowedApiServices[0].name=x-api-simulator",
+                "--set",
+                "allowedApiServices[0].port=8080",
             ],
         )
         .await

@@ -27,6 +27,29 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{/* TWEETPIPE_ALLOWED_API_HOSTS: allowedApiHosts, then three names per allowedApiServices entry. */}}
+{{- define "tweetpipe-operator.allowedApiHosts" -}}
+{{- $hosts := list -}}
+{{- range .Values.allowedApiHosts -}}
+{{- $hosts = append $hosts . -}}
+{{- end -}}
+{{- $domain := .Values.clusterDomain -}}
+{{- range .Values.allowedApiServices -}}
+{{- $port := "" -}}
+{{- if .port -}}
+{{- $port = printf ":%v" (int .port) -}}
+{{- end -}}
+{{- $name := printf "%s.%s" .name .namespace -}}
+{{- $hosts = append $hosts (printf "%s%s" $name $port) -}}
+{{- $hosts = append $hosts (printf "%s.svc%s" $name $port) -}}
+{{- $hosts = append $hosts (printf "%s.svc.%s%s" $name $domain $port) -}}
+{{- end -}}
+{{- if not $hosts -}}
+{{- fail "allowedApiHosts and allowedApiServices are both empty: no pipeline could run; list at least one host" -}}
+{{- end -}}
+{{- join "," $hosts -}}
+{{- end -}}
+
 {{/* Admission webhook: Service, configuration, CA Secret and cert-manager objects. */}}
 {{- define "tweetpipe-operator.webhookService" -}}
 {{- printf "%s-webhook" (include "tweetpipe-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}

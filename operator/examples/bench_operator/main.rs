@@ -170,6 +170,11 @@ async fn start_operator(platform: &Platform, names: &Names) -> anyhow::Result<Op
         .env("POD_NAMESPACE", &names.active_namespace)
         .env("TWEETPIPE_LEADER_ELECTION", "false")
         .env("TWEETPIPE_OPS_ADDR", format!("127.0.0.1:{ops_port}"))
+        // The fixture's baseUrl (its pods never start, but a refused host would not converge).
+        .env(
+            "TWEETPIPE_ALLOWED_API_HOSTS",
+            "x-api-simulator.tweetpipe-system:8080",
+        )
         .stdout(Stdio::from(out.try_clone()?))
         .stderr(Stdio::from(out))
         .kill_on_drop(true);

@@ -10,6 +10,7 @@ use std::fmt;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use tweetpipe_xquery::{MAX_QUERY_CHARS, QueryErrorKind, fields};
 
+use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
     BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, Resources,
     SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
@@ -48,14 +49,27 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// All refusals for `new`, given the stored `old` object on updates (for immutable fields).
-pub fn check(new: &TweetPipeline, old: Option<&TweetPipeline>) -> Vec<Refusal> {
+/// All refusals for `new`, given the stored `old` object on updates (for immutable fields) and
+/// the hosts bearer tokens may be sent to.
+pub fn check(
+    new: &TweetPipeline,
+    old: Option<&TweetPipeline>,
+    allowed_api_hosts: &AllowedApiHosts,
+) -> Vec<Refusal> {
     let mut out = Vec::new();
     if let Some(name) = new.metadata.name.as_deref() {
         check_name(name, &mut out);
     }
     let spec = &new.spec;
     check_source(spec, &mut out);
+    // Only for a URL of the right shape (a malformed one has its own refusal above), and on
+    // updates only when the base URL changes: a pipeline admitted under an older list must stay
+    // editable (suspended, fixed, its finalizers removed on deletion); the reconcile still gives
+    // it no extractor while its host is not allowed.
+    let base_url_changed = old.is_none_or(|old| old.spec.source.base_url != spec.source.base_url);
+    if url_path(&spec.source.base_url).is_some() && base_url_changed {
+        out.extend(api_host_refusal(spec, allowed_api_hosts));
+    }
     out.extend(query_refusals(spec));
     check_extractor(spec, &mut out);
     check_kafka(spec, &mut out);
@@ -65,6 +79,18 @@ pub fn check(new: &TweetPipeline, old: Option<&TweetPipeline>) -> Vec<Refusal> {
         check_transitions(spec, &old.spec, &mut out);
     }
     out
+}
+
+/// Why `source.baseUrl` may not receive the bearer tokens, if it may not: its host is not on the
+/// operator's allow-list, or the URL hides its host. Also the reconcile's `ApiHostNotAllowed`.
+pub fn api_host_refusal(
+    spec: &TweetPipelineSpec,
+    allowed_api_hosts: &AllowedApiHosts,
+) -> Option<Refusal> {
+    allowed_api_hosts
+        .judge(&spec.source.base_url)
+        .err()
+        .map(|refusal| Refusal::new("spec.source.baseUrl", refusal.to_string()))
 }
 
 /// The X-query checks alone (blank, too long, grammar), for a `QueriesValid` condition.
@@ -596,6 +622,18 @@ mod tests {
         serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).expect("fixture parses")
     }
 
+    /// The X API, the fixture's simulator Service and the near misses' proxy.
+    fn allowed() -> AllowedApiHosts {
+        AllowedApiHosts::parse(
+            "https://api.x.com,https://api.twitter.com,x-api-simulator.tweetpipe-system:8080,https://proxy.example.com",
+        )
+        .expect("allow-list")
+    }
+
+    fn check(new: &TweetPipeline, old: Option<&TweetPipeline>) -> Vec<Refusal> {
+        super::check(new, old, &allowed())
+    }
+
     fn with(edit: impl FnOnce(&mut TweetPipeline)) -> TweetPipeline {
         let mut tp = pipeline();
         edit(&mut tp);
@@ -726,6 +764,32 @@ mod tests {
                 |tp| tp.spec.source.base_url = "api.x.com".into(),
                 "spec.source.baseUrl",
                 "http:// or https:// URL",
+            ),
+            (
+                "base url host not allowed",
+                |tp| tp.spec.source.base_url = "https://tokens.evil.example".into(),
+                "spec.source.baseUrl",
+                "sends the bearer tokens to https://tokens.evil.example:443, which is not an allowed X API host",
+            ),
+            (
+                "base url host hidden behind user information",
+                |tp| tp.spec.source.base_url = "https://api.x.com@evil.example".into(),
+                "spec.source.baseUrl",
+                "must not contain user information",
+            ),
+            (
+                "base url over cleartext to the X API",
+                |tp| tp.spec.source.base_url = "http://api.x.com".into(),
+                "spec.source.baseUrl",
+                "http://api.x.com:80, which is not an allowed X API host",
+            ),
+            (
+                "base url on another port of the simulator",
+                |tp| {
+                    tp.spec.source.base_url = "http://x-api-simulator.tweetpipe-system:9000".into()
+                },
+                "spec.source.baseUrl",
+                "allowedApiServices",
             ),
             (
                 "topic dot",
@@ -976,6 +1040,9 @@ mod tests {
             ("base url with v20 path", |tp| {
                 tp.spec.source.base_url = "https://proxy.example.com/20/".into()
             }),
+            ("base url on an allowed host, other spelling", |tp| {
+                tp.spec.source.base_url = "https://API.X.com.:443/".into()
+            }),
             ("topic of 237", |tp| tp.spec.kafka.topic = "t".repeat(237)),
             ("topic with all allowed chars", |tp| {
                 tp.spec.kafka.topic = "Tweets_2024.covid-19".into()
@@ -1078,6 +1145,33 @@ mod tests {
         }
         let grown = with(|tp| tp.spec.kafka.partitions = 12);
         assert_eq!(check(&grown, Some(&old)), vec![]);
+    }
+
+    #[test]
+    fn updates_judge_the_api_host_only_when_the_base_url_changes() {
+        let admitted_earlier = with(|tp| tp.spec.source.base_url = "https://old.example".into());
+        let suspended = with(|tp| {
+            tp.spec.source.base_url = "https://old.example".into();
+            tp.spec.suspend = true;
+        });
+        assert_eq!(
+            check(&suspended, Some(&admitted_earlier)),
+            vec![],
+            "a pipeline whose host left the list can still be suspended or deleted"
+        );
+        let moved = with(|tp| tp.spec.source.base_url = "https://new.example".into());
+        let refusals = check(&moved, Some(&admitted_earlier));
+        assert!(
+            refusals
+                .iter()
+                .any(|r| r.field == "spec.source.baseUrl" && r.message.contains("new.example")),
+            "{refusals:?}"
+        );
+        assert_eq!(
+            api_host_refusal(&suspended.spec, &allowed()).map(|r| r.field),
+            Some("spec.source.baseUrl".to_string()),
+            "the reconcile still refuses it"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 
 use super::certs::{self, CertError, ServingCert};
 use super::rules;
+use crate::api_hosts::AllowedApiHosts;
 use crate::crd::TweetPipeline;
 
 /// Largest review accepted. A review carries the object and the old object, each up to etcd's
@@ -220,8 +221,9 @@ fn pipeline(object: &DynamicObject) -> Result<TweetPipeline, serde_json::Error> 
     serde_json::to_value(object).and_then(serde_json::from_value)
 }
 
-/// Judges one serialized `AdmissionReview`. Pure, so the whole protocol is unit-tested.
-pub fn judge(body: &[u8]) -> Verdict {
+/// Judges one serialized `AdmissionReview` (`allowed_api_hosts`: where `source.baseUrl` may
+/// point). Pure, so the whole protocol is unit-tested.
+pub fn judge(body: &[u8], allowed_api_hosts: &AllowedApiHosts) -> Verdict {
     let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
         Ok(review) => review,
         // serde's message names the position and expected shape, not the body.
@@ -276,7 +278,7 @@ pub fn judge(body: &[u8]) -> Verdict {
         (Operation::Update, Some(Ok(old))) => Some(old),
         _ => None,
     };
-    let refusals = rules::check(&new, old.as_ref());
+    let refusals = rules::check(&new, old.as_ref(), allowed_api_hosts);
     // Only names and field paths reach the log; never the object nor the refusal text.
     let fields: Vec<&str> = refusals.iter().map(|r| r.field.as_str()).collect();
     debug!(
@@ -299,8 +301,19 @@ pub fn judge(body: &[u8]) -> Verdict {
     }
 }
 
-async fn validate(State(metrics): State<AdmissionMetrics>, body: Bytes) -> Response {
-    let verdict = judge(&body);
+/// What every review needs.
+#[derive(Clone)]
+struct ReviewState {
+    metrics: AdmissionMetrics,
+    allowed_api_hosts: Arc<AllowedApiHosts>,
+}
+
+async fn validate(State(state): State<ReviewState>, body: Bytes) -> Response {
+    let ReviewState {
+        metrics,
+        allowed_api_hosts,
+    } = state;
+    let verdict = judge(&body, &allowed_api_hosts);
     metrics
         .requests
         .get_or_create(&AdmissionLabels {
@@ -327,11 +340,14 @@ async fn validate(State(metrics): State<AdmissionMetrics>, body: Bytes) -> Respo
 }
 
 /// The webhook's routes.
-pub fn router(metrics: AdmissionMetrics) -> Router {
+pub fn router(metrics: AdmissionMetrics, allowed_api_hosts: AllowedApiHosts) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
-        .with_state(metrics)
+        .with_state(ReviewState {
+            metrics,
+            allowed_api_hosts: Arc::new(allowed_api_hosts),
+        })
 }
 
 /// Why the webhook could not start.
@@ -430,6 +446,7 @@ pub async fn start(
     settings: &WebhookSettings,
     client: Client,
     metrics: AdmissionMetrics,
+    allowed_api_hosts: AllowedApiHosts,
 ) -> Result<Webhook, WebhookError> {
     let serving = match &settings.certs {
         CertSource::SelfManaged {
@@ -461,7 +478,7 @@ pub async fn start(
     let server = axum_server::from_tcp_rustls(listener, config)
         .map_err(bind)?
         .handle(handle.clone());
-    let app = router(metrics);
+    let app = router(metrics, allowed_api_hosts);
     tokio::spawn(async move {
         if let Err(e) = server.serve(app.into_make_service()).await {
             warn!(error = %e, "the webhook server stopped");
@@ -475,6 +492,20 @@ pub async fn start(
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    /// The X API and the fixture's simulator.
+    fn allowed() -> AllowedApiHosts {
+        AllowedApiHosts::parse("https://api.x.com,x-api-simulator.tweetpipe-system:8080")
+            .expect("allow-list")
+    }
+
+    fn judge(body: &[u8]) -> Verdict {
+        super::judge(body, &allowed())
+    }
+
+    fn router(metrics: AdmissionMetrics) -> Router {
+        super::router(metrics, allowed())
+    }
 
     /// The fixture pipeline with one query.
     fn object(query: &str) -> Value {
@@ -506,6 +537,34 @@ mod tests {
 
     fn response(verdict: &Verdict) -> Value {
         serde_json::to_value(&verdict.review).unwrap()
+    }
+
+    #[test]
+    fn a_base_url_off_the_allow_list_is_denied_naming_the_host_only() {
+        let mut pipeline = object("covid");
+        pipeline["spec"]["source"]["baseUrl"] = json!("https://collector.example:8443");
+        let verdict = judge(&review("CREATE", pipeline.clone(), None));
+        assert_eq!(verdict.result, "denied");
+        let body = response(&verdict);
+        let message = body["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("spec.source.baseUrl: source.baseUrl sends the bearer tokens to https://collector.example:8443, which is not an allowed X API host (allowed: https://api.x.com, x-api-simulator.tweetpipe-system:8080)"),
+            "{message}"
+        );
+        // The same pipeline passes an operator that allows the host.
+        let allowing = AllowedApiHosts::parse("collector.example").unwrap();
+        let verdict = super::judge(&review("CREATE", pipeline.clone(), None), &allowing);
+        assert_eq!(verdict.result, "allowed");
+        // A password in the URL is refused and never echoed.
+        pipeline["spec"]["source"]["baseUrl"] = json!("https://bob:s3cret@api.x.com");
+        let verdict = judge(&review("CREATE", pipeline, None));
+        let body = response(&verdict);
+        let message = body["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("must not contain user information"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
     }
 
     #[test]

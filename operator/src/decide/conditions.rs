@@ -43,6 +43,8 @@ pub mod reasons {
     pub const MONTHLY_CAP_REACHED: &str = "MonthlyCapReached";
     /// The rate budget affords no replica.
     pub const NO_EXTRACTOR_BUDGET: &str = "NoExtractorBudget";
+    /// `source.baseUrl` is not on the operator's allow-list of API hosts.
+    pub const API_HOST_NOT_ALLOWED: &str = "ApiHostNotAllowed";
 }
 
 /// Ready reasons that mean "wait" rather than "broken" (Argo CD: Progressing, not Degraded).
@@ -103,6 +105,9 @@ pub struct Facts {
     pub stopped_queries: Vec<String>,
     /// Queries X would refuse, with X's explanation (caught here when the webhook is off).
     pub invalid_queries: Vec<String>,
+    /// Why `source.baseUrl` may not receive the bearer tokens (caught here when the webhook is
+    /// off or the allow-list changed after admission).
+    pub api_host_refusal: Option<String>,
 }
 
 fn condition(
@@ -149,6 +154,10 @@ fn ready(facts: &Facts) -> (bool, String, String) {
             reasons::SUSPENDED.into(),
             "spec.suspend is set: workers are stopped, data is kept".into(),
         );
+    }
+    // First after suspend: the spec itself must change, and no extractor runs until it does.
+    if let Some(refusal) = &facts.api_host_refusal {
+        return (false, reasons::API_HOST_NOT_ALLOWED.into(), refusal.clone());
     }
     for check in [&facts.secrets, &facts.kafka, &facts.mysql] {
         if let Check::Failed { reason, message } = check {

@@ -48,6 +48,8 @@ pub struct Observed {
     pub scale_down_window: chrono::TimeDelta,
     /// Queries X would refuse, with X's explanation.
     pub invalid_queries: Vec<String>,
+    /// Why `source.baseUrl` may not receive the bearer tokens; no extractor runs while set.
+    pub api_host_refusal: Option<String>,
 }
 
 /// The decision.
@@ -100,6 +102,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         monthly_budget_spent: forecast
             .as_ref()
             .is_some_and(|f| f.state == MonthlyState::Reached),
+        api_host_refused: observed.api_host_refusal.is_some(),
     });
     let throttle = forecast.as_ref().map_or(100, |f| f.throttle_percent);
     let query_shares = scaling::query_shares(
@@ -159,6 +162,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         transformers: (transformer_replicas, observed.transformer_ready),
         stopped_queries,
         invalid_queries: observed.invalid_queries.clone(),
+        api_host_refusal: observed.api_host_refusal.clone(),
     };
     let conditions = conditions::compute(&facts, previous, &rfc3339(observed.now));
 

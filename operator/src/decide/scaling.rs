@@ -13,6 +13,8 @@ use std::fmt;
 pub enum CapReason {
     /// `spec.suspend` is set.
     Suspended,
+    /// `spec.source.baseUrl` is not an allowed API host: no extractor may hold the tokens.
+    ApiHostNotAllowed,
     /// The monthly post budget is spent.
     MonthlyCap,
     /// The rate budget affords no more replicas at the minimum share.
@@ -28,6 +30,7 @@ impl CapReason {
     pub fn as_str(self) -> &'static str {
         match self {
             CapReason::Suspended => "Suspended",
+            CapReason::ApiHostNotAllowed => "ApiHostNotAllowed",
             CapReason::MonthlyCap => "MonthlyCap",
             CapReason::RateBudget => "RateBudget",
             CapReason::Queries => "Queries",
@@ -61,6 +64,8 @@ pub struct ScalingInput {
     pub suspended: bool,
     /// Whether the monthly post budget is spent.
     pub monthly_budget_spent: bool,
+    /// Whether `spec.source.baseUrl` is refused by the allow-list of API hosts.
+    pub api_host_refused: bool,
 }
 
 /// The scaling rule's answer.
@@ -101,6 +106,13 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
             0,
             CapReason::Suspended,
             "spec.suspend is set: no extractors run".into(),
+        );
+    }
+    if input.api_host_refused {
+        return decision(
+            0,
+            CapReason::ApiHostNotAllowed,
+            "source.baseUrl is not an allowed API host: no extractor runs, so no bearer token is sent".into(),
         );
     }
     if input.monthly_budget_spent {

@@ -183,7 +183,13 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
         .iter()
         .map(ToString::to_string)
         .collect();
-    let observed: Observed = observe::observe(ctx, tp, dependencies, invalid_queries, now).await?;
+    let mut observed: Observed =
+        observe::observe(ctx, tp, dependencies, invalid_queries, now).await?;
+    // Judged on every reconcile, not only at admission: the webhook may be off, or the
+    // allow-list may have changed since. A refused host gets no extractor replica.
+    observed.api_host_refusal =
+        crate::admission::rules::api_host_refusal(&tp.spec, &ctx.settings.allowed_api_hosts)
+            .map(|refusal| refusal.message);
     let t = phase(ctx, "observe", t);
 
     let plan = plan::plan(tp, &observed);

@@ -467,6 +467,32 @@ fn settings_from_env() {
 }
 
 #[test]
+fn allowed_api_hosts_come_from_the_environment() {
+    let get = |value: Option<&'static str>| {
+        move |name: &str| (name == "TWEETPIPE_ALLOWED_API_HOSTS").then_some(value?.to_string())
+    };
+    let hosts = |value| {
+        settings::from_env(get(value))
+            .map(|s| s.controller.allowed_api_hosts.to_string())
+            .map_err(|e| e.to_string())
+    };
+    let x_api = Ok("https://api.x.com, https://api.twitter.com".to_string());
+    assert_eq!(hosts(None), x_api, "unset: the X API");
+    assert_eq!(hosts(Some("  ")), x_api, "blank: the X API");
+    assert_eq!(
+        hosts(Some(
+            "https://api.x.com,x-api-simulator.tweetpipe-system:8080"
+        )),
+        Ok("https://api.x.com, x-api-simulator.tweetpipe-system:8080".to_string())
+    );
+    let bad = hosts(Some("api.x.com,*.evil.com")).unwrap_err();
+    assert!(
+        bad.contains("TWEETPIPE_ALLOWED_API_HOSTS") && bad.contains("wildcards are not supported"),
+        "{bad}"
+    );
+}
+
+#[test]
 fn worker_configs_deserialize_into_the_workers_own_types() {
     let tp = pipeline();
     let transformer = serde_json::to_string(&worker_config::transformer_config(&tp)).unwrap();

@@ -27,6 +27,7 @@ fn input(
         max_replicas: max,
         suspended: false,
         monthly_budget_spent: false,
+        api_host_refused: false,
     }
 }
 
@@ -318,6 +319,7 @@ fn facts() -> Facts {
         transformers: (1, 1),
         stopped_queries: Vec::new(),
         invalid_queries: Vec::new(),
+        api_host_refusal: None,
     }
 }
 
@@ -509,6 +511,7 @@ fn observed() -> Observed {
         transformer_history: Vec::new(),
         scale_down_window: chrono::TimeDelta::minutes(5),
         invalid_queries: Vec::new(),
+        api_host_refusal: None,
     }
 }
 
@@ -637,4 +640,91 @@ fn checkpoint_records_parse_and_junk_is_ignored() {
     assert_eq!(checkpoint.posts_total, 3);
     assert_eq!(checkpoint.stopped.unwrap().reason, "unauthorized");
     assert!(plan::parse_checkpoint(b"not json").is_none());
+}
+
+#[test]
+fn a_refused_api_host_runs_no_extractor_and_says_why() {
+    let refused = scaling::decide_extractor_replicas(&ScalingInput {
+        api_host_refused: true,
+        ..input(1, 450, 10, 30, 3, 4)
+    });
+    assert_eq!(
+        (refused.replicas, refused.reason),
+        (0, CapReason::ApiHostNotAllowed)
+    );
+    // Suspended says more (nothing would run anyway); the host refusal beats the monthly cap.
+    let both = scaling::decide_extractor_replicas(&ScalingInput {
+        api_host_refused: true,
+        suspended: true,
+        ..input(1, 450, 10, 30, 3, 4)
+    });
+    assert_eq!(both.reason, CapReason::Suspended);
+    let capped = scaling::decide_extractor_replicas(&ScalingInput {
+        api_host_refused: true,
+        monthly_budget_spent: true,
+        ..input(1, 450, 10, 30, 3, 4)
+    });
+    assert_eq!(capped.reason, CapReason::ApiHostNotAllowed);
+
+    // The condition comes first, even before a missing Secret: the spec must change.
+    let message = "source.baseUrl sends the bearer tokens to https://evil.example:443, which is not an allowed X API host";
+    let conditions = conditions::compute(
+        &Facts {
+            api_host_refusal: Some(message.into()),
+            secrets: Check::failed("SecretMissing", "Secret \"x-token-a\" missing"),
+            extractors: (0, 0),
+            ..facts()
+        },
+        &[],
+        "2026-11-22T03:00:00Z",
+    );
+    let ready = find(&conditions, "Ready");
+    assert_eq!(
+        (
+            ready.status.as_str(),
+            ready.reason.as_str(),
+            ready.message.as_str()
+        ),
+        ("False", "ApiHostNotAllowed", message)
+    );
+    let events = crate::decide::events::condition_events(&[], &conditions);
+    let event = events
+        .iter()
+        .find(|e| e.reason == "ApiHostNotAllowed")
+        .expect("an event");
+    assert_eq!(event.severity, crate::decide::events::Severity::Warning);
+
+    // The whole plan: zero extractors whatever the budget, the reason in the status; the
+    // transformers (no token) still drain what was extracted before.
+    let tp = pipeline();
+    let mut seen = observed();
+    seen.api_host_refusal = Some(message.into());
+    let plan = plan::plan(&tp, &seen);
+    assert_eq!(plan.scaling.replicas, 0);
+    assert_eq!(plan.status.extractor.cap_reason, "ApiHostNotAllowed");
+    assert_eq!(plan.status.extractor.requests_per_window_in_use, 0);
+    assert!(plan.transformer_replicas > 0);
+    assert_eq!(
+        find(&plan.status.conditions, "Ready").reason,
+        "ApiHostNotAllowed"
+    );
+    let defaults = crate::build::workloads::WorkerDefaults {
+        extractor_image: "e".into(),
+        transformer_image: "t".into(),
+        image_pull_policy: "Never".into(),
+        otlp_endpoint: None,
+        log_filter: "info".into(),
+    };
+    let built = crate::build::resources::resources(
+        &tp,
+        &plan,
+        crate::build::resources::BuildInputs {
+            defaults: &defaults,
+            writer_url: "mysql://w:p@db/tweets",
+            writer_password: "p",
+        },
+    )
+    .expect("builds");
+    let replicas = built.statefulset.spec.as_ref().and_then(|s| s.replicas);
+    assert_eq!(replicas, Some(0), "no extractor pod mounts a token");
 }

@@ -223,6 +223,11 @@ impl Operator {
             .env("TWEETPIPE_IMAGE_PULL_POLICY", "Never")
             .env("TWEETPIPE_CLEANUP_DEADLINE_SECONDS", "30")
             .env("TWEETPIPE_SCALE_DOWN_WINDOW_SECONDS", "10")
+            // `pipeline()` reads the test namespace's simulator Service; tokens may go there.
+            .env(
+                "TWEETPIPE_ALLOWED_API_HOSTS",
+                allowed_api_hosts(options.namespace),
+            )
             .envs(options.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdin(Stdio::null())
@@ -328,6 +333,14 @@ pub async fn put_pipeline_secrets(client: &Client, namespace: &str) {
         "reporting-e2e",
     )
     .await;
+}
+
+/// The operator's allow-list in tests: the X API and `namespace`'s simulator Service, as
+/// `pipeline()` names it (the chart's `allowedApiServices` spells the same three names).
+pub fn allowed_api_hosts(namespace: &str) -> String {
+    format!(
+        "https://api.x.com,https://api.twitter.com,x-api-simulator.{namespace},x-api-simulator.{namespace}.svc,x-api-simulator.{namespace}.svc.cluster.local"
+    )
 }
 
 /// The fixture pipeline, renamed into `ns` with its own topic and database.

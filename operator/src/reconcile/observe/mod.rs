@@ -149,6 +149,7 @@ pub async fn observe(
         scale_down_window: chrono::TimeDelta::from_std(ctx.settings.scale_down_window)
             .unwrap_or(chrono::TimeDelta::MAX),
         invalid_queries,
+        api_host_refusal: None,
     })
 }
 
