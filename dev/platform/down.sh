@@ -5,6 +5,7 @@ source "$(dirname "$0")/lib.sh"
 bash "$PLATFORM_DIR/kubernetes.sh" stop
 bash "$PLATFORM_DIR/kafka.sh" stop
 bash "$PLATFORM_DIR/mariadb.sh" stop
+bash "$PLATFORM_DIR/registry.sh" stop
 bash "$PLATFORM_DIR/network.sh" down
 if [[ ${1:-} == --purge ]]; then
   log "purging $STATE_DIR"

@@ -19,6 +19,7 @@ ETCD_BIN=$CACHE_DIR/etcd-$ETCD_VERSION/bin
 HELM_BIN=$CACHE_DIR/helm-$HELM_VERSION/bin
 COREDNS_BIN=$CACHE_DIR/coredns-$COREDNS_VERSION/bin
 KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
+REGISTRY_HOME=$CACHE_DIR/registry-$APICURIO_VERSION
 
 # The pod network: a bridge this setup creates in the host namespace; pods live in their own
 # network namespaces behind it. The host side of the bridge is how pods reach Kafka and MariaDB.
@@ -35,6 +36,11 @@ KAFKA_CONTROLLER_PORT=9093
 MYSQL_PORT=3306
 MYSQL_ROOT_PASSWORD=tweetpipe-dev-root
 APISERVER_PORT=6443
+# The schema registry listens on the pod bridge address (reachable from the host too, like the API
+# server); its management interface (health, metrics) on loopback only.
+REGISTRY_PORT=${TWEETPIPE_REGISTRY_PORT:-8081}
+REGISTRY_MANAGEMENT_PORT=${TWEETPIPE_REGISTRY_MANAGEMENT_PORT:-$((REGISTRY_PORT + 10))}
+REGISTRY_URL=http://$NODE_IP:$REGISTRY_PORT/apis/ccompat/v7
 
 export PATH="$K8S_BIN:$ETCD_BIN:$HELM_BIN:$COREDNS_BIN:$PATH"
 

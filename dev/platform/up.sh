@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings the whole local platform up: builds (cached by version), the pod network, Kafka,
-# MariaDB and a single-node Kubernetes. Idempotent: what already runs is left alone.
+# MariaDB, the schema registry and a single-node Kubernetes. Idempotent: what already runs is left alone.
 source "$(dirname "$0")/lib.sh"
 
 stage() {
@@ -16,6 +16,8 @@ stage build-kubernetes bash "$PLATFORM_DIR/build-kubernetes.sh"
 stage network bash "$PLATFORM_DIR/network.sh" up
 stage kafka bash "$PLATFORM_DIR/kafka.sh" start
 stage mariadb bash "$PLATFORM_DIR/mariadb.sh" start
+# After the network: the registry listens on the pod bridge address.
+stage schema-registry bash "$PLATFORM_DIR/registry.sh" start
 stage kubernetes bash "$PLATFORM_DIR/kubernetes.sh" start
 bash "$PLATFORM_DIR/write-env.sh"
 log "platform up; env: $ENV_FILE, logs: $LOG_DIR"

@@ -21,6 +21,11 @@ pub struct Platform {
     pub mysql_url: String,
     /// MariaDB URL with administrative rights, as seen from pods.
     pub mysql_url_pod: String,
+    /// Confluent-compatible schema registry base URL (Apicurio's `/apis/ccompat/v7`) from the
+    /// host; `None` in an env file written before the platform had a registry.
+    pub schema_registry_url: Option<String>,
+    /// The schema registry's base URL as seen from pods.
+    pub schema_registry_url_pod: Option<String>,
     /// Kubeconfig of the local cluster's admin.
     pub kubeconfig: PathBuf,
     /// Directory holding every component's log.
@@ -55,6 +60,8 @@ impl Platform {
             kafka_bootstrap_pod: get("TWEETPIPE_KAFKA_BOOTSTRAP_POD")?,
             mysql_url: get("TWEETPIPE_MYSQL_URL")?,
             mysql_url_pod: get("TWEETPIPE_MYSQL_URL_POD")?,
+            schema_registry_url: vars.get("TWEETPIPE_SCHEMA_REGISTRY_URL").cloned(),
+            schema_registry_url_pod: vars.get("TWEETPIPE_SCHEMA_REGISTRY_URL_POD").cloned(),
             kubeconfig: PathBuf::from(get("KUBECONFIG")?),
             log_dir: PathBuf::from(get("TWEETPIPE_LOG_DIR")?),
             vars: vars.clone(),
@@ -82,6 +89,29 @@ impl Platform {
             .to_string();
         require_tcp("MariaDB", &host, &self.log_dir.join("mariadb.log"));
         self
+    }
+
+    /// The schema registry's base URL from the host; panics unless the env file names it and it
+    /// accepts TCP connections.
+    pub fn require_schema_registry(&self) -> &str {
+        let url = self.schema_registry_url.as_deref().unwrap_or_else(|| {
+            panic!(
+                "{} lacks TWEETPIPE_SCHEMA_REGISTRY_URL; the platform is out of date, {BRING_UP}",
+                env_file_path().display()
+            )
+        });
+        let authority = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        require_tcp(
+            "the schema registry",
+            authority,
+            &self.log_dir.join("registry.log"),
+        );
+        url
     }
 
     /// A kube client for the local cluster's admin; panics naming the API server when it is down.
