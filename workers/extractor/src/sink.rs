@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
@@ -77,7 +77,15 @@ pub struct SlotFence {
 }
 
 /// A page ready to be written: posts with their encoded values, and the checkpoint after them.
+/// A process-wide page number: tells a retry of the same page from a new page.
+pub fn next_page_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 pub struct PageRecords {
+    /// From [`next_page_id`]; never 0.
+    pub id: u64,
     pub query: String,
     pub posts: Vec<(String, Vec<u8>)>,
     pub checkpoint: Checkpoint,
@@ -97,6 +105,7 @@ impl PageRecords {
             .map(|p| Ok((p.id.clone(), encoder.encode(p)?)))
             .collect::<Result<Vec<_>, CodecError>>()?;
         Ok(PageRecords {
+            id: next_page_id(),
             query: checkpoint.query.clone(),
             posts,
             checkpoint,
@@ -111,8 +120,10 @@ pub struct Sink {
     /// A transaction failed and its abort has not completed yet: librdkafka wants the abort
     /// called again (it resumes) before the next transaction begins.
     needs_abort: Arc<AtomicBool>,
-    /// A commit timed out and may still complete: it must be resumed, never aborted.
-    commit_pending: Arc<AtomicBool>,
+    /// A commit timed out and may still complete: it must be resumed, never aborted. Holds
+    /// the id of the page it carries (0: none), because the page may have been abandoned
+    /// meanwhile (its slot was revoked) and the next call bring another page.
+    commit_pending: Arc<AtomicU64>,
     topic: String,
     checkpoint_topic: String,
     /// Topics that must exist besides the two written (the slots topic).
@@ -171,7 +182,7 @@ impl Sink {
             config,
             producer: Arc::new(producer),
             needs_abort: Arc::new(AtomicBool::new(false)),
-            commit_pending: Arc::new(AtomicBool::new(false)),
+            commit_pending: Arc::new(AtomicU64::new(0)),
             topic: topic.to_string(),
             checkpoint_topic: checkpoint_topic.to_string(),
             other_topics: other_topics.to_vec(),
@@ -208,7 +219,7 @@ impl Sink {
         let producer = blocking(move || Ok(new_producer(&config, timeout)?)).await?;
         self.producer = Arc::new(producer);
         self.needs_abort.store(false, Ordering::SeqCst);
-        self.commit_pending.store(false, Ordering::SeqCst);
+        self.commit_pending.store(0, Ordering::SeqCst);
         Ok(())
     }
 
@@ -228,21 +239,26 @@ impl Sink {
         let checkpoint_topic = self.checkpoint_topic.clone();
         let timeout = self.timeout;
         blocking(move || {
-            // A commit of this same page timed out (Kafka unreachable): librdkafka wants the
-            // same call repeated until it resolves. Aborting would be refused ("conflicting
-            // commit_transaction in progress") and producing again could duplicate the page.
-            if commit_pending.load(Ordering::SeqCst) {
+            // A commit timed out (Kafka unreachable): librdkafka wants the same call repeated
+            // until it resolves. Aborting would be refused ("conflicting commit_transaction in
+            // progress") and producing again could duplicate the page. When it resolves as
+            // committed and carried *this* page, the page is done; when it carried an earlier,
+            // abandoned page (committed after all), this page still has to be written.
+            let pending = commit_pending.load(Ordering::SeqCst);
+            if pending != 0 {
                 match producer.commit_transaction(timeout) {
                     Ok(()) => {
-                        commit_pending.store(false, Ordering::SeqCst);
-                        return Ok(());
+                        commit_pending.store(0, Ordering::SeqCst);
+                        if pending == page.id {
+                            return Ok(());
+                        }
                     }
                     Err(KafkaError::Transaction(e)) if e.is_retriable() => {
                         return Err(KafkaError::Transaction(e).into());
                     }
-                    // Abortable or fatal: the page was not committed; start it over below.
+                    // Abortable or fatal: that page was not committed; start this one over.
                     Err(_) => {
-                        commit_pending.store(false, Ordering::SeqCst);
+                        commit_pending.store(0, Ordering::SeqCst);
                         needs_abort.store(true, Ordering::SeqCst);
                     }
                 }
@@ -269,7 +285,7 @@ impl Sink {
             match producer.commit_transaction(timeout) {
                 Ok(()) => Ok(()),
                 Err(KafkaError::Transaction(e)) if e.is_retriable() => {
-                    commit_pending.store(true, Ordering::SeqCst);
+                    commit_pending.store(page.id, Ordering::SeqCst);
                     Err(KafkaError::Transaction(e).into())
                 }
                 Err(e) => {

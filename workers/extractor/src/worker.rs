@@ -581,6 +581,7 @@ impl Worker {
                 let mut next = progress::stopped(&q.checkpoint, reason, &message, now);
                 next.rate_window = q.pacer.window();
                 let records = PageRecords {
+                    id: sink::next_page_id(),
                     query: name.clone(),
                     posts: vec![],
                     checkpoint: next.clone(),
