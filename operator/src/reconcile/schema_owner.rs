@@ -13,8 +13,7 @@ pub struct PipelineSchema;
 impl SchemaOwner for PipelineSchema {
     fn migrate<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            tweetpipe_schema::MIGRATOR
-                .run(pool)
+            tweetpipe_schema::migrate(pool)
                 .await
                 .map_err(|e| e.to_string())
         })

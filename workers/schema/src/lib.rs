@@ -28,3 +28,27 @@ pub use version::{check_migrated, required_version, schema_version};
 /// twice is a no-op: sqlx records applied versions in `_sqlx_migrations` and serialises
 /// concurrent runs with an advisory lock.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Applies [`MIGRATOR`], repairing a run that was interrupted.
+///
+/// MySQL DDL is not transactional: sqlx records a migration as started (`success = FALSE`)
+/// before running it, so a process killed in the middle (an operator pod deleted mid-reconcile)
+/// leaves the database "dirty" and every later run refuses it. Every migration here is written
+/// to be re-runnable (`CREATE TABLE IF NOT EXISTS`, ...), so the dirty record is removed and the
+/// migration run again, once.
+pub async fn migrate(pool: &sqlx::MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
+    match MIGRATOR.run(pool).await {
+        Err(sqlx::migrate::MigrateError::Dirty(version)) => {
+            tracing::warn!(
+                version,
+                "a migration was interrupted; running it again (migrations are re-runnable)"
+            );
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ? AND success = FALSE")
+                .bind(version)
+                .execute(pool)
+                .await?;
+            MIGRATOR.run(pool).await
+        }
+        other => other,
+    }
+}

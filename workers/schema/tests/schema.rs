@@ -39,3 +39,30 @@ async fn migrations_apply_twice_as_a_no_op_and_the_version_check_sees_them() {
     empty.drop().await;
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_interrupted_midway_is_run_again() {
+    let db = TestDb::create("tp_s_dirty", &MIGRATOR).await;
+    // What a process killed between sqlx's "started" record and its "done" update leaves.
+    sqlx::query("UPDATE _sqlx_migrations SET success = FALSE")
+        .execute(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = MIGRATOR.run(&db.pool).await;
+    assert!(
+        matches!(refused, Err(sqlx::migrate::MigrateError::Dirty(_))),
+        "sqlx alone refuses: {refused:?}"
+    );
+    tweetpipe_schema::migrate(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("repaired: {e}"));
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+            .await,
+        1
+    );
+    check_migrated(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    db.drop().await;
+}
