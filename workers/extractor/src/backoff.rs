@@ -20,6 +20,14 @@ impl Backoff {
         }
     }
 
+    /// The retry backoff the config's tuning asks for.
+    pub fn from_tuning(tuning: &tweetpipe_common::contract::extractor::Tuning) -> Self {
+        Backoff::new(
+            Duration::from_millis(tuning.backoff_initial_ms),
+            Duration::from_millis(tuning.backoff_max_ms),
+        )
+    }
+
     /// The delay before the next attempt: `initial·2^n` capped at `max`, then a random
     /// point in its upper half ("equal jitter"), so retries never synchronise yet never
     /// come back immediately.

@@ -108,10 +108,7 @@ pub async fn start_with(
         fixed_params,
     )?;
     let task = tokio::spawn(async move {
-        let mut backoff = Backoff::new(
-            Duration::from_millis(config.tuning.backoff_initial_ms),
-            Duration::from_millis(config.tuning.backoff_max_ms),
-        );
+        let mut backoff = Backoff::from_tuning(&config.tuning);
         let checkpoint_topic = topics::checkpoint_topic(&config.kafka.topic);
         let slots_topic = topics::slots_topic(&config.kafka.topic);
         let group = SlotGroupSettings {

@@ -136,10 +136,7 @@ impl Worker {
     }
 
     fn backoff(&self) -> Backoff {
-        Backoff::new(
-            Duration::from_millis(self.parts.config.tuning.backoff_initial_ms),
-            Duration::from_millis(self.parts.config.tuning.backoff_max_ms),
-        )
+        Backoff::from_tuning(&self.parts.config.tuning)
     }
 
     /// Runs until cancelled. Returns what was done.
