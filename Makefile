@@ -35,7 +35,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) build cargo test --workspace --locked --no-run
 	@$(STAGE) build-bins cargo build --workspace --bins --locked
 	@$(STAGE) images $(MAKE) --no-print-directory images IMAGE_PROFILE=debug
-	@$(STAGE) tests cargo test --workspace --locked
+	@$(STAGE) tests env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test

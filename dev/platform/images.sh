@@ -5,6 +5,8 @@
 #   images.sh pause                      build and import the pod sandbox image
 #   images.sh binary NAME BINARY...      image tweetpipe/NAME:dev with the binaries, their shared
 #                                        libraries, CA certificates and a non-root user
+# TWEETPIPE_IMAGE_TAG (default dev) tags the binary images otherwise, so a branch can test its own
+# images beside the ones other tests use.
 source "$(dirname "$0")/lib.sh"
 
 IMAGES=$STATE_DIR/images
@@ -15,7 +17,7 @@ NONROOT=65532
 # build_layout NAME TAG ENTRYPOINT POPULATE_FN...: a one-layer image from a function that fills $rootfs.
 build_layout() {
   local name=$1 tag=$2 entrypoint=$3; shift 3
-  local layout=$IMAGES/$name bundle=$IMAGES/$name.bundle
+  local layout=$IMAGES/$name-$tag bundle=$IMAGES/$name-$tag.bundle
   rm -rf "$layout" "$bundle"
   mkdir -p "$IMAGES"
   umoci init --layout "$layout"
@@ -31,11 +33,12 @@ build_layout() {
   rm -rf "$bundle"
 }
 
-# import_layout NAME REFERENCE: load the layout into containerd as REFERENCE.
+# import_layout NAME TAG REFERENCE: load the layout into containerd as REFERENCE.
 import_layout() {
-  local name=$1 ref=$2
-  tar -C "$IMAGES/$name" -cf "$IMAGES/$name.tar" .
-  "${CTR[@]}" images import --base-name "${ref%:*}" "$IMAGES/$name.tar" >/dev/null
+  local name=$1 tag=$2 ref=$3
+  local layout=$IMAGES/$name-$tag
+  tar -C "$layout" -cf "$layout.tar" .
+  "${CTR[@]}" images import --base-name "${ref%:*}" "$layout.tar" >/dev/null
   [[ $'\n'$("${CTR[@]}" images ls -q)$'\n' == *$'\n'"$ref"$'\n'* ]] || die "image $ref missing after import"
 }
 
@@ -45,7 +48,7 @@ populate_pause() {
 
 pause() {
   build_layout pause 3.10 /pause populate_pause
-  import_layout pause "$PAUSE_IMAGE"
+  import_layout pause 3.10 "$PAUSE_IMAGE"
   log "imported $PAUSE_IMAGE"
 }
 
@@ -73,9 +76,10 @@ binary() {
   BINARIES=("$@")
   local bin
   for bin in "${BINARIES[@]}"; do [[ -x $bin ]] || die "binary $bin missing: build it first (make images)"; done
-  build_layout "$name" dev "/usr/local/bin/$(basename "$1")" populate_binaries
-  import_layout "$name" "docker.io/tweetpipe/$name:dev"
-  log "imported tweetpipe/$name:dev"
+  local tag=${TWEETPIPE_IMAGE_TAG:-dev}
+  build_layout "$name" "$tag" "/usr/local/bin/$(basename "$1")" populate_binaries
+  import_layout "$name" "$tag" "docker.io/tweetpipe/$name:$tag"
+  log "imported tweetpipe/$name:$tag"
 }
 
 "$@"

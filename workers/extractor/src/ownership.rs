@@ -102,6 +102,9 @@ impl ConsumerContext for SlotContext {
     }
 }
 
+/// How long leaving the group may take before the member gives up saying goodbye.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Settings of the slot group.
 #[derive(Debug, Clone)]
 pub struct SlotGroupSettings {
@@ -116,7 +119,8 @@ pub struct SlotGroupSettings {
 
 /// This replica's membership in the slot group. Dropping it leaves the group, which hands its slots to the others at once.
 pub struct SlotOwnership {
-    consumer: Arc<BaseConsumer<SlotContext>>,
+    /// `None` once left (only in `Drop`).
+    consumer: Option<Arc<BaseConsumer<SlotContext>>>,
     topic: String,
     revoking: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -177,7 +181,7 @@ impl SlotOwnership {
         };
         Ok((
             SlotOwnership {
-                consumer,
+                consumer: Some(consumer),
                 topic: settings.topic.clone(),
                 revoking,
                 stop,
@@ -195,7 +199,7 @@ impl SlotOwnership {
 
     /// The member's group metadata, sent with every transaction as its fence.
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
-        self.consumer.group_metadata()
+        self.consumer.as_ref()?.group_metadata()
     }
 
     /// The offsets a transaction of `slot` commits: always 0 (the slots carry no records; the
@@ -223,7 +227,10 @@ impl SlotOwnership {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            match self.consumer.committed_offsets(tpl.clone(), timeout) {
+            let consumer = self.consumer.as_ref().ok_or_else(|| {
+                KafkaError::Subscription("this member has left the slot group".into())
+            })?;
+            match consumer.committed_offsets(tpl.clone(), timeout) {
                 Ok(_) => return Ok(()),
                 Err(e) if Instant::now() < deadline => {
                     tracing::debug!(error = %e, "slot offsets not stable yet");
@@ -234,12 +241,39 @@ impl SlotOwnership {
         }
     }
 
+    /// Leaves the group, waiting at most [`LEAVE_TIMEOUT`]: rdkafka's consumer close polls
+    /// until the coordinator confirms, which never happens while Kafka is unreachable, and a
+    /// stopping pod (or a test's runtime) must not hang on it. A member that could not say
+    /// goodbye is dropped by the coordinator after the session timeout, as a crashed one is.
     fn shut_down(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(poller) = self.poller.take() {
             let _ = poller.join();
         }
-        self.consumer.unsubscribe();
+        let Some(consumer) = self.consumer.take() else {
+            return;
+        };
+        let (left, done) = sync_channel(1);
+        let leaving = std::thread::Builder::new()
+            .name("slot-group-leave".into())
+            .spawn(move || {
+                consumer.unsubscribe();
+                drop(consumer);
+                let _ = left.send(());
+            });
+        match leaving {
+            Ok(_) => {
+                if done.recv_timeout(LEAVE_TIMEOUT).is_err() {
+                    tracing::warn!(
+                        timeout = ?LEAVE_TIMEOUT,
+                        "leaving the slot group did not finish (Kafka unreachable?); the coordinator drops this member after its session timeout"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the thread that leaves the slot group")
+            }
+        }
     }
 }
 

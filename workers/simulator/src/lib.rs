@@ -45,6 +45,9 @@ pub enum SimError {
     },
 }
 
+/// How long [`RunningSimulator::stop`] waits for open connections.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A simulator serving in a background task.
 pub struct RunningSimulator {
     pub addr: SocketAddr,
@@ -59,12 +62,19 @@ impl RunningSimulator {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving and waits for in-flight requests.
+    /// Stops serving and waits for in-flight requests, at most [`STOP_GRACE`]: a client that
+    /// keeps a connection open must not keep the caller waiting for ever.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(grace = ?STOP_GRACE, "connections still open after the grace period; closing them");
+            self.task.abort();
+        }
     }
 }
 
