@@ -6,7 +6,10 @@ source "$(dirname "$0")/lib.sh"
 PACKAGES=(containerd runc containernetworking-plugins mariadb-server mariadb-client iptables
   conntrack umoci lua5.4 curl openssl iproute2 kmod cmake
   # librdkafka's cmake build includes curl/curl.h even with curl off (header only, nothing links).
-  libcurl4-openssl-dev)
+  libcurl4-openssl-dev
+  # librdkafka's TLS and SASL/SCRAM link the system OpenSSL (rdkafka feature `ssl`); images.sh
+  # copies libssl3/libcrypto3 into the images with the binaries' other shared libraries.
+  libssl-dev pkg-config)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
