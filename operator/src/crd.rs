@@ -274,13 +274,21 @@ pub struct KafkaSpec {
     pub schema_registry_url: Option<String>,
 }
 
-/// TLS to Kafka.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// TLS to Kafka. The brokers' certificates must name the host connected to (hostname
+/// verification is always on).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[x_kube(validation = Rule::new("has(self.clientCertificateSecret) == has(self.clientKeySecret)").message("kafka.tls: mutual TLS needs both clientCertificateSecret and clientKeySecret"))]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaTls {
     /// CA certificate (PEM) to verify the brokers; the system roots when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_secret: Option<SecretKeyRef>,
+    /// Client certificate (PEM) for mutual TLS, e.g. `tls.crt` of a `kubernetes.io/tls` Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_secret: Option<SecretKeyRef>,
+    /// Unencrypted private key (PEM) of the client certificate, e.g. `tls.key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_secret: Option<SecretKeyRef>,
 }
 
 /// SASL mechanisms librdkafka supports here.

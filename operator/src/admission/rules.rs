@@ -1100,7 +1100,7 @@ mod tests {
                 })
             }),
             ("plain sasl with tls", |tp| {
-                tp.spec.kafka.tls = Some(KafkaTls { ca_secret: None });
+                tp.spec.kafka.tls = Some(KafkaTls::default());
                 tp.spec.kafka.sasl = Some(KafkaSasl {
                     mechanism: SaslMechanism::Plain,
                     secret_name: "kafka-user".into(),

@@ -8,7 +8,7 @@ use tweetpipe_common::contract::kafka::{KafkaSettings, SecurityProtocol};
 use tweetpipe_common::contract::transformer::{MysqlSettings, TransformerConfig};
 use tweetpipe_common::contract::{names, paths};
 
-use crate::crd::{KafkaSpec, TweetPipeline};
+use crate::crd::{KafkaSpec, KafkaTls, SecretKeyRef, TweetPipeline};
 use crate::decide::scaling::QueryShare;
 
 /// `namespace/name` of a pipeline.
@@ -27,6 +27,14 @@ pub fn group_id(tp: &TweetPipeline) -> String {
 /// The shared Kafka block.
 pub fn kafka_config(kafka: &KafkaSpec, group_id: Option<String>) -> KafkaSettings {
     let sasl_file = |file: &str| kafka.sasl.as_ref().map(|_| PathBuf::from(file));
+    // The mounted path of a TLS Secret the spec names (see `workloads::kafka_secret_volumes`).
+    let tls_file = |secret: fn(&KafkaTls) -> &Option<SecretKeyRef>, file: &str| {
+        kafka
+            .tls
+            .as_ref()
+            .and_then(|t| secret(t).as_ref())
+            .map(|_| PathBuf::from(file))
+    };
     KafkaSettings {
         bootstrap_servers: kafka.bootstrap_servers.clone(),
         topic: kafka.topic.clone(),
@@ -41,11 +49,13 @@ pub fn kafka_config(kafka: &KafkaSpec, group_id: Option<String>) -> KafkaSetting
             .map(|s| s.mechanism.as_str().to_string()),
         sasl_username_file: sasl_file(paths::KAFKA_SASL_USERNAME_FILE),
         sasl_password_file: sasl_file(paths::KAFKA_SASL_PASSWORD_FILE),
-        ssl_ca_file: kafka
-            .tls
-            .as_ref()
-            .and_then(|t| t.ca_secret.as_ref())
-            .map(|_| PathBuf::from(paths::KAFKA_CA_FILE)),
+        ssl_ca_file: tls_file(|t| &t.ca_secret, paths::KAFKA_CA_FILE),
+        ssl_certificate_file: tls_file(
+            |t| &t.client_certificate_secret,
+            paths::KAFKA_CLIENT_CERT_FILE,
+        ),
+        ssl_key_file: tls_file(|t| &t.client_key_secret, paths::KAFKA_CLIENT_KEY_FILE),
+        ssl_verify_hostname: true,
         group_id,
     }
 }

@@ -253,6 +253,32 @@ fn kafka_secret_volumes(tp: &TweetPipeline) -> (Vec<Volume>, Vec<VolumeMount>) {
         ));
         mounts.push(mount("kafka-ca", paths::KAFKA_CA_DIR));
     }
+    // Mutual TLS: certificate and key in their own directories, so that both may come from the
+    // same `kubernetes.io/tls` Secret or from two.
+    let tls = tp.spec.kafka.tls.as_ref();
+    for (volume, secret, file, dir) in [
+        (
+            "kafka-client-cert",
+            tls.and_then(|t| t.client_certificate_secret.as_ref()),
+            "tls.crt",
+            paths::KAFKA_CLIENT_CERT_DIR,
+        ),
+        (
+            "kafka-client-key",
+            tls.and_then(|t| t.client_key_secret.as_ref()),
+            "tls.key",
+            paths::KAFKA_CLIENT_KEY_DIR,
+        ),
+    ] {
+        if let Some(secret) = secret {
+            volumes.push(secret_volume(
+                volume.into(),
+                &secret.name,
+                vec![(secret.key.clone(), file.into())],
+            ));
+            mounts.push(mount(volume, dir));
+        }
+    }
     (volumes, mounts)
 }
 

@@ -100,6 +100,7 @@ fn transformer_config_follows_the_worker_contract() {
                 name: "kafka-ca".into(),
                 key: "ca.crt".into(),
             }),
+            ..KafkaTls::default()
         });
     });
     let json: serde_json::Value =
@@ -130,6 +131,71 @@ fn transformer_config_follows_the_worker_contract() {
         !text.contains("password\":\"") || text.contains("_file"),
         "only file paths, never values"
     );
+}
+
+#[test]
+fn mutual_tls_secrets_are_mounted_and_named_in_both_configs() {
+    let tp = pipeline_with(|tp| {
+        tp.spec.kafka.tls = Some(KafkaTls {
+            client_certificate_secret: Some(SecretKeyRef {
+                name: "kafka-client".into(),
+                key: "tls.crt".into(),
+            }),
+            client_key_secret: Some(SecretKeyRef {
+                name: "kafka-client".into(),
+                key: "tls.key".into(),
+            }),
+            ..KafkaTls::default()
+        });
+    });
+    for json in [
+        serde_json::to_value(worker_config::transformer_config(&tp)).unwrap(),
+        serde_json::to_value(worker_config::extractor_config(&tp, &[], None)).unwrap(),
+    ] {
+        assert_eq!(json["kafka"]["security_protocol"], "ssl");
+        assert_eq!(
+            json["kafka"]["ssl_certificate_file"],
+            "/var/run/secrets/tweetpipe/kafka-client-cert/tls.crt"
+        );
+        assert_eq!(
+            json["kafka"]["ssl_key_file"],
+            "/var/run/secrets/tweetpipe/kafka-client-key/tls.key"
+        );
+        assert!(json["kafka"]["ssl_ca_file"].is_null(), "system roots");
+        assert_eq!(json["kafka"]["ssl_verify_hostname"], true);
+    }
+    let deployment = workloads::transformer_deployment(&tp, &defaults(), 1, "{}");
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    for (volume, dir, file) in [
+        (
+            "kafka-client-cert",
+            "/var/run/secrets/tweetpipe/kafka-client-cert",
+            "tls.crt",
+        ),
+        (
+            "kafka-client-key",
+            "/var/run/secrets/tweetpipe/kafka-client-key",
+            "tls.key",
+        ),
+    ] {
+        let secret = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == volume)
+            .and_then(|v| v.secret.as_ref())
+            .unwrap_or_else(|| panic!("volume {volume}"));
+        assert_eq!(secret.secret_name.as_deref(), Some("kafka-client"));
+        assert_eq!(secret.items.as_ref().unwrap()[0].path, file);
+        let mounted = pod.containers[0]
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == volume && m.mount_path == dir && m.read_only == Some(true));
+        assert!(mounted, "{volume} mounted read-only at {dir}");
+    }
 }
 
 #[test]

@@ -25,6 +25,16 @@ pub struct KafkaSettings {
     /// PEM CA bundle to verify the brokers (TLS); the system roots when absent.
     #[serde(default)]
     pub ssl_ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with `ssl_key_file`).
+    #[serde(default)]
+    pub ssl_certificate_file: Option<PathBuf>,
+    /// PEM private key (unencrypted) of `ssl_certificate_file`.
+    #[serde(default)]
+    pub ssl_key_file: Option<PathBuf>,
+    /// Check that the broker's certificate names the host connected to (librdkafka's
+    /// `ssl.endpoint.identification.algorithm=https`). On unless a config turns it off.
+    #[serde(default = "verify_hostname_by_default")]
+    pub ssl_verify_hostname: bool,
     /// Consumer group (transformer only; absent from `extractor.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
@@ -42,9 +52,16 @@ impl KafkaSettings {
             sasl_username_file: None,
             sasl_password_file: None,
             ssl_ca_file: None,
+            ssl_certificate_file: None,
+            ssl_key_file: None,
+            ssl_verify_hostname: true,
             group_id: None,
         }
     }
+}
+
+fn verify_hostname_by_default() -> bool {
+    true
 }
 
 /// How the clients talk to the brokers; serialized as librdkafka spells it.
@@ -79,6 +96,10 @@ impl SecurityProtocol {
         }
     }
 
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
     pub fn uses_sasl(self) -> bool {
         matches!(
             self,
@@ -102,6 +123,11 @@ mod tests {
         assert_eq!(s.security_protocol, SecurityProtocol::SaslSsl);
         assert!(s.security_protocol.uses_sasl());
         assert_eq!(s.group_id, None);
+        // Configs written before mutual TLS and hostname verification existed still parse,
+        // with verification on.
+        assert_eq!(s.ssl_certificate_file, None);
+        assert_eq!(s.ssl_key_file, None);
+        assert!(s.ssl_verify_hostname);
     }
 
     #[test]

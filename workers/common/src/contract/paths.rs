@@ -26,6 +26,14 @@ pub const KAFKA_SASL_PASSWORD_FILE: &str = "/var/run/secrets/tweetpipe/kafka-sas
 pub const KAFKA_CA_DIR: &str = "/var/run/secrets/tweetpipe/kafka-ca";
 /// Kafka CA bundle (PEM).
 pub const KAFKA_CA_FILE: &str = "/var/run/secrets/tweetpipe/kafka-ca/ca.crt";
+/// Kafka client certificate directory (mutual TLS).
+pub const KAFKA_CLIENT_CERT_DIR: &str = "/var/run/secrets/tweetpipe/kafka-client-cert";
+/// Kafka client certificate (PEM).
+pub const KAFKA_CLIENT_CERT_FILE: &str = "/var/run/secrets/tweetpipe/kafka-client-cert/tls.crt";
+/// Kafka client key directory (mutual TLS).
+pub const KAFKA_CLIENT_KEY_DIR: &str = "/var/run/secrets/tweetpipe/kafka-client-key";
+/// Kafka client private key (PEM).
+pub const KAFKA_CLIENT_KEY_FILE: &str = "/var/run/secrets/tweetpipe/kafka-client-key/tls.key";
 /// MySQL URL directory (transformer).
 pub const MYSQL_DIR: &str = "/var/run/secrets/tweetpipe/mysql";
 /// File holding the MySQL URL, password and database included (transformer).

@@ -25,15 +25,8 @@ pub fn config(topic: &str, db: &TestDb, batch_size: usize) -> TransformerConfig 
     TransformerConfig {
         pipeline: "test/pipeline".into(),
         kafka: KafkaSettings {
-            bootstrap_servers: bootstrap(),
-            topic: topic.into(),
-            schema_registry_url: None,
-            security_protocol: Default::default(),
-            sasl_mechanism: None,
-            sasl_username_file: None,
-            sasl_password_file: None,
-            ssl_ca_file: None,
             group_id: Some(format!("{topic}-group")),
+            ..KafkaSettings::plaintext(bootstrap(), topic)
         },
         mysql: MysqlSettings {
             url_file,
