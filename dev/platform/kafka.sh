@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Apache Kafka in KRaft mode (one broker that is also the controller), from Maven Central jars.
+# Plaintext listeners for host and pods, and SASL_SSL (SCRAM-SHA-512, Kafka's own CA) ones.
 # Usage: kafka.sh fetch|start|stop|restart|status
+#        kafka.sh private-secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT
+#                 a private broker's config, certificates and users in DIR, storage formatted
+#        kafka.sh run DIR          run that broker in the foreground (the caller owns the process)
+#        kafka.sh scram-users BOOTSTRAP DIR
+#                 create or update DIR's SCRAM users through the plaintext BOOTSTRAP
 source "$(dirname "$0")/lib.sh"
 
 KAFKA_DATA=$STATE_DIR/kafka
@@ -26,19 +32,46 @@ POM
   touch "$KAFKA_HOME/.complete"
 }
 
-write_config() {
-  mkdir -p "$KAFKA_DATA"
-  write_file "$KAFKA_DATA/server.properties" <<PROPS
+# The SCRAM users: the workers' principal and the operator's admin principal, separate so that
+# ACLs can tell them apart.
+KAFKA_USERS=(tweetpipe tweetpipe-admin)
+KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+
+# secure_material DIR: the CA and broker certificate (pki.sh) and a random password per user,
+# kept as DIR/users/NAME/{username,password}: the files a mounted Secret would present.
+secure_material() {
+  local dir=$1 user
+  bash "$PLATFORM_DIR/pki.sh" kafka "$dir"
+  for user in "${KAFKA_USERS[@]}"; do
+    [[ -s $dir/users/$user/password ]] && continue
+    mkdir -p "$dir/users/$user"
+    printf '%s' "$user" > "$dir/users/$user/username"
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$dir/users/$user/password")
+  done
+}
+
+# secure_properties DIR LISTENER...: broker settings for SASL_SSL listeners: SCRAM over TLS with
+# DIR's PEM keystore, no client certificates asked for.
+secure_properties() {
+  local dir=$1 listener mechanism
+  shift
+  printf 'sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256\n'
+  printf 'ssl.keystore.type=PEM\nssl.keystore.location=%s\nssl.client.auth=none\n' "$dir/broker.pem"
+  for listener in "$@"; do
+    for mechanism in scram-sha-512 scram-sha-256; do
+      printf 'listener.name.%s.%s.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n' \
+        "${listener,,}" "$mechanism"
+    done
+  done
+}
+
+# common_properties DATA_DIR: what every single-node broker here shares.
+common_properties() {
+  cat <<PROPS
 process.roles=broker,controller
 node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-# HOST serves tests on loopback; POD serves pods through the pod bridge.
-listeners=HOST://127.0.0.1:$KAFKA_HOST_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,POD://$NODE_IP:$KAFKA_POD_PORT
-advertised.listeners=HOST://127.0.0.1:$KAFKA_HOST_PORT,POD://$NODE_IP:$KAFKA_POD_PORT
-listener.security.protocol.map=HOST:PLAINTEXT,POD:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=HOST
 controller.listener.names=CONTROLLER
-log.dirs=$KAFKA_DATA/data
+log.dirs=$1/data
 num.partitions=1
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -47,10 +80,48 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+PROPS
+}
+
+# scram_users BOOTSTRAP DIR: each user of DIR gets its SCRAM-SHA-512 credential (Kafka's
+# kafka-configs tool; idempotent, so it also serves a broker formatted before the users existed).
+# The password goes through a mode-600 file, not the command line.
+scram_users() {
+  local bootstrap=$1 dir=$2 user file
+  for user in "${KAFKA_USERS[@]}"; do
+    file=$(mktemp)
+    chmod 600 "$file"
+    printf '%s=iterations=8192,password=%s\n' "$KAFKA_SASL_MECHANISM" "$(cat "$dir/users/$user/password")" > "$file"
+    if ! "${JAVA_TOOL[@]}" kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
+      --add-config-file "$file" --entity-type users --entity-name "$user" >> "$dir/scram-users.log" 2>&1; then
+      rm -f "$file"
+      die "creating SCRAM user $user on $bootstrap failed (see $dir/scram-users.log)"
+    fi
+    rm -f "$file"
+  done
+}
+
+write_config() {
+  mkdir -p "$KAFKA_DATA"
+  write_file "$KAFKA_DATA/server.properties" <<PROPS
+$(common_properties "$KAFKA_DATA")
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+# HOST serves tests on loopback; POD serves pods through the pod bridge. SECURE_HOST and
+# SECURE_POD are the same with SASL_SSL.
+listeners=HOST://127.0.0.1:$KAFKA_HOST_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,POD://$NODE_IP:$KAFKA_POD_PORT,SECURE_HOST://127.0.0.1:$KAFKA_SECURE_HOST_PORT,SECURE_POD://$NODE_IP:$KAFKA_SECURE_POD_PORT
+advertised.listeners=HOST://127.0.0.1:$KAFKA_HOST_PORT,POD://$NODE_IP:$KAFKA_POD_PORT,SECURE_HOST://127.0.0.1:$KAFKA_SECURE_HOST_PORT,SECURE_POD://$NODE_IP:$KAFKA_SECURE_POD_PORT
+listener.security.protocol.map=HOST:PLAINTEXT,POD:PLAINTEXT,CONTROLLER:PLAINTEXT,SECURE_HOST:SASL_SSL,SECURE_POD:SASL_SSL
+inter.broker.listener.name=HOST
+$(secure_properties "$KAFKA_SECURE_DIR" SECURE_HOST SECURE_POD)
 log.retention.hours=168
 PROPS
-  write_file "$KAFKA_DATA/log4j2.properties" <<'LOG'
-rootLogger.level=INFO
+  log4j_config "$KAFKA_DATA" INFO
+}
+
+# log4j_config DIR LEVEL: the broker's logging (console, which start_daemon sends to the log file).
+log4j_config() {
+  write_file "$1/log4j2.properties" <<LOG
+rootLogger.level=$2
 rootLogger.appenderRef.stdout.ref=STDOUT
 appender.stdout.type=Console
 appender.stdout.name=STDOUT
@@ -65,17 +136,24 @@ logger.server.level=INFO
 LOG
 }
 
-# The JVM expands the classpath wildcard itself; keep it away from the shell.
-JAVA=(java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
-  "-Dlog4j2.configurationFile=$STATE_DIR/kafka/log4j2.properties" -cp "$KAFKA_HOME/libs/*")
+# java_command LOG4J_DIR: the broker's JVM; it expands the classpath wildcard itself, so the
+# wildcard stays away from the shell.
+java_command() {
+  JAVA=(java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$1/log4j2.properties" -cp "$KAFKA_HOME/libs/*")
+}
+java_command "$KAFKA_DATA"
+# Kafka's command-line tools (kafka-configs, kafka-storage): a small heap is enough.
+JAVA_TOOL=(java -Xms64m -Xmx256m -Djava.awt.headless=true -cp "$KAFKA_HOME/libs/*")
 
 start() {
   fetch
   if daemon_running kafka; then log "kafka already running"; return 0; fi
+  secure_material "$KAFKA_SECURE_DIR"
   write_config
   if [[ ! -f $KAFKA_DATA/data/meta.properties ]]; then
     log "formatting Kafka storage"
-    "${JAVA[@]}" kafka.tools.StorageTool format --standalone -t "$(cat /proc/sys/kernel/random/uuid | tr -d - | head -c 22)" \
+    "${JAVA[@]}" kafka.tools.StorageTool format --standalone -t "$(tr -d - < /proc/sys/kernel/random/uuid | head -c 22)" \
       -c "$KAFKA_DATA/server.properties" >> "$LOG_DIR/kafka.log" 2>&1 || die "Kafka storage format failed (see $LOG_DIR/kafka.log)"
   fi
   log "starting Kafka $KAFKA_VERSION"
@@ -83,14 +161,17 @@ start() {
   LOG_OFFSET=$(($(stat -c %s "$LOG_DIR/kafka.log" 2>/dev/null || echo 0) + 1))
   start_daemon kafka "${JAVA[@]}" kafka.Kafka "$KAFKA_DATA/server.properties"
   wait_for "Kafka" 120 kafka_ready
+  scram_users "127.0.0.1:$KAFKA_HOST_PORT" "$KAFKA_SECURE_DIR"
 }
 
 LOG_OFFSET=1
 kafka_ready() {
-  # The broker logs each listener as READY once it serves clients; both must be.
-  local fresh
+  # The broker logs each listener as READY once it serves clients; all must be.
+  local fresh listener
   fresh=$(tail -c "+$LOG_OFFSET" "$LOG_DIR/kafka.log")
-  grep -q "endpoint HOST. Endpoint is now READY" <<<"$fresh" && grep -q "endpoint POD. Endpoint is now READY" <<<"$fresh"
+  for listener in HOST POD SECURE_HOST SECURE_POD; do
+    grep -q "endpoint $listener. Endpoint is now READY" <<<"$fresh" || return 1
+  done
 }
 
 stop() { stop_daemon kafka; }
@@ -99,8 +180,52 @@ stop() { stop_daemon kafka; }
 restart() { stop; start; }
 
 status() {
-  if daemon_running kafka && (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_HOST_PORT") 2>/dev/null; then echo "up   127.0.0.1:$KAFKA_HOST_PORT (pods: $NODE_IP:$KAFKA_POD_PORT)"; else echo "down"; fi
+  if daemon_running kafka && (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_HOST_PORT") 2>/dev/null; then
+    echo "up   127.0.0.1:$KAFKA_HOST_PORT (pods: $NODE_IP:$KAFKA_POD_PORT), SASL_SSL 127.0.0.1:$KAFKA_SECURE_HOST_PORT (pods: $NODE_IP:$KAFKA_SECURE_POD_PORT)"
+  else
+    echo "down"
+  fi
 }
 
-mkdir -p "$LOG_DIR"
-"${1:-status}"
+# private_secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT: a broker of a test's own, like
+# the platform's (same jars, same SASL_SSL settings, its own CA and users) on loopback ports,
+# storage formatted; `run DIR` starts it, `scram-users` then creates its users.
+private_secured() {
+  local dir=$1 plain=$2 controller=$3 secure=$4
+  fetch
+  mkdir -p "$dir"
+  secure_material "$dir/secure"
+  write_file "$dir/server.properties" <<PROPS
+$(common_properties "$dir")
+controller.quorum.bootstrap.servers=127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$plain,CONTROLLER://127.0.0.1:$controller,SECURE://127.0.0.1:$secure
+advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SECURE://127.0.0.1:$secure
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SECURE:SASL_SSL
+inter.broker.listener.name=PLAINTEXT
+$(secure_properties "$dir/secure" SECURE)
+PROPS
+  log4j_config "$dir" WARN
+  java_command "$dir"
+  [[ -f $dir/data/meta.properties ]] && return 0
+  "${JAVA[@]}" kafka.tools.StorageTool format --standalone -t "$(tr -d - < /proc/sys/kernel/random/uuid | head -c 22)" \
+    -c "$dir/server.properties" >> "$dir/format.log" 2>&1 || die "formatting $dir failed (see $dir/format.log)"
+}
+
+# run DIR: the broker of DIR in the foreground (exec: the caller's child is the JVM).
+run() {
+  java_command "$1"
+  exec "${JAVA[@]}" kafka.Kafka "$1/server.properties"
+}
+
+main() {
+  local command=${1:-status}
+  case $command in
+    fetch | start | stop | restart | status) mkdir -p "$LOG_DIR" && "$command" ;;
+    private-secured) private_secured "${@:2}" ;;
+    run) run "${2:?usage: kafka.sh run DIR}" ;;
+    scram-users) scram_users "${2:?usage: kafka.sh scram-users BOOTSTRAP DIR}" "${3:?DIR}" ;;
+    *) die "unknown command $command (fetch|start|stop|restart|status|private-secured|run|scram-users)" ;;
+  esac
+}
+
+main "$@"

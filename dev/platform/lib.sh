@@ -33,6 +33,11 @@ NODE_NAME=tweetpipe-node
 KAFKA_HOST_PORT=9092
 KAFKA_POD_PORT=9094
 KAFKA_CONTROLLER_PORT=9093
+# SASL_SSL (SCRAM-SHA-512) beside the plaintext listeners: host tests and pods.
+KAFKA_SECURE_HOST_PORT=9095
+KAFKA_SECURE_POD_PORT=9096
+# Kafka's CA, broker keystore and SCRAM users' username/password files (pki.sh, kafka.sh).
+KAFKA_SECURE_DIR=$STATE_DIR/pki/kafka
 MYSQL_PORT=3306
 MYSQL_ROOT_PASSWORD=tweetpipe-dev-root
 APISERVER_PORT=6443

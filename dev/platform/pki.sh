@@ -2,11 +2,41 @@
 # Credentials for the local cluster: a CA, the API server's serving certificate, its client
 # certificate for kubelets, the service-account key pair, and static bearer tokens (one per
 # component, each with the identity RBAC and the Node authorizer expect). Made once per state dir.
+# Usage: pki.sh            the cluster's credentials and Kafka's (in $STATE_DIR/pki/kafka)
+#        pki.sh kafka DIR  Kafka's only, in DIR (kafka.sh's private brokers for tests use this)
 source "$(dirname "$0")/lib.sh"
+
+# kafka_certificates DIR: a CA of Kafka's own (clients trust it through a CA file, as they would
+# a managed Kafka's) and the broker's key and certificate in one PEM file, the form Kafka's PEM
+# keystore reads, valid for loopback, the pod bridge address and localhost. Made once per DIR.
+kafka_certificates() {
+  local dir=$1
+  [[ -f $dir/broker.pem ]] && return 0
+  log "creating Kafka CA and broker certificate in $dir"
+  mkdir -p "$dir"
+  (
+    cd "$dir" || exit 1
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tweetpipe-kafka-ca" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kafka" -keyout broker.key -out broker.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,IP:%s,DNS:localhost\nextendedKeyUsage=serverAuth\n' "$NODE_IP" > broker.ext
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile broker.ext -out broker.crt 2>/dev/null
+    cat broker.key broker.crt > broker.pem
+    rm -f broker.csr broker.ext broker.key
+    chmod 644 ca.crt
+  )
+}
+
+if [[ ${1:-} == kafka ]]; then
+  kafka_certificates "${2:?usage: pki.sh kafka DIR}"
+  exit 0
+fi
 
 PKI=$STATE_DIR/pki
 mkdir -p "$PKI"
-cd "$PKI"
+cd "$PKI" || exit 1
 
 if [[ ! -f ca.crt ]]; then
   log "creating cluster CA and certificates"
@@ -76,3 +106,4 @@ kubeconfig "$PKI/scheduler.kubeconfig" system:kube-scheduler
 kubeconfig "$PKI/kubelet.kubeconfig" "system:node:$NODE_NAME"
 kubeconfig "$PKI/kube-proxy.kubeconfig" system:kube-proxy
 kubeconfig "$PKI/coredns.kubeconfig" system:coredns
+kafka_certificates "$PKI/kafka"
