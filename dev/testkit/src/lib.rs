@@ -9,6 +9,7 @@
 //! - [`process`]: child processes with their output in a log file, killed when the test ends.
 //! - [`telemetry`]: the workers' telemetry, installed once per test binary.
 //! - [`kafka`]: clients and topics on the platform's (or a test's own) Kafka.
+//! - [`secure_kafka`]: a broker of a test's own with a SASL_SSL (SCRAM-SHA-512) listener.
 //! - [`records`]: posts on the post topic as the extractor writes them: produce, read, compare.
 //! - [`checkpoints`]: the extractor's compacted checkpoint topic.
 //! - [`mysql`]: a private database per test on the platform's MariaDB, logins, error numbers.
@@ -28,6 +29,7 @@ pub mod ports;
 pub mod process;
 pub mod records;
 pub mod rollups;
+pub mod secure_kafka;
 pub mod telemetry;
 
 pub use platform::{Platform, platform};

@@ -7,6 +7,8 @@
 //!   tests and benchmarks.
 //! - [`codec`] (feature `avro`): Avro single-object encoding and the Confluent wire format.
 //! - [`kafka`] (feature `kafka`): librdkafka client settings from the config's `kafka` block.
+//! - [`kafka_connection`] (feature `kafka`): a metadata round trip whose failure says which:
+//!   credentials refused, certificate untrusted, host unknown, unreachable.
 //! - [`headers`]: names of the Kafka record headers.
 //! - [`secret_file`]: reading a secret from a mounted file.
 //! - [`telemetry`]: JSON logs, OpenTelemetry traces; trace context in Kafka headers with
@@ -25,6 +27,8 @@ pub mod fixtures;
 pub mod headers;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kafka")]
+pub mod kafka_connection;
 pub mod post;
 pub mod secret_file;
 pub mod serve;
