@@ -8,7 +8,9 @@
 # 2. Avro encode throughput, and encode + transactional produce throughput to Kafka.
 #
 # Needs the local platform's Kafka (make platform-up). Env knobs: LIMIT (60), WINDOW (10),
-# WINDOWS (6), REPLICAS ("1 2 4"), PRODUCE_POSTS (200000). Output: target/bench/extractor-*.txt
+# WINDOWS (6), REPLICAS ("1 2 4"), PRODUCE_POSTS (200000), KAFKA_TRANSPORTS ("plaintext sasl_ssl":
+# the produce figure over the platform's plaintext listener, then over its SASL_SSL one).
+# Output: target/bench/extractor-*.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,6 +20,7 @@ WINDOW=${WINDOW:-10}
 WINDOWS=${WINDOWS:-6}
 REPLICAS=${REPLICAS:-"1 2 4"}
 PRODUCE_POSTS=${PRODUCE_POSTS:-200000}
+KAFKA_TRANSPORTS=${KAFKA_TRANSPORTS:-plaintext sasl_ssl}
 SIM_PORT=${SIM_PORT:-18080}
 
 ENV_FILE=${TWEETPIPE_PLATFORM_ENV:-$ROOT/.platform/env}
@@ -27,7 +30,7 @@ BOOTSTRAP=$(sed -n 's/^TWEETPIPE_KAFKA_BOOTSTRAP=//p' "$ENV_FILE")
 
 echo "building release binaries (first time takes a while)..." >&2
 cargo build --release -q -p xapi-simulator -p tweetpipe-extractor --bins --example bench_tool
-BIN=$ROOT/target/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 WORK=$(mktemp -d /tmp/tweetpipe-bench-extractor.XXXXXX)
 mkdir -p "$ROOT/target/bench"
 OUT=$ROOT/target/bench/extractor-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -84,7 +87,7 @@ JSON
   sleep $((WINDOW * WINDOWS))
   t1=$(date +%s.%N); s1=$(sim_stats)
   rss=""
-  for p in "${EXTRACTOR_PIDS[@]}"; do rss+="$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$p/status)MiB "; done
+  for p in "${EXTRACTOR_PIDS[@]}"; do rss+="$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/"$p"/status)MiB "; done
   posts=$(($(json_num posts_served <<<"$s1") - $(json_num posts_served <<<"$s0")))
   requests=$(($(json_num requests <<<"$s1") - $(json_num requests <<<"$s0")))
   limited=$(json_num rate_limited <<<"$s1")
@@ -98,5 +101,7 @@ JSON
 done
 
 report "$("$BIN/examples/bench_tool" encode 200000)"
-report "$("$BIN/examples/bench_tool" produce "$BOOTSTRAP" "bench-produce-$(date +%s)" "$PRODUCE_POSTS")"
+for transport in $KAFKA_TRANSPORTS; do
+  report "kafka_transport=$transport $(BENCH_KAFKA=$transport "$BIN/examples/bench_tool" produce "$BOOTSTRAP" "bench-produce-$transport-$(date +%s)" "$PRODUCE_POSTS")"
+done
 report "# raw logs: $WORK; results: $OUT"

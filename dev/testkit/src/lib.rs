@@ -32,4 +32,4 @@ pub mod rollups;
 pub mod secure_kafka;
 pub mod telemetry;
 
-pub use platform::{Platform, platform};
+pub use platform::{Platform, SecureKafka, platform};

@@ -10,6 +10,37 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+/// The platform Kafka's SASL_SSL listener: addresses, CA and the SCRAM users' credential files
+/// (`tweetpipe` for workers, `tweetpipe-admin` for the operator), laid out like mounted Secrets.
+#[derive(Debug, Clone)]
+pub struct SecureKafka {
+    /// From the host.
+    pub bootstrap: String,
+    /// From pods.
+    pub bootstrap_pod: String,
+    pub ca_file: PathBuf,
+    pub sasl_mechanism: String,
+    pub username_file: PathBuf,
+    pub password_file: PathBuf,
+    pub admin_username_file: PathBuf,
+    pub admin_password_file: PathBuf,
+}
+
+impl SecureKafka {
+    /// A worker's `kafka` config section (host side) for `topic`, as the operator writes it.
+    pub fn worker_settings_json(&self, topic: &str) -> serde_json::Value {
+        serde_json::json!({
+            "bootstrap_servers": self.bootstrap,
+            "topic": topic,
+            "security_protocol": "sasl_ssl",
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username_file": self.username_file,
+            "sasl_password_file": self.password_file,
+            "ssl_ca_file": self.ca_file,
+        })
+    }
+}
+
 /// Addresses of the running local platform.
 #[derive(Debug, Clone)]
 pub struct Platform {
@@ -112,6 +143,35 @@ impl Platform {
             &self.log_dir.join("registry.log"),
         );
         url
+    }
+
+    /// The SASL_SSL listener (SCRAM, Kafka's own CA) and its users' credential files; panics
+    /// unless the env file names it and the host-side listener accepts TCP connections.
+    pub fn require_secure_kafka(&self) -> SecureKafka {
+        let get = |key: &str| {
+            self.vars.get(key).cloned().unwrap_or_else(|| {
+                panic!(
+                    "{} lacks {key}; the platform is out of date, {BRING_UP}",
+                    env_file_path().display()
+                )
+            })
+        };
+        let secure = SecureKafka {
+            bootstrap: get("TWEETPIPE_KAFKA_SECURE_BOOTSTRAP"),
+            bootstrap_pod: get("TWEETPIPE_KAFKA_SECURE_BOOTSTRAP_POD"),
+            ca_file: PathBuf::from(get("TWEETPIPE_KAFKA_CA_FILE")),
+            sasl_mechanism: get("TWEETPIPE_KAFKA_SASL_MECHANISM"),
+            username_file: PathBuf::from(get("TWEETPIPE_KAFKA_SASL_USERNAME_FILE")),
+            password_file: PathBuf::from(get("TWEETPIPE_KAFKA_SASL_PASSWORD_FILE")),
+            admin_username_file: PathBuf::from(get("TWEETPIPE_KAFKA_ADMIN_SASL_USERNAME_FILE")),
+            admin_password_file: PathBuf::from(get("TWEETPIPE_KAFKA_ADMIN_SASL_PASSWORD_FILE")),
+        };
+        require_tcp(
+            "Kafka's SASL_SSL listener",
+            &secure.bootstrap,
+            &self.log_dir.join("kafka.log"),
+        );
+        secure
     }
 
     /// A kube client for the local cluster's admin; panics naming the API server when it is down.

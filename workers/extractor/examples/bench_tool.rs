@@ -1,7 +1,8 @@
 //! Helpers for bench/extractor.sh:
 //! - `create-topics BOOTSTRAP TOPIC PARTITIONS`: the post topic and its compacted checkpoint topic.
 //! - `produce BOOTSTRAP TOPIC POSTS`: Avro encode + transactional produce throughput, in pages
-//!   of 100 posts plus a checkpoint per transaction, exactly as the extractor writes them.
+//!   of 100 posts plus a checkpoint per transaction, exactly as the extractor writes them;
+//!   `BENCH_KAFKA=sasl_ssl` produces over the platform's SASL_SSL listener instead.
 //! - `encode POSTS`: Avro encode throughput alone.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use tweetpipe_common::codec::PostEncoder;
 use tweetpipe_common::contract::checkpoint::Checkpoint;
+use tweetpipe_common::contract::kafka::KafkaSettings;
 use tweetpipe_common::contract::topics::checkpoint_topic;
 use tweetpipe_common::post::{Hashtag, Mention, Post, PublicMetrics, Url, User};
 use tweetpipe_extractor::sink::{PageRecords, Sink};
@@ -101,10 +103,30 @@ async fn create_topics(bootstrap: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// The producer's client settings: plaintext to `bootstrap`, or with `BENCH_KAFKA=sasl_ssl` the
+/// platform's SASL_SSL listener (SCRAM-SHA-512 over TLS, hostname verified), built by the
+/// workers' own `client_config` so the figure is what an extractor pays.
+fn producer_config(bootstrap: &str, topic: &str) -> ClientConfig {
+    match std::env::var("BENCH_KAFKA").as_deref() {
+        Ok("sasl_ssl") => {
+            let settings = tweetpipe_testkit::platform()
+                .require_secure_kafka()
+                .worker_settings_json(topic);
+            let settings: KafkaSettings = serde_json::from_value(settings).expect("settings");
+            tweetpipe_common::kafka::client_config(&settings).expect("client config")
+        }
+        Ok("plaintext") | Err(_) => {
+            let mut config = ClientConfig::new();
+            config.set("bootstrap.servers", bootstrap);
+            config
+        }
+        Ok(other) => panic!("BENCH_KAFKA={other}: use plaintext or sasl_ssl"),
+    }
+}
+
 async fn produce(bootstrap: &str, topic: &str, posts: u64) {
     create_topics(bootstrap, topic, 3).await;
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", bootstrap);
+    let config = producer_config(bootstrap, topic);
     let sink = Sink::connect(
         config,
         &format!("bench-{topic}"),

@@ -171,6 +171,23 @@ struct Run {
     rss_mib: Vec<f64>,
 }
 
+/// The transformers' `kafka` section: the platform's plaintext listener, or with
+/// `BENCH_KAFKA=sasl_ssl` its SASL_SSL one (SCRAM-SHA-512 over TLS, hostname verified), so the
+/// two figures differ only in the transport.
+fn kafka_section(topic: &str) -> serde_json::Value {
+    let mut kafka = match std::env::var("BENCH_KAFKA").as_deref() {
+        Ok("sasl_ssl") => tweetpipe_testkit::platform()
+            .require_secure_kafka()
+            .worker_settings_json(topic),
+        Ok("plaintext") | Err(_) => serde_json::json!({
+            "bootstrap_servers": bootstrap(), "topic": topic, "security_protocol": "plaintext"
+        }),
+        Ok(other) => panic!("BENCH_KAFKA={other}: use plaintext or sasl_ssl"),
+    };
+    kafka["group_id"] = unique("tp-bench-group").into();
+    kafka
+}
+
 async fn run_transformers(
     binary: &Path,
     topic: &str,
@@ -183,8 +200,7 @@ async fn run_transformers(
     let url_file = write(&dir, "mysql-url", &db.url);
     let config = serde_json::json!({
         "pipeline": "bench/transformer",
-        "kafka": {"bootstrap_servers": bootstrap(), "topic": topic,
-                  "security_protocol": "plaintext", "group_id": unique("tp-bench-group")},
+        "kafka": kafka_section(topic),
         "mysql": {"url_file": url_file},
         "batch_size": batch_size, "flush_interval_ms": 1000,
         "ops_addr": "127.0.0.1:0"
