@@ -20,10 +20,10 @@ use apache_avro::writer::datum::GenericDatumWriter;
 
 use crate::post::Post;
 
-include!(concat!(env!("OUT_DIR"), "/embedded_schemas.rs"));
-
-/// The schema new records are written with.
-pub const CURRENT_SCHEMA_FILE: &str = "post.v1.avsc";
+use crate::registry::{RegistryClient, RegistryError};
+#[cfg(test)]
+use crate::schema_files::EMBEDDED_SCHEMAS;
+pub use crate::schema_files::CURRENT_SCHEMA_FILE;
 
 const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 const CONFLUENT_MAGIC: u8 = 0x00;
@@ -68,9 +68,6 @@ impl CodecError {
         matches!(self, CodecError::RegistryUnavailable(_))
     }
 }
-
-/// Confluent's error code for "schema not found" (in the body of its 404).
-const SCHEMA_NOT_FOUND: u32 = 40403;
 
 /// A parsed schema with its single-object fingerprint.
 #[derive(Debug)]
@@ -230,7 +227,7 @@ pub fn split_framing(bytes: &[u8]) -> Result<Framing<'_>, CodecError> {
 pub fn embedded() -> &'static SchemaSet {
     static SET: OnceLock<SchemaSet> = OnceLock::new();
     SET.get_or_init(|| {
-        SchemaSet::parse(EMBEDDED_SCHEMAS, CURRENT_SCHEMA_FILE)
+        SchemaSet::parse(crate::schema_files::all(), CURRENT_SCHEMA_FILE)
             .unwrap_or_else(|e| panic!("embedded Avro schemas are invalid: {e}"))
     })
 }
@@ -286,63 +283,44 @@ impl PostEncoder {
     }
 }
 
-/// A minimal Confluent-compatible schema registry client (also Apicurio's `/apis/ccompat/v7`).
+/// The registry as the workers use it: the ccompat client of [`crate::registry`] plus a cache
+/// of parsed writer schemas by id (ids are immutable, so the cache never goes stale).
 #[derive(Debug)]
 pub struct SchemaRegistry {
-    base_url: String,
-    http: reqwest::Client,
+    client: RegistryClient,
     by_id: RwLock<HashMap<u32, Arc<Schema>>>,
 }
 
-const REGISTRY_CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// Each registry request ends within this time.
+const REGISTRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl SchemaRegistry {
     pub fn new(base_url: &str) -> Self {
         SchemaRegistry {
-            base_url: base_url.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            client: RegistryClient::with_http(
+                base_url,
+                reqwest::Client::builder()
+                    .timeout(REGISTRY_TIMEOUT)
+                    .connect_timeout(REGISTRY_TIMEOUT)
+                    .build()
+                    .unwrap_or_default(),
+            ),
             by_id: RwLock::new(HashMap::new()),
         }
     }
 
-    /// Registers the current post schema under `subject` (conventionally `<topic>-value`) and
-    /// returns its id; registering an identical schema again returns the same id.
-    pub async fn register_current(&self, subject: &str) -> Result<u32, CodecError> {
-        let current = embedded().current();
-        let url = format!("{}/subjects/{subject}/versions", self.base_url);
-        let body = serde_json::json!({ "schema": current.schema.canonical_form() });
-        let response = self
-            .http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, REGISTRY_CONTENT_TYPE)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| CodecError::Registry(format!("POST {url}: {e}")))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| CodecError::Registry(format!("POST {url}: {e}")))?;
-        if !status.is_success() {
-            return Err(CodecError::Registry(format!(
-                "POST {url}: HTTP {status}: {text}"
-            )));
-        }
-        #[derive(serde::Deserialize)]
-        struct Registered {
-            id: u32,
-        }
-        let registered: Registered = serde_json::from_str(&text).map_err(|e| {
-            CodecError::Registry(format!("POST {url}: unexpected answer {text}: {e}"))
-        })?;
+    /// Registers the current post schema (its file's text, as the operator registers it) under
+    /// `subject` (conventionally `<topic>-value`) and returns its id; registering an identical
+    /// schema again returns the same id.
+    pub async fn register_current(&self, subject: &str) -> Result<u32, RegistryError> {
+        let id = self
+            .client
+            .register(subject, crate::schema_files::current_post_schema())
+            .await?;
         if let Ok(mut cache) = self.by_id.write() {
-            cache.insert(registered.id, Arc::new(current.schema.clone()));
+            cache.insert(id, Arc::new(embedded().current().schema.clone()));
         }
-        Ok(registered.id)
+        Ok(id)
     }
 
     /// The writer schema with registry id `id` (cached after the first lookup).
@@ -350,52 +328,18 @@ impl SchemaRegistry {
         if let Some(schema) = self.by_id.read().ok().and_then(|c| c.get(&id).cloned()) {
             return Ok(schema);
         }
-        let url = format!("{}/schemas/ids/{id}", self.base_url);
-        let unavailable =
-            |detail: String| CodecError::RegistryUnavailable(format!("GET {url}: {detail}"));
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        if status == reqwest::StatusCode::NOT_FOUND && is_schema_not_found(&text) {
-            return Err(CodecError::UnknownSchemaId(id));
-        }
-        if !status.is_success() {
-            // 5xx and 429 are the registry's trouble; any other status (a 404 without
-            // Confluent's "schema not found", 401/403) is a misconfiguration or a proxy in the
-            // way. None of them is the record's fault, so none makes it a dead letter.
-            return Err(unavailable(format!("HTTP {status}: {text}")));
-        }
-        #[derive(serde::Deserialize)]
-        struct Found {
-            schema: String,
-        }
-        // A 200 whose body is not a registry answer comes from something in between (a proxy's
-        // page): retry rather than judge the record by it.
-        let found: Found = serde_json::from_str(&text)
-            .map_err(|e| unavailable(format!("unexpected answer: {e}")))?;
-        let schema = Arc::new(Schema::parse_str(&found.schema)?);
+        // Only "no such id" is final; anything else (an outage, a refusal, a proxy's page) is
+        // not the record's fault, so none makes it a dead letter.
+        let text = self.client.schema_text(id).await.map_err(|e| match e {
+            RegistryError::SchemaNotFound(id) => CodecError::UnknownSchemaId(id),
+            other => CodecError::RegistryUnavailable(other.to_string()),
+        })?;
+        let schema = Arc::new(Schema::parse_str(&text)?);
         if let Ok(mut cache) = self.by_id.write() {
             cache.insert(id, schema.clone());
         }
         Ok(schema)
     }
-}
-
-/// True for Confluent's "schema not found" answer (`{"error_code": 40403, ...}`).
-fn is_schema_not_found(body: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct ErrorAnswer {
-        error_code: u32,
-    }
-    serde_json::from_str::<ErrorAnswer>(body).is_ok_and(|a| a.error_code == SCHEMA_NOT_FOUND)
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! - [`fixtures`] (feature `fixtures`, dev-dependencies only): deterministic sample posts for
 //!   tests and benchmarks.
 //! - [`codec`] (feature `avro`): Avro single-object encoding and the Confluent wire format.
+//! - [`registry`] (feature `registry`, on with `avro`): a Confluent-compatible schema registry
+//!   client (register a schema under a subject, read one by id), without an Avro library.
+//! - [`schema_files`]: the Avro schema files' text, embedded at build time.
 //! - [`kafka`] (feature `kafka`): librdkafka client settings from the config's `kafka` block.
 //! - [`kafka_connection`] (feature `kafka`): a metadata round trip whose failure says which:
 //!   credentials refused, certificate untrusted, host unknown, unreachable.
@@ -30,6 +33,9 @@ pub mod kafka;
 #[cfg(feature = "kafka")]
 pub mod kafka_connection;
 pub mod post;
+#[cfg(feature = "registry")]
+pub mod registry;
+pub mod schema_files;
 pub mod secret_file;
 pub mod serve;
 pub mod telemetry;
