@@ -23,6 +23,8 @@ pub mod types {
     pub const SUSPENDED: &str = "Suspended";
     /// Every query parses as X would accept it.
     pub const QUERIES_VALID: &str = "QueriesValid";
+    /// The post schema is registered under the posts topic's subject (or no registry is used).
+    pub const SCHEMA_REGISTERED: &str = "SchemaRegistered";
 }
 
 /// Condition reasons the operator decides itself (checks carry their own, e.g. `KafkaUnreachable`).
@@ -45,6 +47,41 @@ pub mod reasons {
     pub const NO_EXTRACTOR_BUDGET: &str = "NoExtractorBudget";
     /// `source.baseUrl` is not on the operator's allow-list of API hosts.
     pub const API_HOST_NOT_ALLOWED: &str = "ApiHostNotAllowed";
+    /// The post schema is registered (condition `SchemaRegistered`).
+    pub const SCHEMA_REGISTERED: &str = "SchemaRegistered";
+    /// `kafka.schemaRegistryUrl` is not set: records carry their schema fingerprint.
+    pub const REGISTRY_NOT_USED: &str = "RegistryNotUsed";
+    /// The registry's compatibility rule refuses the post schema (HTTP 409).
+    pub const SCHEMA_INCOMPATIBLE: &str = "SchemaIncompatible";
+    /// The registry refuses the request otherwise (invalid schema, 401/403, wrong path).
+    pub const SCHEMA_REGISTRY_REFUSED: &str = "SchemaRegistryRefused";
+    /// The registry did not answer (connection, timeout, 5xx, 429).
+    pub const SCHEMA_REGISTRY_UNREACHABLE: &str = "SchemaRegistryUnreachable";
+}
+
+/// Where the post schema stands with the pipeline's schema registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// `kafka.schemaRegistryUrl` is not set.
+    NotUsed,
+    /// Registered (or found identical) under `subject` with registry id `id`.
+    Registered { subject: String, id: u32 },
+    /// Not registered: a failure (reason from [`reasons`]) or not checked.
+    Problem(Check),
+}
+
+impl SchemaState {
+    /// Why the registry refuses the schema, when it does; an outage is no refusal.
+    pub fn refusal(&self) -> Option<&str> {
+        match self {
+            SchemaState::Problem(Check::Failed { reason, message })
+                if reason != reasons::SCHEMA_REGISTRY_UNREACHABLE =>
+            {
+                Some(message)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Ready reasons that mean "wait" rather than "broken" (Argo CD: Progressing, not Degraded).
@@ -93,6 +130,8 @@ pub struct Facts {
     pub kafka: Check,
     /// MySQL schema.
     pub mysql: Check,
+    /// The post schema in the schema registry.
+    pub schema: SchemaState,
     /// The rate budget binds the extractor count (with its explanation).
     pub rate_limited: Option<String>,
     /// Monthly cap state and explanation, when there is a cap.
@@ -159,7 +198,11 @@ fn ready(facts: &Facts) -> (bool, String, String) {
     if let Some(refusal) = &facts.api_host_refusal {
         return (false, reasons::API_HOST_NOT_ALLOWED.into(), refusal.clone());
     }
-    for check in [&facts.secrets, &facts.kafka, &facts.mysql] {
+    let schema = match &facts.schema {
+        SchemaState::Problem(check) => check,
+        SchemaState::NotUsed | SchemaState::Registered { .. } => &Check::Ok,
+    };
+    for check in [&facts.secrets, &facts.kafka, &facts.mysql, schema] {
         if let Check::Failed { reason, message } = check {
             return (false, reason.clone(), message.clone());
         }
@@ -232,6 +275,29 @@ pub fn compute(facts: &Facts, previous: &[Condition], now: &str) -> Vec<Conditio
             "MySQL answers; the schema is migrated",
             g,
         ),
+        match &facts.schema {
+            SchemaState::NotUsed => condition(
+                types::SCHEMA_REGISTERED,
+                true,
+                reasons::REGISTRY_NOT_USED,
+                "kafka.schemaRegistryUrl is not set: records carry their schema's fingerprint (Avro single-object encoding)",
+                g,
+            ),
+            SchemaState::Registered { subject, id } => condition(
+                types::SCHEMA_REGISTERED,
+                true,
+                reasons::SCHEMA_REGISTERED,
+                format!("the post schema is registered under subject {subject} with id {id}"),
+                g,
+            ),
+            SchemaState::Problem(check) => check_condition(
+                types::SCHEMA_REGISTERED,
+                check,
+                reasons::SCHEMA_REGISTERED,
+                "the post schema is registered",
+                g,
+            ),
+        },
         match &facts.rate_limited {
             Some(message) => condition(
                 types::RATE_LIMITED,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::conditions::{self, Check, Facts};
+use super::conditions::{self, Check, Facts, SchemaState};
 use super::monthly::{self, MonthlyForecast, MonthlyState};
 use super::scaling::{self, CapReason, QueryShare, ScalingDecision, ScalingInput};
 use super::transformer::{self, TransformerBound, TransformerInput};
@@ -27,6 +27,8 @@ pub struct Observed {
     pub kafka: Check,
     /// MySQL schema in shape?
     pub mysql: Check,
+    /// The post schema in the schema registry.
+    pub schema: SchemaState,
     /// Latest checkpoint per query.
     pub checkpoints: Vec<Checkpoint>,
     /// Consumer lag of the transformers' group; `None` when unknown.
@@ -103,6 +105,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
             .as_ref()
             .is_some_and(|f| f.state == MonthlyState::Reached),
         api_host_refused: observed.api_host_refusal.is_some(),
+        schema_refused: observed.schema.refusal().map(str::to_string),
     });
     let throttle = forecast.as_ref().map_or(100, |f| f.throttle_percent);
     let query_shares = scaling::query_shares(
@@ -156,6 +159,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         secrets: observed.secrets.clone(),
         kafka: observed.kafka.clone(),
         mysql: observed.mysql.clone(),
+        schema: observed.schema.clone(),
         rate_limited: (scaling.reason == CapReason::RateBudget).then(|| scaling.message.clone()),
         monthly: monthly_fact,
         extractors: (scaling.replicas, observed.extractor_ready),

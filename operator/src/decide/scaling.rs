@@ -15,6 +15,8 @@ pub enum CapReason {
     Suspended,
     /// `spec.source.baseUrl` is not an allowed API host: no extractor may hold the tokens.
     ApiHostNotAllowed,
+    /// The schema registry refuses the post schema: an extractor could not write.
+    SchemaNotRegistered,
     /// The monthly post budget is spent.
     MonthlyCap,
     /// The rate budget affords no more replicas at the minimum share.
@@ -31,6 +33,7 @@ impl CapReason {
         match self {
             CapReason::Suspended => "Suspended",
             CapReason::ApiHostNotAllowed => "ApiHostNotAllowed",
+            CapReason::SchemaNotRegistered => "SchemaNotRegistered",
             CapReason::MonthlyCap => "MonthlyCap",
             CapReason::RateBudget => "RateBudget",
             CapReason::Queries => "Queries",
@@ -66,6 +69,9 @@ pub struct ScalingInput {
     pub monthly_budget_spent: bool,
     /// Whether `spec.source.baseUrl` is refused by the allow-list of API hosts.
     pub api_host_refused: bool,
+    /// Why the schema registry refuses the post schema, when it does (an outage is not a
+    /// refusal: running extractors keep their schema id).
+    pub schema_refused: Option<String>,
 }
 
 /// The scaling rule's answer.
@@ -113,6 +119,13 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
             0,
             CapReason::ApiHostNotAllowed,
             "source.baseUrl is not an allowed API host: no extractor runs, so no bearer token is sent".into(),
+        );
+    }
+    if let Some(why) = &input.schema_refused {
+        return decision(
+            0,
+            CapReason::SchemaNotRegistered,
+            format!("no extractor runs until the schema registry accepts the post schema: {why}"),
         );
     }
     if input.monthly_budget_spent {

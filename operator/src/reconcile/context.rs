@@ -12,6 +12,7 @@ use kube::runtime::reflector::Store;
 use super::backoff::Failures;
 use super::clients::Clients;
 use super::dependencies::mysql::{EnsuredSchemas, SchemaOwner};
+use super::dependencies::registry::RegisteredSchemas;
 use super::observe::progress::ProgressCache;
 use crate::decide::transformer::Recommendations;
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub struct Context {
     pub progress: Arc<ProgressCache>,
     /// Schema state last ensured per pipeline.
     pub schemas: EnsuredSchemas,
+    /// Post schema ids registered with schema registries.
+    pub registered: RegisteredSchemas,
     /// The watch cache of Secrets (references are resolved here, not with API calls).
     pub secrets: Store<Secret>,
     /// Fingerprint and time of the objects last applied per pipeline (see [`Context::needs_apply`]).
@@ -68,6 +71,7 @@ impl Context {
             clients: Clients::default(),
             progress: Arc::new(ProgressCache::default()),
             schemas: EnsuredSchemas::default(),
+            registered: RegisteredSchemas::default(),
             secrets,
             transformer_history: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),

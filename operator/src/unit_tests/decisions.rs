@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 
 use super::support::{pipeline, pipeline_with};
-use crate::decide::conditions::{self, Check, Facts};
+use crate::decide::conditions::{self, Check, Facts, SchemaState};
 use crate::decide::monthly::{self, MonthlyState};
 use crate::decide::plan::{self, Checkpoint, Observed, StopReason};
 use crate::decide::scaling::{self, CapReason, ScalingInput};
@@ -28,6 +28,7 @@ fn input(
         suspended: false,
         monthly_budget_spent: false,
         api_host_refused: false,
+        schema_refused: None,
     }
 }
 
@@ -313,6 +314,7 @@ fn facts() -> Facts {
         secrets: Check::Ok,
         kafka: Check::Ok,
         mysql: Check::Ok,
+        schema: SchemaState::NotUsed,
         rate_limited: None,
         monthly: None,
         extractors: (2, 2),
@@ -473,6 +475,7 @@ fn observed() -> Observed {
         secrets: Check::Ok,
         kafka: Check::Ok,
         mysql: Check::Ok,
+        schema: SchemaState::NotUsed,
         checkpoints: vec![
             Checkpoint {
                 query: "covid-en".into(),
@@ -727,4 +730,86 @@ fn a_refused_api_host_runs_no_extractor_and_says_why() {
     .expect("builds");
     let replicas = built.statefulset.spec.as_ref().and_then(|s| s.replicas);
     assert_eq!(replicas, Some(0), "no extractor pod mounts a token");
+}
+
+#[test]
+fn a_refused_post_schema_runs_no_extractor_and_an_outage_keeps_them() {
+    let why = "the schema registry refuses the schema for subject posts-value as incompatible: reader type: STRING not compatible with writer type: LONG at /fields/0/type";
+    let refused = scaling::decide_extractor_replicas(&ScalingInput {
+        schema_refused: Some(why.into()),
+        ..input(1, 450, 10, 30, 3, 4)
+    });
+    assert_eq!(
+        (refused.replicas, refused.reason),
+        (0, CapReason::SchemaNotRegistered)
+    );
+    assert!(refused.message.contains(why), "{}", refused.message);
+
+    let incompatible = SchemaState::Problem(Check::failed(
+        conditions::reasons::SCHEMA_INCOMPATIBLE,
+        why,
+    ));
+    assert_eq!(incompatible.refusal(), Some(why));
+    let conditions = conditions::compute(
+        &Facts {
+            schema: incompatible.clone(),
+            extractors: (0, 0),
+            ..facts()
+        },
+        &[],
+        "2026-11-22T03:00:00Z",
+    );
+    for type_ in ["Ready", "SchemaRegistered"] {
+        let c = find(&conditions, type_);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            ("False", "SchemaIncompatible", why),
+            "{type_}"
+        );
+    }
+
+    // An unreachable registry is reported but stops nothing: running extractors have their id.
+    let outage = SchemaState::Problem(Check::failed(
+        conditions::reasons::SCHEMA_REGISTRY_UNREACHABLE,
+        "schema registry at http://r:8081 is unreachable: connection refused",
+    ));
+    assert_eq!(outage.refusal(), None);
+    let conditions = conditions::compute(
+        &Facts {
+            schema: outage,
+            ..facts()
+        },
+        &[],
+        "2026-11-22T03:00:00Z",
+    );
+    assert_eq!(find(&conditions, "Ready").reason, "SchemaRegistryUnreachable");
+
+    // Registered: the id is in the message; not used: True as well.
+    let registered = conditions::compute(
+        &Facts {
+            schema: SchemaState::Registered {
+                subject: "posts-value".into(),
+                id: 7,
+            },
+            ..facts()
+        },
+        &[],
+        "2026-11-22T03:00:00Z",
+    );
+    let c = find(&registered, "SchemaRegistered");
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "SchemaRegistered"));
+    assert!(c.message.contains("posts-value") && c.message.contains("id 7"), "{}", c.message);
+    assert_eq!(find(&registered, "Ready").status, "True");
+    let unused = conditions::compute(&facts(), &[], "2026-11-22T03:00:00Z");
+    assert_eq!(find(&unused, "SchemaRegistered").reason, "RegistryNotUsed");
+
+    // The whole plan: zero extractors, the reason in the status.
+    let tp = pipeline();
+    let seen = Observed {
+        schema: incompatible,
+        ..observed()
+    };
+    let decided = plan::plan(&tp, &seen);
+    assert_eq!(decided.scaling.replicas, 0);
+    assert_eq!(decided.status.extractor.cap_reason, "SchemaNotRegistered");
 }

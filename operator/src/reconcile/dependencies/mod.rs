@@ -1,16 +1,18 @@
 //! The external systems a pipeline needs, brought in line before workloads run: its Kafka topics
-//! and its MySQL schema and accounts (idempotent, and cheap when nothing changed). Each answers
+//! its MySQL schema and accounts, and its post schema in the schema registry (idempotent, and
+//! cheap when nothing changed). Each answers
 //! with a [`Check`] for the status: an outage is a condition, never a reconcile error.
 
 pub mod kafka;
 pub mod mysql;
+pub mod registry;
 
 use kube::ResourceExt;
 
 use super::context::Context;
 use super::observe::{DependencyState, References, pipeline_key};
 use crate::crd::TweetPipeline;
-use crate::decide::conditions::Check;
+use crate::decide::conditions::{Check, SchemaState};
 use crate::decide::events::{self, EventSpec};
 
 /// Ensures topics and schema concurrently, each within an overall bound, so no dependency can
@@ -27,7 +29,8 @@ pub async fn ensure(
             let state = DependencyState {
                 secrets: missing.to_check(),
                 kafka: waiting.clone(),
-                mysql: waiting,
+                mysql: waiting.clone(),
+                schema: SchemaState::Problem(waiting),
                 kafka_clients: None,
                 partitions: None,
             };
@@ -85,7 +88,23 @@ pub async fn ensure(
             ),
         }
     };
-    let (topics, mysql) = tokio::join!(topics, schema);
+    // Independent of Kafka and MySQL: the registry is its own service.
+    let post_schema = async {
+        let bound = settings.kafka_timeout * 4;
+        let ensure = registry::ensure_post_schema(
+            &ctx.registered,
+            spec.kafka.schema_registry_url.as_deref(),
+            &spec.kafka.topic,
+            settings.kafka_timeout,
+        );
+        tokio::time::timeout(bound, ensure).await.unwrap_or_else(|_| {
+            SchemaState::Problem(Check::failed(
+                crate::decide::conditions::reasons::SCHEMA_REGISTRY_UNREACHABLE,
+                format!("the schema registry did not answer within {bound:?}"),
+            ))
+        })
+    };
+    let (topics, mysql, schema) = tokio::join!(topics, schema, post_schema);
     match topics {
         Ok((clients, report)) => {
             let events = events::topic_events(&report.created, &report.grown, &report.corrected);
@@ -93,6 +112,7 @@ pub async fn ensure(
                 secrets: Check::Ok,
                 kafka: Check::Ok,
                 mysql,
+                schema,
                 kafka_clients: Some(clients),
                 partitions: Some(report.partitions),
             };
@@ -104,6 +124,7 @@ pub async fn ensure(
                 secrets: Check::Ok,
                 kafka: Check::failed(e.reason(), e.to_string()),
                 mysql,
+                schema,
                 kafka_clients: None,
                 partitions: None,
             };

@@ -19,7 +19,7 @@ use super::error::Error;
 use crate::build::topics;
 use crate::build::worker_config::group_id;
 use crate::crd::{TweetPipeline, TweetPipelineStatus};
-use crate::decide::conditions::Check;
+use crate::decide::conditions::{Check, SchemaState};
 use crate::decide::plan::{Checkpoint, Observed};
 
 /// What the spec references, resolved.
@@ -52,6 +52,8 @@ pub struct DependencyState {
     pub kafka: Check,
     /// MySQL schema and accounts in shape?
     pub mysql: Check,
+    /// The post schema in the schema registry.
+    pub schema: SchemaState,
     /// The endpoint's clients, when Kafka answered.
     pub kafka_clients: Option<Arc<KafkaClients>>,
     /// Partitions of the posts topic, when known.
@@ -137,6 +139,7 @@ pub async fn observe(
         secrets: dependencies.secrets,
         kafka: dependencies.kafka,
         mysql: dependencies.mysql,
+        schema: dependencies.schema,
         checkpoints: checkpoints
             .unwrap_or_else(|| checkpoints_from_status(tp.status.as_ref(), &month)),
         lag,
