@@ -11,6 +11,7 @@
 //! - [`kafka`]: clients and topics on the platform's (or a test's own) Kafka.
 //! - [`secure_kafka`]: a broker of a test's own with a SASL_SSL (SCRAM-SHA-512) listener.
 //! - [`records`]: posts on the post topic as the extractor writes them: produce, read, compare.
+//! - [`registry`]: the platform's schema registry: subjects, compatibility, cleanup.
 //! - [`checkpoints`]: the extractor's compacted checkpoint topic.
 //! - [`mysql`]: a private database per test on the platform's MariaDB, logins, error numbers.
 //! - [`rollups`]: assertions on what the transformer stored (row counts, roll-ups, snapshots).
@@ -28,6 +29,7 @@ pub mod platform;
 pub mod ports;
 pub mod process;
 pub mod records;
+pub mod registry;
 pub mod rollups;
 pub mod secure_kafka;
 pub mod telemetry;

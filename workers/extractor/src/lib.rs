@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tweetpipe_common::codec::{PostEncoder, SchemaRegistry};
 use tweetpipe_common::contract::{names, topics};
 use tweetpipe_common::kafka::{KafkaConfigError, client_config};
+use tweetpipe_common::registry::{RegistryError, value_subject};
 use tweetpipe_common::serve::{Readiness, spawn_ops_server};
 
 use crate::backoff::Backoff;
@@ -55,13 +56,26 @@ pub enum ExtractorError {
     },
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The schema registry refuses the post schema (incompatible with the subject's versions,
+    /// or refused otherwise): retrying would change nothing, so the extractor stops.
+    #[error("cannot register the post schema: {0}")]
+    SchemaRefused(RegistryError),
+}
+
+/// Why one start-up attempt failed.
+enum StartFailure {
+    /// Kafka or the registry may come up later: retry with backoff.
+    NotReady(String),
+    /// A refusal that repeats on every attempt.
+    Final(ExtractorError),
 }
 
 /// A started extractor.
 pub struct RunningExtractor {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub ops_addr: SocketAddr,
-    pub task: JoinHandle<RunSummary>,
+    /// The loop; it ends with an error only when start-up cannot succeed (a refused schema).
+    pub task: JoinHandle<Result<RunSummary, ExtractorError>>,
 }
 
 /// Starts the extractor for `replica` with a fixed config; it runs until `cancel` fires.
@@ -130,31 +144,39 @@ pub async fn start_with(
                     config.tuning.kafka_timeout(),
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| StartFailure::NotReady(e.to_string()))?;
                 let encoder = match &config.kafka.schema_registry_url {
                     None => PostEncoder::SingleObject,
                     Some(url) => {
                         let schema_id = SchemaRegistry::new(url)
-                            .register_current(&format!("{}-value", config.kafka.topic))
+                            .register_current(&value_subject(&config.kafka.topic))
                             .await
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| {
+                                if e.is_retryable() {
+                                    StartFailure::NotReady(e.to_string())
+                                } else {
+                                    StartFailure::Final(ExtractorError::SchemaRefused(e))
+                                }
+                            })?;
+                        tracing::info!(schema_id, "post schema registered");
                         PostEncoder::Confluent { schema_id }
                     }
                 };
-                Ok::<_, String>((sink, encoder))
+                Ok::<_, StartFailure>((sink, encoder))
             };
             let result = tokio::select! {
                 r = attempt => r,
-                () = cancel.cancelled() => return RunSummary::default(),
+                () = cancel.cancelled() => return Ok(RunSummary::default()),
             };
             match result {
                 Ok(ready) => break ready,
-                Err(e) => {
+                Err(StartFailure::Final(e)) => return Err(e),
+                Err(StartFailure::NotReady(e)) => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Kafka not ready");
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Kafka or the schema registry not ready");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {},
-                        () = cancel.cancelled() => return RunSummary::default(),
+                        () = cancel.cancelled() => return Ok(RunSummary::default()),
                     }
                 }
             }
@@ -165,7 +187,7 @@ pub async fn start_with(
             Ok(joined) => joined,
             Err(e) => {
                 tracing::error!(error = %e, "cannot join the slot group");
-                return RunSummary::default();
+                return Ok(RunSummary::default());
             }
         };
         tracing::info!(
@@ -174,7 +196,7 @@ pub async fn start_with(
             group = %group.group_id,
             "extractor ready; waiting for query slots"
         );
-        Worker::new(WorkerParts {
+        let summary = Worker::new(WorkerParts {
             config,
             config_file,
             client,
@@ -190,7 +212,8 @@ pub async fn start_with(
             checkpoint_topic,
         })
         .run()
-        .await
+        .await;
+        Ok(summary)
     });
     Ok(RunningExtractor { ops_addr, task })
 }

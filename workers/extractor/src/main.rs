@@ -46,10 +46,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         () = shutdown_signal() => {
             tracing::info!("shutdown requested; finishing the page in flight");
             cancel.cancel();
-            task.await?;
+            task.await??;
         }
         summary = &mut task => {
-            let summary = summary?;
+            let summary = summary??;
             tracing::info!(?summary, "extractor finished");
             // Only a lost slot-group poller ends the loop by itself: exit non-zero so the pod
             // restarts and rejoins.

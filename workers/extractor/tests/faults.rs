@@ -62,7 +62,7 @@ async fn invalid_query_stops_only_that_query() {
         )
     );
     cancel.cancel();
-    let summary = running.task.await.expect("task");
+    let summary = running.task.await.expect("task").expect("extractor run");
     assert_eq!(
         summary.stopped,
         vec![("bad".to_string(), "invalid_query".to_string())]
@@ -107,7 +107,7 @@ async fn revoked_token_stops_with_unauthorized() {
         "the token never appears in metrics"
     );
     cancel.cancel();
-    running.task.await.expect("task");
+    running.task.await.expect("task").expect("extractor run");
     assert!(
         read_posts_async(&setup.bootstrap, &setup.topic)
             .await
@@ -140,7 +140,7 @@ async fn rate_limit_waits_until_reset() {
     )
     .await;
     cancel.cancel();
-    let summary = running.task.await.expect("task");
+    let summary = running.task.await.expect("task").expect("extractor run");
     let windows = started.elapsed().as_secs() / 2 + 2;
     let limited = sim.handle.stats()["app"].rate_limited;
     assert_eq!(summary.rate_limited, limited);
@@ -179,7 +179,7 @@ async fn usage_cap_stops_the_query() {
         "three pages of 100 were served before the cap"
     );
     cancel.cancel();
-    running.task.await.expect("task");
+    running.task.await.expect("task").expect("extractor run");
     let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
     assert_eq!(records.len(), 300);
     assert_eq!(
@@ -224,7 +224,7 @@ async fn server_errors_and_malformed_bodies_are_retried() {
     .await;
     let metrics = metrics_text(running.ops_addr).await;
     cancel.cancel();
-    running.task.await.expect("task");
+    running.task.await.expect("task").expect("extractor run");
     assert!(metrics.contains(r#"outcome="server_error""#), "{metrics}");
     assert!(metrics.contains(r#"outcome="malformed""#), "{metrics}");
     let records = read_posts_async(&setup.bootstrap, &setup.topic).await;

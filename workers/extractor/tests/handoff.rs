@@ -52,7 +52,7 @@ async fn start_replica(config: &ExtractorConfig, replica: u32) -> Replica {
 impl Replica {
     async fn stop(self) -> tweetpipe_extractor::worker::RunSummary {
         self.cancel.cancel();
-        self.running.task.await.expect("extractor task")
+        self.running.task.await.expect("extractor task").expect("extractor run")
     }
 }
 
@@ -301,7 +301,7 @@ async fn a_new_share_in_the_mounted_config_applies_without_a_restart() {
         1.0
     );
     cancel.cancel();
-    let summary = running.task.await.expect("task");
+    let summary = running.task.await.expect("task").expect("extractor run");
     assert_eq!(summary.rate_limited, 0);
     assert!(summary.requests > 0);
 }

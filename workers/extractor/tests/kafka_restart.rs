@@ -237,7 +237,7 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
         .await
         .expect("text");
     cancel.cancel();
-    running.task.await.expect("task");
+    running.task.await.expect("task").expect("extractor run");
     assert!(
         !metrics.contains("tweetpipe_extractor_kafka_errors_total 0"),
         "{metrics}"
