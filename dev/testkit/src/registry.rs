@@ -48,7 +48,11 @@ impl TestRegistry {
     /// Registers `schema` and returns its id; panics unless the registry accepts it.
     pub async fn register_ok(&self, subject: &str, schema: &Value) -> u32 {
         let (status, answer) = self.register(subject, schema).await;
-        assert_eq!(status, StatusCode::OK, "registering under {subject}: {answer}");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "registering under {subject}: {answer}"
+        );
         answer["id"]
             .as_u64()
             .and_then(|id| u32::try_from(id).ok())

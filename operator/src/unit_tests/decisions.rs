@@ -745,10 +745,8 @@ fn a_refused_post_schema_runs_no_extractor_and_an_outage_keeps_them() {
     );
     assert!(refused.message.contains(why), "{}", refused.message);
 
-    let incompatible = SchemaState::Problem(Check::failed(
-        conditions::reasons::SCHEMA_INCOMPATIBLE,
-        why,
-    ));
+    let incompatible =
+        SchemaState::Problem(Check::failed(conditions::reasons::SCHEMA_INCOMPATIBLE, why));
     assert_eq!(incompatible.refusal(), Some(why));
     let conditions = conditions::compute(
         &Facts {
@@ -782,7 +780,10 @@ fn a_refused_post_schema_runs_no_extractor_and_an_outage_keeps_them() {
         &[],
         "2026-11-22T03:00:00Z",
     );
-    assert_eq!(find(&conditions, "Ready").reason, "SchemaRegistryUnreachable");
+    assert_eq!(
+        find(&conditions, "Ready").reason,
+        "SchemaRegistryUnreachable"
+    );
 
     // Registered: the id is in the message; not used: True as well.
     let registered = conditions::compute(
@@ -797,8 +798,15 @@ fn a_refused_post_schema_runs_no_extractor_and_an_outage_keeps_them() {
         "2026-11-22T03:00:00Z",
     );
     let c = find(&registered, "SchemaRegistered");
-    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "SchemaRegistered"));
-    assert!(c.message.contains("posts-value") && c.message.contains("id 7"), "{}", c.message);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "SchemaRegistered")
+    );
+    assert!(
+        c.message.contains("posts-value") && c.message.contains("id 7"),
+        "{}",
+        c.message
+    );
     assert_eq!(find(&registered, "Ready").status, "True");
     let unused = conditions::compute(&facts(), &[], "2026-11-22T03:00:00Z");
     assert_eq!(find(&unused, "SchemaRegistered").reason, "RegistryNotUsed");

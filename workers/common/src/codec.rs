@@ -21,9 +21,9 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use crate::post::Post;
 
 use crate::registry::{RegistryClient, RegistryError};
+pub use crate::schema_files::CURRENT_SCHEMA_FILE;
 #[cfg(test)]
 use crate::schema_files::EMBEDDED_SCHEMAS;
-pub use crate::schema_files::CURRENT_SCHEMA_FILE;
 
 const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 const CONFLUENT_MAGIC: u8 = 0x00;

@@ -21,7 +21,9 @@ pub fn value_subject(topic: &str) -> String {
 pub enum RegistryError {
     /// The subject's compatibility rule refuses the schema (HTTP 409): the registry's message
     /// names the differences. Repeats until the subject or its compatibility setting changes.
-    #[error("the schema registry refuses the schema for subject {subject} as incompatible: {reason}")]
+    #[error(
+        "the schema registry refuses the schema for subject {subject} as incompatible: {reason}"
+    )]
     Incompatible { subject: String, reason: String },
     /// The registry could not answer now: connection refused, timeout, HTTP 5xx or 429, or an
     /// answer that is not the registry's (a proxy's page). Retry later.
@@ -244,7 +246,10 @@ mod tests {
             (200, r#"{"id":7}"#.into()),
             (409, incompatible.into()),
             (503, "down for maintenance".into()),
-            (422, r#"{"error_code":42201,"message":"Invalid schema"}"#.into()),
+            (
+                422,
+                r#"{"error_code":42201,"message":"Invalid schema"}"#.into(),
+            ),
             (200, "<html>proxy login</html>".into()),
         ])
         .await;
@@ -275,17 +280,27 @@ mod tests {
         assert!(err.is_retryable(), "{err}");
 
         // Nothing listens: unreachable, retryable, and the URL is named.
-        let refused = RegistryClient::new("http://127.0.0.1:1/", Duration::from_secs(2))
-            .expect("client");
-        let err = refused.register("t-value", "{}").await.expect_err("refused");
+        let refused =
+            RegistryClient::new("http://127.0.0.1:1/", Duration::from_secs(2)).expect("client");
+        let err = refused
+            .register("t-value", "{}")
+            .await
+            .expect_err("refused");
         assert!(err.is_retryable());
-        assert!(err.to_string().contains("http://127.0.0.1:1/subjects/t-value/versions"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("http://127.0.0.1:1/subjects/t-value/versions"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn a_missing_schema_id_is_the_only_final_lookup_failure() {
         let url = canned_http(vec![
-            (404, r#"{"error_code":40403,"message":"Schema not found"}"#.into()),
+            (
+                404,
+                r#"{"error_code":40403,"message":"Schema not found"}"#.into(),
+            ),
             (404, "<html>no such path</html>".into()),
             (200, r#"{"schema":"\"string\""}"#.into()),
         ])

@@ -66,7 +66,11 @@ async fn every_published_post_becomes_exactly_one_record() {
         200
     );
     cancel.cancel();
-    let summary = running.task.await.expect("extractor task").expect("extractor run");
+    let summary = running
+        .task
+        .await
+        .expect("extractor task")
+        .expect("extractor run");
 
     let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
     let (all, pt): (Vec<_>, Vec<_>) = records

@@ -52,7 +52,11 @@ async fn start_replica(config: &ExtractorConfig, replica: u32) -> Replica {
 impl Replica {
     async fn stop(self) -> tweetpipe_extractor::worker::RunSummary {
         self.cancel.cancel();
-        self.running.task.await.expect("extractor task").expect("extractor run")
+        self.running
+            .task
+            .await
+            .expect("extractor task")
+            .expect("extractor run")
     }
 }
 

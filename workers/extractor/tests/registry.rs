@@ -64,7 +64,10 @@ async fn a_late_registry_is_waited_for_then_records_carry_its_schema_id() {
 
     // Nothing listens yet: the extractor retries (backoff 100 ms .. 1 s in the test tuning).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(!running.task.is_finished(), "an outage is retried, not fatal");
+    assert!(
+        !running.task.is_finished(),
+        "an outage is retried, not fatal"
+    );
     assert!(registry.versions(&subject).await.is_empty());
     forward(port, &registry.base).await;
 
@@ -85,8 +88,10 @@ async fn a_late_registry_is_waited_for_then_records_carry_its_schema_id() {
     let (b, t) = (setup.bootstrap.clone(), setup.topic.clone());
     let values = tokio::task::spawn_blocking(move || {
         let mut values = Vec::new();
-        read_committed(&b, &t, |m| values.push(m.payload().expect("payload").to_vec()))
-            .expect("read the post topic");
+        read_committed(&b, &t, |m| {
+            values.push(m.payload().expect("payload").to_vec())
+        })
+        .expect("read the post topic");
         values
     })
     .await

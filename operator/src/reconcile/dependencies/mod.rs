@@ -97,12 +97,14 @@ pub async fn ensure(
             &spec.kafka.topic,
             settings.kafka_timeout,
         );
-        tokio::time::timeout(bound, ensure).await.unwrap_or_else(|_| {
-            SchemaState::Problem(Check::failed(
-                crate::decide::conditions::reasons::SCHEMA_REGISTRY_UNREACHABLE,
-                format!("the schema registry did not answer within {bound:?}"),
-            ))
-        })
+        tokio::time::timeout(bound, ensure)
+            .await
+            .unwrap_or_else(|_| {
+                SchemaState::Problem(Check::failed(
+                    crate::decide::conditions::reasons::SCHEMA_REGISTRY_UNREACHABLE,
+                    format!("the schema registry did not answer within {bound:?}"),
+                ))
+            })
     };
     let (topics, mysql, schema) = tokio::join!(topics, schema, post_schema);
     match topics {
