@@ -154,7 +154,7 @@ async fn registered_schema_frames_records_and_a_compatible_change_flows_through(
         assert_eq!(
             framed_id(value),
             Some(v1_id),
-            "Confluent framing with the registered id: {:02x?}",
+            "Confluent framing with the id the operator registered (an extractor image older than this change registers the canonical form, a second version): {:02x?}",
             &value[..value.len().min(8)]
         );
     }
