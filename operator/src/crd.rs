@@ -334,6 +334,13 @@ pub struct KafkaSasl {
     #[serde(default = "default_password_key")]
     #[schemars(length(min = 1, max = 253))]
     pub password_key: String,
+    /// Secret with the operator's own credentials (same keys and mechanism), for a principal
+    /// allowed to manage topics while the workers' principal is not; the workers' Secret when
+    /// unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message(SECRET_NAME_RULE))]
+    pub admin_secret_name: Option<String>,
 }
 
 /// Transformer workers.

@@ -994,6 +994,7 @@ mod tests {
                         secret_name: "kafka-user".into(),
                         username_key: "username".into(),
                         password_key: "password".into(),
+                        admin_secret_name: None,
                     })
                 },
                 "spec.kafka",
@@ -1106,6 +1107,7 @@ mod tests {
                     secret_name: "kafka-user".into(),
                     username_key: "username".into(),
                     password_key: "password".into(),
+                    admin_secret_name: None,
                 });
             }),
         ];

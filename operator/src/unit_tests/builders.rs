@@ -94,6 +94,7 @@ fn transformer_config_follows_the_worker_contract() {
             secret_name: "kafka-creds".into(),
             username_key: "username".into(),
             password_key: "password".into(),
+            admin_secret_name: None,
         });
         tp.spec.kafka.tls = Some(KafkaTls {
             ca_secret: Some(SecretKeyRef {
@@ -628,4 +629,121 @@ fn operator_instances_split_pipelines_by_label() {
         settings::from_env(env).unwrap().instance.as_deref(),
         Some("blue")
     );
+}
+
+#[test]
+fn operator_kafka_client_uses_its_own_principal_verifies_hosts_and_presents_the_client_certificate()
+{
+    use crate::reconcile::dependencies::kafka;
+    let tp = pipeline_with(|tp| {
+        tp.spec.kafka.sasl = Some(KafkaSasl {
+            mechanism: SaslMechanism::ScramSha512,
+            secret_name: "kafka-workers".into(),
+            username_key: "username".into(),
+            password_key: "password".into(),
+            admin_secret_name: Some("kafka-admin".into()),
+        });
+        tp.spec.kafka.tls = Some(KafkaTls {
+            ca_secret: None,
+            client_certificate_secret: Some(SecretKeyRef {
+                name: "kafka-client".into(),
+                key: "tls.crt".into(),
+            }),
+            client_key_secret: Some(SecretKeyRef {
+                name: "kafka-client".into(),
+                key: "tls.key".into(),
+            }),
+        });
+    });
+    let mut fetched = BTreeMap::from([
+        (
+            "x-token-a".to_string(),
+            secret("x-token-a", &[("token", "A")]),
+        ),
+        (
+            "x-token-b".to_string(),
+            secret("x-token-b", &[("bearer", "B")]),
+        ),
+        (
+            "mysql-admin".to_string(),
+            secret("mysql-admin", &[("url", "mysql://root:pw@db:3306")]),
+        ),
+        (
+            "mysql-reporting".to_string(),
+            secret("mysql-reporting", &[("password", "reader")]),
+        ),
+        (
+            "kafka-workers".to_string(),
+            secret(
+                "kafka-workers",
+                &[("username", "tweetpipe"), ("password", "worker-pw")],
+            ),
+        ),
+        (
+            "kafka-client".to_string(),
+            secret(
+                "kafka-client",
+                &[("tls.crt", "CERT PEM"), ("tls.key", "KEY PEM")],
+            ),
+        ),
+    ]);
+    assert_eq!(
+        secrets::resolve_from(&tp.spec, &fetched).unwrap_err(),
+        Missing::Secret {
+            name: "kafka-admin".into(),
+            used_for: "operator's Kafka SASL username"
+        },
+        "the admin Secret is required once named"
+    );
+    fetched.insert(
+        "kafka-admin".into(),
+        secret(
+            "kafka-admin",
+            &[("username", "tweetpipe-admin"), ("password", "admin-pw")],
+        ),
+    );
+    let resolved = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
+    let config = kafka::client_config(&tp.spec.kafka, &resolved, std::time::Duration::from_secs(4));
+    assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+    assert_eq!(config.get("sasl.username"), Some("tweetpipe-admin"));
+    assert_eq!(config.get("sasl.password"), Some("admin-pw"));
+    assert_eq!(
+        config.get("ssl.endpoint.identification.algorithm"),
+        Some("https")
+    );
+    assert_eq!(config.get("ssl.ca.location"), Some("probe"));
+    assert_eq!(config.get("ssl.certificate.pem"), Some("CERT PEM"));
+    assert_eq!(config.get("ssl.key.pem"), Some("KEY PEM"));
+    let rendered = format!("{config:?}");
+    assert!(!rendered.contains("admin-pw"), "{rendered}");
+
+    // A rotated client key makes a new client (the cache's fingerprint covers it).
+    let before = crate::reconcile::clients::fingerprint(&resolved.kafka_credentials());
+    fetched.insert(
+        "kafka-client".into(),
+        secret(
+            "kafka-client",
+            &[("tls.crt", "CERT PEM"), ("tls.key", "NEW KEY PEM")],
+        ),
+    );
+    let rotated = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
+    assert_ne!(
+        before,
+        crate::reconcile::clients::fingerprint(&rotated.kafka_credentials())
+    );
+
+    // Without an admin Secret, the workers' credentials serve the operator too.
+    let shared = pipeline_with(|t| {
+        t.spec.kafka = tp.spec.kafka.clone();
+        if let Some(sasl) = t.spec.kafka.sasl.as_mut() {
+            sasl.admin_secret_name = None;
+        }
+    });
+    let resolved = secrets::resolve_from(&shared.spec, &fetched).expect("all present");
+    let config = kafka::client_config(
+        &shared.spec.kafka,
+        &resolved,
+        std::time::Duration::from_secs(4),
+    );
+    assert_eq!(config.get("sasl.username"), Some("tweetpipe"));
 }

@@ -16,21 +16,37 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use thiserror::Error;
+use tweetpipe_common::kafka_connection::{KafkaConnectionError, check_connection};
 
 use crate::build::topics::{self, TopicSpec};
 use crate::crd::KafkaSpec;
 use crate::reconcile::clients::{Clients, KafkaClients, fingerprint};
 use crate::reconcile::observe::secrets::Resolved;
 
+/// Condition reason of a topic operation Kafka's authorizer refused.
+pub const KAFKA_AUTHORIZATION_FAILED: &str = "KafkaAuthorizationFailed";
+
 /// Kafka failures, phrased for the status.
 #[derive(Debug, Error)]
 pub enum KafkaCheckError {
-    /// No broker answered.
+    /// No broker answered (cause not yet diagnosed, see [`diagnose`]).
     #[error("Kafka at {bootstrap} is unreachable: {detail}")]
     Unreachable { bootstrap: String, detail: String },
+    /// The connection failed and the cause is known: credentials, certificate, host, network.
+    #[error(transparent)]
+    Connection(#[from] KafkaConnectionError),
     /// A topic operation failed.
     #[error("topic {topic}: {detail}")]
     Topic { topic: String, detail: String },
+    /// Kafka's authorizer refused a topic operation to the operator's principal.
+    #[error(
+        "topic {topic}: Kafka refused to {operation} ({code}); grant the operator's principal the ACLs listed in docs/security.md"
+    )]
+    Authorization {
+        topic: String,
+        operation: &'static str,
+        code: RDKafkaErrorCode,
+    },
     /// The spec asks for fewer partitions than the topic has.
     #[error(
         "topic {topic} has {actual} partitions but the spec asks for {wanted}; Kafka cannot remove partitions, so {actual} stay"
@@ -50,9 +66,66 @@ impl KafkaCheckError {
     pub fn reason(&self) -> &'static str {
         match self {
             KafkaCheckError::Unreachable { .. } => "KafkaUnreachable",
+            KafkaCheckError::Connection(e) => e.kind(),
+            KafkaCheckError::Authorization { .. } => KAFKA_AUTHORIZATION_FAILED,
             KafkaCheckError::Topic { .. } | KafkaCheckError::Join(_) => "TopicError",
             KafkaCheckError::Shrink { .. } => "PartitionsCannotShrink",
         }
+    }
+
+    /// Whether the failure is an unexplained connection failure worth a [`diagnose`].
+    pub fn is_undiagnosed(&self) -> bool {
+        matches!(self, KafkaCheckError::Unreachable { .. })
+    }
+}
+
+/// Whether Kafka refused an operation for want of an ACL.
+fn is_authorization(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+    )
+}
+
+/// A topic operation's failure: an authorization refusal gets its own reason.
+fn topic_failure(
+    topic: String,
+    operation: &'static str,
+    code: RDKafkaErrorCode,
+) -> KafkaCheckError {
+    if is_authorization(code) {
+        KafkaCheckError::Authorization {
+            topic,
+            operation,
+            code,
+        }
+    } else {
+        KafkaCheckError::Topic {
+            topic,
+            detail: format!("{operation} failed: {code}"),
+        }
+    }
+}
+
+/// Tells why the brokers did not answer: one metadata round trip with the same settings that
+/// listens to librdkafka's error events (refused credentials, untrusted certificate, unknown
+/// host). Runs only after a failure, so a healthy reconcile pays nothing. Blocking for about
+/// `timeout`.
+pub fn diagnose(
+    kafka: &KafkaSpec,
+    secrets: &Resolved,
+    timeout: Duration,
+    failure: KafkaCheckError,
+) -> KafkaCheckError {
+    if !failure.is_undiagnosed() {
+        return failure;
+    }
+    match check_connection(&client_config(kafka, secrets, timeout), timeout) {
+        Err(cause) => KafkaCheckError::Connection(cause),
+        // It answers now: the original failure stands (e.g. a timeout under load).
+        Ok(_) => failure,
     }
 }
 
@@ -80,8 +153,19 @@ pub fn client_config(kafka: &KafkaSpec, secrets: &Resolved, timeout: Duration) -
             .set("sasl.username", user.expose())
             .set("sasl.password", password.expose());
     }
-    if let Some(ca) = &secrets.kafka_ca_pem {
-        config.set("ssl.ca.pem", ca.expose());
+    if kafka.tls.is_some() {
+        // Hostname verification always (the CRD has no switch), as the workers do.
+        config.set("ssl.endpoint.identification.algorithm", "https");
+        match &secrets.kafka_ca_pem {
+            Some(ca) => config.set("ssl.ca.pem", ca.expose()),
+            // The system roots wherever this image's OpenSSL looks for them.
+            None => config.set("ssl.ca.location", "probe"),
+        };
+        if let Some((certificate, key)) = &secrets.kafka_client_pem {
+            config
+                .set("ssl.certificate.pem", certificate.expose())
+                .set("ssl.key.pem", key.expose());
+        }
     }
     config
 }
@@ -94,11 +178,6 @@ pub fn clients_for(
     secrets: &Resolved,
     timeout: Duration,
 ) -> Result<Arc<KafkaClients>, KafkaCheckError> {
-    let (user, password) = secrets
-        .kafka_sasl
-        .as_ref()
-        .map_or(("", ""), |(u, p)| (u.expose(), p.expose()));
-    let ca = secrets.kafka_ca_pem.as_ref().map_or("", |c| c.expose());
     let mechanism = kafka.sasl.as_ref().map_or("", |s| s.mechanism.as_str());
     let endpoint = format!(
         "{}|tls={}|sasl={mechanism}",
@@ -107,7 +186,7 @@ pub fn clients_for(
     );
     cache
         .kafka
-        .get_or_try_insert(&endpoint, fingerprint(&[user, password, ca]), || {
+        .get_or_try_insert(&endpoint, fingerprint(&secrets.kafka_credentials()), || {
             KafkaClients::new(&client_config(kafka, secrets, timeout))
         })
         .map_err(|e| unreachable(kafka, e))
@@ -203,12 +282,7 @@ pub async fn ensure_topics(
             match result {
                 Ok(name) => report.created.push(name),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => {
-                    return Err(KafkaCheckError::Topic {
-                        topic: name,
-                        detail: format!("create failed: {code}"),
-                    });
-                }
+                Err((name, code)) => return Err(topic_failure(name, "create", code)),
             }
         }
     }
@@ -220,14 +294,18 @@ pub async fn ensure_topics(
             .describe_configs([&ResourceSpecifier::Topic(&topic.name)], &options)
             .await
             .map_err(|e| unreachable(kafka, e))?;
-        let resource = described
-            .into_iter()
-            .next()
-            .and_then(Result::ok)
-            .ok_or_else(|| KafkaCheckError::Topic {
-                topic: topic.name.clone(),
-                detail: "describe configs returned nothing".into(),
-            })?;
+        let resource = match described.into_iter().next() {
+            Some(Ok(resource)) => resource,
+            Some(Err(code)) => {
+                return Err(topic_failure(topic.name.clone(), "describe configs", code));
+            }
+            None => {
+                return Err(KafkaCheckError::Topic {
+                    topic: topic.name.clone(),
+                    detail: "describe configs returned nothing".into(),
+                });
+            }
+        };
         let actual: BTreeMap<String, String> = resource
             .entries
             .iter()
@@ -241,10 +319,7 @@ pub async fn ensure_topics(
                 .await
                 .map_err(|e| unreachable(kafka, e))?;
             if let Some(Err((name, code))) = results.into_iter().next() {
-                return Err(KafkaCheckError::Topic {
-                    topic: name,
-                    detail: format!("growing partitions failed: {code}"),
-                });
+                return Err(topic_failure(name, "grow partitions", code));
             }
             report.grown.push(topic.name.clone());
         }
@@ -266,10 +341,7 @@ pub async fn ensure_topics(
                 .await
                 .map_err(|e| unreachable(kafka, e))?;
             if let Some(Err((_, code))) = results.into_iter().next() {
-                return Err(KafkaCheckError::Topic {
-                    topic: topic.name.clone(),
-                    detail: format!("correcting configs failed: {code}"),
-                });
+                return Err(topic_failure(topic.name.clone(), "correct configs", code));
             }
             report.corrected.push(topic.name.clone());
         }
@@ -312,12 +384,7 @@ pub async fn delete_topics(
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-            Err((name, code)) => {
-                return Err(KafkaCheckError::Topic {
-                    topic: name,
-                    detail: format!("delete failed: {code}"),
-                });
-            }
+            Err((name, code)) => return Err(topic_failure(name, "delete", code)),
         }
     }
     Ok(())

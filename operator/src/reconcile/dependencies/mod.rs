@@ -61,6 +61,22 @@ pub async fn ensure(
             }),
         }
     };
+    // A connection failure is told apart (password, certificate, host) for the condition.
+    let topics = async {
+        match topics.await {
+            Err(failure) if failure.is_undiagnosed() => {
+                let (kafka, secrets) = (spec.kafka.clone(), resolved.clone());
+                let timeout = settings.kafka_timeout;
+                let diagnosed = tokio::task::spawn_blocking(move || {
+                    kafka::diagnose(&kafka, &secrets, timeout, failure)
+                })
+                .await
+                .unwrap_or_else(|e| kafka::KafkaCheckError::Join(e.to_string()));
+                Err(diagnosed)
+            }
+            other => other,
+        }
+    };
     let schema = async {
         let bound = settings.mysql_timeout * 12;
         match tokio::time::timeout(

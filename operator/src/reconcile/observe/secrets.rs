@@ -37,10 +37,45 @@ pub struct Resolved {
     pub mysql_admin_url: SecretString,
     /// Password of the reporting user, when there is one.
     pub reporting_password: Option<SecretString>,
-    /// Kafka SASL username and password.
+    /// Kafka SASL username and password of the operator's own admin client: from
+    /// `kafka.sasl.adminSecretName`, else the workers' Secret.
     pub kafka_sasl: Option<(SecretString, SecretString)>,
     /// Kafka CA certificate (PEM).
     pub kafka_ca_pem: Option<SecretString>,
+    /// Client certificate and unencrypted key (PEM) for mutual TLS.
+    pub kafka_client_pem: Option<(SecretString, SecretString)>,
+}
+
+impl Resolved {
+    /// Every value the operator's Kafka clients are made with (for the client cache's
+    /// fingerprint, so a rotated credential makes new clients).
+    pub fn kafka_credentials(&self) -> [&str; 5] {
+        let (user, password) = self
+            .kafka_sasl
+            .as_ref()
+            .map_or(("", ""), |(u, p)| (u.expose(), p.expose()));
+        let (certificate, key) = self
+            .kafka_client_pem
+            .as_ref()
+            .map_or(("", ""), |(c, k)| (c.expose(), k.expose()));
+        let ca = self.kafka_ca_pem.as_ref().map_or("", |c| c.expose());
+        [user, password, ca, certificate, key]
+    }
+}
+
+/// The operator's SASL Secret: the admin one when set, else the workers'.
+fn admin_sasl_refs(sasl: &crate::crd::KafkaSasl) -> (SecretKeyRef, SecretKeyRef) {
+    let name = sasl.admin_secret_name.as_ref().unwrap_or(&sasl.secret_name);
+    (
+        SecretKeyRef {
+            name: name.clone(),
+            key: sasl.username_key.clone(),
+        },
+        SecretKeyRef {
+            name: name.clone(),
+            key: sasl.password_key.clone(),
+        },
+    )
 }
 
 /// Why a Secret could not be used.
@@ -110,13 +145,17 @@ pub fn references(spec: &TweetPipelineSpec) -> Vec<(SecretKeyRef, &'static str)>
             },
             "Kafka SASL password",
         ));
+        if sasl.admin_secret_name.is_some() {
+            let (user, password) = admin_sasl_refs(sasl);
+            refs.push((user, "operator's Kafka SASL username"));
+            refs.push((password, "operator's Kafka SASL password"));
+        }
     }
     if let Some(tls) = &spec.kafka.tls {
         if let Some(ca) = &tls.ca_secret {
             refs.push((ca.clone(), "Kafka CA certificate"));
         }
-        // Mounted into the workers only; the operator's own admin client does not present a
-        // client certificate yet (docs/notes/kafka-tls-progress.md).
+        // Mounted into the workers; the operator's admin client presents them too.
         if let Some(certificate) = &tls.client_certificate_secret {
             refs.push((certificate.clone(), "Kafka client certificate"));
         }
@@ -179,28 +218,36 @@ pub fn resolve_from(
         None => None,
     };
     let kafka_sasl = match &spec.kafka.sasl {
-        Some(sasl) => Some((
-            value(
-                secrets,
-                &SecretKeyRef {
-                    name: sasl.secret_name.clone(),
-                    key: sasl.username_key.clone(),
-                },
-                "Kafka SASL username",
-            )?,
-            value(
-                secrets,
-                &SecretKeyRef {
-                    name: sasl.secret_name.clone(),
-                    key: sasl.password_key.clone(),
-                },
-                "Kafka SASL password",
-            )?,
-        )),
+        Some(sasl) => {
+            let (user, password) = admin_sasl_refs(sasl);
+            let used_for = if sasl.admin_secret_name.is_some() {
+                (
+                    "operator's Kafka SASL username",
+                    "operator's Kafka SASL password",
+                )
+            } else {
+                ("Kafka SASL username", "Kafka SASL password")
+            };
+            Some((
+                value(secrets, &user, used_for.0)?,
+                value(secrets, &password, used_for.1)?,
+            ))
+        }
         None => None,
     };
     let kafka_ca_pem = match spec.kafka.tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
         Some(ca) => Some(value(secrets, ca, "Kafka CA certificate")?),
+        None => None,
+    };
+    let kafka_client_pem = match spec.kafka.tls.as_ref().and_then(|t| {
+        t.client_certificate_secret
+            .as_ref()
+            .zip(t.client_key_secret.as_ref())
+    }) {
+        Some((certificate, key)) => Some((
+            value(secrets, certificate, "Kafka client certificate")?,
+            value(secrets, key, "Kafka client key")?,
+        )),
         None => None,
     };
     Ok(Resolved {
@@ -208,6 +255,7 @@ pub fn resolve_from(
         reporting_password,
         kafka_sasl,
         kafka_ca_pem,
+        kafka_client_pem,
     })
 }
 
