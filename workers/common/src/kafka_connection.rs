@@ -27,6 +27,10 @@ pub enum KafkaConnectionError {
     UnknownHost { bootstrap: String, reason: String },
     #[error("Kafka at {bootstrap} is unreachable: {reason}")]
     Unreachable { bootstrap: String, reason: String },
+    #[error(
+        "Kafka at {bootstrap} refused an operation to this principal (an ACL is missing; docs/security.md lists them): {reason}"
+    )]
+    Authorization { bootstrap: String, reason: String },
 }
 
 impl KafkaConnectionError {
@@ -37,8 +41,43 @@ impl KafkaConnectionError {
             KafkaConnectionError::Certificate { .. } => "KafkaCertificateUntrusted",
             KafkaConnectionError::UnknownHost { .. } => "KafkaHostUnknown",
             KafkaConnectionError::Unreachable { .. } => "KafkaUnreachable",
+            KafkaConnectionError::Authorization { .. } => "KafkaAuthorizationFailed",
         }
     }
+}
+
+/// Whether `code` is Kafka's authorizer refusing the principal (a missing ACL).
+pub fn is_authorization(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+            | RDKafkaErrorCode::DelegationTokenAuthorizationFailed
+    )
+}
+
+/// Why a Kafka operation made with `config` failed, when that can be told: a refused ACL from
+/// the error itself, else a connection failure found by [`check_connection`]. `None` when the
+/// brokers answer and the error is not an authorization one (the caller's message stands).
+/// Blocking (a metadata round trip, about `timeout`).
+pub fn explain_failure(
+    config: &ClientConfig,
+    error: &KafkaError,
+    timeout: Duration,
+) -> Option<KafkaConnectionError> {
+    let bootstrap = config
+        .get("bootstrap.servers")
+        .unwrap_or_default()
+        .to_string();
+    if error.rdkafka_error_code().is_some_and(is_authorization) {
+        return Some(KafkaConnectionError::Authorization {
+            bootstrap,
+            reason: error.to_string(),
+        });
+    }
+    check_connection(config, timeout).err()
 }
 
 /// Records librdkafka's error callbacks.
@@ -167,6 +206,20 @@ mod tests {
         let err = classify("k:9093", &errors, "timed out".into());
         assert_eq!(err.kind(), "KafkaAuthenticationFailed");
         assert!(err.to_string().contains("Authentication failed"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_acl_is_told_by_the_error_alone() {
+        let config = ClientConfig::new()
+            .set("bootstrap.servers", "k:9093")
+            .clone();
+        let refused = KafkaError::Global(RDKafkaErrorCode::TransactionalIdAuthorizationFailed);
+        let explained =
+            explain_failure(&config, &refused, Duration::from_millis(1)).expect("explained");
+        assert_eq!(explained.kind(), "KafkaAuthorizationFailed");
+        assert!(explained.to_string().contains("ACL"), "{explained}");
+        assert!(is_authorization(RDKafkaErrorCode::GroupAuthorizationFailed));
+        assert!(!is_authorization(RDKafkaErrorCode::BrokerTransportFailure));
     }
 
     #[test]

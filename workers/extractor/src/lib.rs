@@ -65,7 +65,7 @@ pub enum ExtractorError {
 /// Why one start-up attempt failed.
 enum StartFailure {
     /// Kafka or the registry may come up later: retry with backoff.
-    NotReady(String),
+    NotReady(NotReady),
     /// A refusal that repeats on every attempt.
     Final(ExtractorError),
 }
@@ -144,7 +144,7 @@ pub async fn start_with(
                     config.tuning.kafka_timeout(),
                 )
                 .await
-                .map_err(|e| StartFailure::NotReady(e.to_string()))?;
+                .map_err(|e| StartFailure::NotReady(NotReady::Kafka(e)))?;
                 let encoder = match &config.kafka.schema_registry_url {
                     None => PostEncoder::SingleObject,
                     Some(url) => {
@@ -153,7 +153,7 @@ pub async fn start_with(
                             .await
                             .map_err(|e| {
                                 if e.is_retryable() {
-                                    StartFailure::NotReady(e.to_string())
+                                    StartFailure::NotReady(NotReady::Registry(e.to_string()))
                                 } else {
                                     StartFailure::Final(ExtractorError::SchemaRefused(e))
                                 }
@@ -173,7 +173,15 @@ pub async fn start_with(
                 Err(StartFailure::Final(e)) => return Err(e),
                 Err(StartFailure::NotReady(e)) => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Kafka or the schema registry not ready");
+                    let retry_in_ms = delay.as_millis() as u64;
+                    match e.explain(&kafka, config.tuning.kafka_timeout()).await {
+                        // The kind (wrong password, untrusted CA, unknown host, missing ACL)
+                        // is what an operator acts on; the message never holds a secret.
+                        Some(cause) => {
+                            tracing::warn!(kind = cause.kind(), error = %cause, cause = %e, retry_in_ms, "Kafka not ready")
+                        }
+                        None => tracing::warn!(error = %e, retry_in_ms, "Kafka or the schema registry not ready"),
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {},
                         () = cancel.cancelled() => return Ok(RunSummary::default()),
@@ -216,4 +224,33 @@ pub async fn start_with(
         Ok(summary)
     });
     Ok(RunningExtractor { ops_addr, task })
+}
+
+/// Why the start-up attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    #[error(transparent)]
+    Kafka(sink::SinkError),
+    #[error("schema registry: {0}")]
+    Registry(String),
+}
+
+impl NotReady {
+    /// The Kafka failure told apart (see `kafka_connection::explain_failure`), if it is one.
+    async fn explain(
+        &self,
+        kafka: &rdkafka::ClientConfig,
+        timeout: Duration,
+    ) -> Option<tweetpipe_common::kafka_connection::KafkaConnectionError> {
+        let NotReady::Kafka(sink::SinkError::Kafka(error)) = self else {
+            return None;
+        };
+        let (kafka, error) = (kafka.clone(), error.clone());
+        tokio::task::spawn_blocking(move || {
+            tweetpipe_common::kafka_connection::explain_failure(&kafka, &error, timeout)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
 }

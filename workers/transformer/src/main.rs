@@ -53,6 +53,7 @@ async fn run() -> anyhow::Result<()> {
 
     let pool = db::connect_lazy(&config.mysql_url()?, config.mysql.pool_size)?;
     wait_for_schema(&pool, &config, &shutdown).await;
+    wait_for_kafka(&config, &shutdown).await?;
     if shutdown.is_cancelled() {
         return Ok(());
     }
@@ -91,6 +92,38 @@ async fn wait_for_schema(
         }
     }
 }
+
+/// Waits (not ready) until the brokers answer with this config's settings, logging why not
+/// (`kind`: a refused password, an untrusted certificate, an unknown host, or no answer), so a
+/// misconfiguration reads as such instead of as a consumer that silently gets nothing.
+async fn wait_for_kafka(
+    config: &TransformerConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let client = tweetpipe_common::kafka::client_config(&config.kafka)?;
+    let mut backoff = Backoff::new(Duration::from_millis(500), config.max_backoff());
+    loop {
+        let check = client.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            tweetpipe_common::kafka_connection::check_connection(&check, KAFKA_CHECK_TIMEOUT)
+        })
+        .await?;
+        match checked {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(kind = e.kind(), error = %e, retry_in_ms = delay.as_millis() as u64, "Kafka not ready");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Bound of one start-up connection check.
+const KAFKA_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SIGTERM/SIGINT: stop consuming and finish the open batch; after the grace period,
 /// abandon it (uncommitted, so nothing is lost).

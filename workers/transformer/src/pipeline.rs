@@ -28,6 +28,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tweetpipe_common::codec::SchemaRegistry;
+use tweetpipe_common::kafka_connection::is_authorization;
 use tweetpipe_common::serve::Readiness;
 
 use crate::batch::Batch;
@@ -249,7 +250,11 @@ impl Batcher<'_> {
                         self.hand_over_if_full()
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "Kafka consume error; librdkafka retries");
+                        if e.rdkafka_error_code().is_some_and(is_authorization) {
+                            tracing::warn!(kind = "KafkaAuthorizationFailed", error = %e, "Kafka refused this principal (an ACL is missing; docs/security.md lists them); retrying");
+                        } else {
+                            tracing::warn!(error = %e, "Kafka consume error; librdkafka retries");
+                        }
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         Ok(())
                     }
