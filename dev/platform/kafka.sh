@@ -2,8 +2,11 @@
 # Apache Kafka in KRaft mode (one broker that is also the controller), from Maven Central jars.
 # Plaintext listeners for host and pods, and SASL_SSL (SCRAM-SHA-512, Kafka's own CA) ones.
 # Usage: kafka.sh fetch|start|stop|restart|status
-#        kafka.sh private-secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT
-#                 a private broker's config, certificates and users in DIR, storage formatted
+#        kafka.sh private-secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT [acls]
+#                 a private broker's config, certificates and users in DIR, storage formatted;
+#                 with `acls`, Kafka's authorizer is on (only ANONYMOUS, i.e. the plaintext
+#                 listeners, is a super user)
+#        kafka.sh acls BOOTSTRAP ARG...  Kafka's AclCommand through the plaintext BOOTSTRAP
 #        kafka.sh run DIR          run that broker in the foreground (the caller owns the process)
 #        kafka.sh scram-users BOOTSTRAP DIR
 #                 create or update DIR's SCRAM users through the plaintext BOOTSTRAP
@@ -187,11 +190,28 @@ status() {
   fi
 }
 
-# private_secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT: a broker of a test's own, like
-# the platform's (same jars, same SASL_SSL settings, its own CA and users) on loopback ports,
-# storage formatted; `run DIR` starts it, `scram-users` then creates its users.
+# authorizer_properties: Kafka's ACL authorizer for the SASL_SSL principals. The plaintext
+# listeners (controller, inter-broker, test set-up) authenticate nobody, so their principal
+# ANONYMOUS is the super user; every SASL user gets exactly what ACLs grant.
+authorizer_properties() {
+  printf 'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n'
+  printf 'super.users=User:ANONYMOUS\nallow.everyone.if.no.acl.found=false\n'
+}
+
+# acls BOOTSTRAP ARG...: Kafka's own ACL tool (kafka-acls) against BOOTSTRAP, e.g.
+# `--add --allow-principal User:tweetpipe --operation Write --topic posts`.
+acls() {
+  local bootstrap=$1
+  shift
+  "${JAVA_TOOL[@]}" org.apache.kafka.tools.AclCommand --bootstrap-server "$bootstrap" "$@"
+}
+
+# private_secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT [acls]: a broker of a test's
+# own, like the platform's (same jars, same SASL_SSL settings, its own CA and users) on loopback
+# ports, storage formatted; `run DIR` starts it, `scram-users` then creates its users.
 private_secured() {
-  local dir=$1 plain=$2 controller=$3 secure=$4
+  local dir=$1 plain=$2 controller=$3 secure=$4 authorizer=
+  [[ ${5:-} == acls ]] && authorizer=$(authorizer_properties)
   fetch
   mkdir -p "$dir"
   secure_material "$dir/secure"
@@ -203,6 +223,7 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SECURE://127.0.0.1:$secure
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SECURE:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 $(secure_properties "$dir/secure" SECURE)
+$authorizer
 PROPS
   log4j_config "$dir" WARN
   java_command "$dir"
@@ -224,7 +245,8 @@ main() {
     private-secured) private_secured "${@:2}" ;;
     run) run "${2:?usage: kafka.sh run DIR}" ;;
     scram-users) scram_users "${2:?usage: kafka.sh scram-users BOOTSTRAP DIR}" "${3:?DIR}" ;;
-    *) die "unknown command $command (fetch|start|stop|restart|status|private-secured|run|scram-users)" ;;
+    acls) acls "${2:?usage: kafka.sh acls BOOTSTRAP ARG...}" "${@:3}" ;;
+    *) die "unknown command $command (fetch|start|stop|restart|status|private-secured|run|scram-users|acls)" ;;
   esac
 }
 

@@ -54,19 +54,32 @@ impl PrivateSecuredKafka {
     /// Configures, formats and starts the broker, waits until it serves metadata, then creates
     /// its SCRAM users. Blocking (about 15 s); call it from `spawn_blocking` in async tests.
     pub fn start() -> Self {
+        Self::start_as(false)
+    }
+
+    /// [`Self::start`] with Kafka's ACL authorizer on: the SASL users may do only what
+    /// [`Self::acls`] grants (the plaintext listener stays a super user, for set-up).
+    pub fn start_with_acls() -> Self {
+        Self::start_as(true)
+    }
+
+    fn start_as(authorizer: bool) -> Self {
         let dir = temp_dir("private-secured-kafka");
         let (plain, controller, secure) = (free_port(), free_port(), free_port());
         let dir_arg = dir.display().to_string();
-        run_script(
-            &[
-                "private-secured",
-                &dir_arg,
-                &plain.to_string(),
-                &controller.to_string(),
-                &secure.to_string(),
-            ],
-            &dir.join("setup.log"),
-        );
+        let (plain_arg, controller_arg, secure_arg) =
+            (plain.to_string(), controller.to_string(), secure.to_string());
+        let mut args = vec![
+            "private-secured",
+            &dir_arg,
+            &plain_arg,
+            &controller_arg,
+            &secure_arg,
+        ];
+        if authorizer {
+            args.push("acls");
+        }
+        run_script(&args, &dir.join("setup.log"));
         let mut command = Command::new("bash");
         command.arg(kafka_script()).args(["run", &dir_arg]);
         let broker = ChildGuard(spawn_logged(command, &dir.join("kafka.log")));
@@ -108,6 +121,14 @@ impl PrivateSecuredKafka {
             );
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    /// Runs Kafka's `AclCommand` with `args` (e.g. `--add --allow-principal User:tweetpipe
+    /// --operation Write --topic t`) through the plaintext listener. Blocking (a JVM start).
+    pub fn acls(&self, args: &[&str]) {
+        let mut all = vec!["acls", self.plaintext.as_str()];
+        all.extend_from_slice(args);
+        run_script(&all, &self.dir.join("acls.log"));
     }
 
     /// The PEM CA that signed the broker's certificate.

@@ -1,0 +1,242 @@
+//! End to end over the platform Kafka's SASL_SSL listener (SCRAM-SHA-512, the platform's Kafka
+//! CA): a pipeline whose workers authenticate as `tweetpipe` and whose operator authenticates as
+//! `tweetpipe-admin` (`kafka.sasl.adminSecretName`) reaches Ready and stores posts; a wrong
+//! password, a wrong CA and an unknown host each become a `KafkaReady=False` condition whose
+//! reason and message say which, with no secret in them.
+
+mod e2e {
+    pub mod support;
+}
+
+use kube::Client;
+use tweetpipe_operator::crd::{KafkaSasl, KafkaTls, SaslMechanism, SecretKeyRef, TweetPipeline};
+use tweetpipe_testkit::SecureKafka;
+
+use e2e::support::*;
+
+const WORKERS_SECRET: &str = "kafka-workers";
+const ADMIN_SECRET: &str = "kafka-admin";
+const CA_SECRET: &str = "kafka-ca";
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Username and password of one SCRAM user, as a Secret with keys `username` and `password`.
+async fn put_user_secret(client: &Client, ns: &str, name: &str, username: &str, password: &str) {
+    put_secret(client, ns, name, "username", username.trim()).await;
+    put_secret(client, ns, name, "password", password.trim()).await;
+}
+
+/// The Secrets of a secured pipeline: the workers' and the operator's SCRAM users, the CA.
+async fn put_kafka_secrets(client: &Client, ns: &str, kafka: &SecureKafka) {
+    put_user_secret(
+        client,
+        ns,
+        WORKERS_SECRET,
+        &read(&kafka.username_file),
+        &read(&kafka.password_file),
+    )
+    .await;
+    put_user_secret(
+        client,
+        ns,
+        ADMIN_SECRET,
+        &read(&kafka.admin_username_file),
+        &read(&kafka.admin_password_file),
+    )
+    .await;
+    put_secret(client, ns, CA_SECRET, "ca.crt", &read(&kafka.ca_file)).await;
+}
+
+/// The fixture pipeline on the SASL_SSL listener, as pods reach it.
+fn secured_pipeline(ns: &TestNamespace, name: &str, kafka: &SecureKafka) -> TweetPipeline {
+    let mut tp = pipeline(ns, name);
+    tp.spec.kafka.bootstrap_servers = kafka.bootstrap_pod.clone();
+    tp.spec.kafka.tls = Some(KafkaTls {
+        ca_secret: Some(SecretKeyRef {
+            name: CA_SECRET.into(),
+            key: "ca.crt".into(),
+        }),
+        ..KafkaTls::default()
+    });
+    tp.spec.kafka.sasl = Some(KafkaSasl {
+        mechanism: SaslMechanism::ScramSha512,
+        secret_name: WORKERS_SECRET.into(),
+        username_key: "username".into(),
+        password_key: "password".into(),
+        admin_secret_name: Some(ADMIN_SECRET.into()),
+    });
+    tp
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_over_sasl_ssl_becomes_ready_and_stores_posts() {
+    let client = client().await;
+    let kafka = platform().require_secure_kafka();
+    let ns = TestNamespace::new(&client, "sasl").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    put_kafka_secrets(&client, &ns.name, &kafka).await;
+    deploy_simulator(&client, &ns.name).await;
+    let mut tp = secured_pipeline(&ns, "secured", &kafka);
+    tp.spec.source.tokens.truncate(1);
+    create(&client, &tp).await;
+
+    wait_condition(&client, &ns.name, "secured", "KafkaReady", "True", None).await;
+    wait_condition(&client, &ns.name, "secured", "Ready", "True", None).await;
+    let database = tp.spec.mysql.database.clone();
+    let posts = wait_for("posts in MariaDB, written by a transformer over SASL_SSL", || {
+        let database = database.clone();
+        async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+                .await
+                .ok()?;
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM `{database}`.posts"
+            )))
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
+            (count > 0).then_some(count)
+        }
+    })
+    .await;
+    assert!(posts > 0);
+    // The topics exist on the shared broker (made by the operator over SASL_SSL).
+    let topic = tp.spec.kafka.topic.clone();
+    assert_eq!(
+        existing_topics(std::slice::from_ref(&topic)),
+        vec![topic],
+        "the operator created the posts topic"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
+    let client = client().await;
+    let kafka = platform().require_secure_kafka();
+    let ns = TestNamespace::new(&client, "saslbad").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    put_kafka_secrets(&client, &ns.name, &kafka).await;
+    let name = "secured";
+    create(&client, &secured_pipeline(&ns, name, &kafka)).await;
+    wait_condition(&client, &ns.name, name, "KafkaReady", "True", None).await;
+
+    let passwords = [
+        read(&kafka.password_file).trim().to_string(),
+        read(&kafka.admin_password_file).trim().to_string(),
+    ];
+    let wrong_password = "not-the-password-4711";
+    let assert_no_secret = |case: &str, message: &str| {
+        for secret in passwords.iter().map(String::as_str).chain([wrong_password]) {
+            assert!(
+                !message.contains(secret),
+                "{case}: a password leaked into the condition: {message}"
+            );
+        }
+        assert!(
+            !message.contains("BEGIN"),
+            "{case}: PEM in the condition: {message}"
+        );
+    };
+
+    // 1. The operator's password is wrong.
+    put_secret(&client, &ns.name, ADMIN_SECRET, "password", wrong_password).await;
+    let condition = wait_condition(
+        &client,
+        &ns.name,
+        name,
+        "KafkaReady",
+        "False",
+        Some("KafkaAuthenticationFailed"),
+    )
+    .await;
+    eprintln!("wrong password: {}", condition.message);
+    assert!(
+        condition.message.contains("refused the SASL credentials"),
+        "{}",
+        condition.message
+    );
+    assert_no_secret("wrong password", &condition.message);
+    put_kafka_secrets(&client, &ns.name, &kafka).await;
+    wait_condition(&client, &ns.name, name, "KafkaReady", "True", None).await;
+
+    // 2. The CA is another one than the broker's.
+    let other_ca = tweetpipe_testkit::files::temp_dir("other-kafka-ca");
+    let status = std::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../dev/platform/pki.sh"
+        ))
+        .arg("kafka")
+        .arg(&other_ca)
+        .status()
+        .expect("pki.sh");
+    assert!(status.success(), "pki.sh kafka made a second CA");
+    put_secret(
+        &client,
+        &ns.name,
+        CA_SECRET,
+        "ca.crt",
+        &read(&other_ca.join("ca.crt")),
+    )
+    .await;
+    let condition = wait_condition(
+        &client,
+        &ns.name,
+        name,
+        "KafkaReady",
+        "False",
+        Some("KafkaCertificateUntrusted"),
+    )
+    .await;
+    eprintln!("wrong CA: {}", condition.message);
+    assert!(
+        condition.message.contains("certificate is not trusted"),
+        "{}",
+        condition.message
+    );
+    assert_no_secret("wrong CA", &condition.message);
+    std::fs::remove_dir_all(&other_ca).ok();
+    put_kafka_secrets(&client, &ns.name, &kafka).await;
+    wait_condition(&client, &ns.name, name, "KafkaReady", "True", None).await;
+
+    // 3. The bootstrap host does not resolve.
+    let port = kafka.bootstrap_pod.rsplit(':').next().expect("port");
+    patch_spec(
+        &client,
+        &ns.name,
+        name,
+        serde_json::json!({"kafka": {"bootstrapServers": format!("no-such-kafka.invalid:{port}")}}),
+    )
+    .await;
+    let condition = wait_condition(
+        &client,
+        &ns.name,
+        name,
+        "KafkaReady",
+        "False",
+        Some("KafkaHostUnknown"),
+    )
+    .await;
+    eprintln!("unknown host: {}", condition.message);
+    assert!(
+        condition.message.contains("no-such-kafka.invalid"),
+        "{}",
+        condition.message
+    );
+    assert_no_secret("unknown host", &condition.message);
+    // Ready says why too.
+    wait_condition(
+        &client,
+        &ns.name,
+        name,
+        "Ready",
+        "False",
+        Some("KafkaHostUnknown"),
+    )
+    .await;
+}
