@@ -86,22 +86,25 @@ async fn pipeline_over_sasl_ssl_becomes_ready_and_stores_posts() {
     wait_condition(&client, &ns.name, "secured", "KafkaReady", "True", None).await;
     wait_condition(&client, &ns.name, "secured", "Ready", "True", None).await;
     let database = tp.spec.mysql.database.clone();
-    let posts = wait_for("posts in MariaDB, written by a transformer over SASL_SSL", || {
-        let database = database.clone();
-        async move {
-            use sqlx::Connection;
-            let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+    let posts = wait_for(
+        "posts in MariaDB, written by a transformer over SASL_SSL",
+        || {
+            let database = database.clone();
+            async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+                    .await
+                    .ok()?;
+                let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*) FROM `{database}`.posts"
+                )))
+                .fetch_one(&mut conn)
                 .await
                 .ok()?;
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM `{database}`.posts"
-            )))
-            .fetch_one(&mut conn)
-            .await
-            .ok()?;
-            (count > 0).then_some(count)
-        }
-    })
+                (count > 0).then_some(count)
+            }
+        },
+    )
     .await;
     assert!(posts > 0);
     // The topics exist on the shared broker (made by the operator over SASL_SSL).

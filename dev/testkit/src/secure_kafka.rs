@@ -67,8 +67,11 @@ impl PrivateSecuredKafka {
         let dir = temp_dir("private-secured-kafka");
         let (plain, controller, secure) = (free_port(), free_port(), free_port());
         let dir_arg = dir.display().to_string();
-        let (plain_arg, controller_arg, secure_arg) =
-            (plain.to_string(), controller.to_string(), secure.to_string());
+        let (plain_arg, controller_arg, secure_arg) = (
+            plain.to_string(),
+            controller.to_string(),
+            secure.to_string(),
+        );
         let mut args = vec![
             "private-secured",
             &dir_arg,

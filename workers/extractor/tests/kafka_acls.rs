@@ -33,7 +33,12 @@ async fn acls(kafka: &Arc<PrivateSecuredKafka>, args: Vec<String>) {
     .expect("acls");
 }
 
-fn acl(action: &str, operations: &[&str], resources: &[(&str, &str)], prefixed: bool) -> Vec<String> {
+fn acl(
+    action: &str,
+    operations: &[&str],
+    resources: &[(&str, &str)],
+    prefixed: bool,
+) -> Vec<String> {
     let mut args = vec![action.to_string()];
     if action == "--remove" {
         args.push("--force".into());
@@ -121,7 +126,11 @@ async fn extractor_works_with_exactly_the_documented_acls_and_names_a_missing_on
     let summary = running.task.await.expect("extractor task");
     assert_eq!(summary.posts as usize, expected.len());
     let records = read_posts_async(&kafka.plaintext, &setup.topic).await;
-    assert_eq!(records.len(), expected.len(), "every post written as tweetpipe");
+    assert_eq!(
+        records.len(),
+        expected.len(),
+        "every post written as tweetpipe"
+    );
 
     // Without the transactional-id ACL the producer is refused, and the failure says so.
     let prefix = names::extractor_transactional_id(&config.pipeline, 0)
@@ -152,10 +161,7 @@ async fn extractor_works_with_exactly_the_documented_acls_and_names_a_missing_on
     .expect("told apart");
     eprintln!("missing ACL: {explained}");
     assert_eq!(explained.kind(), "KafkaAuthorizationFailed", "{explained}");
-    assert!(
-        explained.to_string().contains("ACL"),
-        "{explained}"
-    );
+    assert!(explained.to_string().contains("ACL"), "{explained}");
     sim.stop().await;
     tokio::task::spawn_blocking(move || drop(kafka))
         .await
