@@ -109,7 +109,13 @@ async fn transformer_works_with_exactly_the_documented_acls_and_names_a_missing_
         .expect("read")
         .expect("DLQ readable");
     }
+    let consumed = running.metrics.records_consumed.get();
     running.stop().await;
+    assert_eq!(
+        consumed,
+        posts.len() as u64 + 1,
+        "every record read as tweetpipe"
+    );
     assert_eq!(dead, 1, "the undecodable record, dead-lettered once");
     assert_eq!(
         db.count("SELECT COUNT(*) FROM posts").await,
