@@ -4,6 +4,8 @@
 # pipeline to be Ready and shows posts arriving: counts per query, top hashtags, `kubectl get tp`.
 # Needs `make platform-up` and the images tweetpipe/{operator,extractor,transformer,xapi-simulator}:dev
 # (`make images`). Usage: bash examples/demo.sh [seconds to watch, default 60]
+# DEMO_KAFKA=secure: the pipeline uses the platform's SASL_SSL listener (SCRAM-SHA-512, Kafka's
+# own CA), the workers as user `tweetpipe`, the operator as `tweetpipe-admin` (docs/security.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/platform/lib.sh
@@ -60,10 +62,46 @@ spec:
 YAML
 kubectl_admin -n "$system" rollout status deploy/x-api-simulator --timeout=120s >/dev/null
 
+# secure_kafka < MANIFEST: the pipeline's kafka section on the SASL_SSL listener.
+secure_kafka() {
+  awk -v bootstrap="$TWEETPIPE_KAFKA_SECURE_BOOTSTRAP_POD" '
+    /^    bootstrapServers: / {
+      print "    bootstrapServers: " bootstrap
+      print "    tls:"
+      print "      caSecret: {name: kafka-ca, key: ca.crt}"
+      print "    sasl:"
+      print "      mechanism: SCRAM-SHA-512"
+      print "      secretName: kafka-workers"
+      print "      adminSecretName: kafka-admin"
+      next
+    }
+    { print }'
+}
+
+# kafka_secrets: the CA and both SCRAM users' Secrets in namespace tweets, from the platform's
+# files (values never on a command line).
+kafka_secrets() {
+  local users=${TWEETPIPE_KAFKA_CA_FILE%/ca.crt}/users
+  kubectl_admin create namespace tweets --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
+  kubectl_admin -n tweets create secret generic kafka-ca --from-file=ca.crt="$TWEETPIPE_KAFKA_CA_FILE" \
+    --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
+  kubectl_admin -n tweets create secret generic kafka-workers \
+    --from-file=username="$users/tweetpipe/username" --from-file=password="$users/tweetpipe/password" \
+    --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
+  kubectl_admin -n tweets create secret generic kafka-admin \
+    --from-file=username="$users/tweetpipe-admin/username" --from-file=password="$users/tweetpipe-admin/password" \
+    --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
+}
+
 echo "==> pipeline examples/covid19.yaml"
 manifest=$(sed -e "s#mysql://root:tweetpipe-dev-root@10.244.0.1:3306#$TWEETPIPE_MYSQL_URL_POD#" \
     -e "s#bootstrapServers: 10.244.0.1:9094#bootstrapServers: $TWEETPIPE_KAFKA_BOOTSTRAP_POD#" \
     examples/covid19.yaml)
+if [[ ${DEMO_KAFKA:-plaintext} == secure ]]; then
+  echo "    Kafka over SASL_SSL at $TWEETPIPE_KAFKA_SECURE_BOOTSTRAP_POD (Secrets kafka-ca, kafka-workers, kafka-admin)"
+  kafka_secrets
+  manifest=$(secure_kafka <<<"$manifest")
+fi
 # The admission webhook answers once the operator has published its CA (a few seconds after
 # the chart is ready); until then the API server cannot call it, so retry briefly.
 for attempt in $(seq 1 30); do
