@@ -180,7 +180,9 @@ pub async fn start_with(
                         Some(cause) => {
                             tracing::warn!(kind = cause.kind(), error = %cause, cause = %e, retry_in_ms, "Kafka not ready")
                         }
-                        None => tracing::warn!(error = %e, retry_in_ms, "Kafka or the schema registry not ready"),
+                        None => {
+                            tracing::warn!(error = %e, retry_in_ms, "Kafka or the schema registry not ready")
+                        }
                     }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {},

@@ -123,7 +123,11 @@ async fn extractor_works_with_exactly_the_documented_acls_and_names_a_missing_on
     )
     .await;
     cancel.cancel();
-    let summary = running.task.await.expect("extractor task");
+    let summary = running
+        .task
+        .await
+        .expect("extractor task")
+        .expect("extractor run");
     assert_eq!(summary.posts as usize, expected.len());
     let records = read_posts_async(&kafka.plaintext, &setup.topic).await;
     assert_eq!(
