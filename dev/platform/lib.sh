@@ -39,6 +39,8 @@ KAFKA_SECURE_POD_PORT=9096
 # Kafka's CA, broker keystore and SCRAM users' username/password files (pki.sh, kafka.sh).
 KAFKA_SECURE_DIR=$STATE_DIR/pki/kafka
 MYSQL_PORT=3306
+# MariaDB's CA, server certificate and key (pki.sh); TLS is served beside plaintext.
+MYSQL_TLS_DIR=$STATE_DIR/pki/mariadb
 MYSQL_ROOT_PASSWORD=tweetpipe-dev-root
 APISERVER_PORT=6443
 # The schema registry listens on the pod bridge address (reachable from the host too, like the API

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # MariaDB from Debian's packages, with its data directory under the platform state.
+# It serves TLS (a server certificate from pki.sh's MariaDB CA) beside plaintext on the same port:
+# accounts made `REQUIRE SSL` need it, everything else may still connect in plaintext.
 # Usage: mariadb.sh start|stop|restart|status
+#        mariadb.sh private DIR PORT  a server of a test's own in DIR (config, certificates,
+#                                     data directory; root without password on loopback)
+#        mariadb.sh run DIR           that server in the foreground (exec)
 source "$(dirname "$0")/lib.sh"
 
 DB_DATA=$STATE_DIR/mariadb
@@ -24,7 +29,15 @@ innodb_buffer_pool_size=512M
 innodb_log_file_size=256M
 innodb_flush_log_at_trx_commit=1
 max_connections=500
+$(tls_settings "$MYSQL_TLS_DIR")
 CNF
+}
+
+# tls_settings DIR: the server certificate, key and CA of DIR (made by pki.sh), for [mariadbd].
+tls_settings() {
+  local dir=$1
+  bash "$PLATFORM_DIR/pki.sh" mariadb "$dir"
+  printf 'ssl_ca=%s\nssl_cert=%s\nssl_key=%s\n' "$dir/ca.crt" "$dir/server.crt" "$dir/server.key"
 }
 
 start() {
@@ -79,5 +92,42 @@ status() {
   if daemon_running mariadb && root_password_set; then echo "up   127.0.0.1:$MYSQL_PORT (pods: $NODE_IP:$MYSQL_PORT)"; else echo "down"; fi
 }
 
-mkdir -p "$LOG_DIR"
-"${1:-status}"
+# private DIR PORT: a MariaDB of a test's own, with the platform's TLS settings (its own CA in
+# DIR/pki), on loopback only; `run DIR` starts it. Made once per DIR.
+private() {
+  local dir=$1 port=$2
+  command -v mariadbd >/dev/null || die "mariadbd missing: run dev/platform/install-deps.sh"
+  mkdir -p "$dir"
+  write_file "$dir/my.cnf" <<CNF
+[mariadbd]
+user=root
+datadir=$dir/data
+socket=$dir/mariadb.sock
+pid-file=$dir/mariadbd.pid
+port=$port
+bind-address=127.0.0.1
+skip-name-resolve
+character-set-server=utf8mb4
+collation-server=utf8mb4_unicode_ci
+innodb_buffer_pool_size=64M
+$(tls_settings "$dir/pki")
+CNF
+  [[ -d $dir/data/mysql ]] && return 0
+  mariadb-install-db --defaults-file="$dir/my.cnf" --auth-root-authentication-method=normal \
+    --skip-test-db >> "$dir/install.log" 2>&1 || die "mariadb-install-db failed (see $dir/install.log)"
+}
+
+# run DIR: the server of DIR in the foreground (exec: the caller's child is mariadbd).
+run() { exec mariadbd --defaults-file="$1/my.cnf"; }
+
+main() {
+  local command=${1:-status}
+  case $command in
+    start | stop | restart | status) mkdir -p "$LOG_DIR" && "$command" ;;
+    private) private "${2:?usage: mariadb.sh private DIR PORT}" "${3:?PORT}" ;;
+    run) run "${2:?usage: mariadb.sh run DIR}" ;;
+    *) die "unknown command $command (start|stop|restart|status|private|run)" ;;
+  esac
+}
+
+main "$@"

@@ -2,8 +2,10 @@
 # Credentials for the local cluster: a CA, the API server's serving certificate, its client
 # certificate for kubelets, the service-account key pair, and static bearer tokens (one per
 # component, each with the identity RBAC and the Node authorizer expect). Made once per state dir.
-# Usage: pki.sh            the cluster's credentials and Kafka's (in $STATE_DIR/pki/kafka)
-#        pki.sh kafka DIR  Kafka's only, in DIR (kafka.sh's private brokers for tests use this)
+# Usage: pki.sh              the cluster's credentials, Kafka's (in $STATE_DIR/pki/kafka) and
+#                            MariaDB's (in $STATE_DIR/pki/mariadb)
+#        pki.sh kafka DIR    Kafka's only, in DIR (kafka.sh's private brokers for tests use this)
+#        pki.sh mariadb DIR  MariaDB's only, in DIR (mariadb.sh, also for private servers)
 source "$(dirname "$0")/lib.sh"
 
 # kafka_certificates DIR: a CA of Kafka's own (clients trust it through a CA file, as they would
@@ -29,10 +31,39 @@ kafka_certificates() {
   )
 }
 
-if [[ ${1:-} == kafka ]]; then
-  kafka_certificates "${2:?usage: pki.sh kafka DIR}"
-  exit 0
-fi
+# mariadb_certificates DIR: a CA of MariaDB's own (clients and dashboards trust it through a CA
+# file: ca.crt) and the server's certificate and key (server.crt, server.key), valid for loopback,
+# the pod bridge address and localhost, so hostname verification passes from host and pods.
+# Made once per DIR.
+mariadb_certificates() {
+  local dir=$1
+  [[ -f $dir/server.crt ]] && return 0
+  log "creating MariaDB CA and server certificate in $dir"
+  mkdir -p "$dir"
+  (
+    cd "$dir" || exit 1
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tweetpipe-mariadb-ca" \
+      -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=mariadb" -keyout server.key -out server.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,IP:%s,DNS:localhost\nextendedKeyUsage=serverAuth\n' "$NODE_IP" > server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.crt 2>/dev/null
+    rm -f server.csr server.ext
+    chmod 644 ca.crt server.crt
+  )
+}
+
+case ${1:-} in
+  kafka)
+    kafka_certificates "${2:?usage: pki.sh kafka DIR}"
+    exit 0
+    ;;
+  mariadb)
+    mariadb_certificates "${2:?usage: pki.sh mariadb DIR}"
+    exit 0
+    ;;
+esac
 
 PKI=$STATE_DIR/pki
 mkdir -p "$PKI"
@@ -107,3 +138,4 @@ kubeconfig "$PKI/kubelet.kubeconfig" "system:node:$NODE_NAME"
 kubeconfig "$PKI/kube-proxy.kubeconfig" system:kube-proxy
 kubeconfig "$PKI/coredns.kubeconfig" system:coredns
 kafka_certificates "$PKI/kafka"
+mariadb_certificates "$PKI/mariadb"

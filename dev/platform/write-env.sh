@@ -18,6 +18,8 @@ TWEETPIPE_KAFKA_ADMIN_SASL_USERNAME_FILE=$KAFKA_SECURE_DIR/users/tweetpipe-admin
 TWEETPIPE_KAFKA_ADMIN_SASL_PASSWORD_FILE=$KAFKA_SECURE_DIR/users/tweetpipe-admin/password
 TWEETPIPE_MYSQL_URL=mysql://root:$MYSQL_ROOT_PASSWORD@127.0.0.1:$MYSQL_PORT
 TWEETPIPE_MYSQL_URL_POD=mysql://root:$MYSQL_ROOT_PASSWORD@$NODE_IP:$MYSQL_PORT
+# MariaDB serves TLS on the same port (certificate for 127.0.0.1, the pod bridge and localhost).
+TWEETPIPE_MYSQL_CA_FILE=$MYSQL_TLS_DIR/ca.crt
 # The registry listens on the pod bridge address only; the host reaches it there too.
 TWEETPIPE_SCHEMA_REGISTRY_URL=$REGISTRY_URL
 TWEETPIPE_SCHEMA_REGISTRY_URL_POD=$REGISTRY_URL
