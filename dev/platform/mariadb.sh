@@ -93,7 +93,8 @@ status() {
 }
 
 # private DIR PORT: a MariaDB of a test's own, with the platform's TLS settings (its own CA in
-# DIR/pki), on loopback only; `run DIR` starts it. Made once per DIR.
+# DIR/pki), on loopback only; `run DIR` starts it. Made once per DIR. It also listens on
+# 127.0.0.2, an address its certificate does not name, for tests of hostname verification.
 private() {
   local dir=$1 port=$2
   command -v mariadbd >/dev/null || die "mariadbd missing: run dev/platform/install-deps.sh"
@@ -105,7 +106,7 @@ datadir=$dir/data
 socket=$dir/mariadb.sock
 pid-file=$dir/mariadbd.pid
 port=$port
-bind-address=127.0.0.1
+bind-address=127.0.0.1,127.0.0.2
 skip-name-resolve
 character-set-server=utf8mb4
 collation-server=utf8mb4_unicode_ci

@@ -14,6 +14,7 @@
 //! - [`registry`]: the platform's schema registry: subjects, compatibility, cleanup.
 //! - [`checkpoints`]: the extractor's compacted checkpoint topic.
 //! - [`mysql`]: a private database per test on the platform's MariaDB, logins, error numbers.
+//! - [`private_mysql`]: a MariaDB server of a test's own serving TLS (the platform's settings).
 //! - [`rollups`]: assertions on what the transformer stored (row counts, roll-ups, snapshots).
 //!
 //! The sample posts themselves are `tweetpipe_common::fixtures` (feature `fixtures`).
@@ -27,6 +28,7 @@ pub mod mysql;
 pub mod names;
 pub mod platform;
 pub mod ports;
+pub mod private_mysql;
 pub mod process;
 pub mod records;
 pub mod registry;

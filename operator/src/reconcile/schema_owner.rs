@@ -64,6 +64,7 @@ impl SchemaOwner for PipelineSchema {
                     AccountRole::Writer => Role::Writer,
                 },
                 password: account.password.expose(),
+                require_tls: account.require_tls,
             };
             match tweetpipe_schema::ensure_account(pool, &spec).await {
                 Ok(_) => Ok(()),

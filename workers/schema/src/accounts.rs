@@ -11,6 +11,11 @@
 //! never reach a log; they cannot take placeholders, so names are validated and the password
 //! is quoted as a string literal. The password is set only when its fingerprint changed, so
 //! MySQL 8 password-history policies never refuse a re-set of the same password.
+//!
+//! Transport: an account with [`AccountSpec::require_tls`] is created `REQUIRE SSL`, and an
+//! existing one is altered to it (or back to `REQUIRE NONE`) only when the server's `ssl_type`
+//! differs, so the statements stay idempotent. A stricter requirement set by hand (`X509`,
+//! `SPECIFIED`) is left alone.
 
 use std::fmt;
 
@@ -60,6 +65,8 @@ pub struct AccountSpec<'a> {
     pub host: &'a str,
     pub role: Role,
     pub password: &'a str,
+    /// Whether the server refuses this account's logins without TLS (`REQUIRE SSL`).
+    pub require_tls: bool,
 }
 
 impl fmt::Debug for AccountSpec<'_> {
@@ -70,6 +77,7 @@ impl fmt::Debug for AccountSpec<'_> {
             .field("host", &self.host)
             .field("role", &self.role)
             .field("password", &"<redacted>")
+            .field("require_tls", &self.require_tls)
             .finish()
     }
 }
@@ -81,7 +89,8 @@ pub enum AccountOutcome {
     Created,
     /// The password differed from the one last set and was changed.
     PasswordChanged,
-    /// Nothing to do (missing grants, if any, were given back).
+    /// Nothing to do (missing grants, if any, were given back; the TLS requirement, if it
+    /// differed, was set).
     Unchanged,
     /// An account with exactly this role's grants, made before the control table existed,
     /// is now recorded as ours; its password was set.
@@ -127,6 +136,7 @@ pub async fn ensure_reporting_user(
         host,
         role: Role::Reporting,
         password,
+        require_tls: false,
     };
     ensure_account(pool, &spec).await
 }
@@ -157,8 +167,9 @@ async fn ensure_locked(
             // account that is missing and creates it; never an unrecorded account of ours.
             record_with_password(conn, spec).await?;
             let create = format!(
-                "CREATE USER {account} IDENTIFIED BY {}",
-                quote_string(spec.password)
+                "CREATE USER {account} IDENTIFIED BY {}{}",
+                quote_string(spec.password),
+                if spec.require_tls { " REQUIRE SSL" } else { "" }
             );
             if let Err(e) = run(conn, &create).await {
                 // Someone created it meanwhile: do not keep a row claiming it.
@@ -179,6 +190,7 @@ async fn ensure_locked(
             if !grants_match(spec.role, spec.database, &grants) {
                 run(conn, &grant_statement(spec.role, spec.database, &account)).await?;
             }
+            align_transport(conn, spec, &account).await?;
             Ok(outcome)
         }
         (None, Some(grants)) => {
@@ -192,6 +204,7 @@ async fn ensure_locked(
             // We cannot tell which password it has: set the one we were given.
             set_password(conn, &account, spec.password).await?;
             record_with_password(conn, spec).await?;
+            align_transport(conn, spec, &account).await?;
             Ok(AccountOutcome::Adopted)
         }
     }
@@ -340,6 +353,68 @@ async fn set_password(
         .map_err(|e| password_error("ALTER USER", account, password, e))
 }
 
+/// What the server requires of an account's transport: `mysql.user.ssl_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportRequirement {
+    /// `''`: plaintext allowed.
+    NotRequired,
+    /// `ANY`: `REQUIRE SSL`.
+    Tls,
+    /// `X509` or `SPECIFIED`: a client certificate (set by hand; stricter than ours).
+    ClientCertificate,
+}
+
+impl TransportRequirement {
+    fn from_ssl_type(ssl_type: &str) -> Self {
+        match ssl_type.to_ascii_uppercase().as_str() {
+            "" => TransportRequirement::NotRequired,
+            "ANY" => TransportRequirement::Tls,
+            _ => TransportRequirement::ClientCertificate,
+        }
+    }
+}
+
+/// The transport requirement of `user@host`, `None` when the account does not exist.
+pub async fn transport_requirement(
+    conn: &mut MySqlConnection,
+    user: &str,
+    host: &str,
+) -> Result<Option<TransportRequirement>, SchemaError> {
+    // mysql.user is a table in MySQL and a view over global_priv in MariaDB; both have ssl_type.
+    let ssl_type: Option<String> = sqlx::query_scalar(
+        "SELECT CAST(ssl_type AS CHAR) FROM mysql.user WHERE User = ? AND Host = ?",
+    )
+    .bind(user)
+    .bind(host)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(ssl_type.map(|t| TransportRequirement::from_ssl_type(&t)))
+}
+
+/// The `ALTER USER … REQUIRE` clause that brings `current` to what `require_tls` asks, if any.
+fn transport_change(current: TransportRequirement, require_tls: bool) -> Option<&'static str> {
+    match (current, require_tls) {
+        (TransportRequirement::NotRequired, true) => Some("REQUIRE SSL"),
+        (TransportRequirement::Tls, false) => Some("REQUIRE NONE"),
+        _ => None,
+    }
+}
+
+/// Sets `REQUIRE SSL` / `REQUIRE NONE` when the account's requirement differs from the spec's.
+async fn align_transport(
+    conn: &mut MySqlConnection,
+    spec: &AccountSpec<'_>,
+    account: &str,
+) -> Result<(), SchemaError> {
+    let Some(current) = transport_requirement(conn, spec.user, spec.host).await? else {
+        return Ok(());
+    };
+    if let Some(clause) = transport_change(current, spec.require_tls) {
+        run(conn, &format!("ALTER USER {account} {clause}")).await?;
+    }
+    Ok(())
+}
+
 /// Runs one statement that cannot be prepared (account management); its parts are validated.
 async fn run(conn: &mut MySqlConnection, statement: &str) -> Result<(), sqlx::Error> {
     conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned())))
@@ -408,8 +483,27 @@ mod tests {
             host: "%",
             role: Role::Writer,
             password: "s3cret",
+            require_tls: true,
         };
         assert!(!format!("{spec:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_transport_requirement_changes_only_between_none_and_ssl() {
+        use TransportRequirement::{ClientCertificate, NotRequired, Tls};
+        assert_eq!(TransportRequirement::from_ssl_type(""), NotRequired);
+        assert_eq!(TransportRequirement::from_ssl_type("ANY"), Tls);
+        assert_eq!(
+            TransportRequirement::from_ssl_type("X509"),
+            ClientCertificate
+        );
+        assert_eq!(transport_change(NotRequired, true), Some("REQUIRE SSL"));
+        assert_eq!(transport_change(Tls, false), Some("REQUIRE NONE"));
+        assert_eq!(transport_change(Tls, true), None);
+        assert_eq!(transport_change(NotRequired, false), None);
+        // Stricter requirements set by hand are never weakened nor replaced.
+        assert_eq!(transport_change(ClientCertificate, true), None);
+        assert_eq!(transport_change(ClientCertificate, false), None);
     }
 
     #[test]

@@ -17,11 +17,16 @@ mod error;
 mod fingerprint;
 mod grants;
 mod names;
+pub mod tls;
 pub mod version;
 
-pub use accounts::{AccountOutcome, AccountSpec, Role, drop_accounts, ensure_account};
+pub use accounts::{
+    AccountOutcome, AccountSpec, Role, TransportRequirement, drop_accounts, ensure_account,
+    transport_requirement,
+};
 pub use control::CONTROL_DATABASE;
 pub use error::SchemaError;
+pub use tls::{TlsFailure, tls_failure};
 pub use version::{check_migrated, required_version, schema_version};
 
 /// The MySQL schema as versioned migrations (`workers/schema/migrations/`). Running it

@@ -37,6 +37,7 @@ fn spec<'a>(db: &'a TestDb, user: &'a str, role: Role, password: &'a str) -> Acc
         host: "%",
         role,
         password,
+        require_tls: false,
     }
 }
 

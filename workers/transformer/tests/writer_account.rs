@@ -26,6 +26,7 @@ async fn a_writer_account_checks_the_version_and_writes_batches() {
         host: "%",
         role: Role::Writer,
         password: "writer'pass",
+        require_tls: false,
     };
     let outcome = ensure_account(&admin, &spec)
         .await

@@ -70,6 +70,8 @@ pub struct DesiredAccount {
     pub password: SecretString,
     /// What it may do.
     pub role: AccountRole,
+    /// Created `REQUIRE SSL` (the spec's `mysql.tls` is set).
+    pub require_tls: bool,
 }
 
 /// Why an account statement failed: refused by policy, or failed.
