@@ -410,6 +410,50 @@ pub struct MySqlSpec {
     /// Read-only user for dashboards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reporting_user: Option<ReportingUser>,
+    /// TLS to MySQL for the operator and the transformers; the writer and reporting accounts are
+    /// then created `REQUIRE SSL`. Without it, `ssl-mode` in the admin URL applies (and asks
+    /// for `REQUIRE SSL` too when it is `REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<MySqlTls>,
+}
+
+/// TLS to MySQL.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MySqlTls {
+    /// CA certificate (PEM) that signed the server's certificate, e.g. `ca.crt`; mounted into the
+    /// transformers. The public web roots (webpki-roots) when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretKeyRef>,
+    /// How much of the server's certificate is verified.
+    #[serde(default)]
+    pub mode: MySqlTlsMode,
+}
+
+/// How the MySQL server's certificate is verified.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum MySqlTlsMode {
+    /// Signed by the CA and naming the host connected to (the default).
+    #[default]
+    VerifyIdentity,
+    /// Signed by the CA, whatever host it names.
+    VerifyCa,
+    /// Encrypted, the certificate not verified (protects against eavesdropping only).
+    Required,
+}
+
+impl MySqlTlsMode {
+    /// The `ssl-mode` sqlx and the MySQL clients name it by.
+    pub fn ssl_mode(self) -> &'static str {
+        match self {
+            MySqlTlsMode::VerifyIdentity => "VERIFY_IDENTITY",
+            MySqlTlsMode::VerifyCa => "VERIFY_CA",
+            MySqlTlsMode::Required => "REQUIRED",
+        }
+    }
 }
 
 /// A read-only database user for dashboards.

@@ -371,6 +371,9 @@ fn check_mysql(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
             out,
         );
     }
+    if let Some(ca) = mysql.tls.as_ref().and_then(|tls| tls.ca_secret.as_ref()) {
+        check_secret_ref(ca, "spec.mysql.tls.caSecret", out);
+    }
 }
 
 fn check_transitions(new: &TweetPipelineSpec, old: &TweetPipelineSpec, out: &mut Vec<Refusal>) {

@@ -109,7 +109,19 @@ pub fn transformer_config(tp: &TweetPipeline) -> TransformerConfig {
         ..TransformerConfig::new(
             pipeline_id(tp),
             kafka_config(&tp.spec.kafka, Some(group_id(tp))),
-            MysqlSettings::new(paths::MYSQL_URL_FILE),
+            mysql_settings(tp),
         )
+    }
+}
+
+/// `mysql` of `transformer.json`: the URL file, and `mysql.tls` as mode and mounted CA file.
+fn mysql_settings(tp: &TweetPipeline) -> MysqlSettings {
+    let tls = tp.spec.mysql.tls.as_ref();
+    MysqlSettings {
+        ssl_mode: tls.map(|t| t.mode.ssl_mode().to_string()),
+        ssl_ca_file: tls
+            .and_then(|t| t.ca_secret.as_ref())
+            .map(|_| PathBuf::from(paths::MYSQL_CA_FILE)),
+        ..MysqlSettings::new(paths::MYSQL_URL_FILE)
     }
 }

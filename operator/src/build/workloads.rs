@@ -460,6 +460,20 @@ pub fn transformer_deployment(
         vec![("url".into(), "url".into())],
     )];
     let mut mounts = vec![mount("mysql", paths::MYSQL_DIR)];
+    if let Some(ca) = tp
+        .spec
+        .mysql
+        .tls
+        .as_ref()
+        .and_then(|t| t.ca_secret.as_ref())
+    {
+        volumes.push(secret_volume(
+            "mysql-ca".into(),
+            &ca.name,
+            vec![(ca.key.clone(), "ca.crt".into())],
+        ));
+        mounts.push(mount("mysql-ca", paths::MYSQL_CA_DIR));
+    }
     let (kafka_volumes, kafka_mounts) = kafka_secret_volumes(tp);
     volumes.extend(kafka_volumes);
     mounts.extend(kafka_mounts);

@@ -201,6 +201,7 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
                 resolved.mysql_admin_url.expose(),
                 &tp.spec.mysql.database,
                 writer,
+                tp.spec.mysql.tls.is_some(),
             )
             .unwrap_or_default();
             let built = resources::resources(

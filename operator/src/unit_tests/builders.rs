@@ -10,7 +10,7 @@ use super::support::{pipeline, pipeline_with};
 use crate::build::topics::{self, TopicSpec};
 use crate::build::worker_config;
 use crate::build::workloads::{self, WorkerDefaults};
-use crate::crd::{KafkaSasl, KafkaTls, SaslMechanism, SecretKeyRef};
+use crate::crd::{KafkaSasl, KafkaTls, MySqlTls, SaslMechanism, SecretKeyRef};
 use crate::decide::scaling;
 use crate::labels::Component;
 use crate::reconcile::backoff;
@@ -311,6 +311,73 @@ fn transformer_deployment_mounts_its_mysql_secret() {
 }
 
 #[test]
+fn mysql_tls_mounts_the_ca_into_transformers_and_names_mode_and_file_in_their_config() {
+    let tp = pipeline_with(|tp| {
+        tp.spec.mysql.tls = Some(MySqlTls {
+            ca_secret: Some(SecretKeyRef {
+                name: "mysql-ca".into(),
+                key: "ca.crt".into(),
+            }),
+            ..MySqlTls::default()
+        });
+    });
+    let json = serde_json::to_value(worker_config::transformer_config(&tp)).unwrap();
+    assert_eq!(json["mysql"]["ssl_mode"], "VERIFY_IDENTITY");
+    assert_eq!(
+        json["mysql"]["ssl_ca_file"],
+        "/var/run/secrets/tweetpipe/mysql-ca/ca.crt"
+    );
+    let deployment = workloads::transformer_deployment(&tp, &defaults(), 1, "{}");
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    let volume = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "mysql-ca")
+        .expect("a mysql-ca volume");
+    let secret = volume.secret.unwrap();
+    assert_eq!(secret.secret_name.as_deref(), Some("mysql-ca"));
+    assert_eq!(secret.items.unwrap()[0].path, "ca.crt");
+    let mounts = pod.containers[0].volume_mounts.clone().unwrap();
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.name == "mysql-ca" && m.mount_path == "/var/run/secrets/tweetpipe/mysql-ca")
+    );
+
+    // No block: nothing TLS in the config (older transformers keep reading it), no volume.
+    let plain = pipeline();
+    let json = serde_json::to_value(worker_config::transformer_config(&plain)).unwrap();
+    assert!(json["mysql"].get("ssl_mode").is_none());
+    assert!(json["mysql"].get("ssl_ca_file").is_none());
+}
+
+#[test]
+fn accounts_require_tls_when_the_spec_or_the_admin_url_asks_for_it() {
+    let plain = pipeline();
+    assert!(!mysql::tls_required(&plain.spec.mysql, "mysql://root:p@db"));
+    assert!(!mysql::tls_required(
+        &plain.spec.mysql,
+        "mysql://root:p@db?ssl-mode=PREFERRED"
+    ));
+    for mode in ["REQUIRED", "VERIFY_CA", "verify_identity"] {
+        assert!(
+            mysql::tls_required(
+                &plain.spec.mysql,
+                &format!("mysql://root:p@db?ssl-mode={mode}")
+            ),
+            "{mode}"
+        );
+    }
+    let tls = pipeline_with(|tp| tp.spec.mysql.tls = Some(MySqlTls::default()));
+    assert!(mysql::tls_required(&tls.spec.mysql, "mysql://root:p@db"));
+    assert_eq!(
+        serde_json::to_value(MySqlTls::default()).unwrap(),
+        serde_json::json!({"mode": "verify-identity"})
+    );
+}
+
+#[test]
 fn topics_and_drift() {
     let tp = pipeline();
     let desired = topics::desired_topics(&tp.spec.kafka, tp.spec.source.queries.len());
@@ -449,6 +516,7 @@ fn transformer_url_is_the_writer_on_the_pipeline_database() {
         user: "tpw_0123".into(),
         password: SecretString::new("Secret123".into()),
         role: AccountRole::Writer,
+        require_tls: false,
     };
     let cases = [
         (
@@ -463,14 +531,30 @@ fn transformer_url_is_the_writer_on_the_pipeline_database() {
             "mysql://root:adm@db/other?ssl-mode=required",
             "mysql://tpw_0123:Secret123@db:3306/tweets?ssl-mode=required",
         ),
+        // The operator's CA file means nothing in a pod: dropped, other parameters kept.
+        (
+            "mysql://root:adm@db/other?ssl-mode=VERIFY_CA&ssl-ca=/etc/ca.pem&charset=utf8mb4",
+            "mysql://tpw_0123:Secret123@db:3306/tweets?ssl-mode=VERIFY_CA&charset=utf8mb4",
+        ),
     ];
     for (admin, expected) in cases {
         assert_eq!(
-            mysql::writer_url(admin, "tweets", &writer).expect("valid URL"),
+            mysql::writer_url(admin, "tweets", &writer, false).expect("valid URL"),
             expected,
             "{admin}"
         );
     }
+    // With `mysql.tls`, the transformer config carries the mode: the URL's is dropped too.
+    assert_eq!(
+        mysql::writer_url(
+            "mysql://root:adm@db/other?ssl-mode=required&charset=utf8mb4",
+            "tweets",
+            &writer,
+            true
+        )
+        .expect("valid URL"),
+        "mysql://tpw_0123:Secret123@db:3306/tweets?charset=utf8mb4"
+    );
 }
 
 #[test]

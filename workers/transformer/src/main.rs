@@ -51,7 +51,7 @@ async fn run() -> anyhow::Result<()> {
     let abandon = CancellationToken::new();
     spawn_signal_handler(shutdown.clone(), abandon.clone(), config.shutdown_grace());
 
-    let pool = db::connect_lazy(&config.mysql_url()?, config.mysql.pool_size)?;
+    let pool = db::connect_lazy_with(&config.mysql_url()?, &config.mysql)?;
     wait_for_schema(&pool, &config, &shutdown).await;
     wait_for_kafka(&config, &shutdown).await?;
     if shutdown.is_cancelled() {

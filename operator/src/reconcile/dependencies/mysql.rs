@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::Executor;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlSslMode};
 use thiserror::Error;
+use tweetpipe_schema::{TlsFailure, tls_failure};
 
 use crate::crd::MySqlSpec;
 use crate::reconcile::clients::{Clients, fingerprint, mysql_pool};
@@ -28,6 +29,9 @@ pub enum MySqlCheckError {
     /// No connection.
     #[error("MySQL is unreachable: {0}")]
     Unreachable(String),
+    /// The TLS handshake failed: wrong CA, a host not on the certificate, or no TLS.
+    #[error("{0}")]
+    Tls(TlsFailure),
     /// Migrations failed.
     #[error("schema migration failed: {0}")]
     Migration(String),
@@ -45,6 +49,7 @@ impl MySqlCheckError {
         match self {
             MySqlCheckError::BadUrl { .. } => "MySQLUrlInvalid",
             MySqlCheckError::Unreachable(_) => "MySQLUnreachable",
+            MySqlCheckError::Tls(failure) => failure.reason(),
             MySqlCheckError::Migration(_) => "MigrationFailed",
             MySqlCheckError::AccountRefused(_) => "AccountRefused",
             MySqlCheckError::Accounts(_) => "AccountsFailed",
@@ -134,15 +139,46 @@ impl EnsuredSchemas {
     }
 }
 
+/// The admin URL's options, with `mysql.tls` (mode, CA) applied over the URL's own `ssl-*`.
 fn admin_options(
     spec: &MySqlSpec,
-    url: &SecretString,
+    secrets: &Resolved,
 ) -> Result<MySqlConnectOptions, MySqlCheckError> {
-    url.expose()
+    let options = secrets
+        .mysql_admin_url
+        .expose()
         .parse::<MySqlConnectOptions>()
         .map_err(|_| MySqlCheckError::BadUrl {
             secret: spec.url_secret.name.clone(),
-        })
+        })?;
+    let Some(tls) = &spec.tls else {
+        return Ok(options);
+    };
+    let mode = match tls.mode {
+        crate::crd::MySqlTlsMode::VerifyIdentity => MySqlSslMode::VerifyIdentity,
+        crate::crd::MySqlTlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+        crate::crd::MySqlTlsMode::Required => MySqlSslMode::Required,
+    };
+    let options = options.ssl_mode(mode);
+    Ok(match &secrets.mysql_ca_pem {
+        Some(ca) => options.ssl_ca_from_pem(ca.expose().as_bytes().to_vec()),
+        None => options,
+    })
+}
+
+/// Whether the accounts must be created `REQUIRE SSL`: `mysql.tls` is set, or the admin URL
+/// itself insists on TLS (`ssl-mode` REQUIRED, VERIFY_CA or VERIFY_IDENTITY).
+pub fn tls_required(spec: &MySqlSpec, admin_url: &str) -> bool {
+    spec.tls.is_some()
+        || admin_url
+            .parse::<MySqlConnectOptions>()
+            .map(|o| {
+                matches!(
+                    o.get_ssl_mode(),
+                    MySqlSslMode::Required | MySqlSslMode::VerifyCa | MySqlSslMode::VerifyIdentity
+                )
+            })
+            .unwrap_or(false)
 }
 
 /// sqlx errors can quote the connection string; keep only what precedes any URL.
@@ -160,16 +196,18 @@ fn server_pool(
     secrets: &Resolved,
     timeout: Duration,
 ) -> Result<Arc<MySqlPool>, MySqlCheckError> {
-    let options = admin_options(spec, &secrets.mysql_admin_url)?;
+    let options = admin_options(spec, secrets)?;
+    // Pipelines on one server with different TLS settings get pools of their own.
+    let tls = tls_fingerprint(spec, secrets);
     let endpoint = format!(
-        "{}:{}@{}",
+        "{}:{}@{}#tls={tls:x}",
         options.get_host(),
         options.get_port(),
         options.get_username()
     );
     clients.mysql.get_or_try_insert(
         &endpoint,
-        fingerprint(&[secrets.mysql_admin_url.expose()]),
+        fingerprint(&[secrets.mysql_admin_url.expose(), &tls.to_string()]),
         || Ok(mysql_pool(options.database(""), timeout)),
     )
 }
@@ -180,30 +218,78 @@ fn database_pool(
     secrets: &Resolved,
     timeout: Duration,
 ) -> Result<MySqlPool, MySqlCheckError> {
-    let options = admin_options(spec, &secrets.mysql_admin_url)?;
+    let options = admin_options(spec, secrets)?;
     Ok(mysql_pool(options.database(&spec.database), timeout))
+}
+
+/// The TLS settings' part of a pool's identity (mode and CA; no secret in it).
+fn tls_fingerprint(spec: &MySqlSpec, secrets: &Resolved) -> u64 {
+    match &spec.tls {
+        Some(tls) => fingerprint(&[
+            tls.mode.ssl_mode(),
+            secrets.mysql_ca_pem.as_ref().map_or("", |ca| ca.expose()),
+        ]),
+        None => 0,
+    }
 }
 
 fn unreachable(e: impl std::fmt::Display) -> MySqlCheckError {
     MySqlCheckError::Unreachable(redact(&e.to_string()))
 }
 
-/// The transformers' URL: the admin URL's server with the writer account and the pipeline's database.
+/// A connection failure, the TLS verdict told apart when there is one.
+fn connect_failed(e: sqlx::Error) -> MySqlCheckError {
+    match tls_failure(&e) {
+        Some(failure) => MySqlCheckError::Tls(failure),
+        None => unreachable(e),
+    }
+}
+
+/// Query parameters of the admin URL that name files on the operator's side (CA, client
+/// certificate and key): meaningless in a transformer pod, so never passed on.
+const OPERATOR_FILE_PARAMETERS: [&str; 6] = [
+    "ssl-ca", "sslca", "ssl-cert", "sslcert", "ssl-key", "sslkey",
+];
+/// The admin URL's `ssl-mode` parameter; `mysql.tls` replaces it in the transformer config.
+const SSL_MODE_PARAMETERS: [&str; 2] = ["ssl-mode", "sslmode"];
+
+/// The transformers' URL: the admin URL's server with the writer account and the pipeline's
+/// database, and the admin URL's other parameters (`ssl-mode` too, unless `mysql.tls` is set:
+/// then the transformer config carries the mode and the mounted CA).
 pub fn writer_url(
     admin_url: &str,
     database: &str,
     writer: &DesiredAccount,
+    tls_block: bool,
 ) -> Result<String, sqlx::Error> {
     let options: MySqlConnectOptions = admin_url.parse()?;
+    let kept: Vec<&str> = admin_url
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair
+                .split_once('=')
+                .map_or(*pair, |(n, _)| n)
+                .to_ascii_lowercase();
+            !OPERATOR_FILE_PARAMETERS.contains(&name.as_str())
+                && !(tls_block && SSL_MODE_PARAMETERS.contains(&name.as_str()))
+        })
+        .collect();
+    let query = if kept.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", kept.join("&"))
+    };
     // Passwords we generate are alphanumeric, so they need no escaping in a URL.
-    let query = admin_url.split_once('?').map(|(_, q)| format!("?{q}"));
     Ok(format!(
-        "mysql://{}:{}@{}:{}/{database}{}",
+        "mysql://{}:{}@{}:{}/{database}{query}",
         writer.user,
         writer.password.expose(),
         options.get_host(),
         options.get_port(),
-        query.unwrap_or_default()
     ))
 }
 
@@ -233,13 +319,18 @@ pub async fn ensure_schema(
         secrets,
         accounts,
     } = target;
-    let mut state: Vec<&str> = vec![secrets.mysql_admin_url.expose(), &spec.database];
+    let tls = tls_fingerprint(spec, secrets).to_string();
+    let mut state: Vec<&str> = vec![secrets.mysql_admin_url.expose(), &spec.database, &tls];
     for account in accounts {
         state.push(&account.user);
         state.push(account.password.expose());
+        state.push(if account.require_tls { "tls" } else { "any" });
     }
     let desired = fingerprint(&state);
     let server = server_pool(clients, spec, secrets, timeout)?;
+    // One connection first, so that a TLS failure (wrong CA, host not on the certificate)
+    // becomes its own condition rather than a generic "unreachable".
+    drop(server.acquire().await.map_err(connect_failed)?);
     if ensured.get(pipeline_key) == Some(desired)
         && owner
             .is_current(&server, &spec.database)
@@ -256,7 +347,7 @@ pub async fn ensure_schema(
     server
         .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create)))
         .await
-        .map_err(unreachable)?;
+        .map_err(connect_failed)?;
     // The migrator works on the connection's default database: a short-lived pool for it.
     let database = database_pool(spec, secrets, timeout)?;
     let migrated = owner.migrate(&database).await;

@@ -27,6 +27,8 @@ pub fn writer(store: &Store<Secret>, tp: &TweetPipeline) -> DesiredAccount {
         user: writer_account_name(tp),
         password: SecretString::new(password),
         role: AccountRole::Writer,
+        // Set from the spec and the admin URL by `observe::references`.
+        require_tls: false,
     }
 }
 
@@ -38,5 +40,6 @@ pub fn reporting(tp: &TweetPipeline, resolved: &Resolved) -> Option<DesiredAccou
         user: user.name.clone(),
         password,
         role: AccountRole::Reporting,
+        require_tls: false,
     })
 }

@@ -36,9 +36,19 @@ pub fn references(ctx: &Context, tp: &TweetPipeline) -> References {
     let namespace = tp.namespace().unwrap_or_default();
     let resolved = secrets::resolve(&ctx.secrets, &namespace, &tp.spec);
     let accounts = match &resolved {
-        Ok(resolved) => std::iter::once(accounts::writer(&ctx.secrets, tp))
-            .chain(accounts::reporting(tp, resolved))
-            .collect(),
+        Ok(resolved) => {
+            let require_tls = crate::reconcile::dependencies::mysql::tls_required(
+                &tp.spec.mysql,
+                resolved.mysql_admin_url.expose(),
+            );
+            std::iter::once(accounts::writer(&ctx.secrets, tp))
+                .chain(accounts::reporting(tp, resolved))
+                .map(|account| DesiredAccount {
+                    require_tls,
+                    ..account
+                })
+                .collect()
+        }
         Err(_) => Vec::new(),
     };
     References { resolved, accounts }

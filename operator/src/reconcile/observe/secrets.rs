@@ -44,6 +44,8 @@ pub struct Resolved {
     pub kafka_ca_pem: Option<SecretString>,
     /// Client certificate and unencrypted key (PEM) for mutual TLS.
     pub kafka_client_pem: Option<(SecretString, SecretString)>,
+    /// MySQL CA certificate (PEM), from `mysql.tls.caSecret`.
+    pub mysql_ca_pem: Option<SecretString>,
 }
 
 impl Resolved {
@@ -129,6 +131,9 @@ pub fn references(spec: &TweetPipelineSpec) -> Vec<(SecretKeyRef, &'static str)>
     refs.push((spec.mysql.url_secret.clone(), "MySQL URL"));
     if let Some(user) = &spec.mysql.reporting_user {
         refs.push((user.password_secret.clone(), "reporting user password"));
+    }
+    if let Some(ca) = spec.mysql.tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
+        refs.push((ca.clone(), "MySQL CA certificate"));
     }
     if let Some(sasl) = &spec.kafka.sasl {
         refs.push((
@@ -250,12 +255,17 @@ pub fn resolve_from(
         )),
         None => None,
     };
+    let mysql_ca_pem = match spec.mysql.tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
+        Some(ca) => Some(value(secrets, ca, "MySQL CA certificate")?),
+        None => None,
+    };
     Ok(Resolved {
         mysql_admin_url: value(secrets, &spec.mysql.url_secret, "MySQL URL")?,
         reporting_password,
         kafka_sasl,
         kafka_ca_pem,
         kafka_client_pem,
+        mysql_ca_pem,
     })
 }
 

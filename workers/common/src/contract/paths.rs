@@ -38,6 +38,10 @@ pub const KAFKA_CLIENT_KEY_FILE: &str = "/var/run/secrets/tweetpipe/kafka-client
 pub const MYSQL_DIR: &str = "/var/run/secrets/tweetpipe/mysql";
 /// File holding the MySQL URL, password and database included (transformer).
 pub const MYSQL_URL_FILE: &str = "/var/run/secrets/tweetpipe/mysql/url";
+/// MySQL CA certificate directory (transformer, `mysql.tls.caSecret`).
+pub const MYSQL_CA_DIR: &str = "/var/run/secrets/tweetpipe/mysql-ca";
+/// MySQL CA bundle (PEM).
+pub const MYSQL_CA_FILE: &str = "/var/run/secrets/tweetpipe/mysql-ca/ca.crt";
 
 /// Directory the `index`-th token Secret is mounted at.
 pub fn token_dir(index: usize) -> PathBuf {
@@ -64,6 +68,7 @@ mod tests {
             (KAFKA_SASL_PASSWORD_FILE, KAFKA_SASL_DIR),
             (KAFKA_CA_FILE, KAFKA_CA_DIR),
             (MYSQL_URL_FILE, MYSQL_DIR),
+            (MYSQL_CA_FILE, MYSQL_CA_DIR),
         ] {
             assert_eq!(Path::new(file).parent(), Some(Path::new(dir)), "{file}");
         }

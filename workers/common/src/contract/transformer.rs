@@ -13,6 +13,14 @@ use super::topics;
 /// Bounds the transformer accepts.
 pub const BATCH_SIZE_RANGE: std::ops::RangeInclusive<usize> = 1..=10_000;
 pub const WRITE_CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=8;
+/// `mysql.ssl_mode` values (MySQL's `--ssl-mode` names, as sqlx reads them).
+pub const SSL_MODES: [&str; 5] = [
+    "DISABLED",
+    "PREFERRED",
+    "REQUIRED",
+    "VERIFY_CA",
+    "VERIFY_IDENTITY",
+];
 
 /// `transformer.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +68,12 @@ pub struct MysqlSettings {
     /// Connections in the pool; at least `write_concurrency`.
     #[serde(default = "defaults::pool_size")]
     pub pool_size: u32,
+    /// TLS mode (`REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`), over the URL's `ssl-mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_mode: Option<String>,
+    /// CA bundle (PEM) that verifies the server, a mounted Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_ca_file: Option<PathBuf>,
 }
 
 /// The production values of the tunables, used by serde and by the constructors.
@@ -95,6 +109,8 @@ impl MysqlSettings {
         MysqlSettings {
             url_file: url_file.into(),
             pool_size: defaults::pool_size(),
+            ssl_mode: None,
+            ssl_ca_file: None,
         }
     }
 }
@@ -137,6 +153,13 @@ impl TransformerConfig {
         }
         if usize::try_from(self.mysql.pool_size).unwrap_or(usize::MAX) < self.write_concurrency {
             return invalid("mysql.pool_size must be at least write_concurrency");
+        }
+        if let Some(mode) = &self.mysql.ssl_mode
+            && !SSL_MODES.iter().any(|m| m.eq_ignore_ascii_case(mode))
+        {
+            return invalid(
+                "mysql.ssl_mode must be DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY",
+            );
         }
         Ok(())
     }

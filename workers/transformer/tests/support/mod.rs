@@ -29,8 +29,8 @@ pub fn config(topic: &str, db: &TestDb, batch_size: usize) -> TransformerConfig 
             ..KafkaSettings::plaintext(bootstrap(), topic)
         },
         mysql: MysqlSettings {
-            url_file,
             pool_size: 3,
+            ..MysqlSettings::new(url_file)
         },
         batch_size,
         flush_interval_ms: 200,
