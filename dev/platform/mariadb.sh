@@ -3,8 +3,9 @@
 # It serves TLS (a server certificate from pki.sh's MariaDB CA) beside plaintext on the same port:
 # accounts made `REQUIRE SSL` need it, everything else may still connect in plaintext.
 # Usage: mariadb.sh start|stop|restart|status
-#        mariadb.sh private DIR PORT  a server of a test's own in DIR (config, certificates,
-#                                     data directory; root without password on loopback)
+#        mariadb.sh private DIR PORT [pods]  a server of a test's own in DIR (config,
+#                                     certificates, data directory; root without password on
+#                                     loopback); `pods`: also on the pod bridge address
 #        mariadb.sh run DIR           that server in the foreground (exec)
 source "$(dirname "$0")/lib.sh"
 
@@ -94,9 +95,11 @@ status() {
 
 # private DIR PORT: a MariaDB of a test's own, with the platform's TLS settings (its own CA in
 # DIR/pki), on loopback only; `run DIR` starts it. Made once per DIR. It also listens on
-# 127.0.0.2, an address its certificate does not name, for tests of hostname verification.
+# 127.0.0.2, an address its certificate does not name, for tests of hostname verification; with
+# `pods`, on the pod bridge address too (its certificate names it), for pods and the operator.
 private() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 addresses=127.0.0.1,127.0.0.2
+  [[ ${3:-} == pods ]] && addresses+=",$NODE_IP"
   command -v mariadbd >/dev/null || die "mariadbd missing: run dev/platform/install-deps.sh"
   mkdir -p "$dir"
   write_file "$dir/my.cnf" <<CNF
@@ -106,7 +109,7 @@ datadir=$dir/data
 socket=$dir/mariadb.sock
 pid-file=$dir/mariadbd.pid
 port=$port
-bind-address=127.0.0.1,127.0.0.2
+bind-address=$addresses
 skip-name-resolve
 character-set-server=utf8mb4
 collation-server=utf8mb4_unicode_ci
@@ -125,7 +128,7 @@ main() {
   local command=${1:-status}
   case $command in
     start | stop | restart | status) mkdir -p "$LOG_DIR" && "$command" ;;
-    private) private "${2:?usage: mariadb.sh private DIR PORT}" "${3:?PORT}" ;;
+    private) private "${2:?usage: mariadb.sh private DIR PORT [pods]}" "${3:?PORT}" "${4:-}" ;;
     run) run "${2:?usage: mariadb.sh run DIR}" ;;
     *) die "unknown command $command (start|stop|restart|status|private|run)" ;;
   esac

@@ -29,12 +29,26 @@ impl PrivateTlsMariaDb {
     /// Configures (certificates, data directory) and starts the server, then waits until root
     /// logs in. Blocking (a few seconds); call it from `spawn_blocking` in async tests.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// [`Self::start`], listening on the pod bridge address too (pods and a host operator reach
+    /// it there; the certificate names it). Needs the platform's network (`make platform-up`).
+    pub fn start_for_pods() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(pods: bool) -> Self {
         let dir = temp_dir("private-tls-mariadb");
         let port = free_port();
         let dir_arg = dir.display().to_string();
+        let mut args = vec!["private".to_owned(), dir_arg.clone(), port.to_string()];
+        if pods {
+            args.push("pods".to_owned());
+        }
         let output = Command::new("bash")
             .arg(mariadb_script())
-            .args(["private", &dir_arg, &port.to_string()])
+            .args(&args)
             .output()
             .unwrap_or_else(|e| panic!("bash mariadb.sh private: {e}"));
         assert!(
@@ -97,6 +111,27 @@ impl PrivateTlsMariaDb {
             .host("127.0.0.1")
             .port(self.port)
             .username("root")
+    }
+
+    /// Creates `root@'%'` with `password` and every privilege (what a remote admin URL logs in
+    /// as: root on loopback has no password and is reachable from loopback only).
+    pub async fn create_remote_root(&self, password: &str) {
+        let mut conn = self
+            .root_options()
+            .ssl_mode(MySqlSslMode::Disabled)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect as root: {e}"));
+        for statement in [
+            format!("CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{password}'"),
+            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION".to_owned(),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("remote root: {e}"));
+        }
+        conn.close().await.unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// `mysql://root@127.0.0.1:port` with `query` appended (e.g. `?ssl-mode=VERIFY_IDENTITY`).
