@@ -237,7 +237,7 @@ async fn requirement(admin: &MySqlPool) -> TransportRequirement {
         .acquire()
         .await
         .unwrap_or_else(|e| panic!("acquire: {e}"));
-    transport_requirement(&mut *conn, "report_tls", "%")
+    transport_requirement(&mut conn, "report_tls", "%")
         .await
         .unwrap_or_else(|e| panic!("transport requirement: {e}"))
         .unwrap_or_else(|| panic!("report_tls does not exist"))

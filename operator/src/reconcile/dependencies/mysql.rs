@@ -274,8 +274,9 @@ pub fn writer_url(
                 .split_once('=')
                 .map_or(*pair, |(n, _)| n)
                 .to_ascii_lowercase();
-            !OPERATOR_FILE_PARAMETERS.contains(&name.as_str())
-                && !(tls_block && SSL_MODE_PARAMETERS.contains(&name.as_str()))
+            let operator_file = OPERATOR_FILE_PARAMETERS.contains(&name.as_str());
+            let replaced_mode = tls_block && SSL_MODE_PARAMETERS.contains(&name.as_str());
+            !(operator_file || replaced_mode)
         })
         .collect();
     let query = if kept.is_empty() {
