@@ -14,6 +14,7 @@ SOCKET=$RUN_DIR/mariadb.sock
 
 write_config() {
   mkdir -p "$DB_DATA" "$RUN_DIR"
+  certificates "$MYSQL_TLS_DIR"
   write_file "$DB_DATA/my.cnf" <<CNF
 [mariadbd]
 user=root
@@ -34,10 +35,13 @@ $(tls_settings "$MYSQL_TLS_DIR")
 CNF
 }
 
-# tls_settings DIR: the server certificate, key and CA of DIR (made by pki.sh), for [mariadbd].
+# certificates DIR: the CA, server certificate and key in DIR (pki.sh; made once per DIR). Run
+# before the config is written: a failure inside the here-document would go unnoticed.
+certificates() { bash "$PLATFORM_DIR/pki.sh" mariadb "$1" || die "creating MariaDB's certificates in $1 failed"; }
+
+# tls_settings DIR: the server certificate, key and CA of DIR, for [mariadbd].
 tls_settings() {
   local dir=$1
-  bash "$PLATFORM_DIR/pki.sh" mariadb "$dir"
   printf 'ssl_ca=%s\nssl_cert=%s\nssl_key=%s\n' "$dir/ca.crt" "$dir/server.crt" "$dir/server.key"
 }
 
@@ -102,6 +106,7 @@ private() {
   [[ ${3:-} == pods ]] && addresses+=",$NODE_IP"
   command -v mariadbd >/dev/null || die "mariadbd missing: run dev/platform/install-deps.sh"
   mkdir -p "$dir"
+  certificates "$dir/pki"
   write_file "$dir/my.cnf" <<CNF
 [mariadbd]
 user=root
