@@ -174,6 +174,29 @@ impl Platform {
         secure
     }
 
+    /// The CA file that verifies MariaDB's TLS certificate (`TWEETPIPE_MYSQL_CA_FILE`); panics
+    /// unless the env file names it and it exists. MariaDB serves TLS only once (re)started by a
+    /// `mariadb.sh` that configures it: tests against the platform's own TLS use this.
+    pub fn require_mysql_ca_file(&self) -> PathBuf {
+        let file = self
+            .vars
+            .get("TWEETPIPE_MYSQL_CA_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} lacks TWEETPIPE_MYSQL_CA_FILE; the platform is out of date, {BRING_UP}",
+                    env_file_path().display()
+                )
+            });
+        assert!(
+            file.is_file(),
+            "MariaDB's CA {} is missing; {BRING_UP}",
+            file.display()
+        );
+        self.require_mysql();
+        file
+    }
+
     /// A kube client for the local cluster's admin; panics naming the API server when it is down.
     pub async fn kube_client(&self) -> kube::Client {
         let options = kube::config::KubeConfigOptions::default();
