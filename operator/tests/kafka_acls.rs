@@ -106,6 +106,7 @@ async fn operator_manages_topics_with_exactly_the_documented_acls() {
         kafka_sasl: Some((read(&admin_user), read(&admin_password))),
         kafka_ca_pem: Some(read(&kafka.ca_file())),
         kafka_client_pem: None,
+        mysql_ca_pem: None,
     };
     let clients = Clients::default();
     let topic = format!("{prefix}.posts");
