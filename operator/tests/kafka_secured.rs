@@ -243,3 +243,81 @@ async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
     )
     .await;
 }
+
+/// The acceptance case in one pipeline: Kafka over SASL_SSL with SCRAM-SHA-512 and MySQL
+/// over TLS only (`mysql.tls` verify-identity against the platform MariaDB's CA; the writer and
+/// reporting accounts `REQUIRE SSL`), Ready with posts stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_over_sasl_ssl_and_tls_only_mysql_stores_posts() {
+    use sqlx::Connection;
+    use tweetpipe_operator::crd::{MySqlTls, MySqlTlsMode};
+
+    let client = client().await;
+    let kafka = platform().require_secure_kafka();
+    let mysql_ca = platform().require_mysql_ca_file();
+    let ns = TestNamespace::new(&client, "secured").await;
+    let _operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    put_kafka_secrets(&client, &ns.name, &kafka).await;
+    put_secret(&client, &ns.name, "mysql-ca", "ca.crt", &read(&mysql_ca)).await;
+    deploy_simulator(&client, &ns.name).await;
+    let mut tp = secured_pipeline(&ns, "both", &kafka);
+    tp.spec.source.tokens.truncate(1);
+    tp.spec.mysql.tls = Some(MySqlTls {
+        ca_secret: Some(SecretKeyRef {
+            name: "mysql-ca".into(),
+            key: "ca.crt".into(),
+        }),
+        mode: MySqlTlsMode::VerifyIdentity,
+    });
+    create(&client, &tp).await;
+
+    wait_condition(&client, &ns.name, "both", "KafkaReady", "True", None).await;
+    wait_condition(&client, &ns.name, "both", "MySQLReady", "True", None).await;
+    wait_condition(&client, &ns.name, "both", "Ready", "True", None).await;
+    let database = tp.spec.mysql.database.clone();
+    let posts = wait_for("posts stored over SASL_SSL and TLS", || {
+        let database = database.clone();
+        async move {
+            let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+                .await
+                .ok()?;
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM `{database}`.posts"
+            )))
+            .fetch_one(&mut conn)
+            .await
+            .ok()?;
+            (count > 0).then_some(count)
+        }
+    })
+    .await;
+    assert!(posts > 0);
+
+    // The pipeline's accounts accept TLS connections only.
+    let writer = tweetpipe_operator::labels::writer_account_name(&tp);
+    let reporting = tp
+        .spec
+        .mysql
+        .reporting_user
+        .as_ref()
+        .expect("fixture has a reporting user")
+        .name
+        .clone();
+    let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+        .await
+        .expect("MariaDB");
+    let kinds: Vec<(String, String)> = sqlx::query_as(
+        "SELECT User, CAST(ssl_type AS CHAR) FROM mysql.user WHERE User IN (?, ?) ORDER BY User",
+    )
+    .bind(&reporting)
+    .bind(&writer)
+    .fetch_all(&mut conn)
+    .await
+    .expect("accounts");
+    assert_eq!(kinds.len(), 2, "writer and reporting account: {kinds:?}");
+    assert!(
+        kinds.iter().all(|(_, kind)| kind == "ANY"),
+        "both REQUIRE SSL: {kinds:?}"
+    );
+}
