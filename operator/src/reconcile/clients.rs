@@ -93,6 +93,8 @@ pub struct KafkaClients {
     pub admin: AdminClient<DefaultClientContext>,
     /// Read checkpoint topics (each assigned per read, so one read at a time per consumer).
     pub progress: Vec<Mutex<BaseConsumer<EofIsNotAnError>>>,
+    /// Settings of the short-lived consumers that read a group's committed offsets.
+    group_reader_config: ClientConfig,
 }
 
 /// Progress consumers per endpoint: reads of different pipelines run side by side.
@@ -125,7 +127,35 @@ impl KafkaClients {
                     .map(Mutex::new)
             })
             .collect::<Result<_, _>>()?;
-        Ok(KafkaClients { admin, progress })
+        let mut group_reader_config = config.clone();
+        group_reader_config
+            .set("enable.auto.commit", "false")
+            .set("allow.auto.create.topics", "false");
+        Ok(KafkaClients {
+            admin,
+            progress,
+            group_reader_config,
+        })
+    }
+
+    /// A consumer of `group` that only reads its committed offsets: it never subscribes, so it
+    /// never joins the group. Made per read (a consumer per pipeline kept open would cost a few
+    /// threads and broker connections each); hand it to [`retire`] when done.
+    pub fn group_reader(&self, group: &str) -> Result<BaseConsumer, KafkaError> {
+        let mut config = self.group_reader_config.clone();
+        config.set("group.id", group);
+        config.create()
+    }
+}
+
+/// Drops a consumer on a thread of its own: rdkafka's close of a consumer with a group id polls
+/// until librdkafka's group machinery has stopped, which waits for outstanding requests.
+pub fn retire(consumer: BaseConsumer) {
+    if let Err(e) = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || drop(consumer))
+    {
+        tracing::warn!(error = %e, "cannot start a thread to close a Kafka consumer; closing it here");
     }
 }
 

@@ -7,11 +7,9 @@
 //! does not reach the end in time is an error, never a partial answer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::{CStr, CString};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -170,7 +168,7 @@ fn read_blocking(
 }
 
 /// Records of the posts topic the group `group` has not committed yet (everything retained when
-/// the group has committed nothing). One admin request for the group's offsets (ListConsumerGroupOffsets)
+/// the group has committed nothing). One OffsetFetch for the group's offsets (see [`group_offsets`])
 /// and one watermark request per partition, on the endpoint's shared admin client.
 pub async fn consumer_lag(
     clients: &Arc<KafkaClients>,
@@ -204,8 +202,14 @@ pub async fn consumer_lag(
     .map_err(|e| ProgressError::Join(e.to_string()))?
 }
 
-/// Committed offsets of `group` on `topic`'s partitions, through librdkafka's
-/// ListConsumerGroupOffsets admin call (rust-rdkafka does not wrap it). Negative = none.
+/// Committed offsets of `group` on `topic`'s partitions. Negative = none.
+///
+/// Read by a consumer of the group itself that never subscribes (so it never joins the group or
+/// disturbs its members): its OffsetFetch goes through librdkafka's consumer-group code, which
+/// asks for the coordinator again when one answers NOT_COORDINATOR. librdkafka's admin call for
+/// the same thing (ListConsumerGroupOffsets) dereferences a null consumer group on that answer
+/// and kills the process (librdkafka issue #5040, still in 2.12.1); a coordinator gives it while
+/// it loads the offsets topic — after a broker restart, or on a new cluster.
 fn group_offsets(
     clients: &KafkaClients,
     group: &str,
@@ -213,80 +217,26 @@ fn group_offsets(
     partitions: i32,
     timeout: Duration,
 ) -> Result<HashMap<i32, i64>, ProgressError> {
-    let group_c = CString::new(group).map_err(|e| kafka("group offsets", e))?;
-    let topic_c = CString::new(topic).map_err(|e| kafka("group offsets", e))?;
-    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let client = clients.admin.inner().native_ptr();
-    // SAFETY: every pointer below is created here and destroyed before returning; the client
-    // outlives the call (borrowed from `clients`). The request is answered on our own queue.
-    unsafe {
-        let queue = rd::rd_kafka_queue_new(client);
-        let options = rd::rd_kafka_AdminOptions_new(
-            client,
-            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
-        );
-        let mut errbuf = [0 as std::os::raw::c_char; 256];
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options,
-            millis,
-            errbuf.as_mut_ptr(),
-            errbuf.len(),
-        );
-        let list = rd::rd_kafka_topic_partition_list_new(partitions.max(1));
-        for partition in 0..partitions {
-            rd::rd_kafka_topic_partition_list_add(list, topic_c.as_ptr(), partition);
-        }
-        let mut request = [rd::rd_kafka_ListConsumerGroupOffsets_new(
-            group_c.as_ptr(),
-            list,
-        )];
-        rd::rd_kafka_topic_partition_list_destroy(list);
-        rd::rd_kafka_ListConsumerGroupOffsets(client, request.as_mut_ptr(), 1, options, queue);
-        rd::rd_kafka_ListConsumerGroupOffsets_destroy(request[0]);
-        rd::rd_kafka_AdminOptions_destroy(options);
-        let event = rd::rd_kafka_queue_poll(queue, millis.saturating_add(1000));
-        rd::rd_kafka_queue_destroy(queue);
-        if event.is_null() {
-            return Err(kafka("group offsets", "no answer in time"));
-        }
-        let result = read_group_offsets(event);
-        rd::rd_kafka_event_destroy(event);
-        result
+    let reader = clients
+        .group_reader(group)
+        .map_err(|e| kafka("group offsets", e))?;
+    let mut wanted = TopicPartitionList::new();
+    for partition in 0..partitions {
+        wanted.add_partition(topic, partition);
     }
-}
-
-/// # Safety
-/// `event` must be a live ListConsumerGroupOffsets result event.
-unsafe fn read_group_offsets(
-    event: *mut rd::rd_kafka_event_t,
-) -> Result<HashMap<i32, i64>, ProgressError> {
-    // SAFETY: the caller guarantees `event`; the result and its arrays live as long as it does.
-    unsafe {
-        if rd::rd_kafka_event_error(event) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            let message = CStr::from_ptr(rd::rd_kafka_event_error_string(event));
-            return Err(kafka("group offsets", message.to_string_lossy()));
-        }
-        let result = rd::rd_kafka_event_ListConsumerGroupOffsets_result(event);
-        let mut count = 0_usize;
-        let groups = rd::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count);
-        let mut offsets = HashMap::new();
-        for g in 0..count {
-            let group = *groups.add(g);
-            let error = rd::rd_kafka_group_result_error(group);
-            if !error.is_null() {
-                let message = CStr::from_ptr(rd::rd_kafka_error_string(error));
-                return Err(kafka("group offsets", message.to_string_lossy()));
-            }
-            let list = rd::rd_kafka_group_result_partitions(group);
-            if list.is_null() {
-                continue;
-            }
-            let count = usize::try_from((*list).cnt).unwrap_or(0);
-            for p in 0..count {
-                let element = &*(*list).elems.add(p);
-                offsets.insert(element.partition, element.offset);
-            }
-        }
-        Ok(offsets)
-    }
+    let committed = reader.committed_offsets(wanted, timeout);
+    // Closing waits for librdkafka's group machinery; nobody needs to wait for it.
+    crate::reconcile::clients::retire(reader);
+    let committed = committed.map_err(|e| kafka("group offsets", e))?;
+    Ok(committed
+        .elements_for_topic(topic)
+        .iter()
+        .map(|e| {
+            let offset = match e.offset() {
+                Offset::Offset(at) => at,
+                _ => -1,
+            };
+            (e.partition(), offset)
+        })
+        .collect())
 }
