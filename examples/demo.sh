@@ -4,8 +4,10 @@
 # pipeline to be Ready and shows posts arriving: counts per query, top hashtags, `kubectl get tp`.
 # Needs `make platform-up` and the images tweetpipe/{operator,extractor,transformer,xapi-simulator}:dev
 # (`make images`). Usage: bash examples/demo.sh [seconds to watch, default 60]
-# DEMO_KAFKA=secure: the pipeline uses the platform's SASL_SSL listener (SCRAM-SHA-512, Kafka's
-# own CA), the workers as user `tweetpipe`, the operator as `tweetpipe-admin` (docs/security.md).
+# DEMO_SECURE=1: the secured variant — Kafka over the platform's SASL_SSL listener (SCRAM-SHA-512,
+# Kafka's own CA; the workers as user `tweetpipe`, the operator as `tweetpipe-admin`) and MySQL
+# over TLS (`mysql.tls`, verify-identity against MariaDB's CA; accounts REQUIRE SSL).
+# docs/security.md, docs/mysql-tls.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/platform/lib.sh
@@ -78,8 +80,21 @@ secure_kafka() {
     { print }'
 }
 
-# kafka_secrets: the CA and both SCRAM users' Secrets in namespace tweets, from the platform's
-# files (values never on a command line).
+# secure_mysql < MANIFEST: the pipeline's mysql section over TLS.
+secure_mysql() {
+  awk '
+    /^  mysql:$/ {
+      print
+      print "    tls:"
+      print "      caSecret: {name: mysql-ca, key: ca.crt}"
+      print "      mode: verify-identity"
+      next
+    }
+    { print }'
+}
+
+# kafka_secrets: the Kafka CA and both SCRAM users' Secrets, and MariaDB's CA, in namespace tweets,
+# from the platform's files (values never on a command line).
 kafka_secrets() {
   local users=${TWEETPIPE_KAFKA_CA_FILE%/ca.crt}/users
   kubectl_admin create namespace tweets --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
@@ -91,16 +106,18 @@ kafka_secrets() {
   kubectl_admin -n tweets create secret generic kafka-admin \
     --from-file=username="$users/tweetpipe-admin/username" --from-file=password="$users/tweetpipe-admin/password" \
     --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
+  kubectl_admin -n tweets create secret generic mysql-ca --from-file=ca.crt="$TWEETPIPE_MYSQL_CA_FILE" \
+    --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
 }
 
 echo "==> pipeline examples/covid19.yaml"
 manifest=$(sed -e "s#mysql://root:tweetpipe-dev-root@10.244.0.1:3306#$TWEETPIPE_MYSQL_URL_POD#" \
     -e "s#bootstrapServers: 10.244.0.1:9094#bootstrapServers: $TWEETPIPE_KAFKA_BOOTSTRAP_POD#" \
     examples/covid19.yaml)
-if [[ ${DEMO_KAFKA:-plaintext} == secure ]]; then
-  echo "    Kafka over SASL_SSL at $TWEETPIPE_KAFKA_SECURE_BOOTSTRAP_POD (Secrets kafka-ca, kafka-workers, kafka-admin)"
+if [[ ${DEMO_SECURE:-0} == 1 ]]; then
+  echo "    secured: Kafka over SASL_SSL at $TWEETPIPE_KAFKA_SECURE_BOOTSTRAP_POD, MySQL over TLS (Secrets kafka-ca, kafka-workers, kafka-admin, mysql-ca)"
   kafka_secrets
-  manifest=$(secure_kafka <<<"$manifest")
+  manifest=$(secure_kafka <<<"$manifest" | secure_mysql)
 fi
 # The admission webhook answers once the operator has published its CA (a few seconds after
 # the chart is ready); until then the API server cannot call it, so retry briefly.
