@@ -2,14 +2,17 @@
 # Apache Kafka in KRaft mode (one broker that is also the controller), from Maven Central jars.
 # Plaintext listeners for host and pods, and SASL_SSL (SCRAM-SHA-512, Kafka's own CA) ones.
 # Usage: kafka.sh fetch|start|stop|restart|status
-#        kafka.sh private-secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT [acls]
+#        kafka.sh private-secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT [OPTION...]
 #                 a private broker's config, certificates and users in DIR, storage formatted;
-#                 with `acls`, Kafka's authorizer is on (only ANONYMOUS, i.e. the plaintext
-#                 listeners, is a super user)
+#                 options: `acls`: Kafka's authorizer is on (only ANONYMOUS, i.e. the plaintext
+#                 listeners, is a super user); `mtls=PORT`: an SSL listener on PORT that requires
+#                 a client certificate signed by DIR's Kafka CA; `plain`: the SASL_SSL listener
+#                 also takes SASL/PLAIN for DIR's users
 #        kafka.sh acls BOOTSTRAP ARG...  Kafka's AclCommand through the plaintext BOOTSTRAP
 #        kafka.sh run DIR          run that broker in the foreground (the caller owns the process)
-#        kafka.sh scram-users BOOTSTRAP DIR
-#                 create or update DIR's SCRAM users through the plaintext BOOTSTRAP
+#        kafka.sh scram-users BOOTSTRAP DIR [MECHANISM...]
+#                 create or update DIR's SCRAM users through the plaintext BOOTSTRAP, with a
+#                 credential per MECHANISM (default SCRAM-SHA-512)
 source "$(dirname "$0")/lib.sh"
 
 KAFKA_DATA=$STATE_DIR/kafka
@@ -86,15 +89,20 @@ auto.create.topics.enable=false
 PROPS
 }
 
-# scram_users BOOTSTRAP DIR: each user of DIR gets its SCRAM-SHA-512 credential (Kafka's
-# kafka-configs tool; idempotent, so it also serves a broker formatted before the users existed).
-# The password goes through a mode-600 file, not the command line.
+# scram_users BOOTSTRAP DIR [MECHANISM...]: each user of DIR gets a SCRAM credential per
+# MECHANISM, SCRAM-SHA-512 when none is named (Kafka's kafka-configs tool; idempotent, so it also
+# serves a broker formatted before the users existed). The password goes through a mode-600
+# file, not the command line.
 scram_users() {
-  local bootstrap=$1 dir=$2 user file
+  local bootstrap=$1 dir=$2 user file mechanism
+  local mechanisms=("${@:3}")
+  ((${#mechanisms[@]} > 0)) || mechanisms=("$KAFKA_SASL_MECHANISM")
   for user in "${KAFKA_USERS[@]}"; do
     file=$(mktemp)
     chmod 600 "$file"
-    printf '%s=iterations=8192,password=%s\n' "$KAFKA_SASL_MECHANISM" "$(cat "$dir/users/$user/password")" > "$file"
+    for mechanism in "${mechanisms[@]}"; do
+      printf '%s=iterations=8192,password=%s\n' "$mechanism" "$(cat "$dir/users/$user/password")"
+    done > "$file"
     if ! "${JAVA_TOOL[@]}" kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
       --add-config-file "$file" --entity-type users --entity-name "$user" >> "$dir/scram-users.log" 2>&1; then
       rm -f "$file"
@@ -206,23 +214,62 @@ acls() {
   "${JAVA_TOOL[@]}" org.apache.kafka.tools.AclCommand --bootstrap-server "$bootstrap" "$@"
 }
 
-# private_secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT [acls]: a broker of a test's
-# own, like the platform's (same jars, same SASL_SSL settings, its own CA and users) on loopback
-# ports, storage formatted; `run DIR` starts it, `scram-users` then creates its users.
+# mutual_tls_properties DIR LISTENER: an SSL listener that requires a client certificate signed
+# by DIR's Kafka CA (a PEM truststore of that CA); the broker's keystore is the shared one.
+mutual_tls_properties() {
+  local dir=$1 listener=${2,,}
+  printf 'listener.name.%s.ssl.client.auth=required\n' "$listener"
+  printf 'listener.name.%s.ssl.truststore.type=PEM\nlistener.name.%s.ssl.truststore.location=%s\n' \
+    "$listener" "$listener" "$dir/ca.crt"
+}
+
+# plain_properties DIR LISTENER: SASL/PLAIN beside SCRAM on LISTENER, for DIR's users (Kafka's
+# PLAIN login module keeps them in its JAAS config; the file is mode 600, as write_file makes it).
+plain_properties() {
+  local dir=$1 listener=${2,,} user users=()
+  for user in "${KAFKA_USERS[@]}"; do
+    users+=("user_$user=\"$(cat "$dir/users/$user/password")\"")
+  done
+  printf 'listener.name.%s.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN\n' "$listener"
+  printf 'listener.name.%s.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required %s;\n' \
+    "$listener" "${users[*]}"
+}
+
+# private_secured DIR PLAINTEXT_PORT CONTROLLER_PORT SECURE_PORT [OPTION...]: a broker of a
+# test's own, like the platform's (same jars, same SASL_SSL settings, its own CA and users) on
+# loopback ports, storage formatted; `run DIR` starts it, `scram-users` then creates its users.
+# Options: `acls` (the authorizer), `mtls=PORT` (an SSL listener requiring client certificates),
+# `plain` (SASL/PLAIN on the SASL_SSL listener too).
 private_secured() {
-  local dir=$1 plain=$2 controller=$3 secure=$4 authorizer=
-  [[ ${5:-} == acls ]] && authorizer=$(authorizer_properties)
+  local dir=$1 plain=$2 controller=$3 secure=$4 option authorizer='' extra=''
+  local listeners="PLAINTEXT://127.0.0.1:$plain,CONTROLLER://127.0.0.1:$controller,SECURE://127.0.0.1:$secure"
+  local advertised="PLAINTEXT://127.0.0.1:$plain,SECURE://127.0.0.1:$secure"
+  local protocols=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SECURE:SASL_SSL
   fetch
   mkdir -p "$dir"
   secure_material "$dir/secure"
+  for option in "${@:5}"; do
+    case $option in
+      acls) authorizer=$(authorizer_properties) ;;
+      mtls=[0-9]*)
+        listeners+=",MTLS://127.0.0.1:${option#mtls=}"
+        advertised+=",MTLS://127.0.0.1:${option#mtls=}"
+        protocols+=,MTLS:SSL
+        extra+=$(mutual_tls_properties "$dir/secure" MTLS)$'\n'
+        ;;
+      plain) extra+=$(plain_properties "$dir/secure" SECURE)$'\n' ;;
+      *) die "unknown private-secured option $option (acls|mtls=PORT|plain)" ;;
+    esac
+  done
   write_file "$dir/server.properties" <<PROPS
 $(common_properties "$dir")
 controller.quorum.bootstrap.servers=127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$plain,CONTROLLER://127.0.0.1:$controller,SECURE://127.0.0.1:$secure
-advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SECURE://127.0.0.1:$secure
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SECURE:SASL_SSL
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 $(secure_properties "$dir/secure" SECURE)
+$extra
 $authorizer
 PROPS
   log4j_config "$dir" WARN
@@ -244,7 +291,7 @@ main() {
     fetch | start | stop | restart | status) mkdir -p "$LOG_DIR" && "$command" ;;
     private-secured) private_secured "${@:2}" ;;
     run) run "${2:?usage: kafka.sh run DIR}" ;;
-    scram-users) scram_users "${2:?usage: kafka.sh scram-users BOOTSTRAP DIR}" "${3:?DIR}" ;;
+    scram-users) scram_users "${2:?usage: kafka.sh scram-users BOOTSTRAP DIR [MECHANISM...]}" "${3:?DIR}" "${@:4}" ;;
     acls) acls "${2:?usage: kafka.sh acls BOOTSTRAP ARG...}" "${@:3}" ;;
     *) die "unknown command $command (fetch|start|stop|restart|status|private-secured|run|scram-users|acls)" ;;
   esac

@@ -5,6 +5,9 @@
 # Usage: pki.sh              the cluster's credentials, Kafka's (in $STATE_DIR/pki/kafka) and
 #                            MariaDB's (in $STATE_DIR/pki/mariadb)
 #        pki.sh kafka DIR    Kafka's only, in DIR (kafka.sh's private brokers for tests use this)
+#        pki.sh kafka-client DIR NAME
+#                            a client certificate for mutual TLS (CN=NAME), signed by DIR's Kafka
+#                            CA: DIR/clients/NAME.crt and NAME.key
 #        pki.sh mariadb DIR  MariaDB's only, in DIR (mariadb.sh, also for private servers)
 source "$(dirname "$0")/lib.sh"
 
@@ -28,6 +31,24 @@ kafka_certificates() {
     cat broker.key broker.crt > broker.pem
     rm -f broker.csr broker.ext broker.key
     chmod 644 ca.crt
+  )
+}
+
+# kafka_client_certificate DIR NAME: a key and a certificate for client authentication
+# (CN=NAME, the principal Kafka sees as User:CN=NAME), signed by the Kafka CA of DIR. Made once.
+kafka_client_certificate() {
+  local dir=$1 name=$2
+  [[ -f $dir/ca.key ]] || die "no Kafka CA in $dir (pki.sh kafka $dir first)"
+  [[ -f $dir/clients/$name.crt ]] && return 0
+  mkdir -p "$dir/clients"
+  (
+    cd "$dir/clients" || exit 1
+    umask 077
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$name" -keyout "$name.key" -out "$name.csr" 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' > "$name.ext"
+    openssl x509 -req -in "$name.csr" -CA ../ca.crt -CAkey ../ca.key -CAcreateserial -days 3650 \
+      -extfile "$name.ext" -out "$name.crt" 2>/dev/null
+    rm -f "$name.csr" "$name.ext"
   )
 }
 
@@ -57,6 +78,10 @@ mariadb_certificates() {
 case ${1:-} in
   kafka)
     kafka_certificates "${2:?usage: pki.sh kafka DIR}"
+    exit 0
+    ;;
+  kafka-client)
+    kafka_client_certificate "${2:?usage: pki.sh kafka-client DIR NAME}" "${3:?NAME}"
     exit 0
     ;;
   mariadb)
