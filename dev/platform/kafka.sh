@@ -91,24 +91,25 @@ PROPS
 
 # scram_users BOOTSTRAP DIR [MECHANISM...]: each user of DIR gets a SCRAM credential per
 # MECHANISM, SCRAM-SHA-512 when none is named (Kafka's kafka-configs tool; idempotent, so it also
-# serves a broker formatted before the users existed). The password goes through a mode-600
+# serves a broker formatted before the users existed). One request per mechanism: Kafka refuses
+# two changes to one user's credentials in a request. The password goes through a mode-600
 # file, not the command line.
 scram_users() {
   local bootstrap=$1 dir=$2 user file mechanism
   local mechanisms=("${@:3}")
   ((${#mechanisms[@]} > 0)) || mechanisms=("$KAFKA_SASL_MECHANISM")
   for user in "${KAFKA_USERS[@]}"; do
-    file=$(mktemp)
-    chmod 600 "$file"
     for mechanism in "${mechanisms[@]}"; do
-      printf '%s=iterations=8192,password=%s\n' "$mechanism" "$(cat "$dir/users/$user/password")"
-    done > "$file"
-    if ! "${JAVA_TOOL[@]}" kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
-      --add-config-file "$file" --entity-type users --entity-name "$user" >> "$dir/scram-users.log" 2>&1; then
+      file=$(mktemp)
+      chmod 600 "$file"
+      printf '%s=iterations=8192,password=%s\n' "$mechanism" "$(cat "$dir/users/$user/password")" > "$file"
+      if ! "${JAVA_TOOL[@]}" kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
+        --add-config-file "$file" --entity-type users --entity-name "$user" >> "$dir/scram-users.log" 2>&1; then
+        rm -f "$file"
+        die "creating $mechanism user $user on $bootstrap failed (see $dir/scram-users.log)"
+      fi
       rm -f "$file"
-      die "creating SCRAM user $user on $bootstrap failed (see $dir/scram-users.log)"
-    fi
-    rm -f "$file"
+    done
   done
 }
 
