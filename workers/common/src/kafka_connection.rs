@@ -1,5 +1,5 @@
 //! One metadata round trip to the brokers, its failure told apart: credentials refused, broker
-//! certificate not trusted, a host that does not resolve, or nothing answering. librdkafka
+//! certificate not trusted, client certificate refused (mutual TLS), a host that does not resolve, or nothing answering. librdkafka
 //! retries these inside the client and reports each only through its error callback, so a bare
 //! metadata request would end in a generic timeout; this listens to the callback.
 //!
@@ -23,6 +23,11 @@ pub enum KafkaConnectionError {
         "TLS with Kafka at {bootstrap} failed: the broker's certificate is not trusted by the configured CA or does not name the host: {reason}"
     )]
     Certificate { bootstrap: String, reason: String },
+    /// Mutual TLS: the broker ended the handshake with an alert about this client's certificate.
+    #[error(
+        "Kafka at {bootstrap} refused the client certificate (mutual TLS: none configured, or not signed by a CA the broker trusts, or expired): {reason}"
+    )]
+    ClientCertificate { bootstrap: String, reason: String },
     #[error("Kafka bootstrap host in {bootstrap} cannot be resolved: {reason}")]
     UnknownHost { bootstrap: String, reason: String },
     #[error("Kafka at {bootstrap} is unreachable: {reason}")]
@@ -39,6 +44,7 @@ impl KafkaConnectionError {
         match self {
             KafkaConnectionError::Authentication { .. } => "KafkaAuthenticationFailed",
             KafkaConnectionError::Certificate { .. } => "KafkaCertificateUntrusted",
+            KafkaConnectionError::ClientCertificate { .. } => "KafkaClientCertificateRefused",
             KafkaConnectionError::UnknownHost { .. } => "KafkaHostUnknown",
             KafkaConnectionError::Unreachable { .. } => "KafkaUnreachable",
             KafkaConnectionError::Authorization { .. } => "KafkaAuthorizationFailed",
@@ -99,6 +105,14 @@ impl ProducerContext<NoCustomPartitioner> for ErrorRecorder {
     fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
 }
 
+/// OpenSSL's words for a peer's alert refusing (or missing) this client's certificate.
+const CLIENT_CERTIFICATE_ALERTS: [&str; 4] = [
+    "alert bad certificate",
+    "alert certificate required",
+    "alert unknown ca",
+    "alert certificate expired",
+];
+
 /// What went wrong, from the recorded callbacks; the most telling failure wins (a refused
 /// password or an untrusted certificate explains the connections that went down after it).
 fn classify(
@@ -118,6 +132,19 @@ fn classify(
         &["SASL authentication error", "Authentication failed"],
     ) {
         return KafkaConnectionError::Authentication { bootstrap, reason };
+    }
+    // The broker's TLS alerts about our certificate (OpenSSL: "sslv3 alert bad certificate",
+    // "tlsv13 alert certificate required", "tlsv1 alert unknown ca"), told by the words alone:
+    // librdkafka reports them as a failed receive, under whichever code.
+    if let Some(reason) = errors
+        .iter()
+        .map(|(_, reason)| reason)
+        .find(|reason| CLIENT_CERTIFICATE_ALERTS.iter().any(|w| reason.contains(w)))
+    {
+        return KafkaConnectionError::ClientCertificate {
+            bootstrap,
+            reason: reason.clone(),
+        };
     }
     if let Some(reason) = find(
         RDKafkaErrorCode::SSL,
@@ -172,6 +199,7 @@ pub fn check_connection(
             classify(&bootstrap, &errors, String::new()),
             KafkaConnectionError::Authentication { .. }
                 | KafkaConnectionError::Certificate { .. }
+                | KafkaConnectionError::ClientCertificate { .. }
                 | KafkaConnectionError::UnknownHost { .. }
         ) {
             break;
@@ -231,6 +259,14 @@ mod tests {
         assert_eq!(
             classify("k:9093", &tls, String::new()).kind(),
             "KafkaCertificateUntrusted"
+        );
+        let no_client_certificate = reasons(&[(
+            RDKafkaErrorCode::BrokerTransportFailure,
+            "ssl://k:9093/bootstrap: Receive failed: error:0A000412:SSL routines::sslv3 alert bad certificate: SSL alert number 42 (after 15ms in state APIVERSION_QUERY)",
+        )]);
+        assert_eq!(
+            classify("k:9093", &no_client_certificate, String::new()).kind(),
+            "KafkaClientCertificateRefused"
         );
         let dns = reasons(&[(
             RDKafkaErrorCode::Resolve,

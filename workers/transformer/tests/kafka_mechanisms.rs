@@ -144,7 +144,12 @@ async fn mutual_tls_scram_sha_256_and_plain_each_round_trip_records() {
         .await
         .expect_err("no client certificate must not connect");
     let message = err.to_string();
-    eprintln!("no client certificate: {} {message}", err.kind());
+    eprintln!("no client certificate: {message}");
+    assert_eq!(err.kind(), "KafkaClientCertificateRefused", "{message}");
+    assert!(
+        message.contains("refused the client certificate") && message.contains("bad certificate"),
+        "{message}"
+    );
 
     // SCRAM-SHA-256 over TLS.
     let topic = unique("scram256");
