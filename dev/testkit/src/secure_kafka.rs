@@ -120,7 +120,12 @@ impl PrivateSecuredKafka {
         };
         kafka.wait_until_serving();
         let secure_dir = format!("{dir_arg}/secure");
-        let mut users = vec!["scram-users", &kafka.plaintext, &secure_dir, "SCRAM-SHA-512"];
+        let mut users = vec![
+            "scram-users",
+            &kafka.plaintext,
+            &secure_dir,
+            "SCRAM-SHA-512",
+        ];
         if options.scram_sha_256 {
             users.push("SCRAM-SHA-256");
         }

@@ -86,7 +86,10 @@ fn read_all(case: &str, settings: &KafkaSettings) -> BTreeSet<String> {
         );
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(message)) => {
-                let key = message.key().map(String::from_utf8_lossy).unwrap_or_default();
+                let key = message
+                    .key()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
                 let value = message
                     .payload()
                     .map(String::from_utf8_lossy)
@@ -133,7 +136,9 @@ async fn mutual_tls_scram_sha_256_and_plain_each_round_trip_records() {
     let certificate = kafka.client_certificate("tweetpipe-worker");
     let mutual = kafka.mutual_tls_settings(&topic, Some(certificate));
     assert_eq!(
-        check(mutual.clone()).await.expect("mutual TLS with a client certificate"),
+        check(mutual.clone())
+            .await
+            .expect("mutual TLS with a client certificate"),
         1
     );
     assert_eq!(round_trip("mtls", &mutual).await, expected_keys("mtls"));
