@@ -270,8 +270,7 @@ advertised.listeners=$advertised
 listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 $(secure_properties "$dir/secure" SECURE)
-$extra
-$authorizer
+$extra$authorizer
 PROPS
   log4j_config "$dir" WARN
   java_command "$dir"
