@@ -106,8 +106,9 @@ impl ProducerContext<NoCustomPartitioner> for ErrorRecorder {
 }
 
 /// OpenSSL's words for a peer's alert refusing (or missing) this client's certificate.
-const CLIENT_CERTIFICATE_ALERTS: [&str; 4] = [
+const CLIENT_CERTIFICATE_ALERTS: [&str; 5] = [
     "alert bad certificate",
+    "alert certificate unknown",
     "alert certificate required",
     "alert unknown ca",
     "alert certificate expired",
@@ -133,8 +134,9 @@ fn classify(
     ) {
         return KafkaConnectionError::Authentication { bootstrap, reason };
     }
-    // The broker's TLS alerts about our certificate (OpenSSL: "sslv3 alert bad certificate",
-    // "tlsv13 alert certificate required", "tlsv1 alert unknown ca"), told by the words alone:
+    // The broker's TLS alerts about our certificate (OpenSSL: "sslv3 alert bad certificate" for
+    // none, "sslv3 alert certificate unknown" for another CA's from Kafka's JVM; "tlsv13 alert
+    // certificate required", "tlsv1 alert unknown ca" from others), told by the words alone:
     // librdkafka reports them as a failed receive, under whichever code.
     if let Some(reason) = errors
         .iter()
@@ -266,6 +268,14 @@ mod tests {
         )]);
         assert_eq!(
             classify("k:9093", &no_client_certificate, String::new()).kind(),
+            "KafkaClientCertificateRefused"
+        );
+        let other_ca_client = reasons(&[(
+            RDKafkaErrorCode::BrokerTransportFailure,
+            "ssl://k:9093/bootstrap: Receive failed: error:0A000416:SSL routines::sslv3 alert certificate unknown: SSL alert number 46 (after 1ms in state APIVERSION_QUERY)",
+        )]);
+        assert_eq!(
+            classify("k:9093", &other_ca_client, String::new()).kind(),
             "KafkaClientCertificateRefused"
         );
         let dns = reasons(&[(

@@ -1,6 +1,7 @@
 //! The other ways `tweetpipe_common::kafka::client_config` talks to a secured Kafka, each proved
 //! on a broker: mutual TLS (`security_protocol: ssl` with a client certificate signed by the
-//! broker's CA; without one the broker refuses the connection), SASL_SSL with SCRAM-SHA-256 and
+//! broker's CA; without one, or with one of another CA, the broker refuses the connection and
+//! the connection check says so), SASL_SSL with SCRAM-SHA-256 and
 //! SASL_SSL with PLAIN. Each round-trips records: a producer and a consumer made by the workers'
 //! own settings function write and read them back.
 //!
@@ -18,6 +19,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tweetpipe_common::contract::kafka::KafkaSettings;
 use tweetpipe_common::kafka::client_config;
 use tweetpipe_common::kafka_connection::{KafkaConnectionError, check_connection};
+use tweetpipe_testkit::files::temp_dir;
 use tweetpipe_testkit::kafka::create_topics;
 use tweetpipe_testkit::names::unique;
 use tweetpipe_testkit::secure_kafka::{BrokerOptions, PrivateSecuredKafka, WORKER_USER};
@@ -155,6 +157,33 @@ async fn mutual_tls_scram_sha_256_and_plain_each_round_trip_records() {
         message.contains("refused the client certificate") && message.contains("bad certificate"),
         "{message}"
     );
+
+    // A client certificate of another CA: refused the same way.
+    let other_ca = temp_dir("mtls-other-ca");
+    let pki = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dev/platform/pki.sh");
+    for args in [
+        vec!["kafka", other_ca.to_str().expect("path")],
+        vec!["kafka-client", other_ca.to_str().expect("path"), "stranger"],
+    ] {
+        let status = std::process::Command::new("bash")
+            .arg(pki)
+            .args(&args)
+            .status()
+            .expect("pki.sh");
+        assert!(status.success(), "pki.sh {args:?}");
+    }
+    let clients = other_ca.join("clients");
+    let stranger = kafka.mutual_tls_settings(
+        &topic,
+        Some((clients.join("stranger.crt"), clients.join("stranger.key"))),
+    );
+    let err = check(stranger)
+        .await
+        .expect_err("a client certificate of another CA must not connect");
+    let message = err.to_string();
+    eprintln!("client certificate of another CA: {message}");
+    assert_eq!(err.kind(), "KafkaClientCertificateRefused", "{message}");
+    std::fs::remove_dir_all(other_ca).ok();
 
     // SCRAM-SHA-256 over TLS.
     let topic = unique("scram256");
