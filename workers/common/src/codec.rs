@@ -410,29 +410,7 @@ mod tests {
         );
     }
 
-    /// Serves one canned HTTP answer per connection, in order, on a local port.
-    async fn canned_http(answers: Vec<(u16, String)>) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            for (status, body) in answers {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let mut request = [0u8; 4096];
-                let _ = socket.read(&mut request).await;
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-            }
-        });
-        format!("http://{addr}")
-    }
+    use crate::registry::tests::canned_http;
 
     #[tokio::test]
     async fn registry_outages_are_retryable_and_only_a_missing_id_is_not() {

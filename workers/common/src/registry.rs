@@ -212,11 +212,12 @@ fn truncate(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// Serves one canned HTTP answer per connection, in order, on a local port.
-    async fn canned_http(answers: Vec<(u16, String)>) -> String {
+    /// Serves one canned HTTP answer per connection, in order, on a local port (also used by
+    /// the codec's registry tests).
+    pub(crate) async fn canned_http(answers: Vec<(u16, String)>) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
