@@ -657,22 +657,7 @@ async fn pipeline_becomes_ready_with_pods_running_and_posts_in_mariadb() {
         "extractor and transformer pods run: {running}"
     );
     let database = tp.spec.mysql.database.clone();
-    let posts = wait_for("posts in MariaDB", || {
-        let database = database.clone();
-        async move {
-            let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
-                .await
-                .ok()?;
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM `{database}`.posts"
-            )))
-            .fetch_one(&mut conn)
-            .await
-            .ok()?;
-            (count > 0).then_some(count)
-        }
-    })
-    .await;
+    let posts = wait_for_stored_posts("posts in MariaDB", &database).await;
     assert!(posts > 0);
     wait_for("progress in the status", || async {
         let status = get(&client, &ns.name, "covid").await?.status?;

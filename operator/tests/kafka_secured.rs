@@ -86,24 +86,9 @@ async fn pipeline_over_sasl_ssl_becomes_ready_and_stores_posts() {
     wait_condition(&client, &ns.name, "secured", "KafkaReady", "True", None).await;
     wait_condition(&client, &ns.name, "secured", "Ready", "True", None).await;
     let database = tp.spec.mysql.database.clone();
-    let posts = wait_for(
+    let posts = wait_for_stored_posts(
         "posts in MariaDB, written by a transformer over SASL_SSL",
-        || {
-            let database = database.clone();
-            async move {
-                use sqlx::Connection;
-                let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
-                    .await
-                    .ok()?;
-                let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT COUNT(*) FROM `{database}`.posts"
-                )))
-                .fetch_one(&mut conn)
-                .await
-                .ok()?;
-                (count > 0).then_some(count)
-            }
-        },
+        &database,
     )
     .await;
     assert!(posts > 0);
@@ -276,22 +261,7 @@ async fn pipeline_over_sasl_ssl_and_tls_only_mysql_stores_posts() {
     wait_condition(&client, &ns.name, "both", "MySQLReady", "True", None).await;
     wait_condition(&client, &ns.name, "both", "Ready", "True", None).await;
     let database = tp.spec.mysql.database.clone();
-    let posts = wait_for("posts stored over SASL_SSL and TLS", || {
-        let database = database.clone();
-        async move {
-            let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
-                .await
-                .ok()?;
-            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM `{database}`.posts"
-            )))
-            .fetch_one(&mut conn)
-            .await
-            .ok()?;
-            (count > 0).then_some(count)
-        }
-    })
-    .await;
+    let posts = wait_for_stored_posts("posts stored over SASL_SSL and TLS", &database).await;
     assert!(posts > 0);
 
     // The pipeline's accounts accept TLS connections only.

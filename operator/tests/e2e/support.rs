@@ -75,6 +75,24 @@ where
     }
 }
 
+/// Waits until the pipeline's database on the platform MariaDB holds posts; their count.
+pub async fn wait_for_stored_posts(what: &str, database: &str) -> i64 {
+    wait_for(what, || async move {
+        use sqlx::Connection;
+        let mut conn = sqlx::mysql::MySqlConnection::connect(&platform().mysql_url)
+            .await
+            .ok()?;
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM `{database}`.posts"
+        )))
+        .fetch_one(&mut conn)
+        .await
+        .ok()?;
+        (count > 0).then_some(count)
+    })
+    .await
+}
+
 /// A namespace for one test, deleted (best effort) when dropped.
 pub struct TestNamespace {
     pub name: String,
