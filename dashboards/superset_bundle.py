@@ -75,7 +75,7 @@ def timeseries(viz, metrics, grain, groupby=(), **extra):
 def ranking(column, value):
     return {"viz_type": "table", "query_mode": "aggregate", "groupby": [column], "metrics": [metric(value, "SUM")],
             "timeseries_limit_metric": metric(value, "SUM"), "order_desc": True, "adhoc_filters": [],
-            "row_limit": 20, "server_page_length": 20, "include_search": False, "show_cell_bars": True}
+            "row_limit": 100, "server_page_length": 25, "include_search": False, "show_cell_bars": True}
 
 
 # (chart title, dataset, form data, width in the 12-column grid); rows of the dashboard.

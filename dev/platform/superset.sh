@@ -20,7 +20,7 @@
 # The admin password is generated into .platform/<instance>/admin-password and never printed.
 set -o errexit -o nounset -o pipefail
 
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 SUPERSET_VERSION=6.1.0

@@ -3,6 +3,12 @@
 import os
 import pathlib
 
+import pymysql
+
+# Superset's MySQL support names result types through MySQLdb (mysqlclient, a C extension with no
+# wheels for Linux); PyMySQL, the driver of our connections, provides the same module.
+pymysql.install_as_MySQLdb()
+
 _STATE = pathlib.Path(os.environ["TWEETPIPE_SUPERSET_STATE"])
 
 SECRET_KEY = (_STATE / "secret-key").read_text().strip()
