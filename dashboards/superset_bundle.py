@@ -69,7 +69,9 @@ def timeseries(viz, metrics, grain, groupby=(), **extra):
     return {"viz_type": viz, "x_axis": "time", "time_grain_sqla": grain, "x_axis_sort_asc": True,
             "metrics": metrics, "groupby": list(groupby), "adhoc_filters": ALL_TIME, "row_limit": 10000,
             "truncate_metric": True, "show_legend": True, "legendType": "scroll", "legendOrientation": "top",
-            "rich_tooltip": True, "y_axis_format": "SMART_NUMBER", "order_desc": True, **extra}
+            "rich_tooltip": True, "y_axis_format": "SMART_NUMBER", "order_desc": True,
+            # Markers: a pipeline younger than an hour has one point per series in the hourly charts.
+            "markerEnabled": True, "markerSize": 6, **extra}
 
 
 def ranking(column, value):
@@ -85,7 +87,7 @@ ROWS = [
      ("Language share", "language_share",
       {"viz_type": "pie", "groupby": ["language"], "metric": metric("posts", "SUM"), "adhoc_filters": [],
        "row_limit": 100, "sort_by_metric": True, "show_legend": True, "legendType": "scroll",
-       "legendOrientation": "right", "show_labels": True, "label_type": "key_percent",
+       "legendOrientation": "right", "show_labels": True, "label_type": "key_percent", "labels_outside": False,
        "number_format": "SMART_NUMBER", "outerRadius": 70, "donut": False}, 4)],
     [("Average sentiment per hour by query", "sentiment_over_time",
       timeseries("echarts_timeseries_line", [metric("sentiment", "AVG")], "PT1H", ["metric"],

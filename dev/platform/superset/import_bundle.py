@@ -44,23 +44,47 @@ def connection_uri():
     return f"mysql+pymysql://{quote(user, safe='')}:XXXXXXXXXX@{host}:{port}/{quote(database, safe='')}"
 
 
-def bundle_zip(bundle_dir):
-    """The bundle as Superset's import expects it, the connection set from the environment."""
+# Superset's dashboard import never replaces an existing database, dataset or chart (only the
+# dashboard), so each kind is imported by its own API, with overwrite, before the dashboard: a
+# changed password, database or query reaches Superset on the next import. Each import's
+# metadata.yaml names its kind (the model's class); its files are those of the kind and below.
+IMPORTS = [
+    ("database", "Database", ("databases/",)),
+    ("dataset", "SqlaTable", ("databases/", "datasets/")),
+    ("chart", "Slice", ("databases/", "datasets/", "charts/")),
+    ("dashboard", "Dashboard", ("databases/", "datasets/", "charts/", "dashboards/")),
+]
+
+
+def bundle_files(bundle_dir):
+    """The bundle's files {relative path: text}, the connection set from the environment."""
+    files = {}
+    for path in sorted(bundle_dir.rglob("*.yaml")):
+        relative = path.relative_to(bundle_dir).as_posix()
+        text = path.read_text()
+        if relative == DATABASE_FILE:
+            database = yaml.safe_load(text)
+            database["sqlalchemy_uri"] = connection_uri()
+            ca_file = os.environ.get("SUPERSET_MYSQL_CA_FILE")
+            if ca_file:
+                # PyMySQL verifies the server's certificate and host name against this CA.
+                database["extra"]["engine_params"] = {
+                    "connect_args": {"ssl": {"ca": ca_file, "check_hostname": True}}}
+            text = yaml.safe_dump(database, sort_keys=False, allow_unicode=True)
+        files[relative] = text
+    return files
+
+
+def bundle_zip(files, kind, prefixes):
+    """One import's archive, under the top-level folder Superset expects."""
+    metadata = yaml.safe_load(files["metadata.yaml"])
+    metadata["type"] = kind
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(bundle_dir.rglob("*.yaml")):
-            relative = path.relative_to(bundle_dir).as_posix()
-            text = path.read_text()
-            if relative == DATABASE_FILE:
-                database = yaml.safe_load(text)
-                database["sqlalchemy_uri"] = connection_uri()
-                ca_file = os.environ.get("SUPERSET_MYSQL_CA_FILE")
-                if ca_file:
-                    # PyMySQL verifies the server's certificate and host name against this CA.
-                    database["extra"]["engine_params"] = {
-                        "connect_args": {"ssl": {"ca": ca_file, "check_hostname": True}}}
-                text = yaml.safe_dump(database, sort_keys=False, allow_unicode=True)
-            archive.writestr(f"{ROOT}/{relative}", text)
+        archive.writestr(f"{ROOT}/metadata.yaml", yaml.safe_dump(metadata))
+        for relative, text in files.items():
+            if relative.startswith(prefixes):
+                archive.writestr(f"{ROOT}/{relative}", text)
     return buffer.getvalue()
 
 
@@ -82,15 +106,18 @@ def session(base_url):
 def import_bundle(base_url, bundle_dir):
     http = session(base_url)
     password = secret("SUPERSET_MYSQL_PASSWORD_FILE")
-    answer = http.post(
-        f"{base_url}/api/v1/dashboard/import/", timeout=300,
-        files={"formData": ("tweetpipe_dashboards.zip", bundle_zip(bundle_dir), "application/zip")},
-        data={"passwords": json.dumps({DATABASE_FILE: password}), "overwrite": "true"})
-    if answer.status_code != 200:
-        raise ImportFailed(f"import refused: HTTP {answer.status_code}: {answer.text.replace(password, '***')[:2000]}")
-    dashboards = http.get(f"{base_url}/api/v1/dashboard/tweetpipe", timeout=60)
-    dashboards.raise_for_status()
-    return f"{base_url}/superset/dashboard/{dashboards.json()['result']['slug']}/"
+    files = bundle_files(bundle_dir)
+    for api, kind, prefixes in IMPORTS:
+        answer = http.post(
+            f"{base_url}/api/v1/{api}/import/", timeout=300,
+            files={"formData": (f"tweetpipe_{api}.zip", bundle_zip(files, kind, prefixes), "application/zip")},
+            data={"passwords": json.dumps({DATABASE_FILE: password}), "overwrite": "true"})
+        if answer.status_code != 200:
+            raise ImportFailed(f"{api} import refused: HTTP {answer.status_code}: "
+                               f"{answer.text.replace(password, '***')[:2000]}")
+    dashboard = http.get(f"{base_url}/api/v1/dashboard/tweetpipe", timeout=60)
+    dashboard.raise_for_status()
+    return f"{base_url}/superset/dashboard/{dashboard.json()['result']['slug']}/"
 
 
 def main(argv):
