@@ -70,8 +70,8 @@ def timeseries(viz, metrics, grain, groupby=(), **extra):
             "metrics": metrics, "groupby": list(groupby), "adhoc_filters": ALL_TIME, "row_limit": 10000,
             "truncate_metric": True, "show_legend": True, "legendType": "scroll", "legendOrientation": "top",
             "rich_tooltip": True, "y_axis_format": "SMART_NUMBER", "order_desc": True,
-            # Markers: a pipeline younger than an hour has one point per series in the hourly charts.
-            "markerEnabled": True, "markerSize": 6, **extra}
+            # Markers on hourly series: a pipeline younger than an hour has one point per series.
+            "markerEnabled": grain == "PT1H", "markerSize": 6, **extra}
 
 
 def ranking(column, value):

@@ -11,6 +11,8 @@ runs it with the Superset venv's Python, after the pipeline has stored posts):
 Environment: SUPERSET_URL, SUPERSET_ADMIN_PASSWORD_FILE, and Superset's own (SUPERSET_CONFIG_PATH,
 TWEETPIPE_SUPERSET_STATE) for the session cookie. Prints one line per check; exit 1 on a failure.
 """
+import base64
+import datetime
 import json
 import os
 import pathlib
@@ -34,13 +36,15 @@ class CheckFailed(Exception):
     pass
 
 
-def chart_rows(http, base_url, chart):
-    """Rows the chart-data API answers for the chart's own form data (all time)."""
+def chart_rows(http, base_url, chart, time_range="No filter"):
+    """Rows the chart-data API answers for the chart's own form data (all time by default)."""
     form_data = chart["form_data"]
     datasource_id, datasource_type = form_data["datasource"].split("__")
     columns = ([form_data["x_axis"]] if form_data.get("x_axis") else []) + list(form_data.get("groupby", []))
     metrics = form_data.get("metrics") or [form_data["metric"]]
-    query = {"columns": columns, "metrics": metrics, "filters": [], "row_limit": 1000, "time_range": "No filter",
+    filters = [{"col": form_data["x_axis"], "op": "TEMPORAL_RANGE", "val": time_range}] \
+        if time_range != "No filter" else []
+    query = {"columns": columns, "metrics": metrics, "filters": filters, "row_limit": 1000, "time_range": time_range,
              "orderby": [[metrics[0], False]]}
     answer = http.post(f"{base_url}/api/v1/chart/data", timeout=120, json={
         "datasource": {"id": int(datasource_id), "type": datasource_type}, "force": True,
@@ -51,6 +55,8 @@ def chart_rows(http, base_url, chart):
     if result.get("error"):
         raise CheckFailed(f"chart {chart['slice_name']!r}: {result['error']}")
     rows = result["data"]
+    if time_range != "No filter":
+        return rows
     values = [row[metrics[0]["label"]] for row in rows]
     if not rows or all(value is None for value in values):
         raise CheckFailed(f"chart {chart['slice_name']!r}: no data (query: {result.get('query', '')[:1500]})")
@@ -138,7 +144,7 @@ def screenshot(base_url, cookies, expected_charts, path):
         # Animations (ECharts draws in ~1 s) settle before the picture.
         time.sleep(3)
         png = tools.call("Page.captureScreenshot", session, format="png")["data"]
-        pathlib.Path(path).write_bytes(__import__("base64").b64decode(png))
+        pathlib.Path(path).write_bytes(base64.b64decode(png))
         if state.get("errors"):
             raise CheckFailed(f"the dashboard shows errors: {state['errors']}")
         if state.get("charts") != expected_charts or state.get("rendered") != expected_charts:
@@ -184,6 +190,17 @@ def main(argv):
             except CheckFailed as error:
                 print(f"FAIL {error}")
                 failed += 1
+        # The time range reaches the dataset's SQL (Grafana's $__timeFilter as Jinja): a recent
+        # range keeps the posts, one long past has none.
+        volume = next(c for c in charts if c["slice_name"] == "Posts per hour by query and language")
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+        week = f"{(now - datetime.timedelta(days=7)).isoformat()} : {(now + datetime.timedelta(days=1)).isoformat()}"
+        recent = chart_rows(http, base_url, volume, week)
+        past = chart_rows(http, base_url, volume, "2001-01-01T00:00:00 : 2001-01-02T00:00:00")
+        if not recent or past:
+            raise CheckFailed(f"time range: {len(recent)} rows for the last week, {len(past)} for 2001-01-01")
+        print(f"ok   time range: {len(recent)} rows for the last week, none for 2001-01-01")
+        passed += 1
         state = screenshot(base_url, session_cookie(), len(charts), argv[1])
         print(f"ok   dashboard rendered in Chromium: {state['rendered']}/{state['charts']} charts")
         passed += 1
