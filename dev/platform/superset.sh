@@ -69,17 +69,7 @@ generate_secret() {
 
 healthy() { curl -fsS --max-time 5 "$SUPERSET_URL/health" >/dev/null 2>&1; }
 
-up() {
-  [[ -f $SUPERSET_VENV/.complete ]] || install
-  superset_env
-  mkdir -p "$SUPERSET_STATE"
-  chmod 700 "$SUPERSET_STATE"
-  generate_secret "$SUPERSET_STATE/secret-key"
-  generate_secret "$SUPERSET_STATE/admin-password"
-  if daemon_running "$SUPERSET_INSTANCE" && healthy; then
-    log "superset: already serving $SUPERSET_URL"
-    return 0
-  fi
+initialise() {
   log "superset: metadata migrations ($SUPERSET_STATE/superset.db)"
   superset db upgrade >>"$LOG_DIR/$SUPERSET_INSTANCE-setup.log" 2>&1 ||
     die "superset db upgrade failed (log: $LOG_DIR/$SUPERSET_INSTANCE-setup.log)"
@@ -93,6 +83,24 @@ up() {
       die "superset fab create-admin failed"
   fi
   superset init >>"$LOG_DIR/$SUPERSET_INSTANCE-setup.log" 2>&1 || die "superset init failed"
+}
+
+up() {
+  [[ -f $SUPERSET_VENV/.complete ]] || install
+  superset_env
+  mkdir -p "$SUPERSET_STATE"
+  chmod 700 "$SUPERSET_STATE"
+  generate_secret "$SUPERSET_STATE/secret-key"
+  generate_secret "$SUPERSET_STATE/admin-password"
+  if daemon_running "$SUPERSET_INSTANCE" && healthy; then
+    log "superset: already serving $SUPERSET_URL"
+    return 0
+  fi
+  # Migrations, admin and roles once per Superset version (a minute and more on this machine).
+  if [[ $(cat "$SUPERSET_STATE/initialised" 2>/dev/null) != "$SUPERSET_VERSION" ]]; then
+    initialise
+    echo "$SUPERSET_VERSION" > "$SUPERSET_STATE/initialised"
+  fi
   log "superset: starting on $SUPERSET_URL (log: $LOG_DIR/$SUPERSET_INSTANCE.log)"
   # One worker with threads: the dashboard asks for all of its charts at once, and the machine
   # has two cores shared with the platform.
