@@ -15,7 +15,7 @@ IMAGE_PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench
+.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench dashboards dashboards-check dashboards-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
+	@$(STAGE) dashboards-test $(MAKE) --no-print-directory dashboards-test
 	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
 
 chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays)
@@ -72,6 +73,15 @@ helm-lint: ## lint the operator chart strictly, render it, and check its values 
 
 crd-check: ## fail if crds/ differs from what the Rust types generate (fix: dev/check-crd-drift.sh --write)
 	@bash dev/check-crd-drift.sh
+
+dashboards: ## Apache Superset on the demo's pipeline (after make demo): start it, import the dashboards, print the URL
+	@bash dashboards/superset-demo.sh
+
+dashboards-check: ## fail if the Grafana JSON or the Superset bundle differ from dashboards/sql (fix: python3 dashboards/generate.py)
+	@python3 dashboards/generate.py --check
+
+dashboards-test: ## a pipeline's posts in Superset: every chart's data, the dashboard in headless Chromium, its screenshot
+	@bash dashboards/tests/superset-e2e.sh
 
 lua-test: ## Argo CD health check against sample statuses
 	@cd argocd && lua5.4 tests/run.lua

@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Builds grafana/tweetpipe.json from the SQL files in sql/, so the dashboard runs exactly the
-queries that the transformer's tests check against MariaDB. Run after editing a .sql file:
-    python3 dashboards/generate.py
-The test `dashboard_json_matches_the_sql_files` fails when the JSON is stale."""
+"""Builds grafana/tweetpipe.json and the Superset export bundle superset/ (superset_bundle.py)
+from the SQL files in sql/, so both dashboards run exactly the queries that the transformer's tests
+check against MariaDB. Run after editing a .sql file or a dashboard's layout:
+    python3 dashboards/generate.py           # writes the files
+    python3 dashboards/generate.py --check   # exit 1 when a written file is stale (make dashboards-check)
+The transformer's test `dashboard_json_matches_the_sql_files` also fails when the JSON is stale."""
 import json
 import pathlib
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
+import superset_bundle  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -25,6 +31,9 @@ PANELS = [
      {"custom": {"stacking": {"mode": "normal", "group": "A"}, "fillOpacity": 40}}),
     ("Top hashtags", "top_hashtags", "table", "table", (0, 17, 12, 10), {}),
     ("Top mentioned accounts", "top_mentions", "table", "table", (12, 17, 12, 10), {}),
+    ("Sentiment by topic", "sentiment_by_topic", "barchart", "table", (0, 27, 8, 9), {"min": -1, "max": 1}),
+    ("Extraction health: posts collected per minute and their age (s)", "extraction_health", "timeseries",
+     "time_series", (8, 27, 16, 9), {}),
 ]
 
 
@@ -76,4 +85,39 @@ dashboard = {
     "panels": [panel(i, *p) for i, p in enumerate(PANELS)],
 }
 
-(HERE / "grafana" / "tweetpipe.json").write_text(json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n")
+
+
+def outputs():
+    """Every generated file: {path: text}."""
+    result = {HERE / "grafana" / "tweetpipe.json": json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"}
+    for relative, text in superset_bundle.files(sql).items():
+        result[HERE / "superset" / relative] = text
+    return result
+
+
+def main(argv):
+    wanted = outputs()
+    # Files under superset/ that the generator no longer makes (a renamed chart) are stale too.
+    extra = [path for path in (HERE / "superset").rglob("*") if path.is_file() and path not in wanted]
+    if argv[1:] == ["--check"]:
+        stale = [path for path, text in wanted.items() if not path.is_file() or path.read_text() != text]
+        for path in stale + extra:
+            print(f"stale: {path.relative_to(HERE.parent)}", file=sys.stderr)
+        if stale or extra:
+            print("the dashboards differ from dashboards/sql and generate.py: run python3 dashboards/generate.py",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if argv[1:]:
+        print("usage: generate.py [--check]", file=sys.stderr)
+        return 2
+    for path in extra:
+        path.unlink()
+    for path, text in wanted.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

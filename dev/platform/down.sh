@@ -2,6 +2,11 @@
 # Stops everything platform-up started and removes its mounts, network namespaces, bridge and
 # iptables rules. Data (Kafka log, MariaDB, etcd) stays in the state dir unless --purge.
 source "$(dirname "$0")/lib.sh"
+# Superset instances (dev/platform/superset.sh), if any runs.
+for pidfile in "$RUN_DIR"/superset*.pid; do
+  [[ -f $pidfile ]] || continue
+  SUPERSET_INSTANCE=$(basename "$pidfile" .pid) bash "$PLATFORM_DIR/superset.sh" down
+done
 bash "$PLATFORM_DIR/kubernetes.sh" stop
 bash "$PLATFORM_DIR/kafka.sh" stop
 bash "$PLATFORM_DIR/mariadb.sh" stop
