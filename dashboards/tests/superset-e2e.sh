@@ -6,7 +6,8 @@
 #  3. a Superset instance of its own (.platform/superset-e2e, port 8089) imports the bundle, connected
 #     as the pipeline's reporting user;
 #  4. dashboards/tests/superset_e2e.py: every chart's chart-data API answers rows; headless Chromium
-#     renders every chart; the screenshot (docs/images/superset-dashboard.png) is not blank.
+#     renders every chart; the screenshot (target/dashboards/superset-dashboard.png) is not blank.
+#     DASHBOARDS_E2E_SCREENSHOT=${DASHBOARDS_E2E_SCREENSHOT:-target/dashboards/superset-dashboard.png} refreshes the one in the docs.
 # Everything it created is removed at the end (DASHBOARDS_E2E_KEEP=1 keeps it for a look).
 # Settings: DASHBOARDS_E2E_PREFIX (dashboards-e2e): namespace, Helm release and operator instance;
 # its database is the prefix with '_' for '-'. DASHBOARDS_E2E_POSTS (300): posts to wait for.
@@ -19,7 +20,7 @@ DATABASE=${PREFIX//-/_}
 REPORTING_USER=${DATABASE:0:29}_ro
 WANTED_POSTS=${DASHBOARDS_E2E_POSTS:-300}
 export SUPERSET_INSTANCE=superset-e2e SUPERSET_PORT=${DASHBOARDS_E2E_SUPERSET_PORT:-8089}
-SCREENSHOT=docs/images/superset-dashboard.png
+SCREENSHOT=${DASHBOARDS_E2E_SCREENSHOT:-target/dashboards/superset-dashboard.png}
 
 step() { printf '%s [dashboards-e2e] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
