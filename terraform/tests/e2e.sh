@@ -18,7 +18,8 @@ source "$ENV_FILE"
 
 OPERATOR_NS=tf-e2e-system
 PIPELINE_NS=tf-e2e-tweets
-RELEASE=tf-e2e-operator
+# Contains the chart name, so the Deployment is named like the release.
+RELEASE=tf-e2e-tweetpipe-operator
 PIPELINE=covid19
 TOPIC=tf.e2e.covid19
 DATABASE=tf_e2e_covid19
@@ -26,7 +27,8 @@ DATABASE=tf_e2e_covid19
 export TF_LOCAL_STATE_DIR TF_VAR_operator_namespace=$OPERATOR_NS TF_VAR_release_name=$RELEASE \
   TF_VAR_watch_namespace=$PIPELINE_NS TF_VAR_webhook_enabled=false TF_VAR_namespace=$PIPELINE_NS \
   TF_VAR_kafka_topic=$TOPIC TF_VAR_mysql_database=$DATABASE TF_VAR_deletion_policy=Delete \
-  TF_VAR_extractor_max_replicas=4
+  TF_VAR_extractor_max_replicas=4 \
+  TF_VAR_instance=tf-e2e TF_VAR_operator_instance=tf-e2e
 TF_LOCAL_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tweetpipe-tf-e2e.XXXXXX")
 started=$SECONDS
 

@@ -123,7 +123,11 @@ demo() {
 main() {
   case ${1:-} in
     init | apply | plan | destroy | demo) setup && "$1" ;;
-    tofu) setup && tf "${2:?usage: stacks.sh tofu operator|pipeline ARGS...}" "${@:3}" ;;
+    tofu)
+      setup
+      [[ ${2:-} == pipeline ]] && pipeline_vars
+      tf "${2:?usage: stacks.sh tofu operator|pipeline ARGS...}" "${@:3}"
+      ;;
     *) echo "usage: $0 init|apply|plan|destroy|demo|tofu STACK ARGS..." >&2; exit 2 ;;
   esac
 }

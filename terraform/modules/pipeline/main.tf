@@ -20,9 +20,8 @@ locals {
   # Optional spec parts: a for expression over an object drops the unset (null) ones, so the
   # manifest carries exactly what is configured and the CRD's defaults fill in the rest.
   resources = {
-    for part in ["extractor", "transformer"] : part => try({
-      for k, v in var[part].resources : k => v if v != null
-    }, null)
+    extractor   = var.extractor.resources == null ? null : { for k, v in var.extractor.resources : k => v if v != null }
+    transformer = var.transformer.resources == null ? null : { for k, v in var.transformer.resources : k => v if v != null }
   }
 
   spec = {

@@ -176,12 +176,12 @@ variable "extractor" {
 variable "transformer" {
   description = "spec.transformer: replicas follow the consumer lag between min_replicas and max_replicas."
   type = object({
-    min_replicas            = optional(number, 1)
-    max_replicas            = optional(number, 4)
-    target_lag_per_replica  = optional(number, 5000)
-    batch_size              = optional(number, 500)
-    flush_interval_ms       = optional(number, 1000)
-    image                   = optional(string)
+    min_replicas           = optional(number, 1)
+    max_replicas           = optional(number, 4)
+    target_lag_per_replica = optional(number, 5000)
+    batch_size             = optional(number, 500)
+    flush_interval_ms      = optional(number, 1000)
+    image                  = optional(string)
     resources = optional(object({
       requests = optional(map(string))
       limits   = optional(map(string))

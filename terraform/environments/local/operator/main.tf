@@ -66,6 +66,7 @@ module "operator" {
     pull_policy = "Never"
   }
   watch_namespace = var.watch_namespace
+  instance        = var.instance
   webhook_enabled = var.webhook_enabled
   # Tokens may only go to the simulator in this namespace (and the real X API).
   allowed_api_services = [{ namespace = var.operator_namespace, name = "x-api-simulator", port = 8080 }]

@@ -31,6 +31,12 @@ variable "watch_namespace" {
   default     = "tf-tweets"
 }
 
+variable "instance" {
+  description = "Operator instance: it reconciles only pipelines labelled tweetpipe.io/operator-instance=<instance>, so an operator watching all namespaces (make demo's) leaves them alone, and this one leaves theirs."
+  type        = string
+  default     = "tf"
+}
+
 variable "webhook_enabled" {
   description = "Serve the validating admission webhook."
   type        = bool

@@ -44,6 +44,8 @@ module "covid19" {
 
   name      = "covid19"
   namespace = var.namespace
+  # Labelled for the operator of ../operator only.
+  operator_instance = var.operator_instance
 
   bearer_tokens   = { demo = var.x_bearer_token }
   mysql_admin_url = var.mysql_admin_url

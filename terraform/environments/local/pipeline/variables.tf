@@ -19,6 +19,12 @@ variable "namespace" {
   default     = "tf-tweets"
 }
 
+variable "operator_instance" {
+  description = "The operator instance of ../operator (its var.instance) the pipeline is labelled for."
+  type        = string
+  default     = "tf"
+}
+
 variable "api_base_url" {
   description = "X API base URL: the simulator of ../operator (its output simulator_base_url)."
   type        = string
