@@ -31,6 +31,8 @@ export TF_LOCAL_STATE_DIR TF_VAR_operator_namespace=$OPERATOR_NS TF_VAR_release_
   TF_VAR_instance=tf-e2e TF_VAR_operator_instance=tf-e2e
 TF_LOCAL_STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/tweetpipe-tf-e2e.XXXXXX")
 started=$SECONDS
+# Plain output in CI logs.
+export TF_CLI_ARGS=-no-color
 
 say() { printf '%s [terraform-e2e] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 fail() { say "FAIL: $*"; exit 1; }
@@ -125,6 +127,8 @@ main() {
   [[ $(k -n "$PIPELINE_NS" get tp "$PIPELINE" -o jsonpath='{.spec.source.tokens[0].name}') == "$PIPELINE-x-bearer-tokens" ]] \
     || fail "the pipeline does not name the token Secret"
   say "ok: operator deployed, pipeline Ready, Secrets in place"
+  # The absence checks after destroy mean something only if these existed.
+  kafka_topics | grep -qx "$TOPIC" || fail "Kafka topic $TOPIC was not created"
   poll "posts stored in MariaDB database $DATABASE" 240 posts_stored
   say "ok: $(mysql_query "SELECT COUNT(*) FROM \`$DATABASE\`.posts") posts in $DATABASE"
   poll "4 extractors ready" 180 extractors_are 4

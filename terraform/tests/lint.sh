@@ -8,7 +8,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 main() {
   bash "$REPO/dev/platform/tofu.sh" build
-  local tofu_bin work dir status=0
+  local tofu_bin dir status=0
   tofu_bin=$(bash "$REPO/dev/platform/tofu.sh" path)
   export PATH="$tofu_bin:$PATH" TF_IN_AUTOMATION=1 TF_INPUT=0
   TF_CLI_CONFIG_FILE=$(bash "$REPO/dev/platform/tofu.sh" cli-config)
@@ -21,7 +21,7 @@ main() {
   fi
 
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
+  trap 'rm -rf "$work"' EXIT  # global: the trap runs after main returns
   for dir in modules/operator modules/pipeline environments/local/operator environments/local/pipeline; do
     # Each in its own data directory, without a backend: validation touches no state.
     if TF_DATA_DIR=$work/${dir//\//_} tofu -chdir="$REPO/terraform/$dir" init -backend=false >/dev/null 2>"$work/init.err"; then
