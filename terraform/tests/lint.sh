@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make terraform-lint: `tofu fmt -check` over terraform/, and `tofu validate` of every module and
-# root whose providers are in the local mirror (the AWS root needs hashicorp/aws, which cannot be
+# make terraform-lint: `tofu fmt -check` over terraform/, `tofu validate` of every module and
+# root whose providers are in the local mirror, and `tofu test` of modules that have tests (the AWS root needs hashicorp/aws, which cannot be
 # built or downloaded here: fmt only; terraform/environments/aws/README.md).
 set -o errexit -o nounset -o pipefail
 
@@ -27,6 +27,14 @@ main() {
     if TF_DATA_DIR=$work/${dir//\//_} tofu -chdir="$REPO/terraform/$dir" init -backend=false >/dev/null 2>"$work/init.err"; then
       if TF_DATA_DIR=$work/${dir//\//_} tofu -chdir="$REPO/terraform/$dir" validate -no-color; then
         echo "ok: tofu validate terraform/$dir"
+        # Modules with tests/*.tftest.hcl: `tofu test` with mocked providers (no cluster).
+        [[ -d $REPO/terraform/$dir/tests ]] || continue
+        if TF_DATA_DIR=$work/${dir//\//_} tofu -chdir="$REPO/terraform/$dir" test -no-color; then
+          echo "ok: tofu test terraform/$dir"
+          continue
+        fi
+        echo "FAIL: tofu test terraform/$dir" >&2
+        status=1
         continue
       fi
     else
