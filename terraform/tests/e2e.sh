@@ -106,6 +106,8 @@ expect_no_changes() {
 
 main() {
   trap cleanup EXIT
+  # A signal ends the script through exit, so the EXIT trap cleans up then too.
+  trap 'exit 130' INT TERM
   [[ -z $(k get namespace "$OPERATOR_NS" "$PIPELINE_NS" --ignore-not-found -o name) ]] \
     || fail "$OPERATOR_NS or $PIPELINE_NS exists already (a previous run's leftovers?)"
 
@@ -127,6 +129,13 @@ main() {
   [[ $(k -n "$PIPELINE_NS" get tp "$PIPELINE" -o jsonpath='{.spec.source.tokens[0].name}') == "$PIPELINE-x-bearer-tokens" ]] \
     || fail "the pipeline does not name the token Secret"
   say "ok: operator deployed, pipeline Ready, Secrets in place"
+  local stack
+  for stack in operator pipeline; do
+    grep -q '"encrypted_data"' "$TF_LOCAL_STATE_DIR/$stack.tfstate" || fail "state of $stack is not encrypted"
+    ! grep -qF -e "simulator-token-1" -e "${TWEETPIPE_MYSQL_URL_POD#mysql://}" "$TF_LOCAL_STATE_DIR/$stack.tfstate" \
+      || fail "state of $stack holds a token or the MySQL admin URL in clear"
+  done
+  say "ok: both states encrypted, no secret in clear"
   # The absence checks after destroy mean something only if these existed.
   kafka_topics | grep -qx "$TOPIC" || fail "Kafka topic $TOPIC was not created"
   poll "posts stored in MariaDB database $DATABASE" 240 posts_stored
