@@ -137,7 +137,9 @@ main() {
   done
   say "ok: both states encrypted, no secret in clear"
   # The absence checks after destroy mean something only if these existed.
-  kafka_topics | grep -qx "$TOPIC" || fail "Kafka topic $TOPIC was not created"
+  local topics
+  topics=$(kafka_topics) || fail "cannot list Kafka topics"
+  grep -qxF "$TOPIC" <<<"$topics" || fail "Kafka topic $TOPIC was not created"
   poll "posts stored in MariaDB database $DATABASE" 240 posts_stored
   say "ok: $(mysql_query "SELECT COUNT(*) FROM \`$DATABASE\`.posts") posts in $DATABASE"
   poll "4 extractors ready" 180 extractors_are 4
@@ -163,15 +165,16 @@ print(" ".join(c["address"] + ":" + "+".join(c["change"]["actions"]) for c in ch
 
   say "tofu destroy (pipeline stack, then operator stack)"
   bash "$STACKS" destroy || fail "tofu destroy failed"
-  [[ -z $(helm --kubeconfig "$KUBECONFIG" -n "$OPERATOR_NS" list -q 2>/dev/null) ]] \
-    || fail "a helm release is left in $OPERATOR_NS"
-  ! k -n "$PIPELINE_NS" get tp "$PIPELINE" >/dev/null 2>&1 || fail "TweetPipeline $PIPELINE_NS/$PIPELINE is left"
+  local left
+  left=$(helm --kubeconfig "$KUBECONFIG" -n "$OPERATOR_NS" list -q) || fail "cannot list helm releases"
+  [[ -z $left ]] || fail "a helm release is left in $OPERATOR_NS: $left"
+  left=$(k -n "$PIPELINE_NS" get tp "$PIPELINE" --ignore-not-found -o name) || fail "cannot look up the TweetPipeline"
+  [[ -z $left ]] || fail "TweetPipeline $PIPELINE_NS/$PIPELINE is left"
   [[ -z $(k get namespace "$OPERATOR_NS" "$PIPELINE_NS" --ignore-not-found -o name) ]] \
     || fail "namespace $OPERATOR_NS or $PIPELINE_NS is left"
   local secrets
   secrets=$(k -n "$PIPELINE_NS" get secrets -o name 2>&1) || fail "cannot list Secrets in $PIPELINE_NS: $secrets"
   [[ -z $secrets ]] || fail "Secrets are left in $PIPELINE_NS: $secrets"
-  local topics
   topics=$(kafka_topics) || fail "cannot list Kafka topics"
   ! grep -Eq "^${TOPIC//./\\.}(\.|$)" <<<"$topics" || fail "Kafka topic $TOPIC (or a companion) is left: $(grep -E "^${TOPIC//./\\.}" <<<"$topics" | tr '\n' ' ')"
   [[ -z $(mysql_query "SHOW DATABASES LIKE '$DATABASE'") ]] || fail "database $DATABASE is left"
