@@ -5,9 +5,12 @@ SHELL := /bin/bash
 PLATFORM := dev/platform
 STAGE := dev/stage.sh
 # The platform's binaries (kubectl, helm, ...) come first on PATH; see dev/platform/lib.sh.
-TOOLS_PATH := $(shell bash -c 'source $(PLATFORM)/lib.sh >/dev/null 2>&1; echo $$K8S_BIN:$$HELM_BIN:$$ETCD_BIN:$$COREDNS_BIN'):$(PATH)
+TOOLS_PATH := $(shell bash -c 'source $(PLATFORM)/lib.sh >/dev/null 2>&1; echo $$K8S_BIN:$$HELM_BIN:$$ETCD_BIN:$$COREDNS_BIN:$$TOFU_BIN'):$(PATH)
 export PATH := $(TOOLS_PATH)
 export KUBECONFIG := $(CURDIR)/.platform/kubeconfig
+# OpenTofu's CLI configuration: providers from the local filesystem mirror only (dev/platform/tofu.sh).
+TF_CLI_CONFIG_FILE := $(CURDIR)/.platform/tofu.tfrc
+TF_LOCAL := terraform/environments/local/stacks.sh
 
 # Images for tests are built from the test build's own binaries (no second compile);
 # `make images` for the demo and benchmarks builds release binaries.
@@ -15,7 +18,9 @@ IMAGE_PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench dashboards dashboards-check dashboards-test
+.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
+  terraform-demo terraform-destroy terraform-lint terraform-test \
+  dashboards dashboards-check dashboards-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,6 +45,8 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
 	@$(STAGE) dashboards-test $(MAKE) --no-print-directory dashboards-test
+	@$(STAGE) terraform-lint $(MAKE) --no-print-directory terraform-lint
+	@$(STAGE) terraform-test $(MAKE) --no-print-directory terraform-test
 	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
 
 chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays)
@@ -56,8 +63,9 @@ platform-down: ## stop everything platform-up started; PURGE=1 also deletes its 
 platform-status: ## one line per platform component
 	@bash $(PLATFORM)/status.sh
 
-shellenv: ## print exports for kubectl/helm against the local platform: eval "$(make -s shellenv)"
-	@echo "export PATH=\"$(TOOLS_PATH)\" KUBECONFIG=\"$(KUBECONFIG)\""
+shellenv: ## print exports for kubectl/helm/tofu against the local platform: eval "$(make -s shellenv)"
+	@bash $(PLATFORM)/tofu.sh cli-config >/dev/null
+	@echo "export PATH=\"$(TOOLS_PATH)\" KUBECONFIG=\"$(KUBECONFIG)\" TF_CLI_CONFIG_FILE=\"$(TF_CLI_CONFIG_FILE)\""
 
 build: ## release binaries
 	cargo build --release --locked $(addprefix --bin ,$(IMAGE_BINARIES))
@@ -85,6 +93,19 @@ dashboards-test: ## a pipeline's posts in Superset: every chart's data, the dash
 
 lua-test: ## Argo CD health check against sample statuses
 	@cd argocd && lua5.4 tests/run.lua
+
+terraform-demo: platform-up ## the operator and the demo pipeline through OpenTofu (terraform/environments/local), posts arriving
+	@$(STAGE) images $(MAKE) --no-print-directory images
+	@$(STAGE) terraform-apply bash $(TF_LOCAL) demo
+
+terraform-destroy: ## remove what terraform-demo made: pipeline (topic, database, Secrets), then operator
+	@bash $(TF_LOCAL) destroy
+
+terraform-lint: ## tofu fmt -check over terraform/ and tofu validate of every root that can be validated here
+	@bash terraform/tests/lint.sh
+
+terraform-test: ## end-to-end: tofu init offline, apply, no drift, in-place change, destroy leaves nothing
+	@bash terraform/tests/e2e.sh
 
 bench: platform-up ## benchmarks; figures go to docs/
 	@for script in bench/*.sh; do [ -e "$$script" ] || continue; $(STAGE) "$$script" bash "$$script" || exit 1; done

@@ -20,6 +20,10 @@ HELM_BIN=$CACHE_DIR/helm-$HELM_VERSION/bin
 COREDNS_BIN=$CACHE_DIR/coredns-$COREDNS_VERSION/bin
 KAFKA_HOME=$CACHE_DIR/kafka-$KAFKA_VERSION
 REGISTRY_HOME=$CACHE_DIR/registry-$APICURIO_VERSION
+# OpenTofu and the providers' filesystem mirror (tofu.sh); not on PATH here: terraform/ only.
+TOFU_BIN=$CACHE_DIR/opentofu-$OPENTOFU_VERSION/bin
+TOFU_PROVIDER_MIRROR=$CACHE_DIR/terraform-providers
+TOFU_CLI_CONFIG=$STATE_DIR/tofu.tfrc
 
 # The pod network: a bridge this setup creates in the host namespace; pods live in their own
 # network namespaces behind it. The host side of the bridge is how pods reach Kafka and MariaDB.

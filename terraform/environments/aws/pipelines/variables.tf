@@ -1,0 +1,44 @@
+variable "region" {
+  description = "AWS region (the one of ../platform)."
+  type        = string
+}
+
+variable "state_kms_key_id" {
+  description = "KMS key that encrypts this stack's state (and decrypts ../platform's)."
+  type        = string
+}
+
+variable "platform_state" {
+  description = "S3 backend configuration of ../platform's state: {bucket, key, region}."
+  type        = map(string)
+}
+
+variable "rds_ca_bundle_file" {
+  description = "RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), for verify-identity TLS to MySQL."
+  type        = string
+}
+
+variable "pipelines" {
+  description = "Pipelines by name: namespace, queries, topic, database and sizing."
+  type = map(object({
+    namespace = string
+    queries   = list(object({ name = string, query = string }))
+    limits = optional(object({
+      requests_per_window = optional(number, 450)
+      window_seconds      = optional(number, 900)
+      monthly_post_cap    = optional(number)
+    }), {})
+    topic           = string
+    partitions      = optional(number, 6)
+    retention_hours = optional(number, 168)
+    database        = string
+    extractor       = optional(object({ max_replicas = optional(number, 4), min_requests_per_replica = optional(number, 30) }), {})
+    transformer = optional(object({
+      min_replicas           = optional(number, 1)
+      max_replicas           = optional(number, 4)
+      target_lag_per_replica = optional(number, 5000)
+      batch_size             = optional(number, 500)
+      flush_interval_ms      = optional(number, 1000)
+    }), {})
+  }))
+}

@@ -1,0 +1,103 @@
+variable "name" {
+  description = "Name of this environment; prefix of every AWS resource."
+  type        = string
+  default     = "tweetpipe"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name must be 2 to 21 lowercase letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+}
+
+variable "state_kms_key_id" {
+  description = "KMS key (ID, ARN or alias) that encrypts this stack's state data keys."
+  type        = string
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC; three private and three public subnets are carved from it."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes version."
+  type        = string
+  default     = "1.33"
+}
+
+variable "node_instance_types" {
+  description = "Instance types of the managed node group."
+  type        = list(string)
+  default     = ["m7i.large"]
+}
+
+variable "node_count" {
+  description = "Nodes: desired, min and max of the managed node group."
+  type        = object({ desired = number, min = number, max = number })
+  default     = { desired = 3, min = 2, max = 6 }
+}
+
+variable "cluster_admin_principal_arns" {
+  description = "IAM principals given cluster admin through EKS access entries (people and CI)."
+  type        = list(string)
+  default     = []
+}
+
+variable "kafka_version" {
+  description = "MSK Kafka version."
+  type        = string
+  default     = "3.8.x"
+}
+
+variable "kafka_broker_instance_type" {
+  description = "MSK broker instance type."
+  type        = string
+  default     = "kafka.m7g.large"
+}
+
+variable "kafka_volume_gib" {
+  description = "EBS volume per broker, GiB."
+  type        = number
+  default     = 200
+}
+
+variable "mysql_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.m7g.large"
+}
+
+variable "mysql_engine_version" {
+  description = "RDS for MySQL engine version (8.0 or 8.4 line)."
+  type        = string
+  default     = "8.0"
+}
+
+variable "mysql_allocated_gib" {
+  description = "RDS storage, GiB (grows automatically up to 4x)."
+  type        = number
+  default     = 100
+}
+
+variable "operator_chart" {
+  description = "The operator chart: a packaged .tgz or a path to helm/tweetpipe-operator."
+  type        = string
+  default     = "../../../../helm/tweetpipe-operator"
+}
+
+variable "operator_image" {
+  description = "Operator image; tag null: the chart's appVersion."
+  type        = object({ repository = string, tag = optional(string) })
+  default     = { repository = "ghcr.io/tweetpipe/operator" }
+}
+
+variable "operator_replicas" {
+  description = "Operator replicas (a Lease elects the leader)."
+  type        = number
+  default     = 2
+}
