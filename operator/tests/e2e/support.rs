@@ -501,7 +501,15 @@ pub async fn deploy_simulator(client: &kube::Client, ns: &str) {
         "spec": {
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {
+                    "labels": labels,
+                    // Scraped like the chart's pods (dev/platform/observe.sh).
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": "8080",
+                        "prometheus.io/path": "/metrics"
+                    }
+                },
                 "spec": {
                     "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
                     "containers": [{

@@ -10,7 +10,8 @@ use tweetpipe_common::telemetry;
 use crate::ownership::PartitionKey;
 use crate::rows::StoredPost;
 
-/// Links from a batch span to the traces of its records, at most this many.
+/// Links from a batch span to the traces of its records' pages (one per page, not per record),
+/// at most this many.
 const MAX_TRACE_LINKS: usize = 128;
 
 /// A record that goes to the dead-letter topic.
@@ -53,7 +54,9 @@ pub struct Batch {
     pub sources: Vec<Source>,
     pub dead: Vec<DeadLetter>,
     pub marks: BTreeMap<PartitionKey, Mark>,
+    /// The trace context of the first record's page: the batch span's parent.
     pub parent: Option<opentelemetry::Context>,
+    /// The other pages' trace contexts, each once.
     pub links: Vec<SpanContext>,
     pub records: usize,
 }
@@ -107,11 +110,17 @@ impl Batch {
         };
         let cx = telemetry::extract_from_headers(headers);
         let span_context = cx.span().span_context().clone();
-        if span_context.is_valid() {
-            if self.parent.is_none() {
-                self.parent = Some(cx);
-            } else if self.links.len() < MAX_TRACE_LINKS {
-                self.links.push(span_context);
+        if !span_context.is_valid() {
+            return;
+        }
+        // The records of one page share its trace context: each page is kept once.
+        match &self.parent {
+            None => self.parent = Some(cx),
+            Some(parent) if *parent.span().span_context() == span_context => {}
+            Some(_) => {
+                if self.links.len() < MAX_TRACE_LINKS && !self.links.contains(&span_context) {
+                    self.links.push(span_context);
+                }
             }
         }
     }
