@@ -2,6 +2,7 @@
 # Stops everything platform-up started and removes its mounts, network namespaces, bridge and
 # iptables rules. Data (Kafka log, MariaDB, etcd) stays in the state dir unless --purge.
 source "$(dirname "$0")/lib.sh"
+bash "$PLATFORM_DIR/observe.sh" down
 bash "$PLATFORM_DIR/kubernetes.sh" stop
 bash "$PLATFORM_DIR/kafka.sh" stop
 bash "$PLATFORM_DIR/mariadb.sh" stop
