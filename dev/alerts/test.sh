@@ -2,6 +2,7 @@
 # Checks tweetpipe's rule file and runs its unit tests with promtool (built, cached, by
 # dev/platform/observe.sh): every alert has a firing and a non-firing case in dev/alerts/tests/.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=../platform/lib.sh
 source "$(dirname "$0")/../platform/lib.sh"
 
 main() {

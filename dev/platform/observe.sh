@@ -8,6 +8,7 @@
 #   down    stop both
 #   status  one line each; exit status 0 when both answer
 set -o errexit -o nounset -o pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 PROMETHEUS_HOME=$CACHE_DIR/prometheus-$PROMETHEUS_MODULE_VERSION
