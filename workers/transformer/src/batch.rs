@@ -125,3 +125,57 @@ impl Batch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+    use rdkafka::message::{Header, OwnedHeaders};
+    use tweetpipe_common::headers;
+
+    use super::*;
+
+    fn record(offset: i64, traceparent: &str) -> OwnedMessage {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: headers::TRACEPARENT,
+            value: Some(traceparent.as_bytes()),
+        });
+        OwnedMessage::new(
+            None,
+            None,
+            "posts".into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            Some(headers),
+        )
+    }
+
+    fn dead() -> Outcome {
+        Outcome::Dead {
+            kind: "decode",
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn each_page_is_traced_once_the_first_as_parent() {
+        let page_a = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let page_b = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut batch = Batch::default();
+        batch.add(record(0, page_a), 1, dead());
+        batch.add(record(1, page_a), 1, dead());
+        batch.add(record(2, page_b), 1, dead());
+        batch.add(record(3, page_b), 1, dead());
+        let parent = batch.parent.as_ref().expect("a parent");
+        assert_eq!(
+            parent.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(batch.links.len(), 1, "page B once, page A not linked");
+        assert_eq!(
+            batch.links[0].trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(batch.records, 4);
+    }
+}
