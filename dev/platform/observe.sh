@@ -151,6 +151,10 @@ exporters:
   file:
     path: $TRACES_FILE
     format: json
+    # Bounded on disk: long runs (chaos, benchmarks) roll the file over, keeping one backup.
+    rotation:
+      max_megabytes: 200
+      max_backups: 1
 extensions: {}
 service:
   telemetry:
