@@ -202,7 +202,13 @@ up() {
   [[ -f $STATE_DIR/kubeconfig ]] || die "no kubeconfig in $STATE_DIR: run dev/platform/up.sh first"
   mkdir -p "$OBSERVE_DIR/prometheus-data"
   write_prometheus_config
+  local collector_config_before
+  collector_config_before=$(cat "$OBSERVE_DIR/otelcol.yaml" 2>/dev/null || true)
   write_otelcol_config
+  # The collector has no reload: a changed configuration restarts it.
+  if [[ $(cat "$OBSERVE_DIR/otelcol.yaml") != "$collector_config_before" ]]; then
+    stop_daemon otelcol
+  fi
   if ! daemon_running prometheus; then
     log "starting prometheus on $PROMETHEUS_ADDRESS"
     start_daemon prometheus "$PROMETHEUS_HOME/bin/prometheus" \
