@@ -1,9 +1,9 @@
 //! What the batcher hands to the writer: posts, dead letters, and per partition the highest
 //! offset taken with the assignment epoch it was consumed under.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use rdkafka::message::{Message, OwnedMessage};
 use tweetpipe_common::telemetry;
 
@@ -12,7 +12,7 @@ use crate::rows::StoredPost;
 
 /// Links from a batch span to the traces of its records' pages (one per page, not per record),
 /// at most this many.
-const MAX_TRACE_LINKS: usize = 128;
+pub const MAX_TRACE_LINKS: usize = 128;
 
 /// A record that goes to the dead-letter topic.
 #[derive(Debug)]
@@ -56,8 +56,10 @@ pub struct Batch {
     pub marks: BTreeMap<PartitionKey, Mark>,
     /// The trace context of the first record's page: the batch span's parent.
     pub parent: Option<opentelemetry::Context>,
-    /// The other pages' trace contexts, each once.
-    pub links: Vec<SpanContext>,
+    /// The other pages' trace contexts, each once (the batch span links the first
+    /// [`MAX_TRACE_LINKS`]; each gets a span of its own).
+    pub pages: Vec<SpanContext>,
+    seen_pages: HashSet<(TraceId, SpanId)>,
     pub records: usize,
 }
 
@@ -114,14 +116,16 @@ impl Batch {
             return;
         }
         // The records of one page share its trace context: each page is kept once.
-        match &self.parent {
-            None => self.parent = Some(cx),
-            Some(parent) if *parent.span().span_context() == span_context => {}
-            Some(_) => {
-                if self.links.len() < MAX_TRACE_LINKS && !self.links.contains(&span_context) {
-                    self.links.push(span_context);
-                }
-            }
+        if !self
+            .seen_pages
+            .insert((span_context.trace_id(), span_context.span_id()))
+        {
+            return;
+        }
+        if self.parent.is_none() {
+            self.parent = Some(cx);
+        } else {
+            self.pages.push(span_context);
         }
     }
 }
@@ -171,9 +175,9 @@ mod tests {
             parent.span().span_context().trace_id().to_string(),
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
-        assert_eq!(batch.links.len(), 1, "page B once, page A not linked");
+        assert_eq!(batch.pages.len(), 1, "page B once, page A not repeated");
         assert_eq!(
-            batch.links[0].trace_id().to_string(),
+            batch.pages[0].trace_id().to_string(),
             "0af7651916cd43dd8448eb211c80319c"
         );
         assert_eq!(batch.records, 4);

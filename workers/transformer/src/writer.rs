@@ -30,7 +30,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tweetpipe_common::headers;
 
-use crate::batch::{Batch, DeadLetter, Mark, Source};
+use crate::batch::{Batch, DeadLetter, MAX_TRACE_LINKS, Mark, Source};
 use crate::flow::{Flow, Hold};
 use crate::freshness;
 use crate::metrics::{Metrics, ReasonLabel, ResultLabel};
@@ -124,14 +124,14 @@ impl Writer {
         if let Some(parent) = &batch.parent {
             let _ = span.set_parent(parent.clone());
         }
-        for link in &batch.links {
-            span.add_link(link.clone());
+        for page in batch.pages.iter().take(MAX_TRACE_LINKS) {
+            span.add_link(page.clone());
         }
         // Every other page in the batch gets a span of its own in its own trace, so that each
         // post's trace holds the extractor's page span and a transformer span; one per page
         // (up to 100 posts), not per record. They end when the batch is stored.
         let page_spans: Vec<tracing::Span> = batch
-            .links
+            .pages
             .iter()
             .map(|page| {
                 let page_span = tracing::info_span!(parent: None, "store_page");
