@@ -144,6 +144,8 @@ async fn prometheus_scrapes_every_component_and_a_post_has_one_trace_across_work
     let chart = ChartOperator::install(&ns.name, &observability);
     let mut tp = pipeline(&ns, PIPELINE);
     tp.spec.source.tokens.truncate(1);
+    // Leaves nothing behind: deleting the pipeline at the end drops its topics and database.
+    tp.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
     create(&client, &tp).await;
     wait_condition(&client, &ns.name, PIPELINE, "Ready", "True", None).await;
     let database = tp.spec.mysql.database.clone();
@@ -293,5 +295,22 @@ async fn prometheus_scrapes_every_component_and_a_post_has_one_trace_across_work
             .iter()
             .any(|s| s.service == "tweetpipe-transformer" && s.parent_span_id == page_span.span_id),
         "a transformer span is a child of the extractor's page span: {spans:?}"
+    );
+
+    // Clean up while the operator still runs: its finalizer removes topics, database, accounts.
+    kube::Api::<tweetpipe_operator::crd::TweetPipeline>::namespaced(client.clone(), &ns.name)
+        .delete(PIPELINE, &kube::api::DeleteParams::foreground())
+        .await
+        .expect("deleting the pipeline");
+    wait_for("the pipeline's deletion", || async {
+        get(&client, &ns.name, PIPELINE)
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !database_exists(&database).await,
+        "deletionPolicy Delete dropped the database"
     );
 }
