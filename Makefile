@@ -20,7 +20,8 @@ IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer x
 
 .PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
   terraform-demo terraform-destroy terraform-lint terraform-test \
-  dashboards dashboards-check dashboards-test
+  dashboards dashboards-check dashboards-test \
+  observe-up observe-down observe-status rules-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,8 +41,10 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) build cargo test --workspace --locked --no-run
 	@$(STAGE) build-bins cargo build --workspace --bins --locked
 	@$(STAGE) images $(MAKE) --no-print-directory images IMAGE_PROFILE=debug
+	@$(STAGE) observe-up bash $(PLATFORM)/observe.sh up
 	@$(STAGE) tests env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
+	@$(STAGE) rules-test $(MAKE) --no-print-directory rules-test
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
 	@$(STAGE) dashboards-test $(MAKE) --no-print-directory dashboards-test
@@ -62,6 +65,18 @@ platform-down: ## stop everything platform-up started; PURGE=1 also deletes its 
 
 platform-status: ## one line per platform component
 	@bash $(PLATFORM)/status.sh
+
+observe-up: ## build (cached) and start Prometheus and an OpenTelemetry Collector beside the platform
+	@bash $(PLATFORM)/observe.sh up
+
+observe-down: ## stop Prometheus and the collector
+	@bash $(PLATFORM)/observe.sh down
+
+observe-status: ## is Prometheus up, is the collector up
+	@bash $(PLATFORM)/observe.sh status
+
+rules-test: ## promtool check and unit tests of the alert rules (helm/tweetpipe-operator/files/alerts.yaml)
+	@bash dev/alerts/test.sh
 
 shellenv: ## print exports for kubectl/helm/tofu against the local platform: eval "$(make -s shellenv)"
 	@bash $(PLATFORM)/tofu.sh cli-config >/dev/null

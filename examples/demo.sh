@@ -15,8 +15,14 @@ source "$ENV_FILE"
 watch_seconds=${1:-60}
 system=tweetpipe-system
 
+# With `make observe-up`, the operator and the workers export their traces to the collector.
+otlp=()
+if [[ -n ${TWEETPIPE_OTLP_ENDPOINT_POD:-} ]]; then
+  otlp=(--set "otlpEndpoint=$TWEETPIPE_OTLP_ENDPOINT_POD" --set "workers.otlpEndpoint=$TWEETPIPE_OTLP_ENDPOINT_POD")
+fi
+
 echo "==> operator chart"
-helm --kubeconfig "$KUBECONFIG" upgrade --install tweetpipe-operator helm/tweetpipe-operator \
+helm --kubeconfig "$KUBECONFIG" upgrade --install tweetpipe-operator helm/tweetpipe-operator "${otlp[@]}" \
   --namespace "$system" --create-namespace --wait --timeout 180s \
   --set image.repository=docker.io/tweetpipe/operator --set image.tag=dev --set image.pullPolicy=Never \
   --set workers.extractor.image=docker.io/tweetpipe/extractor:dev \
@@ -41,7 +47,9 @@ metadata: {name: x-api-simulator, namespace: $system}
 spec:
   selector: {matchLabels: {app: x-api-simulator}}
   template:
-    metadata: {labels: {app: x-api-simulator}}
+    metadata:
+      labels: {app: x-api-simulator}
+      annotations: {prometheus.io/scrape: "true", prometheus.io/port: "8080", prometheus.io/path: /metrics}
     spec:
       securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
       containers:

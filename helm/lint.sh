@@ -9,6 +9,7 @@ HELM=${HELM:-helm}
 chart=helm/tweetpipe-operator
 "$HELM" lint "$chart" --strict
 "$HELM" lint "$chart" --strict --set metrics.serviceMonitor.enabled=true --set replicaCount=2
+"$HELM" lint "$chart" --strict --set metrics.prometheusRule.enabled=true
 "$HELM" template lint "$chart" --namespace tweetpipe-system --kube-version 1.33.0 > /dev/null
 # The admission webhook: on (default, self-managed CA), off, and cert-manager mode.
 render() { "$HELM" template lint "$chart" --namespace tweetpipe-system --kube-version 1.33.0 "$@"; }
@@ -29,6 +30,8 @@ expect present "name: TWEETPIPE_WEBHOOK_CA_SECRET"
 expect present "operator: DoesNotExist"
 expect absent "kind: Certificate"
 expect absent "kind: ValidatingWebhookConfiguration" --set webhook.enabled=false
+expect absent "kind: PrometheusRule"
+expect present "alert: TweetPipelineNotReady" --set metrics.prometheusRule.enabled=true
 expect absent "containerPort: 8443" --set webhook.enabled=false
 expect present "kind: Certificate" "${cm[@]}"
 expect present "cert-manager.io/inject-ca-from: \"tweetpipe-system/lint-tweetpipe-operator-webhook\"" "${cm[@]}"

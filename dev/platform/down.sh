@@ -7,6 +7,7 @@ for pidfile in "$RUN_DIR"/superset*.pid; do
   [[ -f $pidfile ]] || continue
   SUPERSET_INSTANCE=$(basename "$pidfile" .pid) bash "$PLATFORM_DIR/superset.sh" down
 done
+bash "$PLATFORM_DIR/observe.sh" down
 bash "$PLATFORM_DIR/kubernetes.sh" stop
 bash "$PLATFORM_DIR/kafka.sh" stop
 bash "$PLATFORM_DIR/mariadb.sh" stop

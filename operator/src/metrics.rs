@@ -57,6 +57,11 @@ pub struct Metrics {
     pub lag: Family<PipelineLabels, Gauge>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// 1 while a pipeline's Ready condition is True.
+    pub ready: Family<PipelineLabels, Gauge>,
+    /// Seconds until the forecast reaches the monthly post cap (only while it is forecast to
+    /// be reached this month).
+    pub monthly_cap_forecast: Family<PipelineLabels, Gauge>,
 }
 
 impl Metrics {
@@ -73,6 +78,8 @@ impl Metrics {
             transformer_replicas: Family::default(),
             lag: Family::default(),
             leader: Gauge::default(),
+            ready: Family::default(),
+            monthly_cap_forecast: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("tweetpipe_operator");
         r.register("reconciles", "Reconciles run", metrics.reconciles.clone());
@@ -121,6 +128,16 @@ impl Metrics {
             "1 while this replica is the leader",
             metrics.leader.clone(),
         );
+        r.register(
+            "pipeline_ready",
+            "1 while the pipeline's Ready condition is True",
+            metrics.ready.clone(),
+        );
+        r.register(
+            "monthly_cap_forecast_seconds",
+            "Seconds until the forecast reaches the monthly post cap (absent when not reached this month)",
+            metrics.monthly_cap_forecast.clone(),
+        );
         metrics
     }
 
@@ -131,5 +148,7 @@ impl Metrics {
         self.extractor_replicas.remove(labels);
         self.transformer_replicas.remove(labels);
         self.lag.remove(labels);
+        self.ready.remove(labels);
+        self.monthly_cap_forecast.remove(labels);
     }
 }

@@ -16,6 +16,7 @@
 //! - [`mysql`]: a private database per test on the platform's MariaDB, logins, error numbers.
 //! - [`private_mysql`]: a MariaDB server of a test's own serving TLS (the platform's settings).
 //! - [`rollups`]: assertions on what the transformer stored (row counts, roll-ups, snapshots).
+//! - [`observability`]: Prometheus queries and the collector's exported spans.
 //!
 //! The sample posts themselves are `tweetpipe_common::fixtures` (feature `fixtures`).
 //! Everything here panics with a message on failure: it is test code, and a missing service
@@ -26,6 +27,7 @@ pub mod files;
 pub mod kafka;
 pub mod mysql;
 pub mod names;
+pub mod observability;
 pub mod platform;
 pub mod ports;
 pub mod private_mysql;
@@ -36,4 +38,4 @@ pub mod rollups;
 pub mod secure_kafka;
 pub mod telemetry;
 
-pub use platform::{Platform, SecureKafka, platform};
+pub use platform::{Observability, Platform, SecureKafka, platform};

@@ -41,6 +41,21 @@ impl SecureKafka {
     }
 }
 
+/// Prometheus and the OpenTelemetry Collector of `make observe-up` (dev/platform/observe.sh).
+#[derive(Debug, Clone)]
+pub struct Observability {
+    /// Prometheus' base URL from the host (its HTTP API is under `/api/v1`).
+    pub prometheus_url: String,
+    /// The collector's OTLP/gRPC endpoint as seen from pods (what workers export to).
+    pub otlp_endpoint_pod: String,
+    /// The collector's OTLP/gRPC endpoint from the host.
+    pub otlp_endpoint: String,
+    /// The collector's file exporter output: one OTLP JSON `TracesData` per line.
+    pub traces_file: PathBuf,
+}
+
+const OBSERVE_UP: &str = "run `make observe-up` (or `make test`, which brings it up)";
+
 /// Addresses of the running local platform.
 #[derive(Debug, Clone)]
 pub struct Platform {
@@ -97,6 +112,44 @@ impl Platform {
             log_dir: PathBuf::from(get("TWEETPIPE_LOG_DIR")?),
             vars: vars.clone(),
         })
+    }
+
+    /// Prometheus and the collector; panics unless the env file names them and both accept
+    /// TCP connections (never skips: an observability test without them fails).
+    pub fn require_observability(&self) -> Observability {
+        let get = |key: &str| {
+            self.vars.get(key).cloned().unwrap_or_else(|| {
+                panic!(
+                    "{} lacks {key}: Prometheus and the OpenTelemetry Collector are not up; {OBSERVE_UP}",
+                    env_file_path().display()
+                )
+            })
+        };
+        let observability = Observability {
+            prometheus_url: get("TWEETPIPE_PROMETHEUS_URL"),
+            otlp_endpoint_pod: get("TWEETPIPE_OTLP_ENDPOINT_POD"),
+            otlp_endpoint: get("TWEETPIPE_OTLP_ENDPOINT"),
+            traces_file: PathBuf::from(get("TWEETPIPE_OTEL_TRACES_FILE")),
+        };
+        let authority = |url: &str| {
+            url.split_once("://")
+                .map_or(url, |(_, rest)| rest)
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        require_tcp(
+            "Prometheus",
+            &authority(&observability.prometheus_url),
+            &self.log_dir.join("prometheus.log"),
+        );
+        require_tcp(
+            "the OpenTelemetry Collector",
+            &authority(&observability.otlp_endpoint),
+            &self.log_dir.join("otelcol.log"),
+        );
+        observability
     }
 
     /// Panics unless Kafka accepts TCP connections.

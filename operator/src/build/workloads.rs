@@ -340,6 +340,7 @@ fn pod_template(tp: &TweetPipeline, defaults: &WorkerDefaults, parts: PodParts) 
                 (CONFIG_HASH_ANNOTATION.to_string(), parts.config_hash),
                 ("prometheus.io/scrape".to_string(), "true".to_string()),
                 ("prometheus.io/port".to_string(), OPS_PORT.to_string()),
+                ("prometheus.io/path".to_string(), "/metrics".to_string()),
             ])),
             ..ObjectMeta::default()
         }),

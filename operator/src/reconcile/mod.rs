@@ -302,4 +302,20 @@ fn record_metrics(ctx: &Context, tp: &TweetPipeline, plan: &plan::Plan) {
     m.lag
         .get_or_create(&labels)
         .set(plan.status.transformer.lag);
+    let ready = plan
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == types::READY && c.status == "True");
+    m.ready.get_or_create(&labels).set(i64::from(ready));
+    match plan.monthly.as_ref().and_then(|f| f.cap_reached_at) {
+        Some(at) => {
+            let seconds = (at - chrono::Utc::now()).num_seconds().max(0);
+            m.monthly_cap_forecast.get_or_create(&labels).set(seconds);
+        }
+        // No cap, or not reached this month: no series (an alert on "within N days" stays quiet).
+        None => {
+            m.monthly_cap_forecast.remove(&labels);
+        }
+    }
 }

@@ -281,6 +281,25 @@ fn config_change_rolls_the_pods() {
 }
 
 #[test]
+fn worker_pods_ask_prometheus_to_scrape_their_ops_port() {
+    let tp = pipeline();
+    let sts = workloads::extractor_statefulset(&tp, &defaults(), 1, "{}");
+    let deployment = workloads::transformer_deployment(&tp, &defaults(), 1, "{}");
+    for template in [
+        sts.spec.unwrap().template,
+        deployment.spec.unwrap().template,
+    ] {
+        let annotations = template.metadata.unwrap().annotations.unwrap();
+        assert_eq!(annotations["prometheus.io/scrape"], "true");
+        assert_eq!(
+            annotations["prometheus.io/port"],
+            workloads::OPS_PORT.to_string()
+        );
+        assert_eq!(annotations["prometheus.io/path"], "/metrics");
+    }
+}
+
+#[test]
 fn transformer_deployment_mounts_its_mysql_secret() {
     let tp = pipeline_with(|tp| tp.spec.transformer.image = Some("custom/transformer:1".into()));
     let deployment = workloads::transformer_deployment(&tp, &defaults(), 2, "{}");

@@ -101,7 +101,12 @@ pub struct TestNamespace {
 
 impl TestNamespace {
     pub async fn new(client: &Client, test: &str) -> Self {
-        let name = format!("e2e-{test}-{}", random_hex(6));
+        Self::with_prefix(client, &format!("e2e-{test}")).await
+    }
+
+    /// A namespace named `<prefix>-<random>`.
+    pub async fn with_prefix(client: &Client, prefix: &str) -> Self {
+        let name = format!("{prefix}-{}", random_hex(6));
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let ns: Namespace =
             serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
@@ -501,7 +506,15 @@ pub async fn deploy_simulator(client: &kube::Client, ns: &str) {
         "spec": {
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {
+                    "labels": labels,
+                    // Scraped like the chart's pods (dev/platform/observe.sh).
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": "8080",
+                        "prometheus.io/path": "/metrics"
+                    }
+                },
                 "spec": {
                     "securityContext": {"runAsNonRoot": true, "runAsUser": 65532},
                     "containers": [{

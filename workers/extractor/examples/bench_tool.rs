@@ -146,7 +146,7 @@ async fn produce(bootstrap: &str, topic: &str, posts: u64) {
         checkpoint.since_id = page.last().map(|p| p.id.clone());
         checkpoint.posts_total += page.len() as u64;
         let records =
-            PageRecords::encode(&page, &encoder, checkpoint.clone(), vec![]).expect("encode");
+            PageRecords::encode(&page, &encoder, checkpoint.clone(), vec![], 0).expect("encode");
         // Unfenced: one writer, no slot group (the bench measures the producer alone).
         sink.write_page(Arc::new(records), None)
             .await

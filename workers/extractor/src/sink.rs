@@ -91,6 +91,9 @@ pub struct PageRecords {
     pub checkpoint: Checkpoint,
     /// `traceparent`/`tracestate` of the poll that fetched the page.
     pub trace_headers: Vec<(String, String)>,
+    /// When the API's answer arrived (ms since the epoch): the start of the freshness the
+    /// transformer measures, sent in the `tweetpipe-received-at` header.
+    pub received_at_ms: i64,
 }
 
 impl PageRecords {
@@ -99,6 +102,7 @@ impl PageRecords {
         encoder: &PostEncoder,
         checkpoint: Checkpoint,
         trace_headers: Vec<(String, String)>,
+        received_at_ms: i64,
     ) -> Result<Self, SinkError> {
         let posts = posts
             .iter()
@@ -110,6 +114,7 @@ impl PageRecords {
             posts,
             checkpoint,
             trace_headers,
+            received_at_ms,
         })
     }
 }
@@ -322,10 +327,16 @@ fn produce_all(
     checkpoint_topic: &str,
     page: &PageRecords,
 ) -> Result<(), SinkError> {
-    let mut base_headers = OwnedHeaders::new_with_capacity(3).insert(Header {
-        key: headers::QUERY,
-        value: Some(page.query.as_bytes()),
-    });
+    let received_at = headers::encode_received_at(page.received_at_ms);
+    let mut base_headers = OwnedHeaders::new_with_capacity(4)
+        .insert(Header {
+            key: headers::QUERY,
+            value: Some(page.query.as_bytes()),
+        })
+        .insert(Header {
+            key: headers::RECEIVED_AT,
+            value: Some(received_at.as_bytes()),
+        });
     for (k, v) in &page.trace_headers {
         base_headers = base_headers.insert(Header {
             key: k,

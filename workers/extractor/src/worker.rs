@@ -463,6 +463,7 @@ impl Worker {
                     &self.parts.encoder,
                     next.clone(),
                     current_trace_headers(),
+                    now,
                 ) {
                     Ok(r) => r,
                     Err(e) => {
@@ -583,6 +584,7 @@ impl Worker {
                     posts: vec![],
                     checkpoint: next.clone(),
                     trace_headers: current_trace_headers(),
+                    received_at_ms: now,
                 };
                 if !self.write(slot, records).await {
                     return;

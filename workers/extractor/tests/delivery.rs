@@ -97,6 +97,12 @@ async fn every_published_post_becomes_exactly_one_record() {
             .get("traceparent")
             .expect("trace context travels in the headers");
         assert_eq!(traceparent.split('-').count(), 4, "{traceparent}");
+        let received_at = r
+            .headers
+            .get(tweetpipe_common::headers::RECEIVED_AT)
+            .and_then(|v| tweetpipe_common::headers::decode_received_at(v.as_bytes()))
+            .expect("the page's receive time travels in the headers");
+        assert!(received_at > 1_600_000_000_000, "{received_at}");
         assert_eq!(r.key, r.post.id);
         assert_eq!(r.post.pipeline, format!("tests/{}", setup.topic));
         assert!(

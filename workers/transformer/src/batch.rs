@@ -1,17 +1,18 @@
 //! What the batcher hands to the writer: posts, dead letters, and per partition the highest
 //! offset taken with the assignment epoch it was consumed under.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use rdkafka::message::{Message, OwnedMessage};
 use tweetpipe_common::telemetry;
 
 use crate::ownership::PartitionKey;
 use crate::rows::StoredPost;
 
-/// Links from a batch span to the traces of its records, at most this many.
-const MAX_TRACE_LINKS: usize = 128;
+/// Links from a batch span to the traces of its records' pages (one per page, not per record),
+/// at most this many.
+pub const MAX_TRACE_LINKS: usize = 128;
 
 /// A record that goes to the dead-letter topic.
 #[derive(Debug)]
@@ -53,8 +54,12 @@ pub struct Batch {
     pub sources: Vec<Source>,
     pub dead: Vec<DeadLetter>,
     pub marks: BTreeMap<PartitionKey, Mark>,
+    /// The trace context of the first record's page: the batch span's parent.
     pub parent: Option<opentelemetry::Context>,
-    pub links: Vec<SpanContext>,
+    /// The other pages' trace contexts, each once (the batch span links the first
+    /// [`MAX_TRACE_LINKS`]; each gets a span of its own).
+    pub pages: Vec<SpanContext>,
+    seen_pages: HashSet<(TraceId, SpanId)>,
     pub records: usize,
 }
 
@@ -107,12 +112,74 @@ impl Batch {
         };
         let cx = telemetry::extract_from_headers(headers);
         let span_context = cx.span().span_context().clone();
-        if span_context.is_valid() {
-            if self.parent.is_none() {
-                self.parent = Some(cx);
-            } else if self.links.len() < MAX_TRACE_LINKS {
-                self.links.push(span_context);
-            }
+        if !span_context.is_valid() {
+            return;
         }
+        // The records of one page share its trace context: each page is kept once.
+        if !self
+            .seen_pages
+            .insert((span_context.trace_id(), span_context.span_id()))
+        {
+            return;
+        }
+        if self.parent.is_none() {
+            self.parent = Some(cx);
+        } else {
+            self.pages.push(span_context);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+    use rdkafka::message::{Header, OwnedHeaders};
+    use tweetpipe_common::headers;
+
+    use super::*;
+
+    fn record(offset: i64, traceparent: &str) -> OwnedMessage {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: headers::TRACEPARENT,
+            value: Some(traceparent.as_bytes()),
+        });
+        OwnedMessage::new(
+            None,
+            None,
+            "posts".into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            Some(headers),
+        )
+    }
+
+    fn dead() -> Outcome {
+        Outcome::Dead {
+            kind: "decode",
+            reason: "test".into(),
+        }
+    }
+
+    #[test]
+    fn each_page_is_traced_once_the_first_as_parent() {
+        let page_a = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let page_b = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut batch = Batch::default();
+        batch.add(record(0, page_a), 1, dead());
+        batch.add(record(1, page_a), 1, dead());
+        batch.add(record(2, page_b), 1, dead());
+        batch.add(record(3, page_b), 1, dead());
+        let parent = batch.parent.as_ref().expect("a parent");
+        assert_eq!(
+            parent.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(batch.pages.len(), 1, "page B once, page A not repeated");
+        assert_eq!(
+            batch.pages[0].trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(batch.records, 4);
     }
 }

@@ -8,6 +8,7 @@
 //! - [`writer`]: stores batches, dead letters, offsets after the commit.
 //! - [`context`], [`ownership`]: rebalance callbacks; nothing committed for a partition this
 //!   member no longer owns.
+//! - [`freshness`]: API-to-MySQL latency per post, observed after each commit.
 //! - [`config`], [`metrics`], [`retry`], [`db`]: the rest.
 //!
 //! The MySQL schema (migrations, version check, accounts) is the `tweetpipe-schema` crate's;
@@ -19,6 +20,7 @@ pub mod context;
 pub mod db;
 pub mod decode;
 pub mod flow;
+pub mod freshness;
 pub mod metrics;
 pub mod ownership;
 pub mod pipeline;

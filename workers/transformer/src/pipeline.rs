@@ -177,6 +177,7 @@ impl Pipeline {
             max_backoff: self.config.max_backoff(),
             abandon,
             concurrency,
+            pipeline_labels: crate::freshness::pipeline_labels(&self.config.pipeline),
         };
         let writer_task = tokio::spawn(writer.run(from_batcher));
         let mut batcher = Batcher {

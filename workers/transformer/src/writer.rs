@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use opentelemetry::trace::TraceContextExt;
 use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -29,8 +30,9 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tweetpipe_common::headers;
 
-use crate::batch::{Batch, DeadLetter, Mark, Source};
+use crate::batch::{Batch, DeadLetter, MAX_TRACE_LINKS, Mark, Source};
 use crate::flow::{Flow, Hold};
+use crate::freshness;
 use crate::metrics::{Metrics, ReasonLabel, ResultLabel};
 use crate::ownership::{Ownership, PartitionKey, Seal};
 use crate::pipeline::TransformerConsumer;
@@ -49,6 +51,8 @@ pub struct Writer {
     pub max_backoff: Duration,
     pub abandon: CancellationToken,
     pub concurrency: usize,
+    /// The pipeline's namespace and name, the labels of the freshness histogram.
+    pub pipeline_labels: (String, String),
 }
 
 /// A batch stored in MySQL whose dead letters and commit are still to come.
@@ -120,9 +124,24 @@ impl Writer {
         if let Some(parent) = &batch.parent {
             let _ = span.set_parent(parent.clone());
         }
-        for link in &batch.links {
-            span.add_link(link.clone());
+        for page in batch.pages.iter().take(MAX_TRACE_LINKS) {
+            span.add_link(page.clone());
         }
+        // Every other page in the batch gets a span of its own in its own trace, so that each
+        // post's trace holds the extractor's page span and a transformer span; one per page
+        // (up to 100 posts), not per record. They end when the batch is stored.
+        let page_spans: Vec<tracing::Span> = batch
+            .pages
+            .iter()
+            .map(|page| {
+                let page_span = tracing::info_span!(parent: None, "store_page");
+                let _ = page_span.set_parent(
+                    opentelemetry::Context::new().with_remote_span_context(page.clone()),
+                );
+                page_span.add_link(span.context().span().span_context().clone());
+                page_span
+            })
+            .collect();
         let started = Instant::now();
         let records = batch.records;
         let Batch {
@@ -137,6 +156,7 @@ impl Writer {
             .instrument(span.clone())
             .await?;
         span.record("inserted", outcome.posts_inserted);
+        drop(page_spans);
         Ok(Stored {
             span,
             marks,
@@ -203,6 +223,7 @@ impl Writer {
             }
             match self.store_retrying(&posts[range.clone()]).await? {
                 Ok(outcome) => {
+                    self.observe_freshness(&sources[range.clone()]);
                     total.posts += outcome.posts;
                     total.posts_inserted += outcome.posts_inserted;
                     total.matches_inserted += outcome.matches_inserted;
@@ -246,6 +267,22 @@ impl Writer {
             .sum();
         self.metrics.rows_written.inc_by(child_rows as u64);
         Ok(total)
+    }
+
+    /// Observes the freshness of records just committed to MySQL.
+    fn observe_freshness(&self, committed: &[Source]) {
+        let committed_at = chrono::Utc::now().timestamp_millis();
+        let (namespace, pipeline) = &self.pipeline_labels;
+        for source in committed {
+            if let Some((labels, received_at)) =
+                freshness::observation(&source.message, namespace, pipeline)
+            {
+                self.metrics
+                    .freshness
+                    .get_or_create(&labels)
+                    .observe(freshness::freshness_seconds(received_at, committed_at));
+            }
+        }
     }
 
     /// Writes one (sub-)batch, retrying for as long as MySQL is unavailable. The inner
