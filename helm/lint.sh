@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lints the chart strictly, renders it with and without the ServiceMonitor and the webhook
+# Lints the chart strictly, renders it with and without the ServiceMonitor, PodMonitor and the webhook
 # (self-managed and cert-manager certificates), checks that the
 # values schema rejects bad values, and that the chart's CRD is the generated one.
 set -euo pipefail
@@ -10,6 +10,7 @@ chart=helm/tweetpipe-operator
 "$HELM" lint "$chart" --strict
 "$HELM" lint "$chart" --strict --set metrics.serviceMonitor.enabled=true --set replicaCount=2
 "$HELM" lint "$chart" --strict --set metrics.prometheusRule.enabled=true
+"$HELM" lint "$chart" --strict --set metrics.podMonitor.enabled=true --set watchNamespace=tweets
 "$HELM" template lint "$chart" --namespace tweetpipe-system --kube-version 1.33.0 > /dev/null
 # The admission webhook: on (default, self-managed CA), off, and cert-manager mode.
 render() { "$HELM" template lint "$chart" --namespace tweetpipe-system --kube-version 1.33.0 "$@"; }
@@ -32,6 +33,10 @@ expect absent "kind: Certificate"
 expect absent "kind: ValidatingWebhookConfiguration" --set webhook.enabled=false
 expect absent "kind: PrometheusRule"
 expect present "alert: TweetPipelineNotReady" --set metrics.prometheusRule.enabled=true
+expect absent "kind: PodMonitor"
+expect present "any: true" --set metrics.podMonitor.enabled=true
+expect present 'matchNames: ["tweets"]' --set metrics.podMonitor.enabled=true --set watchNamespace=tweets
+expect present "targetLabel: pipeline" --set metrics.podMonitor.enabled=true
 expect absent "containerPort: 8443" --set webhook.enabled=false
 expect present "kind: Certificate" "${cm[@]}"
 expect present "cert-manager.io/inject-ca-from: \"tweetpipe-system/lint-tweetpipe-operator-webhook\"" "${cm[@]}"
