@@ -13,9 +13,11 @@ export KUBECONFIG := $(CURDIR)/.platform/kubeconfig
 # `make images` for the demo and benchmarks builds release binaries.
 IMAGE_PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# Argo CD's module needs a newer Go than the machine's; the Go toolchain download provides it.
+ARGOCD_GO_TOOLCHAIN := $(shell bash -c 'source $(PLATFORM)/versions.env; echo $$ARGOCD_GO_TOOLCHAIN')
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench
+.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench argocd-up argocd-down argocd-status gitops-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +41,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
+	@$(STAGE) gitops-test $(MAKE) --no-print-directory gitops-test
 	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
 
 chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays)
@@ -73,8 +76,22 @@ helm-lint: ## lint the operator chart strictly, render it, and check its values 
 crd-check: ## fail if crds/ differs from what the Rust types generate (fix: dev/check-crd-drift.sh --write)
 	@bash dev/check-crd-drift.sh
 
-lua-test: ## Argo CD health check against sample statuses
+lua-test: ## Argo CD health check against sample statuses: in Argo CD's own Lua runtime (Go), and lua5.4
+	@cd argocd && GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) go test -count=1 ./...
 	@cd argocd && lua5.4 tests/run.lua
+
+argocd-up: platform-up ## build (cached) and start Argo CD in core mode with the repo it syncs from; idempotent
+	@bash $(PLATFORM)/argocd.sh up
+
+argocd-down: ## stop Argo CD's processes (its Applications stay in the cluster)
+	@bash $(PLATFORM)/argocd.sh down
+
+argocd-status: ## one line: Argo CD up or down
+	@bash $(PLATFORM)/argocd.sh status
+
+gitops-test: ## Argo CD syncs the chart and a pipeline from git: health, changes, drift, deletion (brings Argo CD up and down)
+	@$(STAGE) argocd-up bash $(PLATFORM)/argocd.sh up
+	@$(STAGE) gitops-e2e bash argocd/tests/e2e.sh; rc=$$?; bash $(PLATFORM)/argocd.sh down; exit $$rc
 
 bench: platform-up ## benchmarks; figures go to docs/
 	@for script in bench/*.sh; do [ -e "$$script" ] || continue; $(STAGE) "$$script" bash "$$script" || exit 1; done
