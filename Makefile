@@ -77,7 +77,8 @@ crd-check: ## fail if crds/ differs from what the Rust types generate (fix: dev/
 	@bash dev/check-crd-drift.sh
 
 lua-test: ## Argo CD health check against sample statuses: in Argo CD's own Lua runtime (Go), and lua5.4
-	@cd argocd && GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) go test -count=1 ./...
+	@# The flags of dev/platform/argocd.sh build, so that the test reuses its compiled packages.
+	@cd argocd && CGO_ENABLED=0 GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) go test -trimpath -count=1 -v ./...
 	@cd argocd && lua5.4 tests/run.lua
 
 argocd-up: platform-up ## build (cached) and start Argo CD in core mode with the repo it syncs from; idempotent
