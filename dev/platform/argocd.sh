@@ -57,8 +57,7 @@ build() {
 # `default` AppProject. Re-applied on every `up`, so a changed health.lua takes effect.
 settings() {
   kubectl_admin apply --server-side --force-conflicts -f "$ARGOCD_HOME/crds/" >/dev/null
-  kubectl_admin wait --for=condition=Established --timeout=60s \
-    crd/applications.argoproj.io crd/appprojects.argoproj.io >/dev/null
+  wait_for "Argo CD's CRDs" 60 crds_established
   kubectl_admin create namespace "$ARGOCD_NAMESPACE" --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
   local health
   health=$(sed 's/^/    /' "$REPO_ROOT/argocd/health.lua")
@@ -171,6 +170,14 @@ publish() {
   log "published the chart and examples/gitops/ to $GIT_URL"
 }
 
+crds_established() {
+  local crd
+  for crd in applications.argoproj.io appprojects.argoproj.io; do
+    [[ $(kubectl_admin get crd "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] \
+      || return 1
+  done
+}
+
 redis_config() {
   mkdir -p "$ARGOCD_STATE"
   local password_file=$ARGOCD_STATE/redis-password
@@ -219,10 +226,11 @@ up() {
     "KUBECONFIG=$STATE_DIR/kubeconfig" "REDIS_PASSWORD=$(cat "$ARGOCD_STATE/redis-password")"
     "TMPDIR=$ARGOCD_STATE/tmp" "HOME=$ARGOCD_STATE" "ARGOCD_SSH_DATA_PATH=$ARGOCD_STATE/ssh"
     "ARGOCD_TLS_DATA_PATH=$ARGOCD_STATE/tls" "ARGOCD_GNUPGHOME=$ARGOCD_STATE/gpg"
-    "ARGOCD_GPG_ENABLED=false" "HELM_CACHE_HOME=$ARGOCD_STATE/helm/cache"
+    "ARGOCD_GPG_ENABLED=false" "ARGOCD_ASK_PASS_SOCK=$ARGOCD_STATE/reposerver-ask-pass.sock"
+    "HELM_CACHE_HOME=$ARGOCD_STATE/helm/cache"
     "HELM_CONFIG_HOME=$ARGOCD_STATE/helm/config" "HELM_DATA_HOME=$ARGOCD_STATE/helm/data")
   start_daemon argocd-repo-server "${common_env[@]}" "$ARGOCD_BIN/argocd-repo-server" \
-    --address 127.0.0.1 --port "$ARGOCD_REPO_SERVER_PORT" --disable-tls \
+    --address 127.0.0.1 --port "$ARGOCD_REPO_SERVER_PORT" --disable-tls --client-ca-path "" \
     --metrics-address 127.0.0.1 --metrics-port "$ARGOCD_REPO_SERVER_METRICS_PORT" \
     --redis "127.0.0.1:$ARGOCD_REDIS_PORT" --logformat text
   wait_for "argocd repo server" 120 repo_server_ready
