@@ -44,7 +44,7 @@ fail() {
 diagnostics() {
   step "diagnostics"
   k -n "$ARGO_NS" get applications -o wide 2>&1 || true
-  for app in "$OPERATOR_APP" "$PIPELINES_APP"; do
+  for app in "$ROOT_APP" "$OPERATOR_APP" "$PIPELINES_APP"; do
     k -n "$ARGO_NS" get application "$app" -o jsonpath='{.metadata.name}: {.status.sync.status} {.status.health.status} {.status.conditions} {.status.operationState.message}{"\n"}' 2>&1 || true
   done
   k -n "$PIPELINE_NS" get tp,sts,deploy,pods 2>&1 || true

@@ -30,11 +30,32 @@ ARGOCD_RESYNC_SECONDS=${ARGOCD_RESYNC_SECONDS:-15}
 export GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 build() {
-  if [[ -x $ARGOCD_BIN/argocd && -f $ARGOCD_HOME/crds/application-crd.yaml ]]; then
+  if [[ -x $ARGOCD_BIN/argocd && -x $ARGOCD_BIN/git-verify-wrapper.sh && -f $ARGOCD_HOME/crds/application-crd.yaml ]]; then
     log "argocd $ARGOCD_VERSION cached"
     return 0
   fi
   mkdir -p "$ARGOCD_BIN" "$ARGOCD_HOME/crds"
+  if [[ -x $ARGOCD_BIN/argocd ]]; then
+    log "argocd $ARGOCD_VERSION binary cached"
+  else
+    compile
+  fi
+  # The binary picks its component from its own name.
+  ln -sf argocd "$ARGOCD_BIN/argocd-application-controller"
+  ln -sf argocd "$ARGOCD_BIN/argocd-repo-server"
+  local source_dir
+  source_dir=$(cd "$REPO_ROOT/argocd" && go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)
+  cp "$source_dir/manifests/crds/application-crd.yaml" "$source_dir/manifests/crds/appproject-crd.yaml" \
+    "$ARGOCD_HOME/crds/"
+  # The repo server runs these from PATH, as Argo CD's image ships them (signature checks of
+  # commits: with none configured, the wrapper reports the commit unsigned and the sync goes on).
+  cp "$source_dir/hack/git-verify-wrapper.sh" "$source_dir/hack/gpg-wrapper.sh" "$ARGOCD_BIN/"
+  chmod u+w "$ARGOCD_HOME/crds/"* "$ARGOCD_BIN/"*.sh
+  chmod +x "$ARGOCD_BIN/"*.sh
+  log "argocd $ARGOCD_VERSION ready: $("$ARGOCD_BIN/argocd" version --client --short 2>/dev/null || true)"
+}
+
+compile() {
   local module=$REPO_ROOT/argocd pkg=github.com/argoproj/argo-cd/v3/common build_date ldflags
   build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   ldflags="-s -w -X $pkg.version=${ARGOCD_VERSION#v} -X $pkg.gitTag=$ARGOCD_VERSION \
@@ -42,15 +63,6 @@ build() {
   log "building argocd $ARGOCD_VERSION with $GOTOOLCHAIN (cold: ~11 CPU-minutes; 22 min on a busy 2-core VM)"
   (cd "$module" && GODEBUG=tarinsecurepath=0,zipinsecurepath=0 go build -mod=readonly -trimpath \
     -ldflags "$ldflags" -o "$ARGOCD_BIN/argocd" github.com/argoproj/argo-cd/v3/cmd)
-  # The binary picks its component from its own name.
-  ln -sf argocd "$ARGOCD_BIN/argocd-application-controller"
-  ln -sf argocd "$ARGOCD_BIN/argocd-repo-server"
-  local source_dir
-  source_dir=$(cd "$module" && go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)
-  cp "$source_dir/manifests/crds/application-crd.yaml" "$source_dir/manifests/crds/appproject-crd.yaml" \
-    "$ARGOCD_HOME/crds/"
-  chmod u+w "$ARGOCD_HOME/crds/"*
-  log "argocd $ARGOCD_VERSION built: $("$ARGOCD_BIN/argocd" version --client --short 2>/dev/null || true)"
 }
 
 # settings: Argo's CRDs, the namespace, the ConfigMaps and Secret its components read, and the
