@@ -23,8 +23,10 @@ ARGOCD_GIT_PORT=9418
 GIT_BASE=$ARGOCD_STATE/git
 GIT_REPO=$GIT_BASE/tweetpipe.git
 GIT_URL=git://$NODE_IP:$ARGOCD_GIT_PORT/tweetpipe.git
-# How often Argo compares git with the cluster (Argo's default: 120 s); short, for a local loop.
-ARGOCD_RESYNC_SECONDS=${ARGOCD_RESYNC_SECONDS:-15}
+# How often Argo compares git with the cluster and how long the repo server trusts what it last
+# read of the branches (Argo's timeout.reconciliation; default 120 s and 3 min); short, for a
+# local loop.
+ARGOCD_RECONCILIATION_TIMEOUT=${ARGOCD_RECONCILIATION_TIMEOUT:-15s}
 
 # Argo CD's module needs a newer Go than the machine's; the proxy serves the toolchain.
 export GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN CGO_ENABLED=0 GOFLAGS=-buildvcs=false
@@ -237,7 +239,8 @@ up() {
   # ARGOCD_FAKE_IN_CLUSTER (Argo's switch for running outside a pod): the in-cluster destination
   # https://kubernetes.default.svc is reached through KUBECONFIG, not a pod's service account.
   local common_env=(env "PATH=$ARGOCD_BIN:$HELM_BIN:$K8S_BIN:/usr/local/bin:/usr/bin:/bin"
-    "KUBECONFIG=$STATE_DIR/kubeconfig" ARGOCD_FAKE_IN_CLUSTER=true "REDIS_PASSWORD=$(cat "$ARGOCD_STATE/redis-password")"
+    "KUBECONFIG=$STATE_DIR/kubeconfig" ARGOCD_FAKE_IN_CLUSTER=true
+    "ARGOCD_RECONCILIATION_TIMEOUT=$ARGOCD_RECONCILIATION_TIMEOUT" "REDIS_PASSWORD=$(cat "$ARGOCD_STATE/redis-password")"
     "TMPDIR=$ARGOCD_STATE/tmp" "HOME=$ARGOCD_STATE" "ARGOCD_SSH_DATA_PATH=$ARGOCD_STATE/ssh"
     "ARGOCD_TLS_DATA_PATH=$ARGOCD_STATE/tls" "ARGOCD_GNUPGHOME=$ARGOCD_STATE/gpg"
     "ARGOCD_GPG_ENABLED=false" "ARGOCD_ASK_PASS_SOCK=$ARGOCD_STATE/reposerver-ask-pass.sock"
@@ -255,7 +258,7 @@ up() {
     --namespace "$ARGOCD_NAMESPACE" --repo-server "127.0.0.1:$ARGOCD_REPO_SERVER_PORT" \
     --repo-server-plaintext --redis "127.0.0.1:$ARGOCD_REDIS_PORT" \
     --metrics-port "$ARGOCD_CONTROLLER_METRICS_PORT" --persist-resource-health \
-    --self-heal-timeout-seconds 5 --app-resync "$ARGOCD_RESYNC_SECONDS" --logformat text
+    --self-heal-timeout-seconds 5 --logformat text
   wait_for "argocd application controller" 120 controller_ready
   log "argocd $ARGOCD_VERSION up in $((SECONDS - started))s: controller, repo server, redis, git $GIT_URL (logs: $LOG_DIR/argocd-*.log)"
 }
