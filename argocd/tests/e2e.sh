@@ -89,11 +89,27 @@ mysql_query() {
   user=${url%%:*}; rest=${url#*:}; password=${rest%%@*}; hostport=${rest#*@}
   MYSQL_PWD=$password mariadb --protocol=tcp -h "${hostport%%:*}" -P "${hostport##*:}" -u "$user" -N -B -e "$1"
 }
-database_exists() { [[ -n $(mysql_query "SHOW DATABASES LIKE '$DATABASE'") ]]; }
-database_gone() { ! database_exists; }
-topics() { "$KAFKA_HOME/bin/kafka-topics.sh" --bootstrap-server "$TWEETPIPE_KAFKA_BOOTSTRAP" --list 2>/dev/null; }
-topic_exists() { topics | grep -qx "$TOPIC"; }
-topic_gone() { ! topics | grep -qx "$TOPIC"; }
+# database_listed: 0 listed, 1 not listed, 2 MariaDB did not answer (neither "there" nor "gone").
+database_listed() {
+  local listing
+  listing=$(mysql_query "SHOW DATABASES LIKE '$DATABASE'") || return 2
+  [[ -n $listing ]]
+}
+database_exists() { database_listed; }
+database_gone() { local rc=0; database_listed || rc=$?; ((rc == 1)); }
+# Kafka's own topic tool, from the platform's Kafka libraries (kafka.sh).
+kafka_topics() {
+  java -Xms64m -Xmx256m -Djava.awt.headless=true -cp "$KAFKA_HOME/libs/*" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$TWEETPIPE_KAFKA_BOOTSTRAP" "$@"
+}
+# topic_listed: 0 listed, 1 not listed, 2 Kafka did not answer.
+topic_listed() {
+  local listing
+  listing=$(kafka_topics --list 2>/dev/null) || return 2
+  grep -qx "$TOPIC" <<<"$listing"
+}
+topic_exists() { topic_listed; }
+topic_gone() { local rc=0; topic_listed || rc=$?; ((rc == 1)); }
 
 # commit MESSAGE SED_EXPRESSION FILE: one commit on the served repository; prints its sha.
 commit() {
@@ -135,7 +151,7 @@ cleanup() {
   k annotate crd "$CRD" argocd.argoproj.io/tracking-id- >/dev/null 2>&1 || true
   mysql_query "DROP DATABASE IF EXISTS \`$DATABASE\`" >/dev/null 2>&1 || true
   if topic_exists; then
-    "$KAFKA_HOME/bin/kafka-topics.sh" --bootstrap-server "$TWEETPIPE_KAFKA_BOOTSTRAP" --delete --topic "$TOPIC" >/dev/null 2>&1 || true
+    kafka_topics --delete --topic "$TOPIC" >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK"
   step "done in $((SECONDS - started))s (exit $rc)"
@@ -201,7 +217,8 @@ main() {
   for app in "$ROOT_APP" "$PIPELINES_APP" "$OPERATOR_APP"; do
     app_gone "$app" || fail "Application $app of an earlier run exists; delete it (this test cleans up after itself)"
   done
-  database_gone || fail "database $DATABASE exists before the test"
+  database_gone || fail "database $DATABASE exists before the test (or MariaDB does not answer)"
+  topic_gone || fail "topic $TOPIC exists before the test (or Kafka does not answer)"
 
   step "the repository: the working tree's chart and examples/gitops/, then a clone to commit from"
   bash dev/platform/argocd.sh publish
