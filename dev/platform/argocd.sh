@@ -181,7 +181,7 @@ publish() {
     git push --quiet origin main
   )
   rm -rf "$work"
-  log "published the chart and examples/gitops/ to $GIT_URL"
+  log "the chart and examples/gitops/ of the working tree are on main of $GIT_URL"
 }
 
 crds_established() {
@@ -271,9 +271,16 @@ down() {
   log "argocd stopped"
 }
 
+# status: "up ...", "down" (some process missing or unhealthy) or "stopped" (none running: Argo
+# CD is optional, so platform-status does not count that as a failure).
 status() {
-  if daemon_running argocd-application-controller && controller_ready && repo_server_ready \
-    && redis_ready && git_ready; then
+  local name running=0
+  for name in argocd-application-controller argocd-repo-server argocd-git argocd-redis; do
+    daemon_running "$name" && running=$((running + 1))
+  done
+  if ((running == 0)); then
+    echo "stopped (make argocd-up)"
+  elif ((running == 4)) && controller_ready && repo_server_ready && redis_ready && git_ready; then
     echo "up   argocd $ARGOCD_VERSION (core mode), repo $GIT_URL"
   else
     echo "down"
