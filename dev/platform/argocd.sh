@@ -235,12 +235,15 @@ up() {
   start_daemon argocd-git git daemon --reuseaddr --listen="$NODE_IP" --port="$ARGOCD_GIT_PORT" \
     --base-path="$GIT_BASE" "$GIT_BASE"
   wait_for "git daemon" 30 git_ready
+  # Redis's password reaches both through the environment, never a command line.
+  REDIS_PASSWORD=$(cat "$ARGOCD_STATE/redis-password")
+  export REDIS_PASSWORD
   # Both components: the platform's kubeconfig, the shared Redis, plaintext gRPC on loopback.
   # ARGOCD_FAKE_IN_CLUSTER (Argo's switch for running outside a pod): the in-cluster destination
   # https://kubernetes.default.svc is reached through KUBECONFIG, not a pod's service account.
   local common_env=(env "PATH=$ARGOCD_BIN:$HELM_BIN:$K8S_BIN:/usr/local/bin:/usr/bin:/bin"
     "KUBECONFIG=$STATE_DIR/kubeconfig" ARGOCD_FAKE_IN_CLUSTER=true
-    "ARGOCD_RECONCILIATION_TIMEOUT=$ARGOCD_RECONCILIATION_TIMEOUT" "REDIS_PASSWORD=$(cat "$ARGOCD_STATE/redis-password")"
+    "ARGOCD_RECONCILIATION_TIMEOUT=$ARGOCD_RECONCILIATION_TIMEOUT"
     "TMPDIR=$ARGOCD_STATE/tmp" "HOME=$ARGOCD_STATE" "ARGOCD_SSH_DATA_PATH=$ARGOCD_STATE/ssh"
     "ARGOCD_TLS_DATA_PATH=$ARGOCD_STATE/tls" "ARGOCD_GNUPGHOME=$ARGOCD_STATE/gpg"
     "ARGOCD_GPG_ENABLED=false" "ARGOCD_ASK_PASS_SOCK=$ARGOCD_STATE/reposerver-ask-pass.sock"
