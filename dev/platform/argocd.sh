@@ -27,6 +27,8 @@ GIT_URL=git://$NODE_IP:$ARGOCD_GIT_PORT/tweetpipe.git
 # read of the branches (Argo's timeout.reconciliation; default 120 s and 3 min); short, for a
 # local loop.
 ARGOCD_RECONCILIATION_TIMEOUT=${ARGOCD_RECONCILIATION_TIMEOUT:-15s}
+# Up to this much is added at random to each comparison's interval (Argo's default: 60 s).
+ARGOCD_RECONCILIATION_JITTER=${ARGOCD_RECONCILIATION_JITTER:-5s}
 
 # Argo CD's module needs a newer Go than the machine's; the proxy serves the toolchain.
 export GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN CGO_ENABLED=0 GOFLAGS=-buildvcs=false
@@ -244,6 +246,7 @@ up() {
   local common_env=(env "PATH=$ARGOCD_BIN:$HELM_BIN:$K8S_BIN:/usr/local/bin:/usr/bin:/bin"
     "KUBECONFIG=$STATE_DIR/kubeconfig" ARGOCD_FAKE_IN_CLUSTER=true
     "ARGOCD_RECONCILIATION_TIMEOUT=$ARGOCD_RECONCILIATION_TIMEOUT"
+    "ARGOCD_RECONCILIATION_JITTER=$ARGOCD_RECONCILIATION_JITTER"
     "TMPDIR=$ARGOCD_STATE/tmp" "HOME=$ARGOCD_STATE" "ARGOCD_SSH_DATA_PATH=$ARGOCD_STATE/ssh"
     "ARGOCD_TLS_DATA_PATH=$ARGOCD_STATE/tls" "ARGOCD_GNUPGHOME=$ARGOCD_STATE/gpg"
     "ARGOCD_GPG_ENABLED=false" "ARGOCD_ASK_PASS_SOCK=$ARGOCD_STATE/reposerver-ask-pass.sock"
