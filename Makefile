@@ -16,12 +16,15 @@ TF_LOCAL := terraform/environments/local/stacks.sh
 # `make images` for the demo and benchmarks builds release binaries.
 IMAGE_PROFILE ?= release
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+# Argo CD's module needs a newer Go than the machine's; the Go toolchain download provides it.
+ARGOCD_GO_TOOLCHAIN := $(shell bash -c 'source $(PLATFORM)/versions.env; echo $$ARGOCD_GO_TOOLCHAIN')
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
 .PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
   terraform-demo terraform-destroy terraform-lint terraform-test \
   dashboards dashboards-check dashboards-test \
-  observe-up observe-down observe-status rules-test
+  observe-up observe-down observe-status rules-test \
+  argocd-up argocd-down argocd-status gitops-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +53,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) dashboards-test $(MAKE) --no-print-directory dashboards-test
 	@$(STAGE) terraform-lint $(MAKE) --no-print-directory terraform-lint
 	@$(STAGE) terraform-test $(MAKE) --no-print-directory terraform-test
+	@$(STAGE) gitops-test $(MAKE) --no-print-directory gitops-test
 	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
 
 chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays)
@@ -106,9 +110,6 @@ dashboards-check: ## fail if the Grafana JSON or the Superset bundle differ from
 dashboards-test: ## a pipeline's posts in Superset: every chart's data, the dashboard in headless Chromium, its screenshot
 	@bash dashboards/tests/superset-e2e.sh
 
-lua-test: ## Argo CD health check against sample statuses
-	@cd argocd && lua5.4 tests/run.lua
-
 terraform-demo: platform-up ## the operator and the demo pipeline through OpenTofu (terraform/environments/local), posts arriving
 	@$(STAGE) images $(MAKE) --no-print-directory images
 	@$(STAGE) terraform-apply bash $(TF_LOCAL) demo
@@ -121,6 +122,24 @@ terraform-lint: ## tofu fmt -check over terraform/ and tofu validate of every ro
 
 terraform-test: ## end-to-end: tofu init offline, apply, no drift, in-place change, destroy leaves nothing
 	@bash terraform/tests/e2e.sh
+
+lua-test: ## Argo CD health check against sample statuses: in Argo CD's own Lua runtime (Go), and lua5.4
+	@# The flags of dev/platform/argocd.sh build, so that the test reuses its compiled packages.
+	@cd argocd && CGO_ENABLED=0 GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) go test -trimpath -count=1 -v ./...
+	@cd argocd && lua5.4 tests/run.lua
+
+argocd-up: platform-up ## build (cached) and start Argo CD in core mode with the repo it syncs from; idempotent
+	@bash $(PLATFORM)/argocd.sh up
+
+argocd-down: ## stop Argo CD's processes (its Applications stay in the cluster)
+	@bash $(PLATFORM)/argocd.sh down
+
+argocd-status: ## one line: Argo CD up or down
+	@bash $(PLATFORM)/argocd.sh status
+
+gitops-test: ## Argo CD syncs the chart and a pipeline from git: health, changes, drift, deletion (brings Argo CD up and down)
+	@$(STAGE) argocd-up bash $(PLATFORM)/argocd.sh up
+	@$(STAGE) gitops-e2e bash argocd/tests/e2e.sh; rc=$$?; bash $(PLATFORM)/argocd.sh down; exit $$rc
 
 bench: platform-up ## benchmarks; figures go to docs/
 	@for script in bench/*.sh; do [ -e "$$script" ] || continue; $(STAGE) "$$script" bash "$$script" || exit 1; done

@@ -2,6 +2,8 @@
 # Stops everything platform-up started and removes its mounts, network namespaces, bridge and
 # iptables rules. Data (Kafka log, MariaDB, etcd) stays in the state dir unless --purge.
 source "$(dirname "$0")/lib.sh"
+# Argo CD first: its controller talks to the API server until it stops.
+bash "$PLATFORM_DIR/argocd.sh" down
 # Superset instances (dev/platform/superset.sh), if any runs.
 for pidfile in "$RUN_DIR"/superset*.pid; do
   [[ -f $pidfile ]] || continue

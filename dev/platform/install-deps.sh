@@ -9,7 +9,10 @@ PACKAGES=(containerd runc containernetworking-plugins mariadb-server mariadb-cli
   libcurl4-openssl-dev
   # librdkafka's TLS and SASL/SCRAM link the system OpenSSL (rdkafka feature `ssl`); images.sh
   # copies libssl3/libcrypto3 into the images with the binaries' other shared libraries.
-  libssl-dev pkg-config)
+  libssl-dev pkg-config
+  # Argo CD's cache (argocd.sh). Debian 12's Redis 7.0 is BSD-3-Clause (from 7.4 Redis is not open
+  # source); git for the repository argocd.sh serves with `git daemon`.
+  redis-server git)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

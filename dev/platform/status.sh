@@ -7,6 +7,7 @@ out=$(
   printf '%-24s %s\n' kafka "$(bash "$PLATFORM_DIR/kafka.sh" status)"
   printf '%-24s %s\n' mariadb "$(bash "$PLATFORM_DIR/mariadb.sh" status)"
   printf '%-24s %s\n' schema-registry "$(bash "$PLATFORM_DIR/registry.sh" status)"
+  printf '%-24s %s\n' argocd "$(bash "$PLATFORM_DIR/argocd.sh" status)"
   bash "$PLATFORM_DIR/kubernetes.sh" status
 )
 echo "$out"
