@@ -91,17 +91,25 @@ data:
   resource.compareoptions: |
     ignoreResourceStatusField: all
   # Child Applications report health, so sync waves of an app of apps wait for them (docs/gitops.md).
+  # Healthy only once Synced with no operation running: Argo leaves resources that do not exist yet
+  # out of an Application's health, so a child half-way through its first sync (CRD and RBAC
+  # applied, Deployment not yet) reads Healthy, and the next wave would start too early.
   resource.customizations.health.argoproj.io_Application: |
-    hs = {}
-    hs.status = "Progressing"
-    hs.message = ""
-    if obj.status ~= nil then
-      if obj.status.health ~= nil then
-        hs.status = obj.status.health.status
-        if obj.status.health.message ~= nil then
-          hs.message = obj.status.health.message
-        end
-      end
+    hs = {status = "Progressing", message = "waiting for the Application's first sync"}
+    if obj.status == nil then
+      return hs
+    end
+    if obj.status.operationState ~= nil and obj.status.operationState.phase == "Running" then
+      hs.message = "sync running"
+      return hs
+    end
+    if obj.status.sync == nil or obj.status.sync.status ~= "Synced" then
+      hs.message = "not Synced yet"
+      return hs
+    end
+    if obj.status.health ~= nil and obj.status.health.status ~= nil then
+      hs.status = obj.status.health.status
+      hs.message = obj.status.health.message or ""
     end
     return hs
   resource.customizations.health.tweetpipe.io_TweetPipeline: |
