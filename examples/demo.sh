@@ -33,43 +33,7 @@ helm --kubeconfig "$KUBECONFIG" upgrade --install tweetpipe-operator helm/tweetp
 kubectl_admin -n "$system" get deploy tweetpipe-operator
 
 echo "==> X API simulator (token simulator-token-1) in $system"
-kubectl_admin apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: x-api-simulator, namespace: $system}
-data:
-  config.json: |
-    {"tokens": [{"name": "demo", "token": "simulator-token-1", "requests_per_window": 450, "window_seconds": 900, "monthly_post_cap": 1000000}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: x-api-simulator, namespace: $system}
-spec:
-  selector: {matchLabels: {app: x-api-simulator}}
-  template:
-    metadata:
-      labels: {app: x-api-simulator}
-      annotations: {prometheus.io/scrape: "true", prometheus.io/port: "8080", prometheus.io/path: /metrics}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
-      containers:
-      - name: simulator
-        image: docker.io/tweetpipe/xapi-simulator:dev
-        imagePullPolicy: Never
-        args: [--config, /etc/simulator/config.json]
-        ports: [{name: http, containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: http}}
-        securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
-        volumeMounts: [{name: config, mountPath: /etc/simulator, readOnly: true}]
-      volumes: [{name: config, configMap: {name: x-api-simulator}}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: x-api-simulator, namespace: $system}
-spec:
-  selector: {app: x-api-simulator}
-  ports: [{name: http, port: 8080, targetPort: http}]
-YAML
+x_api_simulator_manifest "$system" demo | kubectl_admin apply -f - >/dev/null
 kubectl_admin -n "$system" rollout status deploy/x-api-simulator --timeout=120s >/dev/null
 
 # secure_kafka < MANIFEST: the pipeline's kafka section on the SASL_SSL listener.

@@ -163,41 +163,7 @@ fixtures() {
   for ns in "$OPERATOR_NS" "$PIPELINE_NS"; do
     k create namespace "$ns" --dry-run=client -o yaml | k apply -f - >/dev/null
   done
-  k apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: x-api-simulator, namespace: $OPERATOR_NS}
-data:
-  config.json: |
-    {"tokens": [{"name": "gitops", "token": "simulator-token-1", "requests_per_window": 450, "window_seconds": 900, "monthly_post_cap": 1000000}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: x-api-simulator, namespace: $OPERATOR_NS}
-spec:
-  selector: {matchLabels: {app: x-api-simulator}}
-  template:
-    metadata: {labels: {app: x-api-simulator}}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
-      containers:
-      - name: simulator
-        image: docker.io/tweetpipe/xapi-simulator:dev
-        imagePullPolicy: Never
-        args: [--config, /etc/simulator/config.json]
-        ports: [{name: http, containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: http}}
-        securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
-        volumeMounts: [{name: config, mountPath: /etc/simulator, readOnly: true}]
-      volumes: [{name: config, configMap: {name: x-api-simulator}}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: x-api-simulator, namespace: $OPERATOR_NS}
-spec:
-  selector: {app: x-api-simulator}
-  ports: [{name: http, port: 8080, targetPort: http}]
-YAML
+  x_api_simulator_manifest "$OPERATOR_NS" gitops | k apply -f - >/dev/null
   # Values through files, never on a command line.
   printf '%s' simulator-token-1 > "$WORK/token"
   printf '%s' "$TWEETPIPE_MYSQL_URL_POD" > "$WORK/mysql-url"

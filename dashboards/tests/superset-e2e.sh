@@ -44,41 +44,7 @@ install_operator() {
 }
 
 start_simulator() {
-  kubectl_admin apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: x-api-simulator, namespace: $NAMESPACE}
-data:
-  config.json: |
-    {"tokens": [{"name": "e2e", "token": "simulator-token-1", "requests_per_window": 450, "window_seconds": 900, "monthly_post_cap": 1000000}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: x-api-simulator, namespace: $NAMESPACE}
-spec:
-  selector: {matchLabels: {app: x-api-simulator}}
-  template:
-    metadata: {labels: {app: x-api-simulator}}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
-      containers:
-      - name: simulator
-        image: docker.io/tweetpipe/xapi-simulator:dev
-        imagePullPolicy: Never
-        args: [--config, /etc/simulator/config.json]
-        ports: [{name: http, containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: http}}
-        securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
-        volumeMounts: [{name: config, mountPath: /etc/simulator, readOnly: true}]
-      volumes: [{name: config, configMap: {name: x-api-simulator}}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: x-api-simulator, namespace: $NAMESPACE}
-spec:
-  selector: {app: x-api-simulator}
-  ports: [{name: http, port: 8080, targetPort: http}]
-YAML
+  x_api_simulator_manifest "$NAMESPACE" e2e | kubectl_admin apply -f - >/dev/null
   kubectl_admin -n "$NAMESPACE" rollout status deploy/x-api-simulator --timeout=120s >/dev/null
 }
 

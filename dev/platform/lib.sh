@@ -108,3 +108,47 @@ write_file() {
   cat > "$tmp"
   if cmp -s "$tmp" "$path"; then rm -f "$tmp"; else mv "$tmp" "$path"; fi
 }
+
+# x_api_simulator_manifest NAMESPACE TOKEN_NAME: the in-cluster X API simulator (ConfigMap with one
+# token, simulator-token-1; Deployment scraped by Prometheus; Service on 8080) that the demo and the
+# end-to-end scripts deploy. Pipe it to `kubectl apply -f -`.
+x_api_simulator_manifest() {
+  local namespace=$1 token_name=$2
+  cat <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: x-api-simulator, namespace: $namespace}
+data:
+  config.json: |
+    {"tokens": [{"name": "$token_name", "token": "simulator-token-1", "requests_per_window": 450, "window_seconds": 900, "monthly_post_cap": 1000000}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: x-api-simulator, namespace: $namespace}
+spec:
+  selector: {matchLabels: {app: x-api-simulator}}
+  template:
+    metadata:
+      labels: {app: x-api-simulator}
+      annotations: {prometheus.io/scrape: "true", prometheus.io/port: "8080", prometheus.io/path: /metrics}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: simulator
+        image: docker.io/tweetpipe/xapi-simulator:dev
+        imagePullPolicy: Never
+        args: [--config, /etc/simulator/config.json]
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {tcpSocket: {port: http}}
+        securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+        volumeMounts: [{name: config, mountPath: /etc/simulator, readOnly: true}]
+      volumes: [{name: config, configMap: {name: x-api-simulator}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: x-api-simulator, namespace: $namespace}
+spec:
+  selector: {app: x-api-simulator}
+  ports: [{name: http, port: 8080, targetPort: http}]
+YAML
+}
