@@ -20,7 +20,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ARGOCD_GO_TOOLCHAIN := $(shell bash -c 'source $(PLATFORM)/versions.env; echo $$ARGOCD_GO_TOOLCHAIN')
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo chaos test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
+.PHONY: help demo kind-demo chaos test tests soak platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
   terraform-demo terraform-destroy terraform-lint terraform-test \
   dashboards dashboards-check dashboards-test \
   observe-up observe-down observe-status rules-test \
@@ -45,7 +45,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) build-bins cargo build --workspace --bins --locked
 	@$(STAGE) images $(MAKE) --no-print-directory images IMAGE_PROFILE=debug
 	@$(STAGE) observe-up bash $(PLATFORM)/observe.sh up
-	@$(STAGE) tests env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked
+	@$(STAGE) tests $(MAKE) --no-print-directory tests
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
 	@$(STAGE) rules-test $(MAKE) --no-print-directory rules-test
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
@@ -55,6 +55,12 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) terraform-test $(MAKE) --no-print-directory terraform-test
 	@$(STAGE) gitops-test $(MAKE) --no-print-directory gitops-test
 	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
+
+tests: ## the workspace's unit, integration and end-to-end tests on the running platform (each binary bounded by dev/test-binary.sh)
+	@env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked
+
+soak: ## N fresh platforms in a row, the tests stage on each, a pass/fail table (SOAK_RUNS=3)
+	@bash dev/soak.sh $(or $(SOAK_RUNS),3)
 
 chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays)
 	@$(STAGE) build-bins cargo build --workspace --bins --locked

@@ -12,7 +12,9 @@ PACKAGES=(containerd runc containernetworking-plugins mariadb-server mariadb-cli
   libssl-dev pkg-config
   # Argo CD's cache (argocd.sh). Debian 12's Redis 7.0 is BSD-3-Clause (from 7.4 Redis is not open
   # source); git for the repository argocd.sh serves with `git daemon`.
-  redis-server git)
+  redis-server git
+  # eu-stack: the e2e timeout diagnostics print every thread's stack of a stuck operator.
+  elfutils)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,7 @@ pub mod api_hosts;
 pub mod build;
 pub mod crd;
 pub mod decide;
+pub mod kube_clients;
 pub mod labels;
 pub mod metrics;
 pub mod reconcile;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
@@ -40,9 +39,8 @@ async fn run() -> anyhow::Result<()> {
         tweetpipe_common::telemetry::init("tweetpipe-operator").context("telemetry")?;
     let settings = settings::from_env(|name| std::env::var(name).ok())?;
     let webhook_settings = WebhookSettings::from_env(|name| std::env::var(name).ok())?;
-    let client = Client::try_default()
-        .await
-        .context("no Kubernetes client configuration (in-cluster or KUBECONFIG)")?;
+    let clients = tweetpipe_operator::kube_clients::infer(settings.controller.api_timeout).await?;
+    let client = clients.requests.clone();
 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
@@ -137,7 +135,7 @@ async fn run() -> anyhow::Result<()> {
         None => (None, None),
     };
     let run = controller::run(
-        client,
+        clients,
         make_context,
         settings.watch_namespace.clone(),
         settings.instance.clone(),

@@ -39,6 +39,8 @@ fn phase_histogram() -> Histogram {
 pub struct Metrics {
     /// Reconciles run.
     pub reconciles: Counter,
+    /// Reconciles running now: a stall shows as a value that stays up.
+    pub in_flight: Gauge,
     /// Reconciles failed, by reason.
     pub errors: Family<ErrorLabels, Counter>,
     /// Reconcile durations.
@@ -69,6 +71,7 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Metrics {
             reconciles: Counter::default(),
+            in_flight: Gauge::default(),
             errors: Family::default(),
             duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             phases: Family::new_with_constructor(phase_histogram),
@@ -83,6 +86,11 @@ impl Metrics {
         };
         let r = registry.sub_registry_with_prefix("tweetpipe_operator");
         r.register("reconciles", "Reconciles run", metrics.reconciles.clone());
+        r.register(
+            "reconciles_in_flight",
+            "Reconciles running now",
+            metrics.in_flight.clone(),
+        );
         r.register(
             "reconcile_errors",
             "Reconciles that failed, by reason",
@@ -141,6 +149,13 @@ impl Metrics {
         metrics
     }
 
+    /// Counts a reconcile as running until the returned guard is dropped (also when the reconcile
+    /// is cancelled by its deadline).
+    pub fn reconcile_started(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
     /// Forgets a deleted pipeline's series.
     pub fn forget(&self, labels: &PipelineLabels) {
         self.budget.remove(labels);
@@ -150,5 +165,32 @@ impl Metrics {
         self.lag.remove(labels);
         self.ready.remove(labels);
         self.monthly_cap_forecast.remove(labels);
+    }
+}
+
+/// A running reconcile, counted in `tweetpipe_operator_reconciles_in_flight` while it lives.
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_counts_running_reconciles_until_their_guard_drops() {
+        let metrics = Metrics::register(&mut Registry::default());
+        let first = metrics.reconcile_started();
+        let second = metrics.reconcile_started();
+        assert_eq!(metrics.in_flight.get(), 2);
+        drop(first);
+        assert_eq!(metrics.in_flight.get(), 1);
+        drop(second);
+        assert_eq!(metrics.in_flight.get(), 0);
     }
 }

@@ -19,6 +19,10 @@ pub struct Settings {
     pub kafka_timeout: Duration,
     /// Timeout of every MySQL connection.
     pub mysql_timeout: Duration,
+    /// Timeout of every Kubernetes API request (watches excepted).
+    pub api_timeout: Duration,
+    /// Overall deadline of one reconcile: the backstop past every bounded step.
+    pub reconcile_timeout: Duration,
     /// How often a settled (Ready or suspended) pipeline's status is refreshed (progress, lag,
     /// forecast). Status writes do not trigger reconciles, so this bounds the work at rest.
     pub requeue_ready: Duration,
@@ -34,6 +38,12 @@ pub struct Settings {
     pub scale_down_window: Duration,
     /// Hosts a pipeline's `source.baseUrl` may point at: the only places bearer tokens go.
     pub allowed_api_hosts: AllowedApiHosts,
+}
+
+/// The default reconcile deadline: the slowest dependency check (Kafka's topic checks, or MySQL's
+/// schema checks), then the progress reads, then room for a few API calls that each time out.
+pub fn default_reconcile_timeout(kafka: Duration, mysql: Duration, api: Duration) -> Duration {
+    (kafka * 4).max(mysql * 12) + kafka * 4 + api * 2
 }
 
 /// A bad environment variable.
@@ -117,10 +127,19 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
     let seconds = |name: &'static str, default: u64| {
         parse(&get, name, default, "a whole number of seconds").map(Duration::from_secs)
     };
+    let kafka_timeout = seconds("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", 10)?;
+    let mysql_timeout = seconds("TWEETPIPE_MYSQL_TIMEOUT_SECONDS", 5)?;
+    let api_timeout = seconds("TWEETPIPE_API_TIMEOUT_SECONDS", 20)?;
+    let reconcile_timeout = match get("TWEETPIPE_RECONCILE_TIMEOUT_SECONDS") {
+        None => default_reconcile_timeout(kafka_timeout, mysql_timeout, api_timeout),
+        Some(_) => seconds("TWEETPIPE_RECONCILE_TIMEOUT_SECONDS", 0)?,
+    };
     let controller = Settings {
         workers,
-        kafka_timeout: seconds("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", 10)?,
-        mysql_timeout: seconds("TWEETPIPE_MYSQL_TIMEOUT_SECONDS", 5)?,
+        kafka_timeout,
+        mysql_timeout,
+        api_timeout,
+        reconcile_timeout,
         requeue_ready: seconds("TWEETPIPE_REQUEUE_SECONDS", 60)?,
         requeue_not_ready: seconds("TWEETPIPE_REQUEUE_NOT_READY_SECONDS", 5)?,
         concurrency: parse(

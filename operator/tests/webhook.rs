@@ -110,12 +110,7 @@ fn start_operator(ns: &str, port: u16, configuration: &str) -> Operator {
         .stderr(err)
         .spawn()
         .expect("starting the operator binary");
-    Operator {
-        child,
-        ops_port,
-        identity: "webhook".into(),
-        log,
-    }
+    Operator::adopt(child, ops_port, "webhook", log)
 }
 
 /// The message of a refused create, retrying while the API server cannot reach or trust the

@@ -17,12 +17,15 @@
 //! - [`private_mysql`]: a MariaDB server of a test's own serving TLS (the platform's settings).
 //! - [`rollups`]: assertions on what the transformer stored (row counts, roll-ups, snapshots).
 //! - [`observability`]: Prometheus queries and the collector's exported spans.
+//! - [`diagnostics`]: what a timed-out wait saw (pods, events, logs, metrics, stacks), kept under
+//!   `target/e2e-diagnostics/`.
 //!
 //! The sample posts themselves are `tweetpipe_common::fixtures` (feature `fixtures`).
 //! Everything here panics with a message on failure: it is test code, and a missing service
 //! must fail the test, never skip it.
 
 pub mod checkpoints;
+pub mod diagnostics;
 pub mod files;
 pub mod kafka;
 pub mod mysql;

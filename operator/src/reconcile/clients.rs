@@ -49,20 +49,29 @@ impl<T> Bounded<T> {
         fingerprint: u64,
         make: impl FnOnce() -> Result<T, E>,
     ) -> Result<Arc<T>, E> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(at) = entries.iter().position(|(e, _, _)| e == endpoint) {
-            let entry = entries.remove(at);
-            if entry.1 == fingerprint {
-                let client = Arc::clone(&entry.2);
-                entries.push(entry);
-                return Ok(client);
+        // Replaced and evicted clients are dropped after the lock is released: closing one can
+        // take a while (a Kafka consumer waits for its group machinery), and no other reconcile
+        // may wait for that.
+        let mut retired = Vec::new();
+        let client = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = entries.iter().position(|(e, _, _)| e == endpoint) {
+                let entry = entries.remove(at);
+                if entry.1 == fingerprint {
+                    let client = Arc::clone(&entry.2);
+                    entries.push(entry);
+                    return Ok(client);
+                }
+                retired.push(entry.2);
             }
-        }
-        let client = Arc::new(make()?);
-        if entries.len() >= self.capacity {
-            entries.remove(0);
-        }
-        entries.push((endpoint.to_string(), fingerprint, Arc::clone(&client)));
+            let client = Arc::new(make()?);
+            if entries.len() >= self.capacity {
+                retired.push(entries.remove(0).2);
+            }
+            entries.push((endpoint.to_string(), fingerprint, Arc::clone(&client)));
+            client
+        };
+        drop(retired);
         Ok(client)
     }
 
@@ -148,14 +157,27 @@ impl KafkaClients {
     }
 }
 
-/// Drops a consumer on a thread of its own: rdkafka's close of a consumer with a group id polls
-/// until librdkafka's group machinery has stopped, which waits for outstanding requests.
-pub fn retire(consumer: BaseConsumer) {
-    if let Err(e) = std::thread::Builder::new()
+/// Drops a Kafka client on a thread of its own: rdkafka's close of a consumer with a group id
+/// polls until librdkafka's group machinery has stopped, which waits for outstanding requests
+/// (for ever while the coordinator is unreachable). Done on an async worker, that would freeze
+/// the runtime that also serves the webhook and `/metrics`.
+pub fn retire<T: Send + 'static>(client: T) {
+    let spawned = std::thread::Builder::new()
         .name("kafka-close".into())
-        .spawn(move || drop(consumer))
-    {
-        tracing::warn!(error = %e, "cannot start a thread to close a Kafka consumer; closing it here");
+        .spawn(move || drop(client));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a thread to close a Kafka client; closing it here");
+    }
+}
+
+/// The progress consumers have a group id: whoever drops the last reference (an evicting cache,
+/// a reconcile on an async worker), their close happens on a thread of its own.
+impl Drop for KafkaClients {
+    fn drop(&mut self) {
+        let consumers = std::mem::take(&mut self.progress);
+        if !consumers.is_empty() {
+            retire(consumers);
+        }
     }
 }
 
@@ -235,5 +257,38 @@ mod tests {
         );
         assert_eq!(cache.len(), 2);
         assert_eq!(get("a", 2), 5, "a was evicted");
+    }
+
+    /// Records whether the cache's lock was free when a retired client was dropped.
+    struct Probe;
+    static CACHE: std::sync::OnceLock<Bounded<Probe>> = std::sync::OnceLock::new();
+    static DROPPED_UNDER_LOCK: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+    static DROPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            use std::sync::atomic::Ordering::SeqCst;
+            DROPPED.fetch_add(1, SeqCst);
+            if CACHE.get().is_some_and(|c| c.entries.try_lock().is_err()) {
+                DROPPED_UNDER_LOCK.fetch_add(1, SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn replaced_and_evicted_clients_are_dropped_after_the_lock_is_released() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let cache = CACHE.get_or_init(|| Bounded::new(1));
+        let make = || Ok::<_, ()>(Probe);
+        drop(cache.get_or_try_insert("a", 1, make));
+        drop(cache.get_or_try_insert("a", 2, make)); // replaces a/1
+        drop(cache.get_or_try_insert("b", 1, make)); // evicts a/2
+        assert_eq!(DROPPED.load(SeqCst), 2, "two clients retired");
+        assert_eq!(
+            DROPPED_UNDER_LOCK.load(SeqCst),
+            0,
+            "no client closed while holding the cache lock"
+        );
     }
 }

@@ -23,6 +23,7 @@ use super::context::Context;
 use super::observe::secrets::referenced_names;
 use super::{Shared, error_policy, reconcile};
 use crate::crd::TweetPipeline;
+use crate::kube_clients::KubeClients;
 use crate::labels::{instance_selector, managed_selector};
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -91,13 +92,15 @@ pub fn secret_stream(
 /// Runs the controller until shutdown. `namespace` limits the operator to one namespace (all when
 /// `None`); `instance` selects the pipelines labelled for this operator instance.
 pub async fn run(
-    client: Client,
+    clients: KubeClients,
     make_context: impl FnOnce(Store<Secret>) -> Context,
     namespace: Option<String>,
     instance: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let namespace = namespace.as_deref();
+    // Watches on their own client: its read timeout outlives a watch; requests' does not.
+    let client = clients.watches;
     let (secrets, secret_changes) = secret_stream(&client, namespace);
     let (pipelines, writer) = reflector::store();
     let selector = instance_selector(instance.as_deref());

@@ -41,6 +41,13 @@ pub enum Error {
     /// The object has no namespace (the CRD is namespaced, so this is a bug upstream).
     #[error("the object has no namespace")]
     NoNamespace,
+    /// The reconcile did not finish within its overall deadline (every call inside has a shorter
+    /// bound, so this names a step that waited on something without one).
+    #[error("the reconcile did not finish within {deadline:?}: it was still in step {step:?}")]
+    Timeout {
+        step: &'static str,
+        deadline: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -54,6 +61,7 @@ impl Error {
             Error::Finalizer { .. } => "finalizer",
             Error::CleanupPending(_) => "cleanup_pending",
             Error::NoNamespace => "no_namespace",
+            Error::Timeout { .. } => "timeout",
         }
     }
 
@@ -67,6 +75,7 @@ impl Error {
             Error::Finalizer { .. } => "FinalizerFailed",
             Error::CleanupPending(_) => "CleanupPending",
             Error::NoNamespace => "NoNamespace",
+            Error::Timeout { .. } => "ReconcileTimedOut",
         }
     }
 

@@ -18,6 +18,7 @@ pub mod cleanup;
 pub mod clients;
 pub mod context;
 pub mod controller;
+pub mod deadline;
 pub mod dependencies;
 pub mod error;
 pub mod events;
@@ -38,6 +39,7 @@ use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
 use self::context::Context;
+use self::deadline::Steps;
 use self::error::Error;
 use self::observe::pipeline_key;
 use crate::build::resources::{self, BuildInputs};
@@ -76,31 +78,48 @@ fn guard_reference(object: &DeserializeGuard<TweetPipeline>) -> ObjectReference 
 }
 
 /// Entry point for one object. Objects that do not deserialize are reported and skipped, so they
-/// never stall the others.
+/// never stall the others. Every reconcile is bounded by the reconcile deadline, counted in the
+/// in-flight gauge while it runs, and logged once when it ends (pipeline, duration, result, next
+/// run), so a stall shows within seconds rather than as a quiet log.
 pub async fn reconcile(
     object: Arc<DeserializeGuard<TweetPipeline>>,
     shared: Arc<Shared>,
 ) -> Result<Action, Error> {
     let ctx = &shared.ctx;
-    let started = Instant::now();
+    let steps = Steps::default();
     ctx.metrics.reconciles.inc();
+    let _in_flight = ctx.metrics.reconcile_started();
+    let key = guard_key(&object);
     let result = match &object.0 {
         Ok(tp) => {
             let span = info_span!("reconcile", pipeline = %pipeline_key(tp), generation = tp.metadata.generation.unwrap_or(0));
-            reconcile_valid(tp, &shared).instrument(span).await
+            deadline::within(
+                ctx.settings.reconcile_timeout,
+                &steps,
+                reconcile_valid(tp, &shared, &steps),
+            )
+            .instrument(span)
+            .await
         }
         Err(invalid) => {
-            warn!(pipeline = %guard_key(&object), error = %invalid.error, "TweetPipeline does not match the operator's types; skipped");
+            warn!(pipeline = %key, error = %invalid.error, "TweetPipeline does not match the operator's types; skipped");
             let note = format!("the operator cannot read this object: {}", invalid.error);
             events::publish_invalid(ctx, &guard_reference(&object), note).await;
             Ok(Action::await_change())
         }
     };
-    ctx.metrics
-        .duration
-        .observe(started.elapsed().as_secs_f64());
-    if result.is_ok() {
-        ctx.failures.reset(&guard_key(&object));
+    let elapsed = steps.elapsed();
+    ctx.metrics.duration.observe(elapsed.as_secs_f64());
+    let duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    match &result {
+        Ok(action) => {
+            ctx.failures.reset(&key);
+            info!(pipeline = %key, duration_ms, result = "ok", next = ?action, "reconciled");
+        }
+        // The error policy logs the error itself with its retry delay.
+        Err(e) => {
+            info!(pipeline = %key, duration_ms, result = e.kind(), step = steps.current(), "reconciled")
+        }
     }
     result
 }
@@ -135,25 +154,41 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
-async fn reconcile_valid(tp: &TweetPipeline, shared: &Shared) -> Result<Action, Error> {
+async fn reconcile_valid(
+    tp: &TweetPipeline,
+    shared: &Shared,
+    steps: &Steps,
+) -> Result<Action, Error> {
     let ctx = &shared.ctx;
+    steps.enter("secret-cache");
     // Right after start the Secret cache may still be filling: reading it then would report
     // present Secrets as missing (a false SecretMissing and a Warning on every restart).
-    if ctx.secrets.wait_until_ready().await.is_err() {
-        return Ok(Action::requeue(ctx.settings.requeue_not_ready));
+    // Bounded: a Secret watch that cannot list (RBAC, API down) must say so, not hold the slot.
+    match tokio::time::timeout(ctx.settings.api_timeout, ctx.secrets.wait_until_ready()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Ok(Action::requeue(ctx.settings.requeue_not_ready)),
+        Err(_) => {
+            warn!(
+                waited_ms = u64::try_from(ctx.settings.api_timeout.as_millis()).unwrap_or(u64::MAX),
+                "the Secret watch has not listed yet (is listing Secrets allowed, is the API server up?); retrying"
+            );
+            return Ok(Action::requeue(ctx.settings.requeue_not_ready));
+        }
     }
     if tp.meta().deletion_timestamp.is_some() {
         if !tp.finalizers().iter().any(|f| f == crate::crd::FINALIZER) {
             return Ok(Action::await_change());
         }
         ctx.metrics.forget(&labels(tp));
+        steps.enter("cleanup");
         let started = Instant::now();
         let action = cleanup::cleanup(ctx, tp, &shared.pipelines).await;
         phase(ctx, "cleanup", started);
         return action;
     }
+    steps.enter("finalizer");
     finalizers::ensure_pipeline_finalizer(&ctx.client, tp).await?;
-    reconcile_steps(tp, shared).await
+    reconcile_steps(tp, shared, steps).await
 }
 
 fn phase(ctx: &Context, name: &str, started: Instant) -> Instant {
@@ -167,17 +202,25 @@ fn phase(ctx: &Context, name: &str, started: Instant) -> Instant {
     now
 }
 
-async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, Error> {
+async fn reconcile_steps(
+    tp: &TweetPipeline,
+    shared: &Shared,
+    steps: &Steps,
+) -> Result<Action, Error> {
     let ctx = &shared.ctx;
     let namespace = tp.namespace().ok_or(Error::NoNamespace)?;
     let now = Utc::now();
     let t = Instant::now();
 
+    steps.enter("secrets");
     let references = observe::references(ctx, tp);
     let t = phase(ctx, "secrets", t);
 
+    steps.enter("dependencies");
     let (dependencies, mut to_publish) = dependencies::ensure(ctx, tp, &references).await;
     let t = phase(ctx, "dependencies", t);
+
+    steps.enter("observe");
 
     let invalid_queries = crate::admission::rules::query_refusals(&tp.spec)
         .iter()
@@ -194,6 +237,7 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
 
     let plan = plan::plan(tp, &observed);
 
+    steps.enter("apply");
     match &references.resolved {
         Ok(resolved) => {
             let writer = &references.accounts[0];
@@ -235,6 +279,7 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
     .await?;
     let t = phase(ctx, "apply", t);
 
+    steps.enter("status");
     if status::write(&ctx.client, tp, &plan.status).await? {
         info!(
             extractors = plan.scaling.replicas,
@@ -257,6 +302,7 @@ async fn reconcile_steps(tp: &TweetPipeline, shared: &Shared) -> Result<Action, 
         .map(|s| s.queries.as_slice())
         .unwrap_or_default();
     to_publish.extend(gap_events(previous_queries, &plan.status.queries));
+    steps.enter("events");
     events::publish_all(ctx, &tp.object_ref(&()), &to_publish).await;
 
     ctx.remember(&pipeline_key(tp), now, plan.transformer_recommendation);

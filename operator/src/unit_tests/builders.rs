@@ -637,6 +637,45 @@ fn settings_from_env() {
 }
 
 #[test]
+fn every_reconcile_has_a_deadline_past_its_bounded_steps() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let defaults = settings::from_env(env(&[])).unwrap().controller;
+    assert_eq!(defaults.api_timeout.as_secs(), 20);
+    // max(10 s × 4, 5 s × 12) + 10 s × 4 + 20 s × 2
+    assert_eq!(defaults.reconcile_timeout.as_secs(), 140);
+    let test_like = settings::from_env(env(&[
+        ("TWEETPIPE_KAFKA_TIMEOUT_SECONDS", "4"),
+        ("TWEETPIPE_MYSQL_TIMEOUT_SECONDS", "4"),
+        ("TWEETPIPE_API_TIMEOUT_SECONDS", "10"),
+    ]))
+    .unwrap()
+    .controller;
+    assert_eq!(test_like.reconcile_timeout.as_secs(), 48 + 16 + 20);
+    let set = settings::from_env(env(&[("TWEETPIPE_RECONCILE_TIMEOUT_SECONDS", "45")]))
+        .unwrap()
+        .controller;
+    assert_eq!(
+        set.reconcile_timeout.as_secs(),
+        45,
+        "an explicit deadline wins"
+    );
+    let bad =
+        settings::from_env(env(&[("TWEETPIPE_RECONCILE_TIMEOUT_SECONDS", "never")])).unwrap_err();
+    assert!(
+        bad.to_string()
+            .contains("TWEETPIPE_RECONCILE_TIMEOUT_SECONDS"),
+        "{bad}"
+    );
+}
+
+#[test]
 fn allowed_api_hosts_come_from_the_environment() {
     let get = |value: Option<&'static str>| {
         move |name: &str| (name == "TWEETPIPE_ALLOWED_API_HOSTS").then_some(value?.to_string())

@@ -17,6 +17,7 @@ use sqlx::Connection;
 use tweetpipe_operator::crd::TweetPipeline;
 use tweetpipe_operator::labels::INSTANCE_LABEL;
 use tweetpipe_testkit::Platform;
+use tweetpipe_testkit::diagnostics::{self, Registration};
 use tweetpipe_testkit::kafka::admin;
 use tweetpipe_testkit::names::random_hex;
 use tweetpipe_testkit::ports::free_port;
@@ -56,21 +57,37 @@ pub async fn client() -> Client {
     client
 }
 
-/// Polls `check` until it yields `Some`, failing the test after [`SETTLE`].
+/// Polls `check` until it yields `Some`, failing the test after [`SETTLE`] with a diagnostics
+/// report (see [`tweetpipe_testkit::diagnostics`]).
 pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
+    wait_until(what, || {
+        let next = check();
+        async move { next.await.ok_or_else(|| "not yet".to_string()) }
+    })
+    .await
+}
+
+/// Polls `check` until it yields `Ok`; `Err` says what it saw instead. After [`SETTLE`] the test
+/// fails with the last thing seen and a diagnostics report of its namespaces and operators.
+pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let deadline = tokio::time::Instant::now() + SETTLE;
     loop {
-        if let Some(value) = check().await {
-            return value;
+        let last_seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            let report = tweetpipe_testkit::diagnostics::report(what, SETTLE, &last_seen);
+            panic!("{report}");
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {SETTLE:?} waiting for {what}"
-        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -97,6 +114,7 @@ pub async fn wait_for_stored_posts(what: &str, database: &str) -> i64 {
 pub struct TestNamespace {
     pub name: String,
     client: Client,
+    _diagnostics: Registration,
 }
 
 impl TestNamespace {
@@ -115,6 +133,7 @@ impl TestNamespace {
             .await
             .expect("creating the test namespace");
         TestNamespace {
+            _diagnostics: diagnostics::watch_namespace(&name),
             name,
             client: client.clone(),
         }
@@ -191,6 +210,7 @@ pub struct Operator {
     pub ops_port: u16,
     pub identity: String,
     pub log: PathBuf,
+    _diagnostics: Registration,
 }
 
 pub struct OperatorOptions<'a> {
@@ -258,10 +278,21 @@ impl Operator {
             .stderr(err)
             .spawn()
             .expect("starting the operator binary");
+        Self::adopt(child, ops_port, options.identity, log)
+    }
+
+    /// An operator process started by the caller, shown in timeout diagnostics while it lives.
+    pub fn adopt(child: Child, ops_port: u16, identity: &str, log: PathBuf) -> Self {
         Operator {
+            _diagnostics: diagnostics::watch_process(
+                &format!("operator {identity}"),
+                child.id(),
+                &log,
+                Some(ops_port),
+            ),
             child,
             ops_port,
-            identity: options.identity.to_string(),
+            identity: identity.to_string(),
             log,
         }
     }
@@ -433,7 +464,8 @@ pub async fn condition(
     status.conditions.into_iter().find(|c| c.type_ == type_)
 }
 
-/// Waits for condition `type_` to have `status` (and `reason`, when given); returns it.
+/// Waits for condition `type_` to have `status` (and `reason`, when given); returns it. On timeout
+/// the failure shows the condition as last seen.
 pub async fn wait_condition(
     client: &Client,
     ns: &str,
@@ -442,12 +474,30 @@ pub async fn wait_condition(
     status: &str,
     reason: Option<&str>,
 ) -> tweetpipe_operator::crd::Condition {
-    wait_for(
+    wait_until(
         &format!("{ns}/{name} {type_}={status} {reason:?}"),
         || async {
-            condition(client, ns, name, type_)
-                .await
-                .filter(|c| c.status == status && reason.is_none_or(|r| c.reason == r))
+            let Some(tp) = get(client, ns, name).await else {
+                return Err(format!("no pipeline {ns}/{name}"));
+            };
+            let Some(status_now) = tp.status else {
+                return Err("no status yet".into());
+            };
+            if status_now.observed_generation != tp.metadata.generation {
+                return Err(format!(
+                    "status of generation {:?}, the spec is at {:?}",
+                    status_now.observed_generation, tp.metadata.generation
+                ));
+            }
+            let found = status_now.conditions.into_iter().find(|c| c.type_ == type_);
+            match found {
+                Some(c) if c.status == status && reason.is_none_or(|r| c.reason == r) => Ok(c),
+                Some(c) => Err(format!(
+                    "{type_}={} reason {} ({}), last transition {}",
+                    c.status, c.reason, c.message, c.last_transition_time
+                )),
+                None => Err(format!("no {type_} condition")),
+            }
         },
     )
     .await

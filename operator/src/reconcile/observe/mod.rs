@@ -136,6 +136,17 @@ pub async fn observe(
             .ok();
         (checkpoints, lag)
     };
+    // The reads run on the blocking pool with a timeout per Kafka call; the lag read makes one call
+    // per partition, so the whole is bounded here as well, like the dependency step.
+    let bound = timeout * 4;
+    let progress = async {
+        tokio::time::timeout(bound, progress)
+            .await
+            .unwrap_or_else(|_| {
+                warn!(bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX), topic = %kafka.topic, "reading progress and lag from Kafka did not finish in time; keeping the last known progress");
+                (None, None)
+            })
+    };
     let workloads = workloads::read(&ctx.client, tp);
     let ((checkpoints, lag), workloads) = tokio::join!(progress, workloads);
     let workloads = workloads.map_err(|source| Error::Observe {
