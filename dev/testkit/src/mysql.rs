@@ -147,16 +147,16 @@ fn session_pool(url: &str, size: u32) -> MySqlPool {
 /// (A liveness bound, not a performance assertion.)
 pub async fn wait_for_count(db: &TestDb, sql: &'static str, expected: i64, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
-    let mut last = -1;
+    let mut last = "no answer yet".to_string();
     while tokio::time::Instant::now() < deadline {
         match sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.pool).await {
             Ok(n) if n == expected => return,
-            Ok(n) => last = n,
-            Err(_) => {}
+            Ok(n) => last = n.to_string(),
+            Err(e) => last = format!("error: {e}"),
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    panic!("{sql} stayed at {last}, expected {expected} within {limit:?}");
+    panic!("{sql} was last {last}, expected {expected} within {limit:?}");
 }
 
 /// The MySQL error number and message of a statement that must be refused.
