@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
+use tweetpipe_common::contract::topics::{
+    COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
+};
 use tweetpipe_xquery::fields;
 
 /// Name of the finalizer the operator puts on every pipeline.
@@ -30,6 +33,36 @@ pub const IMAGE_MESSAGE: &str = "image must be a container image reference such 
 const IMAGE_RULE: &str = "self.matches('^(([a-zA-Z0-9-]+([.][a-zA-Z0-9-]+)+(:[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+|localhost)/)?[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$')";
 /// Only judged once the servers are well-formed host:port pairs (the format rule speaks first).
 const BOOTSTRAP_PORT_RULE: &str = r"!self.matches('^[^:,\\s]+:[0-9]{1,5}(,[^:,\\s]+:[0-9]{1,5})*$') || self.matches('^[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(,[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))*$')";
+/// CEL rule: the posts topic leaves room for its longest companion suffix. Built from the
+/// contract's constants, like [`reserved_topic_suffix_rule`], so the CRD cannot drift from them.
+pub fn topic_length_rule() -> String {
+    format!("size(self) <= {MAX_POST_TOPIC_CHARS}")
+}
+/// Message of [`topic_length_rule`] (and of the admission check's twin).
+pub fn topic_length_message() -> String {
+    format!(
+        "kafka.topic must be at most {MAX_POST_TOPIC_CHARS} characters: Kafka allows {KAFKA_MAX_TOPIC_CHARS} and the pipeline adds {LONGEST_COMPANION_SUFFIX} to it for its companion topic"
+    )
+}
+/// CEL rule: the posts topic does not end in a companion suffix, e.g.
+/// `!self.endsWith('.checkpoints') && !self.endsWith('.slots') && …`.
+pub fn reserved_topic_suffix_rule() -> String {
+    COMPANION_SUFFIXES
+        .map(|suffix| format!("!self.endsWith('{suffix}')"))
+        .join(" && ")
+}
+/// Message of [`reserved_topic_suffix_rule`] (and of the admission check's twin).
+pub fn reserved_topic_suffix_message() -> String {
+    // ".checkpoints, .slots or .dlq"
+    let listed = match COMPANION_SUFFIXES.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.to_string(),
+        None => String::new(),
+    };
+    format!(
+        "kafka.topic must not end in {listed}: those suffixes are the pipeline's own companion topics"
+    )
+}
 /// The min-share rule's message (static: the API server's cost estimator refuses a
 /// messageExpression that prints the numbers; the admission webhook prints them).
 const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
@@ -242,18 +275,19 @@ pub struct KafkaSpec {
     #[x_kube(validation = Rule::new("self.matches('^[^:,\\\\s]+:[0-9]{1,5}(,[^:,\\\\s]+:[0-9]{1,5})*$')").message("kafka.bootstrapServers must be comma-separated host:port pairs, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092"))]
     #[x_kube(validation = Rule::new(BOOTSTRAP_PORT_RULE).message("kafka.bootstrapServers: every port must be between 1 and 65535, e.g. kafka-0.kafka:9092"))]
     pub bootstrap_servers: String,
-    /// Topic of the posts; `<topic>.checkpoints` and `<topic>.dlq` are created beside it.
-    #[schemars(length(min = 1, max = 249))]
+    /// Topic of the posts; `<topic>.checkpoints`, `<topic>.slots` and `<topic>.dlq` are created
+    /// beside it.
+    #[schemars(length(min = 1, max = KAFKA_MAX_TOPIC_CHARS))]
     #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9._-]+$')").message("kafka.topic may contain only ASCII letters, digits, '.', '_' and '-' (Kafka's rule for topic names)"))]
     #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("kafka.topic cannot be '.' or '..': Kafka forbids those names"))]
-    #[x_kube(validation = Rule::new("size(self) <= 237").message("kafka.topic must be at most 237 characters: Kafka allows 249 and the pipeline adds .checkpoints to it for its companion topic"))]
-    #[x_kube(validation = Rule::new("!self.endsWith('.checkpoints') && !self.endsWith('.dlq')").message("kafka.topic must not end in .checkpoints or .dlq: those suffixes are the pipeline's own companion topics"))]
+    #[x_kube(validation = Rule::new(topic_length_rule()).message(topic_length_message().as_str()))]
+    #[x_kube(validation = Rule::new(reserved_topic_suffix_rule()).message(reserved_topic_suffix_message().as_str()))]
     pub topic: String,
     /// Partitions of the posts topic: the ceiling of transformer parallelism. Can only grow.
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 10_000))]
     pub partitions: i32,
-    /// Replication factor of all three topics.
+    /// Replication factor of the posts topic and its companion topics.
     #[serde(default = "default_replication_factor")]
     #[schemars(range(min = 1, max = 16))]
     pub replication_factor: i32,

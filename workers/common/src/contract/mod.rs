@@ -5,7 +5,8 @@
 //! - [`transformer`]: the transformer config, `transformer.json`.
 //! - [`kafka`]: the `kafka` block both configs share.
 //! - [`checkpoint`]: the per-query progress record of `<topic>.checkpoints`.
-//! - [`topics`]: the companion topic names (`<topic>.checkpoints`, `<topic>.dlq`).
+//! - [`topics`]: the companion topic names (`<topic>.checkpoints`, `<topic>.slots`,
+//!   `<topic>.dlq`) and the limits they put on the posts topic's name.
 //! - [`names`]: pipeline id, consumer group and transactional id naming.
 //! - [`paths`]: where worker pods find their mounted config and secret files.
 //!

@@ -1,0 +1,160 @@
+//! Contracts written more than once. Rules the API server or Terraform evaluate cannot call Rust:
+//! each CEL rule of the CRD (and each Terraform validation) is paired with its admission twin and
+//! the contract they both come from (`tweetpipe_common::contract::topics`), over one table, so
+//! they cannot drift apart. The API server evaluates the same CEL; kube-cel evaluates it here.
+
+use kube::CustomResourceExt;
+use kube_cel::{CompiledSchema, compile_schema};
+use serde_json::{Value, json};
+use tweetpipe_common::contract::topics::{
+    COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
+    is_companion_topic,
+};
+
+use crate::admission::rules::check;
+use crate::api_hosts::AllowedApiHosts;
+use crate::crd::{TweetPipeline, reserved_topic_suffix_message, topic_length_message};
+
+/// The Terraform module's copy of the CRD rules.
+const TERRAFORM_VARIABLES: &str = include_str!("../../../terraform/modules/pipeline/variables.tf");
+
+fn schema() -> Value {
+    let crd = TweetPipeline::crd();
+    let schema = crd.spec.versions[0].schema.as_ref().unwrap();
+    serde_json::to_value(schema.open_api_v3_schema.as_ref().unwrap()).unwrap()
+}
+
+fn valid() -> Value {
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).unwrap();
+    serde_json::to_value(yaml).unwrap()
+}
+
+/// The messages of the CEL rules `object` breaks.
+fn cel_messages(schema: &CompiledSchema, object: &Value) -> Vec<String> {
+    match kube_cel::validate_compiled(schema, object, None) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+/// The messages of the admission refusals of `object` for `field`.
+fn admission_messages(object: &Value, field: &str) -> Vec<String> {
+    let tp: TweetPipeline = serde_json::from_value(object.clone()).unwrap();
+    let hosts = AllowedApiHosts::parse("x-api-simulator.tweetpipe-system:8080").unwrap();
+    check(&tp, None, &hosts)
+        .into_iter()
+        .filter(|r| r.field == field)
+        .map(|r| r.message)
+        .collect()
+}
+
+/// The CEL rules on `spec.kafka.topic`, as the CRD carries them.
+fn topic_rules(schema: &Value) -> Vec<String> {
+    schema["properties"]["spec"]["properties"]["kafka"]["properties"]["topic"]
+        ["x-kubernetes-validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn topic_rules_in_the_crd_name_every_companion_suffix_and_the_length_limit() {
+    let rules = topic_rules(&schema());
+    let length = format!(
+        "size(self) <= {}",
+        KAFKA_MAX_TOPIC_CHARS - LONGEST_COMPANION_SUFFIX.len()
+    );
+    assert!(rules.contains(&length), "{rules:?}");
+    let suffix_rule = rules
+        .iter()
+        .find(|r| r.contains("endsWith"))
+        .expect("a suffix rule");
+    for suffix in COMPANION_SUFFIXES {
+        assert!(
+            suffix_rule.contains(&format!("!self.endsWith('{suffix}')")),
+            "{suffix_rule} misses {suffix}"
+        );
+        // The suffix is quoted verbatim in CEL and HCL strings.
+        assert!(!suffix.contains(['\'', '"', '\\']), "{suffix}");
+    }
+    let longest = COMPANION_SUFFIXES.iter().map(|s| s.len()).max().unwrap();
+    assert_eq!(MAX_POST_TOPIC_CHARS, KAFKA_MAX_TOPIC_CHARS - longest);
+}
+
+#[test]
+fn topic_cel_rules_and_admission_agree_with_the_contract() {
+    let schema = compile_schema(&schema());
+    let mut topics: Vec<String> = vec![
+        "tweets".into(),
+        "tweets.slot".into(),
+        "tweets.dlq.archive".into(),
+        "tweets_slots".into(),
+        "t".repeat(MAX_POST_TOPIC_CHARS),
+        "t".repeat(MAX_POST_TOPIC_CHARS + 1),
+        "t".repeat(KAFKA_MAX_TOPIC_CHARS),
+        "t".repeat(KAFKA_MAX_TOPIC_CHARS + 1),
+    ];
+    for suffix in COMPANION_SUFFIXES {
+        topics.push(format!("tweets{suffix}"));
+        topics.push(format!("a.b{suffix}"));
+        // At and over the length limit, with the suffix.
+        topics.push(format!(
+            "{}{suffix}",
+            "t".repeat(MAX_POST_TOPIC_CHARS - suffix.len())
+        ));
+        topics.push(format!(
+            "{}{suffix}",
+            "t".repeat(MAX_POST_TOPIC_CHARS + 1 - suffix.len())
+        ));
+        // Near misses: the suffix without its dot, or followed by more.
+        topics.push(format!("tweets_{}", &suffix[1..]));
+        topics.push(format!("tweets{suffix}x"));
+    }
+    let rules = [
+        (
+            reserved_topic_suffix_message(),
+            is_companion_topic as fn(&str) -> bool,
+        ),
+        (topic_length_message(), |t: &str| {
+            t.len() > MAX_POST_TOPIC_CHARS
+        }),
+    ];
+    let mut refused = 0;
+    for topic in &topics {
+        let mut object = valid();
+        object["spec"]["kafka"]["topic"] = json!(topic);
+        let cel = cel_messages(&schema, &object);
+        let admission = admission_messages(&object, "spec.kafka.topic");
+        for (message, contract) in &rules {
+            let expected = contract(topic);
+            assert_eq!(cel.contains(message), expected, "CEL, {topic}: {cel:?}");
+            assert_eq!(
+                admission.contains(message),
+                expected,
+                "admission, {topic}: {admission:?}"
+            );
+            refused += usize::from(expected);
+        }
+    }
+    assert!(refused >= 2 * COMPANION_SUFFIXES.len(), "the table refuses");
+}
+
+#[test]
+fn terraform_topic_validation_matches_the_contract() {
+    let length = format!("length(var.kafka.topic) <= {MAX_POST_TOPIC_CHARS}");
+    assert!(TERRAFORM_VARIABLES.contains(&length), "{length}");
+    assert!(TERRAFORM_VARIABLES.contains(&format!(
+        "at most {MAX_POST_TOPIC_CHARS} characters (the pipeline adds {LONGEST_COMPANION_SUFFIX}"
+    )));
+    let suffixes = COMPANION_SUFFIXES
+        .map(|suffix| format!("!endswith(var.kafka.topic, \"{suffix}\")"))
+        .join(" && ");
+    assert!(
+        TERRAFORM_VARIABLES.contains(&format!("condition     = {suffixes}\n")),
+        "variables.tf must refuse every companion suffix: {suffixes}"
+    );
+    assert!(TERRAFORM_VARIABLES.contains(&format!("\"{}.\"", reserved_topic_suffix_message())));
+}
