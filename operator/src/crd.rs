@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
+use tweetpipe_common::contract::budget::after_safety_margin_expression;
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
 };
@@ -63,9 +64,20 @@ pub fn reserved_topic_suffix_message() -> String {
         "kafka.topic must not end in {listed}: those suffixes are the pipeline's own companion topics"
     )
 }
+/// CEL rule: a replica's minimum share fits one token's budget after the safety margin
+/// ([`tweetpipe_common::contract::budget::after_safety_margin`], written out in CEL).
+pub fn min_share_rule() -> String {
+    format!(
+        "self.extractor.minRequestsPerReplica <= {}",
+        after_safety_margin_expression(
+            "self.source.limits.requestsPerWindow",
+            "self.source.safetyMarginPercent"
+        )
+    )
+}
 /// The min-share rule's message (static: the API server's cost estimator refuses a
 /// messageExpression that prints the numbers; the admission webhook prints them).
-const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
+pub const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
 /// Values that are not quantities are judged by the per-value rule. Only cpu and memory: looping
 /// over every key exceeds the API server's CEL cost budget.
 const REQUESTS_WITHIN_LIMITS_RULE: &str = "!has(self.requests) || !has(self.limits) || ['cpu', 'memory'].all(k, !(k in self.requests) || !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
@@ -110,7 +122,7 @@ const QUANTITY_MESSAGE: &str = "must be a non-negative quantity such as 100m, 0.
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
-#[x_kube(validation = Rule::new("self.extractor.minRequestsPerReplica <= self.source.limits.requestsPerWindow * (100 - self.source.safetyMarginPercent) / 100").message(MIN_SHARE_MESSAGE))]
+#[x_kube(validation = Rule::new(min_share_rule()).message(MIN_SHARE_MESSAGE))]
 #[serde(rename_all = "camelCase")]
 pub struct TweetPipelineSpec {
     /// The X API: base URL, bearer tokens, queries, fields, tier limits.

@@ -16,6 +16,7 @@ use crate::crd::{
     SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
     reserved_topic_suffix_message, topic_length_message,
 };
+use tweetpipe_common::contract::budget::{MAX_MARGIN_PERCENT, after_safety_margin};
 use tweetpipe_common::contract::topics::{MAX_POST_TOPIC_CHARS, is_companion_topic};
 
 /// Longest pipeline name: it prefixes workload, Secret and consumer-group names.
@@ -216,8 +217,8 @@ fn check_source(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
 fn check_extractor(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
     let extractor = &spec.extractor;
     let per_window = u64::from(spec.source.limits.requests_per_window);
-    let margin = u64::from(spec.source.safety_margin_percent.min(100));
-    let usable = per_window * (100 - margin) / 100;
+    let margin = spec.source.safety_margin_percent.min(MAX_MARGIN_PERCENT);
+    let usable = after_safety_margin(per_window, margin);
     if u64::from(extractor.min_requests_per_replica) > usable {
         out.push(Refusal::new(
             "spec.extractor.minRequestsPerReplica",

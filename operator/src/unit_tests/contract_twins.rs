@@ -1,11 +1,13 @@
 //! Contracts written more than once. Rules the API server or Terraform evaluate cannot call Rust:
 //! each CEL rule of the CRD (and each Terraform validation) is paired with its admission twin and
-//! the contract they both come from (`tweetpipe_common::contract::topics`), over one table, so
-//! they cannot drift apart. The API server evaluates the same CEL; kube-cel evaluates it here.
+//! the contract they both come from (`tweetpipe_common::contract::{topics, budget}`), over one
+//! table, so they cannot drift apart. The API server evaluates the same CEL; kube-cel evaluates
+//! it here.
 
 use kube::CustomResourceExt;
 use kube_cel::{CompiledSchema, compile_schema};
 use serde_json::{Value, json};
+use tweetpipe_common::contract::budget::{after_safety_margin, after_safety_margin_expression};
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
     is_companion_topic,
@@ -13,7 +15,9 @@ use tweetpipe_common::contract::topics::{
 
 use crate::admission::rules::check;
 use crate::api_hosts::AllowedApiHosts;
-use crate::crd::{TweetPipeline, reserved_topic_suffix_message, topic_length_message};
+use crate::crd::{
+    MIN_SHARE_MESSAGE, TweetPipeline, reserved_topic_suffix_message, topic_length_message,
+};
 
 /// The Terraform module's copy of the CRD rules.
 const TERRAFORM_VARIABLES: &str = include_str!("../../../terraform/modules/pipeline/variables.tf");
@@ -143,6 +147,51 @@ fn topic_cel_rules_and_admission_agree_with_the_contract() {
 }
 
 #[test]
+fn min_share_cel_rule_and_admission_agree_with_after_safety_margin() {
+    let schema = compile_schema(&schema());
+    let mut rows = 0;
+    for requests_per_window in [1_u32, 7, 60, 99, 450, 1_000_000] {
+        // The schema's range of safetyMarginPercent (OpenAPI bounds are the API server's).
+        for margin in [0_u32, 1, 10, 33, 50, 90] {
+            let usable = after_safety_margin(u64::from(requests_per_window), margin);
+            let mut mins = vec![1_u32, 2, requests_per_window];
+            mins.extend(
+                u32::try_from(usable)
+                    .ok()
+                    .into_iter()
+                    .flat_map(|u| [u, u + 1]),
+            );
+            mins.retain(|&m| m >= 1);
+            for min in mins {
+                let mut object = valid();
+                object["spec"]["source"]["limits"]["requestsPerWindow"] =
+                    json!(requests_per_window);
+                object["spec"]["source"]["safetyMarginPercent"] = json!(margin);
+                object["spec"]["extractor"]["minRequestsPerReplica"] = json!(min);
+                let expected = u64::from(min) > usable;
+                let what = format!("{min} per replica of {requests_per_window} at {margin}%");
+                let cel = cel_messages(&schema, &object);
+                assert_eq!(
+                    cel.iter().any(|m| m == MIN_SHARE_MESSAGE),
+                    expected,
+                    "CEL, {what}: {cel:?}"
+                );
+                let admission = admission_messages(&object, "spec.extractor.minRequestsPerReplica");
+                assert_eq!(
+                    admission
+                        .iter()
+                        .any(|m| m.contains("after the safety margin")),
+                    expected,
+                    "admission, {what}: {admission:?}"
+                );
+                rows += 1;
+            }
+        }
+    }
+    assert!(rows > 100);
+}
+
+#[test]
 fn terraform_topic_validation_matches_the_contract() {
     let length = format!("length(var.kafka.topic) <= {MAX_POST_TOPIC_CHARS}");
     assert!(TERRAFORM_VARIABLES.contains(&length), "{length}");
@@ -157,4 +206,18 @@ fn terraform_topic_validation_matches_the_contract() {
         "variables.tf must refuse every companion suffix: {suffixes}"
     );
     assert!(TERRAFORM_VARIABLES.contains(&format!("\"{}.\"", reserved_topic_suffix_message())));
+}
+
+#[test]
+fn terraform_min_share_validation_is_after_safety_margin() {
+    let formula = after_safety_margin_expression(
+        "var.source_config.limits.requests_per_window",
+        "var.source_config.safety_margin_percent",
+    );
+    // HCL divides in floating point: floor() makes it the contract's rounding down.
+    let condition = format!("var.extractor.min_requests_per_replica <= floor({formula})");
+    assert!(
+        TERRAFORM_VARIABLES.contains(&condition),
+        "variables.tf must say {condition}"
+    );
 }
