@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use tweetpipe_common::contract::budget::after_safety_margin_expression;
+use tweetpipe_common::contract::fields::{REQUIRED_TWEET_FIELDS, REQUIRED_USER_FIELDS};
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
 };
@@ -731,27 +732,20 @@ fn default_username_key() -> String {
 fn default_password_key() -> String {
     "password".to_string()
 }
+/// The fields the post record needs (the extractor requests them anyway) and `source`, so the
+/// spec shows what is asked for.
 fn default_tweet_fields() -> Vec<String> {
-    [
-        "created_at",
-        "author_id",
-        "lang",
-        "conversation_id",
-        "in_reply_to_user_id",
-        "referenced_tweets",
-        "entities",
-        "public_metrics",
-        "possibly_sensitive",
-        "source",
-        "geo",
-    ]
-    .map(String::from)
-    .to_vec()
+    REQUIRED_TWEET_FIELDS
+        .iter()
+        .chain(&["source"])
+        .map(|name| name.to_string())
+        .collect()
 }
 fn default_user_fields() -> Vec<String> {
-    ["created_at", "location", "verified", "public_metrics"]
-        .map(String::from)
-        .to_vec()
+    REQUIRED_USER_FIELDS
+        .iter()
+        .map(|name| name.to_string())
+        .collect()
 }
 fn default_place_fields() -> Vec<String> {
     ["country", "country_code", "full_name", "place_type"]

@@ -2,21 +2,26 @@
 //! each CEL rule of the CRD (and each Terraform validation) is paired with its admission twin and
 //! the contract they both come from (`tweetpipe_common::contract::{topics, budget}`), over one
 //! table, so they cannot drift apart. The API server evaluates the same CEL; kube-cel evaluates
-//! it here.
+//! it here. And the fields the post record needs (`contract::fields`) are names X accepts.
 
 use kube::CustomResourceExt;
 use kube_cel::{CompiledSchema, compile_schema};
 use serde_json::{Value, json};
 use tweetpipe_common::contract::budget::{after_safety_margin, after_safety_margin_expression};
+use tweetpipe_common::contract::fields::{
+    REQUIRED_EXPANSIONS, REQUIRED_PLACE_FIELDS, REQUIRED_TWEET_FIELDS, REQUIRED_USER_FIELDS,
+};
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
     is_companion_topic,
 };
+use tweetpipe_xquery::fields;
 
 use crate::admission::rules::check;
 use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
-    MIN_SHARE_MESSAGE, TweetPipeline, reserved_topic_suffix_message, topic_length_message,
+    FieldsSpec, MIN_SHARE_MESSAGE, TweetPipeline, reserved_topic_suffix_message,
+    topic_length_message,
 };
 
 /// The Terraform module's copy of the CRD rules.
@@ -220,4 +225,41 @@ fn terraform_min_share_validation_is_after_safety_margin() {
         TERRAFORM_VARIABLES.contains(&condition),
         "variables.tf must say {condition}"
     );
+}
+
+/// The extractor always requests the fields the post record needs: X must accept each (else
+/// every request is a 400), and the CRD's defaults list them, so the spec shows what is asked.
+#[test]
+fn required_fields_are_names_x_accepts_and_in_the_defaults() {
+    let accepted = [
+        ("tweet.fields", REQUIRED_TWEET_FIELDS, fields::TWEET_FIELDS),
+        ("user.fields", REQUIRED_USER_FIELDS, fields::USER_FIELDS),
+        ("place.fields", REQUIRED_PLACE_FIELDS, fields::PLACE_FIELDS),
+        ("expansions", REQUIRED_EXPANSIONS, fields::EXPANSIONS),
+    ];
+    for (parameter, required, known) in accepted {
+        for name in required {
+            assert!(
+                known.contains(name),
+                "X does not know {name} in {parameter}"
+            );
+        }
+    }
+    let defaults = FieldsSpec::default();
+    let defaulted = [
+        (
+            "tweet.fields",
+            REQUIRED_TWEET_FIELDS,
+            &defaults.tweet_fields,
+        ),
+        ("user.fields", REQUIRED_USER_FIELDS, &defaults.user_fields),
+    ];
+    for (parameter, required, default) in defaulted {
+        for name in required {
+            assert!(
+                default.iter().any(|d| d == name),
+                "{name} not in the default {parameter}"
+            );
+        }
+    }
 }
