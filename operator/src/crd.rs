@@ -9,6 +9,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
+use tweetpipe_common::contract::budget::after_safety_margin_expression;
+use tweetpipe_common::contract::fields::{REQUIRED_TWEET_FIELDS, REQUIRED_USER_FIELDS};
+use tweetpipe_common::contract::topics::{
+    COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
+};
 use tweetpipe_xquery::fields;
 
 /// Name of the finalizer the operator puts on every pipeline.
@@ -30,9 +35,50 @@ pub const IMAGE_MESSAGE: &str = "image must be a container image reference such 
 const IMAGE_RULE: &str = "self.matches('^(([a-zA-Z0-9-]+([.][a-zA-Z0-9-]+)+(:[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+|localhost)/)?[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*(:[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$')";
 /// Only judged once the servers are well-formed host:port pairs (the format rule speaks first).
 const BOOTSTRAP_PORT_RULE: &str = r"!self.matches('^[^:,\\s]+:[0-9]{1,5}(,[^:,\\s]+:[0-9]{1,5})*$') || self.matches('^[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})(,[^:,\\s]+:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))*$')";
+/// CEL rule: the posts topic leaves room for its longest companion suffix. Built from the
+/// contract's constants, like [`reserved_topic_suffix_rule`], so the CRD cannot drift from them.
+pub fn topic_length_rule() -> String {
+    format!("size(self) <= {MAX_POST_TOPIC_CHARS}")
+}
+/// Message of [`topic_length_rule`] (and of the admission check's twin).
+pub fn topic_length_message() -> String {
+    format!(
+        "kafka.topic must be at most {MAX_POST_TOPIC_CHARS} characters: Kafka allows {KAFKA_MAX_TOPIC_CHARS} and the pipeline adds {LONGEST_COMPANION_SUFFIX} to it for its companion topic"
+    )
+}
+/// CEL rule: the posts topic does not end in a companion suffix, e.g.
+/// `!self.endsWith('.checkpoints') && !self.endsWith('.slots') && …`.
+pub fn reserved_topic_suffix_rule() -> String {
+    COMPANION_SUFFIXES
+        .map(|suffix| format!("!self.endsWith('{suffix}')"))
+        .join(" && ")
+}
+/// Message of [`reserved_topic_suffix_rule`] (and of the admission check's twin).
+pub fn reserved_topic_suffix_message() -> String {
+    // ".checkpoints, .slots or .dlq"
+    let listed = match COMPANION_SUFFIXES.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.to_string(),
+        None => String::new(),
+    };
+    format!(
+        "kafka.topic must not end in {listed}: those suffixes are the pipeline's own companion topics"
+    )
+}
+/// CEL rule: a replica's minimum share fits one token's budget after the safety margin
+/// ([`tweetpipe_common::contract::budget::after_safety_margin`], written out in CEL).
+pub fn min_share_rule() -> String {
+    format!(
+        "self.extractor.minRequestsPerReplica <= {}",
+        after_safety_margin_expression(
+            "self.source.limits.requestsPerWindow",
+            "self.source.safetyMarginPercent"
+        )
+    )
+}
 /// The min-share rule's message (static: the API server's cost estimator refuses a
 /// messageExpression that prints the numbers; the admission webhook prints them).
-const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
+pub const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
 /// Values that are not quantities are judged by the per-value rule. Only cpu and memory: looping
 /// over every key exceeds the API server's CEL cost budget.
 const REQUESTS_WITHIN_LIMITS_RULE: &str = "!has(self.requests) || !has(self.limits) || ['cpu', 'memory'].all(k, !(k in self.requests) || !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
@@ -77,7 +123,7 @@ const QUANTITY_MESSAGE: &str = "must be a non-negative quantity such as 100m, 0.
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
-#[x_kube(validation = Rule::new("self.extractor.minRequestsPerReplica <= self.source.limits.requestsPerWindow * (100 - self.source.safetyMarginPercent) / 100").message(MIN_SHARE_MESSAGE))]
+#[x_kube(validation = Rule::new(min_share_rule()).message(MIN_SHARE_MESSAGE))]
 #[serde(rename_all = "camelCase")]
 pub struct TweetPipelineSpec {
     /// The X API: base URL, bearer tokens, queries, fields, tier limits.
@@ -242,18 +288,19 @@ pub struct KafkaSpec {
     #[x_kube(validation = Rule::new("self.matches('^[^:,\\\\s]+:[0-9]{1,5}(,[^:,\\\\s]+:[0-9]{1,5})*$')").message("kafka.bootstrapServers must be comma-separated host:port pairs, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092"))]
     #[x_kube(validation = Rule::new(BOOTSTRAP_PORT_RULE).message("kafka.bootstrapServers: every port must be between 1 and 65535, e.g. kafka-0.kafka:9092"))]
     pub bootstrap_servers: String,
-    /// Topic of the posts; `<topic>.checkpoints` and `<topic>.dlq` are created beside it.
-    #[schemars(length(min = 1, max = 249))]
+    /// Topic of the posts; `<topic>.checkpoints`, `<topic>.slots` and `<topic>.dlq` are created
+    /// beside it.
+    #[schemars(length(min = 1, max = KAFKA_MAX_TOPIC_CHARS))]
     #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9._-]+$')").message("kafka.topic may contain only ASCII letters, digits, '.', '_' and '-' (Kafka's rule for topic names)"))]
     #[x_kube(validation = Rule::new("self != '.' && self != '..'").message("kafka.topic cannot be '.' or '..': Kafka forbids those names"))]
-    #[x_kube(validation = Rule::new("size(self) <= 237").message("kafka.topic must be at most 237 characters: Kafka allows 249 and the pipeline adds .checkpoints to it for its companion topic"))]
-    #[x_kube(validation = Rule::new("!self.endsWith('.checkpoints') && !self.endsWith('.dlq')").message("kafka.topic must not end in .checkpoints or .dlq: those suffixes are the pipeline's own companion topics"))]
+    #[x_kube(validation = Rule::new(topic_length_rule()).message(topic_length_message().as_str()))]
+    #[x_kube(validation = Rule::new(reserved_topic_suffix_rule()).message(reserved_topic_suffix_message().as_str()))]
     pub topic: String,
     /// Partitions of the posts topic: the ceiling of transformer parallelism. Can only grow.
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 10_000))]
     pub partitions: i32,
-    /// Replication factor of all three topics.
+    /// Replication factor of the posts topic and its companion topics.
     #[serde(default = "default_replication_factor")]
     #[schemars(range(min = 1, max = 16))]
     pub replication_factor: i32,
@@ -685,27 +732,20 @@ fn default_username_key() -> String {
 fn default_password_key() -> String {
     "password".to_string()
 }
+/// The fields the post record needs (the extractor requests them anyway) and `source`, so the
+/// spec shows what is asked for.
 fn default_tweet_fields() -> Vec<String> {
-    [
-        "created_at",
-        "author_id",
-        "lang",
-        "conversation_id",
-        "in_reply_to_user_id",
-        "referenced_tweets",
-        "entities",
-        "public_metrics",
-        "possibly_sensitive",
-        "source",
-        "geo",
-    ]
-    .map(String::from)
-    .to_vec()
+    REQUIRED_TWEET_FIELDS
+        .iter()
+        .chain(&["source"])
+        .map(|name| name.to_string())
+        .collect()
 }
 fn default_user_fields() -> Vec<String> {
-    ["created_at", "location", "verified", "public_metrics"]
-        .map(String::from)
-        .to_vec()
+    REQUIRED_USER_FIELDS
+        .iter()
+        .map(|name| name.to_string())
+        .collect()
 }
 fn default_place_fields() -> Vec<String> {
     ["country", "country_code", "full_name", "place_type"]

@@ -14,14 +14,13 @@ use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
     BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, Resources,
     SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
+    reserved_topic_suffix_message, topic_length_message,
 };
+use tweetpipe_common::contract::budget::{MAX_MARGIN_PERCENT, after_safety_margin};
+use tweetpipe_common::contract::topics::{MAX_POST_TOPIC_CHARS, is_companion_topic};
 
 /// Longest pipeline name: it prefixes workload, Secret and consumer-group names.
 pub const MAX_NAME_CHARS: usize = 40;
-/// Kafka's topic name limit.
-pub const KAFKA_MAX_TOPIC_CHARS: usize = 249;
-/// The longest suffix the pipeline appends for a companion topic (`.checkpoints`).
-const LONGEST_TOPIC_SUFFIX: &str = ".checkpoints";
 /// Schemas a pipeline may not take over.
 const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
@@ -218,8 +217,8 @@ fn check_source(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
 fn check_extractor(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
     let extractor = &spec.extractor;
     let per_window = u64::from(spec.source.limits.requests_per_window);
-    let margin = u64::from(spec.source.safety_margin_percent.min(100));
-    let usable = per_window * (100 - margin) / 100;
+    let margin = spec.source.safety_margin_percent.min(MAX_MARGIN_PERCENT);
+    let usable = after_safety_margin(per_window, margin);
     if u64::from(extractor.min_requests_per_replica) > usable {
         out.push(Refusal::new(
             "spec.extractor.minRequestsPerReplica",
@@ -318,20 +317,12 @@ fn check_topic(topic: &str, out: &mut Vec<Refusal>) {
             "kafka.topic cannot be '.' or '..': Kafka forbids those names",
         ));
     }
-    if topic.len() + LONGEST_TOPIC_SUFFIX.len() > KAFKA_MAX_TOPIC_CHARS {
-        out.push(Refusal::new(
-            field,
-            format!(
-                "kafka.topic must be at most {} characters: Kafka allows {KAFKA_MAX_TOPIC_CHARS} and the pipeline adds {LONGEST_TOPIC_SUFFIX} to it for its companion topic",
-                KAFKA_MAX_TOPIC_CHARS - LONGEST_TOPIC_SUFFIX.len()
-            ),
-        ));
+    // Twins of the CRD's CEL rules, from the same constants (unit_tests::contract_twins).
+    if topic.len() > MAX_POST_TOPIC_CHARS {
+        out.push(Refusal::new(field, topic_length_message()));
     }
-    if topic.ends_with(".checkpoints") || topic.ends_with(".dlq") {
-        out.push(Refusal::new(
-            field,
-            "kafka.topic must not end in .checkpoints or .dlq: those suffixes are the pipeline's own companion topics",
-        ));
+    if is_companion_topic(topic) {
+        out.push(Refusal::new(field, reserved_topic_suffix_message()));
     }
 }
 
@@ -828,7 +819,19 @@ mod tests {
                 "topic reserved suffix",
                 |tp| tp.spec.kafka.topic = "tweets.dlq".into(),
                 "spec.kafka.topic",
-                "must not end in .checkpoints or .dlq",
+                "must not end in .checkpoints, .slots or .dlq",
+            ),
+            (
+                "topic is another pipeline's slot topic",
+                |tp| tp.spec.kafka.topic = "tweets.slots".into(),
+                "spec.kafka.topic",
+                "must not end in .checkpoints, .slots or .dlq",
+            ),
+            (
+                "topic is another pipeline's checkpoint topic",
+                |tp| tp.spec.kafka.topic = "tweets.checkpoints".into(),
+                "spec.kafka.topic",
+                "must not end in .checkpoints, .slots or .dlq",
             ),
             (
                 "bootstrap port too big",
@@ -1048,6 +1051,9 @@ mod tests {
                 tp.spec.source.base_url = "https://API.X.com.:443/".into()
             }),
             ("topic of 237", |tp| tp.spec.kafka.topic = "t".repeat(237)),
+            ("topic ending in a near miss of a suffix", |tp| {
+                tp.spec.kafka.topic = "tweets.slot".into()
+            }),
             ("topic with all allowed chars", |tp| {
                 tp.spec.kafka.topic = "Tweets_2024.covid-19".into()
             }),

@@ -6,6 +6,7 @@
 //! month ends; when it is spent, the extractors stop until the next month.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use tweetpipe_common::contract::budget::after_safety_margin;
 
 /// Share of the usable budget from which the cap counts as "near" even without a slow-down.
 const NEAR_PERCENT: u64 = 80;
@@ -71,7 +72,7 @@ pub fn forecast(
     safety_margin_percent: u32,
 ) -> MonthlyForecast {
     let (start, end) = month_bounds(now);
-    let usable = cap * (100 - u64::from(safety_margin_percent.min(100))) / 100;
+    let usable = after_safety_margin(cap, safety_margin_percent);
     // At least a minute elapsed, so a burst in the first seconds of a month is not extrapolated wildly.
     let elapsed = (now - start).num_seconds().max(60) as f64;
     let remaining = (end - now).num_seconds().max(0) as f64;

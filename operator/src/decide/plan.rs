@@ -2,6 +2,7 @@
 //! status out. No I/O, so every path is a unit test.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tweetpipe_common::contract::budget::after_safety_margin;
 
 use super::conditions::{self, Check, Facts, SchemaState};
 use super::monthly::{self, MonthlyForecast, MonthlyState};
@@ -270,7 +271,7 @@ pub fn monthly_post_budget(tp: &TweetPipeline) -> Option<u64> {
     source
         .limits
         .monthly_post_cap
-        .map(|cap| cap * (100 - u64::from(source.safety_margin_percent.min(100))) / 100)
+        .map(|cap| after_safety_margin(cap, source.safety_margin_percent))
 }
 
 /// Parses one checkpoint record value; `None` for records that are not checkpoints.

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use tweetpipe_common::contract::budget::after_safety_margin;
+
 /// What fixed the extractor replica count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CapReason {
@@ -91,8 +93,8 @@ pub struct ScalingDecision {
 
 /// One token's requests per window after the safety margin.
 pub fn budget_per_token(requests_per_window: u32, safety_margin_percent: u32) -> u32 {
-    let margin = u64::from(safety_margin_percent.min(100));
-    let kept = u64::from(requests_per_window) * (100 - margin) / 100;
+    let kept = after_safety_margin(u64::from(requests_per_window), safety_margin_percent);
+    // Never more than requests_per_window, so it always fits.
     u32::try_from(kept).unwrap_or(u32::MAX)
 }
 

@@ -2,9 +2,9 @@
 
 use futures::future::BoxFuture;
 use sqlx::mysql::MySqlPool;
-use tweetpipe_schema::{AccountSpec, Role, SchemaError};
+use tweetpipe_schema::{AccountSpec, SchemaError};
 
-use super::dependencies::mysql::{AccountError, AccountRole, DesiredAccount, SchemaOwner};
+use super::dependencies::mysql::{AccountError, DesiredAccount, SchemaOwner};
 
 /// Migrations and accounts from `tweetpipe-schema`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,10 +59,7 @@ impl SchemaOwner for PipelineSchema {
                 database,
                 user: &account.user,
                 host: "%",
-                role: match account.role {
-                    AccountRole::Reporting => Role::Reporting,
-                    AccountRole::Writer => Role::Writer,
-                },
+                role: account.role,
                 password: account.password.expose(),
                 require_tls: account.require_tls,
             };

@@ -14,7 +14,7 @@ use crate::crd::{KafkaSasl, KafkaTls, MySqlTls, SaslMechanism, SecretKeyRef};
 use crate::decide::scaling;
 use crate::labels::Component;
 use crate::reconcile::backoff;
-use crate::reconcile::dependencies::mysql::{self, AccountRole, DesiredAccount};
+use crate::reconcile::dependencies::mysql::{self, DesiredAccount};
 use crate::reconcile::observe::secrets::{self, Missing, SecretString};
 use crate::settings;
 
@@ -534,7 +534,7 @@ fn transformer_url_is_the_writer_on_the_pipeline_database() {
     let writer = DesiredAccount {
         user: "tpw_0123".into(),
         password: SecretString::new("Secret123".into()),
-        role: AccountRole::Writer,
+        role: tweetpipe_schema::Role::Writer,
         require_tls: false,
     };
     let cases = [

@@ -125,6 +125,7 @@ fn invalid_fixtures_fail_the_cel_rules_with_their_message() {
         include_str!("../../fixtures/invalid/32-bad-image.yaml"),
         include_str!("../../fixtures/invalid/33-unicode-blank-query.yaml"),
         include_str!("../../fixtures/invalid/34-request-above-limit.yaml"),
+        include_str!("../../fixtures/invalid/35-slots-topic-suffix.yaml"),
     ];
     for text in fixtures {
         let expect = text
@@ -244,6 +245,11 @@ fn new_cel_rules_refuse_in_words_and_accept_near_misses() {
             "spec/kafka/topic",
             json!("tweets covid"),
             "only ASCII letters, digits",
+        ),
+        (
+            "spec/kafka/topic",
+            json!("tweets.slots"),
+            "must not end in .checkpoints, .slots or .dlq",
         ),
         (
             "spec/kafka/bootstrapServers",

@@ -2,6 +2,7 @@
 //! `operator/fixtures/`.
 
 mod builders;
+mod contract_twins;
 mod crd_rules;
 mod decisions;
 mod support;

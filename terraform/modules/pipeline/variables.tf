@@ -1,5 +1,7 @@
 # Variables mirror the TweetPipeline spec (docs/operator.md); the validation blocks repeat the
-# CRD's rules so that `tofu plan` refuses what the API server would refuse at apply time.
+# CRD's rules so that `tofu plan` refuses what the API server would refuse at apply time. The
+# operator's unit tests (operator/src/unit_tests/contract_twins.rs) check that the companion-topic
+# and safety-margin conditions below match the Rust contract they copy.
 
 variable "name" {
   description = "Name of the TweetPipeline; also the prefix of the Secrets this module creates."
@@ -231,8 +233,8 @@ variable "kafka" {
     error_message = "kafka.topic may contain only ASCII letters, digits, '.', '_' and '-', cannot be '.' or '..', and must be at most 237 characters (the pipeline adds .checkpoints for its companion topic)."
   }
   validation {
-    condition     = !endswith(var.kafka.topic, ".checkpoints") && !endswith(var.kafka.topic, ".dlq")
-    error_message = "kafka.topic must not end in .checkpoints or .dlq: those suffixes are the pipeline's own companion topics."
+    condition     = !endswith(var.kafka.topic, ".checkpoints") && !endswith(var.kafka.topic, ".slots") && !endswith(var.kafka.topic, ".dlq")
+    error_message = "kafka.topic must not end in .checkpoints, .slots or .dlq: those suffixes are the pipeline's own companion topics."
   }
   validation {
     condition = (var.kafka.partitions >= 1 && var.kafka.partitions <= 10000 && var.kafka.replication_factor >= 1

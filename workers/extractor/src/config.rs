@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tweetpipe_common::contract::InvalidConfig;
+use tweetpipe_common::contract::fields::{
+    REQUIRED_EXPANSIONS, REQUIRED_PLACE_FIELDS, REQUIRED_TWEET_FIELDS, REQUIRED_USER_FIELDS,
+    with_required,
+};
 use tweetpipe_common::contract::names;
 
 // The config types are the operator's: declared once, in the shared contract.
@@ -48,45 +52,13 @@ impl From<InvalidConfig> for ConfigError {
     }
 }
 
-/// The fields the Avro record needs, always requested in addition to the configured ones.
-const REQUIRED_TWEET_FIELDS: &[&str] = &[
-    "created_at",
-    "author_id",
-    "lang",
-    "conversation_id",
-    "in_reply_to_user_id",
-    "referenced_tweets",
-    "entities",
-    "public_metrics",
-    "geo",
-    "possibly_sensitive",
-];
-const REQUIRED_EXPANSIONS: &[&str] = &[
-    "author_id",
-    "referenced_tweets.id",
-    "geo.place_id",
-    "entities.mentions.username",
-];
-const REQUIRED_USER_FIELDS: &[&str] = &["created_at", "location", "public_metrics", "verified"];
-const REQUIRED_PLACE_FIELDS: &[&str] = &["country_code", "name", "place_type"];
-
-fn union(configured: &[String], required: &[&str]) -> String {
-    let mut all: Vec<String> = required.iter().map(|s| (*s).to_string()).collect();
-    for f in configured {
-        if !all.contains(f) {
-            all.push(f.clone());
-        }
-    }
-    all.join(",")
-}
-
 /// What only the extractor does with its config.
 pub trait ExtractorConfigExt: Sized {
     /// Reads, parses and validates the config file.
     fn from_file(path: &Path) -> Result<Self, ConfigError>;
     /// Every bearer token the queries name, by file (any replica may run any query).
     fn read_tokens(&self) -> Result<HashMap<PathBuf, BearerToken>, ConfigError>;
-    /// `tweet.fields`: the configured ones plus those the Avro record needs.
+    /// `tweet.fields`: those the Avro record needs plus the configured ones.
     fn tweet_fields_param(&self) -> String;
     fn expansions_param(&self) -> String;
     fn user_fields_param(&self) -> String;
@@ -131,19 +103,19 @@ impl ExtractorConfigExt for ExtractorConfig {
     }
 
     fn tweet_fields_param(&self) -> String {
-        union(&self.tweet_fields, REQUIRED_TWEET_FIELDS)
+        with_required(&self.tweet_fields, REQUIRED_TWEET_FIELDS)
     }
 
     fn expansions_param(&self) -> String {
-        union(&self.expansions, REQUIRED_EXPANSIONS)
+        with_required(&self.expansions, REQUIRED_EXPANSIONS)
     }
 
     fn user_fields_param(&self) -> String {
-        union(&self.user_fields, REQUIRED_USER_FIELDS)
+        with_required(&self.user_fields, REQUIRED_USER_FIELDS)
     }
 
     fn place_fields_param(&self) -> String {
-        union(&self.place_fields, REQUIRED_PLACE_FIELDS)
+        with_required(&self.place_fields, REQUIRED_PLACE_FIELDS)
     }
 
     fn transactional_id(&self, replica: u32) -> String {

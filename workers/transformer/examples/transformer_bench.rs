@@ -21,6 +21,7 @@ use tweetpipe_testkit::mysql::TestDb;
 use tweetpipe_testkit::names::unique;
 use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_transformer::rows::{StoredPost, reference_kind_sql};
+use tweetpipe_transformer::store::{POST_COLUMNS, posts_insert};
 use tweetpipe_transformer::transform::sentiment::POLARITY_THRESHOLD;
 use tweetpipe_transformer::transform::transform;
 
@@ -369,37 +370,8 @@ async fn insert_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
             .unwrap_or_else(|e| panic!("{e}"));
     }
     for (n, chunk) in stored.chunks(1000).enumerate() {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO posts (id, author_id, created_at, lang, kind, text, sentiment, query_name, topic, pipeline, \
-             conversation_id, in_reply_to_user_id, retweet_count, reply_count, like_count, quote_count, impression_count, \
-             place_id, place_name, country_code, possibly_sensitive, collected_at, load_id) ",
-        );
-        q.push_values(chunk, |mut r, s| {
-            let p = &s.post;
-            r.push_bind(p.id)
-                .push_bind(p.author_id)
-                .push_bind(p.created_at)
-                .push_bind(&p.lang)
-                .push_bind(p.kind.as_sql())
-                .push_bind(&p.text)
-                .push_bind(p.sentiment)
-                .push_bind(&p.query_name)
-                .push_bind(&p.topic)
-                .push_bind(&p.pipeline)
-                .push_bind(p.conversation_id)
-                .push_bind(p.in_reply_to_user_id)
-                .push_bind(p.retweet_count)
-                .push_bind(p.reply_count)
-                .push_bind(p.like_count)
-                .push_bind(p.quote_count)
-                .push_bind(p.impression_count)
-                .push_bind(&p.place_id)
-                .push_bind(&p.place_name)
-                .push_bind(&p.country_code)
-                .push_bind(p.possibly_sensitive)
-                .push_bind(p.collected_at)
-                .push_bind(1_u64);
-        });
+        // The transformer's own statement, without its upsert clause.
+        let mut q = posts_insert(chunk, 1);
         q.build()
             .execute(&mut *tx)
             .await
@@ -608,7 +580,7 @@ async fn load_data_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
         let p = &s.post;
         add(
             "posts",
-            "id, author_id, created_at, lang, kind, text, sentiment, query_name, topic, pipeline, conversation_id, in_reply_to_user_id, retweet_count, reply_count, like_count, quote_count, impression_count, place_id, place_name, country_code, possibly_sensitive, collected_at, load_id",
+            POST_COLUMNS,
             [
                 p.id.to_string(),
                 p.author_id.to_string(),

@@ -24,6 +24,58 @@ use crate::transform::sentiment::POLARITY_THRESHOLD;
 /// 65,535 placeholders (posts have 23 columns).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
+/// The columns of a `posts` row, in the order [`posts_insert`] binds them.
+pub const POST_COLUMNS: &str = "id, author_id, created_at, lang, kind, text, sentiment, \
+     query_name, topic, pipeline, conversation_id, in_reply_to_user_id, \
+     retweet_count, reply_count, like_count, quote_count, impression_count, \
+     place_id, place_name, country_code, possibly_sensitive, collected_at, load_id";
+
+/// What [`posts_insert`] becomes in a batch: only the counters move on a re-collected post, and
+/// only forwards; load_id, the text and the classification stay as first stored.
+pub const POSTS_UPSERT: &str = " ON DUPLICATE KEY UPDATE \
+     retweet_count = IF(VALUES(collected_at) > collected_at, VALUES(retweet_count), retweet_count), \
+     reply_count = IF(VALUES(collected_at) > collected_at, VALUES(reply_count), reply_count), \
+     like_count = IF(VALUES(collected_at) > collected_at, VALUES(like_count), like_count), \
+     quote_count = IF(VALUES(collected_at) > collected_at, VALUES(quote_count), quote_count), \
+     impression_count = IF(VALUES(collected_at) > collected_at, VALUES(impression_count), impression_count), \
+     collected_at = GREATEST(collected_at, VALUES(collected_at))";
+
+/// The multi-row `INSERT INTO posts` of the batch write, without [`POSTS_UPSERT`], every row
+/// carrying `load_id`. Public so the benchmark's ceiling inserts rows exactly as stored.
+pub fn posts_insert<'a>(
+    posts: impl IntoIterator<Item = &'a StoredPost>,
+    load_id: u64,
+) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::<MySql>::new(format!("INSERT INTO posts ({POST_COLUMNS}) "));
+    q.push_values(posts, |mut row, stored| {
+        let p = &stored.post;
+        row.push_bind(p.id)
+            .push_bind(p.author_id)
+            .push_bind(p.created_at)
+            .push_bind(&p.lang)
+            .push_bind(p.kind.as_sql())
+            .push_bind(&p.text)
+            .push_bind(p.sentiment)
+            .push_bind(&p.query_name)
+            .push_bind(&p.topic)
+            .push_bind(&p.pipeline)
+            .push_bind(p.conversation_id)
+            .push_bind(p.in_reply_to_user_id)
+            .push_bind(p.retweet_count)
+            .push_bind(p.reply_count)
+            .push_bind(p.like_count)
+            .push_bind(p.quote_count)
+            .push_bind(p.impression_count)
+            .push_bind(&p.place_id)
+            .push_bind(&p.place_name)
+            .push_bind(&p.country_code)
+            .push_bind(p.possibly_sensitive)
+            .push_bind(p.collected_at)
+            .push_bind(load_id);
+    });
+    q
+}
+
 /// How a batch write failed, which decides what the caller does.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -225,49 +277,8 @@ impl<'a> Plan<'a> {
         load_id: u64,
     ) -> Result<(), sqlx::Error> {
         for chunk in self.posts.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO posts (id, author_id, created_at, lang, kind, text, sentiment, \
-                 query_name, topic, pipeline, conversation_id, in_reply_to_user_id, \
-                 retweet_count, reply_count, like_count, quote_count, impression_count, \
-                 place_id, place_name, country_code, possibly_sensitive, collected_at, load_id) ",
-            );
-            q.push_values(chunk, |mut row, stored| {
-                let p = &stored.post;
-                row.push_bind(p.id)
-                    .push_bind(p.author_id)
-                    .push_bind(p.created_at)
-                    .push_bind(&p.lang)
-                    .push_bind(p.kind.as_sql())
-                    .push_bind(&p.text)
-                    .push_bind(p.sentiment)
-                    .push_bind(&p.query_name)
-                    .push_bind(&p.topic)
-                    .push_bind(&p.pipeline)
-                    .push_bind(p.conversation_id)
-                    .push_bind(p.in_reply_to_user_id)
-                    .push_bind(p.retweet_count)
-                    .push_bind(p.reply_count)
-                    .push_bind(p.like_count)
-                    .push_bind(p.quote_count)
-                    .push_bind(p.impression_count)
-                    .push_bind(&p.place_id)
-                    .push_bind(&p.place_name)
-                    .push_bind(&p.country_code)
-                    .push_bind(p.possibly_sensitive)
-                    .push_bind(p.collected_at)
-                    .push_bind(load_id);
-            });
-            // Only the counters move on a re-collected post, and only forwards; load_id, the
-            // text and the classification stay as first stored.
-            q.push(
-                " ON DUPLICATE KEY UPDATE \
-                 retweet_count = IF(VALUES(collected_at) > collected_at, VALUES(retweet_count), retweet_count), \
-                 reply_count = IF(VALUES(collected_at) > collected_at, VALUES(reply_count), reply_count), \
-                 like_count = IF(VALUES(collected_at) > collected_at, VALUES(like_count), like_count), \
-                 quote_count = IF(VALUES(collected_at) > collected_at, VALUES(quote_count), quote_count), \
-                 impression_count = IF(VALUES(collected_at) > collected_at, VALUES(impression_count), impression_count), \
-                 collected_at = GREATEST(collected_at, VALUES(collected_at))",
-            );
+            let mut q = posts_insert(chunk.iter().copied(), load_id);
+            q.push(POSTS_UPSERT);
             q.build().execute(&mut **tx).await?;
         }
         Ok(())
@@ -539,4 +550,34 @@ struct HourlyIncrement<'a> {
     sentiment_sum: f64,
     positive: u64,
     negative: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use tweetpipe_common::fixtures::sample_posts;
+
+    use super::*;
+    use crate::transform::transform;
+
+    #[test]
+    fn posts_insert_binds_every_column_of_every_row() {
+        let stored: Vec<StoredPost> = sample_posts(3, 1)
+            .iter()
+            .map(|p| transform(p).unwrap())
+            .collect();
+        let columns = POST_COLUMNS.split(", ").count();
+        assert_eq!(columns, 23, "ROWS_PER_STATEMENT's placeholder budget");
+        assert!(ROWS_PER_STATEMENT * columns <= usize::from(u16::MAX));
+        let sql = posts_insert(&stored, 7).into_string();
+        assert!(
+            sql.starts_with(&format!("INSERT INTO posts ({POST_COLUMNS}) VALUES (")),
+            "{sql}"
+        );
+        assert_eq!(sql.matches('?').count(), 3 * columns, "{sql}");
+        assert_eq!(sql.matches("), (").count(), 2, "{sql}");
+        assert!(
+            !sql.contains("ON DUPLICATE"),
+            "the upsert is the batch write's own"
+        );
+    }
 }

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlSslMode};
 use thiserror::Error;
-use tweetpipe_schema::{TlsFailure, tls_failure};
+use tweetpipe_schema::{Role, TlsFailure, tls_failure};
 
 use crate::crd::MySqlSpec;
 use crate::reconcile::clients::{Clients, fingerprint, mysql_pool};
@@ -57,15 +57,6 @@ impl MySqlCheckError {
     }
 }
 
-/// Role of an account the operator manages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountRole {
-    /// Read-only, for dashboards.
-    Reporting,
-    /// DML only, for the transformers.
-    Writer,
-}
-
 /// An account the pipeline should have.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredAccount {
@@ -73,8 +64,8 @@ pub struct DesiredAccount {
     pub user: String,
     /// Password.
     pub password: SecretString,
-    /// What it may do.
-    pub role: AccountRole,
+    /// What it may do (the schema crate's role: it owns the grants each role gets).
+    pub role: Role,
     /// Created `REQUIRE SSL` (the spec's `mysql.tls` is set).
     pub require_tls: bool,
 }

@@ -5,12 +5,13 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use rand::distr::{Alphanumeric, SampleString};
+use tweetpipe_schema::Role;
 
 use super::secrets::{Resolved, SecretString};
 use crate::build::workloads::WRITER_PASSWORD_KEY;
 use crate::crd::TweetPipeline;
 use crate::labels::{mysql_secret_name, writer_account_name};
-use crate::reconcile::dependencies::mysql::{AccountRole, DesiredAccount};
+use crate::reconcile::dependencies::mysql::DesiredAccount;
 
 /// The writer account: its name from the pipeline, its password from the operator's Secret, or a
 /// new random one when that Secret does not exist yet.
@@ -26,7 +27,7 @@ pub fn writer(store: &Store<Secret>, tp: &TweetPipeline) -> DesiredAccount {
     DesiredAccount {
         user: writer_account_name(tp),
         password: SecretString::new(password),
-        role: AccountRole::Writer,
+        role: Role::Writer,
         // Set from the spec and the admin URL by `observe::references`.
         require_tls: false,
     }
@@ -39,7 +40,7 @@ pub fn reporting(tp: &TweetPipeline, resolved: &Resolved) -> Option<DesiredAccou
     Some(DesiredAccount {
         user: user.name.clone(),
         password,
-        role: AccountRole::Reporting,
+        role: Role::Reporting,
         require_tls: false,
     })
 }

@@ -66,6 +66,22 @@ run "topic_with_a_companion_suffix_is_refused" {
   expect_failures = [var.kafka]
 }
 
+run "topic_of_another_pipelines_slots_is_refused" {
+  command = plan
+  variables {
+    kafka = { bootstrap_servers = "kafka:9092", topic = "tweets.slots" }
+  }
+  expect_failures = [var.kafka]
+}
+
+run "topic_of_another_pipelines_checkpoints_is_refused" {
+  command = plan
+  variables {
+    kafka = { bootstrap_servers = "kafka:9092", topic = "tweets.checkpoints" }
+  }
+  expect_failures = [var.kafka]
+}
+
 run "plain_without_tls_is_refused" {
   command = plan
   variables {

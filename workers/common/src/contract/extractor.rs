@@ -30,7 +30,8 @@ pub struct ExtractorConfig {
     /// [`super::topics::slots_topic`]). Replicas share the slots through a consumer group, so
     /// the list is the same for every replica and independent of the replica count.
     pub queries: Vec<QuerySlot>,
-    /// Posts the pipeline may read this month (cap minus margin), `null` without a cap; each
+    /// Posts the pipeline may read this month (the cap after the safety margin,
+    /// [`super::budget::after_safety_margin`]), `null` without a cap; each
     /// query takes the fraction of it that its request share is of all shares.
     #[serde(default)]
     pub monthly_post_budget: Option<u64>,

@@ -5,15 +5,20 @@
 //! - [`transformer`]: the transformer config, `transformer.json`.
 //! - [`kafka`]: the `kafka` block both configs share.
 //! - [`checkpoint`]: the per-query progress record of `<topic>.checkpoints`.
-//! - [`topics`]: the companion topic names (`<topic>.checkpoints`, `<topic>.dlq`).
+//! - [`topics`]: the companion topic names (`<topic>.checkpoints`, `<topic>.slots`,
+//!   `<topic>.dlq`) and the limits they put on the posts topic's name.
+//! - [`budget`]: the safety margin held back from every budget.
+//! - [`fields`]: the X API fields and expansions the Avro post record needs.
 //! - [`names`]: pipeline id, consumer group and transactional id naming.
 //! - [`paths`]: where worker pods find their mounted config and secret files.
 //!
 //! Pure data and pure logic only (no I/O, no Kafka client), so the operator and the
 //! simulator can depend on it without librdkafka.
 
+pub mod budget;
 pub mod checkpoint;
 pub mod extractor;
+pub mod fields;
 pub mod kafka;
 pub mod names;
 pub mod paths;

@@ -1,0 +1,265 @@
+//! Contracts written more than once. Rules the API server or Terraform evaluate cannot call Rust:
+//! each CEL rule of the CRD (and each Terraform validation) is paired with its admission twin and
+//! the contract they both come from (`tweetpipe_common::contract::{topics, budget}`), over one
+//! table, so they cannot drift apart. The API server evaluates the same CEL; kube-cel evaluates
+//! it here. And the fields the post record needs (`contract::fields`) are names X accepts.
+
+use kube::CustomResourceExt;
+use kube_cel::{CompiledSchema, compile_schema};
+use serde_json::{Value, json};
+use tweetpipe_common::contract::budget::{after_safety_margin, after_safety_margin_expression};
+use tweetpipe_common::contract::fields::{
+    REQUIRED_EXPANSIONS, REQUIRED_PLACE_FIELDS, REQUIRED_TWEET_FIELDS, REQUIRED_USER_FIELDS,
+};
+use tweetpipe_common::contract::topics::{
+    COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
+    is_companion_topic,
+};
+use tweetpipe_xquery::fields;
+
+use crate::admission::rules::check;
+use crate::api_hosts::AllowedApiHosts;
+use crate::crd::{
+    FieldsSpec, MIN_SHARE_MESSAGE, TweetPipeline, reserved_topic_suffix_message,
+    topic_length_message,
+};
+
+/// The Terraform module's copy of the CRD rules.
+const TERRAFORM_VARIABLES: &str = include_str!("../../../terraform/modules/pipeline/variables.tf");
+
+fn schema() -> Value {
+    let crd = TweetPipeline::crd();
+    let schema = crd.spec.versions[0].schema.as_ref().unwrap();
+    serde_json::to_value(schema.open_api_v3_schema.as_ref().unwrap()).unwrap()
+}
+
+fn valid() -> Value {
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).unwrap();
+    serde_json::to_value(yaml).unwrap()
+}
+
+/// The messages of the CEL rules `object` breaks.
+fn cel_messages(schema: &CompiledSchema, object: &Value) -> Vec<String> {
+    match kube_cel::validate_compiled(schema, object, None) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+/// The messages of the admission refusals of `object` for `field`.
+fn admission_messages(object: &Value, field: &str) -> Vec<String> {
+    let tp: TweetPipeline = serde_json::from_value(object.clone()).unwrap();
+    let hosts = AllowedApiHosts::parse("x-api-simulator.tweetpipe-system:8080").unwrap();
+    check(&tp, None, &hosts)
+        .into_iter()
+        .filter(|r| r.field == field)
+        .map(|r| r.message)
+        .collect()
+}
+
+/// The CEL rules on `spec.kafka.topic`, as the CRD carries them.
+fn topic_rules(schema: &Value) -> Vec<String> {
+    schema["properties"]["spec"]["properties"]["kafka"]["properties"]["topic"]
+        ["x-kubernetes-validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn topic_rules_in_the_crd_name_every_companion_suffix_and_the_length_limit() {
+    let rules = topic_rules(&schema());
+    let length = format!(
+        "size(self) <= {}",
+        KAFKA_MAX_TOPIC_CHARS - LONGEST_COMPANION_SUFFIX.len()
+    );
+    assert!(rules.contains(&length), "{rules:?}");
+    let suffix_rule = rules
+        .iter()
+        .find(|r| r.contains("endsWith"))
+        .expect("a suffix rule");
+    for suffix in COMPANION_SUFFIXES {
+        assert!(
+            suffix_rule.contains(&format!("!self.endsWith('{suffix}')")),
+            "{suffix_rule} misses {suffix}"
+        );
+        // The suffix is quoted verbatim in CEL and HCL strings.
+        assert!(!suffix.contains(['\'', '"', '\\']), "{suffix}");
+    }
+    let longest = COMPANION_SUFFIXES.iter().map(|s| s.len()).max().unwrap();
+    assert_eq!(MAX_POST_TOPIC_CHARS, KAFKA_MAX_TOPIC_CHARS - longest);
+}
+
+#[test]
+fn topic_cel_rules_and_admission_agree_with_the_contract() {
+    let schema = compile_schema(&schema());
+    let mut topics: Vec<String> = vec![
+        "tweets".into(),
+        "tweets.slot".into(),
+        "tweets.dlq.archive".into(),
+        "tweets_slots".into(),
+        "t".repeat(MAX_POST_TOPIC_CHARS),
+        "t".repeat(MAX_POST_TOPIC_CHARS + 1),
+        "t".repeat(KAFKA_MAX_TOPIC_CHARS),
+        "t".repeat(KAFKA_MAX_TOPIC_CHARS + 1),
+    ];
+    for suffix in COMPANION_SUFFIXES {
+        topics.push(format!("tweets{suffix}"));
+        topics.push(format!("a.b{suffix}"));
+        // At and over the length limit, with the suffix.
+        topics.push(format!(
+            "{}{suffix}",
+            "t".repeat(MAX_POST_TOPIC_CHARS - suffix.len())
+        ));
+        topics.push(format!(
+            "{}{suffix}",
+            "t".repeat(MAX_POST_TOPIC_CHARS + 1 - suffix.len())
+        ));
+        // Near misses: the suffix without its dot, or followed by more.
+        topics.push(format!("tweets_{}", &suffix[1..]));
+        topics.push(format!("tweets{suffix}x"));
+    }
+    let rules = [
+        (
+            reserved_topic_suffix_message(),
+            is_companion_topic as fn(&str) -> bool,
+        ),
+        (topic_length_message(), |t: &str| {
+            t.len() > MAX_POST_TOPIC_CHARS
+        }),
+    ];
+    let mut refused = 0;
+    for topic in &topics {
+        let mut object = valid();
+        object["spec"]["kafka"]["topic"] = json!(topic);
+        let cel = cel_messages(&schema, &object);
+        let admission = admission_messages(&object, "spec.kafka.topic");
+        for (message, contract) in &rules {
+            let expected = contract(topic);
+            assert_eq!(cel.contains(message), expected, "CEL, {topic}: {cel:?}");
+            assert_eq!(
+                admission.contains(message),
+                expected,
+                "admission, {topic}: {admission:?}"
+            );
+            refused += usize::from(expected);
+        }
+    }
+    assert!(refused >= 2 * COMPANION_SUFFIXES.len(), "the table refuses");
+}
+
+#[test]
+fn min_share_cel_rule_and_admission_agree_with_after_safety_margin() {
+    let schema = compile_schema(&schema());
+    let mut rows = 0;
+    for requests_per_window in [1_u32, 7, 60, 99, 450, 1_000_000] {
+        // The schema's range of safetyMarginPercent (OpenAPI bounds are the API server's).
+        for margin in [0_u32, 1, 10, 33, 50, 90] {
+            let usable = after_safety_margin(u64::from(requests_per_window), margin);
+            let mut mins = vec![1_u32, 2, requests_per_window];
+            mins.extend(
+                u32::try_from(usable)
+                    .ok()
+                    .into_iter()
+                    .flat_map(|u| [u, u + 1]),
+            );
+            mins.retain(|&m| m >= 1);
+            for min in mins {
+                let mut object = valid();
+                object["spec"]["source"]["limits"]["requestsPerWindow"] =
+                    json!(requests_per_window);
+                object["spec"]["source"]["safetyMarginPercent"] = json!(margin);
+                object["spec"]["extractor"]["minRequestsPerReplica"] = json!(min);
+                let expected = u64::from(min) > usable;
+                let what = format!("{min} per replica of {requests_per_window} at {margin}%");
+                let cel = cel_messages(&schema, &object);
+                assert_eq!(
+                    cel.iter().any(|m| m == MIN_SHARE_MESSAGE),
+                    expected,
+                    "CEL, {what}: {cel:?}"
+                );
+                let admission = admission_messages(&object, "spec.extractor.minRequestsPerReplica");
+                assert_eq!(
+                    admission
+                        .iter()
+                        .any(|m| m.contains("after the safety margin")),
+                    expected,
+                    "admission, {what}: {admission:?}"
+                );
+                rows += 1;
+            }
+        }
+    }
+    assert!(rows > 100);
+}
+
+#[test]
+fn terraform_topic_validation_matches_the_contract() {
+    let length = format!("length(var.kafka.topic) <= {MAX_POST_TOPIC_CHARS}");
+    assert!(TERRAFORM_VARIABLES.contains(&length), "{length}");
+    assert!(TERRAFORM_VARIABLES.contains(&format!(
+        "at most {MAX_POST_TOPIC_CHARS} characters (the pipeline adds {LONGEST_COMPANION_SUFFIX}"
+    )));
+    let suffixes = COMPANION_SUFFIXES
+        .map(|suffix| format!("!endswith(var.kafka.topic, \"{suffix}\")"))
+        .join(" && ");
+    assert!(
+        TERRAFORM_VARIABLES.contains(&format!("condition     = {suffixes}\n")),
+        "variables.tf must refuse every companion suffix: {suffixes}"
+    );
+    assert!(TERRAFORM_VARIABLES.contains(&format!("\"{}.\"", reserved_topic_suffix_message())));
+}
+
+#[test]
+fn terraform_min_share_validation_is_after_safety_margin() {
+    let formula = after_safety_margin_expression(
+        "var.source_config.limits.requests_per_window",
+        "var.source_config.safety_margin_percent",
+    );
+    // HCL divides in floating point: floor() makes it the contract's rounding down.
+    let condition = format!("var.extractor.min_requests_per_replica <= floor({formula})");
+    assert!(
+        TERRAFORM_VARIABLES.contains(&condition),
+        "variables.tf must say {condition}"
+    );
+}
+
+/// The extractor always requests the fields the post record needs: X must accept each (else
+/// every request is a 400), and the CRD's defaults list them, so the spec shows what is asked.
+#[test]
+fn required_fields_are_names_x_accepts_and_in_the_defaults() {
+    let accepted = [
+        ("tweet.fields", REQUIRED_TWEET_FIELDS, fields::TWEET_FIELDS),
+        ("user.fields", REQUIRED_USER_FIELDS, fields::USER_FIELDS),
+        ("place.fields", REQUIRED_PLACE_FIELDS, fields::PLACE_FIELDS),
+        ("expansions", REQUIRED_EXPANSIONS, fields::EXPANSIONS),
+    ];
+    for (parameter, required, known) in accepted {
+        for name in required {
+            assert!(
+                known.contains(name),
+                "X does not know {name} in {parameter}"
+            );
+        }
+    }
+    let defaults = FieldsSpec::default();
+    let defaulted = [
+        (
+            "tweet.fields",
+            REQUIRED_TWEET_FIELDS,
+            &defaults.tweet_fields,
+        ),
+        ("user.fields", REQUIRED_USER_FIELDS, &defaults.user_fields),
+    ];
+    for (parameter, required, default) in defaulted {
+        for name in required {
+            assert!(
+                default.iter().any(|d| d == name),
+                "{name} not in the default {parameter}"
+            );
+        }
+    }
+}
