@@ -600,16 +600,18 @@ fn backoff_grows_is_bounded_and_jittered() {
     );
 }
 
+/// An environment of `pairs` for `settings::from_env`.
+fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 #[test]
 fn settings_from_env() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    };
     let defaults = settings::from_env(env(&[])).unwrap();
     assert!(defaults.leader_election);
     assert_eq!(defaults.controller.kafka_timeout.as_secs(), 10);
@@ -638,14 +640,6 @@ fn settings_from_env() {
 
 #[test]
 fn every_reconcile_has_a_deadline_past_its_bounded_steps() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    };
     let defaults = settings::from_env(env(&[])).unwrap().controller;
     assert_eq!(defaults.api_timeout.as_secs(), 20);
     // max(10 s × 4, 5 s × 12) + 10 s × 4 + 20 s × 2
