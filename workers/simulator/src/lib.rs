@@ -15,6 +15,8 @@ pub mod corpus;
 pub mod ledger;
 pub mod limits;
 pub mod metrics;
+#[cfg(test)]
+mod operator_tests;
 pub mod params;
 pub mod search;
 
