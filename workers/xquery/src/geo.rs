@@ -39,7 +39,7 @@ impl PointRadius {
     pub fn parse(inside: &str) -> Result<Self, String> {
         let parts: Vec<&str> = inside.split_whitespace().collect();
         let [longitude, latitude, radius] = parts.as_slice() else {
-            return Err("point_radius: takes [longitude latitude radius], three values separated by spaces, e.g. point_radius:[2.355128 48.861118 16km]".into());
+            return Err("takes [longitude latitude radius], three values separated by spaces, e.g. point_radius:[2.355128 48.861118 16km]".into());
         };
         let longitude = coordinate(longitude, 180.0, "longitude")?;
         let latitude = coordinate(latitude, 90.0, "latitude")?;
@@ -49,15 +49,16 @@ impl PointRadius {
             (n, KM_PER_MILE)
         } else {
             return Err(format!(
-                "point_radius: radius '{radius}' needs a unit, mi or km (e.g. 16km, 20mi)"
+                "radius '{radius}' needs a unit, mi or km (e.g. 16km, 20mi)"
             ));
         };
-        let radius_km = decimal(number).filter(|r| *r >= 0.0).ok_or_else(|| {
-            format!("point_radius: radius '{radius}' is not a number of mi or km")
-        })? * unit;
+        let radius_km = decimal(number)
+            .filter(|r| *r >= 0.0)
+            .ok_or_else(|| format!("radius '{radius}' is not a number of mi or km"))?
+            * unit;
         if radius_km >= MAX_GEO_KM {
             return Err(format!(
-                "point_radius: radius {radius} must be less than 25mi ({MAX_GEO_KM:.1}km)"
+                "radius {radius} must be less than 25mi ({MAX_GEO_KM:.1}km)"
             ));
         }
         Ok(PointRadius {
@@ -77,7 +78,7 @@ impl BoundingBox {
     pub fn parse(inside: &str) -> Result<Self, String> {
         let parts: Vec<&str> = inside.split_whitespace().collect();
         let [west, south, east, north] = parts.as_slice() else {
-            return Err("bounding_box: takes [west_long south_lat east_long north_lat], four values separated by spaces, e.g. bounding_box:[-105.301758 39.964069 -105.178505 40.09455]".into());
+            return Err("takes [west_long south_lat east_long north_lat], four values separated by spaces, e.g. bounding_box:[-105.301758 39.964069 -105.178505 40.09455]".into());
         };
         let b = BoundingBox {
             west: coordinate(west, 180.0, "west longitude")?,
@@ -87,14 +88,14 @@ impl BoundingBox {
         };
         if b.south > b.north {
             return Err(format!(
-                "bounding_box: the south latitude ({}) is north of the north latitude ({}); the order is [west south east north]",
+                "the south latitude ({}) is north of the north latitude ({}); the order is [west south east north]",
                 b.south, b.north
             ));
         }
         let (width, height) = (b.width_km(), b.height_km());
         if width >= MAX_GEO_KM || height >= MAX_GEO_KM {
             return Err(format!(
-                "bounding_box: width ({:.1}mi) and height ({:.1}mi) must each be less than 25mi",
+                "width ({:.1}mi) and height ({:.1}mi) must each be less than 25mi",
                 width / KM_PER_MILE,
                 height / KM_PER_MILE
             ));
