@@ -178,6 +178,40 @@ pub struct SourceSpec {
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 10, max = 100))]
     pub max_results: u32,
+    /// The X project's access level. It sets the longest query X accepts (512 characters on
+    /// Basic, Pro and PayPerUse, 4,096 on Enterprise) and whether the advanced operators
+    /// ($cashtag, list:, place:, place_country:, point_radius:, bounding_box:, -is:nullcast,
+    /// has:cashtags, has:geo) are available (not on Basic). The admission webhook checks every
+    /// query against it.
+    #[serde(default)]
+    pub access_level: AccessLevel,
+}
+
+/// An X API access level, as far as recent search queries are concerned.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum AccessLevel {
+    /// Legacy self-serve Basic: core operators only, queries up to 512 characters.
+    Basic,
+    /// Legacy self-serve Pro: every operator, queries up to 512 characters.
+    #[default]
+    Pro,
+    /// Self-serve pay-per-use: every operator, queries up to 512 characters.
+    PayPerUse,
+    /// Enterprise: every operator, queries up to 4,096 characters.
+    Enterprise,
+}
+
+impl From<AccessLevel> for tweetpipe_xquery::AccessLevel {
+    fn from(level: AccessLevel) -> Self {
+        match level {
+            AccessLevel::Basic => tweetpipe_xquery::AccessLevel::Basic,
+            AccessLevel::Pro => tweetpipe_xquery::AccessLevel::Pro,
+            AccessLevel::PayPerUse => tweetpipe_xquery::AccessLevel::PayPerUse,
+            AccessLevel::Enterprise => tweetpipe_xquery::AccessLevel::Enterprise,
+        }
+    }
 }
 
 /// A key inside a Secret in the pipeline's namespace.
@@ -206,7 +240,8 @@ pub struct QuerySpec {
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("a query name may contain only lowercase letters, digits and '-', and must start and end with a letter or digit"))]
     pub name: String,
     /// The X search query, e.g. `(covid OR quarantine) lang:en -is:retweet`. X refuses queries
-    /// over 512 characters on self-serve tiers (the admission webhook checks the full grammar).
+    /// over 512 characters on self-serve access, 4,096 on Enterprise (`source.accessLevel`; the
+    /// admission webhook checks the full grammar).
     #[schemars(length(min = 1, max = 4096))]
     // Unicode whitespace explicitly: RE2's `\s` is ASCII only, so U+00A0 or U+3000 would pass.
     #[x_kube(validation = Rule::new(r"!self.matches('^[\\t\\n\\x{0B}\\f\\r\\x{85}\\p{Z}]*$')").message("a query must contain search terms, not only spaces"))]

@@ -8,7 +8,7 @@
 use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use tweetpipe_xquery::{MAX_QUERY_CHARS, QueryErrorKind, fields};
+use tweetpipe_xquery::{QueryError, QueryErrorKind, fields};
 
 use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
@@ -92,38 +92,59 @@ pub fn api_host_refusal(
         .map(|refusal| Refusal::new("spec.source.baseUrl", refusal.to_string()))
 }
 
-/// The X-query checks alone (blank, too long, grammar), for a `QueriesValid` condition.
+/// The X-query checks alone (blank, too long, grammar, operators of the access level), for a
+/// `QueriesValid` condition.
 pub fn query_refusals(spec: &TweetPipelineSpec) -> Vec<Refusal> {
+    let level = tweetpipe_xquery::AccessLevel::from(spec.source.access_level);
     spec.source
         .queries
         .iter()
         .enumerate()
         .filter_map(|(i, q)| {
-            let error = tweetpipe_xquery::validate(&q.query).err()?;
-            let position = error
-                .position
-                .map(|p| format!(" at position {p}"))
-                .unwrap_or_default();
-            let message = match error.kind {
-                QueryErrorKind::Empty => "a query must contain search terms, not only spaces".to_string(),
-                QueryErrorKind::TooLong { length } => format!(
-                    "the query is {length} characters long; X refuses queries over {MAX_QUERY_CHARS} characters on self-serve tiers (Basic, Pro): shorten it or split it into several queries"
-                ),
-                QueryErrorKind::UnbalancedParentheses => format!(
-                    "X would refuse this query: unbalanced parentheses{position} ({}); every '(' needs a matching ')'",
-                    error.detail
-                ),
-                QueryErrorKind::NoStandaloneClause => "X would refuse this query: it needs at least one keyword, \"quoted phrase\", #hashtag, @mention or from: clause; lang:, is: and has: operators and negated clauses only narrow a search and cannot stand alone".to_string(),
-                QueryErrorKind::Syntax => {
-                    format!("X would refuse this query: {}{position}", error.detail)
-                }
-            };
+            let error = tweetpipe_xquery::validate_for(&q.query, level).err()?;
             Some(Refusal::new(
                 format!("spec.source.queries[{i}].query"),
-                message,
+                query_message(&error, level),
             ))
         })
         .collect()
+}
+
+/// X's refusal of one query, in words that say what to change.
+fn query_message(error: &QueryError, level: tweetpipe_xquery::AccessLevel) -> String {
+    let position = error
+        .position
+        .map(|p| format!(" at position {p}"))
+        .unwrap_or_default();
+    let detail = &error.detail;
+    match error.kind {
+        QueryErrorKind::Empty => "a query must contain search terms, not only spaces".to_string(),
+        QueryErrorKind::TooLong { length, limit } => format!(
+            "the query is {length} characters long; X refuses queries over {limit} characters on {level} access (source.accessLevel; 512 on Basic, Pro and PayPerUse, 4,096 on Enterprise): shorten it or split it into several queries"
+        ),
+        QueryErrorKind::UnbalancedParentheses => format!(
+            "X would refuse this query: unbalanced parentheses{position} ({detail}); every '(' needs a matching ')'"
+        ),
+        QueryErrorKind::NoStandaloneClause => format!(
+            "X would refuse this query ({detail}): it needs at least one positive keyword, \"quoted phrase\", #hashtag, @mention, from: or other standalone operator; lang:, is: and has: operators and negated clauses only narrow a search and cannot stand alone"
+        ),
+        QueryErrorKind::UnknownOperator => format!(
+            "X would refuse this query: {detail}{position}; recent search has no such operator (see docs/queries.md for the ones it has)"
+        ),
+        QueryErrorKind::OperatorNotInAccessLevel => format!(
+            "X would refuse this query: {detail}{position}; the operator needs Pro, PayPerUse or Enterprise access: set source.accessLevel if the project has it, or remove the operator"
+        ),
+        QueryErrorKind::MissingValue => {
+            format!("X would refuse this query: {detail}{position}")
+        }
+        QueryErrorKind::InvalidValue => {
+            format!("X would refuse this query: {detail}{position}")
+        }
+        QueryErrorKind::NullcastNotNegated => format!(
+            "X would refuse this query: {detail}{position}; is:nullcast only excludes promotional posts"
+        ),
+        QueryErrorKind::Syntax => format!("X would refuse this query: {detail}{position}"),
+    }
 }
 
 fn check_name(name: &str, out: &mut Vec<Refusal>) {
@@ -609,7 +630,7 @@ fn quantity_value(quantity: &Quantity) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{KafkaSasl, KafkaTls, QuerySpec, Resources};
+    use crate::crd::{AccessLevel, KafkaSasl, KafkaTls, QuerySpec, Resources};
     use std::collections::BTreeMap;
 
     fn pipeline() -> TweetPipeline {
@@ -727,7 +748,76 @@ mod tests {
                 "query unknown operator",
                 |tp| set_query(tp, "covid foo:bar"),
                 "spec.source.queries[0].query",
-                "invalid operator 'foo:' at position 7",
+                "invalid operator 'foo' at position 7",
+            ),
+            (
+                "query with a filtered-stream-only operator",
+                |tp| set_query(tp, "covid sample:10"),
+                "spec.source.queries[0].query",
+                "Reference to invalid operator 'sample' at position 7; recent search has no such operator",
+            ),
+            (
+                "query with an advanced operator on Basic",
+                |tp| {
+                    tp.spec.source.access_level = AccessLevel::Basic;
+                    set_query(tp, "covid place_country:BR")
+                },
+                "spec.source.queries[0].query",
+                "needs Pro, PayPerUse or Enterprise access: set source.accessLevel",
+            ),
+            (
+                "query over 512 on Basic",
+                |tp| {
+                    tp.spec.source.access_level = AccessLevel::Basic;
+                    set_query(tp, &"covid ".repeat(100))
+                },
+                "spec.source.queries[0].query",
+                "over 512 characters on Basic access",
+            ),
+            (
+                "query over 4096 on Enterprise",
+                |tp| {
+                    tp.spec.source.access_level = AccessLevel::Enterprise;
+                    set_query(tp, &"covid ".repeat(700))
+                },
+                "spec.source.queries[0].query",
+                "the query is 4200 characters long; X refuses queries over 4096 characters on Enterprise access",
+            ),
+            (
+                "query with is:nullcast not negated",
+                |tp| set_query(tp, "\"mobile games\" is:nullcast"),
+                "spec.source.queries[0].query",
+                "is:nullcast must always be negated: use -is:nullcast at position 16",
+            ),
+            (
+                "query with an operator without value",
+                |tp| set_query(tp, "covid from:"),
+                "spec.source.queries[0].query",
+                "Operator 'from:' needs a value",
+            ),
+            (
+                "query with a radius of 30 miles",
+                |tp| set_query(tp, "covid point_radius:[2.35 48.86 30mi]"),
+                "spec.source.queries[0].query",
+                "radius 30mi must be less than 25mi",
+            ),
+            (
+                "query with a bounding box side over 25 miles",
+                |tp| set_query(tp, "covid bounding_box:[0 0 1 1]"),
+                "spec.source.queries[0].query",
+                "must each be less than 25mi",
+            ),
+            (
+                "query with context: not domain.entity",
+                |tp| set_query(tp, "context:799022225751871488"),
+                "spec.source.queries[0].query",
+                "is not domain_id.entity_id",
+            ),
+            (
+                "query with a bad country code",
+                |tp| set_query(tp, "covid place_country:UK"),
+                "spec.source.queries[0].query",
+                "'UK' is not an ISO 3166-1 alpha-2 country code",
             ),
             (
                 "query of NBSP",
@@ -1040,6 +1130,42 @@ mod tests {
             }),
             ("query with group and negation", |tp| {
                 set_query(tp, "(covid OR flu) -is:retweet has:links")
+            }),
+            ("query with emoji", |tp| set_query(tp, "(😷 OR 🦠) covid")),
+            (
+                "query with url:, context:, entity:, conversation_id:",
+                |tp| {
+                    set_query(
+                        tp,
+                        "url:\"who.int\" OR context:10.799022225751871488 OR entity:\"Michael Jordan\" OR conversation_id:1334987486343299072",
+                    )
+                },
+            ),
+            ("query with place and geo operators", |tp| {
+                set_query(
+                    tp,
+                    "covid (place:\"new york city\" OR place_country:BR OR point_radius:[2.355128 48.861118 24mi] OR bounding_box:[-105.301758 39.964069 -105.178505 40.09455])",
+                )
+            }),
+            (
+                "query with to:, retweets_of:, in_reply_to_tweet_id:, has:video_link, -is:nullcast",
+                |tp| {
+                    set_query(
+                        tp,
+                        "(to:WHO OR retweets_of:WHO OR in_reply_to_tweet_id:1539382664746020864) has:video_link -is:nullcast",
+                    )
+                },
+            ),
+            ("query of 4096 on Enterprise", |tp| {
+                tp.spec.source.access_level = AccessLevel::Enterprise;
+                set_query(tp, &format!("covid {}", "x".repeat(4090)))
+            }),
+            ("query with core operators on Basic", |tp| {
+                tp.spec.source.access_level = AccessLevel::Basic;
+                set_query(
+                    tp,
+                    "covid url:\"who.int\" -is:retweet has:images lang:zh-CN",
+                )
             }),
             ("base url with other path", |tp| {
                 tp.spec.source.base_url = "https://proxy.example.com/x-api".into()

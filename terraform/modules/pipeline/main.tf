@@ -36,6 +36,7 @@ locals {
       } : k => v if v != null }
       safetyMarginPercent = var.source_config.safety_margin_percent
       maxResults          = var.source_config.max_results
+      accessLevel         = var.source_config.access_level
       fields = var.source_config.fields == null ? null : { for k, v in {
         expansions  = var.source_config.fields.expansions
         tweetFields = var.source_config.fields.tweet_fields

@@ -106,6 +106,9 @@ variable "source_config" {
     }), {})
     safety_margin_percent = optional(number, 10)
     max_results           = optional(number, 100)
+    # X project access level: Basic, Pro, PayPerUse or Enterprise (query length and advanced
+    # operators; docs/queries.md). Unset leaves the CRD's default, Pro.
+    access_level = optional(string)
     fields = optional(object({
       expansions   = optional(list(string))
       tweet_fields = optional(list(string))
@@ -142,6 +145,10 @@ variable "source_config" {
   validation {
     condition     = var.source_config.safety_margin_percent >= 0 && var.source_config.safety_margin_percent <= 90
     error_message = "source.safety_margin_percent must be between 0 and 90."
+  }
+  validation {
+    condition     = var.source_config.access_level == null ? true : contains(["Basic", "Pro", "PayPerUse", "Enterprise"], var.source_config.access_level)
+    error_message = "source.access_level must be Basic, Pro, PayPerUse or Enterprise (the X project's access level; it sets the longest query and the advanced operators)."
   }
   validation {
     condition     = var.source_config.max_results >= 10 && var.source_config.max_results <= 100

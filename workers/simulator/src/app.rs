@@ -19,7 +19,7 @@ use crate::ledger::{Ledger, LedgerSnapshot};
 use crate::limits::{Admission, RateHeaders, TokenLimits};
 use crate::metrics::{FaultLabel, SimMetrics, TokenStatus};
 use crate::params::{self, ParamError};
-use crate::query::{self, QueryError};
+use crate::query::{self, AccessLevel, QueryError};
 use crate::search;
 
 pub fn now_ms() -> i64 {
@@ -71,6 +71,7 @@ pub struct AppState {
     requests: AtomicU64,
     metrics: SimMetrics,
     ledger: Mutex<Ledger>,
+    access_level: AccessLevel,
 }
 
 /// Per-token counters, for tests and `/_sim/stats`. The three kinds of trouble are apart, so a
@@ -149,7 +150,7 @@ impl SimHandle {
     /// Ids (newest first) of every post published so far, within the 7-day window, that
     /// matches `query`: what a perfect client would have collected.
     pub fn matching_ids(&self, query: &str) -> Result<Vec<String>, QueryError> {
-        let expr = query::parse(query)?;
+        let expr = query::parse_for(query, self.state.access_level)?;
         let now = now_ms();
         let corpus = &self.state.corpus;
         let visible = corpus.visible_count(now);
@@ -215,6 +216,7 @@ pub(crate) struct AppParts {
     pub faults: FaultConfig,
     pub metrics: SimMetrics,
     pub ledger_capacity: usize,
+    pub access_level: AccessLevel,
 }
 
 pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
@@ -225,6 +227,7 @@ pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
         faults,
         metrics,
         ledger_capacity,
+        access_level,
     } = parts;
     let tokens = tokens
         .into_iter()
@@ -242,6 +245,7 @@ pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
         requests: AtomicU64::new(0),
         metrics,
         ledger: Mutex::new(Ledger::new(ledger_capacity)),
+        access_level,
     });
     let router = Router::new()
         .route("/2/tweets/search/recent", get(search_recent))
@@ -444,7 +448,7 @@ async fn search_recent(
         );
     }
 
-    let params = match params::parse(&pairs, now, state.seed) {
+    let params = match params::parse(&pairs, now, state.seed, state.access_level) {
         Ok(p) => p,
         Err(errors) => {
             count(400, |t| t.bad_requests += 1);

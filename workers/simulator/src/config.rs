@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::CorpusConfig;
+use crate::query::AccessLevel;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -20,6 +21,9 @@ pub struct SimConfig {
     /// Distinct (token, query, post id) entries the ledger keeps (8 bytes each); past it the
     /// ledger's counters go on and it reports `overflowed`.
     pub ledger_capacity: usize,
+    /// The X access level the simulator answers as: `Basic`, `Pro`, `PayPerUse` or `Enterprise`
+    /// (the longest query, and whether the advanced operators are accepted).
+    pub access_level: String,
 }
 
 impl Default for SimConfig {
@@ -31,6 +35,7 @@ impl Default for SimConfig {
             corpus: CorpusConfig::default(),
             faults: FaultConfig::default(),
             ledger_capacity: crate::ledger::DEFAULT_CAPACITY,
+            access_level: AccessLevel::default().name().to_string(),
         }
     }
 }
@@ -130,12 +135,15 @@ pub enum ConfigError {
     Env { var: &'static str, message: String },
     #[error("token {name:?}: {message}")]
     Token { name: String, message: String },
+    #[error("access_level: {0}")]
+    AccessLevel(#[from] crate::query::UnknownAccessLevel),
 }
 
 impl SimConfig {
     /// Loads the file named by `--config` (first argument pair) or `XAPI_SIM_CONFIG`, then
     /// applies `XAPI_SIM_LISTEN`, `XAPI_SIM_PORT`, `XAPI_SIM_SEED`, `XAPI_SIM_POSTS_PER_SECOND`,
-    /// `XAPI_SIM_BACKFILL_POSTS`, `XAPI_SIM_MAX_POSTS`, `XAPI_SIM_LEDGER_CAPACITY` and `XAPI_SIM_TOKENS`
+    /// `XAPI_SIM_BACKFILL_POSTS`, `XAPI_SIM_MAX_POSTS`, `XAPI_SIM_LEDGER_CAPACITY`,
+    /// `XAPI_SIM_ACCESS_LEVEL` and `XAPI_SIM_TOKENS`
     /// (`name:token:requests/window_seconds:monthly_cap`, comma-separated).
     pub fn load(
         args: &[String],
@@ -192,6 +200,10 @@ impl SimConfig {
         if let Some(v) = env("XAPI_SIM_LEDGER_CAPACITY") {
             config.ledger_capacity = parse("XAPI_SIM_LEDGER_CAPACITY", &v)?;
         }
+        if let Some(v) = env("XAPI_SIM_ACCESS_LEVEL") {
+            config.access_level = v;
+        }
+        config.access_level()?;
         if let Some(v) = env("XAPI_SIM_TOKENS") {
             config.tokens = v
                 .split(',')
@@ -200,6 +212,11 @@ impl SimConfig {
                 .collect::<Result<_, _>>()?;
         }
         Ok(config)
+    }
+
+    /// The access level queries are judged at.
+    pub fn access_level(&self) -> Result<AccessLevel, ConfigError> {
+        Ok(self.access_level.parse()?)
     }
 
     /// Resolves every token's secret (inline or from its file).
@@ -286,6 +303,24 @@ mod tests {
             !err.to_string().contains("secret-value"),
             "never echo a token: {err}"
         );
+    }
+
+    #[test]
+    fn access_level_from_env_or_file() {
+        let defaults = SimConfig::load(&[], |_| None).expect("defaults");
+        assert_eq!(defaults.access_level().expect("level"), AccessLevel::Pro);
+        let env = |k: &str| (k == "XAPI_SIM_ACCESS_LEVEL").then(|| "Enterprise".to_string());
+        let c = SimConfig::load(&[], env).expect("load");
+        assert_eq!(c.access_level().expect("level"), AccessLevel::Enterprise);
+        let bad = |k: &str| (k == "XAPI_SIM_ACCESS_LEVEL").then(|| "Gold".to_string());
+        let err = SimConfig::load(&[], bad).expect_err("unknown level");
+        assert!(
+            err.to_string()
+                .contains("Basic, Pro, PayPerUse, Enterprise"),
+            "{err}"
+        );
+        let c: SimConfig = serde_json::from_str(r#"{"access_level":"Basic"}"#).expect("parse");
+        assert_eq!(c.access_level().expect("level"), AccessLevel::Basic);
     }
 
     #[test]

@@ -12,12 +12,21 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::query::{PostFacts, tokenize};
+use crate::query::geo::BoundingBox;
+use crate::query::{PlaceFacts, PostFacts, UserRef, normalize, tokenize};
 
 /// X's snowflake epoch (2010-11-04T01:42:54.657Z).
 pub const TWITTER_EPOCH_MS: i64 = 1_288_834_974_657;
 const SEQUENCE_BITS: u32 = 22;
 const USERS: usize = 600;
+/// The X List whose members are the health-organisation accounts (users 0..6), for `list:`.
+pub const HEALTH_ORGS_LIST_ID: u64 = 1_356_293_405_893_099_520;
+/// The source of posts created for promotion only, which `-is:nullcast` removes.
+pub const NULLCAST_SOURCE: &str = "Twitter for Advertisers";
+/// Emoji posts end with; ❤️ carries a variation selector, as X's note on quoting emoji expects.
+const EMOJI: [&str; 5] = ["😷", "🦠", "💉", "❤\u{FE0F}", "🏠"];
+/// Cashtags of vaccine makers.
+const CASHTAGS: [&str; 4] = ["PFE", "MRNA", "BNTX", "AZN"];
 const SOURCES: [&str; 3] = [
     "Twitter for iPhone",
     "Twitter for Android",
@@ -132,6 +141,61 @@ pub struct MentionEntity {
     pub user: usize,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Photo,
+    Video,
+}
+
+impl MediaKind {
+    pub fn api_name(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
+/// A photo or a native video attached to a post.
+#[derive(Debug, Clone)]
+pub struct SimMedia {
+    pub media_key: String,
+    pub kind: MediaKind,
+}
+
+/// A context annotation: X's topic classification of a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextAnnotation {
+    pub domain_id: u64,
+    pub domain_name: &'static str,
+    pub entity_id: u64,
+    pub entity_name: &'static str,
+}
+
+/// Every post is about Covid-19 (X's "Ongoing News Story" domain).
+pub const CONTEXT_COVID: ContextAnnotation = ContextAnnotation {
+    domain_id: 123,
+    domain_name: "Ongoing News Story",
+    entity_id: 1_220_701_888_179_359_745,
+    entity_name: "COVID-19",
+};
+/// Posts that mention a vaccine.
+pub const CONTEXT_VACCINES: ContextAnnotation = ContextAnnotation {
+    domain_id: 131,
+    domain_name: "Unified Twitter Taxonomy",
+    entity_id: 1_301_551_223_338_668_032,
+    entity_name: "Vaccines",
+};
+
+/// An entity annotation (named-entity recognition) over a span of the text.
+#[derive(Debug, Clone)]
+pub struct EntityAnnotation {
+    pub start: usize,
+    pub end: usize,
+    pub kind: &'static str,
+    pub normalized_text: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct UrlEntity {
     pub start: usize,
@@ -155,7 +219,13 @@ pub struct SimPost {
     pub hashtags: Vec<HashtagEntity>,
     pub mentions: Vec<MentionEntity>,
     pub urls: Vec<UrlEntity>,
+    pub cashtags: Vec<HashtagEntity>,
+    pub annotations: Vec<EntityAnnotation>,
+    pub context: Vec<ContextAnnotation>,
+    pub media: Option<SimMedia>,
     pub place: Option<usize>,
+    /// Exact (longitude, latitude) shared with the post, inside its place.
+    pub coordinates: Option<(f64, f64)>,
     /// retweet, reply, like, quote, bookmark, impression.
     pub metrics: [u64; 6],
     pub possibly_sensitive: bool,
@@ -285,7 +355,12 @@ impl Corpus {
             hashtags: vec![],
             mentions: vec![],
             urls: vec![],
+            cashtags: vec![],
+            annotations: vec![],
+            context: vec![],
+            media: base.media.clone(),
             place: base.place,
+            coordinates: base.coordinates,
             metrics: [0; 6],
             possibly_sensitive: rng.random_bool(0.02),
             source: SOURCES[rng.random_range(0..SOURCES.len())],
@@ -297,7 +372,10 @@ impl Corpus {
             let original_index = earlier(&mut rng);
             let original = self.base(original_index);
             post.lang = original.lang;
+            // A Retweet carries no place (X keeps it on the original) but shows its media.
             post.place = None;
+            post.coordinates = None;
+            post.media = original.media.clone();
             text.push("RT ");
             text.mention(original.author, &self.users);
             text.push(": ");
@@ -327,10 +405,16 @@ impl Corpus {
         } else {
             text.append(&base.text);
         }
+        post.annotations = self.place_annotations(&text.text);
+        post.context = context_of(&text.text);
         post.text = text.text;
         post.hashtags = text.hashtags;
         post.mentions = text.mentions;
         post.urls = text.urls;
+        post.cashtags = text.cashtags;
+        if mix(self.seed, 6, index).is_multiple_of(100) {
+            post.source = NULLCAST_SOURCE;
+        }
         let heavy = |rng: &mut StdRng, max: f64| (rng.random::<f64>().powi(4) * max) as u64;
         if !matches!(post.referenced.first(), Some((RefKind::Retweeted, _))) {
             post.metrics = [
@@ -342,24 +426,120 @@ impl Corpus {
                 20 + heavy(&mut rng, 50_000.0),
             ];
         }
-        post.facts = PostFacts {
-            tokens: tokenize(&post.text),
+        post.facts = self.facts_of(&post);
+        post
+    }
+
+    fn user_ref(&self, user: usize) -> UserRef {
+        UserRef {
+            username: self.users[user].username.to_lowercase(),
+            id: self.users[user].id.clone(),
+        }
+    }
+
+    /// What the query operators match on, from a generated post.
+    fn facts_of(&self, post: &SimPost) -> PostFacts {
+        let tokens = tokenize(&post.text);
+        let context = &post.context;
+        let referenced = |kind: RefKind| {
+            post.referenced
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, index)| *index)
+        };
+        let retweeted = referenced(RefKind::Retweeted);
+        let replied_to = referenced(RefKind::RepliedTo);
+        let quoted = referenced(RefKind::Quoted);
+        let entity_names = post
+            .annotations
+            .iter()
+            .map(|a| normalize(&a.normalized_text))
+            .chain(context.iter().map(|c| normalize(c.entity_name)))
+            .collect();
+        let [retweets, replies, likes, ..] = post.metrics;
+        PostFacts {
             hashtags: post.hashtags.iter().map(|h| h.tag.to_lowercase()).collect(),
+            cashtags: post.cashtags.iter().map(|c| c.tag.to_lowercase()).collect(),
             mentions: post
                 .mentions
                 .iter()
                 .map(|m| self.users[m.user].username.to_lowercase())
                 .collect(),
             author: self.users[post.author].username.to_lowercase(),
+            author_id: self.users[post.author].id.clone(),
             author_verified: self.users[post.author].verified,
+            author_lists: if post.author < 6 {
+                vec![HEALTH_ORGS_LIST_ID]
+            } else {
+                vec![]
+            },
             lang: post.lang.code().to_string(),
-            is_retweet: matches!(post.referenced.first(), Some((RefKind::Retweeted, _))),
+            is_retweet: retweeted.is_some(),
             is_reply: post.in_reply_to_user.is_some(),
-            is_quote: matches!(post.referenced.first(), Some((RefKind::Quoted, _))),
+            is_quote: quoted.is_some(),
+            is_nullcast: post.source == NULLCAST_SOURCE,
+            retweet_of_user: retweeted.map(|i| self.user_ref(self.base(i).author)),
+            in_reply_to_user: post.in_reply_to_user.map(|u| self.user_ref(u)),
+            in_reply_to_tweet: replied_to.map(|i| self.id_of(i)),
+            retweet_of_tweet: retweeted.map(|i| self.id_of(i)),
+            quote_of_tweet: quoted.map(|i| self.id_of(i)),
+            conversation_id: post.conversation_id,
+            url_tokens: post
+                .urls
+                .iter()
+                .flat_map(|u| [tokenize(&u.url), tokenize(&u.expanded_url)])
+                .collect(),
+            context: context.iter().map(|c| (c.domain_id, c.entity_id)).collect(),
+            entity_names,
+            place: post.place.map(|p| {
+                let place = &self.places[p].1;
+                let [west, south, east, north] = place.bbox;
+                PlaceFacts {
+                    id: place.id.clone(),
+                    name: normalize(&place.name),
+                    full_name: normalize(&place.full_name),
+                    country_code: place.country_code.clone(),
+                    bbox: BoundingBox {
+                        west,
+                        south,
+                        east,
+                        north,
+                    },
+                }
+            }),
+            coordinates: post.coordinates,
             has_links: !post.urls.is_empty(),
-            has_geo: post.place.is_some(),
-        };
-        post
+            has_media: post.media.is_some(),
+            has_images: post
+                .media
+                .as_ref()
+                .is_some_and(|m| m.kind == MediaKind::Photo),
+            has_video: post
+                .media
+                .as_ref()
+                .is_some_and(|m| m.kind == MediaKind::Video),
+            like_count: likes,
+            reply_count: replies,
+            repost_count: retweets,
+            tokens,
+        }
+    }
+
+    /// Entity annotations for the city names the text mentions.
+    fn place_annotations(&self, text: &str) -> Vec<EntityAnnotation> {
+        self.places
+            .iter()
+            .filter_map(|(_, place)| {
+                let byte = text.find(&place.name)?;
+                let start = text[..byte].chars().count();
+                Some(EntityAnnotation {
+                    start,
+                    end: start + place.name.chars().count() - 1,
+                    kind: "Place",
+                    normalized_text: place.name.clone(),
+                })
+            })
+            .collect()
     }
 
     /// The original content of post `index` (what a retweet of it copies).
@@ -409,6 +589,18 @@ impl Corpus {
             text.push(" ");
             text.hashtag(tag);
         }
+        // A separate stream, so the draws above (and the posts they made) stay as they were.
+        let mut extra = StdRng::seed_from_u64(mix(self.seed, 5, index));
+        if extra.random_bool(0.05) {
+            let tag = CASHTAGS.choose(&mut extra).copied().unwrap_or("PFE");
+            text.push(" ");
+            text.cashtag(tag);
+        }
+        if extra.random_bool(0.2) {
+            let emoji = EMOJI.choose(&mut extra).copied().unwrap_or("😷");
+            text.push(" ");
+            text.push(emoji);
+        }
         if rng.random_bool(0.3) {
             let (expanded, display) = content.links.choose(&mut rng).copied().unwrap_or(("", ""));
             text.push(" ");
@@ -416,11 +608,46 @@ impl Corpus {
             text.url_with_display(link, expanded.to_string(), display.to_string());
         }
         let place = rng.random_bool(0.1).then_some(city);
+        let media = extra.random_bool(0.12).then(|| {
+            let kind = if extra.random_bool(0.35) {
+                MediaKind::Video
+            } else {
+                MediaKind::Photo
+            };
+            let link = tco(&mut extra);
+            let target = format!(
+                "https://twitter.com/{}/status/{}/{}/1",
+                self.users[author].username,
+                self.id_of(index),
+                kind.api_name()
+            );
+            let display = format!("pic.twitter.com/{}", &link["https://t.co/".len()..]);
+            text.push(" ");
+            text.url_with_display(link, target, display);
+            SimMedia {
+                media_key: format!(
+                    "{}_{}",
+                    if kind == MediaKind::Photo { 3 } else { 7 },
+                    self.id_of(index)
+                ),
+                kind,
+            }
+        });
+        // Half the geo-tagged posts share an exact point inside their place.
+        let coordinates = place.filter(|_| extra.random_bool(0.5)).map(|p| {
+            let [west, south, east, north] = self.places[p].1.bbox;
+            (
+                west + (east - west) * extra.random::<f64>(),
+                south + (north - south) * extra.random::<f64>(),
+            )
+        });
         Base {
             lang,
             author,
             text,
             place,
+            media,
+            coordinates,
         }
     }
 
@@ -435,11 +662,25 @@ impl Corpus {
     }
 }
 
+/// X's topic classification, from the words of the text.
+fn context_of(text: &str) -> Vec<ContextAnnotation> {
+    let mut context = vec![CONTEXT_COVID];
+    if tokenize(text)
+        .iter()
+        .any(|t| matches!(t.as_str(), "vaccine" | "vacina" | "vacuna"))
+    {
+        context.push(CONTEXT_VACCINES);
+    }
+    context
+}
+
 struct Base {
     lang: Lang,
     author: usize,
     text: TextBuilder,
     place: Option<usize>,
+    media: Option<SimMedia>,
+    coordinates: Option<(f64, f64)>,
 }
 
 fn tco(rng: &mut StdRng) -> String {
@@ -458,6 +699,7 @@ struct TextBuilder {
     hashtags: Vec<HashtagEntity>,
     mentions: Vec<MentionEntity>,
     urls: Vec<UrlEntity>,
+    cashtags: Vec<HashtagEntity>,
 }
 
 impl TextBuilder {
@@ -471,6 +713,17 @@ impl TextBuilder {
         self.push("#");
         self.push(tag);
         self.hashtags.push(HashtagEntity {
+            start,
+            end: self.chars,
+            tag: tag.to_string(),
+        });
+    }
+
+    fn cashtag(&mut self, tag: &str) {
+        let start = self.chars;
+        self.push("$");
+        self.push(tag);
+        self.cashtags.push(HashtagEntity {
             start,
             end: self.chars,
             tag: tag.to_string(),
@@ -531,6 +784,12 @@ impl TextBuilder {
             end: u.end + shift,
             ..u.clone()
         }));
+        self.cashtags
+            .extend(other.cashtags.iter().map(|c| HashtagEntity {
+                start: c.start + shift,
+                end: c.end + shift,
+                tag: c.tag.clone(),
+            }));
     }
 }
 

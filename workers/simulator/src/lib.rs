@@ -15,6 +15,8 @@ pub mod corpus;
 pub mod ledger;
 pub mod limits;
 pub mod metrics;
+#[cfg(test)]
+mod operator_tests;
 pub mod params;
 pub mod search;
 
@@ -81,6 +83,7 @@ impl RunningSimulator {
 /// Starts a simulator on `config.listen` (use port 0 in tests).
 pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
     let tokens = config.resolved_tokens()?;
+    let access_level = config.access_level()?;
     let corpus = corpus::Corpus::new(&config.corpus, config.seed, app::now_ms());
     let metrics = metrics::SimMetrics::default();
     let mut registry = Registry::with_prefix("xapi_sim");
@@ -92,6 +95,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
         faults: config.faults.clone(),
         metrics,
         ledger_capacity: config.ledger_capacity,
+        access_level,
     });
     let readiness = Readiness::new();
     readiness.set(true);

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::corpus::TWITTER_EPOCH_MS;
-use crate::query::{self, Expr};
+use crate::query::{self, AccessLevel, Expr};
 
 /// The parameters the real endpoint accepts; anything else is a 400.
 pub const ACCEPTED: &[&str] = &[
@@ -153,6 +153,7 @@ pub fn parse(
     pairs: &[(String, String)],
     now_ms: i64,
     token_key: u64,
+    access_level: AccessLevel,
 ) -> Result<SearchParams, Vec<ParamError>> {
     let mut errors = Vec::new();
     let mut values: HashMap<&str, &str> = HashMap::new();
@@ -183,7 +184,7 @@ pub fn parse(
             ));
             None
         }
-        Some(q) => match query::parse(q) {
+        Some(q) => match query::parse_for(q, access_level) {
             Ok(expr) => Some(expr),
             Err(e) => {
                 errors.push(ParamError::one("query", vec![(*q).into()], e.message));
@@ -392,8 +393,26 @@ mod tests {
     }
 
     #[test]
+    fn the_access_level_sets_the_query_limit_and_operators() {
+        let long = format!("covid {}", "x".repeat(600));
+        let judge = |query: &str, level| parse(&pairs(&[("query", query)]), NOW, 1, level);
+        assert!(judge(&long, AccessLevel::Enterprise).is_ok());
+        let errs = judge(&long, AccessLevel::Pro).expect_err("606 > 512");
+        assert!(errs[0].message.contains("(606) exceeds the maximum of 512"));
+        assert!(judge("covid place_country:BR", AccessLevel::Pro).is_ok());
+        let errs = judge("covid place_country:BR", AccessLevel::Basic).expect_err("advanced");
+        assert!(errs[0].message.contains("not available in current product"));
+    }
+
+    #[test]
     fn defaults_and_accepted_values() {
-        let p = parse(&pairs(&[("query", "covid lang:en")]), NOW, 1).expect("valid");
+        let p = parse(
+            &pairs(&[("query", "covid lang:en")]),
+            NOW,
+            1,
+            AccessLevel::default(),
+        )
+        .expect("valid");
         assert_eq!(p.max_results, 10);
         let p = parse(
             &pairs(&[
@@ -411,6 +430,7 @@ mod tests {
             ]),
             NOW,
             1,
+            AccessLevel::default(),
         )
         .expect("valid");
         assert_eq!(p.max_results, 100);
@@ -432,6 +452,7 @@ mod tests {
             ]),
             NOW,
             1,
+            AccessLevel::default(),
         )
         .expect_err("invalid");
         let messages: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
@@ -450,12 +471,13 @@ mod tests {
         assert!(messages.iter().any(|m| m.contains("[color] is not one of")));
         assert!(messages.iter().any(|m| m.contains("minimum of 10 seconds")));
         assert!(messages.iter().any(|m| m.contains("in conjunction with")));
-        let missing = parse(&pairs(&[]), NOW, 1).expect_err("no query");
+        let missing = parse(&pairs(&[]), NOW, 1, AccessLevel::default()).expect_err("no query");
         assert_eq!(missing[0].names().collect::<Vec<_>>(), ["query"]);
         let old = parse(
             &pairs(&[("query", "covid"), ("start_time", "2025-01-01T00:00:00Z")]),
             NOW,
             1,
+            AccessLevel::default(),
         )
         .expect_err("too old");
         assert!(old[0].message.contains("must be on or after"));
@@ -596,13 +618,14 @@ mod tests {
         for (case, extra, expected) in cases {
             let mut list = vec![("query", "covid")];
             list.extend(extra);
-            let got: Vec<(Vec<String>, String)> = match parse(&pairs(&list), NOW, 1) {
-                Ok(_) => vec![],
-                Err(errors) => errors
-                    .iter()
-                    .map(|e| (e.names().map(String::from).collect(), e.message.clone()))
-                    .collect(),
-            };
+            let got: Vec<(Vec<String>, String)> =
+                match parse(&pairs(&list), NOW, 1, AccessLevel::default()) {
+                    Ok(_) => vec![],
+                    Err(errors) => errors
+                        .iter()
+                        .map(|e| (e.names().map(String::from).collect(), e.message.clone()))
+                        .collect(),
+                };
             let expected: Vec<(Vec<String>, String)> = expected
                 .into_iter()
                 .map(|(names, m)| (names.into_iter().map(String::from).collect(), m.into()))
@@ -630,6 +653,7 @@ mod tests {
             &pairs(&[("query", "covid"), ("pagination_token", &t)]),
             NOW,
             9,
+            AccessLevel::default(),
         )
         .expect("valid");
         assert_eq!(p.cursor, Some(12345));
@@ -637,6 +661,7 @@ mod tests {
             &pairs(&[("query", "covid"), ("next_token", "nope")]),
             NOW,
             9,
+            AccessLevel::default(),
         )
         .expect_err("bad");
         assert!(

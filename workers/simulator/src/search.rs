@@ -119,7 +119,34 @@ fn render_post(corpus: &Corpus, post: &SimPost, p: &SearchParams) -> Value {
     if let Some(place) = post.place
         && (wants(f, "geo") || wants(x, "geo.place_id"))
     {
-        o.insert("geo".into(), json!({"place_id": corpus.places[place].1.id}));
+        let mut geo = Map::new();
+        geo.insert("place_id".into(), json!(corpus.places[place].1.id));
+        if let Some((longitude, latitude)) = post.coordinates {
+            geo.insert(
+                "coordinates".into(),
+                json!({"type": "Point", "coordinates": [longitude, latitude]}),
+            );
+        }
+        o.insert("geo".into(), Value::Object(geo));
+    }
+    if let Some(media) = &post.media
+        && (wants(f, "attachments") || wants(x, "attachments.media_keys"))
+    {
+        o.insert(
+            "attachments".into(),
+            json!({"media_keys": [media.media_key]}),
+        );
+    }
+    if wants(f, "context_annotations") && !post.context.is_empty() {
+        let list: Vec<Value> = post
+            .context
+            .iter()
+            .map(|c| {
+                json!({"domain": {"id": c.domain_id.to_string(), "name": c.domain_name},
+                       "entity": {"id": c.entity_id.to_string(), "name": c.entity_name}})
+            })
+            .collect();
+        o.insert("context_annotations".into(), Value::Array(list));
     }
     if wants(f, "public_metrics") {
         let [retweet, reply, like, quote, bookmark, impression] = post.metrics;
@@ -160,6 +187,25 @@ fn render_post(corpus: &Corpus, post: &SimPost, p: &SearchParams) -> Value {
                 })
                 .collect();
             entities.insert("urls".into(), Value::Array(urls));
+        }
+        if !post.cashtags.is_empty() {
+            let tags: Vec<Value> = post
+                .cashtags
+                .iter()
+                .map(|c| json!({"start": c.start, "end": c.end, "tag": c.tag}))
+                .collect();
+            entities.insert("cashtags".into(), Value::Array(tags));
+        }
+        if !post.annotations.is_empty() {
+            let list: Vec<Value> = post
+                .annotations
+                .iter()
+                .map(|a| {
+                    json!({"start": a.start, "end": a.end, "probability": 0.9,
+                           "type": a.kind, "normalized_text": a.normalized_text})
+                })
+                .collect();
+            entities.insert("annotations".into(), Value::Array(list));
         }
         if !entities.is_empty() {
             o.insert("entities".into(), Value::Object(entities));
@@ -262,7 +308,13 @@ pub fn render(corpus: &Corpus, page: &Page, p: &SearchParams, token_key: u64) ->
     };
     let mut tweets: Vec<u64> = Vec::new();
     let mut places: Vec<usize> = Vec::new();
+    let mut media: Vec<Value> = Vec::new();
     for post in &page.posts {
+        if wants(x, "attachments.media_keys")
+            && let Some(m) = &post.media
+        {
+            media.push(json!({"media_key": m.media_key, "type": m.kind.api_name()}));
+        }
         if wants(x, "author_id") {
             add_user(post.author);
         }
@@ -302,6 +354,9 @@ pub fn render(corpus: &Corpus, page: &Page, p: &SearchParams, token_key: u64) ->
             .map(|i| render_post(corpus, &corpus.post(*i), p))
             .collect();
         includes.insert("tweets".into(), Value::Array(list));
+    }
+    if !media.is_empty() {
+        includes.insert("media".into(), Value::Array(media));
     }
     if !places.is_empty() {
         let list = places

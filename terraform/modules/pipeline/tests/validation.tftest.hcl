@@ -142,3 +142,28 @@ run "system_schema_is_refused" {
   }
   expect_failures = [var.mysql]
 }
+
+run "access_level_reaches_the_manifest" {
+  command = plan
+  variables {
+    source_config = {
+      queries      = [{ name = "a", query = "covid place_country:BR" }]
+      access_level = "Enterprise"
+    }
+  }
+  assert {
+    condition     = kubernetes_manifest.pipeline.manifest.spec.source.accessLevel == "Enterprise"
+    error_message = "source.access_level must become spec.source.accessLevel"
+  }
+}
+
+run "unknown_access_level_is_refused" {
+  command = plan
+  variables {
+    source_config = {
+      queries      = [{ name = "a", query = "covid" }]
+      access_level = "Gold"
+    }
+  }
+  expect_failures = [var.source_config]
+}
