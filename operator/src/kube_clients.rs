@@ -64,7 +64,101 @@ pub async fn infer(api_timeout: Duration) -> Result<KubeClients, KubeClientError
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::Api;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     use super::*;
+
+    /// A stand-in API server on loopback: it counts requests and answers each with `answer`, or
+    /// never answers at all when `answer` is `None` (a hung connection).
+    async fn api_server(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&requests);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let counted = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0_u8; 16 * 1024];
+                    loop {
+                        match socket.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {
+                                counted.fetch_add(1, Ordering::SeqCst);
+                                match answer {
+                                    Some(text) => {
+                                        let _ = socket.write_all(text.as_bytes()).await;
+                                    }
+                                    None => std::future::pending::<()>().await,
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (url, requests)
+    }
+
+    fn client(config: Config) -> Api<ConfigMap> {
+        Api::namespaced(Client::try_from(config).expect("client"), "default")
+    }
+
+    const TOO_MANY: &str = concat!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: 122\r\n\r\n",
+        r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too many requests","reason":"TooManyRequests","code":429}"#
+    );
+
+    /// The failure first: kube's default client waits for ever on an API server that stops
+    /// answering; ours gives up after the API timeout with an error the reconcile reports.
+    #[tokio::test]
+    async fn a_request_to_an_api_server_that_never_answers_fails_after_the_timeout() {
+        let (url, _) = api_server(None).await;
+        let base = Config::new(url.parse().expect("uri"));
+        let default = client(base.clone());
+        let waited = tokio::time::timeout(Duration::from_secs(3), default.get_opt("x")).await;
+        assert!(
+            waited.is_err(),
+            "kube's default client should still be waiting after 3 s (no read timeout)"
+        );
+        let (requests, _) = configs(base, Duration::from_secs(1));
+        let bounded = client(requests);
+        let answer = tokio::time::timeout(Duration::from_secs(10), bounded.get_opt("x"))
+            .await
+            .expect("the API timeout ends the request, not this test's bound");
+        assert!(answer.is_err(), "a hung request is an error: {answer:?}");
+    }
+
+    /// The failure first: kube's default client retries a 429 by itself without a word; ours
+    /// sends the request once and hands the 429 to the reconcile's error policy.
+    #[tokio::test]
+    async fn a_429_is_returned_to_the_reconcile_not_retried_silently() {
+        let (url, counted) = api_server(Some(TOO_MANY)).await;
+        let base = Config::new(url.parse().expect("uri"));
+        let default = client(base.clone());
+        let _ = tokio::time::timeout(Duration::from_secs(2), default.get_opt("x")).await;
+        let silent_retries = counted.swap(0, Ordering::SeqCst);
+        assert!(
+            silent_retries > 1,
+            "kube's default client retries 429s itself ({silent_retries} requests seen)"
+        );
+        let (requests, _) = configs(base, Duration::from_secs(5));
+        let answer = client(requests).get_opt("x").await;
+        assert!(
+            matches!(&answer, Err(kube::Error::Api(status)) if status.code == 429),
+            "{answer:?}"
+        );
+        assert_eq!(counted.load(Ordering::SeqCst), 1, "sent exactly once");
+    }
 
     #[test]
     fn requests_are_bounded_and_never_retried_silently_and_watches_outlive_the_watch_timeout() {
