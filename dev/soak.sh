@@ -30,8 +30,10 @@ main() {
   cd "$ROOT"
   mkdir -p "$out"
   # What a fresh run would build anyway, built once up front so each run times only itself.
+  t0=$(date +%s)
   cargo build --workspace --bins --locked
   cargo test --workspace --locked --no-run
+  echo "::: soak: workspace build $(($(date +%s) - t0))s"
   local table="$out/table.md"
   printf '| run | started (UTC) | result | seconds | failed tests |\n| --- | --- | --- | --- | --- |\n' >"$table"
   for ((i = 1; i <= runs; i++)); do
