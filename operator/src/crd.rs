@@ -14,6 +14,7 @@ use tweetpipe_common::contract::fields::{REQUIRED_TWEET_FIELDS, REQUIRED_USER_FI
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
 };
+use tweetpipe_schema::{GRANT_WILDCARDS, RESERVED_DATABASES};
 use tweetpipe_xquery::fields;
 
 /// Name of the finalizer the operator puts on every pipeline.
@@ -65,6 +66,28 @@ pub fn reserved_topic_suffix_message() -> String {
         "kafka.topic must not end in {listed}: those suffixes are the pipeline's own companion topics"
     )
 }
+/// CEL rule: the database is none of the schema crate's [`RESERVED_DATABASES`], in any case,
+/// e.g. `!(self.lowerAscii() in ['mysql', …, 'tweetpipe_control'])`.
+pub fn reserved_database_rule() -> String {
+    let listed = RESERVED_DATABASES
+        .map(|name| format!("'{name}'"))
+        .join(", ");
+    format!("!(self.lowerAscii() in [{listed}])")
+}
+/// Message of [`reserved_database_rule`] (and of the admission check's twin).
+pub fn reserved_database_message() -> String {
+    format!(
+        "mysql.database must not be a system schema nor tweetpipe's ownership ledger ({}): a pipeline's accounts would get rights on the server's accounts or on which pipeline owns what",
+        RESERVED_DATABASES.join(", ")
+    )
+}
+/// CEL rule: the database is not made only of GRANT wildcards, e.g. `!self.matches('^[_%]+$')`.
+pub fn wildcard_database_rule() -> String {
+    let class: String = GRANT_WILDCARDS.iter().collect();
+    format!("!self.matches('^[{class}]+$')")
+}
+/// Message of [`wildcard_database_rule`] (and of the admission check's twin).
+pub const WILDCARD_DATABASE_MESSAGE: &str = "mysql.database must contain a letter or digit: a name made only of '_' is a probe for MySQL's GRANT wildcards, never a pipeline's database";
 /// CEL rule: a replica's minimum share fits one token's budget after the safety margin
 /// ([`tweetpipe_common::contract::budget::after_safety_margin`], written out in CEL).
 pub fn min_share_rule() -> String {
@@ -487,7 +510,8 @@ pub struct MySqlSpec {
     /// Database (schema) of this pipeline. Cannot change.
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]+$')").message("mysql.database may contain only ASCII letters, digits and '_'"))]
-    #[x_kube(validation = Rule::new("!(self.lowerAscii() in ['mysql', 'information_schema', 'performance_schema', 'sys'])").message("mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)"))]
+    #[x_kube(validation = Rule::new(reserved_database_rule()).message(reserved_database_message().as_str()))]
+    #[x_kube(validation = Rule::new(wildcard_database_rule()).message(WILDCARD_DATABASE_MESSAGE))]
     pub database: String,
     /// Read-only user for dashboards.
     #[serde(default, skip_serializing_if = "Option::is_none")]

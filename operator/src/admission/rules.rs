@@ -14,15 +14,14 @@ use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
     BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, Resources,
     SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
-    reserved_topic_suffix_message, topic_length_message,
+    WILDCARD_DATABASE_MESSAGE, reserved_database_message, reserved_topic_suffix_message,
+    topic_length_message,
 };
 use tweetpipe_common::contract::budget::{MAX_MARGIN_PERCENT, after_safety_margin};
 use tweetpipe_common::contract::topics::{MAX_POST_TOPIC_CHARS, is_companion_topic};
 
 /// Longest pipeline name: it prefixes workload, Secret and consumer-group names.
 pub const MAX_NAME_CHARS: usize = 40;
-/// Schemas a pipeline may not take over.
-const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
 /// One reason to refuse a pipeline: the offending field and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,10 +357,17 @@ fn check_mysql(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
             "mysql.database may contain only ASCII letters, digits and '_', at most 64 characters",
         ));
     }
-    if SYSTEM_SCHEMAS.contains(&mysql.database.to_ascii_lowercase().as_str()) {
+    // The schema crate's list and test: it refuses these too, before any statement.
+    if tweetpipe_schema::is_reserved_database(&mysql.database) {
         out.push(Refusal::new(
             "spec.mysql.database",
-            "mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)",
+            reserved_database_message(),
+        ));
+    }
+    if tweetpipe_schema::is_wildcard_only(&mysql.database) {
+        out.push(Refusal::new(
+            "spec.mysql.database",
+            WILDCARD_DATABASE_MESSAGE,
         ));
     }
     if let Some(user) = &mysql.reporting_user {
@@ -1069,6 +1075,18 @@ mod tests {
                 |tp| tp.spec.mysql.database = "MySQL".into(),
                 "spec.mysql.database",
                 "system schema",
+            ),
+            (
+                "ownership ledger as database",
+                |tp| tp.spec.mysql.database = "TweetPipe_Control".into(),
+                "spec.mysql.database",
+                "ownership ledger",
+            ),
+            (
+                "wildcard-only database",
+                |tp| tp.spec.mysql.database = "_____".into(),
+                "spec.mysql.database",
+                "letter or digit",
             ),
             (
                 "bad database name",
