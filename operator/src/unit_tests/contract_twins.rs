@@ -23,6 +23,7 @@ use crate::crd::{
     FieldsSpec, MIN_SHARE_MESSAGE, TweetPipeline, WILDCARD_DATABASE_MESSAGE,
     reserved_database_message, reserved_topic_suffix_message, topic_length_message,
 };
+use crate::policy::Policy;
 use tweetpipe_schema::{
     GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only,
 };
@@ -54,7 +55,7 @@ fn cel_messages(schema: &CompiledSchema, object: &Value) -> Vec<String> {
 fn admission_messages(object: &Value, field: &str) -> Vec<String> {
     let tp: TweetPipeline = serde_json::from_value(object.clone()).unwrap();
     let hosts = AllowedApiHosts::parse("x-api-simulator.tweetpipe-system:8080").unwrap();
-    check(&tp, None, &hosts)
+    check(&tp, None, &Policy::with_api_hosts(hosts, &[]))
         .into_iter()
         .filter(|r| r.field == field)
         .map(|r| r.message)
