@@ -316,7 +316,8 @@ pub struct TierLimits {
 #[serde(rename_all = "camelCase")]
 pub struct ExtractorSpec {
     /// Container image reference, `[registry[:port]/]path[:tag][@sha256:digest]`; the operator's
-    /// default when unset.
+    /// default when unset. Only the operator's own image or one its administrator allows
+    /// (Helm value allowedWorkerImages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     #[x_kube(validation = Rule::new(IMAGE_RULE).message(IMAGE_MESSAGE))]
@@ -355,14 +356,17 @@ pub struct KafkaSpec {
     #[x_kube(validation = Rule::new(reserved_topic_suffix_rule()).message(reserved_topic_suffix_message().as_str()))]
     pub topic: String,
     /// Partitions of the posts topic: the ceiling of transformer parallelism. Can only grow.
+    /// At most the operator's limits.maxPartitions (64 unless its administrator raised it).
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 10_000))]
     pub partitions: i32,
-    /// Replication factor of the posts topic and its companion topics.
+    /// Replication factor of the posts topic and its companion topics. At most the operator's
+    /// limits.maxReplicationFactor (5 unless raised).
     #[serde(default = "default_replication_factor")]
     #[schemars(range(min = 1, max = 16))]
     pub replication_factor: i32,
-    /// How long posts stay in the topic, in hours.
+    /// How long posts stay in the topic, in hours. At most the operator's
+    /// limits.maxRetentionHours (2160, 90 days, unless raised).
     #[serde(default = "default_retention_hours")]
     #[schemars(range(min = 1, max = 87_600))]
     pub retention_hours: u32,
@@ -373,6 +377,8 @@ pub struct KafkaSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl: Option<KafkaSasl>,
     /// Confluent-compatible schema registry; when set, records use the Confluent wire format.
+    /// Its host must be one the operator's administrator allows (allowedRegistryHosts), if any
+    /// are listed; redirects are not followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^/\\\\s]+(/.*)?$')").message("kafka.schemaRegistryUrl must be an http:// or https:// URL"))]
@@ -454,7 +460,8 @@ pub struct KafkaSasl {
 #[serde(rename_all = "camelCase")]
 pub struct TransformerSpec {
     /// Container image reference, `[registry[:port]/]path[:tag][@sha256:digest]`; the operator's
-    /// default when unset.
+    /// default when unset. Only the operator's own image or one its administrator allows
+    /// (Helm value allowedWorkerImages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     #[x_kube(validation = Rule::new(IMAGE_RULE).message(IMAGE_MESSAGE))]
