@@ -79,8 +79,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|i| json!({"name": format!("q{i}"), "query": query(i)}))
         .collect();
     pipeline["spec"]["source"]["queries"] = Value::Array(queries);
-    let allowed =
-        AllowedApiHosts::parse("https://api.x.com,x-api-simulator.tweetpipe-system:8080")?;
+    let allowed = tweetpipe_operator::policy::Policy::with_api_hosts(
+        AllowedApiHosts::parse("https://api.x.com,x-api-simulator.tweetpipe-system:8080")?,
+        &[],
+    );
     let body = review(&pipeline);
     let typed: TweetPipeline = serde_json::from_value(pipeline)?;
     let refusals = rules::query_refusals(&typed.spec);

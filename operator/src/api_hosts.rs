@@ -67,7 +67,7 @@ pub enum HostName {
 }
 
 impl HostName {
-    fn from_url_host<S: AsRef<str>>(host: Host<S>) -> Option<Self> {
+    pub(crate) fn from_url_host<S: AsRef<str>>(host: Host<S>) -> Option<Self> {
         match host {
             Host::Domain(d) => {
                 let d = d.as_ref();
@@ -240,9 +240,19 @@ impl fmt::Display for AllowedApiHosts {
 }
 
 fn allows(entry: &AllowedHost, target: &ApiTarget) -> bool {
-    entry.host == target.host
-        && entry.scheme.is_none_or(|s| s == target.scheme)
-        && entry.port.is_none_or(|p| p == target.port)
+    allows_target(entry, target.scheme, &target.host, target.port)
+}
+
+/// Whether `entry` allows `scheme://host:port` (also the schema registry allow-list's rule).
+pub(crate) fn allows_target(
+    entry: &AllowedHost,
+    scheme: Scheme,
+    host: &HostName,
+    port: u16,
+) -> bool {
+    entry.host == *host
+        && entry.scheme.is_none_or(|s| s == scheme)
+        && entry.port.is_none_or(|p| p == port)
 }
 
 fn parse_entry(entry: &str) -> Result<AllowedHost, EntryError> {

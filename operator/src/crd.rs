@@ -14,6 +14,7 @@ use tweetpipe_common::contract::fields::{REQUIRED_TWEET_FIELDS, REQUIRED_USER_FI
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
 };
+use tweetpipe_schema::{GRANT_WILDCARDS, RESERVED_DATABASES};
 use tweetpipe_xquery::fields;
 
 /// Name of the finalizer the operator puts on every pipeline.
@@ -65,6 +66,28 @@ pub fn reserved_topic_suffix_message() -> String {
         "kafka.topic must not end in {listed}: those suffixes are the pipeline's own companion topics"
     )
 }
+/// CEL rule: the database is none of the schema crate's [`RESERVED_DATABASES`], in any case,
+/// e.g. `!(self.lowerAscii() in ['mysql', …, 'tweetpipe_control'])`.
+pub fn reserved_database_rule() -> String {
+    let listed = RESERVED_DATABASES
+        .map(|name| format!("'{name}'"))
+        .join(", ");
+    format!("!(self.lowerAscii() in [{listed}])")
+}
+/// Message of [`reserved_database_rule`] (and of the admission check's twin).
+pub fn reserved_database_message() -> String {
+    format!(
+        "mysql.database must not be a system schema nor tweetpipe's ownership ledger ({}): a pipeline's accounts would get rights on the server's accounts or on which pipeline owns what",
+        RESERVED_DATABASES.join(", ")
+    )
+}
+/// CEL rule: the database is not made only of GRANT wildcards, e.g. `!self.matches('^[_%]+$')`.
+pub fn wildcard_database_rule() -> String {
+    let class: String = GRANT_WILDCARDS.iter().collect();
+    format!("!self.matches('^[{class}]+$')")
+}
+/// Message of [`wildcard_database_rule`] (and of the admission check's twin).
+pub const WILDCARD_DATABASE_MESSAGE: &str = "mysql.database must contain a letter or digit: a name made only of '_' is a probe for MySQL's GRANT wildcards, never a pipeline's database";
 /// CEL rule: a replica's minimum share fits one token's budget after the safety margin
 /// ([`tweetpipe_common::contract::budget::after_safety_margin`], written out in CEL).
 pub fn min_share_rule() -> String {
@@ -293,7 +316,8 @@ pub struct TierLimits {
 #[serde(rename_all = "camelCase")]
 pub struct ExtractorSpec {
     /// Container image reference, `[registry[:port]/]path[:tag][@sha256:digest]`; the operator's
-    /// default when unset.
+    /// default when unset. Only the operator's own image or one its administrator allows
+    /// (Helm value allowedWorkerImages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     #[x_kube(validation = Rule::new(IMAGE_RULE).message(IMAGE_MESSAGE))]
@@ -332,14 +356,17 @@ pub struct KafkaSpec {
     #[x_kube(validation = Rule::new(reserved_topic_suffix_rule()).message(reserved_topic_suffix_message().as_str()))]
     pub topic: String,
     /// Partitions of the posts topic: the ceiling of transformer parallelism. Can only grow.
+    /// At most the operator's limits.maxPartitions (64 unless its administrator raised it).
     #[serde(default = "default_partitions")]
     #[schemars(range(min = 1, max = 10_000))]
     pub partitions: i32,
-    /// Replication factor of the posts topic and its companion topics.
+    /// Replication factor of the posts topic and its companion topics. At most the operator's
+    /// limits.maxReplicationFactor (5 unless raised).
     #[serde(default = "default_replication_factor")]
     #[schemars(range(min = 1, max = 16))]
     pub replication_factor: i32,
-    /// How long posts stay in the topic, in hours.
+    /// How long posts stay in the topic, in hours. At most the operator's
+    /// limits.maxRetentionHours (2160, 90 days, unless raised).
     #[serde(default = "default_retention_hours")]
     #[schemars(range(min = 1, max = 87_600))]
     pub retention_hours: u32,
@@ -350,6 +377,8 @@ pub struct KafkaSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl: Option<KafkaSasl>,
     /// Confluent-compatible schema registry; when set, records use the Confluent wire format.
+    /// Its host must be one the operator's administrator allows (allowedRegistryHosts), if any
+    /// are listed; redirects are not followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.matches('^https?://[^/\\\\s]+(/.*)?$')").message("kafka.schemaRegistryUrl must be an http:// or https:// URL"))]
@@ -431,7 +460,8 @@ pub struct KafkaSasl {
 #[serde(rename_all = "camelCase")]
 pub struct TransformerSpec {
     /// Container image reference, `[registry[:port]/]path[:tag][@sha256:digest]`; the operator's
-    /// default when unset.
+    /// default when unset. Only the operator's own image or one its administrator allows
+    /// (Helm value allowedWorkerImages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     #[x_kube(validation = Rule::new(IMAGE_RULE).message(IMAGE_MESSAGE))]
@@ -487,7 +517,8 @@ pub struct MySqlSpec {
     /// Database (schema) of this pipeline. Cannot change.
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_]+$')").message("mysql.database may contain only ASCII letters, digits and '_'"))]
-    #[x_kube(validation = Rule::new("!(self.lowerAscii() in ['mysql', 'information_schema', 'performance_schema', 'sys'])").message("mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)"))]
+    #[x_kube(validation = Rule::new(reserved_database_rule()).message(reserved_database_message().as_str()))]
+    #[x_kube(validation = Rule::new(wildcard_database_rule()).message(WILDCARD_DATABASE_MESSAGE))]
     pub database: String,
     /// Read-only user for dashboards.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,6 +12,7 @@ pub mod decide;
 pub mod kube_clients;
 pub mod labels;
 pub mod metrics;
+pub mod policy;
 pub mod reconcile;
 pub mod settings;
 

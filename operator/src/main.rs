@@ -39,6 +39,13 @@ async fn run() -> anyhow::Result<()> {
         tweetpipe_common::telemetry::init("tweetpipe-operator").context("telemetry")?;
     let settings = settings::from_env(|name| std::env::var(name).ok())?;
     let webhook_settings = WebhookSettings::from_env(|name| std::env::var(name).ok())?;
+    if settings.controller.allowed_registry_hosts.allows_any() {
+        // The default, so that existing pipelines keep their registries; see docs/security.md.
+        warn!(
+            setting = tweetpipe_operator::policy::REGISTRY_HOSTS_SETTING,
+            "any schema registry host is allowed: pipeline authors can make the operator call any address (no redirect is followed, no foreign answer shown); list your registries in Helm value allowedRegistryHosts on a shared cluster"
+        );
+    }
     let clients = tweetpipe_operator::kube_clients::infer(settings.controller.api_timeout).await?;
     let client = clients.requests.clone();
 
@@ -57,7 +64,7 @@ async fn run() -> anyhow::Result<()> {
             &webhook_settings,
             client.clone(),
             admission_metrics,
-            settings.controller.allowed_api_hosts.clone(),
+            settings.controller.policy(),
         )
         .await
         .context("starting the admission webhook")?;

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::api_hosts::{self, AllowedApiHosts};
 use crate::build::workloads::WorkerDefaults;
+use crate::policy::{self, AllowedRegistryHosts, AllowedWorkerImages, KafkaLimits, Policy};
 
 /// Tunables of the reconcile loop.
 #[derive(Debug, Clone)]
@@ -38,6 +39,24 @@ pub struct Settings {
     pub scale_down_window: Duration,
     /// Hosts a pipeline's `source.baseUrl` may point at: the only places bearer tokens go.
     pub allowed_api_hosts: AllowedApiHosts,
+    /// Hosts a pipeline's `kafka.schemaRegistryUrl` may point at (any when unset).
+    pub allowed_registry_hosts: AllowedRegistryHosts,
+    /// Images a pipeline's `extractor.image` / `transformer.image` may name.
+    pub allowed_worker_images: AllowedWorkerImages,
+    /// How much Kafka one pipeline may take.
+    pub kafka_limits: KafkaLimits,
+}
+
+impl Settings {
+    /// What the administrator allows, for the admission webhook and the reconcile.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            api_hosts: self.allowed_api_hosts.clone(),
+            registry_hosts: self.allowed_registry_hosts.clone(),
+            worker_images: self.allowed_worker_images.clone(),
+            kafka_limits: self.kafka_limits,
+        }
+    }
 }
 
 /// The default reconcile deadline: the slowest dependency check (Kafka's topic checks, or MySQL's
@@ -134,6 +153,63 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
         None => default_reconcile_timeout(kafka_timeout, mysql_timeout, api_timeout),
         Some(_) => seconds("TWEETPIPE_RECONCILE_TIMEOUT_SECONDS", 0)?,
     };
+    let own_images = [
+        workers.extractor_image.clone(),
+        workers.transformer_image.clone(),
+    ];
+    let own_images: Vec<&str> = own_images.iter().map(String::as_str).collect();
+    let allowed_worker_images = match get(policy::WORKER_IMAGES_SETTING) {
+        None => AllowedWorkerImages::new(&own_images, &[]),
+        Some(value) => AllowedWorkerImages::parse(&own_images, &value).map_err(|e| {
+            SettingsError {
+                name: policy::WORKER_IMAGES_SETTING,
+                expected: format!(
+                    "comma-separated image references (or repository:* for any tag of one repository), allowed besides the operator's own worker images; {e}"
+                )
+                .into(),
+                value,
+            }
+        })?,
+    };
+    let allowed_registry_hosts = match get(policy::REGISTRY_HOSTS_SETTING) {
+        None => AllowedRegistryHosts::any(),
+        Some(value) => AllowedRegistryHosts::parse(&value).map_err(|e| SettingsError {
+            name: policy::REGISTRY_HOSTS_SETTING,
+            expected: format!(
+                "comma-separated entries host, host:port or http(s)://host[:port] (IPv6 in brackets), or empty for any host; {e}"
+            )
+            .into(),
+            value,
+        })?,
+    };
+    let positive = |name: &'static str, default: u32| {
+        parse(&get, name, default, "a whole number from 1 up").and_then(|n: u32| {
+            if n == 0 {
+                Err(SettingsError {
+                    name,
+                    value: "0".into(),
+                    expected: "a whole number from 1 up".into(),
+                })
+            } else {
+                Ok(n)
+            }
+        })
+    };
+    let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let kafka_limits = KafkaLimits {
+        max_partitions: to_i32(positive(
+            policy::MAX_PARTITIONS_SETTING,
+            policy::DEFAULT_MAX_PARTITIONS.unsigned_abs(),
+        )?),
+        max_replication_factor: to_i32(positive(
+            policy::MAX_REPLICATION_FACTOR_SETTING,
+            policy::DEFAULT_MAX_REPLICATION_FACTOR.unsigned_abs(),
+        )?),
+        max_retention_hours: positive(
+            policy::MAX_RETENTION_HOURS_SETTING,
+            policy::DEFAULT_MAX_RETENTION_HOURS,
+        )?,
+    };
     let controller = Settings {
         workers,
         kafka_timeout,
@@ -172,6 +248,9 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
                 value,
             })?,
         },
+        allowed_registry_hosts,
+        allowed_worker_images,
+        kafka_limits,
     };
     let identity = get("POD_NAME")
         .or_else(|| get("HOSTNAME"))

@@ -14,15 +14,15 @@ use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
     BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, Resources,
     SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
-    reserved_topic_suffix_message, topic_length_message,
+    WILDCARD_DATABASE_MESSAGE, reserved_database_message, reserved_topic_suffix_message,
+    topic_length_message,
 };
+use crate::policy::{AllowedRegistryHosts, AllowedWorkerImages, KafkaLimits, Policy};
 use tweetpipe_common::contract::budget::{MAX_MARGIN_PERCENT, after_safety_margin};
 use tweetpipe_common::contract::topics::{MAX_POST_TOPIC_CHARS, is_companion_topic};
 
 /// Longest pipeline name: it prefixes workload, Secret and consumer-group names.
 pub const MAX_NAME_CHARS: usize = 40;
-/// Schemas a pipeline may not take over.
-const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 
 /// One reason to refuse a pipeline: the offending field and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,12 +49,8 @@ impl fmt::Display for Refusal {
 }
 
 /// All refusals for `new`, given the stored `old` object on updates (for immutable fields) and
-/// the hosts bearer tokens may be sent to.
-pub fn check(
-    new: &TweetPipeline,
-    old: Option<&TweetPipeline>,
-    allowed_api_hosts: &AllowedApiHosts,
-) -> Vec<Refusal> {
+/// what the administrator allows (API and registry hosts, worker images, Kafka maxima).
+pub fn check(new: &TweetPipeline, old: Option<&TweetPipeline>, policy: &Policy) -> Vec<Refusal> {
     let mut out = Vec::new();
     if let Some(name) = new.metadata.name.as_deref() {
         check_name(name, &mut out);
@@ -67,8 +63,40 @@ pub fn check(
     // it no extractor while its host is not allowed.
     let base_url_changed = old.is_none_or(|old| old.spec.source.base_url != spec.source.base_url);
     if url_path(&spec.source.base_url).is_some() && base_url_changed {
-        out.extend(api_host_refusal(spec, allowed_api_hosts));
+        out.extend(api_host_refusal(spec, &policy.api_hosts));
     }
+    // The administrator's policy, like the base URL: on updates only for values that change, so
+    // a pipeline admitted under an older policy stays editable; the reconcile still refuses it.
+    let old_spec = old.map(|old| &old.spec);
+    if old_spec.is_none_or(|old| old.kafka.schema_registry_url != spec.kafka.schema_registry_url) {
+        out.extend(registry_host_refusal(spec, &policy.registry_hosts));
+    }
+    out.extend(
+        image_refusals(spec, &policy.worker_images)
+            .into_iter()
+            .filter(|r| {
+                old_spec.is_none_or(|old| {
+                    if r.field == "spec.extractor.image" {
+                        old.extractor.image != spec.extractor.image
+                    } else {
+                        old.transformer.image != spec.transformer.image
+                    }
+                })
+            }),
+    );
+    out.extend(
+        kafka_limit_refusals(spec, &policy.kafka_limits)
+            .into_iter()
+            .filter(|r| {
+                old_spec.is_none_or(|old| match r.field.as_str() {
+                    "spec.kafka.partitions" => old.kafka.partitions != spec.kafka.partitions,
+                    "spec.kafka.replicationFactor" => {
+                        old.kafka.replication_factor != spec.kafka.replication_factor
+                    }
+                    _ => old.kafka.retention_hours != spec.kafka.retention_hours,
+                })
+            }),
+    );
     out.extend(query_refusals(spec));
     check_extractor(spec, &mut out);
     check_kafka(spec, &mut out);
@@ -90,6 +118,55 @@ pub fn api_host_refusal(
         .judge(&spec.source.base_url)
         .err()
         .map(|refusal| Refusal::new("spec.source.baseUrl", refusal.to_string()))
+}
+
+/// Why the operator may not call `kafka.schemaRegistryUrl`, if it may not: its host is not on
+/// the administrator's list. Also the reconcile's `RegistryHostNotAllowed`. Only for a URL of
+/// the CRD's shape (a malformed one has its own refusal).
+pub fn registry_host_refusal(
+    spec: &TweetPipelineSpec,
+    allowed: &AllowedRegistryHosts,
+) -> Option<Refusal> {
+    let url = spec.kafka.schema_registry_url.as_deref()?;
+    allowed
+        .judge(url)
+        .err()
+        .map(|refusal| Refusal::new("spec.kafka.schemaRegistryUrl", refusal.to_string()))
+}
+
+/// The per-pipeline images the administrator does not allow. Also the reconcile's
+/// `WorkerImageNotAllowed`. Only well-formed references (a malformed one has its own refusal).
+pub fn image_refusals(spec: &TweetPipelineSpec, allowed: &AllowedWorkerImages) -> Vec<Refusal> {
+    [
+        (
+            "spec.extractor.image",
+            "extractor.image",
+            &spec.extractor.image,
+        ),
+        (
+            "spec.transformer.image",
+            "transformer.image",
+            &spec.transformer.image,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, name, image)| {
+        let image = image.as_deref().filter(|i| is_image_reference(i))?;
+        allowed
+            .refusal(name, image)
+            .map(|message| Refusal::new(field, message))
+    })
+    .collect()
+}
+
+/// Partitions, replication factor and retention above the administrator's maxima. Also the
+/// reconcile's `KafkaLimitExceeded` (no topic is created or changed then).
+pub fn kafka_limit_refusals(spec: &TweetPipelineSpec, limits: &KafkaLimits) -> Vec<Refusal> {
+    limits
+        .refusals(&spec.kafka)
+        .into_iter()
+        .map(|(field, message)| Refusal::new(field, message))
+        .collect()
 }
 
 /// The X-query checks alone (blank, too long, grammar, operators of the access level), for a
@@ -358,10 +435,17 @@ fn check_mysql(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
             "mysql.database may contain only ASCII letters, digits and '_', at most 64 characters",
         ));
     }
-    if SYSTEM_SCHEMAS.contains(&mysql.database.to_ascii_lowercase().as_str()) {
+    // The schema crate's list and test: it refuses these too, before any statement.
+    if tweetpipe_schema::is_reserved_database(&mysql.database) {
         out.push(Refusal::new(
             "spec.mysql.database",
-            "mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)",
+            reserved_database_message(),
+        ));
+    }
+    if tweetpipe_schema::is_wildcard_only(&mysql.database) {
+        out.push(Refusal::new(
+            "spec.mysql.database",
+            WILDCARD_DATABASE_MESSAGE,
         ));
     }
     if let Some(user) = &mysql.reporting_user {
@@ -645,8 +729,27 @@ mod tests {
         .expect("allow-list")
     }
 
+    /// The operator's own images, and the well-formed ones the format tests use.
+    fn policy() -> Policy {
+        let mut policy = Policy::with_api_hosts(allowed(), &OWN_IMAGES);
+        policy.worker_images = AllowedWorkerImages::parse(
+            &OWN_IMAGES,
+            &format!(
+                "extractor,localhost/transformer:dev,registry.local:5000/team/tweet_pipe__x/extractor-v2:1.2.0-rc.1@sha256:{}",
+                "a".repeat(64)
+            ),
+        )
+        .expect("images");
+        policy
+    }
+
+    const OWN_IMAGES: [&str; 2] = [
+        "ghcr.io/tweetpipe/extractor:0.1.0",
+        "ghcr.io/tweetpipe/transformer:0.1.0",
+    ];
+
     fn check(new: &TweetPipeline, old: Option<&TweetPipeline>) -> Vec<Refusal> {
-        super::check(new, old, &allowed())
+        super::check(new, old, &policy())
     }
 
     fn with(edit: impl FnOnce(&mut TweetPipeline)) -> TweetPipeline {
@@ -1071,6 +1174,18 @@ mod tests {
                 "system schema",
             ),
             (
+                "ownership ledger as database",
+                |tp| tp.spec.mysql.database = "TweetPipe_Control".into(),
+                "spec.mysql.database",
+                "ownership ledger",
+            ),
+            (
+                "wildcard-only database",
+                |tp| tp.spec.mysql.database = "_____".into(),
+                "spec.mysql.database",
+                "letter or digit",
+            ),
+            (
                 "bad database name",
                 |tp| tp.spec.mysql.database = "tweets-db".into(),
                 "spec.mysql.database",
@@ -1248,6 +1363,111 @@ mod tests {
         ];
         for (what, edit) in rows {
             assert_eq!(check(&with(edit), None), vec![], "{what}");
+        }
+    }
+
+    /// (edit, field refused or "" for accepted) under a policy with a registry list, the
+    /// default images and the default maxima.
+    #[test]
+    fn the_administrators_policy_is_enforced_and_good_input_passes() {
+        let mut strict = policy();
+        strict.registry_hosts =
+            AllowedRegistryHosts::parse("registry.kafka:8080").expect("registry list");
+        strict.worker_images = AllowedWorkerImages::new(&OWN_IMAGES, &[]);
+        let rows: Vec<(&str, Edit, &str, &str)> = vec![
+            ("defaults", |_| {}, "", ""),
+            (
+                "listed registry",
+                |tp| {
+                    tp.spec.kafka.schema_registry_url =
+                        Some("http://registry.kafka:8080/apis/ccompat/v7".into())
+                },
+                "",
+                "",
+            ),
+            (
+                "metadata endpoint as registry",
+                |tp| {
+                    tp.spec.kafka.schema_registry_url =
+                        Some("http://169.254.169.254/latest/meta-data".into())
+                },
+                "spec.kafka.schemaRegistryUrl",
+                "TWEETPIPE_ALLOWED_REGISTRY_HOSTS",
+            ),
+            (
+                "operator's own image",
+                |tp| tp.spec.extractor.image = Some(OWN_IMAGES[0].into()),
+                "",
+                "",
+            ),
+            (
+                "other image",
+                |tp| tp.spec.transformer.image = Some("ghcr.io/mallory/cat-secrets:1".into()),
+                "spec.transformer.image",
+                "TWEETPIPE_ALLOWED_WORKER_IMAGES",
+            ),
+            (
+                "partitions at the maximum",
+                |tp| tp.spec.kafka.partitions = 64,
+                "",
+                "",
+            ),
+            (
+                "partitions above",
+                |tp| tp.spec.kafka.partitions = 10_000,
+                "spec.kafka.partitions",
+                "TWEETPIPE_MAX_PARTITIONS",
+            ),
+            (
+                "replication factor at the maximum",
+                |tp| tp.spec.kafka.replication_factor = 5,
+                "",
+                "",
+            ),
+            (
+                "replication factor above",
+                |tp| tp.spec.kafka.replication_factor = 16,
+                "spec.kafka.replicationFactor",
+                "TWEETPIPE_MAX_REPLICATION_FACTOR",
+            ),
+            (
+                "retention of 90 days",
+                |tp| tp.spec.kafka.retention_hours = 2160,
+                "",
+                "",
+            ),
+            (
+                "retention of 10 years",
+                |tp| tp.spec.kafka.retention_hours = 87_600,
+                "spec.kafka.retentionHours",
+                "TWEETPIPE_MAX_RETENTION_HOURS",
+            ),
+        ];
+        for (what, edit, field, words) in rows {
+            let tp = with(edit);
+            let refusals = super::check(&tp, None, &strict);
+            if field.is_empty() {
+                assert_eq!(refusals, vec![], "{what}");
+                continue;
+            }
+            assert_eq!(refusals.len(), 1, "{what}: {refusals:?}");
+            assert_eq!(refusals[0].field, field, "{what}");
+            assert!(refusals[0].message.contains(words), "{what}: {refusals:?}");
+            // Admitted under an older policy: edits elsewhere stay possible...
+            let mut suspended = tp.clone();
+            suspended.spec.suspend = true;
+            assert_eq!(
+                super::check(&suspended, Some(&tp), &strict),
+                vec![],
+                "{what}"
+            );
+            // ...but the refused value cannot be introduced by an update.
+            let fresh = pipeline();
+            assert_eq!(
+                super::check(&tp, Some(&fresh), &strict).len(),
+                1,
+                "{what} by update"
+            );
         }
     }
 

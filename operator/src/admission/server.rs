@@ -30,8 +30,8 @@ use tracing::{debug, info, warn};
 
 use super::certs::{self, CertError, ServingCert};
 use super::rules;
-use crate::api_hosts::AllowedApiHosts;
 use crate::crd::TweetPipeline;
+use crate::policy::Policy;
 
 /// Largest review accepted. A review carries the object and the old object, each up to etcd's
 /// 1.5 MiB, so axum's 2 MiB default would be too small.
@@ -221,9 +221,9 @@ fn pipeline(object: &DynamicObject) -> Result<TweetPipeline, serde_json::Error> 
     serde_json::to_value(object).and_then(serde_json::from_value)
 }
 
-/// Judges one serialized `AdmissionReview` (`allowed_api_hosts`: where `source.baseUrl` may
-/// point). Pure, so the whole protocol is unit-tested.
-pub fn judge(body: &[u8], allowed_api_hosts: &AllowedApiHosts) -> Verdict {
+/// Judges one serialized `AdmissionReview` (`policy`: what the administrator allows). Pure, so
+/// the whole protocol is unit-tested.
+pub fn judge(body: &[u8], policy: &Policy) -> Verdict {
     let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(body) {
         Ok(review) => review,
         // serde's message names the position and expected shape, not the body.
@@ -278,7 +278,7 @@ pub fn judge(body: &[u8], allowed_api_hosts: &AllowedApiHosts) -> Verdict {
         (Operation::Update, Some(Ok(old))) => Some(old),
         _ => None,
     };
-    let refusals = rules::check(&new, old.as_ref(), allowed_api_hosts);
+    let refusals = rules::check(&new, old.as_ref(), policy);
     // Only names and field paths reach the log; never the object nor the refusal text.
     let fields: Vec<&str> = refusals.iter().map(|r| r.field.as_str()).collect();
     debug!(
@@ -305,15 +305,12 @@ pub fn judge(body: &[u8], allowed_api_hosts: &AllowedApiHosts) -> Verdict {
 #[derive(Clone)]
 struct ReviewState {
     metrics: AdmissionMetrics,
-    allowed_api_hosts: Arc<AllowedApiHosts>,
+    policy: Arc<Policy>,
 }
 
 async fn validate(State(state): State<ReviewState>, body: Bytes) -> Response {
-    let ReviewState {
-        metrics,
-        allowed_api_hosts,
-    } = state;
-    let verdict = judge(&body, &allowed_api_hosts);
+    let ReviewState { metrics, policy } = state;
+    let verdict = judge(&body, &policy);
     metrics
         .requests
         .get_or_create(&AdmissionLabels {
@@ -340,13 +337,13 @@ async fn validate(State(state): State<ReviewState>, body: Bytes) -> Response {
 }
 
 /// The webhook's routes.
-pub fn router(metrics: AdmissionMetrics, allowed_api_hosts: AllowedApiHosts) -> Router {
+pub fn router(metrics: AdmissionMetrics, policy: Policy) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
         .with_state(ReviewState {
             metrics,
-            allowed_api_hosts: Arc::new(allowed_api_hosts),
+            policy: Arc::new(policy),
         })
 }
 
@@ -446,7 +443,7 @@ pub async fn start(
     settings: &WebhookSettings,
     client: Client,
     metrics: AdmissionMetrics,
-    allowed_api_hosts: AllowedApiHosts,
+    policy: Policy,
 ) -> Result<Webhook, WebhookError> {
     let serving = match &settings.certs {
         CertSource::SelfManaged {
@@ -478,7 +475,7 @@ pub async fn start(
     let server = axum_server::from_tcp_rustls(listener, config)
         .map_err(bind)?
         .handle(handle.clone());
-    let app = router(metrics, allowed_api_hosts);
+    let app = router(metrics, policy);
     tokio::spawn(async move {
         if let Err(e) = server.serve(app.into_make_service()).await {
             warn!(error = %e, "the webhook server stopped");
@@ -493,10 +490,15 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    /// The X API and the fixture's simulator.
-    fn allowed() -> AllowedApiHosts {
-        AllowedApiHosts::parse("https://api.x.com,x-api-simulator.tweetpipe-system:8080")
-            .expect("allow-list")
+    use crate::api_hosts::AllowedApiHosts;
+
+    /// The X API and the fixture's simulator; the other defaults.
+    fn allowed() -> Policy {
+        Policy::with_api_hosts(
+            AllowedApiHosts::parse("https://api.x.com,x-api-simulator.tweetpipe-system:8080")
+                .expect("allow-list"),
+            &[],
+        )
     }
 
     fn judge(body: &[u8]) -> Verdict {
@@ -553,7 +555,10 @@ mod tests {
         );
         // The same pipeline passes an operator that allows the host.
         let allowing = AllowedApiHosts::parse("collector.example").unwrap();
-        let verdict = super::judge(&review("CREATE", pipeline.clone(), None), &allowing);
+        let verdict = super::judge(
+            &review("CREATE", pipeline.clone(), None),
+            &Policy::with_api_hosts(allowing, &[]),
+        );
         assert_eq!(verdict.result, "allowed");
         // A password in the URL is refused and never echoed.
         pipeline["spec"]["source"]["baseUrl"] = json!("https://bob:s3cret@api.x.com");

@@ -47,6 +47,10 @@ pub mod reasons {
     pub const NO_EXTRACTOR_BUDGET: &str = "NoExtractorBudget";
     /// `source.baseUrl` is not on the operator's allow-list of API hosts.
     pub const API_HOST_NOT_ALLOWED: &str = "ApiHostNotAllowed";
+    /// `kafka.schemaRegistryUrl`'s host is not on the administrator's list.
+    pub const REGISTRY_HOST_NOT_ALLOWED: &str = "RegistryHostNotAllowed";
+    /// `extractor.image` or `transformer.image` is not on the administrator's list.
+    pub const WORKER_IMAGE_NOT_ALLOWED: &str = "WorkerImageNotAllowed";
     /// The post schema is registered (condition `SchemaRegistered`).
     pub const SCHEMA_REGISTERED: &str = "SchemaRegistered";
     /// `kafka.schemaRegistryUrl` is not set: records carry their schema fingerprint.
@@ -147,6 +151,8 @@ pub struct Facts {
     /// Why `source.baseUrl` may not receive the bearer tokens (caught here when the webhook is
     /// off or the allow-list changed after admission).
     pub api_host_refusal: Option<String>,
+    /// Why a per-pipeline image may not run (the administrator's list).
+    pub image_refusal: Option<String>,
 }
 
 fn condition(
@@ -197,6 +203,13 @@ fn ready(facts: &Facts) -> (bool, String, String) {
     // First after suspend: the spec itself must change, and no extractor runs until it does.
     if let Some(refusal) = &facts.api_host_refusal {
         return (false, reasons::API_HOST_NOT_ALLOWED.into(), refusal.clone());
+    }
+    if let Some(refusal) = &facts.image_refusal {
+        return (
+            false,
+            reasons::WORKER_IMAGE_NOT_ALLOWED.into(),
+            refusal.clone(),
+        );
     }
     let schema = match &facts.schema {
         SchemaState::Problem(check) => check,

@@ -53,6 +53,9 @@ pub struct Observed {
     pub invalid_queries: Vec<String>,
     /// Why `source.baseUrl` may not receive the bearer tokens; no extractor runs while set.
     pub api_host_refusal: Option<String>,
+    /// Why `extractor.image` / `transformer.image` may not run; workloads are left as they are
+    /// (nothing is applied) while set.
+    pub image_refusal: Option<String>,
 }
 
 /// The decision.
@@ -168,6 +171,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         stopped_queries,
         invalid_queries: observed.invalid_queries.clone(),
         api_host_refusal: observed.api_host_refusal.clone(),
+        image_refusal: observed.image_refusal.clone(),
     };
     let conditions = conditions::compute(&facts, previous, &rfc3339(observed.now));
 

@@ -233,12 +233,26 @@ async fn reconcile_steps(
     observed.api_host_refusal =
         crate::admission::rules::api_host_refusal(&tp.spec, &ctx.settings.allowed_api_hosts)
             .map(|refusal| refusal.message);
+    // Likewise the per-pipeline images: a refused one is never applied (the workloads stay as
+    // they were), since its pods would mount every Secret the pipeline names.
+    let image_refusals =
+        crate::admission::rules::image_refusals(&tp.spec, &ctx.settings.allowed_worker_images);
+    observed.image_refusal = (!image_refusals.is_empty()).then(|| {
+        image_refusals
+            .iter()
+            .map(|r| r.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
     let t = phase(ctx, "observe", t);
 
     let plan = plan::plan(tp, &observed);
 
     steps.enter("apply");
     match &references.resolved {
+        Ok(_) if observed.image_refusal.is_some() => {
+            warn!("a worker image is not allowed; workloads left as they are");
+        }
         Ok(resolved) => {
             let writer = &references.accounts[0];
             let writer_url = dependencies::mysql::writer_url(

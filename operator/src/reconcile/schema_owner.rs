@@ -69,7 +69,8 @@ impl SchemaOwner for PipelineSchema {
                     e @ (SchemaError::AdminAccount { .. }
                     | SchemaError::ForeignAccount { .. }
                     | SchemaError::AccountTaken { .. }
-                    | SchemaError::InvalidName { .. }),
+                    | SchemaError::InvalidName { .. }
+                    | SchemaError::ReservedDatabase { .. }),
                 ) => Err(AccountError::Refused(e.to_string())),
                 Err(e) => Err(AccountError::Failed(e.to_string())),
             }

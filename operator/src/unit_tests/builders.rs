@@ -695,6 +695,74 @@ fn allowed_api_hosts_come_from_the_environment() {
     );
 }
 
+/// The tenancy policy's settings: defaults that break no existing pipeline (any registry host,
+/// the operator's own images, 64 partitions / RF 5 / 90 days), and errors naming the variable.
+#[test]
+fn tenancy_policy_comes_from_the_environment() {
+    let defaults = settings::from_env(env(&[])).unwrap().controller;
+    assert!(defaults.allowed_registry_hosts.allows_any());
+    let own = &defaults.workers;
+    assert!(defaults.allowed_worker_images.allows(&own.extractor_image));
+    assert!(
+        defaults
+            .allowed_worker_images
+            .allows(&own.transformer_image)
+    );
+    assert!(!defaults.allowed_worker_images.allows("busybox:latest"));
+    assert_eq!(defaults.kafka_limits.max_partitions, 64);
+    assert_eq!(defaults.kafka_limits.max_replication_factor, 5);
+    assert_eq!(defaults.kafka_limits.max_retention_hours, 2160);
+    assert_eq!(defaults.policy().kafka_limits, defaults.kafka_limits);
+
+    let custom = settings::from_env(env(&[
+        ("TWEETPIPE_EXTRACTOR_IMAGE", "local/extractor:dev"),
+        ("TWEETPIPE_ALLOWED_REGISTRY_HOSTS", "registry.kafka:8080"),
+        (
+            "TWEETPIPE_ALLOWED_WORKER_IMAGES",
+            "ghcr.io/acme/extractor:*",
+        ),
+        ("TWEETPIPE_MAX_PARTITIONS", "256"),
+        ("TWEETPIPE_MAX_REPLICATION_FACTOR", "3"),
+        ("TWEETPIPE_MAX_RETENTION_HOURS", "24"),
+    ]))
+    .unwrap()
+    .controller;
+    assert!(
+        custom
+            .allowed_registry_hosts
+            .judge("http://registry.kafka:8080/x")
+            .is_ok()
+    );
+    assert!(
+        custom
+            .allowed_registry_hosts
+            .judge("http://10.0.0.1:8080/x")
+            .is_err()
+    );
+    assert!(custom.allowed_worker_images.allows("local/extractor:dev"));
+    assert!(
+        custom
+            .allowed_worker_images
+            .allows("ghcr.io/acme/extractor:2")
+    );
+    assert_eq!(custom.kafka_limits.max_partitions, 256);
+    assert_eq!(custom.kafka_limits.max_replication_factor, 3);
+    assert_eq!(custom.kafka_limits.max_retention_hours, 24);
+
+    for (name, value) in [
+        ("TWEETPIPE_ALLOWED_REGISTRY_HOSTS", "http://reg/path"),
+        ("TWEETPIPE_ALLOWED_WORKER_IMAGES", "ghcr.io/*"),
+        ("TWEETPIPE_MAX_PARTITIONS", "0"),
+        ("TWEETPIPE_MAX_REPLICATION_FACTOR", "-1"),
+        ("TWEETPIPE_MAX_RETENTION_HOURS", "forever"),
+    ] {
+        let pairs: &'static [(&'static str, &'static str)] =
+            Box::leak(vec![(name, value)].into_boxed_slice());
+        let err = settings::from_env(env(pairs)).unwrap_err().to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}
+
 #[test]
 fn worker_configs_deserialize_into_the_workers_own_types() {
     let tp = pipeline();

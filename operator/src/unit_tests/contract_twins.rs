@@ -20,8 +20,12 @@ use tweetpipe_xquery::fields;
 use crate::admission::rules::check;
 use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
-    FieldsSpec, MIN_SHARE_MESSAGE, TweetPipeline, reserved_topic_suffix_message,
-    topic_length_message,
+    FieldsSpec, MIN_SHARE_MESSAGE, TweetPipeline, WILDCARD_DATABASE_MESSAGE,
+    reserved_database_message, reserved_topic_suffix_message, topic_length_message,
+};
+use crate::policy::Policy;
+use tweetpipe_schema::{
+    GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only,
 };
 
 /// The Terraform module's copy of the CRD rules.
@@ -51,7 +55,7 @@ fn cel_messages(schema: &CompiledSchema, object: &Value) -> Vec<String> {
 fn admission_messages(object: &Value, field: &str) -> Vec<String> {
     let tp: TweetPipeline = serde_json::from_value(object.clone()).unwrap();
     let hosts = AllowedApiHosts::parse("x-api-simulator.tweetpipe-system:8080").unwrap();
-    check(&tp, None, &hosts)
+    check(&tp, None, &Policy::with_api_hosts(hosts, &[]))
         .into_iter()
         .filter(|r| r.field == field)
         .map(|r| r.message)
@@ -149,6 +153,86 @@ fn topic_cel_rules_and_admission_agree_with_the_contract() {
         }
     }
     assert!(refused >= 2 * COMPANION_SUFFIXES.len(), "the table refuses");
+}
+
+/// The schema crate's list of reserved databases and its wildcard-only test, the CRD's CEL rules
+/// and the webhook's refusals, over one table; good names (with '_') are never refused.
+#[test]
+fn database_cel_rules_and_admission_agree_with_the_schema_crate() {
+    let schema = compile_schema(&schema());
+    let mut databases: Vec<String> = vec![
+        "tweets_covid19".into(),
+        "acme_prod".into(),
+        "_acme".into(),
+        "acme_".into(),
+        "a".into(),
+        "_1".into(),
+        "mysql2".into(),
+        "sys_reports".into(),
+        "tweetpipe_control2".into(),
+        "tweetpipe".into(),
+        "_".into(),
+        "__".into(),
+        "_____".into(),
+    ];
+    for reserved in RESERVED_DATABASES {
+        databases.push(reserved.into());
+        databases.push(reserved.to_ascii_uppercase());
+        databases.push(format!("{reserved}_"));
+        // Quoted verbatim in CEL and HCL strings.
+        assert!(!reserved.contains(['\'', '"', '\\']), "{reserved}");
+    }
+    let rules = [
+        (
+            reserved_database_message(),
+            is_reserved_database as fn(&str) -> bool,
+        ),
+        (WILDCARD_DATABASE_MESSAGE.to_string(), is_wildcard_only),
+    ];
+    let mut refused = 0;
+    for database in &databases {
+        let mut object = valid();
+        object["spec"]["mysql"]["database"] = json!(database);
+        let cel = cel_messages(&schema, &object);
+        let admission = admission_messages(&object, "spec.mysql.database");
+        for (message, contract) in &rules {
+            let expected = contract(database);
+            assert_eq!(cel.contains(message), expected, "CEL, {database}: {cel:?}");
+            assert_eq!(
+                admission.contains(message),
+                expected,
+                "admission, {database}: {admission:?}"
+            );
+            refused += usize::from(expected);
+        }
+        let good = !rules.iter().any(|(_, contract)| contract(database));
+        if good {
+            assert_eq!(cel, Vec::<String>::new(), "CEL refuses {database}");
+            assert_eq!(
+                admission,
+                Vec::<String>::new(),
+                "admission refuses {database}"
+            );
+        }
+    }
+    assert!(
+        refused >= 2 * RESERVED_DATABASES.len() + 3,
+        "the table refuses"
+    );
+}
+
+#[test]
+fn terraform_database_validation_matches_the_schema_crate() {
+    let listed = RESERVED_DATABASES
+        .map(|name| format!("\"{name}\""))
+        .join(", ");
+    let reserved = format!("!contains([{listed}], lower(var.mysql.database))");
+    assert!(TERRAFORM_VARIABLES.contains(&reserved), "{reserved}");
+    assert!(TERRAFORM_VARIABLES.contains(&format!("\"{}.\"", reserved_database_message())));
+    let class: String = GRANT_WILDCARDS.iter().collect();
+    let wildcard = format!("!can(regex(\"^[{class}]+$\", var.mysql.database))");
+    assert!(TERRAFORM_VARIABLES.contains(&wildcard), "{wildcard}");
+    assert!(TERRAFORM_VARIABLES.contains(&format!("\"{WILDCARD_DATABASE_MESSAGE}.\"")));
 }
 
 #[test]

@@ -126,6 +126,8 @@ fn invalid_fixtures_fail_the_cel_rules_with_their_message() {
         include_str!("../../fixtures/invalid/33-unicode-blank-query.yaml"),
         include_str!("../../fixtures/invalid/34-request-above-limit.yaml"),
         include_str!("../../fixtures/invalid/35-slots-topic-suffix.yaml"),
+        include_str!("../../fixtures/invalid/36-wildcard-database.yaml"),
+        include_str!("../../fixtures/invalid/37-control-database.yaml"),
     ];
     for text in fixtures {
         let expect = text

@@ -322,6 +322,7 @@ fn facts() -> Facts {
         stopped_queries: Vec::new(),
         invalid_queries: Vec::new(),
         api_host_refusal: None,
+        image_refusal: None,
     }
 }
 
@@ -515,6 +516,7 @@ fn observed() -> Observed {
         scale_down_window: chrono::TimeDelta::minutes(5),
         invalid_queries: Vec::new(),
         api_host_refusal: None,
+        image_refusal: None,
     }
 }
 
@@ -820,4 +822,37 @@ fn a_refused_post_schema_runs_no_extractor_and_an_outage_keeps_them() {
     let decided = plan::plan(&tp, &seen);
     assert_eq!(decided.scaling.replicas, 0);
     assert_eq!(decided.status.extractor.cap_reason, "SchemaNotRegistered");
+}
+
+/// A per-pipeline image the administrator does not allow: Ready says so, naming the setting,
+/// right after an API host refusal and before everything else.
+#[test]
+fn a_worker_image_not_allowed_is_the_ready_reason() {
+    let message = "transformer.image \"ghcr.io/mallory/x:1\" is not an allowed worker image (allowed: e, t); ... operator setting TWEETPIPE_ALLOWED_WORKER_IMAGES";
+    let conditions = conditions::compute(
+        &Facts {
+            image_refusal: Some(message.into()),
+            secrets: Check::failed("SecretMissing", "Secret \"x-token-a\" missing"),
+            ..facts()
+        },
+        &[],
+        "2026-11-22T03:00:00Z",
+    );
+    let ready = find(&conditions, "Ready");
+    assert_eq!(
+        (
+            ready.status.as_str(),
+            ready.reason.as_str(),
+            ready.message.as_str()
+        ),
+        ("False", "WorkerImageNotAllowed", message)
+    );
+    let tp = pipeline();
+    let mut seen = observed();
+    seen.image_refusal = Some(message.into());
+    let plan = plan::plan(&tp, &seen);
+    assert_eq!(
+        find(&plan.status.conditions, "Ready").reason,
+        "WorkerImageNotAllowed"
+    );
 }

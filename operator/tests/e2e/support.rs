@@ -271,6 +271,11 @@ impl Operator {
                 "TWEETPIPE_ALLOWED_API_HOSTS",
                 allowed_api_hosts(options.namespace),
             )
+            // e2e.rs's valid near miss names this repository's image (a format test).
+            .env(
+                "TWEETPIPE_ALLOWED_WORKER_IMAGES",
+                "registry.local:5000/team/extractor:*",
+            )
             .envs(options.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdin(Stdio::null())

@@ -277,8 +277,12 @@ variable "mysql" {
     error_message = "mysql.database may contain only ASCII letters, digits and '_', at most 64 characters (and cannot change once created: the posts live in the old database)."
   }
   validation {
-    condition     = !contains(["mysql", "information_schema", "performance_schema", "sys"], lower(var.mysql.database))
-    error_message = "mysql.database must not be a system schema (mysql, information_schema, performance_schema, sys)."
+    condition     = !contains(["mysql", "information_schema", "performance_schema", "sys", "tweetpipe_control"], lower(var.mysql.database))
+    error_message = "mysql.database must not be a system schema nor tweetpipe's ownership ledger (mysql, information_schema, performance_schema, sys, tweetpipe_control): a pipeline's accounts would get rights on the server's accounts or on which pipeline owns what."
+  }
+  validation {
+    condition     = !can(regex("^[_%]+$", var.mysql.database))
+    error_message = "mysql.database must contain a letter or digit: a name made only of '_' is a probe for MySQL's GRANT wildcards, never a pipeline's database."
   }
   validation {
     condition     = var.mysql.reporting_user_name == null || (can(regex("^[A-Za-z0-9_]{1,32}$", coalesce(var.mysql.reporting_user_name, "x"))) && var.mysql.reporting_user_name != "root")

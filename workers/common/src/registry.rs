@@ -4,6 +4,11 @@
 //!
 //! Shared by the operator (which owns the subject) and the workers (the extractor registers,
 //! the transformer reads writer schemas), without an Avro library: schemas are JSON text here.
+//!
+//! The URL comes from a pipeline's spec, so the operator's pod fetches what a manifest author
+//! names: no redirect is followed (a registry never needs one, and it would lead the request
+//! elsewhere), and no answer body reaches an error unless it is a registry's error object
+//! (`{"error_code": …, "message": …}`); otherwise only the HTTP status is told.
 
 use std::time::Duration;
 
@@ -51,12 +56,23 @@ impl RegistryError {
     }
 }
 
-/// The registry's error body: `{"error_code": 409, "message": "..."}`.
+/// The registry's error body: `{"error_code": 409, "message": "..."}`. Both fields are
+/// required: only then is the body told (a body from anything else never is).
 #[derive(serde::Deserialize)]
 struct ErrorAnswer {
     error_code: u32,
-    #[serde(default)]
     message: String,
+}
+
+/// The HTTP client for a registry: `timeout` for every request, connect included, and no
+/// redirects (see the module documentation).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, RegistryError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| RegistryError::Client(e.to_string()))
 }
 
 /// A client of one registry.
@@ -68,20 +84,17 @@ pub struct RegistryClient {
 
 impl RegistryClient {
     /// A client of the registry at `base_url` (e.g. `http://host:8081/apis/ccompat/v7`); every
-    /// request (connect included) ends within `timeout`.
+    /// request (connect included) ends within `timeout`; redirects are not followed.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| RegistryError::Client(e.to_string()))?;
+        let http = http_client(timeout)?;
         Ok(RegistryClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             http,
         })
     }
 
-    /// A client on a ready-made HTTP client (whose timeouts are the caller's choice).
+    /// A client on a ready-made HTTP client (whose timeouts are the caller's choice; build it
+    /// with [`http_client`] so that redirects are not followed).
     pub fn with_http(base_url: &str, http: reqwest::Client) -> Self {
         RegistryClient {
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -107,7 +120,7 @@ impl RegistryClient {
         if status == reqwest::StatusCode::CONFLICT {
             return Err(RegistryError::Incompatible {
                 subject: subject.to_string(),
-                reason: error_message(&text),
+                reason: error_message(status, &text),
             });
         }
         if !status.is_success() {
@@ -117,11 +130,12 @@ impl RegistryClient {
         struct Registered {
             id: u32,
         }
+        // Not even serde's error: it can quote the body's values.
         serde_json::from_str::<Registered>(&text)
             .map(|r| r.id)
-            .map_err(|e| RegistryError::Unreachable {
+            .map_err(|_| RegistryError::Unreachable {
                 url,
-                detail: format!("unexpected answer ({e}): {}", truncate(&text)),
+                detail: not_a_registry(status),
             })
     }
 
@@ -139,7 +153,7 @@ impl RegistryClient {
             // Whatever else went wrong, it is not the record's fault: a reader retries.
             return Err(RegistryError::Unreachable {
                 url,
-                detail: format!("HTTP {status}: {}", truncate(&text)),
+                detail: error_message(status, &text),
             });
         }
         #[derive(serde::Deserialize)]
@@ -149,9 +163,9 @@ impl RegistryClient {
         // A 200 whose body is not a registry answer comes from something in between.
         serde_json::from_str::<Found>(&text)
             .map(|f| f.schema)
-            .map_err(|e| RegistryError::Unreachable {
+            .map_err(|_| RegistryError::Unreachable {
                 url,
-                detail: format!("unexpected answer: {e}"),
+                detail: not_a_registry(status),
             })
     }
 
@@ -177,32 +191,47 @@ fn judge_failure(url: &str, status: reqwest::StatusCode, text: &str) -> Registry
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         RegistryError::Unreachable {
             url: url.to_string(),
-            detail: format!("HTTP {status}: {}", truncate(text)),
+            detail: error_message(status, text),
+        }
+    } else if status.is_redirection() {
+        RegistryError::Refused {
+            url: url.to_string(),
+            status: status.as_u16(),
+            message: "a redirect, which is not followed (it could lead the operator's requests anywhere): set spec.kafka.schemaRegistryUrl to the registry's final address".to_string(),
         }
     } else {
         RegistryError::Refused {
             url: url.to_string(),
             status: status.as_u16(),
-            message: error_message(text),
+            message: error_message(status, text),
         }
     }
 }
 
-/// The registry's `message`, without the Java exception class Apicurio puts in front of it.
-fn error_message(body: &str) -> String {
+/// The registry's `message` (without the Java exception class Apicurio puts in front of it)
+/// when `body` is a registry error object; otherwise only that it was not a registry's answer,
+/// never the body (it may be an internal service's page the URL was pointed at).
+fn error_message(status: reqwest::StatusCode, body: &str) -> String {
     match serde_json::from_str::<ErrorAnswer>(body) {
         Ok(answer) => {
             let message = answer.message.trim();
-            match message.split_once("Exception: ") {
-                Some((prefix, rest)) if !prefix.contains(' ') => rest.to_string(),
-                _ => message.to_string(),
-            }
+            truncate(match message.split_once("Exception: ") {
+                Some((prefix, rest)) if !prefix.contains(' ') => rest,
+                _ => message,
+            })
         }
-        Err(_) => truncate(body),
+        Err(_) => not_a_registry(status),
     }
 }
 
-/// Bodies in errors are cut short: a proxy's HTML page is not a status message.
+/// What is said of an answer that is not a registry's: its status only.
+fn not_a_registry(status: reqwest::StatusCode) -> String {
+    format!(
+        "HTTP {status}, and the answer was not a schema registry's (its body is not shown); check that spec.kafka.schemaRegistryUrl is the registry's API base, e.g. http://registry:8080/apis/ccompat/v7"
+    )
+}
+
+/// A registry's own message is cut short too: a status message, not a document.
 fn truncate(text: &str) -> String {
     const LIMIT: usize = 300;
     match text.char_indices().nth(LIMIT) {
@@ -279,6 +308,7 @@ pub(crate) mod tests {
         assert!(!err.is_retryable());
         let err = client.register("t-value", "{}").await.expect_err("html");
         assert!(err.is_retryable(), "{err}");
+        assert!(!err.to_string().contains("proxy login"), "{err}");
 
         // Nothing listens: unreachable, retryable, and the URL is named.
         let refused =
@@ -313,6 +343,96 @@ pub(crate) mod tests {
         ));
         assert!(client.schema_text(3).await.expect_err("404").is_retryable());
         assert_eq!(client.schema_text(3).await.expect("found"), "\"string\"");
+    }
+
+    /// An answer from something that is not a registry (an internal service the URL names)
+    /// never reaches the error, whatever its status; a registry's error object does.
+    #[tokio::test]
+    async fn only_registry_error_objects_are_quoted() {
+        let secret = "internal-metadata-token";
+        let table: Vec<(u16, String, bool)> = vec![
+            (200, format!(r#"{{"id":"{secret}"}}"#), false),
+            (200, format!("<html>{secret}</html>"), false),
+            (401, format!(r#"{{"token":"{secret}"}}"#), false),
+            (404, secret.to_string(), false),
+            (422, format!(r#"{{"message":"{secret}"}}"#), false),
+            (500, secret.to_string(), false),
+            (
+                422,
+                r#"{"error_code":42201,"message":"Invalid schema"}"#.into(),
+                true,
+            ),
+            (
+                409,
+                r#"{"error_code":409,"message":"Incompatible"}"#.into(),
+                true,
+            ),
+        ];
+        let url = canned_http(table.iter().map(|(s, b, _)| (*s, b.clone())).collect()).await;
+        let client = RegistryClient::new(&url, Duration::from_secs(5)).expect("client");
+        for (status, body, quoted) in &table {
+            let err = client.register("t-value", "{}").await.expect_err("failure");
+            let text = err.to_string();
+            assert!(!text.contains(secret), "{status} {body}: {text}");
+            if *quoted {
+                assert!(
+                    text.contains("Invalid schema") || text.contains("Incompatible"),
+                    "{text}"
+                );
+            } else {
+                assert!(
+                    text.contains("not a schema registry's") && text.contains(&status.to_string()),
+                    "{status} {body}: {text}"
+                );
+            }
+        }
+        let url = canned_http(vec![(200, format!("<html>{secret}</html>"))]).await;
+        let client = RegistryClient::new(&url, Duration::from_secs(5)).expect("client");
+        let err = client.schema_text(1).await.expect_err("not a registry");
+        assert!(!err.to_string().contains(secret), "{err}");
+    }
+
+    /// A redirect is answered, not followed: the request never reaches its target.
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let target = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let target_addr = target.local_addr().expect("addr");
+        let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = reached.clone();
+        tokio::spawn(async move {
+            if target.accept().await.is_ok() {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0u8; 8192];
+            let _ = socket.read(&mut request).await;
+            let answer = format!(
+                "HTTP/1.1 307 X\r\nlocation: http://{target_addr}/latest/meta-data\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        });
+        let client =
+            RegistryClient::new(&format!("http://{addr}"), Duration::from_secs(5)).expect("client");
+        let err = client.register("t-value", "{}").await.expect_err("307");
+        assert!(
+            matches!(&err, RegistryError::Refused { status: 307, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("not followed"), "{err}");
+        assert!(!err.is_retryable());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!reached.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]

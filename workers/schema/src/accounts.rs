@@ -23,7 +23,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySq
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 
 use crate::fingerprint::{fingerprint, new_salt};
-use crate::grants::{grant_statement, grants_match};
+use crate::grants::{grant_statement, grants_match, legacy_revoke_statement};
 use crate::names::{self, account as account_literal, quote_string};
 use crate::{SchemaError, control};
 
@@ -187,14 +187,20 @@ async fn ensure_locked(
                 record_with_password(conn, spec).await?;
                 AccountOutcome::PasswordChanged
             };
-            if !grants_match(spec.role, spec.database, &grants) {
+            if !grants_match(spec.role, spec.database, &grants, false) {
                 run(conn, &grant_statement(spec.role, spec.database, &account)).await?;
+            }
+            // Our account: its wildcard grant from an older version goes (the escaped one
+            // above replaces it).
+            if let Some(revoke) = legacy_revoke_statement(spec.database, &account, &grants) {
+                run(conn, &revoke).await?;
             }
             align_transport(conn, spec, &account).await?;
             Ok(outcome)
         }
         (None, Some(grants)) => {
-            if !grants_match(spec.role, spec.database, &grants) {
+            // An older version's grant (wildcards unescaped) still proves it was ours.
+            if !grants_match(spec.role, spec.database, &grants, true) {
                 return Err(SchemaError::ForeignAccount {
                     account,
                     database: spec.database.to_owned(),
@@ -204,6 +210,10 @@ async fn ensure_locked(
             // We cannot tell which password it has: set the one we were given.
             set_password(conn, &account, spec.password).await?;
             record_with_password(conn, spec).await?;
+            if let Some(revoke) = legacy_revoke_statement(spec.database, &account, &grants) {
+                run(conn, &grant_statement(spec.role, spec.database, &account)).await?;
+                run(conn, &revoke).await?;
+            }
             align_transport(conn, spec, &account).await?;
             Ok(AccountOutcome::Adopted)
         }

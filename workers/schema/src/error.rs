@@ -11,6 +11,10 @@ pub enum SchemaError {
         value: String,
         max: usize,
     },
+    #[error(
+        "database {database:?} cannot be a pipeline database: it is a reserved schema (mysql, information_schema, performance_schema, sys, or tweetpipe's ownership ledger tweetpipe_control) or made only of the GRANT wildcards '_' and '%'; choose another name"
+    )]
+    ReservedDatabase { database: String },
     #[error("the account's password must not be empty nor contain NUL")]
     EmptyPassword,
     #[error("MySQL: {0}")]

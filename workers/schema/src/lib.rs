@@ -26,6 +26,7 @@ pub use accounts::{
 };
 pub use control::CONTROL_DATABASE;
 pub use error::SchemaError;
+pub use names::{GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only};
 pub use tls::{TlsFailure, tls_failure};
 pub use version::{check_migrated, required_version, schema_version};
 

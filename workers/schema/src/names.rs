@@ -2,14 +2,66 @@
 //! validated to a safe alphabet, and the password quoted as a string literal.
 
 use crate::SchemaError;
+use crate::control::CONTROL_DATABASE;
+
+/// Schemas no pipeline may use as its database: the server's own (a pipeline's writer would get
+/// DML on the grant tables) and tweetpipe's ownership ledger (its writer could rewrite who owns
+/// what, and `deletionPolicy: Delete` would drop it). Compared case-insensitively. The CRD's CEL
+/// rule, the admission webhook and [`check_database`] all read this one list.
+pub const RESERVED_DATABASES: [&str; 5] = [
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+    CONTROL_DATABASE,
+];
+
+/// The characters that are wildcards in a database-level GRANT's database name.
+pub const GRANT_WILDCARDS: [char; 2] = ['_', '%'];
+
+/// Whether `database` is one of [`RESERVED_DATABASES`], in any case.
+pub fn is_reserved_database(database: &str) -> bool {
+    RESERVED_DATABASES
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(database))
+}
+
+/// Whether `database` is made only of [`GRANT_WILDCARDS`] (`_____`): escaped grants would be
+/// safe, but such a name is a probe for unescaped ones, never a real pipeline's database.
+pub fn is_wildcard_only(database: &str) -> bool {
+    !database.is_empty() && database.chars().all(|c| GRANT_WILDCARDS.contains(&c))
+}
+
+/// `database` as the database part of a GRANT or REVOKE: `_` and `%` escaped, so that
+/// `acme_prod` grants on `acme_prod` only, not on `acme-prod` or `acmeXprod`. It is also how
+/// `SHOW GRANTS` prints such a grant back. Names must have been validated (no backtick, no
+/// backslash).
+pub(crate) fn grant_database(database: &str) -> String {
+    let mut out = String::with_capacity(database.len() + 4);
+    for c in database.chars() {
+        if GRANT_WILDCARDS.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// MySQL 8 limits user names to 32 characters (MariaDB allows 80).
 pub(crate) const MAX_USER: usize = 32;
 pub(crate) const MAX_DATABASE: usize = 64;
 const MAX_HOST: usize = 60;
 
+/// A pipeline database: a safe name, and neither reserved nor only wildcards. Checked before
+/// any statement names it.
 pub(crate) fn check_database(database: &str) -> Result<(), SchemaError> {
-    check_name("database", database, MAX_DATABASE, true)
+    check_name("database", database, MAX_DATABASE, true)?;
+    if is_reserved_database(database) || is_wildcard_only(database) {
+        return Err(SchemaError::ReservedDatabase {
+            database: database.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn check_user(user: &str) -> Result<(), SchemaError> {
@@ -92,6 +144,66 @@ mod tests {
         assert!(check_host("10.0.0.1").is_err());
         assert!(check_password("").is_err());
         assert!(check_password("a\0b").is_err());
+    }
+
+    #[test]
+    fn reserved_and_wildcard_only_databases_are_refused() {
+        for refused in [
+            "mysql",
+            "MySQL",
+            "information_schema",
+            "Performance_Schema",
+            "sys",
+            "SYS",
+            "tweetpipe_control",
+            "TweetPipe_Control",
+            "_",
+            "_____",
+        ] {
+            assert!(
+                matches!(
+                    check_database(refused),
+                    Err(SchemaError::ReservedDatabase { .. })
+                ),
+                "{refused}"
+            );
+        }
+        for accepted in [
+            "acme_prod",
+            "_acme",
+            "acme_",
+            "tp",
+            "mysql2",
+            "sys_reports",
+            "tweetpipe_control2",
+            "x_",
+            "tp-covid",
+        ] {
+            assert!(check_database(accepted).is_ok(), "{accepted}");
+        }
+        // '%' is not a valid name character at all; only-wildcards covers it anyway.
+        assert!(is_wildcard_only("%_%"));
+        assert!(!is_wildcard_only(""));
+        assert!(check_database("%").is_err());
+    }
+
+    #[test]
+    fn the_refusal_names_every_reserved_schema() {
+        let text = SchemaError::ReservedDatabase {
+            database: "sys".into(),
+        }
+        .to_string();
+        for reserved in RESERVED_DATABASES {
+            assert!(text.contains(reserved), "{text} misses {reserved}");
+        }
+    }
+
+    #[test]
+    fn grant_database_names_escape_wildcards() {
+        assert_eq!(grant_database("tp"), "tp");
+        assert_eq!(grant_database("acme_prod"), "acme\\_prod");
+        assert_eq!(grant_database("a%b_c"), "a\\%b\\_c");
+        assert_eq!(grant_database("tp-covid"), "tp-covid");
     }
 
     #[test]

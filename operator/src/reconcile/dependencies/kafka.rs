@@ -59,6 +59,9 @@ pub enum KafkaCheckError {
     /// A blocking task failed.
     #[error("internal: {0}")]
     Join(String),
+    /// Partitions, replication factor or retention above the administrator's maxima.
+    #[error("{0}; no topic was created or changed")]
+    LimitExceeded(String),
 }
 
 impl KafkaCheckError {
@@ -70,6 +73,7 @@ impl KafkaCheckError {
             KafkaCheckError::Authorization { .. } => KAFKA_AUTHORIZATION_FAILED,
             KafkaCheckError::Topic { .. } | KafkaCheckError::Join(_) => "TopicError",
             KafkaCheckError::Shrink { .. } => "PartitionsCannotShrink",
+            KafkaCheckError::LimitExceeded(_) => "KafkaLimitExceeded",
         }
     }
 

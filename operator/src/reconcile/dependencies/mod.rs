@@ -40,6 +40,12 @@ pub async fn ensure(
     let settings = &ctx.settings;
     let spec = &tp.spec;
     let topics = async {
+        // Above the administrator's maxima: no topic is created or changed (the spec must).
+        let over = crate::admission::rules::kafka_limit_refusals(spec, &settings.kafka_limits);
+        if !over.is_empty() {
+            let messages: Vec<String> = over.into_iter().map(|r| r.message).collect();
+            return Err(kafka::KafkaCheckError::LimitExceeded(messages.join("; ")));
+        }
         let bound = settings.kafka_timeout * 4;
         let clients =
             kafka::clients_for(&ctx.clients, &spec.kafka, resolved, settings.kafka_timeout)?;
@@ -110,6 +116,7 @@ pub async fn ensure(
         let ensure = registry::ensure_post_schema(
             &ctx.registered,
             spec.kafka.schema_registry_url.as_deref(),
+            &settings.allowed_registry_hosts,
             &spec.kafka.topic,
             settings.kafka_timeout,
         );

@@ -32,6 +32,12 @@ pub enum MySqlCheckError {
     /// The TLS handshake failed: wrong CA, a host not on the certificate, or no TLS.
     #[error("{0}")]
     Tls(TlsFailure),
+    /// The database is reserved or only GRANT wildcards (a pipeline admitted without the
+    /// webhook, or under an older CRD): nothing is created, migrated, granted or dropped.
+    #[error(
+        "{0}; nothing was created, granted or dropped: create a new TweetPipeline with another mysql.database"
+    )]
+    DatabaseNotAllowed(String),
     /// Migrations failed.
     #[error("schema migration failed: {0}")]
     Migration(String),
@@ -50,6 +56,7 @@ impl MySqlCheckError {
             MySqlCheckError::BadUrl { .. } => "MySQLUrlInvalid",
             MySqlCheckError::Unreachable(_) => "MySQLUnreachable",
             MySqlCheckError::Tls(failure) => failure.reason(),
+            MySqlCheckError::DatabaseNotAllowed(_) => "DatabaseNotAllowed",
             MySqlCheckError::Migration(_) => "MigrationFailed",
             MySqlCheckError::AccountRefused(_) => "AccountRefused",
             MySqlCheckError::Accounts(_) => "AccountsFailed",
@@ -285,6 +292,22 @@ pub fn writer_url(
     ))
 }
 
+/// Refuses a reserved or wildcard-only database before any statement names it (the schema
+/// crate's own check, so the operator's CREATE/DROP DATABASE obey the same list).
+fn refuse_reserved(database: &str) -> Result<(), MySqlCheckError> {
+    if tweetpipe_schema::is_reserved_database(database) {
+        Err(MySqlCheckError::DatabaseNotAllowed(
+            crate::crd::reserved_database_message(),
+        ))
+    } else if tweetpipe_schema::is_wildcard_only(database) {
+        Err(MySqlCheckError::DatabaseNotAllowed(
+            crate::crd::WILDCARD_DATABASE_MESSAGE.to_owned(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// One pipeline's database as it should be.
 pub struct SchemaTarget<'a> {
     /// Key of the pipeline in the caches.
@@ -311,6 +334,7 @@ pub async fn ensure_schema(
         secrets,
         accounts,
     } = target;
+    refuse_reserved(&spec.database)?;
     let tls = tls_fingerprint(spec, secrets).to_string();
     let mut state: Vec<&str> = vec![secrets.mysql_admin_url.expose(), &spec.database, &tls];
     for account in accounts {
@@ -367,6 +391,8 @@ pub async fn drop_schema(
     owner: &dyn SchemaOwner,
     timeout: Duration,
 ) -> Result<Vec<String>, MySqlCheckError> {
+    // Above all: never DROP DATABASE mysql or the ledger.
+    refuse_reserved(&spec.database)?;
     let server = server_pool(clients, spec, secrets, timeout)?;
     let dropped = owner
         .drop_accounts(&server, &spec.database)
@@ -380,4 +406,29 @@ pub async fn drop_schema(
         .await
         .map_err(unreachable)?;
     Ok(dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_wildcard_databases_are_refused_before_any_statement() {
+        for (database, refused) in [
+            ("tweets_covid19", false),
+            ("acme_prod", false),
+            ("sys_reports", false),
+            ("mysql", true),
+            ("Performance_Schema", true),
+            ("tweetpipe_control", true),
+            ("____", true),
+        ] {
+            let verdict = refuse_reserved(database);
+            assert_eq!(verdict.is_err(), refused, "{database}");
+            if let Err(e) = verdict {
+                assert_eq!(e.reason(), "DatabaseNotAllowed");
+                assert!(e.to_string().contains("another mysql.database"), "{e}");
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use tweetpipe_common::registry::{RegistryClient, RegistryError, value_subject};
 use tweetpipe_common::schema_files::current_post_schema;
 
 use crate::decide::conditions::{Check, SchemaState, reasons};
+use crate::policy::AllowedRegistryHosts;
 use crate::reconcile::clients::fingerprint;
 
 /// Attempts per reconcile against an unreachable registry; the requeue is the next retry.
@@ -43,16 +44,24 @@ impl RegisteredSchemas {
 
 /// Registers the current post schema under the posts topic's subject at `registry_url`
 /// (`None`: no registry, nothing to do). Each request ends within `timeout`; an unreachable
-/// registry is retried a few times with jittered backoff, then reported.
+/// registry is retried a few times with jittered backoff, then reported. A URL whose host the
+/// administrator does not allow is never called (a refusal: no extractor runs).
 pub async fn ensure_post_schema(
     cache: &RegisteredSchemas,
     registry_url: Option<&str>,
+    allowed: &AllowedRegistryHosts,
     topic: &str,
     timeout: Duration,
 ) -> SchemaState {
     let Some(url) = registry_url.filter(|u| !u.is_empty()) else {
         return SchemaState::NotUsed;
     };
+    if let Err(refusal) = allowed.judge(url) {
+        return SchemaState::Problem(Check::failed(
+            reasons::REGISTRY_HOST_NOT_ALLOWED,
+            refusal.to_string(),
+        ));
+    }
     let subject = value_subject(topic);
     let schema = current_post_schema();
     let key = fingerprint(&[url, &subject, schema]);
@@ -151,12 +160,20 @@ mod tests {
     async fn no_url_no_registry_and_an_unreachable_one_is_its_own_reason() {
         let cache = RegisteredSchemas::default();
         assert_eq!(
-            ensure_post_schema(&cache, None, "posts", Duration::from_secs(1)).await,
+            ensure_post_schema(
+                &cache,
+                None,
+                &AllowedRegistryHosts::any(),
+                "posts",
+                Duration::from_secs(1)
+            )
+            .await,
             SchemaState::NotUsed
         );
         let state = ensure_post_schema(
             &cache,
             Some("http://127.0.0.1:1/apis/ccompat/v7"),
+            &AllowedRegistryHosts::any(),
             "posts",
             Duration::from_secs(1),
         )
@@ -167,5 +184,29 @@ mod tests {
         assert_eq!(reason, reasons::SCHEMA_REGISTRY_UNREACHABLE);
         assert!(message.contains("127.0.0.1:1"), "{message}");
         assert_eq!(state.refusal(), None, "an outage stops no extractor");
+    }
+
+    #[tokio::test]
+    async fn a_registry_host_not_allowed_is_never_called_and_stops_extractors() {
+        let cache = RegisteredSchemas::default();
+        let allowed = AllowedRegistryHosts::parse("registry.kafka").expect("list");
+        // Nothing listens there: an attempt would be "unreachable", not a refusal.
+        let state = ensure_post_schema(
+            &cache,
+            Some("http://127.0.0.1:1/apis/ccompat/v7"),
+            &allowed,
+            "posts",
+            Duration::from_secs(1),
+        )
+        .await;
+        let SchemaState::Problem(Check::Failed { reason, message }) = &state else {
+            panic!("not a failure: {state:?}");
+        };
+        assert_eq!(reason, reasons::REGISTRY_HOST_NOT_ALLOWED);
+        assert!(
+            message.contains("TWEETPIPE_ALLOWED_REGISTRY_HOSTS"),
+            "{message}"
+        );
+        assert!(state.refusal().is_some(), "no extractor runs");
     }
 }

@@ -174,6 +174,7 @@ pub async fn observe(
             .unwrap_or(chrono::TimeDelta::MAX),
         invalid_queries,
         api_host_refusal: None,
+        image_refusal: None,
     })
 }
 

@@ -143,6 +143,29 @@ run "system_schema_is_refused" {
   expect_failures = [var.mysql]
 }
 
+run "ownership_ledger_is_refused" {
+  command = plan
+  variables {
+    mysql = { database = "TweetPipe_Control" }
+  }
+  expect_failures = [var.mysql]
+}
+
+run "wildcard_only_database_is_refused" {
+  command = plan
+  variables {
+    mysql = { database = "_____" }
+  }
+  expect_failures = [var.mysql]
+}
+
+run "database_with_underscore_is_accepted" {
+  command = plan
+  variables {
+    mysql = { database = "acme_prod" }
+  }
+}
+
 run "access_level_reaches_the_manifest" {
   command = plan
   variables {
