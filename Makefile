@@ -57,7 +57,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
 
 tests: ## the workspace's unit, integration and end-to-end tests on the running platform (each binary bounded by dev/test-binary.sh)
-	@env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked
+	@env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked $(TEST_FLAGS)
 
 soak: ## N fresh platforms in a row, the tests stage on each, a pass/fail table (SOAK_RUNS=3)
 	@bash dev/soak.sh $(or $(SOAK_RUNS),3)

@@ -20,7 +20,8 @@ one_run() {
     bash dev/platform/up.sh
     make --no-print-directory images IMAGE_PROFILE=debug
     bash dev/platform/observe.sh up
-    make --no-print-directory tests
+    # Every failing test of the run, not only the first failing binary's.
+    make --no-print-directory tests TEST_FLAGS=--no-fail-fast
   } >"$log" 2>&1
 }
 

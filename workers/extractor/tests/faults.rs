@@ -45,7 +45,7 @@ async fn invalid_query_stops_only_that_query() {
     let stop = cps["bad"].stopped.as_ref().expect("stopped");
     assert_eq!(stop.reason, "invalid_query");
     assert!(
-        stop.message.contains("Unbalanced parentheses"),
+        stop.message.contains("missing ')' to close the '('"),
         "{}",
         stop.message
     );
