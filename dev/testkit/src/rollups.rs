@@ -55,6 +55,14 @@ pub async fn snapshot(db: &TestDb) -> BTreeMap<&'static str, Vec<String>> {
             "SELECT CONCAT_WS('|', post_id, kind, referenced_id) FROM post_references ORDER BY post_id, kind, referenced_id",
         ),
         (
+            "post_cashtags",
+            "SELECT CONCAT_WS('|', post_id, tag) FROM post_cashtags ORDER BY post_id, tag",
+        ),
+        (
+            "post_context_annotations",
+            "SELECT CONCAT_WS('|', post_id, domain_id, entity_id, entity_name) FROM post_context_annotations ORDER BY post_id, domain_id, entity_id",
+        ),
+        (
             "posts_hourly",
             "SELECT CONCAT_WS('|', hour, query_name, lang, posts, originals, retweets, replies, quotes, ROUND(sentiment_sum, 3), positive, negative) FROM posts_hourly ORDER BY hour, query_name, lang",
         ),

@@ -469,7 +469,74 @@ mod tests {
         assert!(matches!(decode_post(&truncated), Err(CodecError::Avro(_))));
     }
 
-    /// An older schema (v0: no `possibly_sensitive`, no `place`, no `metrics`) and a newer one
+    /// `post.v1.avsc` stays embedded, so the records older extractors wrote (single-object
+    /// framing names v1's fingerprint) still decode, with no cashtags and no context annotations.
+    #[test]
+    fn a_released_v1_record_decodes_with_empty_cashtags_and_context_annotations() {
+        let v1 = embedded()
+            .all()
+            .iter()
+            .find(|s| s.file == "post.v1.avsc")
+            .expect("post.v1.avsc stays embedded");
+        assert_ne!(v1.fingerprint, embedded().current().fingerprint);
+        let p = full_post();
+        assert!(!p.cashtags.is_empty() && !p.context_annotations.is_empty());
+        let mut value = apache_avro::to_value(&p).expect("to value");
+        if let apache_avro::types::Value::Record(fields) = &mut value {
+            fields.retain(|(name, _)| name != "cashtags" && name != "context_annotations");
+        }
+        let value = value.resolve(&v1.schema).expect("a v1 value");
+        let mut body = Vec::new();
+        GenericDatumWriter::builder(&v1.schema)
+            .build()
+            .expect("writer")
+            .write_value(&mut body, value)
+            .expect("write v1");
+        let mut expected = p.clone();
+        expected.cashtags.clear();
+        expected.context_annotations.clear();
+
+        // Single-object framing (no registry): found by v1's fingerprint.
+        let mut bytes = vec![0xC3, 0x01];
+        bytes.extend_from_slice(&v1.fingerprint);
+        bytes.extend_from_slice(&body);
+        assert_eq!(decode_post(&bytes).expect("decode v1"), expected);
+
+        // Confluent framing: the registry's writer schema for the id is v1.
+        assert_eq!(
+            embedded()
+                .decode_body(&v1.schema, &body)
+                .expect("decode v1 body"),
+            expected
+        );
+    }
+
+    /// A v1 reader (a transformer not yet upgraded, reading through the registry) resolves a
+    /// v2 record: the new fields are skipped.
+    #[test]
+    fn a_v1_reader_resolves_a_v2_record() {
+        let v1 = embedded()
+            .all()
+            .iter()
+            .find(|s| s.file == "post.v1.avsc")
+            .expect("post.v1.avsc stays embedded");
+        let bytes = encode_post(&full_post()).expect("encode v2");
+        let mut body = &bytes[10..];
+        let value = GenericDatumReader::builder(&embedded().current().schema)
+            .reader_schema(&v1.schema)
+            .build()
+            .expect("reader")
+            .read_value(&mut body)
+            .expect("v1 reads v2");
+        let apache_avro::types::Value::Record(fields) = value else {
+            panic!("a record")
+        };
+        assert!(fields.iter().all(|(name, _)| name != "context_annotations"));
+        assert!(fields.iter().any(|(name, _)| name == "hashtags"));
+    }
+
+    /// An older schema (v0: no `possibly_sensitive`, `place`, `metrics`, `cashtags` or
+    /// `context_annotations`) and a newer one
     /// (v2: an extra field with a default) both decode into today's `Post`.
     #[test]
     fn decodes_older_and_newer_compatible_writer_schemas() {
@@ -483,7 +550,9 @@ mod tests {
         fields.retain(|f| {
             !matches!(
                 f["name"].as_str(),
-                Some("possibly_sensitive" | "place" | "metrics")
+                Some(
+                    "possibly_sensitive" | "place" | "metrics" | "cashtags" | "context_annotations"
+                )
             )
         });
         let mut v2: serde_json::Value = serde_json::from_str(current_json).expect("json");
@@ -554,6 +623,7 @@ mod tests {
         assert_eq!(decoded.metrics, None, "missing field takes its default");
         assert_eq!(decoded.place, None);
         assert_eq!(decoded.possibly_sensitive, None);
+        assert!(decoded.cashtags.is_empty() && decoded.context_annotations.is_empty());
 
         // v2 writer: serialize through a Value with the extra field appended.
         let v2_schema = &set.all()[2];

@@ -2,7 +2,8 @@
 //! dev-dependencies turn on): every kind of child row, spread over two days.
 
 use crate::post::{
-    Hashtag, Mention, Place, Post, PublicMetrics, ReferenceKind, ReferencedPost, Url, User,
+    ContextAnnotation, Hashtag, Mention, Place, Post, PublicMetrics, ReferenceKind, ReferencedPost,
+    Url, User,
 };
 
 const LANGS: [&str; 5] = ["en", "pt", "es", "und", "pt"];
@@ -77,6 +78,22 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
                     end: text.chars().count() as i32,
                 });
             }
+            let mut cashtags = Vec::new();
+            if i % 7 == 3 {
+                let start = text.chars().count() as i32 + 1;
+                text.push_str(" $PFE");
+                cashtags.push(Hashtag {
+                    tag: "PFE".into(),
+                    start,
+                    end: text.chars().count() as i32,
+                });
+            }
+            // X's shapes: one domain/entity pair on most posts, a second on some, none on others.
+            let context_annotations: Vec<ContextAnnotation> = match i % 4 {
+                0 | 1 => vec![context_covid()],
+                2 => vec![context_covid(), context_vaccines()],
+                _ => vec![],
+            };
             let referenced = match i % 6 {
                 1 => vec![ReferencedPost {
                     kind: ReferenceKind::Retweeted,
@@ -121,6 +138,8 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
                 hashtags,
                 mentions,
                 urls,
+                cashtags,
+                context_annotations,
                 metrics: Some(PublicMetrics {
                     retweet_count: (i % 11) as i64,
                     reply_count: 0,
@@ -142,4 +161,28 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
             }
         })
         .collect()
+}
+
+/// X's "Ongoing News Story" domain, entity COVID-19.
+fn context_covid() -> ContextAnnotation {
+    ContextAnnotation {
+        domain_id: "123".into(),
+        domain_name: "Ongoing News Story".into(),
+        domain_description: Some("Ongoing News Stories like 'Brexit'".into()),
+        entity_id: "1220701888179359745".into(),
+        entity_name: "COVID-19".into(),
+        entity_description: None,
+    }
+}
+
+/// X's "Unified Twitter Taxonomy" domain, entity Vaccines.
+fn context_vaccines() -> ContextAnnotation {
+    ContextAnnotation {
+        domain_id: "131".into(),
+        domain_name: "Unified Twitter Taxonomy".into(),
+        domain_description: None,
+        entity_id: "1301551223338668032".into(),
+        entity_name: "Vaccines".into(),
+        entity_description: None,
+    }
 }

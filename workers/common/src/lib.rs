@@ -2,7 +2,7 @@
 //!
 //! - [`contract`]: the worker configs, checkpoint record, topic names and mounted paths the
 //!   operator and the workers agree on (pure data, always available).
-//! - [`post`]: the post as it travels through Kafka (mirrors `schema/post.v1.avsc`).
+//! - [`post`]: the post as it travels through Kafka (mirrors the current schema, `schema/post.v2.avsc`).
 //! - [`fixtures`] (feature `fixtures`, dev-dependencies only): deterministic sample posts for
 //!   tests and benchmarks.
 //! - [`codec`] (feature `avro`): Avro single-object encoding and the Confluent wire format.

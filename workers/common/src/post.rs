@@ -1,5 +1,5 @@
-//! The post as it travels through Kafka. Field names and types mirror `schema/post.v1.avsc`
-//! exactly, so serde maps it straight onto the Avro schema.
+//! The post as it travels through Kafka. Field names and types mirror the current schema,
+//! `schema/post.v2.avsc`, exactly, so serde maps it straight onto the Avro schema.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,10 @@ pub struct Post {
     pub hashtags: Vec<Hashtag>,
     pub mentions: Vec<Mention>,
     pub urls: Vec<Url>,
+    /// `entities.cashtags` (v2): the tag without its `$`.
+    pub cashtags: Vec<Hashtag>,
+    /// `context_annotations` (v2): empty in records of older writers.
+    pub context_annotations: Vec<ContextAnnotation>,
     pub metrics: Option<PublicMetrics>,
     pub place: Option<Place>,
     pub possibly_sensitive: Option<bool>,
@@ -104,6 +108,18 @@ pub struct Url {
     pub end: i32,
 }
 
+/// One of X's `context_annotations`: the domain (a topic category, e.g. `123` "Political
+/// Race") and the entity within it X classified the post under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextAnnotation {
+    pub domain_id: String,
+    pub domain_name: String,
+    pub domain_description: Option<String>,
+    pub entity_id: String,
+    pub entity_name: String,
+    pub entity_description: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublicMetrics {
     pub retweet_count: i64,
@@ -172,6 +188,19 @@ pub(crate) mod fixtures {
                 start: 33,
                 end: 49,
             }],
+            cashtags: vec![Hashtag {
+                tag: "PFE".into(),
+                start: 50,
+                end: 54,
+            }],
+            context_annotations: vec![ContextAnnotation {
+                domain_id: "123".into(),
+                domain_name: "Ongoing News Story".into(),
+                domain_description: Some("Ongoing News Stories like 'Brexit'".into()),
+                entity_id: "1220701888179359745".into(),
+                entity_name: "COVID-19".into(),
+                entity_description: None,
+            }],
             metrics: Some(PublicMetrics {
                 retweet_count: 3,
                 reply_count: 1,
@@ -208,6 +237,8 @@ pub(crate) mod fixtures {
             hashtags: vec![],
             mentions: vec![],
             urls: vec![],
+            cashtags: vec![],
+            context_annotations: vec![],
             metrics: None,
             place: None,
             possibly_sensitive: None,

@@ -4,7 +4,7 @@
 include!(concat!(env!("OUT_DIR"), "/embedded_schemas.rs"));
 
 /// The schema new records are written with.
-pub const CURRENT_SCHEMA_FILE: &str = "post.v1.avsc";
+pub const CURRENT_SCHEMA_FILE: &str = "post.v2.avsc";
 
 /// Every embedded schema file: (file name, JSON text).
 pub fn all() -> &'static [(&'static str, &'static str)] {

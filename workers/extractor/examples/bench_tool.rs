@@ -66,6 +66,8 @@ fn post(i: u64) -> Post {
             start: 87,
             end: 110,
         }],
+        cashtags: vec![],
+        context_annotations: vec![],
         metrics: Some(PublicMetrics {
             retweet_count: 3,
             reply_count: 1,

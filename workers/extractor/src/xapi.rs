@@ -8,7 +8,8 @@ use chrono::DateTime;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use tweetpipe_common::post::{
-    Hashtag, Mention, Place, Post, PublicMetrics, ReferenceKind, ReferencedPost, Url, User,
+    ContextAnnotation, Hashtag, Mention, Place, Post, PublicMetrics, ReferenceKind, ReferencedPost,
+    Url, User,
 };
 
 /// The rate-limit headers of an answer.
@@ -312,6 +313,23 @@ struct ApiPost {
     geo: Option<ApiGeo>,
     public_metrics: Option<ApiPostMetrics>,
     entities: Option<ApiEntities>,
+    #[serde(default)]
+    context_annotations: Vec<ApiContextAnnotation>,
+}
+
+/// `context_annotations[]`: `{domain: {id, name, description?}, entity: {id, name, description?}}`.
+#[derive(Debug, Deserialize)]
+struct ApiContextAnnotation {
+    domain: ApiContextItem,
+    entity: ApiContextItem,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiContextItem {
+    id: String,
+    #[serde(default)]
+    name: String,
+    description: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -342,6 +360,7 @@ struct ApiEntities {
     hashtags: Vec<ApiHashtag>,
     mentions: Vec<ApiMention>,
     urls: Vec<ApiUrl>,
+    cashtags: Vec<ApiHashtag>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -515,6 +534,30 @@ impl SearchResponse {
                                 .collect()
                         })
                         .unwrap_or_default(),
+                    cashtags: entities
+                        .map(|e| {
+                            e.cashtags
+                                .iter()
+                                .map(|c| Hashtag {
+                                    tag: c.tag.clone(),
+                                    start: offset(c.start),
+                                    end: offset(c.end),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    context_annotations: p
+                        .context_annotations
+                        .iter()
+                        .map(|c| ContextAnnotation {
+                            domain_id: c.domain.id.clone(),
+                            domain_name: c.domain.name.clone(),
+                            domain_description: c.domain.description.clone(),
+                            entity_id: c.entity.id.clone(),
+                            entity_name: c.entity.name.clone(),
+                            entity_description: c.entity.description.clone(),
+                        })
+                        .collect(),
                     metrics: p.public_metrics.as_ref().map(|m| PublicMetrics {
                         retweet_count: m.retweet_count,
                         reply_count: m.reply_count,
@@ -561,8 +604,15 @@ mod tests {
         "entities": {
           "hashtags": [{"start": 19, "end": 27, "tag": "COVID19"}],
           "mentions": [{"start": 3, "end": 7, "username": "WHO", "id": "14499829"}],
-          "urls": [{"start": 28, "end": 44, "url": "https://t.co/abc", "expanded_url": "https://who.int", "display_url": "who.int"}]
-        }
+          "urls": [{"start": 28, "end": 44, "url": "https://t.co/abc", "expanded_url": "https://who.int", "display_url": "who.int"}],
+          "cashtags": [{"start": 45, "end": 49, "tag": "PFE"}]
+        },
+        "context_annotations": [
+          {"domain": {"id": "123", "name": "Ongoing News Story", "description": "Ongoing News Stories like 'Brexit'"},
+           "entity": {"id": "1220701888179359745", "name": "COVID-19"}},
+          {"domain": {"id": "131", "name": "Unified Twitter Taxonomy"},
+           "entity": {"id": "1301551223338668032", "name": "Vaccines", "description": "Vaccines"}}
+        ]
       }],
       "includes": {
         "users": [{"id": "2244994945", "name": "Dev", "username": "XDevelopers", "verified": true, "created_at": "2013-12-14T04:35:55.000Z", "public_metrics": {"followers_count": 5, "following_count": 6, "tweet_count": 7, "listed_count": 8}}],
@@ -594,6 +644,29 @@ mod tests {
         assert_eq!(p.hashtags[0].tag, "COVID19");
         assert_eq!(p.mentions[0].id.as_deref(), Some("14499829"));
         assert_eq!(p.urls[0].expanded_url.as_deref(), Some("https://who.int"));
+        assert_eq!(p.cashtags[0].tag, "PFE");
+        assert_eq!((p.cashtags[0].start, p.cashtags[0].end), (45, 49));
+        assert_eq!(
+            p.context_annotations,
+            vec![
+                ContextAnnotation {
+                    domain_id: "123".into(),
+                    domain_name: "Ongoing News Story".into(),
+                    domain_description: Some("Ongoing News Stories like 'Brexit'".into()),
+                    entity_id: "1220701888179359745".into(),
+                    entity_name: "COVID-19".into(),
+                    entity_description: None,
+                },
+                ContextAnnotation {
+                    domain_id: "131".into(),
+                    domain_name: "Unified Twitter Taxonomy".into(),
+                    domain_description: None,
+                    entity_id: "1301551223338668032".into(),
+                    entity_name: "Vaccines".into(),
+                    entity_description: Some("Vaccines".into()),
+                },
+            ]
+        );
         assert_eq!(
             p.metrics.as_ref().and_then(|m| m.impression_count),
             Some(99)
@@ -617,6 +690,17 @@ mod tests {
             serde_json::from_str(r#"{"meta":{"result_count":0}}"#).expect("parse");
         assert!(parsed.to_posts("q", "p", 0).is_empty());
         assert!(parsed.meta.newest_id.is_none());
+    }
+
+    #[test]
+    fn a_post_without_context_annotations_or_cashtags_has_empty_lists() {
+        let parsed: SearchResponse = serde_json::from_str(
+            r#"{"data":[{"id":"1460323737035677698","text":"hi","entities":{"hashtags":[]}}],"meta":{}}"#,
+        )
+        .expect("parse");
+        let posts = parsed.to_posts("q", "p", 0);
+        assert!(posts[0].context_annotations.is_empty());
+        assert!(posts[0].cashtags.is_empty());
     }
 
     #[test]

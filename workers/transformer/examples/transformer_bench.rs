@@ -128,7 +128,7 @@ async fn main() {
     }
     let _ = writeln!(
         report,
-        "\n{} posts ({rows} rows in 9 tables: {:.1} rows/post), {} partitions; transform alone {transform_us:.1} µs/post.",
+        "\n{} posts ({rows} rows in 11 tables: {:.1} rows/post), {} partitions; transform alone {transform_us:.1} µs/post.",
         args.posts,
         rows as f64 / args.posts as f64,
         args.partitions
@@ -145,7 +145,14 @@ fn row_count(stored: &[StoredPost]) -> usize {
     users.len()
         + stored
             .iter()
-            .map(|s| 2 + s.hashtags.len() + s.mentions.len() + s.urls.len() + s.references.len())
+            .map(|s| {
+                2 + s.hashtags.len()
+                    + s.mentions.len()
+                    + s.urls.len()
+                    + s.references.len()
+                    + s.cashtags.len()
+                    + s.context_annotations.len()
+            })
             .sum::<usize>()
         + hourly(stored).len()
         + daily_tags(stored).len()
@@ -471,6 +478,47 @@ async fn insert_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
         }
+        let cashtags: Vec<_> = chunk
+            .iter()
+            .flat_map(|s| s.cashtags.iter().map(move |c| (s, c)))
+            .collect();
+        if !cashtags.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_cashtags (post_id, tag, display, created_at) ",
+            );
+            q.push_values(&cashtags, |mut r, (s, c)| {
+                r.push_bind(s.post.id)
+                    .push_bind(&c.tag)
+                    .push_bind(&c.display)
+                    .push_bind(s.post.created_at);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let annotations: Vec<_> = chunk
+            .iter()
+            .flat_map(|s| s.context_annotations.iter().map(move |c| (s, c)))
+            .collect();
+        if !annotations.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_context_annotations \
+                 (post_id, domain_id, entity_id, domain_name, entity_name, created_at) ",
+            );
+            q.push_values(&annotations, |mut r, (s, c)| {
+                r.push_bind(s.post.id)
+                    .push_bind(c.domain_id)
+                    .push_bind(c.entity_id)
+                    .push_bind(&c.domain_name)
+                    .push_bind(&c.entity_name)
+                    .push_bind(s.post.created_at);
+            });
+            q.build()
+                .execute(&mut *tx)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
         if n % 10 == 9 {
             tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
             tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
@@ -658,6 +706,34 @@ async fn load_data_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
                     field(u.expanded_url.as_deref()),
                     field(u.display_url.as_deref()),
                     field(u.domain.as_deref()),
+                    ts(p.created_at),
+                ]
+                .join("\t"),
+            );
+        }
+        for c in &s.cashtags {
+            add(
+                "post_cashtags",
+                "post_id, tag, display, created_at",
+                [
+                    p.id.to_string(),
+                    field(Some(&c.tag)),
+                    field(Some(&c.display)),
+                    ts(p.created_at),
+                ]
+                .join("\t"),
+            );
+        }
+        for c in &s.context_annotations {
+            add(
+                "post_context_annotations",
+                "post_id, domain_id, entity_id, domain_name, entity_name, created_at",
+                [
+                    p.id.to_string(),
+                    c.domain_id.to_string(),
+                    c.entity_id.to_string(),
+                    field(Some(&c.domain_name)),
+                    field(Some(&c.entity_name)),
                     ts(p.created_at),
                 ]
                 .join("\t"),

@@ -98,6 +98,15 @@ pub struct UrlRow {
     pub domain: Option<String>,
 }
 
+/// One `post_context_annotations` row: X's topic classification of the post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextAnnotationRow {
+    pub domain_id: u64,
+    pub entity_id: u64,
+    pub domain_name: String,
+    pub entity_name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferenceRow {
     pub kind: ReferenceKind,
@@ -114,4 +123,7 @@ pub struct StoredPost {
     pub mentions: Vec<MentionRow>,
     pub urls: Vec<UrlRow>,
     pub references: Vec<ReferenceRow>,
+    /// `post_cashtags`: folded like hashtags.
+    pub cashtags: Vec<HashtagRow>,
+    pub context_annotations: Vec<ContextAnnotationRow>,
 }

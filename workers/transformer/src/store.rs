@@ -222,6 +222,8 @@ impl<'a> Plan<'a> {
         self.insert_mentions(tx).await?;
         self.insert_urls(tx).await?;
         self.insert_references(tx).await?;
+        self.insert_cashtags(tx).await?;
+        self.insert_context_annotations(tx).await?;
         let created = self.created_rows(tx, load_id).await?;
         // Rows that other transformers write too (authors, roll-up buckets) come last, so
         // their locks are held only for the moments before the commit.
@@ -389,6 +391,55 @@ impl<'a> Plan<'a> {
                     .push_bind(reference_kind_sql(r.kind))
                     .push_bind(r.referenced_id)
                     .push_bind(r.referenced_author_id);
+            });
+            q.push(" ON DUPLICATE KEY UPDATE post_id = post_id");
+            q.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_cashtags(
+        &self,
+        tx: &mut Transaction<'static, MySql>,
+    ) -> Result<(), sqlx::Error> {
+        let rows = self.child_rows(|s| s.cashtags.iter().map(|c| (c.tag.as_str(), c)));
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_cashtags (post_id, tag, display, created_at) ",
+            );
+            q.push_values(chunk, |mut row, (post_id, created_at, c)| {
+                row.push_bind(*post_id)
+                    .push_bind(&c.tag)
+                    .push_bind(&c.display)
+                    .push_bind(*created_at);
+            });
+            q.push(" ON DUPLICATE KEY UPDATE post_id = post_id");
+            q.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_context_annotations(
+        &self,
+        tx: &mut Transaction<'static, MySql>,
+    ) -> Result<(), sqlx::Error> {
+        let rows = self.child_rows(|s| {
+            s.context_annotations
+                .iter()
+                .map(|c| ((c.domain_id, c.entity_id), c))
+        });
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<MySql>::new(
+                "INSERT INTO post_context_annotations \
+                 (post_id, domain_id, entity_id, domain_name, entity_name, created_at) ",
+            );
+            q.push_values(chunk, |mut row, (post_id, created_at, c)| {
+                row.push_bind(*post_id)
+                    .push_bind(c.domain_id)
+                    .push_bind(c.entity_id)
+                    .push_bind(&c.domain_name)
+                    .push_bind(&c.entity_name)
+                    .push_bind(*created_at);
             });
             q.push(" ON DUPLICATE KEY UPDATE post_id = post_id");
             q.build().execute(&mut **tx).await?;

@@ -38,6 +38,8 @@ struct Expected {
     mentions: i64,
     urls: i64,
     references: i64,
+    cashtags: i64,
+    context_annotations: i64,
 }
 
 fn expected(stored: &[StoredPost]) -> Expected {
@@ -53,6 +55,8 @@ fn expected(stored: &[StoredPost]) -> Expected {
         mentions: sum(|s| s.mentions.len()),
         urls: sum(|s| s.urls.len()),
         references: sum(|s| s.references.len()),
+        cashtags: sum(|s| s.cashtags.len()),
+        context_annotations: sum(|s| s.context_annotations.len()),
     }
 }
 
@@ -86,6 +90,17 @@ async fn assert_rows(db: &TestDb, e: &Expected) {
         db.count("SELECT COUNT(*) FROM post_references").await,
         e.references,
         "references"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM post_cashtags").await,
+        e.cashtags,
+        "cashtags"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM post_context_annotations")
+            .await,
+        e.context_annotations,
+        "context annotations"
     );
     assert_eq!(
         db.count("SELECT COUNT(*) FROM post_queries").await,
@@ -157,7 +172,64 @@ async fn n_records_become_n_posts_with_their_child_rows() {
     want.sort();
     assert_eq!(tags, want);
     assert!(tags.iter().all(|t| t == &t.to_lowercase()));
+
+    // Context annotations: the fixture gives posts 4k and 4k+1 one (COVID-19), 4k+2 two
+    // (COVID-19, Vaccines), 4k+3 none; cashtags on posts 7k+3.
+    assert!(
+        has_annotations_and_cashtags(&stored),
+        "the fixture has annotations and cashtags"
+    );
+    let annotated = &stored[2];
+    let rows: Vec<(u64, u64, String, String)> = sqlx::query_as(
+        "SELECT domain_id, entity_id, domain_name, entity_name FROM post_context_annotations \
+         WHERE post_id = ? ORDER BY domain_id, entity_id",
+    )
+    .bind(annotated.post.id)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rows,
+        vec![
+            (
+                123,
+                1_220_701_888_179_359_745,
+                "Ongoing News Story".to_owned(),
+                "COVID-19".to_owned()
+            ),
+            (
+                131,
+                1_301_551_223_338_668_032,
+                "Unified Twitter Taxonomy".to_owned(),
+                "Vaccines".to_owned()
+            ),
+        ]
+    );
+    // What a `context:123.1220701888179359745` dashboard counts: every annotated post once.
+    assert_eq!(
+        db.count(
+            "SELECT COUNT(DISTINCT post_id) FROM post_context_annotations \
+             WHERE domain_id = 123 AND entity_id = 1220701888179359745"
+        )
+        .await,
+        stored
+            .iter()
+            .filter(|s| s.context_annotations.iter().any(|c| c.domain_id == 123))
+            .count() as i64
+    );
+    let cashtags: Vec<(String, String)> =
+        sqlx::query_as("SELECT tag, display FROM post_cashtags WHERE post_id = ?")
+            .bind(stored[3].post.id)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cashtags, vec![("pfe".to_owned(), "PFE".to_owned())]);
     db.drop().await;
+}
+
+fn has_annotations_and_cashtags(stored: &[StoredPost]) -> bool {
+    let e = expected(stored);
+    e.context_annotations > 0 && e.cashtags > 0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ pub const REQUIRED_TWEET_FIELDS: &[&str] = &[
     "public_metrics",
     "geo",
     "possibly_sensitive",
+    "context_annotations",
 ];
 
 /// `expansions` the record needs (authors, referenced posts, places, mentioned users).

@@ -5,10 +5,11 @@ pub mod sentiment;
 pub mod text;
 
 use chrono::{DateTime, NaiveDateTime};
-use tweetpipe_common::post::{Post, ReferenceKind, User};
+use tweetpipe_common::post::{Hashtag, Post, ReferenceKind, User};
 
 use crate::rows::{
-    HashtagRow, MentionRow, PostKind, PostRow, ReferenceRow, StoredPost, UrlRow, UserRow,
+    ContextAnnotationRow, HashtagRow, MentionRow, PostKind, PostRow, ReferenceRow, StoredPost,
+    UrlRow, UserRow,
 };
 
 /// Why a post cannot be stored. Each becomes a dead letter with this text as its reason.
@@ -89,15 +90,30 @@ pub fn transform(post: &Post) -> Result<StoredPost, TransformError> {
         _ => None,
     };
 
-    let mut hashtags: Vec<HashtagRow> = Vec::with_capacity(post.hashtags.len());
-    for hashtag in &post.hashtags {
-        let tag = text::truncate_chars(&fold::hashtag(&hashtag.tag), TAG_MAX);
-        if tag.is_empty() || hashtags.iter().any(|h| h.tag == tag) {
+    let hashtags = tag_rows(&post.hashtags, &['#', '＃']);
+    let cashtags = tag_rows(&post.cashtags, &['$', '＄']);
+
+    let mut context_annotations: Vec<ContextAnnotationRow> =
+        Vec::with_capacity(post.context_annotations.len());
+    for annotation in &post.context_annotations {
+        // X's ids are decimal; an annotation without usable ids is dropped, not the post.
+        let (Ok(domain_id), Ok(entity_id)) = (
+            annotation.domain_id.trim().parse::<u64>(),
+            annotation.entity_id.trim().parse::<u64>(),
+        ) else {
+            continue;
+        };
+        if context_annotations
+            .iter()
+            .any(|c| c.domain_id == domain_id && c.entity_id == entity_id)
+        {
             continue;
         }
-        hashtags.push(HashtagRow {
-            tag,
-            display: text::truncate_chars(hashtag.tag.trim_start_matches(['#', '＃']), TAG_MAX),
+        context_annotations.push(ContextAnnotationRow {
+            domain_id,
+            entity_id,
+            domain_name: text::truncate_chars(annotation.domain_name.trim(), NAME_MAX),
+            entity_name: text::truncate_chars(annotation.entity_name.trim(), NAME_MAX),
         });
     }
 
@@ -159,7 +175,27 @@ pub fn transform(post: &Post) -> Result<StoredPost, TransformError> {
         mentions,
         urls,
         references,
+        cashtags,
+        context_annotations,
     })
+}
+
+/// Hashtag or cashtag rows: folded, the first spelling of each folded tag kept as its display
+/// (without the leading `sigils`), empty tags dropped.
+fn tag_rows(tags: &[Hashtag], sigils: &[char]) -> Vec<HashtagRow> {
+    let mut rows: Vec<HashtagRow> = Vec::with_capacity(tags.len());
+    for hashtag in tags {
+        let bare = hashtag.tag.trim().trim_start_matches(sigils);
+        let tag = text::truncate_chars(&fold::hashtag(bare), TAG_MAX);
+        if tag.is_empty() || rows.iter().any(|h| h.tag == tag) {
+            continue;
+        }
+        rows.push(HashtagRow {
+            tag,
+            display: text::truncate_chars(bare, TAG_MAX),
+        });
+    }
+    rows
 }
 
 /// The post's kind. A retweet is only a retweet; a reply that quotes counts as a reply.
@@ -240,8 +276,19 @@ fn datetime(field: &'static str, millis: i64) -> Result<NaiveDateTime, Transform
 mod tests {
     use super::*;
     use tweetpipe_common::post::{
-        Hashtag, Mention, Place, PublicMetrics, ReferencedPost, Url, User,
+        ContextAnnotation, Hashtag, Mention, Place, PublicMetrics, ReferencedPost, Url, User,
     };
+
+    fn annotation(domain: &str, entity: &str, name: &str) -> ContextAnnotation {
+        ContextAnnotation {
+            domain_id: domain.into(),
+            domain_name: "Ongoing News Story".into(),
+            domain_description: None,
+            entity_id: entity.into(),
+            entity_name: name.into(),
+            entity_description: None,
+        }
+    }
 
     fn post() -> Post {
         Post {
@@ -290,6 +337,24 @@ mod tests {
                 start: 0,
                 end: 0,
             }],
+            cashtags: vec![
+                Hashtag {
+                    tag: "PFE".into(),
+                    start: 0,
+                    end: 0,
+                },
+                Hashtag {
+                    tag: "$pfe".into(),
+                    start: 0,
+                    end: 0,
+                },
+            ],
+            context_annotations: vec![
+                annotation("123", "1220701888179359745", "COVID-19"),
+                annotation("123", "1220701888179359745", "COVID-19"),
+                annotation("131", "1220701888179359745", " COVID-19 "),
+                annotation("x", "1", "not an id"),
+            ],
             metrics: Some(PublicMetrics {
                 retweet_count: 3,
                 reply_count: 1,
@@ -331,9 +396,54 @@ mod tests {
         assert_eq!(stored.mentions[0].username, "saude");
         assert_eq!(stored.mentions[0].user_id, Some(9));
         assert_eq!(stored.urls[0].domain.as_deref(), Some("saude.gov.br"));
+        assert_eq!(
+            stored.cashtags.len(),
+            1,
+            "case variants fold into one cashtag"
+        );
+        assert_eq!(stored.cashtags[0].tag, "pfe");
+        assert_eq!(stored.cashtags[0].display, "PFE");
+        // One row per (domain, entity); the same entity under two domains is two rows; ids
+        // that are not decimal drop the annotation, not the post.
+        assert_eq!(
+            stored.context_annotations,
+            vec![
+                ContextAnnotationRow {
+                    domain_id: 123,
+                    entity_id: 1_220_701_888_179_359_745,
+                    domain_name: "Ongoing News Story".into(),
+                    entity_name: "COVID-19".into(),
+                },
+                ContextAnnotationRow {
+                    domain_id: 131,
+                    entity_id: 1_220_701_888_179_359_745,
+                    domain_name: "Ongoing News Story".into(),
+                    entity_name: "COVID-19".into(),
+                },
+            ]
+        );
         let author = stored.author.unwrap_or_else(|| panic!("author expected"));
         assert_eq!(author.id, 42);
         assert_eq!(author.followers_count, Some(120));
+    }
+
+    #[test]
+    fn the_domain_is_the_expanded_urls_host() {
+        let mut p = post();
+        p.urls[0].expanded_url = Some("https://WWW.Example.org/a?b=c".into());
+        let stored = transform(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.urls[0].domain.as_deref(), Some("example.org"));
+        assert_eq!(stored.urls[0].url, "https://t.co/abc");
+    }
+
+    #[test]
+    fn a_post_of_an_older_writer_has_no_cashtag_or_annotation_rows() {
+        let mut p = post();
+        p.cashtags.clear();
+        p.context_annotations.clear();
+        let stored = transform(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert!(stored.cashtags.is_empty() && stored.context_annotations.is_empty());
+        assert_eq!(stored.hashtags.len(), 1);
     }
 
     #[test]
