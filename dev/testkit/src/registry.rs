@@ -119,7 +119,7 @@ pub fn unique_subject(prefix: &str) -> String {
     format!("{prefix}-{}-value", random_hex(8))
 }
 
-/// The current post schema (`post.v1.avsc`) as JSON.
+/// The current post schema (`post.v2.avsc` since v2; the name predates it) as JSON.
 pub fn post_v1() -> Value {
     serde_json::from_str(tweetpipe_common::schema_files::current_post_schema())
         .expect("the post schema is JSON")

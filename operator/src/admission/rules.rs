@@ -1047,7 +1047,7 @@ mod tests {
             (
                 "unknown tweet field",
                 |tp| tp.spec.source.fields.tweet_fields.push("colour".into()),
-                "spec.source.fields.tweetFields[11]",
+                "spec.source.fields.tweetFields[12]",
                 "X does not know \"colour\" in tweet.fields",
             ),
             (
