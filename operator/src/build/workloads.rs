@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Resource;
 
 use crate::crd::{Resources, TweetPipeline};
+use crate::decide::cleanup::WORKER_TERMINATION_GRACE_SECONDS;
 use crate::labels::{Component, labels, mysql_secret_name, object_name, selector_labels};
 use tweetpipe_common::contract::extractor::ExtractorConfig;
 use tweetpipe_common::contract::paths;
@@ -348,7 +349,7 @@ fn pod_template(tp: &TweetPipeline, defaults: &WorkerDefaults, parts: PodParts) 
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
             security_context: Some(pod_security()),
-            termination_grace_period_seconds: Some(30),
+            termination_grace_period_seconds: Some(WORKER_TERMINATION_GRACE_SECONDS),
             volumes: Some(volumes),
             containers: vec![Container {
                 name: component.as_str().into(),

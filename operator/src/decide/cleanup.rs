@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use crate::crd::DeletionPolicy;
 
+/// Seconds a worker pod gets to stop (its `terminationGracePeriodSeconds`) before the kubelet
+/// kills it: enough to finish a page's transaction and leave the slot group.
+pub const WORKER_TERMINATION_GRACE_SECONDS: i64 = 30;
+
 /// Result of one attempt at a dependency's cleanup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -48,6 +52,25 @@ pub enum CleanupOutcome {
     Retry { why: String },
 }
 
+/// How long deletion waits for worker pods at least, whatever the cleanup deadline: they get
+/// [`WORKER_TERMINATION_GRACE_SECONDS`] to stop before the kubelet kills them, so on a healthy node
+/// this never waits in vain; a shorter deadline would give up on a pod that is merely finishing.
+pub const WORKERS_STOP_BOUND: Duration =
+    Duration::from_secs(WORKER_TERMINATION_GRACE_SECONDS.unsigned_abs() + 30);
+
+/// Whether worker pods still stopping are waited for no longer.
+fn workers_out_of_time(facts: &CleanupFacts) -> bool {
+    facts.elapsed >= facts.deadline.max(WORKERS_STOP_BOUND)
+}
+
+/// Whether this pass deletes the topics and the database: under `Delete`, once the workers are
+/// gone, or once waiting for them is over (the user asked for the data to go; a pod stuck in
+/// Terminating on a lost node must not keep it).
+pub fn deletes_now(facts: &CleanupFacts) -> bool {
+    facts.policy == DeletionPolicy::Delete
+        && (facts.workers_left == 0 || workers_out_of_time(facts))
+}
+
 /// Decides the next deletion step. `workers_left` only matters under `Delete`: under `Retain`
 /// the workloads go with the pipeline through garbage collection.
 pub fn decide(facts: &CleanupFacts) -> CleanupOutcome {
@@ -57,14 +80,22 @@ pub fn decide(facts: &CleanupFacts) -> CleanupOutcome {
         };
     }
     let out_of_time = facts.elapsed >= facts.deadline;
-    if facts.workers_left > 0 && !out_of_time {
+    if facts.workers_left > 0 && !workers_out_of_time(facts) {
         return CleanupOutcome::WaitForWorkers;
     }
+    let stuck_workers = (facts.workers_left > 0).then(|| {
+        format!(
+            "{} worker pod(s) were still stopping when the deadline passed",
+            facts.workers_left
+        )
+    });
     if let Some(secret) = &facts.missing_secret {
         return CleanupOutcome::Finish {
-            left_behind: vec![format!(
+            left_behind: std::iter::once(format!(
                 "topics and database not deleted: {secret}; delete them by hand"
-            )],
+            ))
+            .chain(stuck_workers)
+            .collect(),
         };
     }
     let failures: Vec<String> = [("topics", &facts.topics), ("database", &facts.database)]
@@ -75,18 +106,13 @@ pub fn decide(facts: &CleanupFacts) -> CleanupOutcome {
         })
         .collect();
     if failures.is_empty() {
-        let mut left_behind = Vec::new();
-        if facts.workers_left > 0 {
-            left_behind.push(format!(
-                "{} worker pod(s) were still stopping when the deadline passed",
-                facts.workers_left
-            ));
-        }
-        return CleanupOutcome::Finish { left_behind };
+        return CleanupOutcome::Finish {
+            left_behind: stuck_workers.into_iter().collect(),
+        };
     }
     if out_of_time {
         CleanupOutcome::Finish {
-            left_behind: failures,
+            left_behind: failures.into_iter().chain(stuck_workers).collect(),
         }
     } else {
         CleanupOutcome::Retry {
@@ -195,5 +221,90 @@ mod tests {
         for (name, facts, expected) in cases {
             assert_eq!(decide(&facts), expected, "{name}");
         }
+    }
+
+    /// Found by the soak (`dev/soak.sh`, run 2): with a cleanup deadline no longer than the pods'
+    /// grace period, a worker that took its full grace period to stop outlived the deadline; the
+    /// reconcile then skipped the deletion (it deleted only with no worker left) while the
+    /// decision finished, so a `Delete` pipeline kept its topics and database.
+    #[test]
+    fn past_the_wait_for_workers_the_data_is_deleted_anyway() {
+        let past = WORKERS_STOP_BOUND + Duration::from_secs(1);
+        let cases = [
+            // (policy, workers left, elapsed, deadline, deletes now)
+            (
+                DeletionPolicy::Delete,
+                0,
+                Duration::ZERO,
+                Duration::from_secs(600),
+                true,
+            ),
+            (
+                DeletionPolicy::Delete,
+                2,
+                Duration::from_secs(5),
+                Duration::from_secs(600),
+                false,
+            ),
+            (
+                DeletionPolicy::Delete,
+                1,
+                Duration::from_secs(601),
+                Duration::from_secs(600),
+                true,
+            ),
+            // A deadline shorter than the pods' grace period still waits for them that long.
+            (
+                DeletionPolicy::Delete,
+                1,
+                Duration::from_secs(31),
+                Duration::from_secs(30),
+                false,
+            ),
+            (
+                DeletionPolicy::Delete,
+                1,
+                past,
+                Duration::from_secs(30),
+                true,
+            ),
+            (
+                DeletionPolicy::Retain,
+                0,
+                Duration::ZERO,
+                Duration::from_secs(600),
+                false,
+            ),
+        ];
+        for (policy, workers_left, elapsed, deadline, expected) in cases {
+            let facts = CleanupFacts {
+                policy,
+                workers_left,
+                elapsed,
+                deadline,
+                ..facts()
+            };
+            assert_eq!(
+                deletes_now(&facts),
+                expected,
+                "{policy:?}, {workers_left} left after {elapsed:?} (deadline {deadline:?})"
+            );
+        }
+        let stuck_and_kafka_down = CleanupFacts {
+            workers_left: 1,
+            topics: Attempt::Failed("Kafka unreachable".into()),
+            elapsed: Duration::from_secs(601),
+            ..facts()
+        };
+        assert_eq!(
+            decide(&stuck_and_kafka_down),
+            CleanupOutcome::Finish {
+                left_behind: vec![
+                    "topics not deleted: Kafka unreachable".into(),
+                    "1 worker pod(s) were still stopping when the deadline passed".into(),
+                ],
+            },
+            "both are named"
+        );
     }
 }

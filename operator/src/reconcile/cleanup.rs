@@ -112,7 +112,7 @@ pub async fn cleanup(
         elapsed,
         deadline: settings.cleanup_deadline,
     };
-    if policy == DeletionPolicy::Delete && workers_left == 0 {
+    if cleanup::deletes_now(&facts) {
         match secrets::resolve(&ctx.secrets, &namespace, &tp.spec) {
             Err(missing) => {
                 facts.missing_secret = Some(crate::decide::conditions::message(&missing.to_check()))
