@@ -5,4 +5,5 @@ mod builders;
 mod contract_twins;
 mod crd_rules;
 mod decisions;
+mod examples;
 mod support;
