@@ -157,18 +157,7 @@ impl KafkaClients {
     }
 }
 
-/// Drops a Kafka client on a thread of its own: rdkafka's close of a consumer with a group id
-/// polls until librdkafka's group machinery has stopped, which waits for outstanding requests
-/// (for ever while the coordinator is unreachable). Done on an async worker, that would freeze
-/// the runtime that also serves the webhook and `/metrics`.
-pub fn retire<T: Send + 'static>(client: T) {
-    let spawned = std::thread::Builder::new()
-        .name("kafka-close".into())
-        .spawn(move || drop(client));
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "cannot start a thread to close a Kafka client; closing it here");
-    }
-}
+pub use tweetpipe_common::kafka::retire;
 
 /// The progress consumers have a group id: whoever drops the last reference (an evicting cache,
 /// a reconcile on an async worker), their close happens on a thread of its own.

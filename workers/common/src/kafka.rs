@@ -40,6 +40,20 @@ pub enum KafkaConfigError {
     },
 }
 
+/// Drops a Kafka client on a thread of its own: rdkafka's close of a consumer with a group id
+/// polls until librdkafka's group machinery has stopped, which waits for outstanding requests
+/// (for ever while the coordinator is unreachable), and a producer's drop flushes and destroys.
+/// Done on an async worker, that freezes the runtime (its health and metrics endpoints too); done
+/// inside `spawn_blocking`, it holds the awaiting task and keeps the runtime from shutting down.
+pub fn retire<T: Send + 'static>(client: T) {
+    let spawned = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || drop(client));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start a thread to close a Kafka client; closing it here");
+    }
+}
+
 /// The SASL mechanisms librdkafka implements without cyrus-sasl (GSSAPI would need it).
 pub const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 

@@ -222,7 +222,8 @@ impl Sink {
         let config = self.config.clone();
         let timeout = self.timeout;
         let producer = blocking(move || Ok(new_producer(&config, timeout)?)).await?;
-        self.producer = Arc::new(producer);
+        // The old one's drop flushes and destroys (waiting on its broker threads): not here.
+        tweetpipe_common::kafka::retire(std::mem::replace(&mut self.producer, Arc::new(producer)));
         self.needs_abort.store(false, Ordering::SeqCst);
         self.commit_pending.store(0, Ordering::SeqCst);
         Ok(())
@@ -273,16 +274,15 @@ impl Sink {
                 needs_abort.store(false, Ordering::SeqCst);
             }
             producer.begin_transaction()?;
-            let fenced_produce = produce_all(&producer, &topic, &checkpoint_topic, &page).and_then(
-                |()| match &fence {
+            let fenced_produce = produce_all(&producer, &topic, &checkpoint_topic, &page, timeout)
+                .and_then(|()| match &fence {
                     Some(fence) => Ok(producer.send_offsets_to_transaction(
                         &fence.offsets,
                         &fence.group,
                         timeout,
                     )?),
                     None => Ok(()),
-                },
-            );
+                });
             if let Err(e) = fenced_produce {
                 abort_after_failure(&producer, &needs_abort, timeout);
                 return Err(e);
@@ -326,6 +326,7 @@ fn produce_all(
     topic: &str,
     checkpoint_topic: &str,
     page: &PageRecords,
+    timeout: Duration,
 ) -> Result<(), SinkError> {
     let received_at = headers::encode_received_at(page.received_at_ms);
     let mut base_headers = OwnedHeaders::new_with_capacity(4)
@@ -350,6 +351,7 @@ fn produce_all(
                 .key(key)
                 .payload(value)
                 .headers(base_headers.clone()),
+            timeout,
         )?;
     }
     let checkpoint = serde_json::to_vec(&page.checkpoint).unwrap_or_default();
@@ -359,18 +361,29 @@ fn produce_all(
             .key(&page.query)
             .payload(&checkpoint)
             .headers(base_headers),
+        timeout,
     )
 }
 
-fn send(producer: &TxProducer, record: BaseRecord<'_, String, Vec<u8>>) -> Result<(), SinkError> {
+/// Queues one record; a full queue is waited out for at most `timeout` (the queue drains as
+/// Kafka acknowledges or messages time out), then reported as Kafka's `QueueFull`.
+fn send(
+    producer: &TxProducer,
+    record: BaseRecord<'_, String, Vec<u8>>,
+    timeout: Duration,
+) -> Result<(), SinkError> {
+    let deadline = std::time::Instant::now() + timeout;
     let mut record = record;
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
             Err((
-                KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                e @ KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
                 r,
             )) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(e.into());
+                }
                 // The threaded producer drains the queue in the background; wait a moment.
                 std::thread::sleep(Duration::from_millis(10));
                 record = r;
@@ -397,61 +410,73 @@ pub async fn read_checkpoints(
             .set("auto.offset.reset", "earliest");
         let consumer: BaseConsumer<EofIsNotAnError> =
             config.create_with_context(EofIsNotAnError)?;
-        let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        if partitions.is_empty() {
-            return Err(SinkError::MissingTopic { topic });
-        }
-        // Partition → high watermark when we started. Other replicas keep committing to the
-        // topic, so "end of partition" may never be seen; reading up to the start-time high
-        // watermark is enough. Each checkpoint is one record plus one commit marker, so the
-        // last committed record before that watermark sits at `high - 2` at the latest.
-        let mut pending: HashMap<i32, i64> = HashMap::new();
-        let mut assignment = TopicPartitionList::new();
-        for p in &partitions {
-            let (low, high) = consumer.fetch_watermarks(&topic, *p, timeout)?;
-            if high > low {
-                pending.insert(*p, high);
-                assignment.add_partition_offset(&topic, *p, Offset::Beginning)?;
-            }
-        }
-        let mut latest = HashMap::new();
-        if pending.is_empty() {
-            return Ok(latest);
-        }
-        consumer.assign(&assignment)?;
-        let deadline = Instant::now() + timeout * 2;
-        while !pending.is_empty() {
-            if Instant::now() > deadline {
-                return Err(SinkError::CheckpointTimeout { topic });
-            }
-            match consumer.poll(Duration::from_millis(200)) {
-                None => {}
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    pending.remove(&p);
-                }
-                Some(Err(e)) => return Err(e.into()),
-                Some(Ok(message)) => {
-                    let Some(payload) = message.payload() else {
-                        continue;
-                    };
-                    let checkpoint =
-                        Checkpoint::from_json(payload).map_err(|e| SinkError::BadCheckpoint {
-                            topic: topic.clone(),
-                            partition: message.partition(),
-                            offset: message.offset(),
-                            message: e.to_string(),
-                        })?;
-                    latest.insert(checkpoint.query.clone(), checkpoint);
-                }
-            }
-        }
-        Ok(latest)
+        let latest = read_latest(&consumer, topic, timeout);
+        // Its close waits for the group coordinator, for ever while Kafka is unreachable.
+        tweetpipe_common::kafka::retire(consumer);
+        latest
     })
     .await
+}
+
+/// The last committed checkpoint of every query in `topic`, read up to the watermarks seen first.
+fn read_latest(
+    consumer: &BaseConsumer<EofIsNotAnError>,
+    topic: String,
+    timeout: Duration,
+) -> Result<HashMap<String, Checkpoint>, SinkError> {
+    let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(SinkError::MissingTopic { topic });
+    }
+    // Partition → high watermark when we started. Other replicas keep committing to the
+    // topic, so "end of partition" may never be seen; reading up to the start-time high
+    // watermark is enough. Each checkpoint is one record plus one commit marker, so the
+    // last committed record before that watermark sits at `high - 2` at the latest.
+    let mut pending: HashMap<i32, i64> = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for p in &partitions {
+        let (low, high) = consumer.fetch_watermarks(&topic, *p, timeout)?;
+        if high > low {
+            pending.insert(*p, high);
+            assignment.add_partition_offset(&topic, *p, Offset::Beginning)?;
+        }
+    }
+    let mut latest = HashMap::new();
+    if pending.is_empty() {
+        return Ok(latest);
+    }
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + timeout * 2;
+    while !pending.is_empty() {
+        if Instant::now() > deadline {
+            return Err(SinkError::CheckpointTimeout { topic });
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                pending.remove(&p);
+            }
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(message)) => {
+                let Some(payload) = message.payload() else {
+                    continue;
+                };
+                let checkpoint =
+                    Checkpoint::from_json(payload).map_err(|e| SinkError::BadCheckpoint {
+                        topic: topic.clone(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        message: e.to_string(),
+                    })?;
+                latest.insert(checkpoint.query.clone(), checkpoint);
+            }
+        }
+    }
+    Ok(latest)
 }

@@ -136,20 +136,38 @@ impl PrivateKafka {
                 .set("bootstrap.servers", self.bootstrap())
                 .create()
                 .expect("admin");
-        while admin
-            .inner()
-            .fetch_metadata(None, Duration::from_secs(2))
-            .map(|m| m.brokers().len())
-            .unwrap_or(0)
-            == 0
-        {
+        loop {
+            let brokers = admin
+                .inner()
+                .fetch_metadata(None, Duration::from_secs(2))
+                .map(|m| m.brokers().len());
+            if brokers.as_ref().is_ok_and(|n| *n > 0) {
+                return;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             assert!(
-                Instant::now() < deadline,
-                "private Kafka did not start; see {}",
-                self.dir.join("kafka.log").display()
+                exited.is_none() && Instant::now() < deadline,
+                "the private Kafka on {} did not {} (it exited: {exited:?}; last metadata answer: \
+                 {brokers:?}); the end of its log:\n{}",
+                self.bootstrap(),
+                if self.dir.join("data").join("__cluster_metadata-0").exists() {
+                    "come back"
+                } else {
+                    "start"
+                },
+                self.log_tail()
             );
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("kafka.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     /// Stops the broker abruptly (SIGKILL), as a crash or a lost node would.
@@ -190,6 +208,11 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
         .await
         .expect("start");
     let readyz = format!("http://{}/readyz", running.ops_addr);
+    // Every request bounded: a stalled ops server fails the test instead of hanging it.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
 
     wait_for_checkpoints(&bootstrap, &topic, Duration::from_secs(120), |cps| {
         cps.get("all").is_some_and(|cp| cp.posts_total >= 200)
@@ -204,17 +227,13 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
     // While Kafka is down the extractor reports not ready.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let status = reqwest::get(&readyz)
-            .await
-            .expect("readyz")
-            .status()
-            .as_u16();
-        if status == 503 {
+        let status = http.get(&readyz).send().await.map(|r| r.status().as_u16());
+        if status.as_ref().is_ok_and(|s| *s == 503) {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "extractor still ready a minute after Kafka died"
+            "extractor still ready a minute after Kafka died (last /readyz answer: {status:?})"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -230,7 +249,9 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
         caught_up(cps, "all", &expected[0])
     })
     .await;
-    let metrics = reqwest::get(format!("http://{}/metrics", running.ops_addr))
+    let metrics = http
+        .get(format!("http://{}/metrics", running.ops_addr))
+        .send()
         .await
         .expect("metrics")
         .text()
@@ -246,4 +267,45 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
     assert_exactly(&records, &expected, "all");
     drop(kafka);
     sim.stop().await;
+}
+
+/// Reading the checkpoints while Kafka is unreachable fails within its deadline, and leaves
+/// nothing behind that keeps the runtime from shutting down: the reader's close (a consumer with a
+/// group id can wait for the group coordinator) happens on a thread of its own, not in the blocking
+/// pool the runtime waits for.
+#[test]
+fn reading_checkpoints_from_an_unreachable_kafka_fails_and_lets_the_runtime_stop() {
+    tweetpipe_testkit::telemetry::install("extractor-tests");
+    let unreachable = format!("127.0.0.1:{}", free_port());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", &unreachable);
+    let read = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            tweetpipe_extractor::sink::read_checkpoints(
+                config,
+                "tweets.checkpoints",
+                Duration::from_secs(2),
+            ),
+        )
+        .await
+    });
+    let error = read
+        .expect("read_checkpoints did not return within 60 s (its own timeout is 2 s)")
+        .expect_err("nothing to read from an unreachable Kafka");
+    let (stopped, stopped_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        let _ = stopped.send(());
+    });
+    assert!(
+        stopped_rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "the runtime did not stop within 60 s after read_checkpoints failed ({error}): a blocking \
+         task is still waiting on the unreachable Kafka {unreachable}"
+    );
 }
