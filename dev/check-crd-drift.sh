@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Fails when crds/ or the Helm chart's CRD differ from what the Rust types generate, or when the
-# API reference generated from the CRD (docs/reference/api.md, dev/apiref.py) is stale.
+# Fails when crds/ or the Helm chart's CRD differ from what the Rust types generate, when the
+# API reference generated from the CRD (docs/reference/api.md, dev/apiref.py) is stale, or when
+# docs/troubleshooting.md lacks a condition or event reason the operator sets
+# (dev/check-troubleshooting.py).
 #   dev/check-crd-drift.sh          check (CI)
 #   dev/check-crd-drift.sh --write  regenerate both CRD copies and the API reference
 set -o errexit -o nounset -o pipefail
@@ -30,6 +32,9 @@ done
 [[ $status -eq 0 ]] && echo "CRDs match the Rust types."
 # The reference is generated from the committed CRD: after a CRD drift, --write fixes both.
 if ! python3 dev/apiref.py --check; then
+  status=1
+fi
+if ! python3 dev/check-troubleshooting.py; then
   status=1
 fi
 exit $status
