@@ -104,7 +104,7 @@ images: ## OCI images tweetpipe/<component>:dev imported into the local node
 helm-lint: ## lint the operator chart strictly, render it, and check its values schema refuses bad values
 	@bash helm/lint.sh
 
-crd-check: ## fail if crds/ differs from what the Rust types generate (fix: dev/check-crd-drift.sh --write)
+crd-check: ## fail if crds/ or docs/reference/api.md differ from what the Rust types generate (fix: dev/check-crd-drift.sh --write), or docs/troubleshooting.md lacks a reason the operator sets
 	@bash dev/check-crd-drift.sh
 
 dashboards: ## Apache Superset on the demo's pipeline (after make demo): start it, import the dashboards, print the URL

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Fails when crds/ or the Helm chart's CRD differ from what the Rust types generate.
+# Fails when crds/ or the Helm chart's CRD differ from what the Rust types generate, when the
+# API reference generated from the CRD (docs/reference/api.md, dev/apiref.py) is stale, or when
+# docs/troubleshooting.md lacks a condition or event reason the operator sets
+# (dev/check-troubleshooting.py).
 #   dev/check-crd-drift.sh          check (CI)
-#   dev/check-crd-drift.sh --write  regenerate both copies
-set -euo pipefail
+#   dev/check-crd-drift.sh --write  regenerate both CRD copies and the API reference
+set -o errexit -o nounset -o pipefail
 cd "$(dirname "$0")/.."
 generated=$(mktemp)
 trap 'rm -f "$generated"' EXIT
@@ -14,6 +17,7 @@ if [[ "${1:-}" == "--write" ]]; then
     cp "$generated" "$target"
     echo "wrote $target"
   done
+  python3 dev/apiref.py
   exit 0
 fi
 status=0
@@ -26,4 +30,11 @@ for target in "${targets[@]}"; do
   fi
 done
 [[ $status -eq 0 ]] && echo "CRDs match the Rust types."
+# The reference is generated from the committed CRD: after a CRD drift, --write fixes both.
+if ! python3 dev/apiref.py --check; then
+  status=1
+fi
+if ! python3 dev/check-troubleshooting.py; then
+  status=1
+fi
 exit $status
