@@ -47,6 +47,11 @@ if render --set webhook.certManager.enabled=true > /dev/null 2>&1; then
   echo "cert-manager mode rendered without webhook.certManager.issuerRef.name" >&2
   exit 1
 fi
+# Worker images follow the operator's version unless pinned (docs/upgrading.md, "Version skew").
+expect present 'value: "ghcr.io/tweetpipe/extractor:0.1.0"'
+expect present 'value: "ghcr.io/tweetpipe/transformer:0.1.0"'
+expect present 'value: "mirror.acme:5000/tp/extractor:0.2.1"' --set workers.registry=mirror.acme:5000/tp/ --set image.tag=0.2.1
+expect present 'value: "ghcr.io/acme/transformer:0.1.0-patched"' --set workers.transformer.image=ghcr.io/acme/transformer:0.1.0-patched
 # Where tokens may go: the X API by default; allowed Services expand to their three names.
 expect present 'value: "https://api.x.com,https://api.twitter.com"'
 svc=(--set 'allowedApiServices[0].namespace=tweetpipe-system' --set 'allowedApiServices[0].name=x-api-simulator'
@@ -67,7 +72,7 @@ for bad in 'allowedApiHosts={https://api.x.com/2}' 'allowedApiHosts={user@api.x.
   fi
 done
 for bad in replicaCount=0 image.pullPolicy=Sometimes unknownKey=1 leaderElection.leaseSeconds=1 \
-  webhook.port=80 webhook.certManager.issuerRef.kind=Other; do
+  webhook.port=80 webhook.certManager.issuerRef.kind=Other 'workers.registry=ghcr.io/x:1'; do
   if "$HELM" lint "$chart" --set "$bad" > /dev/null 2>&1; then
     echo "values.schema.json accepted the invalid value $bad" >&2
     exit 1

@@ -10,10 +10,12 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use tweetpipe_common::contract::budget::after_safety_margin_expression;
+use tweetpipe_common::contract::extractor::{MAX_RESULTS_MAX, MAX_RESULTS_MIN};
 use tweetpipe_common::contract::fields::{REQUIRED_TWEET_FIELDS, REQUIRED_USER_FIELDS};
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
 };
+use tweetpipe_common::contract::transformer::BATCH_SIZE_MAX;
 use tweetpipe_schema::{GRANT_WILDCARDS, RESERVED_DATABASES};
 use tweetpipe_xquery::fields;
 
@@ -199,7 +201,7 @@ pub struct SourceSpec {
     pub safety_margin_percent: u32,
     /// Posts asked for per request (`max_results`), 10 to 100.
     #[serde(default = "default_max_results")]
-    #[schemars(range(min = 10, max = 100))]
+    #[schemars(range(min = MAX_RESULTS_MIN, max = MAX_RESULTS_MAX))]
     pub max_results: u32,
     /// The X project's access level. It sets the longest query X accepts (512 characters on
     /// Basic, Pro and PayPerUse, 4,096 on Enterprise) and whether the advanced operators
@@ -478,9 +480,9 @@ pub struct TransformerSpec {
     #[serde(default = "default_target_lag_per_replica")]
     #[schemars(range(min = 1))]
     pub target_lag_per_replica: u64,
-    /// Rows per MySQL transaction.
+    /// Posts per MySQL transaction (each post writes about 4.5 rows).
     #[serde(default = "default_batch_size")]
-    #[schemars(range(min = 1, max = 100_000))]
+    #[schemars(range(min = 1, max = BATCH_SIZE_MAX))]
     pub batch_size: u32,
     /// Longest wait before a partial batch is written, in milliseconds.
     #[serde(default = "default_flush_interval_ms")]

@@ -66,3 +66,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "tweetpipe-operator.webhookTlsSecret" -}}
 {{- printf "%s-webhook-tls" (include "tweetpipe-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+
+{{/* A worker's default image: workers.<name>.image when pinned, else <workers.registry>/<name> at
+the operator's own version (image.tag, else appVersion). Call with (list $ "extractor"). */}}
+{{- define "tweetpipe-operator.workerImage" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $pinned := (index $root.Values.workers $name).image -}}
+{{- if $pinned -}}
+{{- $pinned -}}
+{{- else -}}
+{{- printf "%s/%s:%s" ($root.Values.workers.registry | trimSuffix "/") $name ($root.Values.image.tag | default $root.Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}

@@ -48,6 +48,71 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// Kafka's usual production replication factor, and the `min.insync.replicas` of managed
+/// clusters (Amazon MSK, Confluent Cloud).
+pub const RECOMMENDED_REPLICATION_FACTOR: i32 = 3;
+const MANAGED_MIN_INSYNC_REPLICAS: i32 = 2;
+
+/// What is allowed but probably not meant: the API server shows these to the user (`kubectl`
+/// prints "Warning: ..."), the object is still admitted. Kubernetes asks for at most 120
+/// characters each.
+pub fn warnings(new: &TweetPipeline) -> Vec<String> {
+    let mut out = Vec::new();
+    let factor = new.spec.kafka.replication_factor;
+    if factor < MANAGED_MIN_INSYNC_REPLICAS {
+        out.push(format!(
+            "spec.kafka.replicationFactor {factor}: writes fail where min.insync.replicas >= {MANAGED_MIN_INSYNC_REPLICAS} (MSK, Confluent)"
+        ));
+    } else if factor < RECOMMENDED_REPLICATION_FACTOR {
+        out.push(format!(
+            "spec.kafka.replicationFactor {factor}: one broker down stops writes if min.insync.replicas is {factor}"
+        ));
+    }
+    let operator = env!("CARGO_PKG_VERSION");
+    let pinned = [
+        ("spec.extractor.image", new.spec.extractor.image.as_deref()),
+        (
+            "spec.transformer.image",
+            new.spec.transformer.image.as_deref(),
+        ),
+    ];
+    for (field, image) in pinned {
+        if let Some(tag) = image.and_then(unsupported_skew(operator)) {
+            out.push(format!(
+                "{field} tag {tag}: workers must be the operator's {}.x (docs/upgrading.md)",
+                minor_of(operator).unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+/// The tag of `image` when it is a version whose major.minor differs from `operator`'s; `None`
+/// for a tag that is no version (`dev`, `latest`), a digest-only reference or a matching one.
+fn unsupported_skew(operator: &str) -> impl Fn(&str) -> Option<String> + '_ {
+    move |image| {
+        let without_digest = image.split('@').next().unwrap_or(image);
+        let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+        let (_, tag) = last.split_once(':')?;
+        let theirs = minor_of(tag)?;
+        (Some(theirs) != minor_of(operator)).then(|| tag.to_owned())
+    }
+}
+
+/// `major.minor` of a version (`v` prefix and pre-release or build suffixes allowed).
+fn minor_of(version: &str) -> Option<String> {
+    let version = version.strip_prefix('v').unwrap_or(version);
+    let mut parts = version.splitn(3, '.');
+    let major: u64 = parts.next()?.parse().ok()?;
+    let minor_part = parts.next()?;
+    let digits: String = minor_part
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let minor: u64 = digits.parse().ok()?;
+    Some(format!("{major}.{minor}"))
+}
+
 /// All refusals for `new`, given the stored `old` object on updates (for immutable fields) and
 /// what the administrator allows (API and registry hosts, worker images, Kafka maxima).
 pub fn check(new: &TweetPipeline, old: Option<&TweetPipeline>, policy: &Policy) -> Vec<Refusal> {

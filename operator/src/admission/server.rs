@@ -279,6 +279,11 @@ pub fn judge(body: &[u8], policy: &Policy) -> Verdict {
         _ => None,
     };
     let refusals = rules::check(&new, old.as_ref(), policy);
+    let warnings = rules::warnings(&new);
+    let mut response = response;
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
     // Only names and field paths reach the log; never the object nor the refusal text.
     let fields: Vec<&str> = refusals.iter().map(|r| r.field.as_str()).collect();
     debug!(
@@ -539,6 +544,82 @@ mod tests {
 
     fn response(verdict: &Verdict) -> Value {
         serde_json::to_value(&verdict.review).unwrap()
+    }
+
+    /// A replication factor managed Kafka clusters refuse writes for is admitted with a warning
+    /// (good input is never refused: a single-broker cluster needs 1), shown by kubectl; 3 is not.
+    #[test]
+    fn a_low_replication_factor_is_admitted_with_a_warning() {
+        for (factor, warned) in [
+            (1, Some("min.insync.replicas >= 2")),
+            (2, Some("one broker down")),
+            (3, None),
+        ] {
+            let mut pipeline = object("covid");
+            pipeline["spec"]["kafka"]["replicationFactor"] = json!(factor);
+            let verdict = judge(&review("CREATE", pipeline, None));
+            assert_eq!(verdict.result, "allowed", "replicationFactor {factor}");
+            let body = response(&verdict);
+            let warnings = &body["response"]["warnings"];
+            match warned {
+                Some(text) => {
+                    let list = warnings.as_array().expect("warnings");
+                    assert_eq!(list.len(), 1, "{warnings}");
+                    let warning = list[0].as_str().unwrap();
+                    assert!(warning.contains(text), "{warning}");
+                    assert!(
+                        warning.len() <= 120,
+                        "Kubernetes asks for at most 120 characters: {warning}"
+                    );
+                }
+                None => assert!(warnings.is_null(), "replicationFactor {factor}: {warnings}"),
+            }
+        }
+    }
+
+    /// A worker image pinned at another minor version than the operator's is an unsupported skew
+    /// (the worker configs change between minors): admitted, with a warning naming the policy.
+    #[test]
+    fn a_worker_image_of_another_minor_version_is_admitted_with_a_warning() {
+        let operator = env!("CARGO_PKG_VERSION");
+        let (major, minor) = {
+            let mut parts = operator.split('.');
+            (parts.next().unwrap(), parts.next().unwrap())
+        };
+        let same_minor = format!("ghcr.io/acme/extractor:{major}.{minor}.99-patched");
+        let cases = [
+            ("ghcr.io/acme/extractor:99.0.0".to_owned(), true),
+            ("registry:5000/t/extractor:v99.1".to_owned(), true),
+            (same_minor, false),
+            ("docker.io/tweetpipe/extractor:dev".to_owned(), false),
+            (
+                format!("registry:5000/x/extractor@sha256:{}", "a".repeat(64)),
+                false,
+            ),
+        ];
+        for (image, warned) in cases {
+            let mut pipeline = object("covid");
+            pipeline["spec"]["kafka"]["replicationFactor"] = json!(3);
+            pipeline["spec"]["extractor"]["image"] = json!(image);
+            let policy = Policy {
+                worker_images: crate::policy::AllowedWorkerImages::new(&[&image], &[]),
+                ..allowed()
+            };
+            let verdict = super::judge(&review("CREATE", pipeline, None), &policy);
+            assert_eq!(verdict.result, "allowed", "{image}");
+            let warnings = response(&verdict)["response"]["warnings"].clone();
+            if warned {
+                let warning = warnings[0].as_str().expect("a warning");
+                assert!(
+                    warning.starts_with("spec.extractor.image tag "),
+                    "{warning}"
+                );
+                assert!(warning.contains(&format!("{major}.{minor}.x")), "{warning}");
+                assert!(warning.len() <= 120, "{warning}");
+            } else {
+                assert!(warnings.is_null(), "{image}: {warnings}");
+            }
+        }
     }
 
     #[test]

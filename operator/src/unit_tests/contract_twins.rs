@@ -347,3 +347,57 @@ fn required_fields_are_names_x_accepts_and_in_the_defaults() {
         }
     }
 }
+
+/// The bounds a worker checks at start are the CRD's and the Terraform module's, to the unit: a
+/// spec the API server accepts never crash-loops its workers, and none a worker takes is refused.
+/// (The CRD once accepted batchSize up to 100,000 while the transformer refused over 10,000.)
+#[test]
+fn worker_bounds_are_the_crds_and_terraforms() {
+    use tweetpipe_common::contract::extractor::{MAX_RESULTS_MAX, MAX_RESULTS_MIN};
+    use tweetpipe_common::contract::transformer::{BATCH_SIZE_MAX, BATCH_SIZE_RANGE};
+
+    let schema = schema();
+    let spec = &schema["properties"]["spec"]["properties"];
+    let bounds = |field: &Value| (field["minimum"].as_f64(), field["maximum"].as_f64());
+    let batch = &spec["transformer"]["properties"]["batchSize"];
+    assert_eq!(
+        bounds(batch),
+        (
+            Some(*BATCH_SIZE_RANGE.start() as f64),
+            Some(*BATCH_SIZE_RANGE.end() as f64)
+        ),
+        "spec.transformer.batchSize: {batch}"
+    );
+    let max_results = &spec["source"]["properties"]["maxResults"];
+    assert_eq!(
+        bounds(max_results),
+        (
+            Some(f64::from(MAX_RESULTS_MIN)),
+            Some(f64::from(MAX_RESULTS_MAX))
+        ),
+        "spec.source.maxResults: {max_results}"
+    );
+
+    // What the CRD's largest batch becomes in the transformer's config, the transformer accepts.
+    let largest = crate::unit_tests::support::pipeline_with(|tp| {
+        tp.spec.transformer.batch_size = BATCH_SIZE_MAX;
+    });
+    crate::build::worker_config::transformer_config(&largest)
+        .validate()
+        .expect("the CRD's largest batchSize is one the transformer takes");
+
+    for condition in [
+        format!(
+            "var.transformer.batch_size >= {} && var.transformer.batch_size <= {BATCH_SIZE_MAX}",
+            BATCH_SIZE_RANGE.start()
+        ),
+        format!(
+            "var.source_config.max_results >= {MAX_RESULTS_MIN} && var.source_config.max_results <= {MAX_RESULTS_MAX}"
+        ),
+    ] {
+        assert!(
+            TERRAFORM_VARIABLES.contains(&condition),
+            "variables.tf must say {condition}"
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! Good input is never refused: the pipelines users copy from this repository (the demo's and
-//! the GitOps example's) pass the CRD's CEL rules and admission under the chart's default policy,
+//! Good input is never refused: the pipelines users copy from this repository (the quickstart,
+//! the secured one, the demo's and the GitOps example's) pass the CRD's CEL rules and admission under the chart's default policy,
 //! with only their own API host allowed (as the chart's `allowedApiServices` would list it).
 
 use kube::CustomResourceExt;
@@ -12,7 +12,15 @@ use crate::api_hosts::AllowedApiHosts;
 use crate::crd::TweetPipeline;
 use crate::policy::Policy;
 
-const EXAMPLES: [(&str, &str); 2] = [
+const EXAMPLES: [(&str, &str); 4] = [
+    (
+        "examples/quickstart/pipeline.yaml",
+        include_str!("../../../examples/quickstart/pipeline.yaml"),
+    ),
+    (
+        "examples/secured/pipeline.yaml",
+        include_str!("../../../examples/secured/pipeline.yaml"),
+    ),
     (
         "examples/covid19.yaml",
         include_str!("../../../examples/covid19.yaml"),

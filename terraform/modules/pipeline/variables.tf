@@ -206,9 +206,9 @@ variable "transformer" {
     error_message = "transformer.min_replicas must not exceed transformer.max_replicas."
   }
   validation {
-    condition = (var.transformer.target_lag_per_replica >= 1 && var.transformer.batch_size >= 1 && var.transformer.batch_size <= 100000
+    condition = (var.transformer.target_lag_per_replica >= 1 && var.transformer.batch_size >= 1 && var.transformer.batch_size <= 10000
     && var.transformer.flush_interval_ms >= 10 && var.transformer.flush_interval_ms <= 600000)
-    error_message = "transformer: target_lag_per_replica must be at least 1, batch_size 1..100000 and flush_interval_ms 10..600000."
+    error_message = "transformer: target_lag_per_replica must be at least 1, batch_size 1..10000 and flush_interval_ms 10..600000."
   }
 }
 

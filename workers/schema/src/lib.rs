@@ -42,8 +42,15 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// leaves the database "dirty" and every later run refuses it. Every migration here is written
 /// to be re-runnable (`CREATE TABLE IF NOT EXISTS`, ...), so the dirty record is removed and the
 /// migration run again, once.
+///
+/// Migrations a newer release applied and this one does not know are accepted, not refused
+/// (sqlx's `ignore_missing`): every migration is additive (docs/upgrading.md, "Migrations"), so an
+/// operator rolled back one release still runs against the newer schema, and its workers accept a
+/// schema version at or above their own (`check_migrated`).
 pub async fn migrate(pool: &sqlx::MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
-    match MIGRATOR.run(pool).await {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    match migrator.run(pool).await {
         Err(sqlx::migrate::MigrateError::Dirty(version)) => {
             tracing::warn!(
                 version,
@@ -53,7 +60,7 @@ pub async fn migrate(pool: &sqlx::MySqlPool) -> Result<(), sqlx::migrate::Migrat
                 .bind(version)
                 .execute(pool)
                 .await?;
-            MIGRATOR.run(pool).await
+            migrator.run(pool).await
         }
         other => other,
     }

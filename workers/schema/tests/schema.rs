@@ -70,3 +70,40 @@ async fn a_migration_interrupted_midway_is_run_again() {
         .unwrap_or_else(|e| panic!("{e}"));
     db.drop().await;
 }
+
+/// Rolling the operator back one release after the newer one migrated: the older `migrate` meets a
+/// migration it does not know and goes on (every migration is additive), and its workers accept
+/// the newer schema version. sqlx alone refuses such a database (`VersionMissing`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_rolled_back_accepts_the_newer_releases_migrations() {
+    let db = TestDb::create("tp_s_rollback", &MIGRATOR).await;
+    // What the next release leaves: one more applied migration this build does not have.
+    let newer: i64 = 29_991_231_000_001;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (?, 'from a newer release', NOW(), TRUE, UNHEX(REPEAT('00', 48)), 1)",
+    )
+    .bind(newer)
+    .execute(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let refused = MIGRATOR.run(&db.pool).await;
+    assert!(
+        matches!(refused, Err(sqlx::migrate::MigrateError::VersionMissing(v)) if v == newer),
+        "sqlx alone refuses: {refused:?}"
+    );
+    tweetpipe_schema::migrate(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("the rolled-back operator's migrate: {e}"));
+    assert_eq!(
+        schema_version(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        Some(newer),
+        "the newer release's version stays recorded"
+    );
+    check_migrated(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("the older workers accept the newer schema: {e}"));
+    db.drop().await;
+}

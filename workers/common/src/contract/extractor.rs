@@ -9,7 +9,9 @@ use super::InvalidConfig;
 use super::kafka::KafkaSettings;
 
 /// Allowed `max_results` per request (the X API's bounds).
-pub const MAX_RESULTS_RANGE: std::ops::RangeInclusive<u32> = 10..=100;
+pub const MAX_RESULTS_MIN: u32 = 10;
+pub const MAX_RESULTS_MAX: u32 = 100;
+pub const MAX_RESULTS_RANGE: std::ops::RangeInclusive<u32> = MAX_RESULTS_MIN..=MAX_RESULTS_MAX;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractorConfig {

@@ -10,8 +10,11 @@ use super::InvalidConfig;
 use super::kafka::KafkaSettings;
 use super::topics;
 
-/// Bounds the transformer accepts.
-pub const BATCH_SIZE_RANGE: std::ops::RangeInclusive<usize> = 1..=10_000;
+/// Bounds the transformer accepts. The CRD, admission and the Terraform module take the same
+/// bounds from here (the operator's `contract_twins` tests hold them together): a spec the API
+/// server accepts must never crash-loop its workers.
+pub const BATCH_SIZE_MAX: u32 = 10_000;
+pub const BATCH_SIZE_RANGE: std::ops::RangeInclusive<usize> = 1..=BATCH_SIZE_MAX as usize;
 pub const WRITE_CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=8;
 /// `mysql.ssl_mode` values (MySQL's `--ssl-mode` names, as sqlx reads them).
 pub const SSL_MODES: [&str; 5] = [
@@ -143,7 +146,9 @@ impl TransformerConfig {
             return invalid("kafka.topic is empty");
         }
         if !BATCH_SIZE_RANGE.contains(&self.batch_size) {
-            return invalid("batch_size must be between 1 and 10000");
+            return Err(InvalidConfig(format!(
+                "batch_size must be between 1 and {BATCH_SIZE_MAX}"
+            )));
         }
         if self.flush_interval_ms == 0 {
             return invalid("flush_interval_ms must be positive");
