@@ -3,7 +3,8 @@
 # from ../platform's state, secrets from Secrets Manager; both reach only Kubernetes Secrets.
 
 terraform {
-  required_version = ">= 1.9.0"
+  # 1.10: the S3 backend's native locking (use_lockfile); 1.9 rejects the argument.
+  required_version = ">= 1.10.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"

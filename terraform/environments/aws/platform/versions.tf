@@ -4,7 +4,8 @@
 # was written on (no AWS provider there): README.md says how to validate and apply it.
 
 terraform {
-  required_version = ">= 1.9.0"
+  # 1.10: the S3 backend's native locking (use_lockfile); 1.9 rejects the argument.
+  required_version = ">= 1.10.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
