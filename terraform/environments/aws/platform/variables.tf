@@ -19,7 +19,7 @@ variable "state_kms_key_id" {
 }
 
 variable "vpc_cidr" {
-  description = "CIDR of the VPC; three private and three public subnets are carved from it."
+  description = "CIDR of the VPC; a private and a public subnet per Availability Zone (up to three) are carved from it."
   type        = string
   default     = "10.40.0.0/16"
 }
