@@ -23,9 +23,13 @@ resource "aws_eks_cluster" "this" {
   version  = var.kubernetes_version
   role_arn = aws_iam_role.cluster.arn
 
+  # Cluster admins are exactly var.cluster_admin_principal_arns, through the access entries below.
+  # Not the creator's implicit entry as well: EKS makes that entry at creation, outside the state,
+  # so the same principal in the list fails with 409 ResourceInUseException; and it is fixed for
+  # the cluster's life (changing the flag replaces the cluster), whoever happened to apply first.
   access_config {
     authentication_mode                         = "API"
-    bootstrap_cluster_creator_admin_permissions = true
+    bootstrap_cluster_creator_admin_permissions = false
   }
 
   vpc_config {
@@ -43,6 +47,21 @@ resource "aws_eks_cluster" "this" {
   }
 
   depends_on = [aws_iam_role_policy_attachment.cluster]
+}
+
+# Whoever applies ../operator and ../pipelines needs one of these entries: a warning (not an
+# error) at plan when the principal running this plan is not in the list.
+data "aws_caller_identity" "current" {}
+
+data "aws_iam_session_context" "current" {
+  arn = data.aws_caller_identity.current.arn
+}
+
+check "applier_is_cluster_admin" {
+  assert {
+    condition     = contains(var.cluster_admin_principal_arns, data.aws_iam_session_context.current.issuer_arn)
+    error_message = "${data.aws_iam_session_context.current.issuer_arn} (running this plan) is not in cluster_admin_principal_arns: it will not be able to apply ../operator or ../pipelines."
+  }
 }
 
 resource "aws_eks_access_entry" "admins" {

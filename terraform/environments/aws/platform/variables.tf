@@ -43,9 +43,17 @@ variable "node_count" {
 }
 
 variable "cluster_admin_principal_arns" {
-  description = "IAM principals given cluster admin through EKS access entries (people and CI)."
+  description = "IAM roles or users given cluster admin through EKS access entries (people and CI, including whoever applies ../operator and ../pipelines). The only admins: the creator gets no implicit entry."
   type        = list(string)
-  default     = []
+  validation {
+    condition     = length(var.cluster_admin_principal_arns) > 0
+    error_message = "cluster_admin_principal_arns must name one principal at least: nobody else can reach the cluster (the creator gets no implicit admin entry)."
+  }
+  validation {
+    # Access entries take the IAM role or user, not an STS session (arn:aws:sts::...:assumed-role/...).
+    condition     = alltrue([for arn in var.cluster_admin_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "Each entry must be an IAM role or user ARN (arn:aws:iam::<account>:role/<name> or :user/<name>), not an assumed-role session ARN."
+  }
 }
 
 variable "kafka_version" {
