@@ -32,10 +32,14 @@ resource "aws_eks_cluster" "this" {
     bootstrap_cluster_creator_admin_permissions = false
   }
 
+  # The API server: always on the private endpoint (nodes, and hosts admitted below); on the
+  # public one only from var.cluster_endpoint_public_access_cidrs, none by default of EKS's
+  # 0.0.0.0/0. An empty list turns the public endpoint off.
   vpc_config {
     subnet_ids              = aws_subnet.private[*].id
     endpoint_private_access = true
-    endpoint_public_access  = true
+    endpoint_public_access  = length(var.cluster_endpoint_public_access_cidrs) > 0
+    public_access_cidrs     = length(var.cluster_endpoint_public_access_cidrs) > 0 ? var.cluster_endpoint_public_access_cidrs : null
   }
 
   # Kubernetes Secrets (the pipelines' tokens and passwords) encrypted with a KMS key in etcd.
@@ -126,4 +130,16 @@ resource "aws_eks_node_group" "default" {
 # Pods reach MSK and RDS from the cluster security group (managed nodes carry it).
 locals {
   cluster_security_group_id = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}
+
+# Hosts in (or connected to) the VPC that apply ../operator and ../pipelines through the private
+# endpoint, e.g. a CI runner when there is no public endpoint.
+resource "aws_vpc_security_group_ingress_rule" "api_from_private_cidrs" {
+  for_each          = toset(var.cluster_endpoint_private_access_cidrs)
+  security_group_id = local.cluster_security_group_id
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  description       = "Kubernetes API (private endpoint) from ${each.value}"
 }

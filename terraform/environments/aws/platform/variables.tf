@@ -42,6 +42,30 @@ variable "node_count" {
   default     = { desired = 3, min = 2, max = 6 }
 }
 
+variable "cluster_endpoint_public_access_cidrs" {
+  description = "IPv4 CIDRs allowed to reach the EKS API on its public endpoint (VPN, office or CI egress addresses); [] turns the public endpoint off (the API is then reachable from inside the VPC only: see cluster_endpoint_private_access_cidrs). No default, so that nobody gets EKS's 0.0.0.0/0 by omission."
+  type        = list(string)
+  validation {
+    # cidrsubnet(c, 0, 0) == c: canonical form (no host bits), as EKS returns it (no plan drift).
+    condition     = alltrue([for c in var.cluster_endpoint_public_access_cidrs : try(cidrnetmask(c) != "" && cidrsubnet(c, 0, 0) == c, false)])
+    error_message = "Each entry must be an IPv4 CIDR in canonical form, e.g. 203.0.113.0/24 (not 203.0.113.7/24, not an address without a prefix length)."
+  }
+  validation {
+    condition     = alltrue([for c in var.cluster_endpoint_public_access_cidrs : try(tonumber(split("/", c)[1]) >= 8, false)])
+    error_message = "A public endpoint open to 0.0.0.0/0 (or any prefix shorter than /8) is open to the internet: list your egress ranges, or [] for a private endpoint only."
+  }
+}
+
+variable "cluster_endpoint_private_access_cidrs" {
+  description = "IPv4 CIDRs inside the VPC or connected to it (VPN, peering, Transit Gateway) admitted to the private API endpoint on 443: where ../operator and ../pipelines are applied from when there is no public endpoint. The nodes need no entry."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.cluster_endpoint_private_access_cidrs : try(cidrnetmask(c) != "" && cidrsubnet(c, 0, 0) == c, false)])
+    error_message = "Each entry must be an IPv4 CIDR in canonical form, e.g. 10.50.0.0/16."
+  }
+}
+
 variable "cluster_admin_principal_arns" {
   description = "IAM roles or users given cluster admin through EKS access entries (people and CI, including whoever applies ../operator and ../pipelines). The only admins: the creator gets no implicit entry."
   type        = list(string)
