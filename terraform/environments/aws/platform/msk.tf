@@ -67,5 +67,5 @@ resource "aws_msk_cluster" "this" {
 resource "aws_msk_scram_secret_association" "this" {
   cluster_arn     = aws_msk_cluster.this.arn
   secret_arn_list = [for s in aws_secretsmanager_secret.kafka : s.arn]
-  depends_on      = [aws_secretsmanager_secret_version.kafka]
+  depends_on      = [aws_secretsmanager_secret_version.kafka, aws_secretsmanager_secret_policy.kafka]
 }
