@@ -18,9 +18,13 @@ resource "aws_db_subnet_group" "this" {
   subnet_ids = aws_subnet.private[*].id
 }
 
+# A parameter group belongs to one family (mysql8.0, mysql8.4, ...), named after the major version.
+# A major upgrade (mysql_engine_version 8.4 -> next) therefore needs a new group: name_prefix lets
+# the new one exist beside the old, create_before_destroy creates it and moves the instance to it
+# before the old one (still in use until then) is deleted. A fixed name collided with itself.
 resource "aws_db_parameter_group" "this" {
-  name   = "${var.name}-mysql8"
-  family = "mysql${var.mysql_engine_version}"
+  name_prefix = "${var.name}-mysql-"
+  family      = "mysql${var.mysql_engine_version}"
   # Every connection must use TLS; the pipelines verify the server's identity (verify-identity).
   parameter {
     name  = "require_secure_transport"
@@ -29,6 +33,19 @@ resource "aws_db_parameter_group" "this" {
   parameter {
     name  = "character_set_server"
     value = "utf8mb4"
+  }
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# RDS for MySQL 8.0 left standard support on 2026-07-31: an instance on it (new ones too) is
+# enrolled in RDS Extended Support and billed per vCPU-hour for it. A warning, not an error, for
+# an instance kept on 8.0 while its upgrade is prepared.
+check "mysql_standard_support" {
+  assert {
+    condition     = var.mysql_engine_version != "8.0"
+    error_message = "mysql_engine_version 8.0 is past RDS end of standard support (2026-07-31): RDS Extended Support charges apply. Upgrade to 8.4 (README.md, major version upgrade)."
   }
 }
 
@@ -50,5 +67,10 @@ resource "aws_db_instance" "this" {
   deletion_protection         = true
   skip_final_snapshot         = false
   final_snapshot_identifier   = "${var.name}-final"
+  # engine_version is major.minor: minor versions come from auto_minor_version_upgrade (a full
+  # version would be drift after the first one). A major upgrade is an edit of
+  # mysql_engine_version, applied with mysql_apply_immediately = true (README.md).
   auto_minor_version_upgrade  = true
+  allow_major_version_upgrade = true
+  apply_immediately           = var.mysql_apply_immediately
 }

@@ -105,9 +105,19 @@ variable "mysql_instance_class" {
 }
 
 variable "mysql_engine_version" {
-  description = "RDS for MySQL engine version (8.0 or 8.4 line)."
+  description = "RDS for MySQL major version, major.minor (the parameter group family is mysql<this>); minor versions follow automatically. 8.4 (LTS): 8.0 is past its RDS end of standard support, so an instance on it is billed for RDS Extended Support."
   type        = string
-  default     = "8.0"
+  default     = "8.4"
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+$", var.mysql_engine_version))
+    error_message = "mysql_engine_version must be a major version, major.minor (e.g. 8.4), not a full version: minor versions are applied by RDS (auto_minor_version_upgrade)."
+  }
+}
+
+variable "mysql_apply_immediately" {
+  description = "Apply RDS changes now rather than in the next maintenance window. Set true for the apply that changes mysql_engine_version (the old parameter group can only be deleted once the instance has left it), false again afterwards."
+  type        = bool
+  default     = false
 }
 
 variable "mysql_allocated_gib" {
