@@ -80,15 +80,18 @@ data "aws_secretsmanager_secret_version" "kafka" {
   secret_id = local.platform.kafka_secret_arns[each.key]
 }
 
-data "aws_secretsmanager_secret_version" "mysql_master" {
-  secret_id = local.platform.mysql_master_secret_arn
+# The RDS master user, read at every plan: after a rotation in ../platform
+# (mysql_admin_password_generation), an apply of this stack rewrites each pipeline's admin URL
+# Secret and the operator uses the new password from then on.
+data "aws_secretsmanager_secret_version" "mysql_admin" {
+  secret_id = local.platform.mysql_admin_secret_arn
 }
 
 locals {
-  kafka_users  = { for k, v in data.aws_secretsmanager_secret_version.kafka : k => jsondecode(v.secret_string) }
-  mysql_master = jsondecode(data.aws_secretsmanager_secret_version.mysql_master.secret_string)
-  # The operator's admin URL: userinfo percent-encoded (RDS-generated passwords contain symbols).
-  mysql_admin_url = "mysql://${urlencode(local.mysql_master.username)}:${urlencode(local.mysql_master.password)}@${local.platform.mysql_endpoint}"
+  kafka_users = { for k, v in data.aws_secretsmanager_secret_version.kafka : k => jsondecode(v.secret_string) }
+  mysql_admin = jsondecode(data.aws_secretsmanager_secret_version.mysql_admin.secret_string)
+  # The operator's admin URL: userinfo percent-encoded (whatever characters a password holds).
+  mysql_admin_url = "mysql://${urlencode(local.mysql_admin.username)}:${urlencode(local.mysql_admin.password)}@${local.platform.mysql_endpoint}"
 }
 
 module "pipeline" {

@@ -120,6 +120,12 @@ variable "mysql_apply_immediately" {
   default     = false
 }
 
+variable "mysql_admin_password_generation" {
+  description = "Change (e.g. increment) to rotate the RDS master password: this stack sets a new one on the instance and in Secrets Manager; then apply ../pipelines to hand it to the operator."
+  type        = number
+  default     = 1
+}
+
 variable "mysql_allocated_gib" {
   description = "RDS storage, GiB (grows automatically up to 4x)."
   type        = number
