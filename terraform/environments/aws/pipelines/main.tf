@@ -1,6 +1,7 @@
-# Production stack 2: the pipelines, on the cluster of ../platform (applied first: it installs
-# the TweetPipeline CRD, which must exist before a TweetPipeline can be planned). Addresses come
-# from ../platform's state, secrets from Secrets Manager; both reach only Kubernetes Secrets.
+# Production stack 3: the pipelines, on the cluster of ../platform, after ../operator (its chart
+# installs the TweetPipeline CRD, which must exist before a TweetPipeline can be planned).
+# Addresses come from ../platform's state, secrets from Secrets Manager; both reach only
+# Kubernetes Secrets.
 
 terraform {
   # 1.10: the S3 backend's native locking (use_lockfile); 1.9 rejects the argument.

@@ -42,8 +42,3 @@ output "x_bearer_tokens_secret_arn" {
   description = "Secrets Manager ARN of the X API bearer tokens (put its value by hand)."
   value       = aws_secretsmanager_secret.x_bearer_tokens.arn
 }
-
-output "operator_namespace" {
-  description = "Namespace of the operator."
-  value       = module.operator.namespace
-}

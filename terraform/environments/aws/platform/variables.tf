@@ -131,21 +131,3 @@ variable "mysql_allocated_gib" {
   type        = number
   default     = 100
 }
-
-variable "operator_chart" {
-  description = "The operator chart: a packaged .tgz or a path to helm/tweetpipe-operator."
-  type        = string
-  default     = "../../../../helm/tweetpipe-operator"
-}
-
-variable "operator_image" {
-  description = "Operator image; tag null: the chart's appVersion."
-  type        = object({ repository = string, tag = optional(string) })
-  default     = { repository = "ghcr.io/tweetpipe/operator" }
-}
-
-variable "operator_replicas" {
-  description = "Operator replicas (a Lease elects the leader)."
-  type        = number
-  default     = 2
-}
