@@ -95,12 +95,26 @@ locals {
   mysql_admin_url = "mysql://${urlencode(local.mysql_admin.username)}:${urlencode(local.mysql_admin.password)}@${local.platform.mysql_endpoint}"
 }
 
+# The namespaces, once each: pipelines may share one. Created by each module instance
+# (create_namespace), the second pipeline in a namespace failed (it already exists) and the
+# destroy of one pipeline would have deleted its neighbours with the namespace.
+resource "kubernetes_namespace_v1" "pipelines" {
+  for_each = toset([for p in values(var.pipelines) : p.namespace])
+  metadata {
+    name   = each.key
+    labels = { "app.kubernetes.io/part-of" = "tweetpipe" }
+  }
+}
+
 module "pipeline" {
   source   = "../../../modules/pipeline"
   for_each = var.pipelines
 
-  name      = each.key
-  namespace = each.value.namespace
+  name = each.key
+  # Through the resource, so that a namespace is created before and deleted after its pipelines
+  # (whose finalizers need their Secrets in it).
+  namespace        = kubernetes_namespace_v1.pipelines[each.value.namespace].metadata[0].name
+  create_namespace = false
 
   bearer_tokens   = jsondecode(data.aws_secretsmanager_secret_version.x_bearer_tokens.secret_string)
   mysql_admin_url = local.mysql_admin_url
