@@ -33,7 +33,7 @@ resource "aws_eks_cluster" "this" {
   }
 
   # The API server: always on the private endpoint (nodes, and hosts admitted below); on the
-  # public one only from var.cluster_endpoint_public_access_cidrs, none by default of EKS's
+  # public one only from var.cluster_endpoint_public_access_cidrs, never EKS's default of
   # 0.0.0.0/0. An empty list turns the public endpoint off.
   vpc_config {
     subnet_ids              = aws_subnet.private[*].id
