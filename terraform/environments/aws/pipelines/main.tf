@@ -1,9 +1,11 @@
-# Production stack 2: the pipelines, on the cluster of ../platform (applied first: it installs
-# the TweetPipeline CRD, which must exist before a TweetPipeline can be planned). Addresses come
-# from ../platform's state, secrets from Secrets Manager; both reach only Kubernetes Secrets.
+# Production stack 3: the pipelines, on the cluster of ../platform, after ../operator (its chart
+# installs the TweetPipeline CRD, which must exist before a TweetPipeline can be planned).
+# Addresses come from ../platform's state, secrets from Secrets Manager; both reach only
+# Kubernetes Secrets.
 
 terraform {
-  required_version = ">= 1.9.0"
+  # 1.10: the S3 backend's native locking (use_lockfile); 1.9 rejects the argument.
+  required_version = ">= 1.10.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
@@ -79,23 +81,40 @@ data "aws_secretsmanager_secret_version" "kafka" {
   secret_id = local.platform.kafka_secret_arns[each.key]
 }
 
-data "aws_secretsmanager_secret_version" "mysql_master" {
-  secret_id = local.platform.mysql_master_secret_arn
+# The RDS master user, read at every plan: after a rotation in ../platform
+# (mysql_admin_password_generation), an apply of this stack rewrites each pipeline's admin URL
+# Secret and the operator uses the new password from then on.
+data "aws_secretsmanager_secret_version" "mysql_admin" {
+  secret_id = local.platform.mysql_admin_secret_arn
 }
 
 locals {
-  kafka_users  = { for k, v in data.aws_secretsmanager_secret_version.kafka : k => jsondecode(v.secret_string) }
-  mysql_master = jsondecode(data.aws_secretsmanager_secret_version.mysql_master.secret_string)
-  # The operator's admin URL: userinfo percent-encoded (RDS-generated passwords contain symbols).
-  mysql_admin_url = "mysql://${urlencode(local.mysql_master.username)}:${urlencode(local.mysql_master.password)}@${local.platform.mysql_endpoint}"
+  kafka_users = { for k, v in data.aws_secretsmanager_secret_version.kafka : k => jsondecode(v.secret_string) }
+  mysql_admin = jsondecode(data.aws_secretsmanager_secret_version.mysql_admin.secret_string)
+  # The operator's admin URL: userinfo percent-encoded (whatever characters a password holds).
+  mysql_admin_url = "mysql://${urlencode(local.mysql_admin.username)}:${urlencode(local.mysql_admin.password)}@${local.platform.mysql_endpoint}"
+}
+
+# The namespaces, once each: pipelines may share one. Created by each module instance
+# (create_namespace), the second pipeline in a namespace failed (it already exists) and the
+# destroy of one pipeline would have deleted its neighbours with the namespace.
+resource "kubernetes_namespace_v1" "pipelines" {
+  for_each = toset([for p in values(var.pipelines) : p.namespace])
+  metadata {
+    name   = each.key
+    labels = { "app.kubernetes.io/part-of" = "tweetpipe" }
+  }
 }
 
 module "pipeline" {
   source   = "../../../modules/pipeline"
   for_each = var.pipelines
 
-  name      = each.key
-  namespace = each.value.namespace
+  name = each.key
+  # Through the resource, so that a namespace is created before and deleted after its pipelines
+  # (whose finalizers need their Secrets in it).
+  namespace        = kubernetes_namespace_v1.pipelines[each.value.namespace].metadata[0].name
+  create_namespace = false
 
   bearer_tokens   = jsondecode(data.aws_secretsmanager_secret_version.x_bearer_tokens.secret_string)
   mysql_admin_url = local.mysql_admin_url

@@ -41,4 +41,14 @@ variable "pipelines" {
       flush_interval_ms      = optional(number, 1000)
     }), {})
   }))
+  # One MSK cluster and one RDS instance serve every pipeline: topics and databases are shared
+  # name spaces (several pipelines in one Kubernetes namespace are fine).
+  validation {
+    condition     = length(distinct([for p in values(var.pipelines) : p.topic])) == length(var.pipelines)
+    error_message = "Two pipelines name the same Kafka topic: each pipeline needs its own."
+  }
+  validation {
+    condition     = length(distinct([for p in values(var.pipelines) : p.database])) == length(var.pipelines)
+    error_message = "Two pipelines name the same MySQL database: each pipeline needs its own."
+  }
 }

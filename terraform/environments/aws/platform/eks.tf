@@ -23,15 +23,23 @@ resource "aws_eks_cluster" "this" {
   version  = var.kubernetes_version
   role_arn = aws_iam_role.cluster.arn
 
+  # Cluster admins are exactly var.cluster_admin_principal_arns, through the access entries below.
+  # Not the creator's implicit entry as well: EKS makes that entry at creation, outside the state,
+  # so the same principal in the list fails with 409 ResourceInUseException; and it is fixed for
+  # the cluster's life (changing the flag replaces the cluster), whoever happened to apply first.
   access_config {
     authentication_mode                         = "API"
-    bootstrap_cluster_creator_admin_permissions = true
+    bootstrap_cluster_creator_admin_permissions = false
   }
 
+  # The API server: always on the private endpoint (nodes, and hosts admitted below); on the
+  # public one only from var.cluster_endpoint_public_access_cidrs, never EKS's default of
+  # 0.0.0.0/0. An empty list turns the public endpoint off.
   vpc_config {
     subnet_ids              = aws_subnet.private[*].id
     endpoint_private_access = true
-    endpoint_public_access  = true
+    endpoint_public_access  = length(var.cluster_endpoint_public_access_cidrs) > 0
+    public_access_cidrs     = length(var.cluster_endpoint_public_access_cidrs) > 0 ? var.cluster_endpoint_public_access_cidrs : null
   }
 
   # Kubernetes Secrets (the pipelines' tokens and passwords) encrypted with a KMS key in etcd.
@@ -43,6 +51,21 @@ resource "aws_eks_cluster" "this" {
   }
 
   depends_on = [aws_iam_role_policy_attachment.cluster]
+}
+
+# Whoever applies ../operator and ../pipelines needs one of these entries: a warning (not an
+# error) at plan when the principal running this plan is not in the list.
+data "aws_caller_identity" "current" {}
+
+data "aws_iam_session_context" "current" {
+  arn = data.aws_caller_identity.current.arn
+}
+
+check "applier_is_cluster_admin" {
+  assert {
+    condition     = contains(var.cluster_admin_principal_arns, data.aws_iam_session_context.current.issuer_arn)
+    error_message = "${data.aws_iam_session_context.current.issuer_arn} (running this plan) is not in cluster_admin_principal_arns: it will not be able to apply ../operator or ../pipelines."
+  }
 }
 
 resource "aws_eks_access_entry" "admins" {
@@ -107,4 +130,16 @@ resource "aws_eks_node_group" "default" {
 # Pods reach MSK and RDS from the cluster security group (managed nodes carry it).
 locals {
   cluster_security_group_id = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
+}
+
+# Hosts in (or connected to) the VPC that apply ../operator and ../pipelines through the private
+# endpoint, e.g. a CI runner when there is no public endpoint.
+resource "aws_vpc_security_group_ingress_rule" "api_from_private_cidrs" {
+  for_each          = toset(var.cluster_endpoint_private_access_cidrs)
+  security_group_id = local.cluster_security_group_id
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  description       = "Kubernetes API (private endpoint) from ${each.value}"
 }

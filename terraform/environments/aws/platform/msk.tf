@@ -27,9 +27,11 @@ resource "aws_msk_configuration" "this" {
 }
 
 resource "aws_msk_cluster" "this" {
-  cluster_name           = var.name
-  kafka_version          = var.kafka_version
-  number_of_broker_nodes = length(local.azs)
+  cluster_name  = var.name
+  kafka_version = var.kafka_version
+  # A multiple of the client subnets (one per AZ), and at least 3 so that replication factor 3
+  # (default.replication.factor, the pipelines' topics) fits: 3 AZs -> 3 brokers, 2 AZs -> 4.
+  number_of_broker_nodes = length(local.azs) * ceil(3 / length(local.azs))
 
   broker_node_group_info {
     instance_type   = var.kafka_broker_instance_type
@@ -65,5 +67,5 @@ resource "aws_msk_cluster" "this" {
 resource "aws_msk_scram_secret_association" "this" {
   cluster_arn     = aws_msk_cluster.this.arn
   secret_arn_list = [for s in aws_secretsmanager_secret.kafka : s.arn]
-  depends_on      = [aws_secretsmanager_secret_version.kafka]
+  depends_on      = [aws_secretsmanager_secret_version.kafka, aws_secretsmanager_secret_policy.kafka]
 }

@@ -1,9 +1,23 @@
+# Availability Zones only: an opted-in Local Zone is "available" too, and its name can
+# sort first (us-east-1-bos-1a < us-east-1a); MSK, RDS and managed node groups want real AZs.
 data "aws_availability_zones" "available" {
   state = "available"
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
+  }
+  lifecycle {
+    # EKS wants subnets in two AZs at least, RDS Multi-AZ a subnet group over two, MSK two or three.
+    postcondition {
+      condition     = length(self.names) >= 2
+      error_message = "This region offers fewer than two Availability Zones; EKS, Multi-AZ RDS and MSK need two at least."
+    }
+  }
 }
 
 locals {
-  azs             = slice(data.aws_availability_zones.available.names, 0, 3)
+  # Up to three zones: regions (or accounts) with two get two, not an error from slice().
+  azs             = slice(data.aws_availability_zones.available.names, 0, min(length(data.aws_availability_zones.available.names), 3))
   private_subnets = [for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 4, i)]
   public_subnets  = [for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, 48 + i)]
 }

@@ -33,17 +33,12 @@ output "mysql_endpoint" {
   value       = aws_db_instance.this.endpoint
 }
 
-output "mysql_master_secret_arn" {
-  description = "Secrets Manager ARN of the RDS master user (managed by RDS, rotated)."
-  value       = aws_db_instance.this.master_user_secret[0].secret_arn
+output "mysql_admin_secret_arn" {
+  description = "Secrets Manager ARN of the RDS master user (username, password, host, port); rotated by mysql_admin_password_generation."
+  value       = aws_secretsmanager_secret_version.mysql_admin.arn
 }
 
 output "x_bearer_tokens_secret_arn" {
   description = "Secrets Manager ARN of the X API bearer tokens (put its value by hand)."
   value       = aws_secretsmanager_secret.x_bearer_tokens.arn
-}
-
-output "operator_namespace" {
-  description = "Namespace of the operator."
-  value       = module.operator.namespace
 }

@@ -41,3 +41,27 @@ resource "aws_secretsmanager_secret_version" "kafka" {
     password = each.value.result
   })
 }
+
+# The resource policy that lets MSK read the SCRAM secrets. MSK attaches it itself on association,
+# but then it is not in the state and every plan shows a change; managed here, as the
+# aws_msk_scram_secret_association documentation requires, it is created before the association
+# (msk.tf) and the association adds nothing.
+data "aws_iam_policy_document" "kafka_secret" {
+  for_each = aws_secretsmanager_secret.kafka
+  statement {
+    sid     = "AWSKafkaResourcePolicy"
+    effect  = "Allow"
+    actions = ["secretsmanager:getSecretValue"]
+    principals {
+      type        = "Service"
+      identifiers = ["kafka.amazonaws.com"]
+    }
+    resources = [each.value.arn]
+  }
+}
+
+resource "aws_secretsmanager_secret_policy" "kafka" {
+  for_each   = aws_secretsmanager_secret.kafka
+  secret_arn = each.value.arn
+  policy     = data.aws_iam_policy_document.kafka_secret[each.key].json
+}

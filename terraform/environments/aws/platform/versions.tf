@@ -1,22 +1,16 @@
-# Production stack 1: network, EKS, MSK (TLS + SASL/SCRAM), RDS for MySQL 8 (TLS), the Secrets
-# Manager secrets, and the tweetpipe operator on the cluster. Stack 2 (../pipelines) adds the
-# pipelines once this one has installed the TweetPipeline CRD. Not validated on the machine this
-# was written on (no AWS provider there): README.md says how to validate and apply it.
+# Production stack 1: network, EKS, MSK (TLS + SASL/SCRAM), RDS for MySQL (TLS), the Secrets
+# Manager secrets. AWS only: the Kubernetes side is stack 2 (../operator, the operator and its
+# CRD) and stack 3 (../pipelines), each configured from this stack's state once the cluster
+# exists. Not validated on the machine this was written on (no AWS provider there): README.md
+# says how to validate and apply it.
 
 terraform {
-  required_version = ">= 1.9.0"
+  # 1.10: the S3 backend's native locking (use_lockfile); 1.9 rejects the argument.
+  required_version = ">= 1.10.0"
   required_providers {
     aws = {
       source  = "hashicorp/aws"
       version = "~> 6.0"
-    }
-    helm = {
-      source  = "hashicorp/helm"
-      version = "~> 3.1"
-    }
-    kubernetes = {
-      source  = "hashicorp/kubernetes"
-      version = "~> 3.2"
     }
     random = {
       source  = "hashicorp/random"
