@@ -20,7 +20,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ARGOCD_GO_TOOLCHAIN := $(shell bash -c 'source $(PLATFORM)/versions.env; echo $$ARGOCD_GO_TOOLCHAIN')
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo chaos test tests soak platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
+.PHONY: help demo kind-demo chaos test tests soak chart-rbac-test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
   terraform-demo terraform-destroy terraform-lint terraform-test \
   dashboards dashboards-check dashboards-test \
   observe-up observe-down observe-status rules-test \
@@ -47,6 +47,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) observe-up bash $(PLATFORM)/observe.sh up
 	@$(STAGE) tests $(MAKE) --no-print-directory tests
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
+	@$(STAGE) chart-rbac-test $(MAKE) --no-print-directory chart-rbac-test
 	@$(STAGE) rules-test $(MAKE) --no-print-directory rules-test
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
@@ -103,6 +104,9 @@ images: ## OCI images tweetpipe/<component>:dev imported into the local node
 
 helm-lint: ## lint the operator chart strictly, render it, and check its values schema refuses bad values
 	@bash helm/lint.sh
+
+chart-rbac-test: ## what the chart's RBAC grants, asked of the platform's API server (watchNamespaces: Roles only; aggregated edit/view roles)
+	@bash helm/rbac-test.sh
 
 crd-check: ## fail if crds/ or docs/reference/api.md differ from what the Rust types generate (fix: dev/check-crd-drift.sh --write), or docs/troubleshooting.md lacks a reason the operator sets
 	@bash dev/check-crd-drift.sh

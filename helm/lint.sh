@@ -52,6 +52,15 @@ expect present 'value: "ghcr.io/tweetpipe/extractor:0.1.0"'
 expect present 'value: "ghcr.io/tweetpipe/transformer:0.1.0"'
 expect present 'value: "mirror.acme:5000/tp/extractor:0.2.1"' --set workers.registry=mirror.acme:5000/tp/ --set image.tag=0.2.1
 expect present 'value: "ghcr.io/acme/transformer:0.1.0-patched"' --set workers.transformer.image=ghcr.io/acme/transformer:0.1.0-patched
+# RBAC: cluster-wide by default; with a namespace list, Roles in those namespaces and no cluster
+# access (helm/rbac-test.sh checks what that grants against the API server).
+expect present "kind: ClusterRoleBinding"
+expect absent "kind: ClusterRoleBinding" --set 'watchNamespaces={team-a,team-b}' --set webhook.enabled=false
+expect present 'namespace: team-b' --set 'watchNamespaces={team-a,team-b}'
+expect present 'value: "team-a,team-b"' --set 'watchNamespaces={team-a}' --set watchNamespace=team-b
+expect present 'values: ["team-a"]' --set 'watchNamespaces={team-a}' --set watchNamespace=team-a
+expect present 'rbac.authorization.k8s.io/aggregate-to-edit: "true"'
+expect absent 'aggregate-to-view' --set aggregatedRoles.enabled=false
 # Where tokens may go: the X API by default; allowed Services expand to their three names.
 expect present 'value: "https://api.x.com,https://api.twitter.com"'
 svc=(--set 'allowedApiServices[0].namespace=tweetpipe-system' --set 'allowedApiServices[0].name=x-api-simulator'
@@ -72,7 +81,8 @@ for bad in 'allowedApiHosts={https://api.x.com/2}' 'allowedApiHosts={user@api.x.
   fi
 done
 for bad in replicaCount=0 image.pullPolicy=Sometimes unknownKey=1 leaderElection.leaseSeconds=1 \
-  webhook.port=80 webhook.certManager.issuerRef.kind=Other 'workers.registry=ghcr.io/x:1'; do
+  webhook.port=80 webhook.certManager.issuerRef.kind=Other 'workers.registry=ghcr.io/x:1' \
+  'watchNamespaces={Team_A}'; do
   if "$HELM" lint "$chart" --set "$bad" > /dev/null 2>&1; then
     echo "values.schema.json accepted the invalid value $bad" >&2
     exit 1

@@ -122,10 +122,10 @@ async fn run() -> anyhow::Result<()> {
     let context_client = client.clone();
     let make_context = move |secrets| {
         Context::new(
-            context_client,
-            recorder,
-            metrics,
-            controller_settings,
+            context_client.clone(),
+            recorder.clone(),
+            metrics.clone(),
+            controller_settings.clone(),
             Arc::new(PipelineSchema),
             secrets,
         )
@@ -144,7 +144,7 @@ async fn run() -> anyhow::Result<()> {
     let run = controller::run(
         clients,
         make_context,
-        settings.watch_namespace.clone(),
+        &settings.watch_namespaces,
         settings.instance.clone(),
         stop,
     );

@@ -65,6 +65,38 @@ pub fn default_reconcile_timeout(kafka: Duration, mysql: Duration, api: Duration
     (kafka * 4).max(mysql * 12) + kafka * 4 + api * 2
 }
 
+/// `TWEETPIPE_WATCH_NAMESPACE`: namespaces separated by commas (spaces allowed), each a DNS label
+/// as Kubernetes requires of namespace names; empty or unset: every namespace. Duplicates are
+/// dropped; the order is kept.
+fn watch_namespaces(value: Option<String>) -> Result<Vec<String>, SettingsError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let mut namespaces: Vec<String> = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let label = name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !label {
+            return Err(SettingsError {
+                name: "TWEETPIPE_WATCH_NAMESPACE",
+                value: value.clone(),
+                expected: format!(
+                    "namespace names separated by commas; {name:?} is not one (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)"
+                )
+                .into(),
+            });
+        }
+        if !namespaces.iter().any(|n| n == name) {
+            namespaces.push(name.to_owned());
+        }
+    }
+    Ok(namespaces)
+}
+
 /// A bad environment variable.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
@@ -91,8 +123,8 @@ pub struct OperatorSettings {
     pub identity: String,
     /// Lease duration in seconds.
     pub lease_seconds: u64,
-    /// Only reconcile pipelines in this namespace (all namespaces when unset).
-    pub watch_namespace: Option<String>,
+    /// Only reconcile pipelines in these namespaces (all namespaces when empty).
+    pub watch_namespaces: Vec<String>,
     /// Reconcile only pipelines labelled `tweetpipe.io/operator-instance=<this>`; the default
     /// operator (unset) reconciles pipelines without that label.
     pub instance: Option<String>,
@@ -273,7 +305,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
             15,
             "a whole number of seconds",
         )?,
-        watch_namespace: get("TWEETPIPE_WATCH_NAMESPACE").filter(|v| !v.trim().is_empty()),
+        watch_namespaces: watch_namespaces(get("TWEETPIPE_WATCH_NAMESPACE"))?,
         instance: get("TWEETPIPE_INSTANCE").filter(|v| !v.trim().is_empty()),
     })
 }

@@ -231,6 +231,59 @@ async fn missing_secret_is_named_in_a_condition_then_recovers() {
     assert!(reconciles >= 3.0, "reconciles counted: {reconciles}");
 }
 
+/// An operator given a list of namespaces (the chart's `watchNamespaces`, which then grants Roles
+/// in those namespaces only) reconciles the pipelines of each of them, and of no other.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_watching_a_list_of_namespaces_reconciles_those_only() {
+    let client = client().await;
+    let a = TestNamespace::new(&client, "watch-a").await;
+    let b = TestNamespace::new(&client, "watch-b").await;
+    let other = TestNamespace::new(&client, "watch-c").await;
+    let _operator = Operator::start(OperatorOptions {
+        namespace: &a.name,
+        identity: "two-namespaces",
+        leader_election: false,
+        lease_name: "unused",
+        env: vec![(
+            "TWEETPIPE_WATCH_NAMESPACE",
+            format!("{}, {}", a.name, b.name),
+        )],
+    });
+    // No Secrets anywhere: a reconciled pipeline says so at once (no workers needed).
+    for ns in [&a, &b, &other] {
+        let mut tp = pipeline(ns, "p");
+        tp.metadata.labels = Some(
+            [(
+                tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
+                a.name.clone(),
+            )]
+            .into(),
+        );
+        create(&client, &tp).await;
+    }
+    for ns in [&a, &b] {
+        wait_condition(
+            &client,
+            &ns.name,
+            "p",
+            "Ready",
+            "False",
+            Some("SecretMissing"),
+        )
+        .await;
+    }
+    // Both watched namespaces have been reconciled by now; the third one's pipeline, labelled
+    // for the same operator, is still untouched a few requeue intervals (3 s here) later.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    let untouched = get(&client, &other.name, "p").await.expect("the pipeline");
+    assert!(
+        untouched.status.is_none() && untouched.finalizers().is_empty(),
+        "a namespace the operator does not watch was reconciled: {:?}, finalizers {:?}",
+        untouched.status,
+        untouched.finalizers()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn budget_raised_and_lowered_moves_the_extractors() {
     let client = client().await;

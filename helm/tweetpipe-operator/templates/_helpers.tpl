@@ -79,3 +79,13 @@ the operator's own version (image.tag, else appVersion). Call with (list $ "extr
 {{- printf "%s/%s:%s" ($root.Values.workers.registry | trimSuffix "/") $name ($root.Values.image.tag | default $root.Chart.AppVersion) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The namespaces watched, as a list: watchNamespaces plus watchNamespace, without duplicates;
+empty: all namespaces. */}}
+{{- define "tweetpipe-operator.watchNamespaces" -}}
+{{- $all := .Values.watchNamespaces | default list -}}
+{{- with .Values.watchNamespace -}}
+{{- $all = append $all . -}}
+{{- end -}}
+{{- $all | uniq | toJson -}}
+{{- end -}}

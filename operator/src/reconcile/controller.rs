@@ -89,21 +89,59 @@ pub fn secret_stream(
     (reader, stream)
 }
 
-/// Runs the controller until shutdown. `namespace` limits the operator to one namespace (all when
-/// `None`); `instance` selects the pipelines labelled for this operator instance.
+/// Runs the controllers until shutdown: one for every namespace when `namespaces` is empty, else
+/// one per namespace listed (each with its own watches and Secret cache, so the operator needs
+/// no cluster-wide list or watch: per-namespace Roles suffice); `instance` selects the pipelines
+/// labelled for this operator instance.
 pub async fn run(
     clients: KubeClients,
-    make_context: impl FnOnce(Store<Secret>) -> Context,
-    namespace: Option<String>,
+    make_context: impl Fn(Store<Secret>) -> Context,
+    namespaces: &[String],
     instance: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let namespace = namespace.as_deref();
+    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|n| Some(n.as_str())).collect()
+    };
+    // One shutdown signal, heard by every controller.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let controllers = scopes.into_iter().map(|namespace| {
+        let mut stopped = stopped.clone();
+        run_one(
+            clients.watches.clone(),
+            &make_context,
+            namespace,
+            instance.as_deref(),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )
+    });
+    let all = futures::future::join_all(controllers);
+    tokio::pin!(all);
+    tokio::select! {
+        _ = &mut all => {}
+        () = shutdown => {
+            let _ = stop.send(true);
+            all.await;
+        }
+    }
+}
+
+/// One controller over one namespace (`None`: all).
+async fn run_one(
+    client: Client,
+    make_context: &impl Fn(Store<Secret>) -> Context,
+    namespace: Option<&str>,
+    instance: Option<&str>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     // Watches on their own client: its read timeout outlives a watch; requests' does not.
-    let client = clients.watches;
     let (secrets, secret_changes) = secret_stream(&client, namespace);
     let (pipelines, writer) = reflector::store();
-    let selector = instance_selector(instance.as_deref());
+    let selector = instance_selector(instance);
     let pipeline_changes = watcher(
         api::<DeserializeGuard<TweetPipeline>>(&client, namespace),
         watcher::Config::default().labels(&selector).any_semantic(),

@@ -951,3 +951,35 @@ fn operator_kafka_client_uses_its_own_principal_verifies_hosts_and_presents_the_
     );
     assert_eq!(config.get("sasl.username"), Some("tweetpipe"));
 }
+
+/// `TWEETPIPE_WATCH_NAMESPACE` takes one namespace or a comma-separated list (the chart's
+/// `watchNamespaces`); empty means every namespace; a name Kubernetes would refuse is an error
+/// naming it.
+#[test]
+fn watch_namespaces_are_a_list_of_namespace_names() {
+    let read = |value: &'static str| {
+        let pairs: &'static [(&'static str, &'static str)] =
+            Box::leak(Box::new([("TWEETPIPE_WATCH_NAMESPACE", value)]));
+        settings::from_env(env(pairs)).map(|s| s.watch_namespaces)
+    };
+    let cases: [(&str, &[&str]); 5] = [
+        ("", &[]),
+        ("tweets", &["tweets"]),
+        ("team-a, team-b,team-a", &["team-a", "team-b"]),
+        (" tweets ,", &["tweets"]),
+        ("a1,b-2", &["a1", "b-2"]),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(read(value).expect(value), expected, "{value:?}");
+    }
+    assert_eq!(
+        settings::from_env(env(&[])).map(|s| s.watch_namespaces),
+        Ok(Vec::new())
+    );
+    for bad in ["Tweets", "team_a", "-a", "a-", "a b", &"x".repeat(64)] {
+        let value: &'static str = Box::leak(bad.to_owned().into_boxed_str());
+        let error = read(value).expect_err(bad).to_string();
+        assert!(error.contains("TWEETPIPE_WATCH_NAMESPACE"), "{error}");
+        assert!(error.contains("is not one"), "{error}");
+    }
+}
