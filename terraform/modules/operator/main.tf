@@ -31,6 +31,7 @@ locals {
     allowedApiHosts    = var.allowed_api_hosts
     allowedApiServices = [for s in var.allowed_api_services : { for k, v in s : k => v if v != null }]
     watchNamespace     = var.watch_namespace
+    watchNamespaces    = var.watch_namespaces
     instance           = var.instance
     logLevel           = var.log_level
   }

@@ -120,9 +120,19 @@ variable "allowed_api_services" {
 }
 
 variable "watch_namespace" {
-  description = "Reconcile pipelines of this namespace only (empty: all namespaces)."
+  description = "Reconcile pipelines of this namespace only (empty: all namespaces). Combined with watch_namespaces."
   type        = string
   default     = ""
+}
+
+variable "watch_namespaces" {
+  description = "Reconcile pipelines of these namespaces only, with Roles in them instead of a ClusterRole (empty, with watch_namespace empty: all namespaces)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for n in var.watch_namespaces : can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", n)) && length(n) <= 63])
+    error_message = "watch_namespaces: each entry must be a namespace name (lowercase letters, digits and '-', at most 63 characters)."
+  }
 }
 
 variable "instance" {
