@@ -284,6 +284,75 @@ async fn an_operator_watching_a_list_of_namespaces_reconciles_those_only() {
     );
 }
 
+/// Tenant isolation (issue 19): a pipeline in another namespace naming a running pipeline's
+/// database is refused, naming the owner; the owner's database stays its own, and the intruder's
+/// deletion (`deletionPolicy: Delete`) does not drop it. Before databases were owned, the second
+/// pipeline became Ready on the first one's database and its deletion dropped it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pipeline_naming_another_pipelines_database_is_refused_naming_its_owner() {
+    let client = client().await;
+    let a = TestNamespace::new(&client, "tenant-a").await;
+    let b = TestNamespace::new(&client, "tenant-b").await;
+    let _operator = Operator::start(OperatorOptions {
+        namespace: &a.name,
+        identity: "tenants",
+        leader_election: false,
+        lease_name: "unused",
+        env: vec![(
+            "TWEETPIPE_WATCH_NAMESPACE",
+            format!("{},{}", a.name, b.name),
+        )],
+    });
+    put_pipeline_secrets(&client, &a.name).await;
+    put_pipeline_secrets(&client, &b.name).await;
+    let owner = pipeline(&a, "p");
+    let database = owner.spec.mysql.database.clone();
+    create(&client, &owner).await;
+    wait_condition(&client, &a.name, "p", "MySQLReady", "True", None).await;
+
+    let mut intruder = pipeline(&b, "p");
+    intruder.metadata.labels = Some(
+        [(
+            tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
+            a.name.clone(),
+        )]
+        .into(),
+    );
+    intruder.spec.mysql.database = database.clone();
+    intruder.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
+    create(&client, &intruder).await;
+    let refused = wait_condition(
+        &client,
+        &b.name,
+        "p",
+        "MySQLReady",
+        "False",
+        Some("DatabaseOwnedByAnotherPipeline"),
+    )
+    .await;
+    assert!(
+        refused.message.contains(&format!("{}/p", a.name)),
+        "the refusal names the owner: {}",
+        refused.message
+    );
+    // The owner is unaffected.
+    wait_condition(&client, &a.name, "p", "MySQLReady", "True", None).await;
+
+    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &b.name);
+    api.delete("p", &DeleteParams::foreground())
+        .await
+        .expect("delete the intruder");
+    wait_for("the intruder to be gone", || async {
+        get(&client, &b.name, "p").await.is_none().then_some(())
+    })
+    .await;
+    assert!(
+        database_exists(&database).await,
+        "the intruder's deletion dropped the owner's database"
+    );
+    wait_condition(&client, &a.name, "p", "MySQLReady", "True", None).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn budget_raised_and_lowered_moves_the_extractors() {
     let client = client().await;

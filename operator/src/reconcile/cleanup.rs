@@ -133,11 +133,14 @@ pub async fn cleanup(
                         &ctx.clients,
                         &spec.mysql,
                         &resolved,
+                        mysql::pipeline_owner(tp),
                         ctx.schema.as_ref(),
                         settings.mysql_timeout,
                     )
                     .await
-                    .map(|_| ())
+                    .map(|released| {
+                        info!(database = %spec.mysql.database, ?released, "database cleanup");
+                    })
                 };
                 let (topics, database) = tokio::join!(
                     tokio::time::timeout(settings.kafka_timeout * 3, topics),

@@ -2,9 +2,9 @@
 
 use futures::future::BoxFuture;
 use sqlx::mysql::MySqlPool;
-use tweetpipe_schema::{AccountSpec, SchemaError};
+use tweetpipe_schema::{AccountSpec, Claim, Owner, Release, SchemaError};
 
-use super::dependencies::mysql::{AccountError, DesiredAccount, SchemaOwner};
+use super::dependencies::mysql::{AccountError, ClaimError, DesiredAccount, SchemaOwner};
 
 /// Migrations and accounts from `tweetpipe-schema`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -77,13 +77,33 @@ impl SchemaOwner for PipelineSchema {
         })
     }
 
-    fn drop_accounts<'a>(
+    fn claim_database<'a>(
         &'a self,
         pool: &'a MySqlPool,
         database: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        owner: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Claim, ClaimError>> {
         Box::pin(async move {
-            tweetpipe_schema::drop_accounts(pool, database)
+            tweetpipe_schema::claim_database(pool, database, owner)
+                .await
+                .map_err(|e| match e {
+                    SchemaError::DatabaseOwned { .. } => ClaimError::Owned(e.to_string()),
+                    SchemaError::ForeignDatabase { .. }
+                    | SchemaError::ReservedDatabase { .. }
+                    | SchemaError::InvalidName { .. } => ClaimError::Foreign(e.to_string()),
+                    e => ClaimError::Failed(e.to_string()),
+                })
+        })
+    }
+
+    fn release_database<'a>(
+        &'a self,
+        pool: &'a MySqlPool,
+        database: &'a str,
+        owner: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Release, String>> {
+        Box::pin(async move {
+            tweetpipe_schema::release_database(pool, database, owner)
                 .await
                 .map_err(|e| e.to_string())
         })

@@ -220,7 +220,7 @@ async fn ensure_locked(
     }
 }
 
-async fn drop_locked(
+pub(crate) async fn drop_locked(
     conn: &mut MySqlConnection,
     pool: &MySqlPool,
     database: &str,
@@ -242,7 +242,7 @@ async fn drop_locked(
 
 /// A connection of its own, with statement logging off (passwords are in the statements)
 /// and backslash escapes on (what [`quote_string`] assumes), holding the accounts lock.
-async fn admin_session(pool: &MySqlPool) -> Result<MySqlConnection, SchemaError> {
+pub(crate) async fn admin_session(pool: &MySqlPool) -> Result<MySqlConnection, SchemaError> {
     let options: MySqlConnectOptions = (*pool.connect_options()).clone();
     let mut conn = options.disable_statement_logging().connect().await?;
     conn.execute("SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')")
@@ -252,7 +252,7 @@ async fn admin_session(pool: &MySqlPool) -> Result<MySqlConnection, SchemaError>
 }
 
 /// Releases the lock and closes the connection; the work's own error wins over these.
-async fn finish<T>(
+pub(crate) async fn finish<T>(
     mut conn: MySqlConnection,
     result: Result<T, SchemaError>,
 ) -> Result<T, SchemaError> {

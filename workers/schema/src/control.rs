@@ -33,6 +33,17 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS `tweetpipe_control`.`acco
     KEY accounts_database (database_name)
 ) ENGINE = InnoDB";
 
+// Which pipeline each database belongs to (docs/security.md, "Databases are owned").
+const CREATE_DATABASES_TABLE: &str = "CREATE TABLE IF NOT EXISTS `tweetpipe_control`.`databases` (
+    database_name    VARCHAR(64)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    owner_namespace  VARCHAR(253) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    owner_name       VARCHAR(253) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    owner_uid        VARCHAR(64)  CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    created_at       DATETIME(3)  NOT NULL,
+    updated_at       DATETIME(3)  NOT NULL,
+    PRIMARY KEY (database_name)
+) ENGINE = InnoDB";
+
 /// A control row.
 pub(crate) struct Recorded {
     pub database: String,
@@ -46,6 +57,7 @@ pub(crate) struct Recorded {
 pub(crate) async fn prepare(conn: &mut MySqlConnection) -> Result<(), SchemaError> {
     conn.execute(CREATE_DATABASE).await?;
     conn.execute(CREATE_TABLE).await?;
+    conn.execute(CREATE_DATABASES_TABLE).await?;
     let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
         .bind(LOCK)
         .bind(LOCK_SECONDS)

@@ -56,6 +56,19 @@ pub enum SchemaError {
         detail: String,
     },
     #[error(
+        "database `{database}` belongs to TweetPipeline {owner_namespace}/{owner_name} (uid {owner_uid}); nothing was created, migrated, granted or dropped in it: choose another mysql.database"
+    )]
+    DatabaseOwned {
+        database: String,
+        owner_namespace: String,
+        owner_name: String,
+        owner_uid: String,
+    },
+    #[error(
+        "database `{database}` already exists with {tables} table(s) and was not created by tweetpipe; nothing was changed in it: choose another mysql.database, or empty or drop that database if it is a leftover"
+    )]
+    ForeignDatabase { database: String, tables: i64 },
+    #[error(
         "another operator is changing tweetpipe's MySQL accounts (lock {lock:?} not obtained within {seconds} s); it is retried on the next reconcile"
     )]
     Busy { lock: &'static str, seconds: u32 },

@@ -17,6 +17,7 @@ mod error;
 mod fingerprint;
 mod grants;
 mod names;
+pub mod ownership;
 pub mod tls;
 pub mod version;
 
@@ -27,6 +28,7 @@ pub use accounts::{
 pub use control::CONTROL_DATABASE;
 pub use error::SchemaError;
 pub use names::{GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only};
+pub use ownership::{Claim, Owner, Release, claim_database, owner_of, release_database};
 pub use tls::{TlsFailure, tls_failure};
 pub use version::{check_migrated, required_version, schema_version};
 

@@ -92,6 +92,7 @@ pub async fn ensure(
                 &ctx.schemas,
                 mysql::SchemaTarget {
                     pipeline_key: &pipeline_key(tp),
+                    owner: mysql::pipeline_owner(tp),
                     spec: &spec.mysql,
                     secrets: resolved,
                     accounts: &references.accounts,

@@ -11,10 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlSslMode};
 use thiserror::Error;
-use tweetpipe_schema::{Role, TlsFailure, tls_failure};
+use tweetpipe_schema::{Claim, Owner, Release, Role, TlsFailure, tls_failure};
 
 use crate::crd::MySqlSpec;
 use crate::reconcile::clients::{Clients, fingerprint, mysql_pool};
@@ -38,6 +37,12 @@ pub enum MySqlCheckError {
         "{0}; nothing was created, granted or dropped: create a new TweetPipeline with another mysql.database"
     )]
     DatabaseNotAllowed(String),
+    /// The database belongs to another pipeline (recorded in the control database).
+    #[error("{0}")]
+    DatabaseOwned(String),
+    /// The database exists with tables tweetpipe did not make.
+    #[error("{0}")]
+    ForeignDatabase(String),
     /// Migrations failed.
     #[error("schema migration failed: {0}")]
     Migration(String),
@@ -57,6 +62,8 @@ impl MySqlCheckError {
             MySqlCheckError::Unreachable(_) => "MySQLUnreachable",
             MySqlCheckError::Tls(failure) => failure.reason(),
             MySqlCheckError::DatabaseNotAllowed(_) => "DatabaseNotAllowed",
+            MySqlCheckError::DatabaseOwned(_) => "DatabaseOwnedByAnotherPipeline",
+            MySqlCheckError::ForeignDatabase(_) => "DatabaseNotCreatedByTweetpipe",
             MySqlCheckError::Migration(_) => "MigrationFailed",
             MySqlCheckError::AccountRefused(_) => "AccountRefused",
             MySqlCheckError::Accounts(_) => "AccountsFailed",
@@ -86,6 +93,17 @@ pub enum AccountError {
     Failed(String),
 }
 
+/// Why a database could not be claimed.
+#[derive(Debug)]
+pub enum ClaimError {
+    /// Recorded for another pipeline; the message names it.
+    Owned(String),
+    /// Exists with tables tweetpipe did not make.
+    Foreign(String),
+    /// MySQL failed.
+    Failed(String),
+}
+
 /// Who owns the tables: migrations, version check and accounts. A trait so the decisions around
 /// it are unit-testable without a server; [`crate::reconcile::schema_owner`] is the real one.
 pub trait SchemaOwner: Send + Sync {
@@ -104,12 +122,22 @@ pub trait SchemaOwner: Send + Sync {
         database: &'a str,
         account: &'a DesiredAccount,
     ) -> BoxFuture<'a, Result<(), AccountError>>;
-    /// Drops every account recorded as this database's; returns their names.
-    fn drop_accounts<'a>(
+    /// Makes `database` the pipeline's (creating it when missing), or refuses one recorded for
+    /// another pipeline or holding tables tweetpipe did not make.
+    fn claim_database<'a>(
         &'a self,
         pool: &'a MySqlPool,
         database: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>>;
+        owner: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Claim, ClaimError>>;
+    /// Drops the database and its accounts if recorded as the pipeline's; refuses another's,
+    /// leaves one without a record alone.
+    fn release_database<'a>(
+        &'a self,
+        pool: &'a MySqlPool,
+        database: &'a str,
+        owner: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Release, String>>;
 }
 
 /// Desired-state fingerprints of the last successful ensure, per pipeline (uid), so the migrator
@@ -308,10 +336,21 @@ fn refuse_reserved(database: &str) -> Result<(), MySqlCheckError> {
     }
 }
 
+/// The pipeline as its database's ownership record names it (namespace, name, uid).
+pub fn pipeline_owner(tp: &crate::crd::TweetPipeline) -> Owner<'_> {
+    Owner {
+        namespace: tp.metadata.namespace.as_deref().unwrap_or_default(),
+        name: tp.metadata.name.as_deref().unwrap_or_default(),
+        uid: tp.metadata.uid.as_deref().unwrap_or_default(),
+    }
+}
+
 /// One pipeline's database as it should be.
 pub struct SchemaTarget<'a> {
     /// Key of the pipeline in the caches.
     pub pipeline_key: &'a str,
+    /// The pipeline, as the database's ownership record names it.
+    pub owner: Owner<'a>,
     /// The spec's `mysql` block.
     pub spec: &'a MySqlSpec,
     /// Its resolved Secrets.
@@ -330,13 +369,20 @@ pub async fn ensure_schema(
 ) -> Result<(), MySqlCheckError> {
     let SchemaTarget {
         pipeline_key,
+        owner: pipeline,
         spec,
         secrets,
         accounts,
     } = target;
     refuse_reserved(&spec.database)?;
     let tls = tls_fingerprint(spec, secrets).to_string();
-    let mut state: Vec<&str> = vec![secrets.mysql_admin_url.expose(), &spec.database, &tls];
+    // The uid too: a pipeline created again under the same name claims its database anew.
+    let mut state: Vec<&str> = vec![
+        secrets.mysql_admin_url.expose(),
+        &spec.database,
+        &tls,
+        pipeline.uid,
+    ];
     for account in accounts {
         state.push(&account.user);
         state.push(account.password.expose());
@@ -355,15 +401,18 @@ pub async fn ensure_schema(
     {
         return Ok(());
     }
-    // The name is restricted to [A-Za-z0-9_] by the CRD, so quoting with backticks is safe.
-    let create = format!(
-        "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-        spec.database
-    );
-    server
-        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(create)))
+    // Before anything is created, migrated or granted in it: is it this pipeline's?
+    let claim = owner
+        .claim_database(&server, &spec.database, pipeline)
         .await
-        .map_err(connect_failed)?;
+        .map_err(|e| match e {
+            ClaimError::Owned(why) => MySqlCheckError::DatabaseOwned(why),
+            ClaimError::Foreign(why) => MySqlCheckError::ForeignDatabase(why),
+            ClaimError::Failed(why) => unreachable(&why),
+        })?;
+    if claim != Claim::Owned {
+        tracing::info!(database = %spec.database, claim = ?claim, "database recorded as this pipeline's");
+    }
     // The migrator works on the connection's default database: a short-lived pool for it.
     let database = database_pool(spec, secrets, timeout)?;
     let migrated = owner.migrate(&database).await;
@@ -382,30 +431,23 @@ pub async fn ensure_schema(
     Ok(())
 }
 
-/// Drops the database and the accounts made for it (`deletionPolicy: Delete`); returns the
-/// accounts dropped.
+/// Drops the database and the accounts made for it (`deletionPolicy: Delete`) if it is recorded
+/// as this pipeline's; another pipeline's is refused, one without a record left alone.
 pub async fn drop_schema(
     clients: &Clients,
     spec: &MySqlSpec,
     secrets: &Resolved,
+    pipeline: Owner<'_>,
     owner: &dyn SchemaOwner,
     timeout: Duration,
-) -> Result<Vec<String>, MySqlCheckError> {
+) -> Result<Release, MySqlCheckError> {
     // Above all: never DROP DATABASE mysql or the ledger.
     refuse_reserved(&spec.database)?;
     let server = server_pool(clients, spec, secrets, timeout)?;
-    let dropped = owner
-        .drop_accounts(&server, &spec.database)
+    owner
+        .release_database(&server, &spec.database, pipeline)
         .await
-        .map_err(|e| MySqlCheckError::Accounts(redact(&e)))?;
-    server
-        .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS `{}`",
-            spec.database
-        ))))
-        .await
-        .map_err(unreachable)?;
-    Ok(dropped)
+        .map_err(|e| MySqlCheckError::Accounts(redact(&e)))
 }
 
 #[cfg(test)]
