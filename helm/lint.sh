@@ -61,6 +61,14 @@ expect present 'value: "team-a,team-b"' --set 'watchNamespaces={team-a}' --set w
 expect present 'values: ["team-a"]' --set 'watchNamespaces={team-a}' --set watchNamespace=team-a
 expect present 'rbac.authorization.k8s.io/aggregate-to-edit: "true"'
 expect absent 'aggregate-to-view' --set aggregatedRoles.enabled=false
+# The optional NetworkPolicy: off by default; ingress to the webhook and metrics ports only.
+expect absent "kind: NetworkPolicy"
+expect present "kind: NetworkPolicy" --set networkPolicy.enabled=true
+expect present "port: 8443" --set networkPolicy.enabled=true
+expect absent "- Egress" --set networkPolicy.enabled=true
+expect present "- Egress" --set networkPolicy.enabled=true --set 'networkPolicy.egress[0].ports[0].port=53'
+"$HELM" lint "$chart" --strict --set networkPolicy.enabled=true \
+  --set 'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=monitoring'
 # Where tokens may go: the X API by default; allowed Services expand to their three names.
 expect present 'value: "https://api.x.com,https://api.twitter.com"'
 svc=(--set 'allowedApiServices[0].namespace=tweetpipe-system' --set 'allowedApiServices[0].name=x-api-simulator'
