@@ -298,3 +298,70 @@ async fn the_webhook_refuses_overlong_queries_with_the_field_and_accepts_valid_p
     drop(configuration);
     drop(operator);
 }
+
+/// Issue 19: an expired (or expiring) self-managed CA is not reused. An operator starting with a
+/// CA Secret that expires in 30 days replaces the CA, keeps the old one as `previous-ca.crt`,
+/// publishes both in the caBundle (replicas still serving the old CA's certificates stay
+/// trusted), and serves a certificate of the new CA that the API server accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expiring_webhook_ca_is_replaced_and_both_are_trusted_meanwhile() {
+    use tweetpipe_operator::admission::certs::{CertificateAuthority, expires};
+
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "webhook-rotate").await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let expiring = CertificateAuthority::generate_valid_for("expiring-ca", 30).expect("CA");
+    let old_pem = expiring.cert_pem().to_string();
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "tweetpipe-operator-webhook-ca"},
+        "stringData": {"ca.crt": old_pem, "ca.key": expiring.key_pem()}
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("the expiring CA Secret");
+
+    let port = free_port();
+    let configuration_name = format!("tweetpipe-{}", ns.name);
+    let _operator = start_operator(&ns.name, port, &configuration_name);
+    let _configuration = create_configuration(&client, &configuration_name, &ns.name, port).await;
+
+    let rotated = wait_for("the operator to replace the expiring CA", || async {
+        let data = secrets
+            .get("tweetpipe-operator-webhook-ca")
+            .await
+            .ok()?
+            .data?;
+        let current = String::from_utf8(data.get("ca.crt")?.0.clone()).ok()?;
+        let previous = String::from_utf8(data.get("previous-ca.crt")?.0.clone()).ok()?;
+        (current != old_pem).then_some((current, previous))
+    })
+    .await;
+    assert_eq!(
+        rotated.1, old_pem,
+        "the replaced CA is kept as previous-ca.crt"
+    );
+    let left = expires(&rotated.0).expect("new CA") - chrono::Utc::now();
+    assert!(left.num_days() > 3000, "a ten-year CA: {left}");
+
+    let configurations: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let bundle = wait_for("the caBundle with both CAs", || async {
+        let config = configurations.get(&configuration_name).await.ok()?;
+        let bundle = config.webhooks?.first()?.client_config.ca_bundle.clone()?;
+        let text = String::from_utf8(bundle.0).ok()?;
+        (text.contains(rotated.0.trim()) && text.contains(old_pem.trim())).then_some(text)
+    })
+    .await;
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
+
+    // The API server trusts the new serving certificate: the webhook judges a bad pipeline.
+    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &ns.name);
+    let mut tp = pipeline(&ns, "rotated");
+    tp.spec.source.queries[0].query = "(covid".into();
+    let message = refusal(&api, &tp).await;
+    assert!(
+        message.contains("spec.source.queries[0].query"),
+        "{message}"
+    );
+}

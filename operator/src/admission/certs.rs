@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{Datelike, Months, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Secret;
@@ -28,6 +28,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use thiserror::Error;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// Key of the CA certificate (PEM) in the CA Secret.
@@ -39,14 +40,27 @@ pub const MOUNTED_CERT_FILE: &str = "tls.crt";
 /// See [`MOUNTED_CERT_FILE`].
 pub const MOUNTED_KEY_FILE: &str = "tls.key";
 
-/// Years the self-managed CA is valid. Long, because rotating it means re-patching the bundle.
-const CA_YEARS: u32 = 10;
-/// Years a serving certificate is valid; every restart issues a new one.
-const SERVING_YEARS: u32 = 2;
+/// Key of the CA certificate this one replaced (PEM), kept in the bundle until it expires, so
+/// serving certificates of replicas that have not renewed yet stay trusted.
+pub const PREVIOUS_CA_CERT_KEY: &str = "previous-ca.crt";
+
+/// Days the self-managed CA is valid (10 years).
+const CA_DAYS: u64 = 3650;
+/// A CA with less than this left is replaced by a new one at start or at the next renewal.
+const CA_RENEW_BEFORE: chrono::Duration = chrono::Duration::days(365);
+/// Days a serving certificate is valid; a running replica issues a new one every
+/// [`RENEW_SERVING_EVERY`], so it never serves one with less than 60 days left.
+const SERVING_DAYS: u64 = 90;
+/// How often a running replica issues itself a new serving certificate (from the CA in the
+/// Secret, which is replaced first when it is close to expiry).
+pub const RENEW_SERVING_EVERY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Why certificates could not be made, loaded or published.
 #[derive(Debug, Error)]
 pub enum CertError {
+    /// A certificate (PEM) that cannot be read back.
+    #[error("reading a certificate: {0}")]
+    Unreadable(String),
     /// rcgen refused the parameters (e.g. an invalid DNS name) or could not sign.
     #[error("generating a certificate: {0}")]
     Generate(#[from] rcgen::Error),
@@ -118,10 +132,10 @@ impl std::fmt::Debug for CertificateAuthority {
     }
 }
 
-/// Validity from yesterday (tolerates clock skew between nodes) to `years` from now.
-fn validity(params: &mut CertificateParams, years: u32) {
+/// Validity from yesterday (tolerates clock skew between nodes) to `days` from now.
+fn validity(params: &mut CertificateParams, days: u64) {
     let yesterday = Utc::now().date_naive() - chrono::Days::new(1);
-    let until = yesterday + Months::new(12 * years);
+    let until = yesterday + chrono::Days::new(days + 1);
     // Day/month numbers from chrono are always in range for u8.
     params.not_before = rcgen::date_time_ymd(
         yesterday.year(),
@@ -132,8 +146,13 @@ fn validity(params: &mut CertificateParams, years: u32) {
 }
 
 impl CertificateAuthority {
-    /// A new self-signed CA named `common_name`.
+    /// A new self-signed CA named `common_name`, valid for ten years.
     pub fn generate(common_name: &str) -> Result<Self, CertError> {
+        Self::generate_valid_for(common_name, CA_DAYS)
+    }
+
+    /// A new self-signed CA valid for `days` (tests make CAs close to expiry with it).
+    pub fn generate_valid_for(common_name: &str, days: u64) -> Result<Self, CertError> {
         let mut params = CertificateParams::default();
         let mut name = DistinguishedName::new();
         name.push(DnType::CommonName, common_name);
@@ -146,7 +165,7 @@ impl CertificateAuthority {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        validity(&mut params, CA_YEARS);
+        validity(&mut params, days);
         let key = KeyPair::generate()?;
         let cert = params.self_signed(&key)?;
         Ok(CertificateAuthority {
@@ -172,6 +191,11 @@ impl CertificateAuthority {
         &self.cert_pem
     }
 
+    /// The CA's private key (PEM), as the CA Secret keeps it. Never logged (`Debug` omits it).
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
     /// A serving certificate for `dns_names` and `ips`, with a fresh key, signed by this CA.
     pub fn issue(&self, dns_names: &[String], ips: &[IpAddr]) -> Result<ServingCert, CertError> {
         let mut params = CertificateParams::new(dns_names.to_vec())?;
@@ -193,7 +217,7 @@ impl CertificateAuthority {
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
-        validity(&mut params, SERVING_YEARS);
+        validity(&mut params, SERVING_DAYS);
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(ServingCert {
@@ -241,21 +265,44 @@ fn ca_from_secret(
         .map_err(|e| bad(&format!("it does not hold a CA certificate and key ({e})")))
 }
 
-/// The CA shared by all replicas: read from Secret `namespace/name`, or created there (create if
-/// absent; a replica that loses the creation race reads the winner's CA).
-pub async fn shared_ca(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-) -> Result<CertificateAuthority, CertError> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let read = format!("reading the webhook CA Secret {namespace}/{name}");
-    if let Some(secret) = secrets.get_opt(name).await.map_err(kube_error(&read))? {
-        info!(%namespace, secret = %name, "using the shared webhook CA");
-        return ca_from_secret(&secret, namespace, name);
+/// When a certificate (PEM) stops being valid.
+pub fn expires(cert_pem: &str) -> Result<DateTime<Utc>, CertError> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|e| CertError::Unreadable(format!("PEM: {e}")))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| CertError::Unreadable(format!("X.509: {e}")))?;
+    DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
+        .ok_or_else(|| CertError::Unreadable("the certificate's notAfter is out of range".into()))
+}
+
+/// The `caBundle` for `current` and the CA it replaced: both while the previous one is still
+/// valid (replicas that have not renewed yet serve certificates from it), then `current` alone.
+pub fn bundle(current: &str, previous: Option<&str>, now: DateTime<Utc>) -> String {
+    match previous {
+        Some(previous) if expires(previous).is_ok_and(|until| until > now) => {
+            format!("{}\n{}", current.trim_end(), previous.trim_end())
+        }
+        _ => current.to_string(),
     }
-    let ca = CertificateAuthority::generate("tweetpipe-operator-webhook-ca")?;
-    let secret = Secret {
+}
+
+/// Whether a CA (PEM) is close enough to expiry (or past it) to be replaced.
+pub fn needs_rotation(ca_pem: &str, now: DateTime<Utc>) -> bool {
+    expires(ca_pem).map_or(true, |until| until - now < CA_RENEW_BEFORE)
+}
+
+/// The shared CA and the bundle the API server must trust.
+#[derive(Debug)]
+pub struct SharedCa {
+    /// Signs this replica's serving certificates.
+    pub ca: CertificateAuthority,
+    /// The CA's certificate, and the one it replaced while that is valid.
+    pub bundle: String,
+}
+
+fn ca_secret(namespace: &str, name: &str, data: BTreeMap<String, ByteString>) -> Secret {
+    Secret {
         metadata: kube::core::ObjectMeta {
             name: Some(name.to_string()),
             namespace: Some(namespace.to_string()),
@@ -266,31 +313,99 @@ pub async fn shared_ca(
             ..Default::default()
         },
         type_: Some("Opaque".to_string()),
-        data: Some(BTreeMap::from([
-            (
-                CA_CERT_KEY.to_string(),
-                ByteString(ca.cert_pem.clone().into_bytes()),
-            ),
-            (
-                CA_KEY_KEY.to_string(),
-                ByteString(ca.key_pem.clone().into_bytes()),
-            ),
-        ])),
+        data: Some(data),
         ..Default::default()
+    }
+}
+
+fn ca_data(ca: &CertificateAuthority, previous: Option<&str>) -> BTreeMap<String, ByteString> {
+    let mut data = BTreeMap::from([
+        (
+            CA_CERT_KEY.to_string(),
+            ByteString(ca.cert_pem.clone().into_bytes()),
+        ),
+        (
+            CA_KEY_KEY.to_string(),
+            ByteString(ca.key_pem.clone().into_bytes()),
+        ),
+    ]);
+    if let Some(previous) = previous {
+        data.insert(
+            PREVIOUS_CA_CERT_KEY.to_string(),
+            ByteString(previous.as_bytes().to_vec()),
+        );
+    }
+    data
+}
+
+fn previous_ca(secret: &Secret) -> Option<String> {
+    let bytes = secret.data.as_ref()?.get(PREVIOUS_CA_CERT_KEY)?;
+    String::from_utf8(bytes.0.clone()).ok()
+}
+
+/// The CA shared by all replicas: read from Secret `namespace/name`, or created there (create if
+/// absent; a replica that loses the creation race reads the winner's CA). A CA within a year of
+/// expiry (or past it) is replaced by a new one, the old one kept as `previous-ca.crt` for the
+/// bundle; a replica that loses that race (409 on the guarded replace) uses the winner's.
+pub async fn shared_ca(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<SharedCa, CertError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let read = format!("reading the webhook CA Secret {namespace}/{name}");
+    let now = Utc::now();
+    let shared = |secret: &Secret| -> Result<SharedCa, CertError> {
+        let ca = ca_from_secret(secret, namespace, name)?;
+        let bundle = bundle(&ca.cert_pem, previous_ca(secret).as_deref(), now);
+        Ok(SharedCa { ca, bundle })
     };
-    match secrets.create(&PostParams::default(), &secret).await {
+    let Some(secret) = secrets.get_opt(name).await.map_err(kube_error(&read))? else {
+        let ca = CertificateAuthority::generate("tweetpipe-operator-webhook-ca")?;
+        let secret = ca_secret(namespace, name, ca_data(&ca, None));
+        return match secrets.create(&PostParams::default(), &secret).await {
+            Ok(_) => {
+                info!(%namespace, secret = %name, "created the shared webhook CA");
+                let bundle = ca.cert_pem.clone();
+                Ok(SharedCa { ca, bundle })
+            }
+            Err(e) if is_status(&e, 409) => {
+                // Another replica created it between our read and our create: use theirs.
+                let secret = secrets.get(name).await.map_err(kube_error(&read))?;
+                info!(%namespace, secret = %name, "another replica created the webhook CA; using it");
+                shared(&secret)
+            }
+            Err(e) => Err(kube_error(format!(
+                "creating the webhook CA Secret {namespace}/{name}"
+            ))(e)),
+        };
+    };
+    let current = shared(&secret)?;
+    if !needs_rotation(&current.ca.cert_pem, now) {
+        info!(%namespace, secret = %name, "using the shared webhook CA");
+        return Ok(current);
+    }
+    let ca = CertificateAuthority::generate("tweetpipe-operator-webhook-ca")?;
+    let old = current.ca.cert_pem.clone();
+    let mut replacement = ca_secret(namespace, name, ca_data(&ca, Some(&old)));
+    // Guarded by the version read: of two replicas rotating at once, one wins, the other reads.
+    replacement.metadata.resource_version = secret.metadata.resource_version.clone();
+    match secrets
+        .replace(name, &PostParams::default(), &replacement)
+        .await
+    {
         Ok(_) => {
-            info!(%namespace, secret = %name, "created the shared webhook CA");
-            Ok(ca)
+            info!(%namespace, secret = %name, expired_or_expiring = %expires(&old).map(|t| t.to_rfc3339()).unwrap_or_default(), "replaced the webhook CA; the old one stays trusted until it expires");
+            let bundle = bundle(&ca.cert_pem, Some(&old), now);
+            Ok(SharedCa { ca, bundle })
         }
         Err(e) if is_status(&e, 409) => {
-            // Another replica created it between our read and our create: use theirs.
             let secret = secrets.get(name).await.map_err(kube_error(&read))?;
-            info!(%namespace, secret = %name, "another replica created the webhook CA; using it");
-            ca_from_secret(&secret, namespace, name)
+            info!(%namespace, secret = %name, "another replica replaced the webhook CA; using it");
+            shared(&secret)
         }
         Err(e) => Err(kube_error(format!(
-            "creating the webhook CA Secret {namespace}/{name}"
+            "replacing the webhook CA Secret {namespace}/{name}"
         ))(e)),
     }
 }
@@ -349,15 +464,17 @@ pub fn retry_delay(attempt: u32) -> Duration {
 /// a reinstall, without one).
 const RECHECK: Duration = Duration::from_secs(60);
 
-/// Keeps `ca_pem` in configuration `name` for as long as it runs: retries with backoff and
-/// jitter while the configuration is missing or the API fails, then re-checks every minute.
+/// Keeps the bundle `bundle` holds in configuration `name` for as long as it runs: retries with
+/// backoff and jitter while the configuration is missing or the API fails, re-checks every
+/// minute, and publishes a new bundle (a rotated CA) at once.
 ///
 /// A missing configuration is not fatal on purpose: installers (Helm hooks, Argo CD waves)
 /// don't promise it exists before the Deployment starts, and the webhook can only be called
 /// once it exists anyway; crashing would only add restarts while the replica is otherwise useful.
-pub async fn keep_ca_bundle(client: Client, name: String, ca_pem: String) {
+pub async fn keep_ca_bundle(client: Client, name: String, mut bundle: watch::Receiver<String>) {
     let mut attempt = 0;
     loop {
+        let ca_pem = bundle.borrow_and_update().clone();
         let wait = match ensure_ca_bundle(&client, &name, &ca_pem).await {
             Ok(_) => {
                 attempt = 0;
@@ -370,7 +487,13 @@ pub async fn keep_ca_bundle(client: Client, name: String, ca_pem: String) {
                 wait
             }
         };
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            changed = bundle.changed() => if changed.is_err() {
+                // The renewal task is gone (shutdown): keep the last bundle published.
+                tokio::time::sleep(wait).await;
+            },
+        }
     }
 }
 
@@ -412,6 +535,67 @@ mod tests {
             None,
         )
         .map(|_| ())
+    }
+
+    /// Verifies `leaf` against every CA certificate of a bundle (PEM, one or more), as the API
+    /// server does with `caBundle`.
+    fn verify_with_bundle(bundle: &str, leaf: &str) -> Result<(), webpki::Error> {
+        let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(bundle.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("PEM bundle");
+        let anchors = cas
+            .iter()
+            .map(|ca| webpki::anchor_from_trusted_cert(ca))
+            .collect::<Result<Vec<_>, _>>()?;
+        let leaf_der = der(leaf);
+        let cert = webpki::EndEntityCert::try_from(&leaf_der)?;
+        cert.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            &[],
+            UnixTime::now(),
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map(|_| ())
+    }
+
+    /// A CA within a year of expiry is replaced; while the old one is valid the bundle holds both,
+    /// so a replica still serving a certificate of the old CA stays trusted; once it has expired
+    /// the bundle is the new CA alone. Serving certificates live 90 days (renewed every 30).
+    #[test]
+    fn an_expiring_ca_is_rotated_with_both_trusted_until_the_old_one_expires() {
+        let now = Utc::now();
+        let old = CertificateAuthority::generate_valid_for("old-ca", 30).unwrap();
+        let fresh = CertificateAuthority::generate("new-ca").unwrap();
+        assert!(needs_rotation(old.cert_pem(), now), "30 days left");
+        assert!(!needs_rotation(fresh.cert_pem(), now), "ten years left");
+        assert!(
+            needs_rotation("not a certificate", now),
+            "unreadable: replace it"
+        );
+
+        let dns = service_dns_names("tp-webhook", "ops");
+        let from_old = old.issue(&dns, &[]).unwrap();
+        let from_new = fresh.issue(&dns, &[]).unwrap();
+        let both = bundle(fresh.cert_pem(), Some(old.cert_pem()), now);
+        verify_with_bundle(&both, &from_old.cert_pem).expect("the old CA's certificate");
+        verify_with_bundle(&both, &from_new.cert_pem).expect("the new CA's certificate");
+        assert!(verify_with_bundle(fresh.cert_pem(), &from_old.cert_pem).is_err());
+
+        let after_old_expired = expires(old.cert_pem()).unwrap() + chrono::Duration::days(1);
+        assert_eq!(
+            bundle(fresh.cert_pem(), Some(old.cert_pem()), after_old_expired),
+            fresh.cert_pem()
+        );
+        let serving_left = expires(&from_new.cert_pem).unwrap() - now;
+        assert!(
+            (89..=92).contains(&serving_left.num_days()),
+            "serving certificates live 90 days: {serving_left}"
+        );
+        // Renewed well before expiry.
+        assert!(RENEW_SERVING_EVERY.as_secs() * 2 < 90 * 24 * 3600);
     }
 
     fn names_valid(leaf: &str, name: &str) -> bool {

@@ -442,6 +442,43 @@ async fn reload_mounted(dir: PathBuf, config: RustlsConfig) {
     }
 }
 
+/// Self-managed certificates: every [`certs::RENEW_SERVING_EVERY`] a new serving certificate from
+/// the shared CA (replaced first when it nears expiry, its bundle then published), swapped into
+/// the running server. A failure keeps the current certificate and is retried with backoff.
+async fn renew_serving(
+    client: Client,
+    settings: WebhookSettings,
+    ca_secret: String,
+    config: RustlsConfig,
+    bundle: tokio::sync::watch::Sender<String>,
+) {
+    let mut wait = certs::RENEW_SERVING_EVERY;
+    let mut attempt = 0;
+    loop {
+        tokio::time::sleep(wait).await;
+        let renewed = async {
+            let shared = certs::shared_ca(&client, &settings.namespace, &ca_secret).await?;
+            let serving = shared.ca.issue(&settings.dns_names, &settings.ip_sans)?;
+            Ok::<_, WebhookError>((shared.bundle, tls_config(&serving)?))
+        }
+        .await;
+        match renewed {
+            Ok((new_bundle, tls)) => {
+                bundle.send_replace(new_bundle);
+                config.reload_from_config(tls);
+                info!("renewed the webhook serving certificate");
+                wait = certs::RENEW_SERVING_EVERY;
+                attempt = 0;
+            }
+            Err(e) => {
+                wait = certs::retry_delay(attempt);
+                attempt = attempt.saturating_add(1);
+                warn!(error = %e, retry_in = ?wait, "cannot renew the webhook serving certificate yet; serving the current one");
+            }
+        }
+    }
+}
+
 /// Prepares the certificates and starts serving; returns once the port is bound. In
 /// self-managed mode it also keeps the CA in the configuration's `caBundle` in the background.
 pub async fn start(
@@ -450,25 +487,35 @@ pub async fn start(
     metrics: AdmissionMetrics,
     policy: Policy,
 ) -> Result<Webhook, WebhookError> {
-    let serving = match &settings.certs {
+    let (serving, renewal) = match &settings.certs {
         CertSource::SelfManaged {
             ca_secret,
             configuration,
         } => {
-            let ca = certs::shared_ca(&client, &settings.namespace, ca_secret).await?;
-            let serving = ca.issue(&settings.dns_names, &settings.ip_sans)?;
+            let shared = certs::shared_ca(&client, &settings.namespace, ca_secret).await?;
+            let serving = shared.ca.issue(&settings.dns_names, &settings.ip_sans)?;
+            let (bundle, bundle_rx) = tokio::sync::watch::channel(shared.bundle);
             tokio::spawn(certs::keep_ca_bundle(
-                client,
+                client.clone(),
                 configuration.clone(),
-                ca.cert_pem().to_string(),
+                bundle_rx,
             ));
-            serving
+            (serving, Some((ca_secret.clone(), bundle)))
         }
-        CertSource::Mounted(dir) => certs::load_mounted(dir)?,
+        CertSource::Mounted(dir) => (certs::load_mounted(dir)?, None),
     };
     let config = RustlsConfig::from_config(tls_config(&serving)?);
     if let CertSource::Mounted(dir) = &settings.certs {
         tokio::spawn(reload_mounted(dir.clone(), config.clone()));
+    }
+    if let Some((ca_secret, bundle)) = renewal {
+        tokio::spawn(renew_serving(
+            client,
+            settings.clone(),
+            ca_secret,
+            config.clone(),
+            bundle,
+        ));
     }
     let bind = |source| WebhookError::Bind {
         addr: settings.addr,
