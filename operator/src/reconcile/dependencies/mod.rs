@@ -97,7 +97,7 @@ pub async fn ensure(
                     secrets: resolved,
                     accounts: &references.accounts,
                 },
-                ctx.schema.as_ref(),
+                &ctx.schema,
                 settings.mysql_timeout,
             ),
         )

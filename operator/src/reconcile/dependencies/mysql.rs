@@ -364,7 +364,7 @@ pub async fn ensure_schema(
     clients: &Clients,
     ensured: &EnsuredSchemas,
     target: SchemaTarget<'_>,
-    owner: &dyn SchemaOwner,
+    owner: &Arc<dyn SchemaOwner>,
     timeout: Duration,
 ) -> Result<(), MySqlCheckError> {
     let SchemaTarget {
@@ -414,10 +414,20 @@ pub async fn ensure_schema(
         tracing::info!(database = %spec.database, claim = ?claim, "database recorded as this pipeline's");
     }
     // The migrator works on the connection's default database: a short-lived pool for it.
+    // On a task of its own: MySQL DDL is not transactional, so a migration cut off half-way (this
+    // reconcile timing out) would leave the database "dirty" for the next run to repair. Detached,
+    // it finishes even when the reconcile gives up waiting; the next reconcile finds it current.
     let database = database_pool(spec, secrets, timeout)?;
-    let migrated = owner.migrate(&database).await;
-    database.close().await;
-    migrated.map_err(|e| MySqlCheckError::Migration(redact(&e)))?;
+    let migrator = Arc::clone(owner);
+    let migration = tokio::spawn(async move {
+        let migrated = migrator.migrate(&database).await;
+        database.close().await;
+        migrated
+    });
+    migration
+        .await
+        .map_err(|e| MySqlCheckError::Migration(format!("the migration task failed: {e}")))?
+        .map_err(|e| MySqlCheckError::Migration(redact(&e)))?;
     for account in accounts {
         owner
             .ensure_account(&server, &spec.database, account)
