@@ -25,35 +25,11 @@ use sqlx::{ConnectOptions, Connection, Executor, Row};
 use crate::fingerprint::{fingerprint, new_salt};
 use crate::grants::{grant_statement, grants_match, legacy_revoke_statement};
 use crate::names::{self, account as account_literal, quote_string};
+pub use crate::role::Role;
 use crate::{SchemaError, control};
 
 /// ER_NONEXISTING_GRANT: `SHOW GRANTS` for an account that does not exist.
 const NO_SUCH_ACCOUNT: u16 = 1141;
-
-/// What an account is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// `SELECT, SHOW VIEW` on the database (dashboards).
-    Reporting,
-    /// `SELECT, INSERT, UPDATE, DELETE` on the database (transformers); no DDL.
-    Writer,
-}
-
-impl Role {
-    /// As stored in the control table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reporting => "reporting",
-            Role::Writer => "writer",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One account of one pipeline database.
 #[derive(Clone)]

@@ -1,8 +1,8 @@
 //! The privileges each role gets, and the test "are this account's grants exactly ours?"
 //! used to adopt accounts created by earlier versions (before the control table existed).
 
-use crate::accounts::Role;
 use crate::names::grant_database;
+use crate::role::Role;
 
 /// Privileges on `database`.* per role. The writer gets the DML the transformer needs
 /// (upserts, the roll-up read, the version check) and nothing that changes the schema.

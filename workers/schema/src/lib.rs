@@ -18,6 +18,7 @@ mod fingerprint;
 mod grants;
 mod names;
 pub mod ownership;
+mod role;
 pub mod tls;
 pub mod version;
 

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, TopicPartitionList};
@@ -17,6 +17,9 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use crate::flow::Flow;
 use crate::metrics::{Metrics, PartitionLabel, ReasonLabel};
 use crate::ownership::{Ownership, PartitionKey};
+
+/// The transformer's consumer: rdkafka's stream consumer with this context.
+pub type TransformerConsumer = StreamConsumer<PipelineContext>;
 
 /// How long a revoke waits for a commit (and the dead letters before it) already under way.
 /// Those are a produce and a commit round trip; the wait only runs out while Kafka itself is

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use tokio::sync::mpsc;
@@ -33,7 +33,7 @@ use tweetpipe_common::serve::Readiness;
 
 use crate::batch::Batch;
 use crate::config::TransformerConfig;
-use crate::context::PipelineContext;
+use crate::context::{PipelineContext, TransformerConsumer};
 use crate::decode::{self, Decoded, Stalled};
 use crate::flow::{Flow, Hold};
 use crate::metrics::Metrics;
@@ -58,8 +58,6 @@ pub enum PipelineError {
     #[error(transparent)]
     KafkaConfig(#[from] tweetpipe_common::kafka::KafkaConfigError),
 }
-
-pub type TransformerConsumer = StreamConsumer<PipelineContext>;
 
 /// The running transformer's parts.
 pub struct Pipeline {

@@ -31,11 +31,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tweetpipe_common::headers;
 
 use crate::batch::{Batch, DeadLetter, MAX_TRACE_LINKS, Mark, Source};
+use crate::context::TransformerConsumer;
 use crate::flow::{Flow, Hold};
 use crate::freshness;
 use crate::metrics::{Metrics, ReasonLabel, ResultLabel};
 use crate::ownership::{Ownership, PartitionKey, Seal};
-use crate::pipeline::TransformerConsumer;
 use crate::retry::Backoff;
 use crate::rows::StoredPost;
 use crate::store::{BatchOutcome, Store, StoreError};
