@@ -249,9 +249,11 @@ async fn an_operator_watching_a_list_of_namespaces_reconciles_those_only() {
             format!("{}, {}", a.name, b.name),
         )],
     });
-    // No Secrets anywhere: a reconciled pipeline says so at once (no workers needed).
+    // No Secrets anywhere: a reconciled pipeline says so at once (no workers needed). All name
+    // the API host the operator allows (the first namespace's simulator Service).
     for ns in [&a, &b, &other] {
         let mut tp = pipeline(ns, "p");
+        tp.spec.source.base_url = format!("http://x-api-simulator.{}.svc:8080", a.name);
         tp.metadata.labels = Some(
             [(
                 tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
