@@ -91,6 +91,9 @@ impl SchemaOwner for PipelineSchema {
                     SchemaError::ForeignDatabase { .. }
                     | SchemaError::ReservedDatabase { .. }
                     | SchemaError::InvalidName { .. } => ClaimError::Foreign(e.to_string()),
+                    SchemaError::Database(ref db) if tweetpipe_schema::is_access_denied(db) => {
+                        ClaimError::Denied(e.to_string())
+                    }
                     e => ClaimError::Failed(e.to_string()),
                 })
         })

@@ -1,5 +1,20 @@
 //! What can go wrong, phrased so that the message says what to fix.
 
+/// MySQL's "access denied" errors: 1044 (no rights on the database), 1045 (login refused: wrong
+/// user or password), 1142 (no rights on a table), 1227 (a privilege such as CREATE USER missing).
+pub const ACCESS_DENIED_CODES: [u16; 4] = [1044, 1045, 1142, 1227];
+
+/// Whether `error` is MySQL refusing the account (see [`ACCESS_DENIED_CODES`]), not a failure to
+/// reach it.
+pub fn is_access_denied(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|e| ACCESS_DENIED_CODES.contains(&e.number())),
+        _ => false,
+    }
+}
+
 /// Errors of the schema contract. Messages never contain a password.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

@@ -27,7 +27,7 @@ pub use accounts::{
     transport_requirement,
 };
 pub use control::CONTROL_DATABASE;
-pub use error::SchemaError;
+pub use error::{ACCESS_DENIED_CODES, SchemaError, is_access_denied};
 pub use names::{GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only};
 pub use ownership::{Claim, Owner, Release, claim_database, owner_of, release_database};
 pub use tls::{TlsFailure, tls_failure};

@@ -381,3 +381,27 @@ async fn drop_accounts_removes_ours_and_only_ours() {
     assert!(again.is_empty());
     drop_with_accounts(db, &[&human]).await;
 }
+
+/// A refused login or privilege is told apart from an unreachable server (the operator reports
+/// `MySQLAccessDenied` with what to check, not `MySQLUnreachable`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_logins_are_access_denied_and_a_closed_port_is_not() {
+    let refused = login(&short_unique("nobody"), "wrong-password", "mysql")
+        .await
+        .expect_err("no such account");
+    assert!(tweetpipe_schema::is_access_denied(&refused), "{refused}");
+
+    let closed = format!(
+        "mysql://root:x@127.0.0.1:{}/mysql",
+        tweetpipe_testkit::ports::free_port()
+    );
+    let unreachable = sqlx::mysql::MySqlPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&closed)
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        !tweetpipe_schema::is_access_denied(&unreachable),
+        "{unreachable}"
+    );
+}

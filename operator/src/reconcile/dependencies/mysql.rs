@@ -28,6 +28,11 @@ pub enum MySqlCheckError {
     /// No connection.
     #[error("MySQL is unreachable: {0}")]
     Unreachable(String),
+    /// MySQL answered and refused the administrative account (login or a privilege).
+    #[error(
+        "MySQL refused the administrative account: {0}; check the user and password in the admin URL Secret and that the account may CREATE, ALTER, CREATE USER and GRANT (examples/README.md)"
+    )]
+    AccessDenied(String),
     /// The TLS handshake failed: wrong CA, a host not on the certificate, or no TLS.
     #[error("{0}")]
     Tls(TlsFailure),
@@ -60,6 +65,7 @@ impl MySqlCheckError {
         match self {
             MySqlCheckError::BadUrl { .. } => "MySQLUrlInvalid",
             MySqlCheckError::Unreachable(_) => "MySQLUnreachable",
+            MySqlCheckError::AccessDenied(_) => "MySQLAccessDenied",
             MySqlCheckError::Tls(failure) => failure.reason(),
             MySqlCheckError::DatabaseNotAllowed(_) => "DatabaseNotAllowed",
             MySqlCheckError::DatabaseOwned(_) => "DatabaseOwnedByAnotherPipeline",
@@ -100,6 +106,8 @@ pub enum ClaimError {
     Owned(String),
     /// Exists with tables tweetpipe did not make.
     Foreign(String),
+    /// MySQL refused the administrative account a privilege (CREATE DATABASE, say).
+    Denied(String),
     /// MySQL failed.
     Failed(String),
 }
@@ -263,10 +271,13 @@ fn unreachable(e: impl std::fmt::Display) -> MySqlCheckError {
     MySqlCheckError::Unreachable(redact(&e.to_string()))
 }
 
-/// A connection failure, the TLS verdict told apart when there is one.
+/// A connection failure, the TLS verdict and a refused login told apart.
 fn connect_failed(e: sqlx::Error) -> MySqlCheckError {
     match tls_failure(&e) {
         Some(failure) => MySqlCheckError::Tls(failure),
+        None if tweetpipe_schema::is_access_denied(&e) => {
+            MySqlCheckError::AccessDenied(redact(&e.to_string()))
+        }
         None => unreachable(e),
     }
 }
@@ -408,6 +419,7 @@ pub async fn ensure_schema(
         .map_err(|e| match e {
             ClaimError::Owned(why) => MySqlCheckError::DatabaseOwned(why),
             ClaimError::Foreign(why) => MySqlCheckError::ForeignDatabase(why),
+            ClaimError::Denied(why) => MySqlCheckError::AccessDenied(redact(&why)),
             ClaimError::Failed(why) => unreachable(&why),
         })?;
     if claim != Claim::Owned {
