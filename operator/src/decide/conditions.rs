@@ -142,6 +142,8 @@ pub struct Facts {
     pub monthly: Option<(MonthlyState, String)>,
     /// Extractors: desired, ready.
     pub extractors: (i32, i32),
+    /// What set the desired extractor count (scaling's cap reason).
+    pub extractor_cap: crate::decide::scaling::CapReason,
     /// Transformers: desired, ready.
     pub transformers: (i32, i32),
     /// Queries the extractor stopped, explained (invalid query, revoked token, usage cap).
@@ -240,12 +242,12 @@ fn ready(facts: &Facts) -> (bool, String, String) {
     let (want_e, ready_e) = facts.extractors;
     let (want_t, ready_t) = facts.transformers;
     if want_e == 0 {
-        return (
-            false,
-            reasons::NO_EXTRACTOR_BUDGET.into(),
+        let message = if facts.extractor_cap == crate::decide::scaling::CapReason::MaxReplicas {
+            "spec.extractor.maxReplicas is 0, so no extractor runs and no post is fetched: raise it (kubectl scale tp <name> --replicas=N sets it), or set spec.suspend to pause the pipeline"
+        } else {
             "the rate budget affords no extractor replica: raise source.limits or lower extractor.minRequestsPerReplica or the safety margin"
-                .into(),
-        );
+        };
+        return (false, reasons::NO_EXTRACTOR_BUDGET.into(), message.into());
     }
     if ready_e < want_e || ready_t < want_t {
         return (

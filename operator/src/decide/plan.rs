@@ -167,6 +167,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         rate_limited: (scaling.reason == CapReason::RateBudget).then(|| scaling.message.clone()),
         monthly: monthly_fact,
         extractors: (scaling.replicas, observed.extractor_ready),
+        extractor_cap: scaling.reason,
         transformers: (transformer_replicas, observed.transformer_ready),
         stopped_queries,
         invalid_queries: observed.invalid_queries.clone(),

@@ -318,6 +318,7 @@ fn facts() -> Facts {
         rate_limited: None,
         monthly: None,
         extractors: (2, 2),
+        extractor_cap: crate::decide::scaling::CapReason::Queries,
         transformers: (1, 1),
         stopped_queries: Vec::new(),
         invalid_queries: Vec::new(),
@@ -430,6 +431,25 @@ fn conditions_ready_and_each_failure() {
         now,
     );
     assert_eq!(find(&no_budget, "Ready").reason, "NoExtractorBudget");
+    assert!(find(&no_budget, "Ready").message.contains("rate budget"));
+    // Scaled to zero by maxReplicas (kubectl scale --replicas=0): said so, not blamed on the budget.
+    let scaled_to_zero = conditions::compute(
+        &Facts {
+            extractors: (0, 0),
+            extractor_cap: crate::decide::scaling::CapReason::MaxReplicas,
+            ..facts()
+        },
+        &[],
+        now,
+    );
+    let ready = find(&scaled_to_zero, "Ready");
+    assert_eq!(ready.reason, "NoExtractorBudget");
+    assert!(
+        ready.message.contains("maxReplicas is 0"),
+        "{}",
+        ready.message
+    );
+    assert!(!ready.message.contains("rate budget"), "{}", ready.message);
     let skipped = conditions::compute(
         &Facts {
             kafka: Check::Skipped("waiting".into()),
