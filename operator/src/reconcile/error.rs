@@ -35,9 +35,6 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    /// Deletion is waiting for something (workers to stop, a dependency to come back).
-    #[error("deletion in progress: {0}")]
-    CleanupPending(String),
     /// The object has no namespace (the CRD is namespaced, so this is a bug upstream).
     #[error("the object has no namespace")]
     NoNamespace,
@@ -59,7 +56,6 @@ impl Error {
             Error::Apply { .. } => "apply",
             Error::Status(_) => "status",
             Error::Finalizer { .. } => "finalizer",
-            Error::CleanupPending(_) => "cleanup_pending",
             Error::NoNamespace => "no_namespace",
             Error::Timeout { .. } => "timeout",
         }
@@ -73,14 +69,8 @@ impl Error {
             Error::Apply { .. } => "ApplyFailed",
             Error::Status(_) => "StatusWriteFailed",
             Error::Finalizer { .. } => "FinalizerFailed",
-            Error::CleanupPending(_) => "CleanupPending",
             Error::NoNamespace => "NoNamespace",
             Error::Timeout { .. } => "ReconcileTimedOut",
         }
-    }
-
-    /// Errors that are a normal wait, not a failure worth a Warning event.
-    pub fn is_wait(&self) -> bool {
-        matches!(self, Error::CleanupPending(_))
     }
 }
