@@ -653,7 +653,8 @@ pub struct ExtractorStatus {
     /// Replicas ready.
     #[serde(default)]
     pub ready_replicas: i32,
-    /// What binds the replica count: MaxReplicas, RateBudget, Queries, MonthlyCap, Suspended.
+    /// What binds the replica count: MaxReplicas, RateBudget, Queries, MonthlyCap, Suspended,
+    /// ApiHostNotAllowed (no extractor may hold the tokens) or SchemaNotRegistered.
     #[serde(default)]
     pub cap_reason: String,
     /// The binding limit explained.
