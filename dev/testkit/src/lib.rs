@@ -27,6 +27,7 @@
 pub mod checkpoints;
 pub mod diagnostics;
 pub mod files;
+pub mod http;
 pub mod kafka;
 pub mod mysql;
 pub mod names;

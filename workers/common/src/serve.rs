@@ -118,7 +118,15 @@ mod tests {
         let get = |path: &'static str| {
             let url = format!("{base}{path}");
             async move {
-                let r = reqwest::get(url).await.expect("request");
+                // Bounded: a stalled server fails the test instead of hanging it.
+                let r = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .expect("client")
+                    .get(url)
+                    .send()
+                    .await
+                    .expect("request");
                 (r.status().as_u16(), r.text().await.expect("body"))
             }
         };

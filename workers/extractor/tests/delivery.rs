@@ -51,18 +51,10 @@ async fn every_published_post_becomes_exactly_one_record() {
         |cps| caught_up(cps, "all", &expected_all[0]) && caught_up(cps, "pt", &expected_pt[0]),
     )
     .await;
-    let metrics = reqwest::get(format!("http://{}/metrics", running.ops_addr))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics =
+        tweetpipe_testkit::http::get_text(&format!("http://{}/metrics", running.ops_addr)).await;
     assert_eq!(
-        reqwest::get(format!("http://{}/readyz", running.ops_addr))
-            .await
-            .expect("readyz")
-            .status()
-            .as_u16(),
+        tweetpipe_testkit::http::get_status(&format!("http://{}/readyz", running.ops_addr)).await,
         200
     );
     cancel.cancel();

@@ -12,12 +12,7 @@ use tweetpipe_testkit::records::{assert_exactly, read_posts_async};
 use xapi_simulator::{Burst, FaultConfig};
 
 async fn metrics_text(addr: std::net::SocketAddr) -> String {
-    reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
+    tweetpipe_testkit::http::get_text(&format!("http://{addr}/metrics")).await
 }
 
 /// 400 (invalid query): that query stops with the reason recorded; the others go on.

@@ -270,12 +270,7 @@ async fn a_new_share_in_the_mounted_config_applies_without_a_restart() {
             .unwrap_or(0.0)
     };
     let scrape = || async {
-        reqwest::get(format!("http://{}/metrics", running.ops_addr))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+        tweetpipe_testkit::http::get_text(&format!("http://{}/metrics", running.ops_addr)).await
     };
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The monthly slow-down lowers the share: only the live setting changes.

@@ -460,12 +460,7 @@ async fn fault_injection_server_errors_malformed_and_metrics() {
             .status,
         401
     );
-    let metrics = reqwest::get(format!("{}/metrics", sim.base_url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = tweetpipe_testkit::http::get_text(&format!("{}/metrics", sim.base_url())).await;
     assert!(
         metrics.contains(r#"xapi_sim_requests_total{token="t",status="503"} 4"#),
         "{metrics}"
@@ -476,11 +471,7 @@ async fn fault_injection_server_errors_malformed_and_metrics() {
         "tokens never appear in metrics"
     );
     assert_eq!(
-        reqwest::get(format!("{}/readyz", sim.base_url()))
-            .await
-            .expect("readyz")
-            .status()
-            .as_u16(),
+        tweetpipe_testkit::http::get_status(&format!("{}/readyz", sim.base_url())).await,
         200
     );
     sim.stop().await;
@@ -610,11 +601,7 @@ async fn ids_older_than_the_window_get_x_400() {
 }
 
 async fn admin_json(sim: &RunningSimulator, path: &str) -> Value {
-    let response = reqwest::get(format!("{}{path}", sim.base_url()))
-        .await
-        .expect("admin request");
-    assert_eq!(response.status().as_u16(), 200);
-    response.json().await.expect("admin json")
+    tweetpipe_testkit::http::get_json(&format!("{}{path}", sim.base_url())).await
 }
 
 fn ids_of(answer: &Answer) -> Vec<String> {
@@ -703,12 +690,7 @@ async fn the_ledger_records_every_served_id_per_token_and_query() {
     assert_eq!(stats["alpha"].month_posts, 50);
     assert_eq!(stats["beta"].posts_served, 10);
 
-    let metrics = reqwest::get(format!("{}/metrics", sim.base_url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = tweetpipe_testkit::http::get_text(&format!("{}/metrics", sim.base_url())).await;
     assert!(
         metrics.contains(r#"xapi_sim_ledger_entries_total{token="alpha"} 40"#),
         "{metrics}"
