@@ -1,0 +1,543 @@
+//! A mock Kubernetes API server for reconcile I/O tests (issue 22), after the pattern of kube-rs's
+//! controller-rs: a `tower_test` mock service becomes the `kube::Client`, and a verifier task takes
+//! the requests one by one in the order the reconcile sends them, asserts each (method, path,
+//! query, body) and answers it. Any request the script does not expect fails the test; every wait
+//! is bounded, and the panic names the request that was being waited for.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use http::{Method, Request, Response, StatusCode};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::client::Body;
+use kube::core::DeserializeGuard;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use sqlx::mysql::MySqlPool;
+use tokio::task::JoinHandle;
+use tower_test::mock::{Handle, SendResponse};
+use tweetpipe_schema::{Claim, Owner, Release};
+
+use super::support::pipeline;
+use crate::crd::{DeletionPolicy, FINALIZER, TweetPipeline, TweetPipelineStatus};
+use crate::reconcile::Shared;
+use crate::reconcile::context::Context;
+use crate::reconcile::dependencies::mysql::{
+    AccountError, ClaimError, DesiredAccount, SchemaOwner,
+};
+
+/// How long the verifier waits for any one request (the whole reconcile takes milliseconds).
+pub const REQUEST_WAIT: Duration = Duration::from_secs(5);
+
+/// Path of the fixture pipeline (namespace `tweets`, name `covid19`).
+pub const PIPELINE_PATH: &str =
+    "/apis/tweetpipe.io/v1alpha1/namespaces/tweets/tweetpipelines/covid19";
+/// Where the recorder posts events for the fixture pipeline.
+pub const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/tweets/events";
+
+/// The fixture pipeline, shaped step by step for a scenario.
+#[derive(Clone)]
+pub struct PipelineBuilder(TweetPipeline);
+
+impl Default for PipelineBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PipelineBuilder {
+    /// The fixture pipeline with a resource version (the finalizer patches send it as a guard)
+    /// and no finalizer.
+    pub fn new() -> Self {
+        let mut tp = pipeline();
+        tp.metadata.resource_version = Some("41".into());
+        PipelineBuilder(tp)
+    }
+
+    /// With the operator's finalizer (after any already there).
+    pub fn finalized(mut self) -> Self {
+        self.0.finalizers_mut().push(FINALIZER.to_string());
+        self
+    }
+
+    /// With someone else's finalizer.
+    pub fn with_finalizer(mut self, finalizer: &str) -> Self {
+        self.0.finalizers_mut().push(finalizer.to_string());
+        self
+    }
+
+    /// Deletion requested just now.
+    pub fn deleting(mut self) -> Self {
+        self.0.metadata.deletion_timestamp = Some(Time(jiff_now()));
+        self
+    }
+
+    /// With `deletionPolicy`.
+    pub fn policy(mut self, policy: DeletionPolicy) -> Self {
+        self.0.spec.deletion_policy = policy;
+        self
+    }
+
+    /// With a status (as a previous reconcile wrote it).
+    pub fn with_status(mut self, status: TweetPipelineStatus) -> Self {
+        self.0.status = Some(status);
+        self
+    }
+
+    /// The pipeline.
+    pub fn build(self) -> TweetPipeline {
+        self.0
+    }
+}
+
+fn jiff_now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::from_second(Utc::now().timestamp()).expect("now is a valid time")
+}
+
+/// A Secret as the watch cache would hold it.
+pub fn secret(name: &str, finalizers: &[&str]) -> Secret {
+    let mut secret = Secret::default();
+    secret.metadata.name = Some(name.into());
+    secret.metadata.namespace = Some("tweets".into());
+    secret.metadata.resource_version = Some("7".into());
+    secret.metadata.finalizers = Some(finalizers.iter().map(ToString::to_string).collect());
+    secret
+}
+
+/// A schema owner for paths that must never reach MySQL: it counts calls and fails them.
+#[derive(Debug, Default)]
+pub struct UnreachableSchema {
+    /// Calls made (any method).
+    pub calls: AtomicUsize,
+}
+
+impl UnreachableSchema {
+    fn called<T>(&self, what: &str) -> Result<T, String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(format!(
+            "the schema owner must not be called in this test ({what})"
+        ))
+    }
+}
+
+impl SchemaOwner for UnreachableSchema {
+    fn migrate<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.called("migrate") })
+    }
+    fn is_current<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move { self.called("is_current") })
+    }
+    fn ensure_account<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+        _: &'a DesiredAccount,
+    ) -> BoxFuture<'a, Result<(), AccountError>> {
+        Box::pin(async move {
+            let _ = self.called::<()>("ensure_account");
+            Err(AccountError::Failed(
+                "schema owner not reachable in tests".into(),
+            ))
+        })
+    }
+    fn claim_database<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+        _: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Claim, ClaimError>> {
+        Box::pin(async move {
+            let _ = self.called::<()>("claim_database");
+            Err(ClaimError::Failed(
+                "schema owner not reachable in tests".into(),
+            ))
+        })
+    }
+    fn release_database<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+        _: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Release, String>> {
+        Box::pin(async move { self.called("release_database") })
+    }
+}
+
+/// What a reconcile needs, on a mock API server: build with [`World::new`], add Secrets to the
+/// watch cache, then [`World::start`].
+pub struct World {
+    secrets: Vec<Secret>,
+    pipelines: Vec<TweetPipeline>,
+}
+
+/// A started world: the reconcile's shared state, on the client of a mock API server.
+pub struct Started {
+    /// What `reconcile` takes.
+    pub shared: Arc<Shared>,
+    /// The schema fake, to assert it was never called.
+    pub schema: Arc<UnreachableSchema>,
+    // The caches' writers (the stores stay as filled).
+    _secret_writer: reflector::store::Writer<Secret>,
+    _pipeline_writer: reflector::store::Writer<DeserializeGuard<TweetPipeline>>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    /// No Secrets in the cache.
+    pub fn new() -> Self {
+        World {
+            secrets: Vec::new(),
+            pipelines: Vec::new(),
+        }
+    }
+
+    /// With `secret` in the Secret watch cache.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secrets.push(secret);
+        self
+    }
+
+    /// With `tp` in the controller's cache of pipelines (which Secrets deletion still needs).
+    pub fn pipeline(mut self, tp: &TweetPipeline) -> Self {
+        self.pipelines.push(tp.clone());
+        self
+    }
+
+    /// A context on a mock client, with listed (ready) caches and default settings; and the
+    /// API server's side of the mock, for the verifier.
+    pub fn start(self) -> (Started, MockApi) {
+        let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "tweetpipe-operator".into(),
+                instance: Some("test".into()),
+            },
+        );
+        let (secrets, mut secret_writer) = reflector::store::<Secret>();
+        secret_writer.apply_watcher_event(&watcher::Event::Init);
+        for secret in self.secrets {
+            secret_writer.apply_watcher_event(&watcher::Event::InitApply(secret));
+        }
+        secret_writer.apply_watcher_event(&watcher::Event::InitDone);
+        let (pipelines, mut pipeline_writer) =
+            reflector::store::<DeserializeGuard<TweetPipeline>>();
+        pipeline_writer.apply_watcher_event(&watcher::Event::Init);
+        for tp in self.pipelines {
+            pipeline_writer
+                .apply_watcher_event(&watcher::Event::InitApply(DeserializeGuard(Ok(tp))));
+        }
+        pipeline_writer.apply_watcher_event(&watcher::Event::InitDone);
+        // Default settings, but the fixture's simulator allowed as the X API host (else every
+        // reconcile reports ApiHostNotAllowed before anything else).
+        let settings = crate::settings::from_env(|name| {
+            (name == crate::api_hosts::SETTING)
+                .then(|| "http://x-api-simulator.tweetpipe-system:8080".to_string())
+        })
+        .expect("settings parse")
+        .controller;
+        let metrics = crate::metrics::Metrics::register(
+            &mut prometheus_client::registry::Registry::default(),
+        );
+        let schema = Arc::new(UnreachableSchema::default());
+        let ctx = Context::new(client, recorder, metrics, settings, schema.clone(), secrets);
+        let started = Started {
+            shared: Arc::new(Shared { ctx, pipelines }),
+            schema,
+            _secret_writer: secret_writer,
+            _pipeline_writer: pipeline_writer,
+        };
+        (
+            started,
+            MockApi {
+                handle,
+                seen: Vec::new(),
+            },
+        )
+    }
+}
+
+impl Started {
+    /// Runs one reconcile of `tp` (as the controller would hand it over).
+    pub async fn reconcile(
+        &self,
+        tp: &TweetPipeline,
+    ) -> Result<kube::runtime::controller::Action, crate::reconcile::error::Error> {
+        let object = Arc::new(DeserializeGuard(Ok(tp.clone())));
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            crate::reconcile::reconcile(object, self.shared.clone()),
+        )
+        .await
+        .expect("the reconcile finished within 20s")
+    }
+}
+
+/// The API server's end of the mock: the verifier's script calls these in order.
+pub struct MockApi {
+    handle: Handle<Request<Body>, Response<Body>>,
+    /// `METHOD path` of every request answered so far (for failure messages).
+    seen: Vec<String>,
+}
+
+/// One request the reconcile sent, waiting for its answer.
+pub struct Received {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path without the query.
+    pub path: String,
+    /// The query parameters.
+    pub query: BTreeMap<String, String>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body as JSON (`Null` when empty).
+    pub body: Value,
+    respond: SendResponse<Response<Body>>,
+}
+
+impl Received {
+    /// Answers with `status` and `body` as JSON.
+    pub fn respond(self, status: StatusCode, body: &Value) {
+        let bytes = serde_json::to_vec(body).expect("a JSON answer serialises");
+        let response = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(bytes))
+            .expect("a valid response");
+        self.respond.send_response(response);
+    }
+
+    /// Answers 200 with `body`.
+    pub fn ok(self, body: &Value) {
+        self.respond(StatusCode::OK, body);
+    }
+
+    /// Answers 404 with a `Status` as the API server does.
+    pub fn not_found(self) {
+        self.respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound"));
+    }
+}
+
+/// A `Status` failure body.
+pub fn status_body(code: u16, reason: &str) -> Value {
+    json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("mock API server: {reason}"), "reason": reason, "code": code
+    })
+}
+
+impl MockApi {
+    /// The next request, within [`REQUEST_WAIT`]; panics naming `waiting_for` when none comes.
+    pub async fn next(&mut self, waiting_for: &str) -> Received {
+        let next = tokio::time::timeout(REQUEST_WAIT, self.handle.next_request())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no request within {REQUEST_WAIT:?} while waiting for {waiting_for}; seen so far: {:?}",
+                    self.seen
+                )
+            });
+        let Some((request, respond)) = next else {
+            panic!(
+                "the reconcile ended (client dropped) while waiting for {waiting_for}; seen so far: {:?}",
+                self.seen
+            );
+        };
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let query = request
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = request
+            .into_body()
+            .collect_bytes()
+            .await
+            .expect("the request body can be read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).expect("the request body is JSON")
+        };
+        self.seen.push(format!("{method} {path}"));
+        Received {
+            method,
+            path,
+            query,
+            content_type,
+            body,
+            respond,
+        }
+    }
+
+    /// The next request, asserted to be `method path` (the script's expectation, in order).
+    pub async fn expect(&mut self, method: Method, path: &str, waiting_for: &str) -> Received {
+        let received = self.next(waiting_for).await;
+        assert_eq!(
+            (&received.method, received.path.as_str()),
+            (&method, path),
+            "expected {waiting_for}; seen so far: {:?}",
+            self.seen
+        );
+        received
+    }
+
+    /// A merge patch of the pipeline's metadata (a finalizer change), answered with `answer`;
+    /// returns the patch body.
+    pub async fn expect_pipeline_finalizer_patch(&mut self, answer: &TweetPipeline) -> Value {
+        let patch = self
+            .expect(
+                Method::PATCH,
+                PIPELINE_PATH,
+                "the pipeline's finalizer patch",
+            )
+            .await;
+        assert_eq!(
+            patch.content_type.as_deref(),
+            Some("application/merge-patch+json")
+        );
+        let body = patch.body.clone();
+        patch.ok(&serde_json::to_value(answer).expect("pipeline serialises"));
+        body
+    }
+
+    /// The observe step's reads of both workloads (sent concurrently, so in either order),
+    /// answered "not found": the pipeline has no workloads yet.
+    pub async fn expect_workload_reads_absent(&mut self) {
+        let mut paths = Vec::new();
+        for _ in 0..2 {
+            let read = self.next("the observe step's workload reads").await;
+            assert_eq!(
+                read.method,
+                Method::GET,
+                "a workload read, not a write: {}",
+                read.path
+            );
+            paths.push(read.path.clone());
+            read.not_found();
+        }
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "/apis/apps/v1/namespaces/tweets/deployments/covid19-transformer",
+                "/apis/apps/v1/namespaces/tweets/statefulsets/covid19-extractor",
+            ]
+        );
+    }
+
+    /// The status merge patch, answered with the pipeline carrying it; returns the status sent.
+    pub async fn expect_status_patch(&mut self, tp: &TweetPipeline) -> TweetPipelineStatus {
+        let patch = self
+            .expect(
+                Method::PATCH,
+                &format!("{PIPELINE_PATH}/status"),
+                "the status patch",
+            )
+            .await;
+        assert_eq!(
+            patch.content_type.as_deref(),
+            Some("application/merge-patch+json")
+        );
+        let sent = patch
+            .body
+            .get("status")
+            .cloned()
+            .expect("the patch holds a status");
+        let status: TweetPipelineStatus =
+            serde_json::from_value(sent).expect("the status patch is a TweetPipelineStatus");
+        let mut answer = tp.clone();
+        answer.status = Some(status.clone());
+        patch.ok(&serde_json::to_value(&answer).expect("pipeline serialises"));
+        status
+    }
+
+    /// One event POST (events.k8s.io/v1), answered with itself; returns the event sent.
+    pub async fn expect_event(&mut self, waiting_for: &str) -> Value {
+        let post = self.expect(Method::POST, EVENTS_PATH, waiting_for).await;
+        let event = post.body.clone();
+        post.respond(StatusCode::CREATED, &event);
+        event
+    }
+
+    /// A repeat of an event the recorder already posted (same type, reason, action and object):
+    /// kube's recorder folds it into the first as a series, a merge patch of the first event
+    /// (`name`) with a higher `series.count`; answered with itself; returns the event sent.
+    pub async fn expect_event_repeat(&mut self, name: &str, waiting_for: &str) -> Value {
+        let patch = self
+            .expect(Method::PATCH, &format!("{EVENTS_PATH}/{name}"), waiting_for)
+            .await;
+        assert_eq!(
+            patch.content_type.as_deref(),
+            Some("application/merge-patch+json")
+        );
+        let event = patch.body.clone();
+        patch.ok(&event);
+        event
+    }
+
+    /// Ends the script: the reconcile sends nothing more (the client must be dropped, e.g. the
+    /// test drops its `Started::shared`, within [`REQUEST_WAIT`]).
+    pub async fn expect_no_more(mut self) {
+        match tokio::time::timeout(REQUEST_WAIT, self.handle.next_request()).await {
+            Ok(None) => {}
+            Ok(Some((request, _))) => panic!(
+                "unexpected request {} {} after {:?}",
+                request.method(),
+                request.uri(),
+                self.seen
+            ),
+            Err(_) => {
+                panic!("the client was not dropped within {REQUEST_WAIT:?} (a task still holds it)")
+            }
+        }
+    }
+}
+
+/// Runs a verifier script on its own task.
+pub fn verify<F>(api: MockApi, script: impl FnOnce(MockApi) -> F) -> JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(script(api))
+}
+
+/// Waits for the verifier to finish its script (bounded), re-raising its assertion failure.
+pub async fn verified(verifier: JoinHandle<()>) {
+    match tokio::time::timeout(REQUEST_WAIT * 4, verifier).await {
+        Err(_) => panic!("the verifier did not finish its script in time"),
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(e)) => panic!("the verifier task failed: {e}"),
+        Ok(Ok(())) => {}
+    }
+}
