@@ -25,7 +25,7 @@ IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer x
   dashboards dashboards-check dashboards-test \
   observe-up observe-down observe-status rules-test \
   argocd-up argocd-down argocd-status gitops-test \
-  release
+  release release-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) helm-lint $(MAKE) --no-print-directory helm-lint
 	@$(STAGE) rules-test $(MAKE) --no-print-directory rules-test
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
+	@$(STAGE) release-check $(MAKE) --no-print-directory release-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
 	@$(STAGE) dashboards-test $(MAKE) --no-print-directory dashboards-test
 	@$(STAGE) terraform-lint $(MAKE) --no-print-directory terraform-lint
@@ -104,6 +105,9 @@ images: ## OCI images tweetpipe/<component>:dev imported into the local node
 
 release: ## versioned release artefacts in dist/VERSION/: image archives, SBOMs, chart, CRDs, SHA256SUMS (VERSION=x.y.z; docs/upgrading.md#releasing)
 	@bash dev/release/release.sh build "$(VERSION)"
+
+release-check: ## seconds, no build: make release's version guard, SBOM writer and reproducible archives against fixtures
+	@bash dev/release/test.sh
 
 helm-lint: ## lint the operator chart strictly, render it, and check its values schema refuses bad values
 	@bash helm/lint.sh
