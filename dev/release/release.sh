@@ -197,8 +197,10 @@ build() {
   (cd "$REPO_ROOT" && cargo "${tree_args[@]}") > "$work/tree.txt"
   (cd "$REPO_ROOT" && cargo metadata --locked --format-version 1) > "$work/metadata.json"
 
-  local target component ref archive digest commit
+  local target component ref archive digest commit distro
   target=$(target_dir)
+  # shellcheck disable=SC1091 # the build machine's
+  distro=$(source /etc/os-release && printf '%s-%s' "$ID" "${VERSION_ID:-}")
   commit=$(git -C "$REPO_ROOT" rev-parse HEAD)
   for bin in "${BINARIES[@]}"; do
     step=$SECONDS
@@ -209,7 +211,7 @@ build() {
     image_debs "$archive" > "$work/$component.debs"
     python3 "$REPO_ROOT/dev/release/sbom.py" --image "$ref" --image-digest "$digest" --root "$bin" \
       --cargo-tree "$work/tree.txt" --metadata "$work/metadata.json" --lockfile "$REPO_ROOT/Cargo.lock" \
-      --debs "$work/$component.debs" --source-url "git+$SOURCE_URL@$commit" \
+      --debs "$work/$component.debs" --distro "$distro" --source-url "git+$SOURCE_URL@$commit" \
       --source-date-epoch "$epoch" --output "$out/sbom/$component-$version.spdx.json"
     log "$ref $digest ($((SECONDS - step))s)"
   done

@@ -102,8 +102,9 @@ def purl_cargo(name, version):
     return f"pkg:cargo/{name}@{urllib.parse.quote(version, safe='')}"
 
 
-def purl_deb(name, version, arch):
-    return f"pkg:deb/debian/{name}@{urllib.parse.quote(version, safe='')}?arch={arch}"
+def purl_deb(vendor, name, version, arch, distro):
+    purl = f"pkg:deb/{vendor}/{name}@{urllib.parse.quote(version, safe='')}?arch={arch}"
+    return purl + (f"&distro={distro}" if distro else "")
 
 
 def crate_package(name, version, path, meta, checksums, source_url):
@@ -181,13 +182,15 @@ def parse_debs(text):
     return debs
 
 
-def deb_package(name, version, arch, paths):
+def deb_package(name, version, arch, paths, distro):
+    """A Debian package; DISTRO is /etc/os-release's ID-VERSION_ID (debian-12), its vendor the ID."""
+    vendor = distro.split("-", 1)[0] if distro else "debian"
     return {
         "SPDXID": spdx_id("deb", name, version),
         "name": name,
         "versionInfo": version,
         "downloadLocation": "NOASSERTION",
-        "supplier": "Organization: Debian",
+        "supplier": f"Organization: {vendor.capitalize()}",
         "filesAnalyzed": False,
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": "NOASSERTION",
@@ -197,7 +200,7 @@ def deb_package(name, version, arch, paths):
             {
                 "referenceCategory": "PACKAGE-MANAGER",
                 "referenceType": "purl",
-                "referenceLocator": purl_deb(name, version, arch),
+                "referenceLocator": purl_deb(vendor, name, version, arch, distro),
             }
         ],
     }
@@ -263,7 +266,7 @@ def build(args):
             packages.append(vendored[0])
             vendored_rels.append(vendored[1])
     for (name, version, arch), paths in debs.items():
-        packages.append(deb_package(name, version, arch, paths))
+        packages.append(deb_package(name, version, arch, paths, args.distro))
     ids = [p["SPDXID"] for p in packages]
     if len(ids) != len(set(ids)):
         raise SystemExit("sbom.py: two packages map to one SPDXID")
@@ -303,6 +306,7 @@ def main(argv):
     parser.add_argument("--metadata", required=True, help="`cargo metadata --format-version 1` output")
     parser.add_argument("--lockfile", help="Cargo.lock, for crate checksums")
     parser.add_argument("--debs", help="package<TAB>version<TAB>arch<TAB>path lines")
+    parser.add_argument("--distro", help="the build machine's ID-VERSION_ID from /etc/os-release (debian-12)")
     parser.add_argument("--source-url", help="downloadLocation of this workspace's own crates")
     parser.add_argument("--namespace-base", default="https://github.com/tweetpipe/tweetpipe/spdx")
     parser.add_argument("--source-date-epoch", required=True, help="the document's created time")

@@ -95,7 +95,7 @@ sbom() {
   python3 "$HERE/sbom.py" --image registry.example/demo/worker:0.1.0 \
     --image-digest sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
     --root "$1" --cargo-tree "$FIXTURES/tree.txt" --metadata "$FIXTURES/metadata.json" \
-    --lockfile "$FIXTURES/Cargo.lock" --debs "$FIXTURES/debs.tsv" --source-url git+https://github.com/tweetpipe/tweetpipe@0123456789abcdef0123456789abcdef01234567 \
+    --lockfile "$FIXTURES/Cargo.lock" --debs "$FIXTURES/debs.tsv" --distro debian-12 --source-url git+https://github.com/tweetpipe/tweetpipe@0123456789abcdef0123456789abcdef01234567 \
     --source-date-epoch 1700000000
 }
 
