@@ -155,7 +155,7 @@ image_files() {
   local archive=$1 manifest layer
   manifest=$(tar -xOf "$archive" ./index.json | jq -r '.manifests[0].digest')
   layer=$(tar -xOf "$archive" "./blobs/sha256/${manifest#sha256:}" | jq -r '.layers[0].digest')
-  tar -xOf "$archive" "./blobs/sha256/${layer#sha256:}" | tar -tz | grep -v '/$' | sed 's|^\./||'
+  tar -xOf "$archive" "./blobs/sha256/${layer#sha256:}" | tar -tz | sed 's|^\./||' | grep -v -e '/$' -e '^\.$'
 }
 
 # image_debs ARCHIVE: deb_of for every file in the image that no build step of ours wrote.
@@ -166,6 +166,17 @@ image_debs() {
     [[ " ${GENERATED_FILES[*]} " == *" $file "* ]] && continue
     deb_of "/$file"
   done < <(image_files "$1")
+}
+
+# check_crds OPERATOR: the CRD the release's operator prints (--print-crd, the same crd_yaml() as
+# crdgen) must be crds/'s and the chart's copy: dist/crds.yaml is what the operator serves.
+check_crds() {
+  local printed copy
+  printed=$("$1" --print-crd)
+  for copy in "$CRDS" "$CHART/crds/$(basename "$CRDS")"; do
+    [[ $printed == "$(cat "$REPO_ROOT/$copy")" ]] ||
+      die "$copy differs from the CRD the operator generates: run dev/check-crd-drift.sh --write, commit, release again"
+  done
 }
 
 # build VERSION: every artefact into dist/VERSION/, then SHA256SUMS over them.
@@ -187,6 +198,10 @@ build() {
   build_binaries
   log "binaries: $((SECONDS - step))s"
 
+  local target
+  target=$(target_dir)
+  check_crds "$target/release/tweetpipe-operator"
+
   local work
   work=$(mktemp -d)
   # shellcheck disable=SC2064 # expand now: work is local
@@ -197,8 +212,7 @@ build() {
   (cd "$REPO_ROOT" && cargo "${tree_args[@]}") > "$work/tree.txt"
   (cd "$REPO_ROOT" && cargo metadata --locked --format-version 1) > "$work/metadata.json"
 
-  local target component ref archive digest commit distro
-  target=$(target_dir)
+  local component ref archive digest commit distro
   # shellcheck disable=SC1091 # the build machine's
   distro=$(source /etc/os-release && printf '%s-%s' "$ID" "${VERSION_ID:-}")
   commit=$(git -C "$REPO_ROOT" rev-parse HEAD)
@@ -224,7 +238,7 @@ build() {
   (cd "$out" && sha256sum "${files[@]}") > "$out/SHA256SUMS"
 
   log "dist/$version/ in $((SECONDS - started))s:"
-  (cd "$out" && find . -type f -printf '%s\t%P\n' | LC_ALL=C sort -k2 | numfmt --field=1 --to=iec --suffix=B --format='%8f') >&2
+  (cd "$out" && find . -type f -printf '%s\t%P\n' | LC_ALL=C sort -k2 | numfmt --field=1 --to=iec-i --suffix=B --format='%9f') >&2
 }
 
 main() {
