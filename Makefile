@@ -24,7 +24,8 @@ IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer x
   terraform-demo terraform-destroy terraform-lint terraform-test \
   dashboards dashboards-check dashboards-test \
   observe-up observe-down observe-status rules-test \
-  argocd-up argocd-down argocd-status gitops-test
+  argocd-up argocd-down argocd-status gitops-test \
+  release release-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +51,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) chart-rbac-test $(MAKE) --no-print-directory chart-rbac-test
 	@$(STAGE) rules-test $(MAKE) --no-print-directory rules-test
 	@$(STAGE) crd-check $(MAKE) --no-print-directory crd-check
+	@$(STAGE) release-check $(MAKE) --no-print-directory release-check
 	@$(STAGE) lua-test $(MAKE) --no-print-directory lua-test
 	@$(STAGE) dashboards-test $(MAKE) --no-print-directory dashboards-test
 	@$(STAGE) terraform-lint $(MAKE) --no-print-directory terraform-lint
@@ -101,6 +103,12 @@ images: ## OCI images tweetpipe/<component>:dev imported into the local node
 	@for bin in $(IMAGE_BINARIES); do \
 	  bash $(PLATFORM)/images.sh binary $${bin#tweetpipe-} $(TARGET_DIR)/$(IMAGE_PROFILE)/$$bin || exit 1; \
 	done
+
+release: ## versioned release artefacts in dist/VERSION/: image archives, SBOMs, chart, CRDs, SHA256SUMS (VERSION=x.y.z; docs/upgrading.md#releasing)
+	@bash dev/release/release.sh build "$(VERSION)"
+
+release-check: ## seconds, no build: make release's version guard, SBOM writer and reproducible archives against fixtures
+	@bash dev/release/test.sh
 
 helm-lint: ## lint the operator chart strictly, render it, and check its values schema refuses bad values
 	@bash helm/lint.sh

@@ -5,6 +5,9 @@
 #   images.sh pause                      build and import the pod sandbox image
 #   images.sh binary NAME BINARY...      image tweetpipe/NAME:dev with the binaries, their shared
 #                                        libraries, CA certificates and a non-root user
+#   images.sh archive REF OUT BINARY...  the same image named REF (registry/name:tag) as an OCI
+#                                        archive at OUT, reproducibly; nothing is imported, no
+#                                        platform is needed (make release)
 # TWEETPIPE_IMAGE_TAG (default dev) tags the binary images otherwise, so a branch can test its own
 # images beside the ones other tests use.
 source "$(dirname "$0")/lib.sh"
@@ -15,18 +18,33 @@ PAUSE_IMAGE=registry.k8s.io/pause:3.10
 NONROOT=65532
 
 # build_layout NAME TAG ENTRYPOINT POPULATE_FN...: a one-layer image from a function that fills $rootfs.
+# With SOURCE_DATE_EPOCH set, the same files give the same image digest: every entry's mtime is that
+# time and directories are 0755 whatever the umask (umoci's layer tar is sorted, numeric 0:0 owners
+# as unpacked by root, or mapped to 0:0 by --rootless for another user), and the config's `created`
+# and history timestamps are that time too (umoci new/repack/config would stamp the current time).
 build_layout() {
   local name=$1 tag=$2 entrypoint=$3; shift 3
   local layout=$IMAGES/$name-$tag bundle=$IMAGES/$name-$tag.bundle
   rm -rf "$layout" "$bundle"
   mkdir -p "$IMAGES"
+  local unpack=()
+  ((EUID == 0)) || unpack=(--rootless)
   umoci init --layout "$layout"
   umoci new --image "$layout:$tag"
-  umoci unpack --image "$layout:$tag" "$bundle" >/dev/null
+  umoci unpack "${unpack[@]}" --image "$layout:$tag" "$bundle" >/dev/null
   rootfs=$bundle/rootfs
   "$@"
-  umoci repack --image "$layout:$tag" "$bundle"
-  umoci config --image "$layout:$tag" --os linux --architecture amd64 \
+  local stamp=() created=()
+  if [[ -n ${SOURCE_DATE_EPOCH:-} ]]; then
+    local when
+    when=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+    find "$rootfs" -type d ! -path "$rootfs/tmp" -exec chmod 0755 {} +
+    find "$rootfs" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
+    stamp=(--history.created "$when")
+    created=(--created "$when")
+  fi
+  umoci repack "${stamp[@]}" --image "$layout:$tag" "$bundle"
+  umoci config "${stamp[@]}" "${created[@]}" --image "$layout:$tag" --os linux --architecture amd64 \
     --config.entrypoint "$entrypoint" --config.user "$NONROOT:$NONROOT" --config.workingdir / \
     --config.env PATH=/usr/local/bin:/usr/bin:/bin
   umoci gc --layout "$layout"
@@ -82,4 +100,42 @@ binary() {
   log "imported tweetpipe/$name:$tag"
 }
 
-"$@"
+# archive REF OUT BINARY...: build_layout in a scratch directory (not the platform's state), then a
+# tar of the layout with the sort order, mtimes, owners and modes fixed, so that the same binaries
+# give a byte-identical archive. The index names the image as buildkit's OCI exporter does: the tag
+# in org.opencontainers.image.ref.name (umoci's), REF in io.containerd.image.name (ctr import,
+# Docker's loader). Prints the manifest digest.
+archive() {
+  local ref=$1 out=$2; shift 2
+  [[ ${ref##*/} == *:* ]] || die "image reference $ref has no tag"
+  BINARIES=("$@")
+  local bin
+  for bin in "${BINARIES[@]}"; do [[ -x $bin ]] || die "binary $bin missing: build it first (make release)"; done
+  local repo=${ref%:*} tag=${ref##*:}
+  local name=${repo##*/}
+  SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$REPO_ROOT" log -1 --format=%ct)}
+  IMAGES=$(mktemp -d)
+  build_layout "$name" "$tag" "/usr/local/bin/$(basename "$1")" populate_binaries
+  local layout=$IMAGES/$name-$tag
+  jq --arg ref "$ref" '.manifests[0].annotations["io.containerd.image.name"] = $ref' \
+    "$layout/index.json" > "$IMAGES/index.json"
+  mv "$IMAGES/index.json" "$layout/index.json"
+  mkdir -p "$(dirname "$out")"
+  tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+    --mode=u=rwX,go=rX --format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+    -C "$layout" -cf "$out" .
+  jq -r '.manifests[0].digest' "$layout/index.json"
+  rm -rf "$IMAGES"
+}
+
+main() {
+  local cmd=${1:-}
+  case $cmd in
+    pause) pause ;;
+    binary) shift; binary "$@" ;;
+    archive) shift; archive "$@" ;;
+    *) die "usage: images.sh pause | binary NAME BINARY... | archive REF OUT BINARY..." ;;
+  esac
+}
+
+main "$@"
