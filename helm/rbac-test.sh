@@ -15,7 +15,7 @@ FAILURES=0
 
 helm_bin() {
   local found
-  found=$(ls -d "$HOME"/.cache/tweetpipe/helm-*/bin/helm 2>/dev/null | tail -1)
+  found=$(find "$HOME/.cache/tweetpipe" -maxdepth 3 -path '*/helm-*/bin/helm' 2>/dev/null | sort | tail -1)
   echo "${HELM:-${found:-helm}}"
 }
 

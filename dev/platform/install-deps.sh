@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(containerd runc containernetworking-plugins mariadb-server mariadb-client iptables
-  conntrack umoci lua5.4 curl openssl iproute2 kmod cmake
+  conntrack umoci jq lua5.4 curl openssl iproute2 kmod cmake
   # librdkafka's cmake build includes curl/curl.h even with curl off (header only, nothing links).
   libcurl4-openssl-dev
   # librdkafka's TLS and SASL/SCRAM link the system OpenSSL (rdkafka feature `ssl`); images.sh
