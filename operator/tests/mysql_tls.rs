@@ -169,7 +169,7 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
     );
     assert!(!unnamed.message.contains(ROOT_PASSWORD));
 
-    // A wrong password: unreachable, the server's words, no password.
+    // A wrong password: access denied (not "unreachable"), the server's words, no password.
     let wrong_password = format!(
         "mysql://root:not-{ROOT_PASSWORD}@{}:{}",
         node_ip(),
@@ -182,7 +182,7 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
         "covid",
         "MySQLReady",
         "False",
-        Some("MySQLUnreachable"),
+        Some("MySQLAccessDenied"),
     )
     .await;
     assert!(
