@@ -58,6 +58,9 @@ expect present "kind: ClusterRoleBinding"
 expect absent "kind: ClusterRoleBinding" --set 'watchNamespaces={team-a,team-b}' --set webhook.enabled=false
 expect present 'namespace: team-b' --set 'watchNamespaces={team-a,team-b}'
 expect present 'value: "team-a,team-b"' --set 'watchNamespaces={team-a}' --set watchNamespace=team-b
+# The single watchNamespace keeps the ClusterRole (its namespace may not exist yet at install).
+expect present "kind: ClusterRoleBinding" --set watchNamespace=later --set webhook.enabled=false
+expect absent "namespace: later" --set watchNamespace=later
 expect present 'values: ["team-a"]' --set 'watchNamespaces={team-a}' --set watchNamespace=team-a
 expect present 'rbac.authorization.k8s.io/aggregate-to-edit: "true"'
 expect absent 'aggregate-to-view' --set aggregatedRoles.enabled=false

@@ -126,7 +126,7 @@ variable "watch_namespace" {
 }
 
 variable "watch_namespaces" {
-  description = "Reconcile pipelines of these namespaces only, with Roles in them instead of a ClusterRole (empty, with watch_namespace empty: all namespaces)."
+  description = "Reconcile pipelines of these namespaces only, with Roles in them instead of a ClusterRole; they must exist before the operator is installed (empty, with watch_namespace empty: all namespaces)."
   type        = list(string)
   default     = []
   validation {
