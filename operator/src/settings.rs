@@ -74,13 +74,7 @@ fn watch_namespaces(value: Option<String>) -> Result<Vec<String>, SettingsError>
     };
     let mut namespaces: Vec<String> = Vec::new();
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let label = name.len() <= 63
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !name.starts_with('-')
-            && !name.ends_with('-');
-        if !label {
+        if name.len() > 63 || !crate::admission::rules::is_dns_label_with_digits(name) {
             return Err(SettingsError {
                 name: "TWEETPIPE_WATCH_NAMESPACE",
                 value: value.clone(),

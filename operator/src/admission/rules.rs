@@ -622,7 +622,7 @@ fn is_dns_label(name: &str) -> bool {
 }
 
 /// DNS-1123 label (may start with a digit), without the length bound.
-fn is_dns_label_with_digits(name: &str) -> bool {
+pub(crate) fn is_dns_label_with_digits(name: &str) -> bool {
     let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     name.starts_with(lower_alnum)
         && name.ends_with(lower_alnum)
