@@ -29,7 +29,7 @@ pub use accounts::{
 pub use control::CONTROL_DATABASE;
 pub use error::{ACCESS_DENIED_CODES, SchemaError, is_access_denied};
 pub use names::{GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only};
-pub use ownership::{Claim, Owner, Release, claim_database, owner_of, release_database};
+pub use ownership::{Claim, Owner, Release, claim_database, release_database};
 pub use tls::{TlsFailure, tls_failure};
 pub use version::{check_migrated, required_version, schema_version};
 

@@ -82,16 +82,6 @@ pub async fn release_database(
     finish(conn, released).await
 }
 
-/// The pipeline recorded for `database`, if any.
-pub async fn owner_of(pool: &MySqlPool, database: &str) -> Result<Option<String>, SchemaError> {
-    names::check_database(database)?;
-    let mut conn = admin_session(pool).await?;
-    let found = recorded(&mut conn, database)
-        .await
-        .map(|row| row.map(|r| format!("{}/{} (uid {})", r.namespace, r.name, r.uid)));
-    finish(conn, found).await
-}
-
 struct Recorded {
     namespace: String,
     name: String,
