@@ -360,6 +360,16 @@ pub async fn shared_ca(
         let bundle = bundle(&ca.cert_pem, previous_ca(secret).as_deref(), now);
         Ok(SharedCa { ca, bundle })
     };
+    // Another replica created or replaced the Secret between our read and our write (409): use
+    // its CA.
+    let winners = |action: &'static str| {
+        let (secrets, read, shared) = (&secrets, &read, &shared);
+        async move {
+            let secret = secrets.get(name).await.map_err(kube_error(read))?;
+            info!(%namespace, secret = %name, "another replica {action} the webhook CA; using it");
+            shared(&secret)
+        }
+    };
     let Some(secret) = secrets.get_opt(name).await.map_err(kube_error(&read))? else {
         let ca = CertificateAuthority::generate("tweetpipe-operator-webhook-ca")?;
         let secret = ca_secret(namespace, name, ca_data(&ca, None));
@@ -369,12 +379,7 @@ pub async fn shared_ca(
                 let bundle = ca.cert_pem.clone();
                 Ok(SharedCa { ca, bundle })
             }
-            Err(e) if is_status(&e, 409) => {
-                // Another replica created it between our read and our create: use theirs.
-                let secret = secrets.get(name).await.map_err(kube_error(&read))?;
-                info!(%namespace, secret = %name, "another replica created the webhook CA; using it");
-                shared(&secret)
-            }
+            Err(e) if is_status(&e, 409) => winners("created").await,
             Err(e) => Err(kube_error(format!(
                 "creating the webhook CA Secret {namespace}/{name}"
             ))(e)),
@@ -399,11 +404,7 @@ pub async fn shared_ca(
             let bundle = bundle(&ca.cert_pem, Some(&old), now);
             Ok(SharedCa { ca, bundle })
         }
-        Err(e) if is_status(&e, 409) => {
-            let secret = secrets.get(name).await.map_err(kube_error(&read))?;
-            info!(%namespace, secret = %name, "another replica replaced the webhook CA; using it");
-            shared(&secret)
-        }
+        Err(e) if is_status(&e, 409) => winners("replaced").await,
         Err(e) => Err(kube_error(format!(
             "replacing the webhook CA Secret {namespace}/{name}"
         ))(e)),
