@@ -1,12 +1,14 @@
 //! Least privilege for the operator: on a broker of the test's own with Kafka's ACL authorizer on
 //! (`tweetpipe_testkit::secure_kafka`), the operator's principal `tweetpipe-admin` manages a
 //! pipeline's topics and reads its progress and lag with exactly the ACLs docs/security.md lists,
-//! and a topic outside them fails with `KafkaAuthorizationFailed`.
+//! (the ownership record in `<topic>.slots` included), and a topic outside them fails with
+//! `KafkaAuthorizationFailed`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tweetpipe_operator::crd::{KafkaSasl, KafkaSpec, KafkaTls, SaslMechanism, SecretKeyRef};
+use tweetpipe_operator::decide::topic_owner::{Release, TopicOwner};
 use tweetpipe_operator::reconcile::clients::Clients;
 use tweetpipe_operator::reconcile::dependencies::kafka::{
     KAFKA_AUTHORIZATION_FAILED, clients_for, delete_topics, ensure_topics,
@@ -51,12 +53,13 @@ fn spec(kafka: &PrivateSecuredKafka, topic: &str) -> KafkaSpec {
     spec
 }
 
-/// The operator's ACLs of docs/security.md for the pipelines whose topics start with `prefix`
-/// and whose groups start with `group_prefix`.
-fn grant_operator(kafka: &PrivateSecuredKafka, prefix: &str, group_prefix: &str) {
+/// The operator's ACLs of docs/security.md for the pipeline whose posts topic is `topic` (a
+/// literal ACL on it, a prefixed one on `<topic>.` with Write for the ownership record) and
+/// whose groups start with `group_prefix`.
+fn grant_operator(kafka: &PrivateSecuredKafka, topic: &str, group_prefix: &str) {
     let principal = format!("User:{ADMIN_USER}");
-    let mut topic_ops = vec!["--add", "--allow-principal", &principal];
-    for op in [
+    let companions = format!("{topic}.");
+    let operations = [
         "Create",
         "Delete",
         "Alter",
@@ -64,11 +67,15 @@ fn grant_operator(kafka: &PrivateSecuredKafka, prefix: &str, group_prefix: &str)
         "Describe",
         "DescribeConfigs",
         "Read",
-    ] {
-        topic_ops.extend(["--operation", op]);
+    ];
+    for (pattern, resource, write) in [("literal", topic, false), ("prefixed", &companions, true)] {
+        let mut topic_ops = vec!["--add", "--allow-principal", &principal];
+        for op in operations.iter().chain(write.then_some(&"Write")) {
+            topic_ops.extend(["--operation", op]);
+        }
+        topic_ops.extend(["--resource-pattern-type", pattern, "--topic", resource]);
+        kafka.acls(&topic_ops);
     }
-    topic_ops.extend(["--resource-pattern-type", "prefixed", "--topic", prefix]);
-    kafka.acls(&topic_ops);
     kafka.acls(&[
         "--add",
         "--allow-principal",
@@ -87,14 +94,14 @@ async fn operator_manages_topics_with_exactly_the_documented_acls() {
     let kafka = tokio::task::spawn_blocking(PrivateSecuredKafka::start_with_acls)
         .await
         .expect("private Kafka with ACLs");
-    let prefix = unique("acl-pipe");
+    let topic = format!("{}.posts", unique("acl-pipe"));
     // The transformers' groups (`tweetpipe.<namespace>.<name>`), whose lag the operator reads.
     let group_prefix = "tweetpipe.";
     let blocking_kafka = Arc::new(kafka);
     {
         let kafka = Arc::clone(&blocking_kafka);
-        let (prefix, group_prefix) = (prefix.clone(), group_prefix.to_string());
-        tokio::task::spawn_blocking(move || grant_operator(&kafka, &prefix, &group_prefix))
+        let (topic, group_prefix) = (topic.clone(), group_prefix.to_string());
+        tokio::task::spawn_blocking(move || grant_operator(&kafka, &topic, &group_prefix))
             .await
             .expect("grant");
     }
@@ -109,13 +116,17 @@ async fn operator_manages_topics_with_exactly_the_documented_acls() {
         mysql_ca_pem: None,
     };
     let clients = Clients::default();
-    let topic = format!("{prefix}.posts");
+    let owner = TopicOwner {
+        namespace: "acl".into(),
+        name: "p".into(),
+        uid: "acl-uid".into(),
+    };
     let mut pipeline = spec(&kafka, &topic);
     let admin = clients_for(&clients, &pipeline, &resolved, TIMEOUT).expect("admin client");
 
     // Create, then correct drift and grow partitions (Describe, DescribeConfigs, AlterConfigs,
     // Alter), all as tweetpipe-admin.
-    let report = ensure_topics(&admin, &pipeline, 2, TIMEOUT)
+    let report = ensure_topics(&admin, &pipeline, 2, &owner, TIMEOUT)
         .await
         .expect("topics created with the documented ACLs");
     assert_eq!(
@@ -128,7 +139,7 @@ async fn operator_manages_topics_with_exactly_the_documented_acls() {
     // The broker's metadata may not list new topics at once: until then they read as missing.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = loop {
-        let report = ensure_topics(&admin, &pipeline, 2, TIMEOUT)
+        let report = ensure_topics(&admin, &pipeline, 2, &owner, TIMEOUT)
             .await
             .expect("configs corrected and partitions grown");
         if !report.grown.is_empty() || tokio::time::Instant::now() > deadline {
@@ -180,15 +191,16 @@ async fn operator_manages_topics_with_exactly_the_documented_acls() {
 
     // A topic outside the granted prefix: refused, and the condition says so.
     let outside = spec(&kafka, &unique("not-granted"));
-    let refused = ensure_topics(&admin, &outside, 2, TIMEOUT)
+    let refused = ensure_topics(&admin, &outside, 2, &owner, TIMEOUT)
         .await
         .expect_err("no ACL for this topic");
     assert_eq!(refused.reason(), KAFKA_AUTHORIZATION_FAILED, "{refused}");
     assert!(refused.to_string().contains("ACL"), "{refused}");
 
-    delete_topics(&admin, &pipeline, TIMEOUT)
+    let released = delete_topics(&admin, &pipeline, &owner, TIMEOUT)
         .await
         .expect("topics deleted with the documented ACLs");
+    assert_eq!(released, Release::Delete, "recorded as this pipeline's");
     drop(admin);
     drop(clients);
     tokio::task::spawn_blocking(move || drop(kafka))

@@ -61,8 +61,9 @@ pub fn desired_topics(kafka: &KafkaSpec, queries: usize) -> Vec<TopicSpec> {
             name: slots_topic(&kafka.topic),
             partitions: i32::try_from(queries.max(1)).unwrap_or(i32::MAX),
             replication_factor: kafka.replication_factor,
-            // It never holds records; only its partitions and their group offsets matter.
-            configs: delete(&retention_ms),
+            // Its partitions and their group offsets are the slots; partition 0 also holds the
+            // topics' ownership record (decide::topic_owner), which must never expire.
+            configs: delete("-1"),
             extra_partitions_ok: true,
         },
     ]

@@ -19,6 +19,8 @@ pub enum Attempt {
     Done,
     /// Failed, with the reason in words.
     Failed(String),
+    /// Not deleted on purpose, for this reason (another pipeline's): nothing to retry.
+    LeftAlone(String),
 }
 
 /// What deletion saw this pass.
@@ -105,14 +107,25 @@ pub fn decide(facts: &CleanupFacts) -> CleanupOutcome {
             _ => None,
         })
         .collect();
+    let left_alone: Vec<String> = [&facts.topics, &facts.database]
+        .into_iter()
+        .filter_map(|attempt| match attempt {
+            Attempt::LeftAlone(why) => Some(why.clone()),
+            _ => None,
+        })
+        .collect();
     if failures.is_empty() {
         return CleanupOutcome::Finish {
-            left_behind: stuck_workers.into_iter().collect(),
+            left_behind: left_alone.into_iter().chain(stuck_workers).collect(),
         };
     }
     if out_of_time {
         CleanupOutcome::Finish {
-            left_behind: failures.into_iter().chain(stuck_workers).collect(),
+            left_behind: failures
+                .into_iter()
+                .chain(left_alone)
+                .chain(stuck_workers)
+                .collect(),
         }
     } else {
         CleanupOutcome::Retry {
@@ -215,6 +228,27 @@ mod tests {
                     left_behind: vec![
                         "1 worker pod(s) were still stopping when the deadline passed".into(),
                     ],
+                },
+            ),
+            (
+                "another pipeline's topics: left alone at once, no retry",
+                CleanupFacts {
+                    topics: Attempt::LeftAlone("topic t belongs to pipeline a/p".into()),
+                    ..facts()
+                },
+                CleanupOutcome::Finish {
+                    left_behind: vec!["topic t belongs to pipeline a/p".into()],
+                },
+            ),
+            (
+                "left alone and the database failing: retry the database only",
+                CleanupFacts {
+                    topics: Attempt::LeftAlone("topic t belongs to pipeline a/p".into()),
+                    database: Attempt::Failed("MySQL unreachable".into()),
+                    ..facts()
+                },
+                CleanupOutcome::Retry {
+                    why: "database not deleted: MySQL unreachable".into(),
                 },
             ),
         ];

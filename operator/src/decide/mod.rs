@@ -6,4 +6,5 @@ pub mod events;
 pub mod monthly;
 pub mod plan;
 pub mod scaling;
+pub mod topic_owner;
 pub mod transformer;

@@ -24,7 +24,9 @@ use super::observe::{pipeline_key, progress_key, secrets};
 use crate::crd::{DeletionPolicy, TweetPipeline};
 use crate::decide::cleanup::{self, Attempt, CleanupFacts, CleanupOutcome};
 use crate::decide::events::{EventSpec, Severity};
+use crate::decide::topic_owner::{Release, TopicOwner};
 use crate::labels::{Component, PIPELINE_LABEL, object_name};
+use tweetpipe_schema::Release as DatabaseRelease;
 
 fn gone<T>(result: Result<T, kube::Error>) -> Result<(), Error> {
     match result {
@@ -126,7 +128,13 @@ pub async fn cleanup(
                         &resolved,
                         settings.kafka_timeout,
                     )?;
-                    kafka::delete_topics(&clients, &spec.kafka, settings.kafka_timeout).await
+                    kafka::delete_topics(
+                        &clients,
+                        &spec.kafka,
+                        &TopicOwner::of(tp),
+                        settings.kafka_timeout,
+                    )
+                    .await
                 };
                 let database = async {
                     mysql::drop_schema(
@@ -140,14 +148,25 @@ pub async fn cleanup(
                     .await
                     .map(|released| {
                         info!(database = %spec.mysql.database, ?released, "database cleanup");
+                        released
                     })
                 };
                 let (topics, database) = tokio::join!(
                     tokio::time::timeout(settings.kafka_timeout * 3, topics),
                     tokio::time::timeout(settings.mysql_timeout * 3, database),
                 );
-                facts.topics = attempt(topics, "Kafka");
-                facts.database = attempt(database, "MySQL");
+                facts.topics = match topics {
+                    Ok(Ok(Release::LeaveAlone(why))) => Attempt::LeftAlone(why),
+                    other => attempt(other.map(|r| r.map(|_| ())), "Kafka"),
+                };
+                facts.database = match database {
+                    Ok(Ok(DatabaseRelease::OwnedByAnother(why))) => Attempt::LeftAlone(why),
+                    Ok(Ok(DatabaseRelease::NotRecorded)) => Attempt::LeftAlone(format!(
+                        "database `{}` carries no ownership record of this pipeline; left as it is",
+                        spec.mysql.database
+                    )),
+                    other => attempt(other.map(|r| r.map(|_| ())), "MySQL"),
+                };
             }
         }
     }

@@ -4,6 +4,7 @@
 //! (least recently used goes first), so a thousand pipelines on one cluster share one client
 //! and a churn of endpoints cannot grow memory without limit.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,6 +105,11 @@ pub struct KafkaClients {
     pub progress: Vec<Mutex<BaseConsumer<EofIsNotAnError>>>,
     /// Settings of the short-lived consumers that read a group's committed offsets.
     group_reader_config: ClientConfig,
+    /// The endpoint's settings, for the rare short-lived producer (an ownership record).
+    pub config: ClientConfig,
+    /// Posts topics verified as a pipeline's (topic → owner uid), so the ownership record is
+    /// read once per operator start and credentials, not every reconcile.
+    pub owned_topics: Mutex<HashMap<String, String>>,
 }
 
 /// Progress consumers per endpoint: reads of different pipelines run side by side.
@@ -115,8 +121,12 @@ impl KafkaClients {
         let admin = config.create()?;
         let mut progress_config = config.clone();
         progress_config
-            // Never commits: the group only satisfies librdkafka; reads are by assignment.
-            .set("group.id", "tweetpipe-operator-progress")
+            // Never commits: the group only satisfies librdkafka; reads are by assignment. Its
+            // coordinator is still looked up, which Kafka's authorizer allows with Describe on
+            // the group: the name is under the `tweetpipe.` group prefix the operator's ACLs
+            // already grant (a name outside it made every first read fail with
+            // GroupAuthorizationFailed on a cluster with ACLs).
+            .set("group.id", "tweetpipe.operator-progress")
             .set("enable.auto.commit", "false")
             // Extractors write checkpoints in transactions: stop at the last stable offset, and
             // learn we are there from the EOF event instead of waiting out a timeout.
@@ -144,6 +154,8 @@ impl KafkaClients {
             admin,
             progress,
             group_reader_config,
+            config: config.clone(),
+            owned_topics: Mutex::new(HashMap::new()),
         })
     }
 

@@ -202,8 +202,8 @@ impl SlotOwnership {
         self.consumer.as_ref()?.group_metadata()
     }
 
-    /// The offsets a transaction of `slot` commits: always 0 (the slots carry no records; the
-    /// commit is only the fence).
+    /// The offsets a transaction of `slot` commits: always 0 (the commit is only the fence;
+    /// the one record of partition 0, the operator's ownership record, is not ours to read).
     pub fn slot_offsets(&self, slot: usize) -> Result<TopicPartitionList, KafkaError> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(

@@ -53,6 +53,9 @@ pub enum Release {
     Absent,
     /// The database exists without a record of this pipeline: left as it is.
     NotRecorded,
+    /// Recorded as another pipeline's (or another incarnation's): left as it is; the message
+    /// names the owner.
+    OwnedByAnother(String),
 }
 
 /// Makes `database` this pipeline's, creating it when it does not exist (see the module for what
@@ -70,7 +73,7 @@ pub async fn claim_database(
 }
 
 /// Drops `database` and its accounts if it is recorded as this pipeline's (`deletionPolicy:
-/// Delete`); refuses one recorded for another pipeline; leaves one without a record alone.
+/// Delete`); leaves one recorded for another pipeline, or without a record, alone.
 pub async fn release_database(
     pool: &MySqlPool,
     database: &str,
@@ -207,7 +210,10 @@ async fn release_locked(
     owner: Owner<'_>,
 ) -> Result<Release, SchemaError> {
     match recorded(conn, database).await? {
-        Some(row) if row.uid != owner.uid => Err(owned_by_another(database, row)),
+        Some(row) if row.uid != owner.uid => Ok(Release::OwnedByAnother(format!(
+            "database `{database}` belongs to TweetPipeline {}/{} (uid {}); left as it is",
+            row.namespace, row.name, row.uid
+        ))),
         Some(_) => {
             let accounts = drop_locked(conn, pool, database).await?;
             let drop = format!("DROP DATABASE IF EXISTS `{database}`");

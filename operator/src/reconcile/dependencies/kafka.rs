@@ -18,8 +18,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use thiserror::Error;
 use tweetpipe_common::kafka_connection::{KafkaConnectionError, check_connection};
 
+use super::topic_owner::{read_owner, until_led, write_owner};
 use crate::build::topics::{self, TopicSpec};
 use crate::crd::KafkaSpec;
+use crate::decide::topic_owner::{self as ownership, Release, TopicOwner, Verdict};
 use crate::reconcile::clients::{Clients, KafkaClients, fingerprint};
 use crate::reconcile::observe::secrets::Resolved;
 
@@ -62,6 +64,16 @@ pub enum KafkaCheckError {
     /// Partitions, replication factor or retention above the administrator's maxima.
     #[error("{0}; no topic was created or changed")]
     LimitExceeded(String),
+    /// The topics are recorded as another pipeline's.
+    #[error(
+        "topic {topic} belongs to pipeline {owner}; choose another spec.kafka.topic (nothing was changed on {topic} or its companion topics)"
+    )]
+    OwnedByAnother { topic: String, owner: TopicOwner },
+    /// A posts topic with records that tweetpipe did not make (it has no `<topic>.slots`).
+    #[error(
+        "topic {topic} exists with records and was not made by tweetpipe (it has no {topic}.slots); choose another spec.kafka.topic, or empty or delete {topic} if it may go"
+    )]
+    NotCreatedByTweetpipe { topic: String },
 }
 
 impl KafkaCheckError {
@@ -74,6 +86,8 @@ impl KafkaCheckError {
             KafkaCheckError::Topic { .. } | KafkaCheckError::Join(_) => "TopicError",
             KafkaCheckError::Shrink { .. } => "PartitionsCannotShrink",
             KafkaCheckError::LimitExceeded(_) => "KafkaLimitExceeded",
+            KafkaCheckError::OwnedByAnother { .. } => "TopicOwnedByAnotherPipeline",
+            KafkaCheckError::NotCreatedByTweetpipe { .. } => "TopicNotCreatedByTweetpipe",
         }
     }
 
@@ -94,7 +108,7 @@ fn is_authorization(code: RDKafkaErrorCode) -> bool {
 }
 
 /// A topic operation's failure: an authorization refusal gets its own reason.
-fn topic_failure(
+pub(crate) fn topic_failure(
     topic: String,
     operation: &'static str,
     code: RDKafkaErrorCode,
@@ -241,22 +255,140 @@ pub struct TopicsReport {
     pub corrected: Vec<String>,
 }
 
-/// Makes the pipeline's topics match the spec.
+/// Runs a blocking Kafka call off the async workers.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, KafkaCheckError> + Send + 'static,
+) -> Result<T, KafkaCheckError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| KafkaCheckError::Join(e.to_string()))?
+}
+
+/// Every existing topic and its partition count.
+async fn existing_topics(
+    clients: &Arc<KafkaClients>,
+    kafka: &KafkaSpec,
+    timeout: Duration,
+) -> Result<HashMap<String, i32>, KafkaCheckError> {
+    let (clients, kafka) = (Arc::clone(clients), kafka.clone());
+    blocking(move || partitions(&clients.admin, timeout).map_err(|e| unreachable(&kafka, e))).await
+}
+
+/// Whether any partition of `topic` holds a record.
+async fn holds_records(
+    clients: &Arc<KafkaClients>,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<bool, KafkaCheckError> {
+    let (clients, topic) = (Arc::clone(clients), topic.to_string());
+    blocking(move || {
+        let deadline = std::time::Instant::now() + timeout;
+        for partition in 0..partitions {
+            let (low, high) = until_led(deadline, |left| {
+                clients
+                    .admin
+                    .inner()
+                    .fetch_watermarks(&topic, partition, left)
+            })
+            .map_err(|e| KafkaCheckError::Topic {
+                topic: topic.clone(),
+                detail: format!("read the offsets of partition {partition}: {e}"),
+            })?;
+            if high > low {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+    .await
+}
+
+/// The owner recorded in `slots` (blocking read on a blocking thread).
+async fn recorded_owner(
+    clients: &Arc<KafkaClients>,
+    slots: &str,
+    timeout: Duration,
+) -> Result<Option<TopicOwner>, KafkaCheckError> {
+    let (clients, slots) = (Arc::clone(clients), slots.to_string());
+    blocking(move || read_owner(&clients, &slots, timeout)).await
+}
+
+/// Makes sure the topics are `owner`'s before anything on them changes: verified once per
+/// client (cached), claimed when unrecorded (see [`crate::decide::topic_owner`]).
+async fn claim(
+    clients: &Arc<KafkaClients>,
+    posts: &str,
+    owner: &TopicOwner,
+    timeout: Duration,
+) -> Result<(), KafkaCheckError> {
+    let cached = |clients: &KafkaClients| {
+        clients
+            .owned_topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(posts)
+            .is_some_and(|uid| *uid == owner.uid)
+    };
+    if cached(clients) {
+        return Ok(());
+    }
+    let slots = topics::slots_topic(posts);
+    let refused = |by: TopicOwner| KafkaCheckError::OwnedByAnother {
+        topic: posts.to_string(),
+        owner: by,
+    };
+    let recorded = recorded_owner(clients, &slots, timeout).await?;
+    match ownership::judge(recorded.as_ref(), owner) {
+        Verdict::Owned => {}
+        Verdict::OwnedBy(by) => return Err(refused(by)),
+        Verdict::Claim | Verdict::Reclaim => {
+            write_owner(clients, &slots, owner, timeout).await?;
+            // Another claim may have come first: the log's order decides.
+            let recorded = recorded_owner(clients, &slots, timeout).await?;
+            match ownership::judge(recorded.as_ref(), owner) {
+                Verdict::Owned => {
+                    tracing::info!(topic = posts, %owner, "topics recorded as the pipeline's");
+                }
+                Verdict::OwnedBy(by) => return Err(refused(by)),
+                Verdict::Claim | Verdict::Reclaim => {
+                    return Err(KafkaCheckError::Topic {
+                        topic: slots,
+                        detail: "the ownership record was written but not read back".into(),
+                    });
+                }
+            }
+        }
+    }
+    clients
+        .owned_topics
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(posts.to_string(), owner.uid.clone());
+    Ok(())
+}
+
+/// Makes the pipeline's topics match the spec, once they are recorded as `owner`'s; topics of
+/// another pipeline or not made by tweetpipe are refused before anything is created or changed.
 pub async fn ensure_topics(
     clients: &Arc<KafkaClients>,
     kafka: &KafkaSpec,
     queries: usize,
+    owner: &TopicOwner,
     timeout: Duration,
 ) -> Result<TopicsReport, KafkaCheckError> {
     let admin = &clients.admin;
     let desired = topics::desired_topics(kafka, queries);
-    let existing = {
-        let clients = Arc::clone(clients);
-        tokio::task::spawn_blocking(move || partitions(&clients.admin, timeout))
-            .await
-            .map_err(|e| KafkaCheckError::Join(e.to_string()))?
-            .map_err(|e| unreachable(kafka, e))?
-    };
+    let existing = existing_topics(clients, kafka, timeout).await?;
+    let slots = topics::slots_topic(&kafka.topic);
+    if let Some(&posts_partitions) = existing.get(&kafka.topic)
+        && !existing.contains_key(&slots)
+        && holds_records(clients, &kafka.topic, posts_partitions, timeout).await?
+    {
+        return Err(KafkaCheckError::NotCreatedByTweetpipe {
+            topic: kafka.topic.clone(),
+        });
+    }
     let options = admin_options(timeout);
     let mut report = TopicsReport::default();
 
@@ -290,6 +422,8 @@ pub async fn ensure_topics(
             }
         }
     }
+
+    claim(clients, &kafka.topic, owner, timeout).await?;
 
     let mut shrink = None;
     for topic in desired.iter().filter(|t| existing.contains_key(&t.name)) {
@@ -369,17 +503,38 @@ pub async fn ensure_topics(
     }
 }
 
-/// Deletes the pipeline's topics; missing topics count as deleted.
+/// Deletes the pipeline's topics if they are recorded as `owner`'s (see
+/// [`crate::decide::topic_owner::release`]); says what it did.
 pub async fn delete_topics(
-    clients: &KafkaClients,
+    clients: &Arc<KafkaClients>,
     kafka: &KafkaSpec,
+    owner: &TopicOwner,
     timeout: Duration,
-) -> Result<(), KafkaCheckError> {
+) -> Result<Release, KafkaCheckError> {
     let admin = &clients.admin;
     let names: Vec<String> = topics::desired_topics(kafka, 0)
         .into_iter()
         .map(|t| t.name)
         .collect();
+    let existing = existing_topics(clients, kafka, timeout).await?;
+    let slots = topics::slots_topic(&kafka.topic);
+    let slots_exists = existing.contains_key(&slots);
+    let recorded = if slots_exists {
+        recorded_owner(clients, &slots, timeout).await?
+    } else {
+        None
+    };
+    let any_exists = names.iter().any(|n| existing.contains_key(n));
+    let release = ownership::release(
+        &kafka.topic,
+        any_exists,
+        slots_exists,
+        recorded.as_ref(),
+        owner,
+    );
+    if release != Release::Delete {
+        return Ok(release);
+    }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let results = admin
         .delete_topics(&refs, &admin_options(timeout))
@@ -391,5 +546,10 @@ pub async fn delete_topics(
             Err((name, code)) => return Err(topic_failure(name, "delete", code)),
         }
     }
-    Ok(())
+    clients
+        .owned_topics
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&kafka.topic);
+    Ok(Release::Delete)
 }

@@ -6,6 +6,7 @@
 pub mod kafka;
 pub mod mysql;
 pub mod registry;
+pub mod topic_owner;
 
 use kube::ResourceExt;
 
@@ -46,7 +47,8 @@ pub async fn ensure(
             let messages: Vec<String> = over.into_iter().map(|r| r.message).collect();
             return Err(kafka::KafkaCheckError::LimitExceeded(messages.join("; ")));
         }
-        let bound = settings.kafka_timeout * 4;
+        // Metadata, creation, the ownership record (read, write, read back), configs.
+        let bound = settings.kafka_timeout * 6;
         let clients =
             kafka::clients_for(&ctx.clients, &spec.kafka, resolved, settings.kafka_timeout)?;
         match tokio::time::timeout(
@@ -55,6 +57,7 @@ pub async fn ensure(
                 &clients,
                 &spec.kafka,
                 spec.source.queries.len(),
+                &crate::decide::topic_owner::TopicOwner::of(tp),
                 settings.kafka_timeout,
             ),
         )

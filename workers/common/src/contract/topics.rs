@@ -39,7 +39,7 @@ pub fn checkpoint_topic(post_topic: &str) -> String {
     format!("{post_topic}{CHECKPOINT_SUFFIX}")
 }
 
-/// `<topic>.slots`: one empty partition per query. Extractor replicas share its partitions
+/// `<topic>.slots`: one partition per query. Extractor replicas share its partitions
 /// through a consumer group, so the group coordinator decides which replica runs which query,
 /// and hands a query over only after its previous owner released it.
 pub fn slots_topic(post_topic: &str) -> String {
