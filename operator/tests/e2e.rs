@@ -286,15 +286,55 @@ async fn an_operator_watching_a_list_of_namespaces_reconciles_those_only() {
     );
 }
 
-/// Tenant isolation (issue 19): a pipeline in another namespace naming a running pipeline's
-/// database is refused, naming the owner; the owner's database stays its own, and the intruder's
-/// deletion (`deletionPolicy: Delete`) does not drop it. Before databases were owned, the second
-/// pipeline became Ready on the first one's database and its deletion dropped it.
+/// A stand-in for an internal service a pipeline author should not read: every request is
+/// redirected to `/internal`, which answers with a secret marker. The operator must neither
+/// follow the redirect nor copy the answer into the status.
+async fn redirecting_server() -> (u16, &'static str, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const MARKER: &str = "INTERNAL-ONLY-7f3a9c";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = vec![0_u8; 8192];
+                let read = socket.read(&mut head).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..read]);
+                let response = if head.starts_with("GET /internal") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{MARKER}",
+                        MARKER.len()
+                    )
+                } else {
+                    format!(
+                        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{port}/internal\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{MARKER}",
+                        MARKER.len()
+                    )
+                };
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (port, MARKER, task)
+}
+
+/// Tenant isolation (issue 19), tried as an attacker would: tenant B, allowed to create
+/// TweetPipelines in its own namespace, points manifests at tenant A's running pipeline — A's
+/// database, A's topic with one hour of retention (it would purge A's posts), A's reporting user
+/// with a password of B's choosing, a wildcard database, the ownership ledger, a schema registry
+/// that redirects to an internal address, a worker image of B's choosing (it would mount every
+/// Secret B names). Every attempt is refused in words, B's deletions (`deletionPolicy: Delete`)
+/// leave A's data, and A's ledger shows nothing lost or changed. Before databases and topics were
+/// owned, B's copy of A's pipeline became Ready on A's database and topics, and its deletion
+/// dropped both.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_pipeline_naming_another_pipelines_database_is_refused_naming_its_owner() {
+async fn tenant_b_cannot_read_change_or_delete_tenant_as_data() {
     let client = client().await;
     let a = TestNamespace::new(&client, "tenant-a").await;
     let b = TestNamespace::new(&client, "tenant-b").await;
+    let (registry_port, marker, _registry) = redirecting_server().await;
     let _operator = Operator::start(OperatorOptions {
         namespace: &a.name,
         identity: "tenants",
@@ -307,52 +347,200 @@ async fn a_pipeline_naming_another_pipelines_database_is_refused_naming_its_owne
     });
     put_pipeline_secrets(&client, &a.name).await;
     put_pipeline_secrets(&client, &b.name).await;
-    let owner = pipeline(&a, "p");
-    let database = owner.spec.mysql.database.clone();
-    create(&client, &owner).await;
-    wait_condition(&client, &a.name, "p", "MySQLReady", "True", None).await;
+    put_secret(&client, &b.name, "taken-over", "password", "b-chose-this").await;
+    deploy_simulator(&client, &a.name).await;
 
-    let mut intruder = pipeline(&b, "p");
-    intruder.metadata.labels = Some(
-        [(
-            tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
-            a.name.clone(),
-        )]
-        .into(),
-    );
-    intruder.spec.mysql.database = database.clone();
-    intruder.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
-    create(&client, &intruder).await;
+    // Tenant A: a running pipeline with posts.
+    let mut owner = pipeline(&a, "p");
+    owner.spec.source.tokens.truncate(1);
+    create(&client, &owner).await;
+    wait_condition(&client, &a.name, "p", "Ready", "True", None).await;
+    let database = owner.spec.mysql.database.clone();
+    let topic = owner.spec.kafka.topic.clone();
+    let reporting = owner
+        .spec
+        .mysql
+        .reporting_user
+        .clone()
+        .expect("a reporting user");
+    let posts_before = wait_for_stored_posts("tenant A's posts", &database).await;
+    let retention_before = topic_config(&topic, "retention.ms")
+        .await
+        .expect("A's retention");
+    let a_topics: Vec<String> = ["", ".checkpoints", ".dlq", ".slots"]
+        .iter()
+        .map(|suffix| format!("{topic}{suffix}"))
+        .collect();
+
+    // Tenant B's manifests: reconciled by the same operator (it serves both namespaces).
+    let intruder = |name: &str| {
+        let mut tp = pipeline(&b, name);
+        tp.metadata.labels = Some(
+            [(
+                tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
+                a.name.clone(),
+            )]
+            .into(),
+        );
+        tp.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
+        // An allowed API host, so each refusal is the attack's own.
+        tp.spec.source.base_url = owner.spec.source.base_url.clone();
+        tp
+    };
+    let names_owner = |message: &str| message.contains(&format!("{}/p", a.name));
+
+    // Refused by the API server before anything runs: wildcard and reserved databases.
+    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &b.name);
+    for refused_database in ["_____", "tweetpipe_control"] {
+        let mut tp = intruder("refused");
+        tp.spec.mysql.database = refused_database.into();
+        match api.create(&PostParams::default(), &tp).await {
+            Err(kube::Error::Api(status)) => assert!(
+                status.code == 422 && status.message.contains("database"),
+                "{refused_database}: {status:?}"
+            ),
+            other => panic!("database {refused_database} was not refused: {other:?}"),
+        }
+    }
+
+    let mut same_database = intruder("same-database");
+    same_database.spec.mysql.database = database.clone();
+    let mut same_topic = intruder("same-topic");
+    same_topic.spec.kafka.topic = topic.clone();
+    same_topic.spec.kafka.retention_hours = 1;
+    let mut takeover = intruder("takeover");
+    takeover.spec.mysql.reporting_user = Some(tweetpipe_operator::crd::ReportingUser {
+        name: reporting.name.clone(),
+        password_secret: tweetpipe_operator::crd::SecretKeyRef {
+            name: "taken-over".into(),
+            key: "password".into(),
+        },
+    });
+    let mut registry = intruder("registry");
+    registry.spec.kafka.schema_registry_url = Some(format!("http://127.0.0.1:{registry_port}"));
+    let mut image = intruder("image");
+    image.spec.extractor.image = Some("docker.io/library/busybox:1.37".into());
+    for tp in [&same_database, &same_topic, &takeover, &registry, &image] {
+        create(&client, tp).await;
+    }
+
     let refused = wait_condition(
         &client,
         &b.name,
-        "p",
+        "same-database",
         "MySQLReady",
         "False",
         Some("DatabaseOwnedByAnotherPipeline"),
     )
     .await;
-    assert!(
-        refused.message.contains(&format!("{}/p", a.name)),
-        "the refusal names the owner: {}",
-        refused.message
-    );
-    // The owner is unaffected.
-    wait_condition(&client, &a.name, "p", "MySQLReady", "True", None).await;
-
-    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &b.name);
-    api.delete("p", &DeleteParams::foreground())
-        .await
-        .expect("delete the intruder");
-    wait_for("the intruder to be gone", || async {
-        get(&client, &b.name, "p").await.is_none().then_some(())
-    })
+    assert!(names_owner(&refused.message), "{}", refused.message);
+    let refused = wait_condition(
+        &client,
+        &b.name,
+        "same-topic",
+        "KafkaReady",
+        "False",
+        Some("TopicOwnedByAnotherPipeline"),
+    )
+    .await;
+    assert!(names_owner(&refused.message), "{}", refused.message);
+    let refused = wait_condition(
+        &client,
+        &b.name,
+        "takeover",
+        "MySQLReady",
+        "False",
+        Some("AccountRefused"),
+    )
     .await;
     assert!(
-        database_exists(&database).await,
-        "the intruder's deletion dropped the owner's database"
+        refused.message.contains(&reporting.name),
+        "names the account: {}",
+        refused.message
     );
-    wait_condition(&client, &a.name, "p", "MySQLReady", "True", None).await;
+    let refused = wait_condition(
+        &client,
+        &b.name,
+        "registry",
+        "SchemaRegistered",
+        "False",
+        Some("SchemaRegistryRefused"),
+    )
+    .await;
+    assert!(
+        refused.message.contains("redirect") && !refused.message.contains(marker),
+        "the redirect is refused in words and the internal answer is not shown: {}",
+        refused.message
+    );
+    let refused = wait_condition(
+        &client,
+        &b.name,
+        "image",
+        "Ready",
+        "False",
+        Some("WorkerImageNotAllowed"),
+    )
+    .await;
+    assert!(refused.message.contains("busybox"), "{}", refused.message);
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &b.name);
+    let with_image = sets
+        .list(&Default::default())
+        .await
+        .expect("statefulsets")
+        .items
+        .into_iter()
+        .filter(|set| format!("{:?}", set.spec).contains("busybox"))
+        .count();
+    assert_eq!(with_image, 0, "a workload with B's image was created");
+
+    // B deletes everything with deletionPolicy Delete.
+    for name in [
+        "same-database",
+        "same-topic",
+        "takeover",
+        "registry",
+        "image",
+    ] {
+        api.delete(name, &DeleteParams::foreground())
+            .await
+            .expect("delete B's pipeline");
+    }
+    wait_for("tenant B's pipelines to be gone", || async {
+        api.list(&Default::default())
+            .await
+            .ok()
+            .filter(|list| list.items.is_empty())
+            .map(|_| ())
+    })
+    .await;
+
+    // A's ledger: nothing lost or changed.
+    assert!(database_exists(&database).await, "A's database was dropped");
+    assert_eq!(
+        existing_topics(&a_topics).len(),
+        4,
+        "A's topics were deleted: {:?} left",
+        existing_topics(&a_topics)
+    );
+    assert_eq!(
+        topic_config(&topic, "retention.ms").await.as_deref(),
+        Some(retention_before.as_str()),
+        "A's retention was changed"
+    );
+    assert!(
+        mysql_login_works(&reporting.name, "reporting-e2e", &database).await,
+        "A's reporting user lost its password"
+    );
+    assert!(
+        !mysql_login_works(&reporting.name, "b-chose-this", &database).await,
+        "B's password opens A's reporting account"
+    );
+    wait_condition(&client, &a.name, "p", "Ready", "True", None).await;
+    wait_for("A's pipeline to keep storing posts", || async {
+        let count = wait_for_stored_posts("A's posts", &database).await;
+        (count > posts_before).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

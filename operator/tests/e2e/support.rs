@@ -522,6 +522,34 @@ pub fn existing_topics(names: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// A topic config's value as the platform's Kafka reports it.
+pub async fn topic_config(topic: &str, key: &str) -> Option<String> {
+    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+    let described = admin(&platform().kafka_bootstrap)
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .ok()?;
+    let resource = described.into_iter().next()?.ok()?;
+    resource.get(key).and_then(|entry| entry.value.clone())
+}
+
+/// Whether `user` logs in to the platform's MariaDB with `password` (database `database`).
+pub async fn mysql_login_works(user: &str, password: &str, database: &str) -> bool {
+    use std::str::FromStr;
+    let options = sqlx::mysql::MySqlConnectOptions::from_str(&platform().mysql_url)
+        .expect("platform MySQL URL")
+        .username(user)
+        .password(password)
+        .database(database);
+    match sqlx::mysql::MySqlConnection::connect_with(&options).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// Partitions of a topic.
 pub fn topic_partitions(name: &str) -> Option<usize> {
     let metadata = admin(&platform().kafka_bootstrap)
