@@ -287,3 +287,60 @@ async fn a_foreign_topic_with_records_is_refused_and_an_empty_one_adopted() {
         Release::Delete
     );
 }
+
+/// A drift correction changes only the drifted configs (IncrementalAlterConfigs): a config an
+/// administrator set on the topic stays. Through AlterConfigs, which replaces a topic's whole
+/// config, the administrator's setting was dropped unless carried over by a racy read first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_keeps_configs_others_set() {
+    let topic = unique("configs");
+    let kafka = spec(&topic, 24);
+    let (_cache, clients) = operator_clients(&kafka);
+    let me = owner("team-a", "p");
+    ensure_topics(&clients, &kafka, 1, &me, TIMEOUT)
+        .await
+        .expect("topics");
+    // The administrator's own setting, through the plain AlterConfigs of the Kafka tools.
+    let day = (24_u64 * 3_600_000).to_string();
+    let alter = rdkafka::admin::AlterConfig::new(ResourceSpecifier::Topic(&topic))
+        .set("retention.ms", &day)
+        .set("max.message.bytes", "2000000");
+    for result in clients
+        .admin
+        .alter_configs([&alter], &AdminOptions::new())
+        .await
+        .expect("alter")
+    {
+        result.expect("altered");
+    }
+    let longer = spec(&topic, 48);
+    let report = ensure_topics(&clients, &longer, 1, &me, TIMEOUT)
+        .await
+        .expect("corrected");
+    assert!(report.corrected.contains(&topic), "{report:?}");
+    assert_eq!(
+        retention_ms(&clients, &topic).await,
+        (48_u64 * 3_600_000).to_string()
+    );
+    let described = clients
+        .admin
+        .describe_configs([&ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
+        .await
+        .expect("describe");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one")
+        .expect("described");
+    assert_eq!(
+        resource
+            .get("max.message.bytes")
+            .and_then(|e| e.value.clone())
+            .as_deref(),
+        Some("2000000"),
+        "the administrator's setting was dropped"
+    );
+    delete_topics(&clients, &longer, &me, TIMEOUT)
+        .await
+        .expect("delete");
+}

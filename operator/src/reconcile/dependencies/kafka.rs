@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
-    ResourceSpecifier, TopicReplication,
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -18,6 +17,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use thiserror::Error;
 use tweetpipe_common::kafka_connection::{KafkaConnectionError, check_connection};
 
+use super::incremental_configs::set_topic_configs;
 use super::topic_owner::{read_owner, until_led, write_owner};
 use crate::build::topics::{self, TopicSpec};
 use crate::crd::KafkaSpec;
@@ -462,25 +462,24 @@ pub async fn ensure_topics(
             report.grown.push(topic.name.clone());
         }
         if !drift.configs.is_empty() {
-            // AlterConfigs replaces the whole topic config, so carry over what others set.
-            let mut wanted: BTreeMap<String, String> = resource
-                .entries
-                .iter()
-                .filter(|e| e.source == ConfigSource::DynamicTopic && !e.is_sensitive)
-                .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
-                .collect();
-            wanted.extend(drift.configs.clone());
-            let alter = wanted.iter().fold(
-                AlterConfig::new(ResourceSpecifier::Topic(&topic.name)),
-                |a, (k, v)| a.set(k, v),
+            // Only the drifted configs: whatever else is set on the topic stays.
+            let (clients, name, configs) = (
+                Arc::clone(clients),
+                topic.name.clone(),
+                drift.configs.clone(),
             );
-            let results = admin
-                .alter_configs([&alter], &options)
-                .await
-                .map_err(|e| unreachable(kafka, e))?;
-            if let Some(Err((_, code))) = results.into_iter().next() {
-                return Err(topic_failure(topic.name.clone(), "correct configs", code));
-            }
+            blocking(move || {
+                set_topic_configs(&clients.admin, &name, &configs, timeout).map_err(|e| {
+                    match e.code() {
+                        Some(code) => topic_failure(name, "correct configs", code),
+                        None => KafkaCheckError::Topic {
+                            topic: name,
+                            detail: format!("correct configs failed: {e}"),
+                        },
+                    }
+                })
+            })
+            .await?;
             report.corrected.push(topic.name.clone());
         }
         if let Some((actual, wanted)) = drift.shrink_refused {

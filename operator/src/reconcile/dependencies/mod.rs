@@ -3,6 +3,7 @@
 //! cheap when nothing changed). Each answers
 //! with a [`Check`] for the status: an outage is a condition, never a reconcile error.
 
+pub mod incremental_configs;
 pub mod kafka;
 pub mod mysql;
 pub mod registry;
