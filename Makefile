@@ -20,7 +20,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ARGOCD_GO_TOOLCHAIN := $(shell bash -c 'source $(PLATFORM)/versions.env; echo $$ARGOCD_GO_TOOLCHAIN')
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo chaos test tests soak chart-rbac-test platform-up platform-down platform-status shellenv lint build images unit-and-integration helm-lint crd-check lua-test bench \
+.PHONY: help demo kind-demo chaos test tests shellcheck soak chart-rbac-test platform-up platform-down platform-status shellenv lint build images helm-lint crd-check lua-test bench \
   terraform-demo terraform-destroy terraform-lint terraform-test \
   dashboards dashboards-check dashboards-test \
   observe-up observe-down observe-status rules-test \
@@ -41,6 +41,7 @@ kind-demo: ## the demo on a kind cluster from kind-config.yaml (machines with Do
 test: ## every quality gate and test, on a platform brought up from scratch if needed
 	@$(STAGE) platform-up bash $(PLATFORM)/up.sh
 	@$(STAGE) fmt cargo fmt --all --check
+	@$(STAGE) shellcheck $(MAKE) --no-print-directory shellcheck
 	@$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 	@$(STAGE) build cargo test --workspace --locked --no-run
 	@$(STAGE) build-bins cargo build --workspace --bins --locked
@@ -58,6 +59,9 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) terraform-test $(MAKE) --no-print-directory terraform-test
 	@$(STAGE) gitops-test $(MAKE) --no-print-directory gitops-test
 	@$(STAGE) chaos env CHAOS_MINUTES=2 bash dev/chaos.sh
+
+shellcheck: ## every shell script of the repository through shellcheck (Debian's package; settings in .shellcheckrc)
+	@git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck
 
 tests: ## the workspace's unit, integration and end-to-end tests on the running platform (each binary bounded by dev/test-binary.sh)
 	@env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked $(TEST_FLAGS)

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source dev/platform/lib.sh
+# shellcheck source=/dev/null  # written by dev/platform/up.sh
 source "$ENV_FILE"
 watch_seconds=${1:-60}
 system=tweetpipe-system

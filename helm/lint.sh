@@ -4,8 +4,10 @@
 # values schema rejects bad values, and that the chart's CRD is the generated one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HELM=${HELM:-$(ls -d "$HOME"/.cache/tweetpipe/helm-*/bin/helm 2>/dev/null | tail -1)}
-HELM=${HELM:-helm}
+# The platform's helm (the newest cached version), else helm from PATH.
+helms=("$HOME"/.cache/tweetpipe/helm-*/bin/helm)
+[[ -x ${helms[-1]} ]] || helms=(helm)
+HELM=${HELM:-${helms[-1]}}
 chart=helm/tweetpipe-operator
 "$HELM" lint "$chart" --strict
 "$HELM" lint "$chart" --strict --set metrics.serviceMonitor.enabled=true --set replicaCount=2

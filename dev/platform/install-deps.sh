@@ -14,7 +14,9 @@ PACKAGES=(containerd runc containernetworking-plugins mariadb-server mariadb-cli
   # source); git for the repository argocd.sh serves with `git daemon`.
   redis-server git
   # eu-stack: the e2e timeout diagnostics print every thread's stack of a stuck operator.
-  elfutils)
+  elfutils
+  # make test's shellcheck stage.
+  shellcheck)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -203,6 +203,20 @@ start() {
   wait_for "default service account" 60 kubectl_admin -n default get serviceaccount default
 }
 
+# The runc shims of this containerd (they outlive it on purpose), found by PID: each is a
+# containerd-shim-runc-v2 process whose command line names this containerd's socket. A pattern
+# match over every process's command line (pkill -f) could hit any process quoting it.
+stop_shims() {
+  local socket=$CONTAINERD/containerd.sock pid exe args
+  # The kernel keeps 15 characters of a process name: containerd-shim-runc-v2 is "containerd-shim".
+  for pid in $(pgrep -x containerd-shim || true); do
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+    [[ ${exe##*/} == containerd-shim-runc-v2 ]] || continue
+    args=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || continue
+    if [[ " $args " == *" -address $socket "* ]]; then kill "$pid" 2>/dev/null || true; fi
+  done
+}
+
 stop() {
   # Pods first, so that their sandboxes, mounts and network namespaces are torn down properly.
   if daemon_running kubelet && daemon_running kube-apiserver; then
@@ -219,7 +233,7 @@ stop() {
     sleep 1
   fi
   stop_daemon containerd
-  pkill -f "containerd-shim-runc-v2 -namespace k8s.io -id .* -address $CONTAINERD/containerd.sock" 2>/dev/null || true
+  stop_shims
   # Mounts under the state dir (volumes, rootfs overlays, shm) and containerd's: innermost first.
   awk -v state="$STATE_DIR/" 'index($2, state) == 1 || index($2, "/run/containerd/") == 1 {print $2}' /proc/mounts |
     sort -r | while read -r mount; do umount -l "$mount" 2>/dev/null || true; done
@@ -230,24 +244,35 @@ stop() {
   done
 }
 
+# One line per component: up (its daemon runs and its health check answers), running but not
+# healthy, or down. The check is a command and its arguments, run as given (no eval).
 status_line() {
-  local name=$1 check=$2
-  if daemon_running "$name" && eval "$check" >/dev/null 2>&1; then printf '%-24s up\n' "$name"
+  local name=$1; shift
+  if daemon_running "$name" && "$@" >/dev/null 2>&1; then printf '%-24s up\n' "$name"
   elif daemon_running "$name"; then printf '%-24s running, not healthy\n' "$name"
   else printf '%-24s down\n' "$name"; fi
 }
 
 status() {
-  status_line containerd "ctr --address $CONTAINERD/containerd.sock version"
-  status_line etcd "curl -fsS http://127.0.0.1:2381/health"
-  status_line kube-apiserver "kubectl_admin get --raw /readyz"
-  status_line kube-controller-manager "curl -fsSk https://127.0.0.1:10257/healthz"
-  status_line kube-scheduler "curl -fsSk https://127.0.0.1:10259/healthz"
-  status_line coredns "curl -fsS http://127.0.0.1:8181/ready"
-  status_line kube-proxy "curl -fsS http://127.0.0.1:10256/healthz"
-  status_line kubelet "curl -fsS http://127.0.0.1:10248/healthz"
+  status_line containerd ctr --address "$CONTAINERD/containerd.sock" version
+  status_line etcd curl -fsS http://127.0.0.1:2381/health
+  status_line kube-apiserver kubectl_admin get --raw /readyz
+  status_line kube-controller-manager curl -fsSk https://127.0.0.1:10257/healthz
+  status_line kube-scheduler curl -fsSk https://127.0.0.1:10259/healthz
+  status_line coredns curl -fsS http://127.0.0.1:8181/ready
+  status_line kube-proxy curl -fsS http://127.0.0.1:10256/healthz
+  status_line kubelet curl -fsS http://127.0.0.1:10248/healthz
   if node_ready 2>/dev/null; then printf '%-24s Ready\n' "node $NODE_NAME"; else printf '%-24s NotReady\n' "node $NODE_NAME"; fi
 }
 
-mkdir -p "$LOG_DIR"
-"${1:-status}"
+main() {
+  mkdir -p "$LOG_DIR"
+  case ${1:-status} in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    *) die "usage: kubernetes.sh start|stop|status" ;;
+  esac
+}
+
+main "$@"

@@ -1,5 +1,7 @@
 # Shared helpers for the local platform scripts. Sourced, never run.
 # shellcheck shell=bash
+# Its variables are for the scripts that source it, so "appears unused" is wrong here.
+# shellcheck disable=SC2034
 set -euo pipefail
 
 PLATFORM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

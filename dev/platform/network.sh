@@ -37,4 +37,13 @@ status() {
   else echo "down"; fi
 }
 
-"${1:-status}"
+main() {
+  case ${1:-status} in
+    up) up ;;
+    down) down ;;
+    status) status ;;
+    *) die "usage: network.sh up|down|status" ;;
+  esac
+}
+
+main "$@"

@@ -5,7 +5,6 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::names::random_hex;
 use crate::platform;
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -112,11 +111,6 @@ impl TestRegistry {
             let _ = self.http.delete(url).send().await;
         }
     }
-}
-
-/// A subject name no other test uses.
-pub fn unique_subject(prefix: &str) -> String {
-    format!("{prefix}-{}-value", random_hex(8))
 }
 
 /// The current post schema (`post.v2.avsc` since v2; the name predates it) as JSON.

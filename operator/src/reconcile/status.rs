@@ -19,7 +19,9 @@ pub async fn write(
     }
     let api: Api<TweetPipeline> =
         Api::namespaced(client.clone(), &tp.namespace().unwrap_or_default());
-    let mut value = serde_json::to_value(status)?;
+    // Our own types: a failure here is a bug, but it is this step's, not the worker configs'.
+    let mut value =
+        serde_json::to_value(status).map_err(|e| Error::Status(kube::Error::SerdeError(e)))?;
     // A merge patch keeps fields it does not mention: clear the monthly block when the cap went away.
     if status.monthly.is_none()
         && let Some(object) = value.as_object_mut()
