@@ -344,3 +344,52 @@ async fn a_correction_keeps_configs_others_set() {
         .await
         .expect("delete");
 }
+
+/// The ownership read and the checkpoint reads use the same endpoint's clients, turn about (as
+/// reconciles of a pipeline at rest do): every ownership read finds the owner, whatever the
+/// checkpoint reads before it left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_reads_interleaved_with_checkpoint_reads_find_the_owner() {
+    use tweetpipe_operator::reconcile::observe::progress::{ProgressCache, read_checkpoints};
+    let topic = unique("interleaved");
+    let kafka = spec(&topic, 24);
+    let (_cache, clients) = operator_clients(&kafka);
+    let me = owner("team-a", "p");
+    ensure_topics(&clients, &kafka, 1, &me, TIMEOUT)
+        .await
+        .expect("topics");
+    let checkpoints = format!("{topic}.checkpoints");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("producer");
+    let progress = Arc::new(ProgressCache::default());
+    for round in 0..20 {
+        let record = format!("not a checkpoint {round}");
+        producer
+            .send(
+                FutureRecord::to(&checkpoints).key("q").payload(&record),
+                TIMEOUT,
+            )
+            .await
+            .expect("a record");
+        read_checkpoints(&clients, &progress, "interleaved", &checkpoints, TIMEOUT)
+            .await
+            .expect("checkpoints read");
+        // As after an operator restart: the owner is read again, not taken from the cache.
+        clients
+            .owned_topics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        ensure_topics(&clients, &kafka, 1, &me, TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the owner's own topics: {e}"));
+    }
+    assert_eq!(
+        delete_topics(&clients, &kafka, &me, TIMEOUT)
+            .await
+            .expect("delete"),
+        Release::Delete
+    );
+}

@@ -8,7 +8,10 @@
 //!   True, and Ready False only for `WorkloadsNotReady`. Once a pipeline's topics exist the bench
 //!   writes one checkpoint record per second to its `<topic>.checkpoints`, as its extractor would.
 //! - SUSPENDED (1000) suspended pipelines in a second namespace, sharing one topic and one
-//!   database (`deletionPolicy: Retain`, no reporting user) to keep Kafka and MariaDB sane.
+//!   database (`deletionPolicy: Retain`, no reporting user) to keep Kafka and MariaDB sane. Since
+//!   topics and databases are owned, the first to claim them owns them and the others are refused
+//!   (`TopicOwnedByAnotherPipeline`, `DatabaseOwnedByAnotherPipeline`), which is their converged
+//!   state; each of their reconciles reads the ownership records again (refusals are not cached).
 //! - Then REST_SECONDS (120) at rest, after SETTLE_SECONDS (10): reconciles per pipeline per
 //!   minute, reconcile p50/p99 and phase p99s over the window only (histogram differences),
 //!   errors, RSS, and the MySQL connections the operator holds (it gets an admin account of its
@@ -134,10 +137,27 @@ async fn wait_converged(
             return Ok(times);
         }
         if started.elapsed() > limit {
+            // What the stragglers showed last, so the failure names its cause.
+            let stragglers: Vec<String> = in_namespace(store, namespace)
+                .into_iter()
+                .filter(|tp| !first_seen.contains_key(&tp.name_any()))
+                .take(5)
+                .map(|tp| {
+                    let conditions: Vec<String> = tp
+                        .status
+                        .iter()
+                        .flat_map(|s| &s.conditions)
+                        .filter(|c| c.status != "True")
+                        .map(|c| format!("{}={} {}: {}", c.type_, c.status, c.reason, c.message))
+                        .collect();
+                    format!("{} [{}]", tp.name_any(), conditions.join("; "))
+                })
+                .collect();
             anyhow::bail!(
-                "only {}/{count} pipelines in {namespace} converged within {} s",
+                "only {}/{count} pipelines in {namespace} converged within {} s; not converged (first 5, conditions not True): {}",
                 first_seen.len(),
-                limit.as_secs()
+                limit.as_secs(),
+                stragglers.join(" | ")
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

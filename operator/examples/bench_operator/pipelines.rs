@@ -159,7 +159,18 @@ pub fn active_converged(tp: &TweetPipeline) -> bool {
         })
 }
 
-/// A suspended pipeline: its dependencies in place and its status current.
+/// A suspended pipeline: its status current and its dependencies in place — or, since they all
+/// name one topic and one database, refused as another pipeline's (the first to claim them owns
+/// them; the others are told so, which is the converged state of a shared name).
 pub fn suspended_converged(tp: &TweetPipeline) -> bool {
-    dependencies_converged(tp)
+    let current = tp.status.as_ref().is_some_and(|s| {
+        s.observed_generation.is_some() && s.observed_generation == tp.metadata.generation
+    });
+    let in_place_or_owned = |type_: &str, owned_reason: &str| {
+        condition(tp, type_).is_some_and(|c| c.status == "True" || c.reason == owned_reason)
+    };
+    current
+        && is_true(tp, "SecretsResolved")
+        && in_place_or_owned("KafkaReady", "TopicOwnedByAnotherPipeline")
+        && in_place_or_owned("MySQLReady", "DatabaseOwnedByAnotherPipeline")
 }

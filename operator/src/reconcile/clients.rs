@@ -105,6 +105,11 @@ pub struct KafkaClients {
     pub progress: Vec<Mutex<BaseConsumer<EofIsNotAnError>>>,
     /// Settings of the short-lived consumers that read a group's committed offsets.
     group_reader_config: ClientConfig,
+    /// Reads topics' ownership records (`<topic>.slots` partition 0), one read at a time. Its
+    /// own consumer: a read on the shared progress consumers could be handed a checkpoint read's
+    /// late events (an end-of-partition, a record) and take them for its own.
+    /// (`None` only while closing.)
+    pub owner_reader: Mutex<Option<BaseConsumer>>,
     /// The endpoint's settings, for the rare short-lived producer (an ownership record).
     pub config: ClientConfig,
     /// Posts topics verified as a pipeline's (topic → owner uid), so the ownership record is
@@ -146,6 +151,20 @@ impl KafkaClients {
                     .map(Mutex::new)
             })
             .collect::<Result<_, _>>()?;
+        let mut owner_config = config.clone();
+        owner_config
+            // Never commits or subscribes: the group only satisfies librdkafka (its name is under
+            // the `tweetpipe.` group prefix of the documented ACLs).
+            .set("group.id", "tweetpipe.operator-owners")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "10")
+            // Ownership records are tiny (librdkafka wants fetch.max.bytes ≥ message.max.bytes).
+            .set("queued.max.messages.kbytes", "1024")
+            .set("fetch.max.bytes", "1048576")
+            .set("max.partition.fetch.bytes", "1048576")
+            .set("allow.auto.create.topics", "false");
+        let owner_reader = Mutex::new(Some(owner_config.create()?));
         let mut group_reader_config = config.clone();
         group_reader_config
             .set("enable.auto.commit", "false")
@@ -154,6 +173,7 @@ impl KafkaClients {
             admin,
             progress,
             group_reader_config,
+            owner_reader,
             config: config.clone(),
             owned_topics: Mutex::new(HashMap::new()),
         })
@@ -178,6 +198,14 @@ impl Drop for KafkaClients {
         let consumers = std::mem::take(&mut self.progress);
         if !consumers.is_empty() {
             retire(consumers);
+        }
+        if let Some(reader) = self
+            .owner_reader
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            retire(reader);
         }
     }
 }

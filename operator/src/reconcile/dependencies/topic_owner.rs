@@ -2,6 +2,7 @@
 //! read from partition 0 of `<topic>.slots`, appended when the topics are unclaimed. Every call
 //! is bounded by the Kafka timeout; reads are blocking (run them on a blocking thread).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
@@ -55,15 +56,69 @@ fn failed(slots: &str, what: &'static str, error: &KafkaError) -> KafkaCheckErro
     }
 }
 
+/// Waits until partition 0 of `topic` has a leader (metadata only), until `deadline`.
+fn wait_for_leader(
+    clients: &KafkaClients,
+    topic: &str,
+    deadline: Instant,
+) -> Result<(), KafkaCheckError> {
+    let mut last = String::from("no answer yet");
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(KafkaCheckError::Topic {
+                topic: topic.to_string(),
+                detail: format!("partition 0 has no leader yet (last seen: {last})"),
+            });
+        }
+        match clients
+            .admin
+            .inner()
+            .fetch_metadata(Some(topic), left.min(Duration::from_secs(2)))
+        {
+            Ok(metadata) => {
+                let led = metadata.topics().iter().any(|t| {
+                    t.name() == topic
+                        && t.error().is_none()
+                        && t.partitions()
+                            .iter()
+                            .any(|p| p.id() == 0 && p.error().is_none() && p.leader() >= 0)
+                });
+                if led {
+                    return Ok(());
+                }
+                last = "the topic or its leader is not in the metadata".into();
+            }
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(100).min(left));
+    }
+}
+
 /// The owner recorded in `slots` (partition 0), `None` when no record is there. Blocking, at most
 /// about `timeout`.
+///
+/// Reads up to the high watermark taken first, on the endpoint's owner reader (no end-of-partition
+/// events: the position says when the read is done), keeping only records of `slots` partition 0
+/// in offset order, so nothing left over from an earlier read of another topic can count.
 pub fn read_owner(
     clients: &KafkaClients,
     slots: &str,
     timeout: Duration,
 ) -> Result<Option<TopicOwner>, KafkaCheckError> {
     let deadline = Instant::now() + timeout;
-    let consumer = clients.progress_consumer(slots);
+    // A topic created a moment ago has no leader yet, and a watermark request for it waits out
+    // its whole timeout: wait for the leader on the shared admin client first, so the one owner
+    // reader is held only for reads that answer at once.
+    wait_for_leader(clients, slots, deadline)?;
+    let mut guard = clients
+        .owner_reader
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let consumer = guard.as_mut().ok_or_else(|| KafkaCheckError::Topic {
+        topic: slots.to_string(),
+        detail: "the Kafka clients are closing".into(),
+    })?;
     let (low, high) = until_led(deadline, |left| consumer.fetch_watermarks(slots, 0, left))
         .map_err(|e| failed(slots, "read the ownership record's offsets", &e))?;
     if high <= low {
@@ -76,7 +131,7 @@ pub fn read_owner(
     consumer
         .assign(&assignment)
         .map_err(|e| failed(slots, "assign the ownership partition", &e))?;
-    let mut records = Vec::new();
+    let mut records = BTreeMap::new();
     let mut next = low;
     let outcome = loop {
         if next >= high {
@@ -91,23 +146,34 @@ pub fn read_owner(
                 ),
             });
         }
-        match consumer.poll(left.min(Duration::from_millis(500))) {
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(_))) => break Ok(()),
-            Some(Err(e)) if is_transient(&e) => {}
-            Some(Err(e)) => break Err(failed(slots, "read the ownership record", &e)),
-            Some(Ok(message)) => {
-                next = message.offset() + 1;
+        match consumer.poll(left.min(Duration::from_millis(200))) {
+            Some(Ok(message)) if message.topic() == slots && message.partition() == 0 => {
+                next = next.max(message.offset() + 1);
                 if message.key() == Some(OWNER_KEY)
                     && let Some(owner) = message.payload().and_then(TopicOwner::from_json)
                 {
-                    records.push(owner);
+                    records.insert(message.offset(), owner);
+                }
+            }
+            // Another topic's late record, or a fetch error the consumer retries.
+            Some(Ok(_)) => {}
+            Some(Err(e)) if is_transient(&e) => {}
+            Some(Err(e)) => break Err(failed(slots, "read the ownership record", &e)),
+            // Nothing delivered: past records the reader skips (transaction markers), the
+            // position still moves.
+            None => {
+                if let Ok(position) = consumer.position()
+                    && let Some(Offset::Offset(at)) = position
+                        .find_partition(slots, 0)
+                        .map(|element| element.offset())
+                {
+                    next = next.max(at);
                 }
             }
         }
     };
     let _ = consumer.unassign();
-    outcome.map(|()| owner_of(records))
+    outcome.map(|()| owner_of(records.into_values()))
 }
 
 /// Appends `owner`'s record to `slots` (partition 0) and waits until every in-sync replica has it.
