@@ -453,12 +453,16 @@ pub async fn ensure_ca_bundle(
     Ok(true)
 }
 
-/// Delay before retry `attempt` (0-based): exponential from 1 s, capped at 60 s, with ±25 %
-/// jitter so replicas that started together don't retry in lockstep.
+/// Delay before retry `attempt` (0-based): exponential from 1 s, capped at 60 s, in the upper
+/// half of that (the shared equal jitter) so replicas that started together don't retry in
+/// lockstep.
 pub fn retry_delay(attempt: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << attempt.min(6)).min(Duration::from_secs(60));
-    let jitter = rand::random_range(0.75..1.25);
-    base.mul_f64(jitter)
+    tweetpipe_common::backoff::delay(
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+        attempt,
+        rand::random::<f64>(),
+    )
 }
 
 /// How often a published bundle is checked again (the configuration may be re-created, e.g. by
@@ -680,11 +684,15 @@ mod tests {
 
     #[test]
     fn retries_back_off_with_jitter_and_a_cap() {
+        let first = retry_delay(0);
         assert!(
-            retry_delay(0) >= Duration::from_millis(750)
-                && retry_delay(0) <= Duration::from_millis(1250)
+            first >= Duration::from_millis(500) && first <= Duration::from_secs(1),
+            "{first:?}"
         );
-        assert!(retry_delay(20) <= Duration::from_secs(75));
-        assert!(retry_delay(20) >= Duration::from_secs(45));
+        let late = retry_delay(20);
+        assert!(
+            late >= Duration::from_secs(30) && late <= Duration::from_secs(60),
+            "{late:?}"
+        );
     }
 }

@@ -10,11 +10,10 @@ pub const BASE: Duration = Duration::from_secs(1);
 /// Longest delay.
 pub const MAX: Duration = Duration::from_secs(300);
 
-/// Delay before retry number `attempt` (1-based); `jitter` in [0, 1) spreads it over [50%, 100%].
+/// Delay before retry number `attempt` (1-based); `jitter` in [0, 1) spreads it over [50%, 100%]
+/// (the shared [`tweetpipe_common::backoff::delay`]).
 pub fn delay(attempt: u32, jitter: f64) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(20);
-    let full = BASE.saturating_mul(1_u32 << exponent).min(MAX);
-    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    tweetpipe_common::backoff::delay(BASE, MAX, attempt.saturating_sub(1), jitter)
 }
 
 /// Failure counts per object key (`namespace/name`).

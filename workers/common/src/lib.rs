@@ -22,6 +22,7 @@
 //! simulator; the workspace declares this crate without default features and each crate asks
 //! for what it uses.
 
+pub mod backoff;
 #[cfg(feature = "avro")]
 pub mod codec;
 pub mod contract;

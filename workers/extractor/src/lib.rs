@@ -35,7 +35,6 @@ use tweetpipe_common::kafka::{KafkaConfigError, client_config};
 use tweetpipe_common::registry::{RegistryError, value_subject};
 use tweetpipe_common::serve::{Readiness, spawn_ops_server};
 
-use crate::backoff::Backoff;
 use crate::config::{ConfigError, ExtractorConfig, ExtractorConfigExt};
 use crate::metrics::Metrics;
 use crate::ownership::{SlotGroupSettings, SlotOwnership};
@@ -122,7 +121,7 @@ pub async fn start_with(
         fixed_params,
     )?;
     let task = tokio::spawn(async move {
-        let mut backoff = Backoff::from_tuning(&config.tuning);
+        let mut backoff = crate::backoff::from_tuning(&config.tuning);
         let checkpoint_topic = topics::checkpoint_topic(&config.kafka.topic);
         let slots_topic = topics::slots_topic(&config.kafka.topic);
         let group = SlotGroupSettings {

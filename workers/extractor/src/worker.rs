@@ -136,7 +136,7 @@ impl Worker {
     }
 
     fn backoff(&self) -> Backoff {
-        Backoff::from_tuning(&self.parts.config.tuning)
+        crate::backoff::from_tuning(&self.parts.config.tuning)
     }
 
     /// Runs until cancelled. Returns what was done.

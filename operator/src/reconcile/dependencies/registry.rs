@@ -94,8 +94,12 @@ pub async fn ensure_post_schema(
 /// Pause after attempt `attempt` (1-based): doubling from [`FIRST_PAUSE`], `jitter` in [0, 1)
 /// spreading it over [50%, 100%].
 fn pause(attempt: u32, jitter: f64) -> Duration {
-    let full = FIRST_PAUSE.saturating_mul(1 << attempt.saturating_sub(1).min(8));
-    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    tweetpipe_common::backoff::delay(
+        FIRST_PAUSE,
+        FIRST_PAUSE.saturating_mul(256),
+        attempt.saturating_sub(1),
+        jitter,
+    )
 }
 
 /// The condition for a failure: the registry's own explanation, no credentials (the URL is the
