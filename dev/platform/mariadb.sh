@@ -13,12 +13,15 @@ DB_DATA=$STATE_DIR/mariadb
 SOCKET=$RUN_DIR/mariadb.sock
 
 write_config() {
-  mkdir -p "$DB_DATA" "$RUN_DIR"
+  mkdir -p "$DB_DATA/tmp" "$RUN_DIR"
   certificates "$MYSQL_TLS_DIR"
   write_file "$DB_DATA/my.cnf" <<CNF
 [mariadbd]
 user=root
 datadir=$DB_DATA/data
+# A tmpdir of its own: a starting mariadbd deletes every '#sql*' file in its tmpdir, so servers
+# sharing /tmp (this one and the tests' private ones) delete each other's temporary tables.
+tmpdir=$DB_DATA/tmp
 socket=$SOCKET
 pid-file=$RUN_DIR/mariadbd.pid
 port=$MYSQL_PORT
@@ -105,12 +108,15 @@ private() {
   local dir=$1 port=$2 addresses=127.0.0.1,127.0.0.2
   [[ ${3:-} == pods ]] && addresses+=",$NODE_IP"
   command -v mariadbd >/dev/null || die "mariadbd missing: run dev/platform/install-deps.sh"
-  mkdir -p "$dir"
+  mkdir -p "$dir/tmp"
   certificates "$dir/pki"
   write_file "$dir/my.cnf" <<CNF
 [mariadbd]
 user=root
 datadir=$dir/data
+# Its own tmpdir (see write_config): another server starting would delete its temporary tables,
+# which failed a bootstrap with "Unknown table 'mysql.tmp_proxies_priv'" in CI.
+tmpdir=$dir/tmp
 socket=$dir/mariadb.sock
 pid-file=$dir/mariadbd.pid
 port=$port
