@@ -7,9 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use tweetpipe_operator::crd::KafkaSpec;
 use tweetpipe_operator::decide::topic_owner::{Release, TopicOwner};
 use tweetpipe_operator::reconcile::clients::{Clients, KafkaClients};
@@ -17,22 +16,10 @@ use tweetpipe_operator::reconcile::dependencies::kafka::{
     KafkaCheckError, clients_for, delete_topics, ensure_topics,
 };
 use tweetpipe_operator::reconcile::observe::secrets::{Resolved, SecretString};
+use tweetpipe_testkit::kafka::{bootstrap, create_topics, producer};
+use tweetpipe_testkit::names::unique;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn bootstrap() -> String {
-    tweetpipe_testkit::platform()
-        .require_kafka()
-        .kafka_bootstrap
-        .clone()
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
 
 fn spec(topic: &str, retention_hours: u32) -> KafkaSpec {
     serde_json::from_value(serde_json::json!({
@@ -222,22 +209,12 @@ async fn a_foreign_topic_with_records_is_refused_and_an_empty_one_adopted() {
     let foreign = unique("foreign");
     let kafka = spec(&foreign, 24);
     let (_cache, clients) = operator_clients(&kafka);
-    let results = clients
-        .admin
-        .create_topics(
-            &[NewTopic::new(&foreign, 1, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .expect("create");
-    results.into_iter().for_each(|r| {
-        r.expect("created");
-    });
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .create()
-        .expect("producer");
-    producer
+    create_topics(
+        &bootstrap(),
+        &[NewTopic::new(&foreign, 1, TopicReplication::Fixed(1))],
+    )
+    .await;
+    producer(&bootstrap())
         .send(
             FutureRecord::to(&foreign)
                 .key("k")
@@ -266,17 +243,11 @@ async fn a_foreign_topic_with_records_is_refused_and_an_empty_one_adopted() {
 
     let empty = unique("empty");
     let kafka = spec(&empty, 24);
-    let results = clients
-        .admin
-        .create_topics(
-            &[NewTopic::new(&empty, 2, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .expect("create");
-    results.into_iter().for_each(|r| {
-        r.expect("created");
-    });
+    create_topics(
+        &bootstrap(),
+        &[NewTopic::new(&empty, 2, TopicReplication::Fixed(1))],
+    )
+    .await;
     ensure_topics(&clients, &kafka, 1, &me, TIMEOUT)
         .await
         .expect("an empty topic is adopted");
@@ -359,10 +330,7 @@ async fn ownership_reads_interleaved_with_checkpoint_reads_find_the_owner() {
         .await
         .expect("topics");
     let checkpoints = format!("{topic}.checkpoints");
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .create()
-        .expect("producer");
+    let producer = producer(&bootstrap());
     let progress = Arc::new(ProgressCache::default());
     for round in 0..20 {
         let record = format!("not a checkpoint {round}");
