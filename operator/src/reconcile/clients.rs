@@ -120,30 +120,38 @@ pub struct KafkaClients {
 /// Progress consumers per endpoint: reads of different pipelines run side by side.
 const PROGRESS_CONSUMERS: usize = 2;
 
+/// Settings of a consumer that reads small records by assignment and never commits.
+///
+/// Its group only satisfies librdkafka, but the group's coordinator is still looked up, which
+/// Kafka's authorizer allows with Describe on the group: `group` must be under the `tweetpipe.`
+/// group prefix the operator's ACLs already grant (a name outside it made every first read fail
+/// with GroupAuthorizationFailed on a cluster with ACLs).
+fn assignment_reader(config: &ClientConfig, group: &str) -> ClientConfig {
+    let mut reader = config.clone();
+    reader
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        // An end-of-partition event follows an empty fetch: don't let the broker hold it 500 ms.
+        .set("fetch.wait.max.ms", "10")
+        // The records are small: keep librdkafka's prefetch buffers small too (it wants
+        // fetch.max.bytes ≥ message.max.bytes).
+        .set("queued.max.messages.kbytes", "1024")
+        .set("fetch.max.bytes", "1048576")
+        .set("max.partition.fetch.bytes", "1048576")
+        .set("allow.auto.create.topics", "false");
+    reader
+}
+
 impl KafkaClients {
     /// Both clients from one configuration.
     pub fn new(config: &ClientConfig) -> Result<Self, KafkaError> {
         let admin = config.create()?;
-        let mut progress_config = config.clone();
+        let mut progress_config = assignment_reader(config, "tweetpipe.operator-progress");
         progress_config
-            // Never commits: the group only satisfies librdkafka; reads are by assignment. Its
-            // coordinator is still looked up, which Kafka's authorizer allows with Describe on
-            // the group: the name is under the `tweetpipe.` group prefix the operator's ACLs
-            // already grant (a name outside it made every first read fail with
-            // GroupAuthorizationFailed on a cluster with ACLs).
-            .set("group.id", "tweetpipe.operator-progress")
-            .set("enable.auto.commit", "false")
             // Extractors write checkpoints in transactions: stop at the last stable offset, and
             // learn we are there from the EOF event instead of waiting out a timeout.
             .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            // The EOF event follows an empty fetch: don't let the broker hold that fetch 500 ms.
-            .set("fetch.wait.max.ms", "10")
-            // Checkpoint records are small: keep librdkafka's prefetch buffers small too.
-            .set("queued.max.messages.kbytes", "1024")
-            .set("fetch.max.bytes", "1048576")
-            .set("max.partition.fetch.bytes", "1048576")
-            .set("allow.auto.create.topics", "false");
+            .set("enable.partition.eof", "true");
         let progress = (0..PROGRESS_CONSUMERS)
             .map(|_| {
                 progress_config
@@ -151,19 +159,8 @@ impl KafkaClients {
                     .map(Mutex::new)
             })
             .collect::<Result<_, _>>()?;
-        let mut owner_config = config.clone();
-        owner_config
-            // Never commits or subscribes: the group only satisfies librdkafka (its name is under
-            // the `tweetpipe.` group prefix of the documented ACLs).
-            .set("group.id", "tweetpipe.operator-owners")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "10")
-            // Ownership records are tiny (librdkafka wants fetch.max.bytes ≥ message.max.bytes).
-            .set("queued.max.messages.kbytes", "1024")
-            .set("fetch.max.bytes", "1048576")
-            .set("max.partition.fetch.bytes", "1048576")
-            .set("allow.auto.create.topics", "false");
+        let mut owner_config = assignment_reader(config, "tweetpipe.operator-owners");
+        owner_config.set("enable.partition.eof", "false");
         let owner_reader = Mutex::new(Some(owner_config.create()?));
         let mut group_reader_config = config.clone();
         group_reader_config
