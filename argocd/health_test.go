@@ -147,7 +147,7 @@ func TestArgoCDConfigMapPatchMatchesHealthLua(t *testing.T) {
 func TestBrokenScriptIsAnError(t *testing.T) {
 	healthOverrides := overrides(t, map[string]string{healthKey: "return hs.status.nope"})
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "tweetpipe.io/v1alpha1", "kind": "TweetPipeline",
+		"apiVersion": "tweetpipe.io/v1beta1", "kind": "TweetPipeline",
 		"metadata": map[string]any{"name": "x", "namespace": "y"},
 	}}
 	if _, err := health.GetResourceHealth(obj, healthOverrides); err == nil {

@@ -153,7 +153,7 @@ def bounds_of(node):
 
 
 def anchor(version, path):
-    """A stable HTML id for a field: `v1alpha1-spec-kafka-topic`, `...-queries-items-name`."""
+    """A stable HTML id for a field: `v1beta1-spec-kafka-topic`, `...-queries-items-name`."""
     slug = path.replace("[]", ".items").replace("<name>", "key")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", slug).strip("-")
     return f"{version}-{slug}".lower()
@@ -213,7 +213,16 @@ def required_word(field):
     return "**required**" if field.required else "optional"
 
 
-def render_version(version, lines):
+def same_as(version, documented):
+    """The documented version with the same schema, subresources and columns, if any."""
+    keys = ("schema", "subresources", "additionalPrinterColumns")
+    for other in documented:
+        if all(version.get(k) == other.get(k) for k in keys):
+            return other["name"]
+    return None
+
+
+def render_version(version, lines, twin=None):
     name = version["name"]
     schema = version["schema"]["openAPIV3Schema"]
     lines.append(f"## Version `{name}`")
@@ -228,6 +237,13 @@ def render_version(version, lines):
             facts.append(f"warning: {plain(version['deprecationWarning'])}")
     lines.append("; ".join(facts) + ".")
     lines.append("")
+    if twin:
+        lines.append(
+            f"Its schema, subresources and printer columns are those of {code(twin)} above, so"
+            " the API server converts between the two by changing `apiVersion` only."
+        )
+        lines.append("")
+        return
 
     subresources = version.get("subresources") or {}
     if subresources:
@@ -325,7 +341,7 @@ def render(crd):
         " `operator/src/crd.rs`) by `python3 dev/apiref.py`; `make crd-check` fails when this page"
         " differs. Besides these schema bounds and CEL rules, the operator's admission webhook"
         " refuses more (X query grammar, allowed API and registry hosts, worker images, the"
-        " administrator's Kafka maxima): see [operator.md](../operator.md#the-api-tweetpipeiov1alpha1-kind-tweetpipeline-short-name-tp)"
+        " administrator's Kafka maxima): see [operator.md](../operator.md#the-api-tweetpipeiov1beta1-kind-tweetpipeline-short-name-tp)"
         " and [security.md](../security.md). What each status condition means and what to do about"
         " it: [troubleshooting.md](../troubleshooting.md).",
         "",
@@ -357,8 +373,11 @@ def render(crd):
         " immutable or grow-only)."
     )
     lines.append("")
-    for version in served:
-        render_version(version, lines)
+    # The stored version in full first; a served version identical to it only says so.
+    documented = []
+    for version in sorted(served, key=lambda v: not v.get("storage")):
+        render_version(version, lines, same_as(version, documented))
+        documented.append(version)
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"

@@ -59,7 +59,7 @@ apply_pipeline() {
   kubectl_admin -n "$NAMESPACE" create secret generic mysql-reporting --from-file=password="$password_file" \
     --dry-run=client -o yaml | kubectl_admin apply -f - >/dev/null
   kubectl_admin apply -f - >/dev/null <<YAML
-apiVersion: tweetpipe.io/v1alpha1
+apiVersion: tweetpipe.io/v1beta1
 kind: TweetPipeline
 metadata:
   name: posts

@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
-use tweetpipe_operator::crd::TweetPipeline;
+use kube::{Api, Client, ResourceExt};
+use tweetpipe_operator::crd::{FINALIZER, TweetPipeline};
 use tweetpipe_operator::labels::INSTANCE_LABEL;
 use tweetpipe_testkit::ports::free_port;
 
@@ -54,7 +54,8 @@ async fn create_configuration(
             "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate")},
             "rules": [{
                 "apiGroups": ["tweetpipe.io"],
-                "apiVersions": ["v1alpha1"],
+                // As the chart's: both served versions.
+                "apiVersions": ["v1alpha1", "v1beta1"],
                 "resources": ["tweetpipelines"],
                 "operations": ["CREATE", "UPDATE"],
                 "scope": "Namespaced"
@@ -281,6 +282,62 @@ async fn the_webhook_refuses_overlong_queries_with_the_field_and_accepts_valid_p
         }
         other => panic!("an overlong query was accepted on update: {other:?}"),
     }
+
+    // The deprecated v1alpha1 is still served with the same schema: judged by the same webhook,
+    // stored as v1beta1 and reconciled by the operator, and readable in either version.
+    let resource = |version: &str| {
+        kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "tweetpipe.io",
+            version,
+            "TweetPipeline",
+        ))
+    };
+    let v1alpha1: Api<kube::core::DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns.name, &resource("v1alpha1"));
+    let as_v1alpha1 = |tp: &TweetPipeline| {
+        let mut object = serde_json::to_value(tp).expect("pipeline JSON");
+        object["apiVersion"] = serde_json::json!("tweetpipe.io/v1alpha1");
+        serde_json::from_value::<kube::core::DynamicObject>(object).expect("object")
+    };
+    let mut old_too_long = pipeline(&ns, "old-too-long");
+    old_too_long.spec.source.queries[0].query = "z".repeat(600);
+    match v1alpha1
+        .create(&PostParams::default(), &as_v1alpha1(&old_too_long))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert!(
+            status.message.contains("spec.source.queries[0].query")
+                && status.message.contains("512"),
+            "{}",
+            status.message
+        ),
+        other => panic!("an overlong v1alpha1 query was accepted: {other:?}"),
+    }
+    let old_valid = pipeline(&ns, "old-valid");
+    let created = v1alpha1
+        .create(&PostParams::default(), &as_v1alpha1(&old_valid))
+        .await
+        .expect("a valid v1alpha1 pipeline is accepted");
+    assert_eq!(
+        created.types.as_ref().map(|t| t.api_version.as_str()),
+        Some("tweetpipe.io/v1alpha1")
+    );
+    let read_back = wait_for("the operator to add its finalizer to old-valid", || async {
+        let tp = api.get("old-valid").await.ok()?;
+        tp.finalizers().iter().any(|f| f == FINALIZER).then_some(tp)
+    })
+    .await;
+    assert_eq!(
+        read_back.spec, old_valid.spec,
+        "v1beta1 reads the same spec"
+    );
+    let valid_as_old = v1alpha1
+        .get("valid")
+        .await
+        .expect("v1alpha1 reads v1beta1 objects");
+    let old_spec: tweetpipe_operator::crd::TweetPipelineSpec =
+        serde_json::from_value(valid_as_old.data["spec"].clone()).expect("a v1alpha1 spec");
+    assert_eq!(old_spec, valid.spec);
 
     let metrics = operator.metrics().await.expect("operator metrics");
     let denied = metric(

@@ -31,7 +31,7 @@ pub struct Cluster {
 fn pipeline_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
         "tweetpipe.io",
-        "v1alpha1",
+        "v1beta1",
         "TweetPipeline",
     ))
 }

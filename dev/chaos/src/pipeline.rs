@@ -77,7 +77,7 @@ pub fn manifest(
         .map(|(name, query)| json!({"name": name, "query": query}))
         .collect();
     json!({
-        "apiVersion": "tweetpipe.io/v1alpha1", "kind": "TweetPipeline",
+        "apiVersion": "tweetpipe.io/v1beta1", "kind": "TweetPipeline",
         "metadata": {"name": PIPELINE, "namespace": namespace,
                      "labels": {"tweetpipe.io/operator-instance": instance}},
         "spec": {

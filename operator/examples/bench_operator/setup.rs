@@ -7,10 +7,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::MySqlPool;
-use tweetpipe_operator::crd::TweetPipeline;
 
 /// Applies the CRD of this build and waits until the API server serves it.
 pub async fn apply_crd(client: &Client) -> anyhow::Result<()> {
@@ -18,7 +17,7 @@ pub async fn apply_crd(client: &Client) -> anyhow::Result<()> {
     crds.patch(
         "tweetpipelines.tweetpipe.io",
         &PatchParams::apply("tweetpipe-bench").force(),
-        &Patch::Apply(TweetPipeline::crd()),
+        &Patch::Apply(tweetpipe_operator::crd::definition()),
     )
     .await?;
     for _ in 0..60 {

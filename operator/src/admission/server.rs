@@ -569,14 +569,20 @@ mod tests {
         pipeline
     }
 
+    /// A review of `object` in the version its `apiVersion` names (the webhook matches both).
     fn review(operation: &str, object: Value, old: Option<Value>) -> Vec<u8> {
+        let version = object["apiVersion"]
+            .as_str()
+            .and_then(|v| v.strip_prefix("tweetpipe.io/"))
+            .unwrap_or("v1beta1")
+            .to_string();
         serde_json::to_vec(&json!({
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
             "request": {
                 "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-                "kind": {"group": "tweetpipe.io", "version": "v1alpha1", "kind": "TweetPipeline"},
-                "resource": {"group": "tweetpipe.io", "version": "v1alpha1", "resource": "tweetpipelines"},
+                "kind": {"group": "tweetpipe.io", "version": version, "kind": "TweetPipeline"},
+                "resource": {"group": "tweetpipe.io", "version": version, "resource": "tweetpipelines"},
                 "name": "p",
                 "namespace": "ns",
                 "operation": operation,
@@ -720,6 +726,25 @@ mod tests {
             "705ab4f5-6393-11e8-b7cc-42010a800002"
         );
         assert_eq!(body["response"]["allowed"], true);
+    }
+
+    /// The deprecated version has the same schema and is judged by the same rules: admitted when
+    /// valid, denied with the same message when not.
+    #[test]
+    fn the_deprecated_version_is_judged_like_the_stored_one() {
+        for version in ["tweetpipe.io/v1alpha1", "tweetpipe.io/v1beta1"] {
+            let mut valid = object("covid lang:en");
+            valid["apiVersion"] = json!(version);
+            let verdict = judge(&review("CREATE", valid, None));
+            assert_eq!(verdict.result, "allowed", "{version}");
+            let mut invalid = object(&"a".repeat(600));
+            invalid["apiVersion"] = json!(version);
+            let verdict = judge(&review("CREATE", invalid, None));
+            let body = response(&verdict);
+            assert_eq!(body["response"]["allowed"], false, "{version}");
+            let message = body["response"]["status"]["message"].as_str().unwrap();
+            assert!(message.contains("512"), "{version}: {message}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use tracing::warn;
 
 use super::context::Context;
 use super::observe::secrets::referenced_names;
+use super::served_version;
 use super::{Shared, error_policy, reconcile};
 use crate::crd::TweetPipeline;
 use crate::kube_clients::KubeClients;
@@ -138,6 +139,11 @@ async fn run_one(
     instance: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let mut shutdown = Box::pin(shutdown);
+    tokio::select! {
+        () = served_version::wait_until_served(&client, namespace) => {}
+        () = &mut shutdown => return,
+    }
     // Watches on their own client: its read timeout outlives a watch; requests' does not.
     let (secrets, secret_changes) = secret_stream(&client, namespace);
     let (pipelines, writer) = reflector::store();

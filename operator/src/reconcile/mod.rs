@@ -25,6 +25,7 @@ pub mod events;
 pub mod finalizers;
 pub mod observe;
 pub mod schema_owner;
+pub mod served_version;
 pub mod status;
 
 use std::sync::Arc;
@@ -68,7 +69,7 @@ fn guard_key(object: &DeserializeGuard<TweetPipeline>) -> String {
 fn guard_reference(object: &DeserializeGuard<TweetPipeline>) -> ObjectReference {
     let meta = object.meta();
     ObjectReference {
-        api_version: Some("tweetpipe.io/v1alpha1".into()),
+        api_version: Some(TweetPipeline::api_version(&()).into_owned()),
         kind: Some("TweetPipeline".into()),
         name: meta.name.clone(),
         namespace: meta.namespace.clone(),

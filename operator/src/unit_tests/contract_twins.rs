@@ -4,7 +4,6 @@
 //! table, so they cannot drift apart. The API server evaluates the same CEL; kube-cel evaluates
 //! it here. And the fields the post record needs (`contract::fields`) are names X accepts.
 
-use kube::CustomResourceExt;
 use kube_cel::{CompiledSchema, compile_schema};
 use serde_json::{Value, json};
 use tweetpipe_common::contract::budget::{after_safety_margin, after_safety_margin_expression};
@@ -32,9 +31,7 @@ use tweetpipe_schema::{
 const TERRAFORM_VARIABLES: &str = include_str!("../../../terraform/modules/pipeline/variables.tf");
 
 fn schema() -> Value {
-    let crd = TweetPipeline::crd();
-    let schema = crd.spec.versions[0].schema.as_ref().unwrap();
-    serde_json::to_value(schema.open_api_v3_schema.as_ref().unwrap()).unwrap()
+    serde_json::to_value(crate::crd::storage_schema()).unwrap()
 }
 
 fn valid() -> Value {

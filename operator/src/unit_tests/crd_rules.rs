@@ -2,23 +2,13 @@
 //! kube-cel against the fixtures (the API server evaluates the same rules; see the e2e tests
 //! for OpenAPI bounds, which only the API server checks).
 
-use kube::CustomResourceExt;
+use kube::Resource;
 use serde_json::Value;
 
-use crate::crd::{TweetPipeline, crd_yaml};
+use crate::crd::{STORAGE_VERSION, TweetPipeline, crd_yaml, definition};
 
 fn schema() -> Value {
-    let crd = TweetPipeline::crd();
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::to_value(crate::crd::storage_schema()).unwrap()
 }
 
 fn fixture_json(text: &str) -> Value {
@@ -37,9 +27,68 @@ fn cel_errors(object: &Value, old: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// v1beta1 is stored; v1alpha1 stays served with the same schema (so `None` conversion loses
+/// nothing), deprecated with a warning that names the replacement.
+#[test]
+fn both_versions_are_served_with_one_schema_and_v1beta1_stored() {
+    let crd = definition();
+    let versions: Vec<(&str, bool, bool, Option<bool>)> = crd
+        .spec
+        .versions
+        .iter()
+        .map(|v| (v.name.as_str(), v.served, v.storage, v.deprecated))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("v1alpha1", true, false, Some(true)),
+            ("v1beta1", true, true, None)
+        ]
+    );
+    assert!(
+        crd.spec.conversion.is_none(),
+        "None conversion is the default"
+    );
+    let [old, new] = &crd.spec.versions[..] else {
+        panic!("two versions")
+    };
+    assert_eq!(old.schema, new.schema);
+    assert_eq!(old.subresources, new.subresources);
+    assert_eq!(
+        old.additional_printer_columns,
+        new.additional_printer_columns
+    );
+    let warning = old.deprecation_warning.as_deref().unwrap();
+    assert!(warning.contains("use tweetpipe.io/v1beta1"), "{warning}");
+    assert_eq!(
+        TweetPipeline::api_version(&()),
+        format!("tweetpipe.io/{STORAGE_VERSION}"),
+        "the operator reads and writes the stored version"
+    );
+}
+
+/// The chart's ValidatingWebhookConfiguration matches every served version exactly, so a
+/// pipeline is judged in whichever version it is sent (and before the new CRD is applied).
+#[test]
+fn the_charts_webhook_judges_every_served_version() {
+    let template = include_str!("../../../helm/tweetpipe-operator/templates/webhook.yaml");
+    let served: Vec<String> = definition()
+        .spec
+        .versions
+        .iter()
+        .filter(|v| v.served)
+        .map(|v| v.name.clone())
+        .collect();
+    let expected = format!("apiVersions: [{}]", served.join(", "));
+    assert!(
+        template.contains(&expected),
+        "templates/webhook.yaml must list {expected}"
+    );
+}
+
 #[test]
 fn crd_names_columns_and_subresources() {
-    let crd = TweetPipeline::crd();
+    let crd = definition();
     assert_eq!(
         crd.metadata.name.as_deref(),
         Some("tweetpipelines.tweetpipe.io")
@@ -49,8 +98,8 @@ fn crd_names_columns_and_subresources() {
         Some(&["tp".to_string()][..])
     );
     assert_eq!(crd.spec.scope, "Namespaced");
-    let version = &crd.spec.versions[0];
-    assert_eq!(version.name, "v1alpha1");
+    let version = &crd.spec.versions[1];
+    assert_eq!(version.name, "v1beta1");
     let subresources = version.subresources.as_ref().unwrap();
     assert!(subresources.status.is_some());
     let scale = subresources.scale.as_ref().unwrap();

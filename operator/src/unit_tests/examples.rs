@@ -2,7 +2,6 @@
 //! the secured one, the demo's and the GitOps example's) pass the CRD's CEL rules and admission under the chart's default policy,
 //! with only their own API host allowed (as the chart's `allowedApiServices` would list it).
 
-use kube::CustomResourceExt;
 use kube_cel::compile_schema;
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -42,15 +41,7 @@ fn pipelines(text: &str) -> Vec<Value> {
 
 #[test]
 fn the_example_pipelines_pass_cel_and_admission() {
-    let crd = TweetPipeline::crd();
-    let schema = serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .and_then(|s| s.open_api_v3_schema.as_ref())
-            .expect("schema"),
-    )
-    .expect("schema JSON");
+    let schema = serde_json::to_value(crate::crd::storage_schema()).expect("schema JSON");
     let compiled = compile_schema(&schema);
     for (file, text) in EXAMPLES {
         let found = pipelines(text);

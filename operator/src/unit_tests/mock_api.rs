@@ -39,7 +39,7 @@ pub const REQUEST_WAIT: Duration = Duration::from_secs(5);
 
 /// Path of the fixture pipeline (namespace `tweets`, name `covid19`).
 pub const PIPELINE_PATH: &str =
-    "/apis/tweetpipe.io/v1alpha1/namespaces/tweets/tweetpipelines/covid19";
+    "/apis/tweetpipe.io/v1beta1/namespaces/tweets/tweetpipelines/covid19";
 /// Where the recorder posts events for the fixture pipeline.
 pub const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/tweets/events";
 

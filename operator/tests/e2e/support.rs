@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt};
+use kube::{Api, Client};
 use sqlx::Connection;
 use tweetpipe_operator::crd::TweetPipeline;
 use tweetpipe_operator::labels::INSTANCE_LABEL;
@@ -38,7 +38,7 @@ pub async fn client() -> Client {
     crds.patch(
         "tweetpipelines.tweetpipe.io",
         &PatchParams::apply("tweetpipe-e2e").force(),
-        &Patch::Apply(TweetPipeline::crd()),
+        &Patch::Apply(tweetpipe_operator::crd::definition()),
     )
     .await
     .expect("installing the CRD");

@@ -208,7 +208,7 @@ resource "kubernetes_secret_v1" "kafka_admin" {
 
 resource "kubernetes_manifest" "pipeline" {
   manifest = {
-    apiVersion = "tweetpipe.io/v1alpha1"
+    apiVersion = "tweetpipe.io/v1beta1"
     kind       = "TweetPipeline"
     metadata = {
       name      = var.name
