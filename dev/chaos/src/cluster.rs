@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
@@ -28,13 +28,30 @@ pub struct Cluster {
     kubeconfig: String,
 }
 
-fn pipeline_resource() -> ApiResource {
+/// The stored version, in which the run reads and patches the pipeline.
+const STORED_VERSION: &str = "v1beta1";
+
+fn pipeline_resource(version: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
         "tweetpipe.io",
-        "v1beta1",
+        version,
         "TweetPipeline",
     ))
 }
+
+/// Where the operator's chart and images come from.
+pub struct Release<'a> {
+    /// The chart's directory.
+    pub chart: &'a str,
+    /// Tag of the images `docker.io/tweetpipe/{operator,extractor,transformer}`.
+    pub tag: &'a str,
+}
+
+/// The working tree's chart and the images `make images` builds.
+pub const CURRENT: Release<'static> = Release {
+    chart: "helm/tweetpipe-operator",
+    tag: "dev",
+};
 
 impl Cluster {
     pub fn new(client: Client, namespace: &str, kubeconfig: &Path) -> Self {
@@ -47,12 +64,25 @@ impl Cluster {
     }
 
     fn pipelines(&self) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), &self.namespace, &pipeline_resource())
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &pipeline_resource(STORED_VERSION),
+        )
     }
 
     /// `helm upgrade --install` of the operator chart, two replicas (a standby keeps the
     /// webhook answering while the leader is killed), watching only this namespace.
-    pub async fn install_operator(&self) -> Result<(), ChaosError> {
+    pub async fn install_operator(&self, release: &Release<'_>) -> Result<(), ChaosError> {
+        let operator_tag = format!("image.tag={}", release.tag);
+        let extractor = format!(
+            "workers.extractor.image=docker.io/tweetpipe/extractor:{}",
+            release.tag
+        );
+        let transformer = format!(
+            "workers.transformer.image=docker.io/tweetpipe/transformer:{}",
+            release.tag
+        );
         let instance = format!("instance={}", self.release);
         let watch = format!("watchNamespace={}", self.namespace);
         // The pipeline's baseUrl is this namespace's simulator Service (pipeline.rs); the pod IP
@@ -66,7 +96,7 @@ impl Cluster {
                 "upgrade",
                 "--install",
                 &self.release,
-                "helm/tweetpipe-operator",
+                release.chart,
                 "--namespace",
                 &self.namespace,
                 "--create-namespace",
@@ -84,13 +114,13 @@ impl Cluster {
                 "--set",
                 "image.repository=docker.io/tweetpipe/operator",
                 "--set",
-                "image.tag=dev",
+                &operator_tag,
                 "--set",
                 "image.pullPolicy=Never",
                 "--set",
-                "workers.extractor.image=docker.io/tweetpipe/extractor:dev",
+                &extractor,
                 "--set",
-                "workers.transformer.image=docker.io/tweetpipe/transformer:dev",
+                &transformer,
                 "--set",
                 "workers.pullPolicy=Never",
                 "--set",
@@ -194,11 +224,22 @@ impl Cluster {
         .await
     }
 
-    /// Creates (or re-applies) the pipeline; retried while the webhook is not yet served.
+    /// Creates (or re-applies) the pipeline in the version its `apiVersion` names; retried while
+    /// the webhook is not yet served.
     pub async fn create_pipeline(&self, manifest: &serde_json::Value) -> Result<(), ChaosError> {
         let object: DynamicObject = serde_json::from_value(manifest.clone())
             .map_err(|e| ChaosError::Invalid(format!("pipeline manifest: {e}")))?;
-        let api = self.pipelines();
+        let version = object
+            .types
+            .as_ref()
+            .and_then(|t| t.api_version.strip_prefix("tweetpipe.io/"))
+            .unwrap_or(STORED_VERSION)
+            .to_string();
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &pipeline_resource(&version),
+        );
         let mut last = String::new();
         for _ in 0..60 {
             match api
@@ -238,6 +279,86 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// The upgrade as a user does it (docs/upgrading.md): this tree's CRD first, server-side, then
+    /// `helm upgrade` to this tree's chart and images (`--wait`: the operator's pods rolled).
+    pub async fn upgrade_operator(&self) -> Result<(), ChaosError> {
+        run(
+            "kubectl",
+            &[
+                "--kubeconfig",
+                &self.kubeconfig,
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                "crds/tweetpipe.io_tweetpipelines.yaml",
+            ],
+        )
+        .await?;
+        self.install_operator(&CURRENT).await
+    }
+
+    /// The pipeline's worker images that are not `tag`: in the workloads' templates and in the
+    /// pods still running (not terminating). Empty once the workers rolled to `tag`.
+    pub async fn workers_not_on(&self, tag: &str) -> Result<Vec<String>, ChaosError> {
+        let prefix = format!("{PIPELINE}-");
+        let suffix = format!(":{tag}");
+        let mut stale = Vec::new();
+        let mut check = |owner: String, containers: &[k8s_openapi::api::core::v1::Container]| {
+            for image in containers.iter().filter_map(|c| c.image.as_deref()) {
+                if !image.ends_with(&suffix) {
+                    stale.push(format!("{owner}: {image}"));
+                }
+            }
+        };
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let sets: Api<StatefulSet> = Api::namespaced(self.client.clone(), &self.namespace);
+        let templates = deployments
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|d| {
+                (
+                    "Deployment",
+                    d.metadata.name,
+                    d.spec.and_then(|s| s.template.spec),
+                )
+            })
+            .chain(
+                sets.list(&ListParams::default())
+                    .await?
+                    .items
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            "StatefulSet",
+                            s.metadata.name,
+                            s.spec.and_then(|s| s.template.spec),
+                        )
+                    }),
+            );
+        for (kind, name, pod) in templates {
+            let name = name.unwrap_or_default();
+            if let Some(pod) = pod
+                && name.starts_with(&prefix)
+            {
+                check(format!("{kind} {name}"), &pod.containers);
+            }
+        }
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        for p in pods.list(&ListParams::default()).await?.items {
+            let name = p.metadata.name.unwrap_or_default();
+            if let Some(spec) = p.spec
+                && name.starts_with(&prefix)
+                && p.metadata.deletion_timestamp.is_none()
+            {
+                check(format!("Pod {name}"), &spec.containers);
+            }
+        }
+        Ok(stale)
     }
 
     /// The pipeline's `Ready` condition for its current generation, as (status, reason).

@@ -105,8 +105,29 @@ async fn chaos_and_verdict(
     names: &pipeline::Names,
 ) -> Result<bool, ChaosError> {
     let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    log(format!("operator chart → namespace {}", settings.namespace));
-    cluster.install_operator().await?;
+    let previous_chart = settings
+        .upgrade_from
+        .as_ref()
+        .map(|dir| dir.join("chart").display().to_string());
+    let release = match &previous_chart {
+        Some(chart) => {
+            if !std::path::Path::new(chart).join("Chart.yaml").exists() {
+                return Err(ChaosError::Invalid(format!(
+                    "CHAOS_UPGRADE_FROM: no chart at {chart}; build the previous release with dev/upgrade/previous.sh images"
+                )));
+            }
+            cluster::Release {
+                chart,
+                tag: PREVIOUS_TAG,
+            }
+        }
+        None => cluster::CURRENT,
+    };
+    log(format!(
+        "operator chart {} (images :{}) → namespace {}",
+        release.chart, release.tag, settings.namespace
+    ));
+    cluster.install_operator(&release).await?;
     cluster.put_secrets(&platform.mysql_url_pod).await?;
     // Publication runs through the chaos phase plus set-up time, then stops so the drain ends.
     let max_posts = pipeline::max_posts(settings.chaos.as_secs(), 120);
@@ -123,12 +144,16 @@ async fn chaos_and_verdict(
     log(format!(
         "simulator at {address} ({max_posts} posts to publish)"
     ));
-    let manifest = pipeline::manifest(
+    let mut manifest = pipeline::manifest(
         &settings.namespace,
         &cluster.release,
         names,
         &platform.kafka_bootstrap_pod,
     );
+    if settings.upgrade_from.is_some() {
+        // As a user of the previous release wrote it.
+        manifest["apiVersion"] = json!("tweetpipe.io/v1alpha1");
+    }
     cluster.create_pipeline(&manifest).await?;
     cluster.wait_ready(Duration::from_secs(300)).await?;
     log(format!(
@@ -136,7 +161,7 @@ async fn chaos_and_verdict(
         names.topic, names.database
     ));
 
-    let faults = run_schedule(settings, cluster, &sim).await;
+    let (faults, upgrade) = run_schedule(settings, cluster, &sim).await;
 
     log("faults stop: API faults cleared, pipeline resumed at full budget and 4 replicas");
     sim.put_faults(&json!({})).await?;
@@ -184,6 +209,7 @@ async fn chaos_and_verdict(
         checkpoints: &checkpoints,
         month: &month,
         drain: drain.map_err(|e| e.to_string()),
+        upgrade: upgrade.as_ref(),
     });
     println!("\n{}", verdict.report);
     if let Some(dir) = settings.report.parent() {
@@ -204,12 +230,53 @@ async fn chaos_and_verdict(
     Ok(verdict.failures.is_empty())
 }
 
-/// Follows the schedule; returns per kind of fault (done, skipped or failed).
+/// Tag of the previous release's images (`dev/upgrade/previous.sh images`).
+const PREVIOUS_TAG: &str = "previous";
+/// Bound on the workers' roll to the new images after the upgrade.
+const UPGRADE_ROLL_BOUND: Duration = Duration::from_secs(300);
+
+/// Upgrades the operator to this tree and waits until every worker runs its images: what was
+/// done, or why it failed.
+async fn upgrade(cluster: &Cluster) -> Result<String, String> {
+    let started = tokio::time::Instant::now();
+    cluster
+        .upgrade_operator()
+        .await
+        .map_err(|e| format!("CRD apply or helm upgrade failed: {e}"))?;
+    let operator_seconds = started.elapsed().as_secs();
+    let mut last = Vec::new();
+    while started.elapsed() < UPGRADE_ROLL_BOUND {
+        match cluster.workers_not_on(cluster::CURRENT.tag).await {
+            Ok(stale) if stale.is_empty() => {
+                return Ok(format!(
+                    "CRD applied and operator upgraded in {operator_seconds} s; every worker on :{} after {} s",
+                    cluster::CURRENT.tag,
+                    started.elapsed().as_secs()
+                ));
+            }
+            Ok(stale) => last = stale,
+            Err(e) => last = vec![format!("listing the workers failed: {e}")],
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    Err(format!(
+        "workers still not on :{} {} s after the upgrade: {}",
+        cluster::CURRENT.tag,
+        UPGRADE_ROLL_BOUND.as_secs(),
+        last.join("; ")
+    ))
+}
+
+/// Follows the schedule, with the upgrade halfway when the run starts from the previous
+/// release; returns per kind of fault (done, skipped or failed), and the upgrade's outcome.
 async fn run_schedule(
     settings: &Settings,
     cluster: &Cluster,
     sim: &Simulator,
-) -> BTreeMap<&'static str, (u32, u32)> {
+) -> (
+    BTreeMap<&'static str, (u32, u32)>,
+    Option<Result<String, String>>,
+) {
     let steps = schedule::draw(settings.seed, settings.chaos);
     log(format!(
         "{} steps over {} s",
@@ -220,7 +287,27 @@ async fn run_schedule(
     let mut pods_rng = StdRng::seed_from_u64(settings.seed ^ 0x5eed_5eed);
     let start = tokio::time::Instant::now();
     let mut counts: BTreeMap<&'static str, (u32, u32)> = BTreeMap::new();
+    let halfway = settings.chaos / 2;
+    let mut pending_upgrade = settings.upgrade_from.is_some();
+    let mut upgraded = None;
+    let upgrade_now = || async {
+        tokio::time::sleep_until(start + halfway).await;
+        log(format!(
+            "t+{:>4}s upgrade: this tree's CRD, then helm upgrade to its chart and images",
+            halfway.as_secs()
+        ));
+        let outcome = upgrade(cluster).await;
+        match &outcome {
+            Ok(detail) => log(format!("upgrade: {detail}")),
+            Err(why) => log(format!("upgrade FAILED: {why}")),
+        }
+        outcome
+    };
     for Step { at, action } in steps {
+        if pending_upgrade && at >= halfway {
+            pending_upgrade = false;
+            upgraded = Some(upgrade_now().await);
+        }
         tokio::time::sleep_until(start + at).await;
         let outcome = perform(settings, cluster, sim, &action, &mut pods_rng).await;
         let entry = counts.entry(action.kind()).or_default();
@@ -247,8 +334,11 @@ async fn run_schedule(
             }
         }
     }
+    if pending_upgrade {
+        upgraded = Some(upgrade_now().await);
+    }
     tokio::time::sleep_until(start + settings.chaos).await;
-    counts
+    (counts, upgraded)
 }
 
 /// Carries out one step: `Some(what was done)`, or `None` when skipped.

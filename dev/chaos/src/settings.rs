@@ -22,6 +22,10 @@ pub struct Settings {
     pub namespace: String,
     /// `CHAOS_REPORT` (default `target/chaos/report.md`).
     pub report: PathBuf,
+    /// `CHAOS_UPGRADE_FROM`: the previous release's directory (`dev/upgrade/previous.sh dir`:
+    /// its `chart/`, images tagged `previous`). The run starts on it, creates the pipeline as
+    /// `v1alpha1`, and upgrades to this tree halfway through the faults.
+    pub upgrade_from: Option<PathBuf>,
 }
 
 impl Settings {
@@ -48,6 +52,10 @@ impl Settings {
             report: std::env::var("CHAOS_REPORT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| PathBuf::from("target/chaos/report.md")),
+            upgrade_from: std::env::var("CHAOS_UPGRADE_FROM")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from),
         })
     }
 }

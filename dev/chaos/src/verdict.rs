@@ -32,6 +32,9 @@ pub struct Observed<'a> {
     pub month: &'a str,
     /// How the drain ended: seconds it took, or why it did not finish.
     pub drain: Result<u64, String>,
+    /// The upgrade from the previous release, when the run made one: what was done, or why it
+    /// failed.
+    pub upgrade: Option<&'a Result<String, String>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -188,6 +191,9 @@ pub fn judge(o: &Observed<'_>) -> Verdict {
     if let Err(why) = &o.drain {
         failures.push(format!("drain: {why}"));
     }
+    if let Some(Err(why)) = o.upgrade {
+        failures.push(format!("upgrade: {why}"));
+    }
     let report = render(o, &queries, rate_limited, &failures);
     Verdict {
         queries,
@@ -227,6 +233,16 @@ fn render(
             Err(why) => format!("NOT done: {why}"),
         }
     );
+    if let Some(upgrade) = o.upgrade {
+        let _ = writeln!(
+            r,
+            "- upgrade from the previous release halfway through: {}",
+            match upgrade {
+                Ok(detail) => detail.clone(),
+                Err(why) => format!("FAILED: {why}"),
+            }
+        );
+    }
     let _ = writeln!(
         r,
         "- verdict: **{}**\n",
@@ -420,6 +436,7 @@ mod tests {
             checkpoints: &f.checkpoints,
             month: "2026-12",
             drain: Ok(12),
+            upgrade: None,
         })
     }
 
@@ -488,6 +505,31 @@ mod tests {
         assert_eq!(v.failures, vec!["drain: lag 5".to_string()]);
     }
 
+    #[test]
+    fn a_failed_upgrade_fails_and_a_done_one_is_reported() {
+        let f = healthy();
+        let failed = Err("workers still not on :dev".to_string());
+        let v = judge(&Observed {
+            upgrade: Some(&failed),
+            ..observed(&f)
+        });
+        assert_eq!(
+            v.failures,
+            vec!["upgrade: workers still not on :dev".to_string()]
+        );
+        assert!(v.report.contains("FAILED: workers still not on :dev"));
+        let done = Ok("every worker on :dev after 40 s".to_string());
+        let v = judge(&Observed {
+            upgrade: Some(&done),
+            ..observed(&f)
+        });
+        assert!(v.failures.is_empty(), "{:?}", v.failures);
+        assert!(
+            v.report
+                .contains("halfway through: every worker on :dev after 40 s")
+        );
+    }
+
     fn observed(f: &Fixture) -> Observed<'_> {
         Observed {
             seed: 1,
@@ -505,6 +547,7 @@ mod tests {
             checkpoints: &f.checkpoints,
             month: "2026-12",
             drain: Ok(1),
+            upgrade: None,
         }
     }
 }
