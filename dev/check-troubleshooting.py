@@ -17,7 +17,7 @@ before its first `#[cfg(test)]`):
 2. Anywhere in operator/src: the reason argument of `Check::failed(…)`,
    `EventSpec::new(<severity>, …)` and `condition(<type>, <status>, …)`, whether a literal or a
    constant (resolved through every `const NAME: &str = "…"` of the scanned files).
-3. In workers/common/src and workers/schema/src (crates whose reasons the operator passes on,
+3. In shared/common/src and shared/schema/src (crates whose reasons the operator passes on,
    e.g. `KafkaConnectionError::kind`, `TlsFailure::reason`): the CamelCase literals returned by
    `fn reason(&self) -> &'static str` and `fn kind(&self) -> &'static str`.
 4. capReason: the literals of `CapReason::as_str` in decide/scaling.rs must each be a row of the
@@ -39,7 +39,7 @@ OPERATOR = ROOT / "operator" / "src"
 SWEPT = [OPERATOR / "decide", OPERATOR / "reconcile"]
 CAP_REASONS = OPERATOR / "decide" / "scaling.rs"
 CONDITIONS = OPERATOR / "decide" / "conditions.rs"
-WORKER_CRATES = [ROOT / "workers" / "common" / "src", ROOT / "workers" / "schema" / "src"]
+WORKER_CRATES = [ROOT / "shared" / "common" / "src", ROOT / "shared" / "schema" / "src"]
 
 # CamelCase literals of the swept code that are not reasons.
 NOT_REASONS = {

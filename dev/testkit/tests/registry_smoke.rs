@@ -8,7 +8,7 @@ use tweetpipe_testkit::names::random_hex;
 use tweetpipe_testkit::platform;
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
-const POST_V1: &str = include_str!("../../../workers/common/schema/post.v1.avsc");
+const POST_V1: &str = include_str!("../../../shared/common/schema/post.v1.avsc");
 
 struct Registry {
     http: reqwest::Client,

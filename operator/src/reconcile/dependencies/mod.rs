@@ -5,6 +5,7 @@
 
 pub mod incremental_configs;
 pub mod kafka;
+pub mod kafka_error;
 pub mod mysql;
 pub mod registry;
 pub mod topic_owner;

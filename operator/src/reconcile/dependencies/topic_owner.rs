@@ -11,7 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::kafka::{KafkaCheckError, topic_failure};
+use super::kafka_error::{KafkaCheckError, topic_failure};
 use crate::decide::topic_owner::{OWNER_KEY, TopicOwner, owner_of};
 use crate::reconcile::clients::{KafkaClients, retire};
 

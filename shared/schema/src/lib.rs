@@ -1,6 +1,6 @@
 //! tweetpipe's MySQL schema contract, in one place:
 //!
-//! - [`MIGRATOR`]: the tables, as versioned sqlx migrations (`workers/schema/migrations/`).
+//! - [`MIGRATOR`]: the tables, as versioned sqlx migrations (`shared/schema/migrations/`).
 //! - [`version`]: which version a database is at ([`schema_version`]), which one this build
 //!   needs ([`required_version`]), and the read-only check a transformer makes before it writes
 //!   ([`check_migrated`]).
@@ -33,7 +33,7 @@ pub use ownership::{Claim, Owner, Release, claim_database, release_database};
 pub use tls::{TlsFailure, tls_failure};
 pub use version::{check_migrated, required_version, schema_version};
 
-/// The MySQL schema as versioned migrations (`workers/schema/migrations/`). Running it
+/// The MySQL schema as versioned migrations (`shared/schema/migrations/`). Running it
 /// twice is a no-op: sqlx records applied versions in `_sqlx_migrations` and serialises
 /// concurrent runs with an advisory lock.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -39,7 +39,7 @@ pub enum CodecError {
     #[error("record of {0} bytes is too short for its framing header")]
     Truncated(usize),
     #[error(
-        "writer schema fingerprint {0} matches none of the schemas in workers/common/schema/; was it written by a newer tweetpipe whose schema is not released here?"
+        "writer schema fingerprint {0} matches none of the schemas in shared/common/schema/; was it written by a newer tweetpipe whose schema is not released here?"
     )]
     UnknownFingerprint(String),
     #[error(
@@ -220,7 +220,7 @@ pub fn split_framing(bytes: &[u8]) -> Result<Framing<'_>, CodecError> {
     }
 }
 
-/// The schemas in `workers/common/schema/`, parsed once.
+/// The schemas in `shared/common/schema/`, parsed once.
 ///
 /// # Panics
 /// If an embedded schema does not parse: a build defect, caught by this crate's tests.
