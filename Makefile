@@ -43,6 +43,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) fmt cargo fmt --all --check
 	@$(STAGE) shellcheck $(MAKE) --no-print-directory shellcheck
 	@$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+	@$(STAGE) layering bash dev/check-layering.sh
 	@$(STAGE) previous-release bash dev/upgrade/previous.sh build
 	@$(STAGE) build cargo test --workspace --locked --no-run
 	@$(STAGE) build-bins cargo build --workspace --bins --locked

@@ -338,7 +338,7 @@ def render(crd):
         " `dev/check-crd-drift.sh` (make crd-check) fails when it is stale. -->",
         "",
         "Generated from the CRD (`crds/tweetpipe.io_tweetpipelines.yaml`, itself generated from"
-        " `operator/src/crd.rs`) by `python3 dev/apiref.py`; `make crd-check` fails when this page"
+        " `operator/core/src/crd.rs`) by `python3 dev/apiref.py`; `make crd-check` fails when this page"
         " differs. Besides these schema bounds and CEL rules, the operator's admission webhook"
         " refuses more (X query grammar, allowed API and registry hosts, worker images, the"
         " administrator's Kafka maxima): see [operator.md](../operator.md#the-api-tweetpipeiov1beta1-kind-tweetpipeline-short-name-tp)"

@@ -23,7 +23,7 @@ fi
 status=0
 for target in "${targets[@]}"; do
   if ! diff -u "$target" "$generated" > /dev/null 2>&1; then
-    echo "CRD drift: $target differs from the Rust types (operator/src/crd.rs)." >&2
+    echo "CRD drift: $target differs from the Rust types (operator/core/src/crd.rs)." >&2
     diff -u "$target" "$generated" | head -40 >&2 || true
     echo "Run: dev/check-crd-drift.sh --write" >&2
     status=1

@@ -10,11 +10,11 @@ them all), so they are found in the source by these rules, on non-test code (a f
 before its first `#[cfg(test)]`):
 
 1. Sweep: every string literal that is one CamelCase word (`"[A-Z][a-z0-9]+([A-Z][A-Za-z0-9]*)*"`,
-   e.g. "KafkaUnreachable", "Running") in operator/src/decide/ and operator/src/reconcile/,
+   e.g. "KafkaUnreachable", "Running") in operator/core/src/decide/ and operator/src/reconcile/,
    where conditions, events and reconcile errors are decided. Condition *types* (the constants
    of `pub mod types` in decide/conditions.rs) and the words in NOT_REASONS are not reasons;
    decide/scaling.rs holds the capReason values instead (rule 4).
-2. Anywhere in operator/src: the reason argument of `Check::failed(…)`,
+2. Anywhere in operator/src and operator/core/src: the reason argument of `Check::failed(…)`,
    `EventSpec::new(<severity>, …)` and `condition(<type>, <status>, …)`, whether a literal or a
    constant (resolved through every `const NAME: &str = "…"` of the scanned files).
 3. In shared/common/src and shared/schema/src (crates whose reasons the operator passes on,
@@ -36,9 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "troubleshooting.md"
 OPERATOR = ROOT / "operator" / "src"
-SWEPT = [OPERATOR / "decide", OPERATOR / "reconcile"]
-CAP_REASONS = OPERATOR / "decide" / "scaling.rs"
-CONDITIONS = OPERATOR / "decide" / "conditions.rs"
+CORE = ROOT / "operator" / "core" / "src"
+SWEPT = [CORE / "decide", OPERATOR / "reconcile"]
+CAP_REASONS = CORE / "decide" / "scaling.rs"
+CONDITIONS = CORE / "decide" / "conditions.rs"
 WORKER_CRATES = [ROOT / "shared" / "common" / "src", ROOT / "shared" / "schema" / "src"]
 
 # CamelCase literals of the swept code that are not reasons.
@@ -74,8 +75,16 @@ def non_test(path):
     return text if cut < 0 else text[:cut]
 
 
+# Files compiled for tests only (declared under `#[cfg(test)]` beside the modules they test).
+TEST_ONLY = {CORE / "admission" / "contract_twins.rs", CORE / "admission" / "examples.rs", CORE / "fixtures.rs"}
+
+
 def rust_files(directory):
-    return sorted(p for p in directory.rglob("*.rs") if "unit_tests" not in p.parts)
+    return sorted(
+        p
+        for p in directory.rglob("*.rs")
+        if "unit_tests" not in p.parts and p.name != "tests.rs" and p not in TEST_ONLY
+    )
 
 
 def body(text, start):
@@ -101,7 +110,7 @@ def module_constants(text, module):
 def found_reasons():
     """reason -> set of 'file:line' where it is set."""
     found = defaultdict(set)
-    sources = {p: non_test(p) for p in rust_files(OPERATOR)}
+    sources = {p: non_test(p) for root in (OPERATOR, CORE) for p in rust_files(root)}
     constants = {}
     for text in sources.values():
         constants.update(dict(CONST.findall(text)))
@@ -154,7 +163,7 @@ def main():
         for reason in sorted(found):
             print(f"{reason}\t{', '.join(sorted(found[reason]))}")
         for cap in cap_reasons():
-            print(f"{cap}\tcapReason (operator/src/decide/scaling.rs)")
+            print(f"{cap}\tcapReason (operator/core/src/decide/scaling.rs)")
         return 0
     page = PAGE.read_text(encoding="utf-8")
     headings = set(HEADING.findall(page))

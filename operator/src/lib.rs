@@ -5,16 +5,14 @@
 //! [`build`] are pure and unit-tested with fixtures.
 
 pub mod admission;
-pub mod api_hosts;
-pub mod build;
-pub mod crd;
-pub mod decide;
 pub mod kube_clients;
-pub mod labels;
 pub mod metrics;
-pub mod policy;
 pub mod reconcile;
 pub mod settings;
+
+// The pure core lives in its own crate (no client, no Kafka, no MySQL); re-exported so that
+// `crate::crd`, `crate::decide` and the rest read the same from both sides.
+pub use tweetpipe_operator_core::{api_hosts, build, crd, decide, labels, policy};
 
 #[cfg(test)]
 mod unit_tests;

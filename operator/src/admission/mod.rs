@@ -3,5 +3,6 @@
 //! serves `POST /validate` over HTTPS.
 
 pub mod certs;
-pub mod rules;
 pub mod server;
+
+pub use tweetpipe_operator_core::admission::rules;

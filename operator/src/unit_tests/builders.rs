@@ -6,7 +6,6 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
-use super::support::{pipeline, pipeline_with};
 use crate::build::topics::{self, TopicSpec};
 use crate::build::worker_config;
 use crate::build::workloads::{self, WorkerDefaults};
@@ -17,6 +16,7 @@ use crate::reconcile::backoff;
 use crate::reconcile::dependencies::mysql::{self, DesiredAccount};
 use crate::reconcile::observe::secrets::{self, Missing, SecretString};
 use crate::settings;
+use tweetpipe_operator_core::fixtures::{pipeline, pipeline_with};
 
 fn defaults() -> WorkerDefaults {
     WorkerDefaults {

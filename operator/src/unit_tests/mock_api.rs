@@ -26,13 +26,13 @@ use tokio::task::JoinHandle;
 use tower_test::mock::{Handle, SendResponse};
 use tweetpipe_schema::{Claim, Owner, Release};
 
-use super::support::pipeline;
 use crate::crd::{DeletionPolicy, FINALIZER, TweetPipeline, TweetPipelineStatus};
 use crate::reconcile::Shared;
 use crate::reconcile::context::Context;
 use crate::reconcile::dependencies::mysql::{
     AccountError, ClaimError, DesiredAccount, SchemaOwner,
 };
+use tweetpipe_operator_core::fixtures::pipeline;
 
 /// How long the verifier waits for any one request (the whole reconcile takes milliseconds).
 pub const REQUEST_WAIT: Duration = Duration::from_secs(5);

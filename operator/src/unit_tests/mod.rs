@@ -1,11 +1,8 @@
-//! Unit tests of the pure parts (decide, build, CRD rules, settings), with fixtures from
-//! `operator/fixtures/`; and of one reconcile's I/O against a mock API server (`reconcile_io`).
+//! Unit tests that need the operator's I/O layer: the builders of the objects and accounts the
+//! reconcile applies (`builders`), and one reconcile's I/O against a mock API server
+//! (`reconcile_io`, `mock_api`). The pure core's tests live beside their modules in
+//! `operator/core`.
 
 mod builders;
-mod contract_twins;
-mod crd_rules;
-mod decisions;
-mod examples;
 mod mock_api;
 mod reconcile_io;
-mod support;

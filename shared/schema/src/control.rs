@@ -10,7 +10,7 @@ use sqlx::{Executor, Row};
 use crate::SchemaError;
 
 /// Name of the control database (created if missing, with the administrative account).
-pub const CONTROL_DATABASE: &str = "tweetpipe_control";
+pub use tweetpipe_common::contract::databases::CONTROL_DATABASE;
 
 /// Named lock that serialises account changes between operator replicas or versions.
 const LOCK: &str = "tweetpipe_control.accounts";

@@ -2,35 +2,10 @@
 //! validated to a safe alphabet, and the password quoted as a string literal.
 
 use crate::SchemaError;
-use crate::control::CONTROL_DATABASE;
 
-/// Schemas no pipeline may use as its database: the server's own (a pipeline's writer would get
-/// DML on the grant tables) and tweetpipe's ownership ledger (its writer could rewrite who owns
-/// what, and `deletionPolicy: Delete` would drop it). Compared case-insensitively. The CRD's CEL
-/// rule, the admission webhook and [`check_database`] all read this one list.
-pub const RESERVED_DATABASES: [&str; 5] = [
-    "mysql",
-    "information_schema",
-    "performance_schema",
-    "sys",
-    CONTROL_DATABASE,
-];
-
-/// The characters that are wildcards in a database-level GRANT's database name.
-pub const GRANT_WILDCARDS: [char; 2] = ['_', '%'];
-
-/// Whether `database` is one of [`RESERVED_DATABASES`], in any case.
-pub fn is_reserved_database(database: &str) -> bool {
-    RESERVED_DATABASES
-        .iter()
-        .any(|reserved| reserved.eq_ignore_ascii_case(database))
-}
-
-/// Whether `database` is made only of [`GRANT_WILDCARDS`] (`_____`): escaped grants would be
-/// safe, but such a name is a probe for unescaped ones, never a real pipeline's database.
-pub fn is_wildcard_only(database: &str) -> bool {
-    !database.is_empty() && database.chars().all(|c| GRANT_WILDCARDS.contains(&c))
-}
+pub use tweetpipe_common::contract::databases::{
+    GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only,
+};
 
 /// `database` as the database part of a GRANT or REVOKE: `_` and `%` escaped, so that
 /// `acme_prod` grants on `acme_prod` only, not on `acme-prod` or `acmeXprod`. It is also how

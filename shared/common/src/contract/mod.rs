@@ -9,6 +9,7 @@
 //!   `<topic>.dlq`) and the limits they put on the posts topic's name.
 //! - [`budget`]: the safety margin held back from every budget.
 //! - [`fields`]: the X API fields and expansions the Avro post record needs.
+//! - [`databases`]: the MySQL databases no pipeline may use.
 //! - [`names`]: pipeline id, consumer group and transactional id naming.
 //! - [`paths`]: where worker pods find their mounted config and secret files.
 //!
@@ -17,6 +18,7 @@
 
 pub mod budget;
 pub mod checkpoint;
+pub mod databases;
 pub mod extractor;
 pub mod fields;
 pub mod kafka;

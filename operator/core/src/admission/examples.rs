@@ -14,19 +14,19 @@ use crate::policy::Policy;
 const EXAMPLES: [(&str, &str); 4] = [
     (
         "examples/quickstart/pipeline.yaml",
-        include_str!("../../../examples/quickstart/pipeline.yaml"),
+        include_str!("../../../../examples/quickstart/pipeline.yaml"),
     ),
     (
         "examples/secured/pipeline.yaml",
-        include_str!("../../../examples/secured/pipeline.yaml"),
+        include_str!("../../../../examples/secured/pipeline.yaml"),
     ),
     (
         "examples/covid19.yaml",
-        include_str!("../../../examples/covid19.yaml"),
+        include_str!("../../../../examples/covid19.yaml"),
     ),
     (
         "examples/gitops/pipelines/trends.yaml",
-        include_str!("../../../examples/gitops/pipelines/trends.yaml"),
+        include_str!("../../../../examples/gitops/pipelines/trends.yaml"),
     ),
 ];
 

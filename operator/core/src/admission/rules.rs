@@ -480,7 +480,7 @@ fn check_topic(topic: &str, out: &mut Vec<Refusal>) {
             "kafka.topic cannot be '.' or '..': Kafka forbids those names",
         ));
     }
-    // Twins of the CRD's CEL rules, from the same constants (unit_tests::contract_twins).
+    // Twins of the CRD's CEL rules, from the same constants (admission::contract_twins).
     if topic.len() > MAX_POST_TOPIC_CHARS {
         out.push(Refusal::new(field, topic_length_message()));
     }
@@ -501,13 +501,13 @@ fn check_mysql(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
         ));
     }
     // The schema crate's list and test: it refuses these too, before any statement.
-    if tweetpipe_schema::is_reserved_database(&mysql.database) {
+    if tweetpipe_common::contract::databases::is_reserved_database(&mysql.database) {
         out.push(Refusal::new(
             "spec.mysql.database",
             reserved_database_message(),
         ));
     }
-    if tweetpipe_schema::is_wildcard_only(&mysql.database) {
+    if tweetpipe_common::contract::databases::is_wildcard_only(&mysql.database) {
         out.push(Refusal::new(
             "spec.mysql.database",
             WILDCARD_DATABASE_MESSAGE,
@@ -622,7 +622,7 @@ fn is_dns_label(name: &str) -> bool {
 }
 
 /// DNS-1123 label (may start with a digit), without the length bound.
-pub(crate) fn is_dns_label_with_digits(name: &str) -> bool {
+pub fn is_dns_label_with_digits(name: &str) -> bool {
     let lower_alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     name.starts_with(lower_alnum)
         && name.ends_with(lower_alnum)
@@ -783,7 +783,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn pipeline() -> TweetPipeline {
-        serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).expect("fixture parses")
+        serde_yaml::from_str(include_str!("../../../fixtures/pipeline.yaml"))
+            .expect("fixture parses")
     }
 
     /// The X API, the fixture's simulator Service and the near misses' proxy.

@@ -1,8 +1,9 @@
-//! Fixtures shared by the unit tests.
+//! The valid example pipeline (`operator/fixtures/pipeline.yaml`), for tests here and in the
+//! operator (feature `fixtures`).
 
 use crate::crd::TweetPipeline;
 
-/// The valid example pipeline (`operator/fixtures/pipeline.yaml`).
+/// The valid example pipeline.
 pub fn pipeline() -> TweetPipeline {
     serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).expect("fixture parses")
 }

@@ -17,7 +17,7 @@ fn fixture_json(text: &str) -> Value {
 }
 
 fn valid() -> Value {
-    fixture_json(include_str!("../../fixtures/pipeline.yaml"))
+    fixture_json(include_str!("../../../fixtures/pipeline.yaml"))
 }
 
 fn cel_errors(object: &Value, old: Option<&Value>) -> Vec<String> {
@@ -71,7 +71,7 @@ fn both_versions_are_served_with_one_schema_and_v1beta1_stored() {
 /// pipeline is judged in whichever version it is sent (and before the new CRD is applied).
 #[test]
 fn the_charts_webhook_judges_every_served_version() {
-    let template = include_str!("../../../helm/tweetpipe-operator/templates/webhook.yaml");
+    let template = include_str!("../../../../helm/tweetpipe-operator/templates/webhook.yaml");
     let served: Vec<String> = definition()
         .spec
         .versions
@@ -131,7 +131,7 @@ fn crd_names_columns_and_subresources() {
 
 #[test]
 fn checked_in_crd_matches_the_types() {
-    let checked_in = include_str!("../../../crds/tweetpipe.io_tweetpipelines.yaml");
+    let checked_in = include_str!("../../../../crds/tweetpipe.io_tweetpipelines.yaml");
     assert_eq!(
         checked_in,
         crd_yaml().unwrap(),
@@ -150,33 +150,33 @@ fn valid_fixture_passes_every_rule() {
 fn invalid_fixtures_fail_the_cel_rules_with_their_message() {
     // The fixtures whose expected message is a CEL rule's; the others are OpenAPI bounds.
     let fixtures = [
-        include_str!("../../fixtures/invalid/03-duplicate-query-names.yaml"),
-        include_str!("../../fixtures/invalid/04-duplicate-tokens.yaml"),
-        include_str!("../../fixtures/invalid/05-blank-query.yaml"),
-        include_str!("../../fixtures/invalid/07-bad-base-url.yaml"),
-        include_str!("../../fixtures/invalid/10-min-share-above-limit.yaml"),
-        include_str!("../../fixtures/invalid/12-bad-bootstrap.yaml"),
-        include_str!("../../fixtures/invalid/13-reserved-topic-suffix.yaml"),
-        include_str!("../../fixtures/invalid/16-transformer-min-above-max.yaml"),
-        include_str!("../../fixtures/invalid/17-system-database.yaml"),
-        include_str!("../../fixtures/invalid/19-root-reporting-user.yaml"),
-        include_str!("../../fixtures/invalid/20-plain-sasl-without-tls.yaml"),
-        include_str!("../../fixtures/invalid/23-name-too-long.yaml"),
-        include_str!("../../fixtures/invalid/06-bad-query-name.yaml"),
-        include_str!("../../fixtures/invalid/14-bad-topic-chars.yaml"),
-        include_str!("../../fixtures/invalid/24-name-not-dns-label.yaml"),
-        include_str!("../../fixtures/invalid/25-base-url-with-endpoint.yaml"),
-        include_str!("../../fixtures/invalid/26-topic-dot-dot.yaml"),
-        include_str!("../../fixtures/invalid/27-topic-too-long.yaml"),
-        include_str!("../../fixtures/invalid/28-bootstrap-port-out-of-range.yaml"),
-        include_str!("../../fixtures/invalid/30-min-share-above-margin.yaml"),
-        include_str!("../../fixtures/invalid/31-cpu-not-a-quantity.yaml"),
-        include_str!("../../fixtures/invalid/32-bad-image.yaml"),
-        include_str!("../../fixtures/invalid/33-unicode-blank-query.yaml"),
-        include_str!("../../fixtures/invalid/34-request-above-limit.yaml"),
-        include_str!("../../fixtures/invalid/35-slots-topic-suffix.yaml"),
-        include_str!("../../fixtures/invalid/36-wildcard-database.yaml"),
-        include_str!("../../fixtures/invalid/37-control-database.yaml"),
+        include_str!("../../../fixtures/invalid/03-duplicate-query-names.yaml"),
+        include_str!("../../../fixtures/invalid/04-duplicate-tokens.yaml"),
+        include_str!("../../../fixtures/invalid/05-blank-query.yaml"),
+        include_str!("../../../fixtures/invalid/07-bad-base-url.yaml"),
+        include_str!("../../../fixtures/invalid/10-min-share-above-limit.yaml"),
+        include_str!("../../../fixtures/invalid/12-bad-bootstrap.yaml"),
+        include_str!("../../../fixtures/invalid/13-reserved-topic-suffix.yaml"),
+        include_str!("../../../fixtures/invalid/16-transformer-min-above-max.yaml"),
+        include_str!("../../../fixtures/invalid/17-system-database.yaml"),
+        include_str!("../../../fixtures/invalid/19-root-reporting-user.yaml"),
+        include_str!("../../../fixtures/invalid/20-plain-sasl-without-tls.yaml"),
+        include_str!("../../../fixtures/invalid/23-name-too-long.yaml"),
+        include_str!("../../../fixtures/invalid/06-bad-query-name.yaml"),
+        include_str!("../../../fixtures/invalid/14-bad-topic-chars.yaml"),
+        include_str!("../../../fixtures/invalid/24-name-not-dns-label.yaml"),
+        include_str!("../../../fixtures/invalid/25-base-url-with-endpoint.yaml"),
+        include_str!("../../../fixtures/invalid/26-topic-dot-dot.yaml"),
+        include_str!("../../../fixtures/invalid/27-topic-too-long.yaml"),
+        include_str!("../../../fixtures/invalid/28-bootstrap-port-out-of-range.yaml"),
+        include_str!("../../../fixtures/invalid/30-min-share-above-margin.yaml"),
+        include_str!("../../../fixtures/invalid/31-cpu-not-a-quantity.yaml"),
+        include_str!("../../../fixtures/invalid/32-bad-image.yaml"),
+        include_str!("../../../fixtures/invalid/33-unicode-blank-query.yaml"),
+        include_str!("../../../fixtures/invalid/34-request-above-limit.yaml"),
+        include_str!("../../../fixtures/invalid/35-slots-topic-suffix.yaml"),
+        include_str!("../../../fixtures/invalid/36-wildcard-database.yaml"),
+        include_str!("../../../fixtures/invalid/37-control-database.yaml"),
     ];
     for text in fixtures {
         let expect = text
@@ -445,7 +445,7 @@ fn no_schema_pattern_and_no_message_quotes_a_regex() {
 
 #[test]
 fn every_invalid_fixture_states_what_it_expects() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/invalid");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/invalid");
     let mut count = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();

@@ -3,12 +3,12 @@
 
 use chrono::{TimeZone, Utc};
 
-use super::support::{pipeline, pipeline_with};
 use crate::decide::conditions::{self, Check, Facts, SchemaState};
 use crate::decide::monthly::{self, MonthlyState};
 use crate::decide::plan::{self, Checkpoint, Observed, StopReason};
 use crate::decide::scaling::{self, CapReason, ScalingInput};
 use crate::decide::transformer::{self, TransformerBound, TransformerInput};
+use crate::fixtures::{pipeline, pipeline_with};
 
 fn input(
     tokens: u32,

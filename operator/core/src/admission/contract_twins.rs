@@ -23,12 +23,13 @@ use crate::crd::{
     reserved_database_message, reserved_topic_suffix_message, topic_length_message,
 };
 use crate::policy::Policy;
-use tweetpipe_schema::{
+use tweetpipe_common::contract::databases::{
     GRANT_WILDCARDS, RESERVED_DATABASES, is_reserved_database, is_wildcard_only,
 };
 
 /// The Terraform module's copy of the CRD rules.
-const TERRAFORM_VARIABLES: &str = include_str!("../../../terraform/modules/pipeline/variables.tf");
+const TERRAFORM_VARIABLES: &str =
+    include_str!("../../../../terraform/modules/pipeline/variables.tf");
 
 fn schema() -> Value {
     serde_json::to_value(crate::crd::storage_schema()).unwrap()
@@ -36,7 +37,7 @@ fn schema() -> Value {
 
 fn valid() -> Value {
     let yaml: serde_yaml::Value =
-        serde_yaml::from_str(include_str!("../../fixtures/pipeline.yaml")).unwrap();
+        serde_yaml::from_str(include_str!("../../../fixtures/pipeline.yaml")).unwrap();
     serde_json::to_value(yaml).unwrap()
 }
 
@@ -376,7 +377,7 @@ fn worker_bounds_are_the_crds_and_terraforms() {
     );
 
     // What the CRD's largest batch becomes in the transformer's config, the transformer accepts.
-    let largest = crate::unit_tests::support::pipeline_with(|tp| {
+    let largest = crate::fixtures::pipeline_with(|tp| {
         tp.spec.transformer.batch_size = BATCH_SIZE_MAX;
     });
     crate::build::worker_config::transformer_config(&largest)

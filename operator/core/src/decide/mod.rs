@@ -8,3 +8,6 @@ pub mod plan;
 pub mod scaling;
 pub mod topic_owner;
 pub mod transformer;
+
+#[cfg(test)]
+mod tests;
