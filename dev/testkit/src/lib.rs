@@ -10,6 +10,7 @@
 //! - [`telemetry`]: the workers' telemetry, installed once per test binary.
 //! - [`kafka`]: clients and topics on the platform's (or a test's own) Kafka.
 //! - [`secure_kafka`]: a broker of a test's own with a SASL_SSL (SCRAM-SHA-512) listener.
+//! - [`private_kafka`]: a plaintext broker of a test's own, to stop and restart.
 //! - [`records`]: posts on the post topic as the extractor writes them: produce, read, compare.
 //! - [`registry`]: the platform's schema registry: subjects, compatibility, cleanup.
 //! - [`checkpoints`]: the extractor's compacted checkpoint topic.
@@ -34,6 +35,7 @@ pub mod names;
 pub mod observability;
 pub mod platform;
 pub mod ports;
+pub mod private_kafka;
 pub mod private_mysql;
 pub mod process;
 pub mod records;
