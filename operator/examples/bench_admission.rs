@@ -52,8 +52,8 @@ fn review(pipeline: &Value) -> Vec<u8> {
         "kind": "AdmissionReview",
         "request": {
             "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "tweetpipe.io", "version": "v1alpha1", "kind": "TweetPipeline"},
-            "resource": {"group": "tweetpipe.io", "version": "v1alpha1", "resource": "tweetpipelines"},
+            "kind": {"group": "tweetpipe.io", "version": "v1beta1", "kind": "TweetPipeline"},
+            "resource": {"group": "tweetpipe.io", "version": "v1beta1", "resource": "tweetpipelines"},
             "name": "bench",
             "namespace": "bench",
             "operation": "CREATE",

@@ -36,7 +36,7 @@ async fn invalid_manifests_are_refused_at_apply_time_with_clear_messages() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "invalid").await;
     let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("tweetpipe.io", "v1alpha1", "TweetPipeline"),
+        &GroupVersionKind::gvk("tweetpipe.io", "v1beta1", "TweetPipeline"),
         "tweetpipelines",
     );
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns.name, &resource);
