@@ -11,6 +11,10 @@ use super::dependencies::mysql::{AccountError, ClaimError, DesiredAccount, Schem
 pub struct PipelineSchema;
 
 impl SchemaOwner for PipelineSchema {
+    fn connect<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move { pool.acquire().await.map(drop) })
+    }
+
     fn migrate<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             tweetpipe_schema::migrate(pool)

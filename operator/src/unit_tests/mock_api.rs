@@ -129,6 +129,12 @@ impl UnreachableSchema {
 }
 
 impl SchemaOwner for UnreachableSchema {
+    fn connect<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let _ = self.called::<()>("connect");
+            Err(sqlx::Error::PoolTimedOut)
+        })
+    }
     fn migrate<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.called("migrate") })
     }

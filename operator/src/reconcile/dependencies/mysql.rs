@@ -115,6 +115,9 @@ pub enum ClaimError {
 /// Who owns the tables: migrations, version check and accounts. A trait so the decisions around
 /// it are unit-testable without a server; [`crate::reconcile::schema_owner`] is the real one.
 pub trait SchemaOwner: Send + Sync {
+    /// Opens one connection on the server pool (and returns it): a refused login or an untrusted
+    /// certificate shows here, as its own condition, before any statement runs.
+    fn connect<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), sqlx::Error>>;
     /// Applies all migrations to the pool's database (idempotent).
     fn migrate<'a>(&'a self, pool: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>>;
     /// Whether `database` is at the version this build needs (on the shared server pool).
@@ -403,7 +406,7 @@ pub async fn ensure_schema(
     let server = server_pool(clients, spec, secrets, timeout)?;
     // One connection first, so that a TLS failure (wrong CA, host not on the certificate)
     // becomes its own condition rather than a generic "unreachable".
-    drop(server.acquire().await.map_err(connect_failed)?);
+    owner.connect(&server).await.map_err(connect_failed)?;
     if ensured.get(pipeline_key) == Some(desired)
         && owner
             .is_current(&server, &spec.database)

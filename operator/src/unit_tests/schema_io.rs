@@ -1,0 +1,335 @@
+//! The MySQL half of the `dependencies` step without a server: `ensure_schema` against a scripted
+//! schema owner (pools are lazy, so nothing connects). What it must do, in which order, and how
+//! each refusal becomes a condition reason.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::mysql::MySqlPool;
+use tweetpipe_operator_core::fixtures::pipeline;
+use tweetpipe_schema::{Claim, Owner, Release, Role};
+
+use crate::reconcile::clients::Clients;
+use crate::reconcile::dependencies::mysql::{
+    self, AccountError, ClaimError, DesiredAccount, EnsuredSchemas, SchemaOwner, SchemaTarget,
+};
+use crate::reconcile::observe::secrets::{Resolved, SecretString};
+
+/// What the scripted owner answers.
+#[derive(Clone, Copy)]
+enum Answer {
+    Ok,
+    /// `claim_database`: another pipeline's (the ledger names it).
+    Owned,
+    /// `claim_database`: tables tweetpipe did not make.
+    Foreign,
+    /// `ensure_account`: an account tweetpipe did not make.
+    Refused,
+    /// Any call: the server failed.
+    Failed,
+}
+
+/// A schema owner that records every call and answers as scripted.
+struct ScriptedSchema {
+    connect: Answer,
+    claim: Answer,
+    migrate: Answer,
+    account: Answer,
+    /// What `is_current` says.
+    current: bool,
+    calls: Mutex<Vec<&'static str>>,
+}
+
+impl ScriptedSchema {
+    fn healthy() -> Self {
+        ScriptedSchema {
+            connect: Answer::Ok,
+            claim: Answer::Ok,
+            migrate: Answer::Ok,
+            account: Answer::Ok,
+            current: true,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn record(&self, call: &'static str) {
+        self.calls.lock().expect("calls").push(call);
+    }
+
+    fn calls(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().expect("calls"))
+    }
+}
+
+impl SchemaOwner for ScriptedSchema {
+    fn connect<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        self.record("connect");
+        let answer = self.connect;
+        Box::pin(async move {
+            match answer {
+                Answer::Ok => Ok(()),
+                _ => Err(sqlx::Error::PoolTimedOut),
+            }
+        })
+    }
+    fn migrate<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
+        self.record("migrate");
+        let answer = self.migrate;
+        Box::pin(async move {
+            match answer {
+                Answer::Ok => Ok(()),
+                _ => Err("migration 20261122000001 failed: table exists".into()),
+            }
+        })
+    }
+    fn is_current<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        self.record("is_current");
+        let current = self.current;
+        Box::pin(async move { Ok(current) })
+    }
+    fn ensure_account<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+        _: &'a DesiredAccount,
+    ) -> BoxFuture<'a, Result<(), AccountError>> {
+        self.record("ensure_account");
+        let answer = self.account;
+        Box::pin(async move {
+            match answer {
+                Answer::Ok => Ok(()),
+                Answer::Refused => Err(AccountError::Refused(
+                    "account r_covid exists and was not made by tweetpipe".into(),
+                )),
+                _ => Err(AccountError::Failed("server went away".into())),
+            }
+        })
+    }
+    fn claim_database<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+        _: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Claim, ClaimError>> {
+        self.record("claim_database");
+        let answer = self.claim;
+        Box::pin(async move {
+            match answer {
+                Answer::Ok => Ok(Claim::Owned),
+                Answer::Owned => Err(ClaimError::Owned("recorded for tweets/other".into())),
+                Answer::Foreign => Err(ClaimError::Foreign("it holds table orders".into())),
+                _ => Err(ClaimError::Failed("server went away".into())),
+            }
+        })
+    }
+    fn release_database<'a>(
+        &'a self,
+        _: &'a MySqlPool,
+        _: &'a str,
+        _: Owner<'a>,
+    ) -> BoxFuture<'a, Result<Release, String>> {
+        self.record("release_database");
+        Box::pin(async move { Ok(Release::Absent) })
+    }
+}
+
+fn secrets() -> Resolved {
+    Resolved {
+        // Nothing listens there: the fake owner never uses the (lazy) pools.
+        mysql_admin_url: SecretString::new("mysql://root:s3cret@127.0.0.1:1/mysql".into()),
+        reporting_password: None,
+        kafka_sasl: None,
+        kafka_ca_pem: None,
+        kafka_client_pem: None,
+        mysql_ca_pem: None,
+    }
+}
+
+fn account(password: &str) -> DesiredAccount {
+    DesiredAccount {
+        user: "w_covid".into(),
+        password: SecretString::new(password.into()),
+        role: Role::Writer,
+        require_tls: false,
+    }
+}
+
+/// One `ensure_schema` of the fixture pipeline with `accounts`, through `owner`.
+async fn ensure(
+    owner: &Arc<ScriptedSchema>,
+    ensured: &EnsuredSchemas,
+    database: &str,
+    accounts: &[DesiredAccount],
+) -> Result<(), mysql::MySqlCheckError> {
+    let tp = pipeline();
+    let mut spec = tp.spec.mysql.clone();
+    spec.database = database.into();
+    let secrets = secrets();
+    let dyn_owner: Arc<dyn SchemaOwner> = owner.clone();
+    // Pools are made inside a runtime; the client cache is the reconcile's.
+    let clients = Clients::default();
+    mysql::ensure_schema(
+        &clients,
+        ensured,
+        SchemaTarget {
+            pipeline_key: "tweets/covid19",
+            owner: mysql::pipeline_owner(&tp),
+            spec: &spec,
+            secrets: &secrets,
+            accounts,
+        },
+        &dyn_owner,
+        Duration::from_secs(1),
+    )
+    .await
+}
+
+/// First time: connect, claim, migrate, every account. Then, with nothing changed and the
+/// database current: connect and one version check only. A new password: the work again.
+#[tokio::test]
+async fn the_schema_work_runs_once_and_again_only_when_something_changed() {
+    let owner = Arc::new(ScriptedSchema::healthy());
+    let ensured = EnsuredSchemas::default();
+    let accounts = [account("first")];
+    ensure(&owner, &ensured, "tweets_covid19", &accounts)
+        .await
+        .expect("ensured");
+    assert_eq!(
+        owner.calls(),
+        ["connect", "claim_database", "migrate", "ensure_account"]
+    );
+    ensure(&owner, &ensured, "tweets_covid19", &accounts)
+        .await
+        .expect("ensured");
+    assert_eq!(owner.calls(), ["connect", "is_current"]);
+    ensure(&owner, &ensured, "tweets_covid19", &[account("rotated")])
+        .await
+        .expect("ensured");
+    assert_eq!(
+        owner.calls(),
+        ["connect", "claim_database", "migrate", "ensure_account"],
+        "a rotated password is applied"
+    );
+}
+
+/// A database behind the build's migrations (another operator version migrated it back, or it
+/// was restored) is migrated again even though nothing in the spec changed.
+#[tokio::test]
+async fn a_database_no_longer_current_is_migrated_again() {
+    let owner = Arc::new(ScriptedSchema::healthy());
+    let ensured = EnsuredSchemas::default();
+    let accounts = [account("first")];
+    ensure(&owner, &ensured, "tweets_covid19", &accounts)
+        .await
+        .expect("ensured");
+    owner.calls();
+    let stale = Arc::new(ScriptedSchema {
+        current: false,
+        ..ScriptedSchema::healthy()
+    });
+    ensure(&stale, &ensured, "tweets_covid19", &accounts)
+        .await
+        .expect("ensured");
+    assert_eq!(
+        stale.calls(),
+        [
+            "connect",
+            "is_current",
+            "claim_database",
+            "migrate",
+            "ensure_account"
+        ]
+    );
+}
+
+/// Each refusal becomes its own reason, and nothing after it runs: no migration in another
+/// pipeline's database, no account after a refused one. Reserved names never reach the server.
+#[tokio::test]
+async fn each_refusal_is_its_own_reason_and_stops_the_work() {
+    let healthy = ScriptedSchema::healthy;
+    let cases: [(&str, ScriptedSchema, &str, &[&str]); 6] = [
+        ("mysql", healthy(), "DatabaseNotAllowed", &[]),
+        (
+            "tweets_covid19",
+            ScriptedSchema {
+                connect: Answer::Failed,
+                ..healthy()
+            },
+            "MySQLUnreachable",
+            &["connect"],
+        ),
+        (
+            "tweets_covid19",
+            ScriptedSchema {
+                claim: Answer::Owned,
+                ..healthy()
+            },
+            "DatabaseOwnedByAnotherPipeline",
+            &["connect", "claim_database"],
+        ),
+        (
+            "tweets_covid19",
+            ScriptedSchema {
+                claim: Answer::Foreign,
+                ..healthy()
+            },
+            "DatabaseNotCreatedByTweetpipe",
+            &["connect", "claim_database"],
+        ),
+        (
+            "tweets_covid19",
+            ScriptedSchema {
+                migrate: Answer::Failed,
+                ..healthy()
+            },
+            "MigrationFailed",
+            &["connect", "claim_database", "migrate"],
+        ),
+        (
+            "tweets_covid19",
+            ScriptedSchema {
+                account: Answer::Refused,
+                ..healthy()
+            },
+            "AccountRefused",
+            &["connect", "claim_database", "migrate", "ensure_account"],
+        ),
+    ];
+    for (database, owner, reason, calls) in cases {
+        let owner = Arc::new(owner);
+        let ensured = EnsuredSchemas::default();
+        let accounts = [account("first"), account("second")];
+        let error = ensure(&owner, &ensured, database, &accounts)
+            .await
+            .expect_err(reason);
+        assert_eq!(error.reason(), reason, "{error}");
+        assert!(
+            !error.to_string().contains("s3cret"),
+            "no password in {error}"
+        );
+        assert_eq!(owner.calls(), calls, "{reason}");
+        // Nothing remembered as ensured: the next reconcile does the whole work again.
+        if database != "mysql" {
+            let retry = Arc::new(ScriptedSchema::healthy());
+            ensure(&retry, &ensured, database, &accounts)
+                .await
+                .expect("ensured");
+            assert_eq!(
+                retry.calls(),
+                [
+                    "connect",
+                    "claim_database",
+                    "migrate",
+                    "ensure_account",
+                    "ensure_account"
+                ],
+                "{reason}"
+            );
+        }
+    }
+}
