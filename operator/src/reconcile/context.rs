@@ -13,6 +13,7 @@ use super::backoff::Failures;
 use super::clients::Clients;
 use super::dependencies::mysql::{EnsuredSchemas, SchemaOwner};
 use super::dependencies::registry::RegisteredSchemas;
+use super::dependencies::topic_admin::{KafkaTopicAdmin, TopicAdmin};
 use super::observe::progress::ProgressCache;
 use crate::decide::transformer::Recommendations;
 use crate::metrics::Metrics;
@@ -33,6 +34,8 @@ pub struct Context {
     pub settings: Settings,
     /// Migrations and accounts.
     pub schema: Arc<dyn SchemaOwner>,
+    /// Topics (librdkafka's admin API; a fake in unit tests, see [`Context::with_topic_admin`]).
+    pub topics: Arc<dyn TopicAdmin>,
     /// Per-object failure counts for backoff.
     pub failures: Failures,
     /// Kafka clients and MySQL pools per endpoint.
@@ -67,6 +70,7 @@ impl Context {
             metrics,
             settings,
             schema,
+            topics: Arc::new(KafkaTopicAdmin),
             failures: Failures::default(),
             clients: Clients::default(),
             progress: Arc::new(ProgressCache::default()),
@@ -76,6 +80,13 @@ impl Context {
             transformer_history: Mutex::new(HashMap::new()),
             applied: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same context with another topic admin (unit tests drive the dependencies step with a
+    /// scripted one).
+    pub fn with_topic_admin(mut self, topics: Arc<dyn TopicAdmin>) -> Self {
+        self.topics = topics;
+        self
     }
 
     /// Whether the objects with `fingerprint` must be sent: they changed since the last apply,

@@ -32,6 +32,7 @@ use crate::reconcile::context::Context;
 use crate::reconcile::dependencies::mysql::{
     AccountError, ClaimError, DesiredAccount, SchemaOwner,
 };
+use crate::reconcile::dependencies::topic_admin::TopicAdmin;
 use tweetpipe_operator_core::fixtures::pipeline;
 
 /// How long the verifier waits for any one request (the whole reconcile takes milliseconds).
@@ -186,6 +187,9 @@ impl SchemaOwner for UnreachableSchema {
 pub struct World {
     secrets: Vec<Secret>,
     pipelines: Vec<TweetPipeline>,
+    schema: Option<Arc<dyn SchemaOwner>>,
+    topics: Option<Arc<dyn TopicAdmin>>,
+    settings: Vec<(&'static str, String)>,
 }
 
 /// A started world: the reconcile's shared state, on the client of a mock API server.
@@ -211,7 +215,28 @@ impl World {
         World {
             secrets: Vec::new(),
             pipelines: Vec::new(),
+            schema: None,
+            topics: None,
+            settings: Vec::new(),
         }
+    }
+
+    /// With this schema owner instead of one that fails every call.
+    pub fn schema(mut self, schema: Arc<dyn SchemaOwner>) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// With this topic admin instead of librdkafka's.
+    pub fn topics(mut self, topics: Arc<dyn TopicAdmin>) -> Self {
+        self.topics = Some(topics);
+        self
+    }
+
+    /// With the operator setting `name` (an environment variable) set to `value`.
+    pub fn setting(mut self, name: &'static str, value: &str) -> Self {
+        self.settings.push((name, value.to_string()));
+        self
     }
 
     /// With `secret` in the Secret watch cache.
@@ -254,7 +279,11 @@ impl World {
         pipeline_writer.apply_watcher_event(&watcher::Event::InitDone);
         // Default settings, but the fixture's simulator allowed as the X API host (else every
         // reconcile reports ApiHostNotAllowed before anything else).
+        let overrides = self.settings;
         let settings = crate::settings::from_env(|name| {
+            if let Some((_, value)) = overrides.iter().find(|(n, _)| *n == name) {
+                return Some(value.clone());
+            }
             (name == crate::api_hosts::SETTING)
                 .then(|| "http://x-api-simulator.tweetpipe-system:8080".to_string())
         })
@@ -264,7 +293,14 @@ impl World {
             &mut prometheus_client::registry::Registry::default(),
         );
         let schema = Arc::new(UnreachableSchema::default());
-        let ctx = Context::new(client, recorder, metrics, settings, schema.clone(), secrets);
+        let owner: Arc<dyn SchemaOwner> = match self.schema {
+            Some(owner) => owner,
+            None => schema.clone(),
+        };
+        let mut ctx = Context::new(client, recorder, metrics, settings, owner, secrets);
+        if let Some(topics) = self.topics {
+            ctx = ctx.with_topic_admin(topics);
+        }
         let started = Started {
             shared: Arc::new(Shared { ctx, pipelines }),
             schema,

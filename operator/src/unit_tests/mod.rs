@@ -5,6 +5,8 @@
 //! `operator/core`.
 
 mod builders;
+mod dependencies_io;
+mod fakes;
 mod mock_api;
 mod reconcile_io;
 mod schema_io;

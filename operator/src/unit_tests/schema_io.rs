@@ -2,162 +2,16 @@
 //! schema owner (pools are lazy, so nothing connects). What it must do, in which order, and how
 //! each refusal becomes a condition reason.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use sqlx::mysql::MySqlPool;
 use tweetpipe_operator_core::fixtures::pipeline;
-use tweetpipe_schema::{Claim, Owner, Release, Role};
 
+use super::fakes::{Answer, ScriptedSchema, account, secrets};
 use crate::reconcile::clients::Clients;
 use crate::reconcile::dependencies::mysql::{
-    self, AccountError, ClaimError, DesiredAccount, EnsuredSchemas, SchemaOwner, SchemaTarget,
+    self, DesiredAccount, EnsuredSchemas, SchemaOwner, SchemaTarget,
 };
-use crate::reconcile::observe::secrets::{Resolved, SecretString};
-
-/// What the scripted owner answers.
-#[derive(Clone, Copy)]
-enum Answer {
-    Ok,
-    /// `claim_database`: another pipeline's (the ledger names it).
-    Owned,
-    /// `claim_database`: tables tweetpipe did not make.
-    Foreign,
-    /// `ensure_account`: an account tweetpipe did not make.
-    Refused,
-    /// Any call: the server failed.
-    Failed,
-}
-
-/// A schema owner that records every call and answers as scripted.
-struct ScriptedSchema {
-    connect: Answer,
-    claim: Answer,
-    migrate: Answer,
-    account: Answer,
-    /// What `is_current` says.
-    current: bool,
-    calls: Mutex<Vec<&'static str>>,
-}
-
-impl ScriptedSchema {
-    fn healthy() -> Self {
-        ScriptedSchema {
-            connect: Answer::Ok,
-            claim: Answer::Ok,
-            migrate: Answer::Ok,
-            account: Answer::Ok,
-            current: true,
-            calls: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn record(&self, call: &'static str) {
-        self.calls.lock().expect("calls").push(call);
-    }
-
-    fn calls(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.calls.lock().expect("calls"))
-    }
-}
-
-impl SchemaOwner for ScriptedSchema {
-    fn connect<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-        self.record("connect");
-        let answer = self.connect;
-        Box::pin(async move {
-            match answer {
-                Answer::Ok => Ok(()),
-                _ => Err(sqlx::Error::PoolTimedOut),
-            }
-        })
-    }
-    fn migrate<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
-        self.record("migrate");
-        let answer = self.migrate;
-        Box::pin(async move {
-            match answer {
-                Answer::Ok => Ok(()),
-                _ => Err("migration 20261122000001 failed: table exists".into()),
-            }
-        })
-    }
-    fn is_current<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>> {
-        self.record("is_current");
-        let current = self.current;
-        Box::pin(async move { Ok(current) })
-    }
-    fn ensure_account<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-        _: &'a DesiredAccount,
-    ) -> BoxFuture<'a, Result<(), AccountError>> {
-        self.record("ensure_account");
-        let answer = self.account;
-        Box::pin(async move {
-            match answer {
-                Answer::Ok => Ok(()),
-                Answer::Refused => Err(AccountError::Refused(
-                    "account r_covid exists and was not made by tweetpipe".into(),
-                )),
-                _ => Err(AccountError::Failed("server went away".into())),
-            }
-        })
-    }
-    fn claim_database<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-        _: Owner<'a>,
-    ) -> BoxFuture<'a, Result<Claim, ClaimError>> {
-        self.record("claim_database");
-        let answer = self.claim;
-        Box::pin(async move {
-            match answer {
-                Answer::Ok => Ok(Claim::Owned),
-                Answer::Owned => Err(ClaimError::Owned("recorded for tweets/other".into())),
-                Answer::Foreign => Err(ClaimError::Foreign("it holds table orders".into())),
-                _ => Err(ClaimError::Failed("server went away".into())),
-            }
-        })
-    }
-    fn release_database<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-        _: Owner<'a>,
-    ) -> BoxFuture<'a, Result<Release, String>> {
-        self.record("release_database");
-        Box::pin(async move { Ok(Release::Absent) })
-    }
-}
-
-fn secrets() -> Resolved {
-    Resolved {
-        // Nothing listens there: the fake owner never uses the (lazy) pools.
-        mysql_admin_url: SecretString::new("mysql://root:s3cret@127.0.0.1:1/mysql".into()),
-        reporting_password: None,
-        kafka_sasl: None,
-        kafka_ca_pem: None,
-        kafka_client_pem: None,
-        mysql_ca_pem: None,
-    }
-}
-
-fn account(password: &str) -> DesiredAccount {
-    DesiredAccount {
-        user: "w_covid".into(),
-        password: SecretString::new(password.into()),
-        role: Role::Writer,
-        require_tls: false,
-    }
-}
 
 /// One `ensure_schema` of the fixture pipeline with `accounts`, through `owner`.
 async fn ensure(

@@ -8,6 +8,7 @@ pub mod kafka;
 pub mod kafka_error;
 pub mod mysql;
 pub mod registry;
+pub mod topic_admin;
 pub mod topic_owner;
 
 use kube::ResourceExt;
@@ -52,10 +53,11 @@ pub async fn ensure(
         // Metadata, creation, the ownership record (read, write, read back), configs.
         let bound = settings.kafka_timeout * 6;
         let clients =
-            kafka::clients_for(&ctx.clients, &spec.kafka, resolved, settings.kafka_timeout)?;
+            ctx.topics
+                .clients(&ctx.clients, &spec.kafka, resolved, settings.kafka_timeout)?;
         match tokio::time::timeout(
             bound,
-            kafka::ensure_topics(
+            ctx.topics.ensure_topics(
                 &clients,
                 &spec.kafka,
                 spec.source.queries.len(),
@@ -78,8 +80,9 @@ pub async fn ensure(
             Err(failure) if failure.is_undiagnosed() => {
                 let (kafka, secrets) = (spec.kafka.clone(), resolved.clone());
                 let timeout = settings.kafka_timeout;
+                let admin = ctx.topics.clone();
                 let diagnosed = tokio::task::spawn_blocking(move || {
-                    kafka::diagnose(&kafka, &secrets, timeout, failure)
+                    admin.diagnose(&kafka, &secrets, timeout, failure)
                 })
                 .await
                 .unwrap_or_else(|e| kafka::KafkaCheckError::Join(e.to_string()));
