@@ -118,37 +118,41 @@ async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
         read(&kafka.admin_password_file).trim().to_string(),
     ];
     let wrong_password = "not-the-password-4711";
-    let assert_no_secret = |case: &str, message: &str| {
-        for secret in passwords.iter().map(String::as_str).chain([wrong_password]) {
+    // Waits for KafkaReady False with `reason`; its message must contain `phrase` and no secret.
+    let expect_failure = |case: &'static str, reason: &'static str, phrase: &'static str| {
+        let (client, ns) = (client.clone(), ns.name.clone());
+        let secrets: Vec<String> = passwords
+            .iter()
+            .cloned()
+            .chain([wrong_password.to_string()])
+            .collect();
+        async move {
+            let condition =
+                wait_condition(&client, &ns, name, "KafkaReady", "False", Some(reason)).await;
+            let message = &condition.message;
+            eprintln!("{case}: {message}");
+            assert!(message.contains(phrase), "{case}: {message}");
+            for secret in &secrets {
+                assert!(
+                    !message.contains(secret.as_str()),
+                    "{case}: a password leaked into the condition: {message}"
+                );
+            }
             assert!(
-                !message.contains(secret),
-                "{case}: a password leaked into the condition: {message}"
+                !message.contains("BEGIN"),
+                "{case}: PEM in the condition: {message}"
             );
         }
-        assert!(
-            !message.contains("BEGIN"),
-            "{case}: PEM in the condition: {message}"
-        );
     };
 
     // 1. The operator's password is wrong.
     put_secret(&client, &ns.name, ADMIN_SECRET, "password", wrong_password).await;
-    let condition = wait_condition(
-        &client,
-        &ns.name,
-        name,
-        "KafkaReady",
-        "False",
-        Some("KafkaAuthenticationFailed"),
+    expect_failure(
+        "wrong password",
+        "KafkaAuthenticationFailed",
+        "refused the SASL credentials",
     )
     .await;
-    eprintln!("wrong password: {}", condition.message);
-    assert!(
-        condition.message.contains("refused the SASL credentials"),
-        "{}",
-        condition.message
-    );
-    assert_no_secret("wrong password", &condition.message);
     put_kafka_secrets(&client, &ns.name, &kafka).await;
     wait_condition(&client, &ns.name, name, "KafkaReady", "True", None).await;
 
@@ -172,22 +176,12 @@ async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
         &read(&other_ca.join("ca.crt")),
     )
     .await;
-    let condition = wait_condition(
-        &client,
-        &ns.name,
-        name,
-        "KafkaReady",
-        "False",
-        Some("KafkaCertificateUntrusted"),
+    expect_failure(
+        "wrong CA",
+        "KafkaCertificateUntrusted",
+        "certificate is not trusted",
     )
     .await;
-    eprintln!("wrong CA: {}", condition.message);
-    assert!(
-        condition.message.contains("certificate is not trusted"),
-        "{}",
-        condition.message
-    );
-    assert_no_secret("wrong CA", &condition.message);
     std::fs::remove_dir_all(&other_ca).ok();
     put_kafka_secrets(&client, &ns.name, &kafka).await;
     wait_condition(&client, &ns.name, name, "KafkaReady", "True", None).await;
@@ -201,22 +195,7 @@ async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
         serde_json::json!({"kafka": {"bootstrapServers": format!("no-such-kafka.invalid:{port}")}}),
     )
     .await;
-    let condition = wait_condition(
-        &client,
-        &ns.name,
-        name,
-        "KafkaReady",
-        "False",
-        Some("KafkaHostUnknown"),
-    )
-    .await;
-    eprintln!("unknown host: {}", condition.message);
-    assert!(
-        condition.message.contains("no-such-kafka.invalid"),
-        "{}",
-        condition.message
-    );
-    assert_no_secret("unknown host", &condition.message);
+    expect_failure("unknown host", "KafkaHostUnknown", "no-such-kafka.invalid").await;
     // Ready says why too.
     wait_condition(
         &client,

@@ -37,6 +37,33 @@ fn owner(namespace: &str, name: &str) -> TopicOwner {
     }
 }
 
+/// A pipeline of team-a whose topic set (`<name>-<unique>`, 24 h retention) exists and is its
+/// own; with the operator clients that made it.
+struct OwnTopics {
+    topic: String,
+    kafka: KafkaSpec,
+    _cache: Clients,
+    clients: Arc<KafkaClients>,
+    me: TopicOwner,
+}
+
+async fn own_topics(name: &str) -> OwnTopics {
+    let topic = unique(name);
+    let kafka = spec(&topic, 24);
+    let (cache, clients) = operator_clients(&kafka);
+    let me = owner("team-a", "p");
+    ensure_topics(&clients, &kafka, 1, &me, TIMEOUT)
+        .await
+        .expect("topics");
+    OwnTopics {
+        topic,
+        kafka,
+        _cache: cache,
+        clients,
+        me,
+    }
+}
+
 /// An operator's clients of its own (a fresh cache: nothing verified yet, as after a restart).
 fn operator_clients(kafka: &KafkaSpec) -> (Clients, Arc<KafkaClients>) {
     let clients = Clients::default();
@@ -264,13 +291,13 @@ async fn a_foreign_topic_with_records_is_refused_and_an_empty_one_adopted() {
 /// config, the administrator's setting was dropped unless carried over by a racy read first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correction_keeps_configs_others_set() {
-    let topic = unique("configs");
-    let kafka = spec(&topic, 24);
-    let (_cache, clients) = operator_clients(&kafka);
-    let me = owner("team-a", "p");
-    ensure_topics(&clients, &kafka, 1, &me, TIMEOUT)
-        .await
-        .expect("topics");
+    let OwnTopics {
+        topic,
+        clients,
+        me,
+        _cache,
+        ..
+    } = own_topics("configs").await;
     // The administrator's own setting, through the plain AlterConfigs of the Kafka tools.
     let day = (24_u64 * 3_600_000).to_string();
     let alter = rdkafka::admin::AlterConfig::new(ResourceSpecifier::Topic(&topic))
@@ -322,13 +349,13 @@ async fn a_correction_keeps_configs_others_set() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ownership_reads_interleaved_with_checkpoint_reads_find_the_owner() {
     use tweetpipe_operator::reconcile::observe::progress::{ProgressCache, read_checkpoints};
-    let topic = unique("interleaved");
-    let kafka = spec(&topic, 24);
-    let (_cache, clients) = operator_clients(&kafka);
-    let me = owner("team-a", "p");
-    ensure_topics(&clients, &kafka, 1, &me, TIMEOUT)
-        .await
-        .expect("topics");
+    let OwnTopics {
+        topic,
+        kafka,
+        clients,
+        me,
+        _cache,
+    } = own_topics("interleaved").await;
     let checkpoints = format!("{topic}.checkpoints");
     let producer = producer(&bootstrap());
     let progress = Arc::new(ProgressCache::default());

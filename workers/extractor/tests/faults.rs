@@ -67,13 +67,18 @@ async fn invalid_query_stops_only_that_query() {
     sim.stop().await;
 }
 
-/// 401 (token revoked): the query stops with reason `unauthorized`, nothing is retried.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_token_stops_with_unauthorized() {
-    let setup = Setup::new(&bootstrap(), "unauthorized").await;
-    let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
-    sim.handle.revoke("app");
-    let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
+/// Starts an extractor on the one query `all` (60 requests per 2 s window, pages of 100) and
+/// waits until that query stops, which must be for `reason`.
+async fn run_until_stopped(
+    setup: &Setup,
+    sim: &xapi_simulator::RunningSimulator,
+    reason: &str,
+) -> (
+    tweetpipe_extractor::RunningExtractor,
+    CancellationToken,
+    std::collections::HashMap<String, tweetpipe_common::contract::checkpoint::Checkpoint>,
+) {
+    let config = parse_config(setup.config(sim, 60, 2, 100, &[("all", "covid")]));
     let cancel = CancellationToken::new();
     let running = tweetpipe_extractor::start(config, 0, cancel.clone())
         .await
@@ -87,8 +92,18 @@ async fn revoked_token_stops_with_unauthorized() {
     .await;
     assert_eq!(
         cps["all"].stopped.as_ref().map(|s| s.reason.as_str()),
-        Some("unauthorized")
+        Some(reason)
     );
+    (running, cancel, cps)
+}
+
+/// 401 (token revoked): the query stops with reason `unauthorized`, nothing is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_token_stops_with_unauthorized() {
+    let setup = Setup::new(&bootstrap(), "unauthorized").await;
+    let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
+    sim.handle.revoke("app");
+    let (running, cancel, cps) = run_until_stopped(&setup, &sim, "unauthorized").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let metrics = metrics_text(running.ops_addr).await;
     assert!(
@@ -153,22 +168,7 @@ async fn rate_limit_waits_until_reset() {
 async fn usage_cap_stops_the_query() {
     let setup = Setup::new(&bootstrap(), "usagecap").await;
     let sim = simulator(600, token_config(60, 2, 250), FaultConfig::default()).await;
-    let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
-        .await
-        .expect("start");
-    let cps = wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(60),
-        |cps| cps.get("all").is_some_and(|cp| cp.stopped.is_some()),
-    )
-    .await;
-    assert_eq!(
-        cps["all"].stopped.as_ref().map(|s| s.reason.as_str()),
-        Some("usage_capped")
-    );
+    let (running, cancel, cps) = run_until_stopped(&setup, &sim, "usage_capped").await;
     assert_eq!(
         cps["all"].posts_total, 300,
         "three pages of 100 were served before the cap"
