@@ -163,6 +163,17 @@ impl PrivateSecuredKafka {
         run_script(&all, &self.dir.join("acls.log"));
     }
 
+    /// [`Self::acls`] off the async runtime (each call starts a JVM).
+    pub async fn acls_off_runtime(self: &std::sync::Arc<Self>, args: Vec<String>) {
+        let kafka = std::sync::Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            kafka.acls(&args);
+        })
+        .await
+        .expect("the AclCommand task");
+    }
+
     /// The PEM CA that signed the broker's certificate.
     pub fn ca_file(&self) -> PathBuf {
         self.dir.join("secure/ca.crt")

@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 use super::mock_api::{
-    MockApi, PIPELINE_PATH, PipelineBuilder, World, secret, status_body, verified, verify,
+    MockApi, PIPELINE_PATH, PipelineBuilder, Started, World, secret, status_body, verified, verify,
 };
 use crate::crd::{Condition, DeletionPolicy, FINALIZER, TweetPipeline, TweetPipelineStatus};
 use crate::decide::events::{Severity, condition_events};
@@ -152,6 +152,21 @@ async fn expect_worker_stop(api: &mut MockApi, pods: usize) {
     }));
 }
 
+/// One reconcile of `tp` that must end not ready (requeued after `requeue_not_ready`) without
+/// the schema owner being called, the verifier's script done.
+async fn reconcile_not_ready(
+    world: Started,
+    tp: &TweetPipeline,
+    verifier: tokio::task::JoinHandle<()>,
+) {
+    let action = world.reconcile(tp).await;
+    let requeue = world.shared.ctx.settings.requeue_not_ready;
+    assert_eq!(world.schema.calls.load(Ordering::SeqCst), 0);
+    drop(world);
+    verified(verifier).await;
+    assert_eq!(action.ok(), Some(Action::requeue(requeue)));
+}
+
 #[tokio::test]
 async fn a_new_pipeline_gets_its_finalizer_first() {
     let (world, api) = World::new().start();
@@ -167,12 +182,7 @@ async fn a_new_pipeline_gets_its_finalizer_first() {
         expect_missing_secrets_pass(&mut api, &finalized).await;
         api.expect_no_more().await;
     });
-    let action = world.reconcile(&tp).await;
-    let requeue = world.shared.ctx.settings.requeue_not_ready;
-    assert_eq!(world.schema.calls.load(Ordering::SeqCst), 0);
-    drop(world);
-    verified(verifier).await;
-    assert_eq!(action.ok(), Some(Action::requeue(requeue)));
+    reconcile_not_ready(world, &tp, verifier).await;
 }
 
 #[tokio::test]
@@ -210,12 +220,7 @@ async fn missing_secrets_are_reported_and_nothing_is_applied() {
         expect_missing_secrets_pass(&mut api, &answer).await;
         api.expect_no_more().await;
     });
-    let action = world.reconcile(&tp).await;
-    let requeue = world.shared.ctx.settings.requeue_not_ready;
-    assert_eq!(world.schema.calls.load(Ordering::SeqCst), 0);
-    drop(world);
-    verified(verifier).await;
-    assert_eq!(action.ok(), Some(Action::requeue(requeue)));
+    reconcile_not_ready(world, &tp, verifier).await;
 }
 
 #[tokio::test]

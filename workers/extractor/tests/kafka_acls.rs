@@ -24,13 +24,7 @@ const PRINCIPAL: &str = "User:tweetpipe";
 
 /// Kafka's AclCommand off the async runtime (each call starts a JVM).
 async fn acls(kafka: &Arc<PrivateSecuredKafka>, args: Vec<String>) {
-    let kafka = Arc::clone(kafka);
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        kafka.acls(&args);
-    })
-    .await
-    .expect("acls");
+    kafka.acls_off_runtime(args).await;
 }
 
 fn acl(

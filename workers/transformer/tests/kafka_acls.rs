@@ -26,14 +26,9 @@ use tweetpipe_testkit::secure_kafka::{PrivateSecuredKafka, WORKER_USER};
 const PRINCIPAL: &str = "User:tweetpipe";
 const WAIT: Duration = Duration::from_secs(120);
 
+/// Kafka's AclCommand off the async runtime (each call starts a JVM).
 async fn acls(kafka: &Arc<PrivateSecuredKafka>, args: Vec<String>) {
-    let kafka = Arc::clone(kafka);
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        kafka.acls(&args);
-    })
-    .await
-    .expect("acls");
+    kafka.acls_off_runtime(args).await;
 }
 
 fn grant(operations: &[&str], kind: &str, names: &[&str]) -> Vec<String> {
