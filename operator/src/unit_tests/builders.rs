@@ -439,6 +439,14 @@ fn topics_and_drift() {
     assert_eq!(shrink.grow_partitions_to, None);
 }
 
+/// Fetched Secrets by name, each with its `(key, value)` data.
+fn fetched_secrets(secrets: &[(&str, &[(&str, &str)])]) -> BTreeMap<String, Option<Secret>> {
+    secrets
+        .iter()
+        .map(|(name, data)| (name.to_string(), secret(name, data)))
+        .collect()
+}
+
 fn secret(name: &str, data: &[(&str, &str)]) -> Option<Secret> {
     Some(Secret {
         metadata: kube::core::ObjectMeta {
@@ -457,23 +465,11 @@ fn secret(name: &str, data: &[(&str, &str)]) -> Option<Secret> {
 #[test]
 fn secrets_resolve_or_name_what_is_missing() {
     let tp = pipeline();
-    let mut fetched = BTreeMap::from([
-        (
-            "x-token-a".to_string(),
-            secret("x-token-a", &[("token", "AAA\n")]),
-        ),
-        (
-            "x-token-b".to_string(),
-            secret("x-token-b", &[("bearer", "BBB")]),
-        ),
-        (
-            "mysql-admin".to_string(),
-            secret("mysql-admin", &[("url", "mysql://root:pw@db:3306")]),
-        ),
-        (
-            "mysql-reporting".to_string(),
-            secret("mysql-reporting", &[("password", "reader")]),
-        ),
+    let mut fetched = fetched_secrets(&[
+        ("x-token-a", &[("token", "AAA\n")]),
+        ("x-token-b", &[("bearer", "BBB")]),
+        ("mysql-admin", &[("url", "mysql://root:pw@db:3306")]),
+        ("mysql-reporting", &[("password", "reader")]),
     ]);
     let resolved = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
     assert_eq!(resolved.mysql_admin_url.expose(), "mysql://root:pw@db:3306");
@@ -859,36 +855,18 @@ fn operator_kafka_client_uses_its_own_principal_verifies_hosts_and_presents_the_
             }),
         });
     });
-    let mut fetched = BTreeMap::from([
+    let mut fetched = fetched_secrets(&[
+        ("x-token-a", &[("token", "A")]),
+        ("x-token-b", &[("bearer", "B")]),
+        ("mysql-admin", &[("url", "mysql://root:pw@db:3306")]),
+        ("mysql-reporting", &[("password", "reader")]),
         (
-            "x-token-a".to_string(),
-            secret("x-token-a", &[("token", "A")]),
+            "kafka-workers",
+            &[("username", "tweetpipe"), ("password", "worker-pw")],
         ),
         (
-            "x-token-b".to_string(),
-            secret("x-token-b", &[("bearer", "B")]),
-        ),
-        (
-            "mysql-admin".to_string(),
-            secret("mysql-admin", &[("url", "mysql://root:pw@db:3306")]),
-        ),
-        (
-            "mysql-reporting".to_string(),
-            secret("mysql-reporting", &[("password", "reader")]),
-        ),
-        (
-            "kafka-workers".to_string(),
-            secret(
-                "kafka-workers",
-                &[("username", "tweetpipe"), ("password", "worker-pw")],
-            ),
-        ),
-        (
-            "kafka-client".to_string(),
-            secret(
-                "kafka-client",
-                &[("tls.crt", "CERT PEM"), ("tls.key", "KEY PEM")],
-            ),
+            "kafka-client",
+            &[("tls.crt", "CERT PEM"), ("tls.key", "KEY PEM")],
         ),
     ]);
     assert_eq!(
