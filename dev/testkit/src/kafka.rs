@@ -189,3 +189,18 @@ pub fn read_committed(
     }
     Ok(())
 }
+
+/// The workers' connection check (`check_connection`) with a client made from `settings` as the
+/// workers make theirs, off the async runtime: the brokers seen, or why none answered.
+pub async fn connection_check(
+    settings: tweetpipe_common::contract::kafka::KafkaSettings,
+    timeout: std::time::Duration,
+) -> Result<usize, tweetpipe_common::kafka_connection::KafkaConnectionError> {
+    tokio::task::spawn_blocking(move || {
+        let config = tweetpipe_common::kafka::client_config(&settings)
+            .unwrap_or_else(|e| panic!("client config: {e}"));
+        tweetpipe_common::kafka_connection::check_connection(&config, timeout)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the connection check task: {e}"))
+}

@@ -18,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tweetpipe_common::contract::kafka::KafkaSettings;
 use tweetpipe_common::kafka::client_config;
-use tweetpipe_common::kafka_connection::{KafkaConnectionError, check_connection};
+use tweetpipe_common::kafka_connection::KafkaConnectionError;
 use tweetpipe_testkit::files::temp_dir;
 use tweetpipe_testkit::kafka::create_topics;
 use tweetpipe_testkit::names::unique;
@@ -29,12 +29,7 @@ const RECORDS: usize = 20;
 
 /// The connection check with `settings`, off the async runtime.
 async fn check(settings: KafkaSettings) -> Result<usize, KafkaConnectionError> {
-    tokio::task::spawn_blocking(move || {
-        let config = client_config(&settings).unwrap_or_else(|e| panic!("client config: {e}"));
-        check_connection(&config, CHECK)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("check: {e}"))
+    tweetpipe_testkit::kafka::connection_check(settings, CHECK).await
 }
 
 /// Writes `RECORDS` records with a producer from `client_config(settings)` and reads them back

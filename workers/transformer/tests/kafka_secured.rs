@@ -16,7 +16,7 @@ use support::*;
 use tweetpipe_common::contract::kafka::KafkaSettings;
 use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_common::kafka::client_config;
-use tweetpipe_common::kafka_connection::{KafkaConnectionError, check_connection};
+use tweetpipe_common::kafka_connection::KafkaConnectionError;
 use tweetpipe_schema::MIGRATOR;
 use tweetpipe_testkit::files::{temp_dir, write};
 use tweetpipe_testkit::kafka::{create_post_topic_with_dlq, produce_raw};
@@ -63,12 +63,7 @@ async fn produce_as_the_extractor(
 
 /// The connection check with `settings`, off the async runtime.
 async fn check(settings: KafkaSettings) -> Result<usize, KafkaConnectionError> {
-    tokio::task::spawn_blocking(move || {
-        let config = client_config(&settings).unwrap_or_else(|e| panic!("client config: {e}"));
-        check_connection(&config, CHECK)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("check: {e}"))
+    tweetpipe_testkit::kafka::connection_check(settings, CHECK).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
