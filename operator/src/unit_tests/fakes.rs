@@ -56,7 +56,10 @@ pub struct ScriptedSchema {
     pub migrate: Answer,
     pub account: Answer,
     /// What `is_current` says.
-    pub current: bool,
+    /// What `is_current` says (`None`: it fails).
+    pub current: Option<bool>,
+    /// `release_database`.
+    pub release: Answer,
     pub log: CallLog,
 }
 
@@ -67,7 +70,21 @@ impl ScriptedSchema {
             claim: Answer::Ok,
             migrate: Answer::Ok,
             account: Answer::Ok,
-            current: true,
+            current: Some(true),
+            release: Answer::Ok,
+            log: CallLog::default(),
+        }
+    }
+
+    /// For paths that must never reach MySQL: every call fails (and is recorded).
+    pub fn unreachable() -> Self {
+        ScriptedSchema {
+            connect: Answer::Failed,
+            claim: Answer::Failed,
+            migrate: Answer::Failed,
+            account: Answer::Failed,
+            current: None,
+            release: Answer::Failed,
             log: CallLog::default(),
         }
     }
@@ -106,7 +123,7 @@ impl SchemaOwner for ScriptedSchema {
     ) -> BoxFuture<'a, Result<bool, String>> {
         self.log.record("is_current");
         let current = self.current;
-        Box::pin(async move { Ok(current) })
+        Box::pin(async move { current.ok_or_else(|| "MySQL is unreachable".to_string()) })
     }
     fn ensure_account<'a>(
         &'a self,
@@ -150,7 +167,13 @@ impl SchemaOwner for ScriptedSchema {
         _: Owner<'a>,
     ) -> BoxFuture<'a, Result<Release, String>> {
         self.log.record("release_database");
-        Box::pin(async move { Ok(Release::Absent) })
+        let answer = self.release;
+        Box::pin(async move {
+            match answer {
+                Answer::Ok => Ok(Release::Absent),
+                _ => Err("MySQL is unreachable".to_string()),
+            }
+        })
     }
 }
 

@@ -6,11 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -21,17 +19,14 @@ use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use sqlx::mysql::MySqlPool;
 use tokio::task::JoinHandle;
 use tower_test::mock::{Handle, SendResponse};
-use tweetpipe_schema::{Claim, Owner, Release};
 
+use super::fakes::ScriptedSchema;
 use crate::crd::{DeletionPolicy, FINALIZER, TweetPipeline, TweetPipelineStatus};
 use crate::reconcile::Shared;
 use crate::reconcile::context::Context;
-use crate::reconcile::dependencies::mysql::{
-    AccountError, ClaimError, DesiredAccount, SchemaOwner,
-};
+use crate::reconcile::dependencies::mysql::SchemaOwner;
 use crate::reconcile::dependencies::topic_admin::TopicAdmin;
 use tweetpipe_operator_core::fixtures::pipeline;
 
@@ -113,75 +108,6 @@ pub fn secret(name: &str, finalizers: &[&str]) -> Secret {
     secret
 }
 
-/// A schema owner for paths that must never reach MySQL: it counts calls and fails them.
-#[derive(Debug, Default)]
-pub struct UnreachableSchema {
-    /// Calls made (any method).
-    pub calls: AtomicUsize,
-}
-
-impl UnreachableSchema {
-    fn called<T>(&self, what: &str) -> Result<T, String> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        Err(format!(
-            "the schema owner must not be called in this test ({what})"
-        ))
-    }
-}
-
-impl SchemaOwner for UnreachableSchema {
-    fn connect<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-        Box::pin(async move {
-            let _ = self.called::<()>("connect");
-            Err(sqlx::Error::PoolTimedOut)
-        })
-    }
-    fn migrate<'a>(&'a self, _: &'a MySqlPool) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.called("migrate") })
-    }
-    fn is_current<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>> {
-        Box::pin(async move { self.called("is_current") })
-    }
-    fn ensure_account<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-        _: &'a DesiredAccount,
-    ) -> BoxFuture<'a, Result<(), AccountError>> {
-        Box::pin(async move {
-            let _ = self.called::<()>("ensure_account");
-            Err(AccountError::Failed(
-                "schema owner not reachable in tests".into(),
-            ))
-        })
-    }
-    fn claim_database<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-        _: Owner<'a>,
-    ) -> BoxFuture<'a, Result<Claim, ClaimError>> {
-        Box::pin(async move {
-            let _ = self.called::<()>("claim_database");
-            Err(ClaimError::Failed(
-                "schema owner not reachable in tests".into(),
-            ))
-        })
-    }
-    fn release_database<'a>(
-        &'a self,
-        _: &'a MySqlPool,
-        _: &'a str,
-        _: Owner<'a>,
-    ) -> BoxFuture<'a, Result<Release, String>> {
-        Box::pin(async move { self.called("release_database") })
-    }
-}
-
 /// What a reconcile needs, on a mock API server: build with [`World::new`], add Secrets to the
 /// watch cache, then [`World::start`].
 pub struct World {
@@ -197,7 +123,7 @@ pub struct Started {
     /// What `reconcile` takes.
     pub shared: Arc<Shared>,
     /// The schema fake, to assert it was never called.
-    pub schema: Arc<UnreachableSchema>,
+    pub schema: Arc<ScriptedSchema>,
     // The caches' writers (the stores stay as filled).
     _secret_writer: reflector::store::Writer<Secret>,
     _pipeline_writer: reflector::store::Writer<DeserializeGuard<TweetPipeline>>,
@@ -292,7 +218,7 @@ impl World {
         let metrics = crate::metrics::Metrics::register(
             &mut prometheus_client::registry::Registry::default(),
         );
-        let schema = Arc::new(UnreachableSchema::default());
+        let schema = Arc::new(ScriptedSchema::unreachable());
         let owner: Arc<dyn SchemaOwner> = match self.schema {
             Some(owner) => owner,
             None => schema.clone(),
