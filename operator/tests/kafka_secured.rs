@@ -214,7 +214,6 @@ async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_over_sasl_ssl_and_tls_only_mysql_stores_posts() {
     use sqlx::Connection;
-    use tweetpipe_operator::crd::{MySqlTls, MySqlTlsMode};
 
     let client = client().await;
     let kafka = platform().require_secure_kafka();
@@ -227,13 +226,7 @@ async fn pipeline_over_sasl_ssl_and_tls_only_mysql_stores_posts() {
     deploy_simulator(&client, &ns.name).await;
     let mut tp = secured_pipeline(&ns, "both", &kafka);
     tp.spec.source.tokens.truncate(1);
-    tp.spec.mysql.tls = Some(MySqlTls {
-        ca_secret: Some(SecretKeyRef {
-            name: "mysql-ca".into(),
-            key: "ca.crt".into(),
-        }),
-        mode: MySqlTlsMode::VerifyIdentity,
-    });
+    verify_mysql_identity(&mut tp);
     create(&client, &tp).await;
 
     wait_condition(&client, &ns.name, "both", "KafkaReady", "True", None).await;

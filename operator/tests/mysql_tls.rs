@@ -12,7 +12,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{ConnectOptions, Connection};
-use tweetpipe_operator::crd::{MySqlTls, MySqlTlsMode, SecretKeyRef};
 use tweetpipe_testkit::private_mysql::{PrivateTlsMariaDb, unrelated_ca_file};
 
 use e2e::support::*;
@@ -49,13 +48,7 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
     deploy_simulator(&client, &ns.name).await;
     let mut tp = pipeline(&ns, "covid");
     tp.spec.source.tokens.truncate(1);
-    tp.spec.mysql.tls = Some(MySqlTls {
-        ca_secret: Some(SecretKeyRef {
-            name: "mysql-ca".into(),
-            key: "ca.crt".into(),
-        }),
-        mode: MySqlTlsMode::VerifyIdentity,
-    });
+    verify_mysql_identity(&mut tp);
     create(&client, &tp).await;
 
     // The wrong CA: a condition that says so, without the URL or its password.

@@ -151,19 +151,30 @@ async fn expect_worker_stop(api: &mut MockApi, pods: usize) {
     }));
 }
 
-/// One reconcile of `tp` that must end not ready (requeued after `requeue_not_ready`) without
-/// the schema owner being called, the verifier's script done.
-async fn reconcile_not_ready(
+/// One reconcile of `tp` that must end with `expected` (given the settings) without the schema
+/// owner being called, the verifier's script done.
+async fn reconcile_expecting(
     world: Started,
     tp: &TweetPipeline,
     verifier: tokio::task::JoinHandle<()>,
+    expected: impl FnOnce(&crate::settings::Settings) -> Action,
 ) {
     let action = world.reconcile(tp).await;
-    let requeue = world.shared.ctx.settings.requeue_not_ready;
+    let expected = expected(&world.shared.ctx.settings);
     assert_eq!(world.schema.calls(), Vec::<&str>::new(), "MySQL was asked");
     drop(world);
     verified(verifier).await;
-    assert_eq!(action.ok(), Some(Action::requeue(requeue)));
+    assert_eq!(action.ok(), Some(expected));
+}
+
+/// Requeued as not ready.
+fn not_ready(settings: &crate::settings::Settings) -> Action {
+    Action::requeue(settings.requeue_not_ready)
+}
+
+/// Done: nothing to come back for.
+fn done(_: &crate::settings::Settings) -> Action {
+    Action::await_change()
 }
 
 #[tokio::test]
@@ -181,7 +192,7 @@ async fn a_new_pipeline_gets_its_finalizer_first() {
         expect_missing_secrets_pass(&mut api, &finalized).await;
         api.expect_no_more().await;
     });
-    reconcile_not_ready(world, &tp, verifier).await;
+    reconcile_expecting(world, &tp, verifier, not_ready).await;
 }
 
 #[tokio::test]
@@ -219,7 +230,7 @@ async fn missing_secrets_are_reported_and_nothing_is_applied() {
         expect_missing_secrets_pass(&mut api, &answer).await;
         api.expect_no_more().await;
     });
-    reconcile_not_ready(world, &tp, verifier).await;
+    reconcile_expecting(world, &tp, verifier, not_ready).await;
 }
 
 #[tokio::test]
@@ -272,11 +283,7 @@ async fn deletion_under_retain_only_releases_the_finalizer() {
         );
         api.expect_no_more().await;
     });
-    let action = world.reconcile(&tp).await;
-    assert_eq!(world.schema.calls(), Vec::<&str>::new(), "MySQL was asked");
-    drop(world);
-    verified(verifier).await;
-    assert_eq!(action.ok(), Some(Action::await_change()));
+    reconcile_expecting(world, &tp, verifier, done).await;
 }
 
 #[tokio::test]
@@ -327,11 +334,7 @@ async fn deletion_under_delete_with_missing_secrets_gives_up_at_once() {
         );
         api.expect_no_more().await;
     });
-    let action = world.reconcile(&tp).await;
-    assert_eq!(world.schema.calls(), Vec::<&str>::new(), "MySQL was asked");
-    drop(world);
-    verified(verifier).await;
-    assert_eq!(action.ok(), Some(Action::await_change()));
+    reconcile_expecting(world, &tp, verifier, done).await;
 }
 
 #[tokio::test]

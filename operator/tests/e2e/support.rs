@@ -427,6 +427,19 @@ pub fn pipeline(ns: &TestNamespace, name: &str) -> TweetPipeline {
     tp
 }
 
+/// MySQL over TLS only, verifying the server's identity against the CA in Secret `mysql-ca`
+/// (key `ca.crt`).
+pub fn verify_mysql_identity(tp: &mut TweetPipeline) {
+    use tweetpipe_operator::crd::{MySqlTls, MySqlTlsMode, SecretKeyRef};
+    tp.spec.mysql.tls = Some(MySqlTls {
+        ca_secret: Some(SecretKeyRef {
+            name: "mysql-ca".into(),
+            key: "ca.crt".into(),
+        }),
+        mode: MySqlTlsMode::VerifyIdentity,
+    });
+}
+
 pub async fn create(client: &Client, tp: &TweetPipeline) {
     let api: Api<TweetPipeline> =
         Api::namespaced(client.clone(), tp.metadata.namespace.as_deref().unwrap());
