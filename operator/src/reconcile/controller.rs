@@ -140,8 +140,9 @@ async fn run_one(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let mut shutdown = Box::pin(shutdown);
+    let pipelines_api = api::<TweetPipeline>(&client, namespace);
     tokio::select! {
-        () = served_version::wait_until_served(&client, namespace) => {}
+        () = served_version::wait_until_served(&pipelines_api, namespace) => {}
         () = &mut shutdown => return,
     }
     // Watches on their own client: its read timeout outlives a watch; requests' does not.

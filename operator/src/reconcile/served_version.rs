@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kube::api::ListParams;
-use kube::{Api, Client, Resource};
+use kube::{Api, Resource};
 use tracing::{error, info, warn};
 use tweetpipe_common::backoff::Backoff;
 
@@ -25,42 +25,36 @@ pub fn missing_version_message() -> String {
     )
 }
 
-/// Returns once listing TweetPipelines in `namespace` (`None`: all) succeeds, retrying with
-/// backoff and a log line per failure.
-pub async fn wait_until_served(client: &Client, namespace: Option<&str>) {
-    let api: Api<TweetPipeline> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+/// Returns once listing TweetPipelines through `api` (one controller's scope, `namespace` in the
+/// logs) succeeds, retrying with backoff and a log line per failure.
+pub async fn wait_until_served(api: &Api<TweetPipeline>, namespace: Option<&str>) {
+    let scope = namespace.unwrap_or("*");
     let mut backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
     let one = ListParams::default().limit(1);
     loop {
-        let probe = tokio::time::timeout(PROBE_TIMEOUT, api.list_metadata(&one));
-        let retry_in = backoff.next_delay();
-        match probe.await {
-            Ok(Ok(_)) => {
-                if backoff.failures() > 1 {
-                    info!(
-                        namespace = namespace.unwrap_or("*"),
-                        "the TweetPipeline CRD is served now"
-                    );
-                }
-                return;
+        let outcome = tokio::time::timeout(PROBE_TIMEOUT, api.list_metadata(&one)).await;
+        if matches!(outcome, Ok(Ok(_))) {
+            if backoff.failures() > 0 {
+                info!(namespace = scope, "the TweetPipeline CRD is served now");
             }
+            return;
+        }
+        let retry_in = backoff.next_delay();
+        match outcome {
             Ok(Err(kube::Error::Api(status))) if status.code == 404 => error!(
-                namespace = namespace.unwrap_or("*"),
+                namespace = scope,
                 retry_in_seconds = retry_in.as_secs(),
                 "{}",
                 missing_version_message()
             ),
             Ok(Err(e)) => warn!(
-                namespace = namespace.unwrap_or("*"),
+                namespace = scope,
                 error = %e,
                 retry_in_seconds = retry_in.as_secs(),
                 "listing TweetPipelines failed; retrying before the controller starts"
             ),
-            Err(_) => warn!(
-                namespace = namespace.unwrap_or("*"),
+            _ => warn!(
+                namespace = scope,
                 timeout_seconds = PROBE_TIMEOUT.as_secs(),
                 retry_in_seconds = retry_in.as_secs(),
                 "listing TweetPipelines got no answer within the timeout; retrying before the controller starts"
@@ -82,8 +76,8 @@ mod tests {
     #[tokio::test]
     async fn a_missing_version_is_retried_until_the_crd_serves_it() {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let client = Client::new(service, "default");
-        let gate = tokio::spawn(async move { wait_until_served(&client, Some("tweets")).await });
+        let api = Api::namespaced(kube::Client::new(service, "default"), "tweets");
+        let gate = tokio::spawn(async move { wait_until_served(&api, Some("tweets")).await });
         let not_found = serde_json::json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": "the server could not find the requested resource",
