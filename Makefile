@@ -65,8 +65,8 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 shellcheck: ## every shell script of the repository through shellcheck (Debian's package; settings in .shellcheckrc)
 	@git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck
 
-tests: ## the workspace's unit, integration and end-to-end tests on the running platform (each binary bounded by dev/test-binary.sh)
-	@env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER=$(CURDIR)/dev/test-binary.sh cargo test --workspace --locked $(TEST_FLAGS)
+tests: ## the workspace's unit, integration and end-to-end tests on the running platform, TEST_JOBS (2) binaries at a time, each bounded by dev/test-binary.sh
+	@python3 dev/run-tests.py $(TEST_FLAGS)
 
 soak: ## N fresh platforms in a row, the tests stage on each, a pass/fail table (SOAK_RUNS=3)
 	@bash dev/soak.sh $(or $(SOAK_RUNS),3)

@@ -412,10 +412,11 @@ async fn search_recent(
     }
 
     let request_number = state.requests.fetch_add(1, Ordering::Relaxed);
-    if let Some(slow) = &faults.slow
-        && slow.every > 0
-        && request_number % slow.every < slow.length
-    {
+    let slow = faults
+        .slow
+        .as_ref()
+        .filter(|slow| slow.every > 0 && request_number % slow.every < slow.length);
+    if let Some(slow) = slow {
         state
             .metrics
             .faults
@@ -426,7 +427,9 @@ async fn search_recent(
         if let Some(token) = lock(&state.tokens).get_mut(secret) {
             token.injected_slow += 1;
         }
-        tokio::time::sleep(Duration::from_millis(slow.delay_ms)).await;
+        if !slow.after_counting {
+            tokio::time::sleep(Duration::from_millis(slow.delay_ms)).await;
+        }
     }
     if let Some(burst) = &faults.server_errors
         && burst.hits(request_number)
@@ -493,6 +496,9 @@ async fn search_recent(
         .get_or_create(&SimMetrics::token(&name))
         .inc_by(served);
     count_status(200);
+    if let Some(slow) = slow.filter(|slow| slow.after_counting) {
+        tokio::time::sleep(Duration::from_millis(slow.delay_ms)).await;
+    }
     json_response(StatusCode::OK, &body, Some(rate))
 }
 

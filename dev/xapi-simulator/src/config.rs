@@ -117,6 +117,11 @@ pub struct SlowResponses {
     #[serde(default = "one")]
     pub length: u64,
     pub delay_ms: u64,
+    /// Hold the answer *after* its posts are counted and recorded in the ledger, as a slow
+    /// network between X and the client would: X has served (and charged) the page whether or
+    /// not the client stays to read it. Default: the delay comes before the page is chosen.
+    #[serde(default)]
+    pub after_counting: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -766,6 +766,7 @@ async fn stats_keep_rate_limits_apart_from_injected_faults_and_caps() {
             every: 100,
             length: 2,
             delay_ms: 10,
+            after_counting: false,
         }),
         malformed: Some(Burst {
             every: 100,

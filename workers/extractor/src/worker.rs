@@ -106,6 +106,10 @@ async fn sleep_until(at_ms: i64, cancel: &CancellationToken) -> bool {
     }
 }
 
+/// How long a stop waits for the request in flight (then its page is written as usual).
+/// Within the pod's 30 s grace, beside leaving the slot group (`ownership::LEAVE_TIMEOUT`).
+pub const IN_FLIGHT_GRACE_ON_STOP: Duration = Duration::from_secs(10);
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -431,9 +435,27 @@ impl Worker {
         };
         self.summary.requests += 1;
         let pipeline = self.parts.config.pipeline.clone();
-        let result = tokio::select! {
-            r = self.parts.client.search(&request, &token, &name, &pipeline, started) => r,
-            () = cancel.cancelled() => return,
+        let result = {
+            let search = self
+                .parts
+                .client
+                .search(&request, &token, &name, &pipeline, started);
+            tokio::pin!(search);
+            tokio::select! {
+                r = &mut search => r,
+                () = cancel.cancelled() => {
+                    // X counts a page against the rate limit and the month's post cap once it
+                    // answers, whether or not we read it: a page dropped here is fetched (and paid
+                    // for) again by the next owner. So a stop lets the request finish, briefly.
+                    match tokio::time::timeout(IN_FLIGHT_GRACE_ON_STOP, &mut search).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            tracing::warn!(grace_ms = IN_FLIGHT_GRACE_ON_STOP.as_millis() as u64, "stopping with a request still unanswered; its next owner fetches the page again");
+                            return;
+                        }
+                    }
+                }
+            }
         };
         let now = now_ms();
         match result {

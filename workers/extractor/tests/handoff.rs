@@ -1,5 +1,5 @@
-//! The extractor under change: rescaling hands queries over without overlap, a restart mid-window
-//! does not spend the window again, and a checkpoint older than the API's 7-day window resumes
+//! The extractor under change: rescaling hands queries over without overlap, a stop mid-request
+//! keeps the page X served, a restart mid-window does not spend the window again, and a checkpoint older than the API's 7-day window resumes
 //! with a recorded gap. Real Kafka (the platform's), the simulator in-process with its ledger.
 
 mod support;
@@ -16,7 +16,7 @@ use tweetpipe_extractor::config::ExtractorConfig;
 use tweetpipe_testkit::checkpoints::read_checkpoints;
 use tweetpipe_testkit::kafka::{bootstrap, produce_raw, producer};
 use tweetpipe_testkit::records::read_posts_async;
-use xapi_simulator::{CorpusConfig, FaultConfig, RunningSimulator, SimConfig};
+use xapi_simulator::{CorpusConfig, FaultConfig, RunningSimulator, SimConfig, SlowResponses};
 
 /// A simulator whose posts keep arriving (`per_second`, after a small backfill).
 async fn live_simulator(per_second: f64, limit: u32, window_seconds: u64) -> RunningSimulator {
@@ -149,6 +149,62 @@ async fn rescale_2_3_1_under_load_never_runs_a_query_twice_nor_overspends() {
             "{name}: month_posts equals the ledger"
         );
     }
+}
+
+/// X counts a page once it answers, read or not. A stop while the answer travels must keep the
+/// page, or the next owner fetches (and pays for) the same posts again: what made the rescale
+/// test above see "a post was served twice" when its replicas were stopped on a busy machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_mid_request_keeps_the_page_x_served() {
+    tweetpipe_testkit::telemetry::install("extractor-tests");
+    let setup = Setup::new(&bootstrap(), "stop-mid-request").await;
+    // Every answer is held 1.5 s after its posts are counted: a slow network.
+    let faults = FaultConfig {
+        slow: Some(SlowResponses {
+            every: 1,
+            length: 1,
+            delay_ms: 1_500,
+            after_counting: true,
+        }),
+        ..FaultConfig::default()
+    };
+    let sim = simulator(300, token_config(60, 2, 1_000_000), faults).await;
+    let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
+    let replica = start_replica(&config, 0).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ledger_by_query(&sim)
+        .get("covid")
+        .is_none_or(|(served, _, _)| *served == 0)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "X served no page within 30 s: {:?}",
+            sim.handle.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first page is served and counted; its answer is still on the way.
+    let summary = replica.stop().await;
+
+    let (served, distinct, ids) = ledger_by_query(&sim)["covid"].clone();
+    assert_eq!(served, distinct, "one request, no repeats: {summary:?}");
+    let mut stored: Vec<String> = read_posts_async(&setup.bootstrap, &setup.topic)
+        .await
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    stored.sort_unstable();
+    let mut expected = ids;
+    expected.sort_unstable();
+    assert_eq!(
+        stored, expected,
+        "every post X served before the stop is in Kafka ({summary:?})"
+    );
+    assert_eq!(
+        checkpoints(&setup).get("all").map(|c| c.month_posts),
+        Some(distinct),
+        "the checkpoint counts the page"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! MariaDB stopped and started again during a run: the transformer pauses, retries with
 //! backoff, and in the end holds exactly N posts. Its own test binary, because it takes the
 //! shared MariaDB down for a few seconds.
+// test-runner: alone (every other binary uses this MariaDB; dev/run-tests.py runs this one by itself)
 
 mod support;
 
