@@ -148,7 +148,9 @@ terraform-test: ## end-to-end: tofu init offline, apply, no drift, in-place chan
 	@bash terraform/tests/e2e.sh
 
 lua-test: ## Argo CD health check against sample statuses: in Argo CD's own Lua runtime (Go), and lua5.4
-	@# The flags of dev/platform/argocd.sh build, so that the test reuses its compiled packages.
+	@# The flags of dev/platform/argocd.sh build, so that the test reuses its compiled packages
+	@# (after the build .ci/run may be running in the background).
+	@bash $(PLATFORM)/argocd.sh await-build
 	@cd argocd && CGO_ENABLED=0 GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) go test -trimpath -count=1 -v ./...
 	@cd argocd && lua5.4 tests/run.lua
 

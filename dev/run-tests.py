@@ -84,11 +84,12 @@ def build(selection: list[str]) -> list[Binary]:
 
 
 def package_name(package_id: str) -> str:
-    # "path+file:///work/main/operator#tweetpipe-operator@0.1.0" or "tweetpipe-operator 0.1.0 (path+...)"
-    if "#" in package_id:
-        tail = package_id.rsplit("#", 1)[1]
-        return tail.split("@", 1)[0]
-    return package_id.split(" ", 1)[0]
+    """From cargo's package id: "path+file:///w/operator#tweetpipe-operator@0.1.0", or
+    "path+file:///w/dev/xapi-simulator#0.1.0" when the name is the directory's."""
+    url, _, fragment = package_id.partition("#")
+    if "@" in fragment:
+        return fragment.split("@", 1)[0]
+    return url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def durations_file() -> Path:

@@ -3,6 +3,7 @@
 # application controller and repo server run as host processes (one binary, dispatched on its
 # name), with Redis from Debian and a bare git repository served by `git daemon` on the pod bridge.
 #   argocd.sh build    build Argo CD $ARGOCD_VERSION from the Go module proxy (cached per version)
+#   argocd.sh await-build  wait for a build another process is running, if any (builds nothing)
 #   argocd.sh up       build if needed, install Argo's CRDs and settings, start every process
 #   argocd.sh down     stop them (Argo's CRDs, settings and Applications stay in the cluster)
 #   argocd.sh status   one line
@@ -232,7 +233,7 @@ up() {
   if ! command -v redis-server >/dev/null || ! command -v git >/dev/null; then
     bash "$PLATFORM_DIR/install-deps.sh"
   fi
-  build
+  with_build_lock argocd build
   [[ -f $STATE_DIR/kubeconfig ]] || die "no platform: run make platform-up first"
   ip -4 addr show dev "$POD_BRIDGE" 2>/dev/null | grep -q "inet $NODE_IP/" \
     || die "the pod bridge $POD_BRIDGE ($NODE_IP) is missing: run make platform-up first"
@@ -305,12 +306,13 @@ main() {
   mkdir -p "$LOG_DIR"
   local command=${1:-status}
   case $command in
-    build) build ;;
+    build) with_build_lock argocd build ;;
+    await-build) with_build_lock argocd true ;;
     up) up ;;
     down) down ;;
     status) status ;;
     publish) publish ;;
-    *) die "usage: argocd.sh build|up|down|status|publish (got: $command)" ;;
+    *) die "usage: argocd.sh build|await-build|up|down|status|publish (got: $command)" ;;
   esac
 }
 

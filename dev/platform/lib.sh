@@ -60,6 +60,29 @@ export PATH="$K8S_BIN:$ETCD_BIN:$HELM_BIN:$COREDNS_BIN:$PATH"
 log() { printf '%s [platform] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# with_build_lock NAME COMMAND...: run COMMAND holding NAME's build lock. .ci/run starts the builds
+# only late stages need in the background; a stage that needs one calls its build as usual, waits
+# here (saying for what) while the background one runs, then finds it cached. The lock is released
+# before anything the command starts could outlive it (it must not start daemons).
+BUILD_LOCK_WAIT_SECONDS=${BUILD_LOCK_WAIT_SECONDS:-3600}
+with_build_lock() {
+  local name=$1 fd started
+  shift
+  local lock=$CACHE_DIR/locks/$name.lock
+  mkdir -p "$CACHE_DIR/locks"
+  exec {fd}>>"$lock"
+  if ! flock -n "$fd"; then
+    started=$(date +%s)
+    log "waiting for the $name build another process is running ($(cat "$lock.holder" 2>/dev/null || echo 'holder unknown'); up to ${BUILD_LOCK_WAIT_SECONDS}s)"
+    flock -w "$BUILD_LOCK_WAIT_SECONDS" "$fd" ||
+      die "the $name build lock $lock is still held after ${BUILD_LOCK_WAIT_SECONDS}s by $(cat "$lock.holder" 2>/dev/null || echo 'an unknown process'); if .ci/run started it, its log is target/ci-logs/$name.log"
+    log "the $name build that was running finished after $(($(date +%s) - started))s"
+  fi
+  printf 'pid %s, %s, since %s\n' "$$" "$(tr '\0' ' ' </proc/$$/cmdline)" "$(date -u +%H:%M:%S)" >"$lock.holder"
+  "$@"
+  exec {fd}>&-
+}
+
 # wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: poll until COMMAND succeeds.
 wait_for() {
   local what=$1 timeout=$2; shift 2

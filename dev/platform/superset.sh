@@ -142,7 +142,7 @@ main() {
   local command=${1:-}
   shift || true
   case $command in
-    install) install ;;
+    install) with_build_lock superset install ;;
     up) up ;;
     import) import_bundle ;;
     status) status ;;

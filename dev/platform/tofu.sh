@@ -90,7 +90,7 @@ CONFIG
 
 main() {
   case ${1:-} in
-    build) build ;;
+    build) with_build_lock tofu build ;;
     cli-config) cli_config ;;
     path) echo "$TOFU_BIN" ;;
     *) echo "usage: $0 build|cli-config|path" >&2; exit 2 ;;
