@@ -343,7 +343,7 @@ impl SchemaRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::post::fixtures::{full_post, minimal_post};
+    use crate::fixtures::{full_post, minimal_post};
 
     #[test]
     fn every_schema_file_is_embedded_and_parses() {

@@ -1,5 +1,7 @@
-//! Deterministic sample posts shared by tests and benchmarks (feature `fixtures`, which only
-//! dev-dependencies turn on): every kind of child row, spread over two days.
+//! The one source of sample posts for tests and benchmarks (feature `fixtures`, which only
+//! dev-dependencies turn on; this crate's own tests have it too): a deterministic stream with
+//! every kind of child row spread over two days, and single posts for the codec, the transformer
+//! and the extractor's bench.
 
 use crate::post::{
     ContextAnnotation, Hashtag, Mention, Place, Post, PublicMetrics, ReferenceKind, ReferencedPost,
@@ -44,48 +46,48 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
                 WORDS[i % WORDS.len()],
                 WORDS[(i * 7) % WORDS.len()]
             );
-            let mut hashtags = Vec::new();
-            for tag in &tags {
-                let start = text.chars().count() as i32 + 1;
-                text.push_str(&format!(" #{tag}"));
-                hashtags.push(Hashtag {
-                    tag: (*tag).to_owned(),
-                    start,
-                    end: text.chars().count() as i32,
-                });
-            }
-            let mut mentions = Vec::new();
-            for user in &mentioned {
-                let start = text.chars().count() as i32 + 1;
-                text.push_str(&format!(" @{user}"));
-                mentions.push(Mention {
-                    username: (*user).to_owned(),
-                    id: Some(format!("{}", 500 + user.len())),
-                    start,
-                    end: text.chars().count() as i32,
-                });
-            }
+            let hashtags: Vec<Hashtag> = tags
+                .iter()
+                .map(|tag| {
+                    let (start, end) = append(&mut text, &format!("#{tag}"));
+                    Hashtag {
+                        tag: (*tag).to_owned(),
+                        start,
+                        end,
+                    }
+                })
+                .collect();
+            let mentions: Vec<Mention> = mentioned
+                .iter()
+                .map(|user| {
+                    let (start, end) = append(&mut text, &format!("@{user}"));
+                    Mention {
+                        id: Some(format!("{}", 500 + user.len())),
+                        username: (*user).to_owned(),
+                        start,
+                        end,
+                    }
+                })
+                .collect();
             let mut urls = Vec::new();
             if i % 4 == 0 {
                 let short = format!("https://t.co/x{i}");
-                let start = text.chars().count() as i32 + 1;
-                text.push_str(&format!(" {short}"));
+                let (start, end) = append(&mut text, &short);
                 urls.push(Url {
                     url: short,
                     expanded_url: Some(format!("https://www.example{}.org/a/{i}", i % 3)),
                     display_url: Some(format!("example{}.org/a/{i}", i % 3)),
                     start,
-                    end: text.chars().count() as i32,
+                    end,
                 });
             }
             let mut cashtags = Vec::new();
             if i % 7 == 3 {
-                let start = text.chars().count() as i32 + 1;
-                text.push_str(" $PFE");
+                let (start, end) = append(&mut text, "$PFE");
                 cashtags.push(Hashtag {
                     tag: "PFE".into(),
                     start,
-                    end: text.chars().count() as i32,
+                    end,
                 });
             }
             // X's shapes: one domain/entity pair on most posts, a second on some, none on others.
@@ -163,8 +165,257 @@ pub fn sample_posts(n: usize, first_id: u64) -> Vec<Post> {
         .collect()
 }
 
+/// A post that fills every field of the schema.
+pub fn full_post() -> Post {
+    Post {
+        id: "1798000000000000001".into(),
+        text: "Fique em casa! #quarentena @saude https://t.co/abc".into(),
+        created_at: 1_732_240_000_000,
+        lang: Some("pt".into()),
+        author_id: "42".into(),
+        author: Some(maria()),
+        conversation_id: Some("1798000000000000000".into()),
+        in_reply_to_user_id: Some("7".into()),
+        referenced: vec![ReferencedPost {
+            kind: ReferenceKind::RepliedTo,
+            id: "1798000000000000000".into(),
+            author_id: Some("7".into()),
+            text: None,
+        }],
+        hashtags: vec![Hashtag {
+            tag: "quarentena".into(),
+            start: 14,
+            end: 25,
+        }],
+        mentions: vec![Mention {
+            username: "saude".into(),
+            id: Some("9".into()),
+            start: 26,
+            end: 32,
+        }],
+        urls: vec![Url {
+            url: "https://t.co/abc".into(),
+            expanded_url: Some("https://saude.gov.br/coronavirus".into()),
+            display_url: Some("saude.gov.br/coronavirus".into()),
+            start: 33,
+            end: 49,
+        }],
+        cashtags: vec![Hashtag {
+            tag: "PFE".into(),
+            start: 50,
+            end: 54,
+        }],
+        context_annotations: vec![context_covid()],
+        metrics: Some(modest_metrics()),
+        place: Some(Place {
+            id: "68e019afec7d0ba5".into(),
+            full_name: "São Paulo, Brasil".into(),
+            name: Some("São Paulo".into()),
+            country_code: Some("BR".into()),
+            place_type: Some("city".into()),
+        }),
+        possibly_sensitive: Some(false),
+        pipeline: "default/covid".into(),
+        query_name: "covid-pt".into(),
+        collected_at: 1_732_240_001_000,
+    }
+}
+
+/// The author of [`full_post`], with every field set.
+fn maria() -> User {
+    User {
+        id: "42".into(),
+        username: "maria_sp".into(),
+        name: "Maria".into(),
+        verified: true,
+        created_at: Some(1_300_000_000_000),
+        location: Some("São Paulo".into()),
+        followers_count: Some(120),
+        following_count: Some(80),
+        tweet_count: Some(4000),
+    }
+}
+
+/// The public counts of [`full_post`] and [`news_post`]: a few retweets, replies and likes.
+fn modest_metrics() -> PublicMetrics {
+    PublicMetrics {
+        retweet_count: 3,
+        reply_count: 1,
+        like_count: 10,
+        quote_count: 0,
+        impression_count: Some(500),
+    }
+}
+
+/// A post with every optional field empty.
+pub fn minimal_post() -> Post {
+    Post {
+        id: "5".into(),
+        text: "covid".into(),
+        created_at: 0,
+        lang: None,
+        author_id: "1".into(),
+        author: None,
+        conversation_id: None,
+        in_reply_to_user_id: None,
+        referenced: vec![],
+        hashtags: vec![],
+        mentions: vec![],
+        urls: vec![],
+        cashtags: vec![],
+        context_annotations: vec![],
+        metrics: None,
+        place: None,
+        possibly_sensitive: None,
+        pipeline: "ns/p".into(),
+        query_name: "q".into(),
+        collected_at: 1,
+    }
+}
+
+/// [`full_post`] as X may send it and the transformer must tidy: an escaped `&amp;` and a line
+/// break in the text, a tag and a cashtag in two cases, entities without offsets, a repeated
+/// annotation, the same entity under a second domain and an id that is not a number, a
+/// lower-case country code; an original post (nothing referenced).
+pub fn untidy_post() -> Post {
+    Post {
+        text: "Fique em casa &amp; bem!\n#Quarentena #QUARENTENA @Saude https://t.co/abc".into(),
+        in_reply_to_user_id: None,
+        referenced: vec![],
+        hashtags: vec![
+            Hashtag {
+                tag: "Quarentena".into(),
+                start: 25,
+                end: 36,
+            },
+            Hashtag {
+                tag: "QUARENTENA".into(),
+                start: 37,
+                end: 48,
+            },
+        ],
+        // No offsets on the mention, the link and the cashtags.
+        mentions: vec![Mention {
+            start: 0,
+            end: 0,
+            username: "Saude".into(),
+            id: Some("9".into()),
+        }],
+        urls: vec![Url {
+            start: 0,
+            end: 0,
+            url: "https://t.co/abc".into(),
+            expanded_url: Some("https://www.saude.gov.br/coronavirus".into()),
+            display_url: Some("saude.gov.br/coronavirus".into()),
+        }],
+        cashtags: ["PFE", "$pfe"]
+            .map(|tag| Hashtag {
+                tag: tag.into(),
+                start: 0,
+                end: 0,
+            })
+            .into(),
+        context_annotations: vec![
+            news_story("123", "1220701888179359745", "COVID-19"),
+            news_story("123", "1220701888179359745", "COVID-19"),
+            news_story("131", "1220701888179359745", " COVID-19 "),
+            news_story("x", "1", "not an id"),
+        ],
+        place: Some(Place {
+            id: "68e019afec7d0ba5".into(),
+            full_name: "São Paulo, Brasil".into(),
+            name: None,
+            country_code: Some("br".into()),
+            place_type: None,
+        }),
+        query_name: "quarentena-pt".into(),
+        ..full_post()
+    }
+}
+
+/// An annotation in domain `domain_id` named "Ongoing News Story", without descriptions.
+fn news_story(domain_id: &str, entity_id: &str, entity_name: &str) -> ContextAnnotation {
+    ContextAnnotation {
+        domain_id: domain_id.into(),
+        domain_name: "Ongoing News Story".into(),
+        domain_description: None,
+        entity_id: entity_id.into(),
+        entity_name: entity_name.into(),
+        entity_description: None,
+    }
+}
+
+/// Post `i` of a stream of alike posts, as the extractor's bench encodes and produces them: the
+/// same Portuguese text with two hashtags, a mention and a link of its own; 500 authors. Built
+/// field by field (not from [`full_post`]): the bench builds them while it is timed.
+pub fn news_post(i: u64) -> Post {
+    let id = (1_900_000_000_000_000_000 + i).to_string();
+    let author = (1000 + i % 500).to_string();
+    let link = format!("https://t.co/a{i:08}");
+    Post {
+        id: id.clone(),
+        text: format!(
+            "Casos de covid voltam a subir em São Paulo, usem máscara #COVID19 #FiqueEmCasa @minsaude {link}"
+        ),
+        created_at: 1_764_000_000_000 + i as i64,
+        lang: Some("pt".into()),
+        author_id: author.clone(),
+        author: Some(User {
+            id: author,
+            username: format!("user{}", i % 500),
+            name: "Maria Silva".into(),
+            verified: false,
+            ..maria()
+        }),
+        conversation_id: Some(id),
+        in_reply_to_user_id: None,
+        referenced: vec![],
+        hashtags: vec![
+            Hashtag {
+                tag: "COVID19".into(),
+                start: 55,
+                end: 63,
+            },
+            Hashtag {
+                tag: "FiqueEmCasa".into(),
+                start: 64,
+                end: 76,
+            },
+        ],
+        mentions: vec![Mention {
+            username: "minsaude".into(),
+            id: Some("9".into()),
+            start: 77,
+            end: 86,
+        }],
+        urls: vec![Url {
+            url: link,
+            expanded_url: Some("https://www.gov.br/saude/pt-br/coronavirus".into()),
+            display_url: Some("gov.br/saude/pt-br/coron…".into()),
+            start: 87,
+            end: 110,
+        }],
+        cashtags: vec![],
+        context_annotations: vec![],
+        metrics: Some(modest_metrics()),
+        place: None,
+        possibly_sensitive: Some(false),
+        pipeline: "bench/extractor".into(),
+        query_name: "bench".into(),
+        collected_at: 1_764_000_001_000,
+    }
+}
+
+/// Appends ` {entity}` to `text`; returns where the entity stands, in characters as X counts.
+fn append(text: &mut String, entity: &str) -> (i32, i32) {
+    let start = text.chars().count() as i32 + 1;
+    text.push(' ');
+    text.push_str(entity);
+    (start, text.chars().count() as i32)
+}
+
 /// X's "Ongoing News Story" domain, entity COVID-19.
-fn context_covid() -> ContextAnnotation {
+pub fn context_covid() -> ContextAnnotation {
     ContextAnnotation {
         domain_id: "123".into(),
         domain_name: "Ongoing News Story".into(),
@@ -176,7 +427,7 @@ fn context_covid() -> ContextAnnotation {
 }
 
 /// X's "Unified Twitter Taxonomy" domain, entity Vaccines.
-fn context_vaccines() -> ContextAnnotation {
+pub fn context_vaccines() -> ContextAnnotation {
     ContextAnnotation {
         domain_id: "131".into(),
         domain_name: "Unified Twitter Taxonomy".into(),

@@ -3,8 +3,8 @@
 //! - [`contract`]: the worker configs, checkpoint record, topic names and mounted paths the
 //!   operator and the workers agree on (pure data, always available).
 //! - [`post`]: the post as it travels through Kafka (mirrors the current schema, `schema/post.v2.avsc`).
-//! - [`fixtures`] (feature `fixtures`, dev-dependencies only): deterministic sample posts for
-//!   tests and benchmarks.
+//! - [`fixtures`] (feature `fixtures`, dev-dependencies only, and this crate's own tests): the
+//!   sample posts of every test and benchmark.
 //! - [`codec`] (feature `avro`): Avro single-object encoding and the Confluent wire format.
 //! - [`registry`] (feature `registry`, on with `avro`): a Confluent-compatible schema registry
 //!   client (register a schema under a subject, read one by id), without an Avro library.
@@ -26,7 +26,7 @@ pub mod backoff;
 #[cfg(feature = "avro")]
 pub mod codec;
 pub mod contract;
-#[cfg(feature = "fixtures")]
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod headers;
 #[cfg(feature = "kafka")]

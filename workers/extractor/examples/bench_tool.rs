@@ -15,73 +15,9 @@ use tweetpipe_common::codec::PostEncoder;
 use tweetpipe_common::contract::checkpoint::Checkpoint;
 use tweetpipe_common::contract::kafka::KafkaSettings;
 use tweetpipe_common::contract::topics::checkpoint_topic;
-use tweetpipe_common::post::{Hashtag, Mention, Post, PublicMetrics, Url, User};
+use tweetpipe_common::fixtures::news_post;
+use tweetpipe_common::post::Post;
 use tweetpipe_extractor::sink::{PageRecords, Sink};
-
-fn post(i: u64) -> Post {
-    Post {
-        id: (1_900_000_000_000_000_000 + i).to_string(),
-        text: format!(
-            "Casos de covid voltam a subir em São Paulo, usem máscara #COVID19 #FiqueEmCasa @minsaude https://t.co/a{i:08}"
-        ),
-        created_at: 1_764_000_000_000 + i as i64,
-        lang: Some("pt".into()),
-        author_id: (1000 + i % 500).to_string(),
-        author: Some(User {
-            id: (1000 + i % 500).to_string(),
-            username: format!("user{}", i % 500),
-            name: "Maria Silva".into(),
-            verified: false,
-            created_at: Some(1_300_000_000_000),
-            location: Some("São Paulo".into()),
-            followers_count: Some(120),
-            following_count: Some(80),
-            tweet_count: Some(4000),
-        }),
-        conversation_id: Some((1_900_000_000_000_000_000 + i).to_string()),
-        in_reply_to_user_id: None,
-        referenced: vec![],
-        hashtags: vec![
-            Hashtag {
-                tag: "COVID19".into(),
-                start: 55,
-                end: 63,
-            },
-            Hashtag {
-                tag: "FiqueEmCasa".into(),
-                start: 64,
-                end: 76,
-            },
-        ],
-        mentions: vec![Mention {
-            username: "minsaude".into(),
-            id: Some("9".into()),
-            start: 77,
-            end: 86,
-        }],
-        urls: vec![Url {
-            url: format!("https://t.co/a{i:08}"),
-            expanded_url: Some("https://www.gov.br/saude/pt-br/coronavirus".into()),
-            display_url: Some("gov.br/saude/pt-br/coron…".into()),
-            start: 87,
-            end: 110,
-        }],
-        cashtags: vec![],
-        context_annotations: vec![],
-        metrics: Some(PublicMetrics {
-            retweet_count: 3,
-            reply_count: 1,
-            like_count: 10,
-            quote_count: 0,
-            impression_count: Some(500),
-        }),
-        place: None,
-        possibly_sensitive: Some(false),
-        pipeline: "bench/extractor".into(),
-        query_name: "bench".into(),
-        collected_at: 1_764_000_001_000,
-    }
-}
 
 async fn create_topics(bootstrap: &str, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -144,7 +80,7 @@ async fn produce(bootstrap: &str, topic: &str, posts: u64) {
     let mut checkpoint = Checkpoint::new("bench", "2025-11");
     let mut i = 0;
     while i < posts {
-        let page: Vec<Post> = (i..(i + 100).min(posts)).map(post).collect();
+        let page: Vec<Post> = (i..(i + 100).min(posts)).map(news_post).collect();
         checkpoint.since_id = page.last().map(|p| p.id.clone());
         checkpoint.posts_total += page.len() as u64;
         let records =
@@ -164,7 +100,7 @@ async fn produce(bootstrap: &str, topic: &str, posts: u64) {
 
 fn encode(posts: u64) {
     let encoder = PostEncoder::SingleObject;
-    let batch: Vec<Post> = (0..1000).map(post).collect();
+    let batch: Vec<Post> = (0..1000).map(news_post).collect();
     let started = Instant::now();
     let mut bytes = 0usize;
     for n in 0..posts {

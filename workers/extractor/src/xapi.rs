@@ -590,6 +590,7 @@ impl SearchResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tweetpipe_common::fixtures;
 
     /// A page in the real API's shape (trimmed from X's documentation examples).
     const PAGE: &str = r#"{
@@ -649,21 +650,10 @@ mod tests {
         assert_eq!(
             p.context_annotations,
             vec![
+                fixtures::context_covid(),
                 ContextAnnotation {
-                    domain_id: "123".into(),
-                    domain_name: "Ongoing News Story".into(),
-                    domain_description: Some("Ongoing News Stories like 'Brexit'".into()),
-                    entity_id: "1220701888179359745".into(),
-                    entity_name: "COVID-19".into(),
-                    entity_description: None,
-                },
-                ContextAnnotation {
-                    domain_id: "131".into(),
-                    domain_name: "Unified Twitter Taxonomy".into(),
-                    domain_description: None,
-                    entity_id: "1301551223338668032".into(),
-                    entity_name: "Vaccines".into(),
                     entity_description: Some("Vaccines".into()),
+                    ..fixtures::context_vaccines()
                 },
             ]
         );

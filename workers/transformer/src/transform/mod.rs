@@ -275,110 +275,12 @@ fn datetime(field: &'static str, millis: i64) -> Result<NaiveDateTime, Transform
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tweetpipe_common::post::{
-        ContextAnnotation, Hashtag, Mention, Place, PublicMetrics, ReferencedPost, Url, User,
-    };
-
-    fn annotation(domain: &str, entity: &str, name: &str) -> ContextAnnotation {
-        ContextAnnotation {
-            domain_id: domain.into(),
-            domain_name: "Ongoing News Story".into(),
-            domain_description: None,
-            entity_id: entity.into(),
-            entity_name: name.into(),
-            entity_description: None,
-        }
-    }
-
-    fn post() -> Post {
-        Post {
-            id: "1798000000000000001".into(),
-            text: "Fique em casa &amp; bem!\n#Quarentena #QUARENTENA @Saude https://t.co/abc"
-                .into(),
-            created_at: 1_732_240_000_000,
-            lang: Some("pt".into()),
-            author_id: "42".into(),
-            author: Some(User {
-                id: "42".into(),
-                username: "maria_sp".into(),
-                name: "Maria".into(),
-                verified: true,
-                created_at: Some(1_300_000_000_000),
-                location: Some("São Paulo".into()),
-                followers_count: Some(120),
-                following_count: Some(80),
-                tweet_count: Some(4000),
-            }),
-            conversation_id: Some("1798000000000000000".into()),
-            in_reply_to_user_id: None,
-            referenced: vec![],
-            hashtags: vec![
-                Hashtag {
-                    tag: "Quarentena".into(),
-                    start: 25,
-                    end: 36,
-                },
-                Hashtag {
-                    tag: "QUARENTENA".into(),
-                    start: 37,
-                    end: 48,
-                },
-            ],
-            mentions: vec![Mention {
-                username: "Saude".into(),
-                id: Some("9".into()),
-                start: 0,
-                end: 0,
-            }],
-            urls: vec![Url {
-                url: "https://t.co/abc".into(),
-                expanded_url: Some("https://www.saude.gov.br/coronavirus".into()),
-                display_url: Some("saude.gov.br/coronavirus".into()),
-                start: 0,
-                end: 0,
-            }],
-            cashtags: vec![
-                Hashtag {
-                    tag: "PFE".into(),
-                    start: 0,
-                    end: 0,
-                },
-                Hashtag {
-                    tag: "$pfe".into(),
-                    start: 0,
-                    end: 0,
-                },
-            ],
-            context_annotations: vec![
-                annotation("123", "1220701888179359745", "COVID-19"),
-                annotation("123", "1220701888179359745", "COVID-19"),
-                annotation("131", "1220701888179359745", " COVID-19 "),
-                annotation("x", "1", "not an id"),
-            ],
-            metrics: Some(PublicMetrics {
-                retweet_count: 3,
-                reply_count: 1,
-                like_count: 10,
-                quote_count: 0,
-                impression_count: Some(500),
-            }),
-            place: Some(Place {
-                id: "68e019afec7d0ba5".into(),
-                full_name: "São Paulo, Brasil".into(),
-                name: None,
-                country_code: Some("br".into()),
-                place_type: None,
-            }),
-            possibly_sensitive: Some(false),
-            pipeline: "default/covid".into(),
-            query_name: "quarentena-pt".into(),
-            collected_at: 1_732_240_001_000,
-        }
-    }
+    use tweetpipe_common::fixtures::untidy_post;
+    use tweetpipe_common::post::ReferencedPost;
 
     #[test]
     fn full_post_becomes_rows() {
-        let stored = transform(&post()).unwrap_or_else(|e| panic!("{e}"));
+        let stored = transform(&untidy_post()).unwrap_or_else(|e| panic!("{e}"));
         let row = &stored.post;
         assert_eq!(row.id, 1_798_000_000_000_000_001);
         assert_eq!(
@@ -429,7 +331,7 @@ mod tests {
 
     #[test]
     fn the_domain_is_the_expanded_urls_host() {
-        let mut p = post();
+        let mut p = untidy_post();
         p.urls[0].expanded_url = Some("https://WWW.Example.org/a?b=c".into());
         let stored = transform(&p).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(stored.urls[0].domain.as_deref(), Some("example.org"));
@@ -438,7 +340,7 @@ mod tests {
 
     #[test]
     fn a_post_of_an_older_writer_has_no_cashtag_or_annotation_rows() {
-        let mut p = post();
+        let mut p = untidy_post();
         p.cashtags.clear();
         p.context_annotations.clear();
         let stored = transform(&p).unwrap_or_else(|e| panic!("{e}"));
@@ -448,7 +350,7 @@ mod tests {
 
     #[test]
     fn classification_precedence() {
-        let mut p = post();
+        let mut p = untidy_post();
         let reference = |kind| ReferencedPost {
             kind,
             id: "7".into(),
@@ -468,13 +370,13 @@ mod tests {
 
     #[test]
     fn bad_ids_and_times_are_errors_naming_the_field() {
-        let mut p = post();
+        let mut p = untidy_post();
         p.id = "12ab".into();
         assert!(matches!(
             transform(&p),
             Err(TransformError::BadId { field: "id", .. })
         ));
-        let mut p = post();
+        let mut p = untidy_post();
         p.author_id = "99999999999999999999999".into();
         assert!(matches!(
             transform(&p),
@@ -483,10 +385,10 @@ mod tests {
                 ..
             })
         ));
-        let mut p = post();
+        let mut p = untidy_post();
         p.created_at = i64::MAX;
         assert!(matches!(transform(&p), Err(TransformError::BadTime { .. })));
-        let mut p = post();
+        let mut p = untidy_post();
         p.query_name = " ".into();
         assert_eq!(transform(&p).err(), Some(TransformError::NoQuery));
     }
@@ -501,7 +403,7 @@ mod tests {
 
     #[test]
     fn author_that_is_not_the_post_author_is_ignored() {
-        let mut p = post();
+        let mut p = untidy_post();
         if let Some(a) = p.author.as_mut() {
             a.id = "43".into();
         }
