@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
@@ -28,104 +29,136 @@ fn defaults() -> WorkerDefaults {
     }
 }
 
+/// Asserts the value at each JSON pointer of a rendered worker config; a failure names the
+/// pointer.
+fn assert_config(config: &serde_json::Value, expected: &[(&str, serde_json::Value)]) {
+    for (pointer, value) in expected {
+        let actual = config.pointer(pointer).unwrap_or(&serde_json::Value::Null);
+        assert_eq!(actual, value, "{pointer}");
+    }
+}
+
+/// A file the workers read from their mounted Secrets, as their configs name it.
+fn secret_file(path: &str) -> serde_json::Value {
+    format!("/var/run/secrets/tweetpipe/{path}").into()
+}
+
+/// Key `key` of Secret `name`, as the spec's optional references hold it.
+fn secret_key(name: &str, key: &str) -> Option<SecretKeyRef> {
+    Some(SecretKeyRef {
+        name: name.into(),
+        key: key.into(),
+    })
+}
+
+/// SCRAM-SHA-512 with the `username` and `password` of Secret `secret_name`.
+fn scram(secret_name: &str, admin_secret_name: Option<&str>) -> KafkaSasl {
+    KafkaSasl {
+        mechanism: SaslMechanism::ScramSha512,
+        secret_name: secret_name.into(),
+        username_key: "username".into(),
+        password_key: "password".into(),
+        admin_secret_name: admin_secret_name.map(Into::into),
+    }
+}
+
+/// Mutual TLS: the client certificate and key of Secret `kafka-client`, the system's CA roots.
+fn client_certificate_tls() -> KafkaTls {
+    KafkaTls {
+        ca_secret: None,
+        client_certificate_secret: secret_key("kafka-client", "tls.crt"),
+        client_key_secret: secret_key("kafka-client", "tls.key"),
+    }
+}
+
+/// The config hash on an extractor StatefulSet's pod template (a change rolls the pods).
+fn config_hash(sts: StatefulSet) -> String {
+    sts.spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap()[workloads::CONFIG_HASH_ANNOTATION]
+        .clone()
+}
+
 #[test]
 fn extractor_config_follows_the_worker_contract() {
     let tp = pipeline();
     let shares = scaling::query_shares(2, 405, 100, 3);
     let config = worker_config::extractor_config(&tp, &shares, Some(900_000));
     let json: serde_json::Value = serde_json::to_value(&config).unwrap();
-    assert_eq!(json["pipeline"], "tweets/covid19");
-    assert_eq!(
-        json["api_base_url"],
-        "http://x-api-simulator.tweetpipe-system:8080"
+    assert_config(
+        &json,
+        &[
+            ("/pipeline", "tweets/covid19".into()),
+            (
+                "/api_base_url",
+                "http://x-api-simulator.tweetpipe-system:8080".into(),
+            ),
+            ("/kafka/bootstrap_servers", "kafka.kafka:9092".into()),
+            ("/kafka/topic", "tweets.covid19".into()),
+            ("/kafka/security_protocol", "plaintext".into()),
+            ("/monthly_post_budget", 900_000.into()),
+            ("/max_results", 100.into()),
+            ("/queries/1/token_file", secret_file("tokens/1/token")),
+            ("/queries/2/token_file", secret_file("tokens/0/token")),
+            // Token 0 carries queries 0 and 2, token 1 query 1 alone.
+            ("/queries/0/requests_per_window", 203.into()),
+            ("/queries/1/requests_per_window", 405.into()),
+            ("/queries/2/requests_per_window", 202.into()),
+            ("/queries/1/window_seconds", 900.into()),
+            ("/queries/0/name", "covid-en".into()),
+            (
+                "/queries/0/query",
+                "(covid OR covid19) lang:en -is:retweet".into(),
+            ),
+        ],
     );
-    assert_eq!(json["kafka"]["bootstrap_servers"], "kafka.kafka:9092");
-    assert_eq!(json["kafka"]["topic"], "tweets.covid19");
-    assert_eq!(json["kafka"]["security_protocol"], "plaintext");
     assert!(json["kafka"]["schema_registry_url"].is_null());
     assert!(
         json["kafka"].get("group_id").is_none(),
         "extractors have no consumer group"
     );
-    assert_eq!(json["monthly_post_budget"], 900_000);
-    assert_eq!(json["max_results"], 100);
     assert!(json.get("assignments").is_none() && json.get("token_file").is_none());
-    let queries = json["queries"].as_array().unwrap();
-    assert_eq!(queries.len(), 3);
-    assert_eq!(
-        queries[1]["token_file"],
-        "/var/run/secrets/tweetpipe/tokens/1/token"
-    );
-    assert_eq!(
-        queries[2]["token_file"],
-        "/var/run/secrets/tweetpipe/tokens/0/token"
-    );
-    // Token 0 carries queries 0 and 2, token 1 query 1 alone.
-    assert_eq!(queries[0]["requests_per_window"], 203);
-    assert_eq!(queries[1]["requests_per_window"], 405);
-    assert_eq!(queries[2]["requests_per_window"], 202);
-    assert_eq!(queries[1]["window_seconds"], 900);
-    assert_eq!(queries[0]["name"], "covid-en");
-    assert_eq!(
-        queries[0]["query"],
-        "(covid OR covid19) lang:en -is:retweet"
-    );
-    assert!(
-        json["tweet_fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f == "created_at")
-    );
-    assert!(
-        json["expansions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f == "author_id")
-    );
+    assert_eq!(json["queries"].as_array().unwrap().len(), 3);
+    for (list, wanted) in [("tweet_fields", "created_at"), ("expansions", "author_id")] {
+        let listed = json[list].as_array().unwrap();
+        assert!(listed.iter().any(|f| f == wanted), "{list} has {wanted}");
+    }
 }
 
 #[test]
 fn transformer_config_follows_the_worker_contract() {
     let tp = pipeline_with(|tp| {
-        tp.spec.kafka.sasl = Some(KafkaSasl {
-            mechanism: SaslMechanism::ScramSha512,
-            secret_name: "kafka-creds".into(),
-            username_key: "username".into(),
-            password_key: "password".into(),
-            admin_secret_name: None,
-        });
+        tp.spec.kafka.sasl = Some(scram("kafka-creds", None));
         tp.spec.kafka.tls = Some(KafkaTls {
-            ca_secret: Some(SecretKeyRef {
-                name: "kafka-ca".into(),
-                key: "ca.crt".into(),
-            }),
+            ca_secret: secret_key("kafka-ca", "ca.crt"),
             ..KafkaTls::default()
         });
     });
     let json: serde_json::Value =
         serde_json::to_value(worker_config::transformer_config(&tp)).unwrap();
-    assert_eq!(json["kafka"]["group_id"], "tweetpipe.tweets.covid19");
-    assert_eq!(json["kafka"]["security_protocol"], "sasl_ssl");
-    assert_eq!(json["kafka"]["sasl_mechanism"], "SCRAM-SHA-512");
-    assert_eq!(
-        json["kafka"]["sasl_password_file"],
-        "/var/run/secrets/tweetpipe/kafka-sasl/password"
-    );
-    assert_eq!(
-        json["kafka"]["ssl_ca_file"],
-        "/var/run/secrets/tweetpipe/kafka-ca/ca.crt"
-    );
-    assert_eq!(
-        json["mysql"]["url_file"],
-        "/var/run/secrets/tweetpipe/mysql/url"
-    );
-    assert_eq!(json["batch_size"], 500);
-    assert_eq!(json["flush_interval_ms"], 1000);
-    assert_eq!(
-        json["query_names"],
-        serde_json::json!(["covid-en", "covid-pt", "quarantine-en"])
+    assert_config(
+        &json,
+        &[
+            ("/kafka/group_id", "tweetpipe.tweets.covid19".into()),
+            ("/kafka/security_protocol", "sasl_ssl".into()),
+            ("/kafka/sasl_mechanism", "SCRAM-SHA-512".into()),
+            (
+                "/kafka/sasl_password_file",
+                secret_file("kafka-sasl/password"),
+            ),
+            ("/kafka/ssl_ca_file", secret_file("kafka-ca/ca.crt")),
+            ("/mysql/url_file", secret_file("mysql/url")),
+            ("/batch_size", 500.into()),
+            ("/flush_interval_ms", 1000.into()),
+            (
+                "/query_names",
+                serde_json::json!(["covid-en", "covid-pt", "quarantine-en"]),
+            ),
+        ],
     );
     let text = serde_json::to_string(&json).unwrap();
     assert!(
@@ -136,34 +169,27 @@ fn transformer_config_follows_the_worker_contract() {
 
 #[test]
 fn mutual_tls_secrets_are_mounted_and_named_in_both_configs() {
-    let tp = pipeline_with(|tp| {
-        tp.spec.kafka.tls = Some(KafkaTls {
-            client_certificate_secret: Some(SecretKeyRef {
-                name: "kafka-client".into(),
-                key: "tls.crt".into(),
-            }),
-            client_key_secret: Some(SecretKeyRef {
-                name: "kafka-client".into(),
-                key: "tls.key".into(),
-            }),
-            ..KafkaTls::default()
-        });
-    });
+    let tp = pipeline_with(|tp| tp.spec.kafka.tls = Some(client_certificate_tls()));
     for json in [
         serde_json::to_value(worker_config::transformer_config(&tp)).unwrap(),
         serde_json::to_value(worker_config::extractor_config(&tp, &[], None)).unwrap(),
     ] {
-        assert_eq!(json["kafka"]["security_protocol"], "ssl");
-        assert_eq!(
-            json["kafka"]["ssl_certificate_file"],
-            "/var/run/secrets/tweetpipe/kafka-client-cert/tls.crt"
-        );
-        assert_eq!(
-            json["kafka"]["ssl_key_file"],
-            "/var/run/secrets/tweetpipe/kafka-client-key/tls.key"
+        assert_config(
+            &json,
+            &[
+                ("/kafka/security_protocol", "ssl".into()),
+                (
+                    "/kafka/ssl_certificate_file",
+                    secret_file("kafka-client-cert/tls.crt"),
+                ),
+                (
+                    "/kafka/ssl_key_file",
+                    secret_file("kafka-client-key/tls.key"),
+                ),
+                ("/kafka/ssl_verify_hostname", true.into()),
+            ],
         );
         assert!(json["kafka"]["ssl_ca_file"].is_null(), "system roots");
-        assert_eq!(json["kafka"]["ssl_verify_hostname"], true);
     }
     let deployment = workloads::transformer_deployment(&tp, &defaults(), 1, "{}");
     let pod = deployment.spec.unwrap().template.spec.unwrap();
@@ -265,17 +291,8 @@ fn extractor_statefulset_is_locked_down_and_owned() {
 #[test]
 fn config_change_rolls_the_pods() {
     let tp = pipeline();
-    let hash = |json: &str| {
-        let sts = workloads::extractor_statefulset(&tp, &defaults(), 1, json);
-        sts.spec
-            .unwrap()
-            .template
-            .metadata
-            .unwrap()
-            .annotations
-            .unwrap()[workloads::CONFIG_HASH_ANNOTATION]
-            .clone()
-    };
+    let hash =
+        |json: &str| config_hash(workloads::extractor_statefulset(&tp, &defaults(), 1, json));
     assert_eq!(hash("{\"a\":1}"), hash("{\"a\":1}"));
     assert_ne!(hash("{\"a\":1}"), hash("{\"a\":2}"));
 }
@@ -333,18 +350,17 @@ fn transformer_deployment_mounts_its_mysql_secret() {
 fn mysql_tls_mounts_the_ca_into_transformers_and_names_mode_and_file_in_their_config() {
     let tp = pipeline_with(|tp| {
         tp.spec.mysql.tls = Some(MySqlTls {
-            ca_secret: Some(SecretKeyRef {
-                name: "mysql-ca".into(),
-                key: "ca.crt".into(),
-            }),
+            ca_secret: secret_key("mysql-ca", "ca.crt"),
             ..MySqlTls::default()
         });
     });
     let json = serde_json::to_value(worker_config::transformer_config(&tp)).unwrap();
-    assert_eq!(json["mysql"]["ssl_mode"], "VERIFY_IDENTITY");
-    assert_eq!(
-        json["mysql"]["ssl_ca_file"],
-        "/var/run/secrets/tweetpipe/mysql-ca/ca.crt"
+    assert_config(
+        &json,
+        &[
+            ("/mysql/ssl_mode", "VERIFY_IDENTITY".into()),
+            ("/mysql/ssl_ca_file", secret_file("mysql-ca/ca.crt")),
+        ],
     );
     let deployment = workloads::transformer_deployment(&tp, &defaults(), 1, "{}");
     let pod = deployment.spec.unwrap().template.spec.unwrap();
@@ -796,16 +812,7 @@ fn throttle_steps_do_not_roll_the_extractors() {
         let transformer = worker_config::transformer_config(&tp);
         let r = workloads::render(&config, &transformer).unwrap();
         let sts = workloads::extractor_statefulset(&tp, &defaults(), 3, &r.extractor_restart_key);
-        let hash = sts
-            .spec
-            .unwrap()
-            .template
-            .metadata
-            .unwrap()
-            .annotations
-            .unwrap()[workloads::CONFIG_HASH_ANNOTATION]
-            .clone();
-        (r.extractor, hash)
+        (r.extractor, config_hash(sts))
     };
     let (full, full_hash) = rendered(100);
     let (slowed, slowed_hash) = rendered(73);
@@ -836,24 +843,8 @@ fn operator_kafka_client_uses_its_own_principal_verifies_hosts_and_presents_the_
 {
     use crate::reconcile::dependencies::kafka;
     let tp = pipeline_with(|tp| {
-        tp.spec.kafka.sasl = Some(KafkaSasl {
-            mechanism: SaslMechanism::ScramSha512,
-            secret_name: "kafka-workers".into(),
-            username_key: "username".into(),
-            password_key: "password".into(),
-            admin_secret_name: Some("kafka-admin".into()),
-        });
-        tp.spec.kafka.tls = Some(KafkaTls {
-            ca_secret: None,
-            client_certificate_secret: Some(SecretKeyRef {
-                name: "kafka-client".into(),
-                key: "tls.crt".into(),
-            }),
-            client_key_secret: Some(SecretKeyRef {
-                name: "kafka-client".into(),
-                key: "tls.key".into(),
-            }),
-        });
+        tp.spec.kafka.sasl = Some(scram("kafka-workers", Some("kafka-admin")));
+        tp.spec.kafka.tls = Some(client_certificate_tls());
     });
     let mut fetched = fetched_secrets(&[
         ("x-token-a", &[("token", "A")]),
@@ -877,13 +868,10 @@ fn operator_kafka_client_uses_its_own_principal_verifies_hosts_and_presents_the_
         },
         "the admin Secret is required once named"
     );
-    fetched.insert(
-        "kafka-admin".into(),
-        secret(
-            "kafka-admin",
-            &[("username", "tweetpipe-admin"), ("password", "admin-pw")],
-        ),
-    );
+    fetched.extend(fetched_secrets(&[(
+        "kafka-admin",
+        &[("username", "tweetpipe-admin"), ("password", "admin-pw")],
+    )]));
     let resolved = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
     let config = kafka::client_config(&tp.spec.kafka, &resolved, std::time::Duration::from_secs(4));
     assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
@@ -901,13 +889,10 @@ fn operator_kafka_client_uses_its_own_principal_verifies_hosts_and_presents_the_
 
     // A rotated client key makes a new client (the cache's fingerprint covers it).
     let before = crate::reconcile::clients::fingerprint(&resolved.kafka_credentials());
-    fetched.insert(
-        "kafka-client".into(),
-        secret(
-            "kafka-client",
-            &[("tls.crt", "CERT PEM"), ("tls.key", "NEW KEY PEM")],
-        ),
-    );
+    fetched.extend(fetched_secrets(&[(
+        "kafka-client",
+        &[("tls.crt", "CERT PEM"), ("tls.key", "NEW KEY PEM")],
+    )]));
     let rotated = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
     assert_ne!(
         before,

@@ -58,14 +58,20 @@ async fn ensured_calls(
     owner.calls()
 }
 
+/// A healthy owner, and the cache of an `ensure_schema` that did the whole work for `accounts`.
+async fn ensured_once(accounts: &[DesiredAccount]) -> (Arc<ScriptedSchema>, EnsuredSchemas) {
+    let owner = Arc::new(ScriptedSchema::healthy());
+    let ensured = EnsuredSchemas::default();
+    assert_eq!(ensured_calls(&owner, &ensured, accounts).await, FULL_WORK);
+    (owner, ensured)
+}
+
 /// First time: connect, claim, migrate, every account. Then, with nothing changed and the
 /// database current: connect and one version check only. A new password: the work again.
 #[tokio::test]
 async fn the_schema_work_runs_once_and_again_only_when_something_changed() {
-    let owner = Arc::new(ScriptedSchema::healthy());
-    let ensured = EnsuredSchemas::default();
     let accounts = [account("first")];
-    assert_eq!(ensured_calls(&owner, &ensured, &accounts).await, FULL_WORK);
+    let (owner, ensured) = ensured_once(&accounts).await;
     assert_eq!(
         ensured_calls(&owner, &ensured, &accounts).await,
         ["connect", "is_current"]
@@ -81,10 +87,8 @@ async fn the_schema_work_runs_once_and_again_only_when_something_changed() {
 /// was restored) is migrated again even though nothing in the spec changed.
 #[tokio::test]
 async fn a_database_no_longer_current_is_migrated_again() {
-    let owner = Arc::new(ScriptedSchema::healthy());
-    let ensured = EnsuredSchemas::default();
     let accounts = [account("first")];
-    assert_eq!(ensured_calls(&owner, &ensured, &accounts).await, FULL_WORK);
+    let (_, ensured) = ensured_once(&accounts).await;
     let stale = Arc::new(ScriptedSchema {
         current: Some(false),
         ..ScriptedSchema::healthy()
