@@ -13,7 +13,7 @@ use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Api, ResourceExt};
 use sqlx::Connection;
-use tweetpipe_operator::crd::{FINALIZER, TweetPipeline};
+use tweetpipe_operator::crd::TweetPipeline;
 
 use e2e::support::*;
 
@@ -169,29 +169,11 @@ async fn missing_secret_is_named_in_a_condition_then_recovers() {
     let tp = pipeline(&ns, "covid");
     create(&client, &tp).await;
 
-    let missing = wait_condition(
-        &client,
-        &ns.name,
-        "covid",
-        "SecretsResolved",
-        "False",
-        Some("SecretMissing"),
-    )
-    .await;
-    assert!(
-        missing.message.contains("x-token-b"),
-        "the condition names the Secret: {}",
-        missing.message
-    );
-    let ready = wait_condition(
-        &client,
-        &ns.name,
-        "covid",
-        "Ready",
-        "False",
-        Some("SecretMissing"),
-    )
-    .await;
+    let missing = ns
+        .wait_false("covid", "SecretsResolved", "SecretMissing")
+        .await;
+    assert_message_has(&missing, "x-token-b", "the condition names the Secret");
+    let ready = ns.wait_false("covid", "Ready", "SecretMissing").await;
     assert!(ready.message.contains("x-token-b"));
     assert!(
         !ready.message.contains("dev-token"),
@@ -239,40 +221,18 @@ async fn an_operator_watching_a_list_of_namespaces_reconciles_those_only() {
     let a = TestNamespace::new(&client, "watch-a").await;
     let b = TestNamespace::new(&client, "watch-b").await;
     let other = TestNamespace::new(&client, "watch-c").await;
-    let _operator = Operator::start(OperatorOptions {
-        namespace: &a.name,
-        identity: "two-namespaces",
-        leader_election: false,
-        lease_name: "unused",
-        env: vec![(
-            "TWEETPIPE_WATCH_NAMESPACE",
-            format!("{}, {}", a.name, b.name),
-        )],
-    });
+    let watch = format!("{}, {}", a.name, b.name);
+    let _operator = Operator::watching(&a.name, "two-namespaces", watch);
     // No Secrets anywhere: a reconciled pipeline says so at once (no workers needed). All name
     // the API host the operator allows (the first namespace's simulator Service).
     for ns in [&a, &b, &other] {
         let mut tp = pipeline(ns, "p");
         tp.spec.source.base_url = format!("http://x-api-simulator.{}.svc:8080", a.name);
-        tp.metadata.labels = Some(
-            [(
-                tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
-                a.name.clone(),
-            )]
-            .into(),
-        );
+        label_for_instance(&mut tp, &a.name);
         create(&client, &tp).await;
     }
     for ns in [&a, &b] {
-        wait_condition(
-            &client,
-            &ns.name,
-            "p",
-            "Ready",
-            "False",
-            Some("SecretMissing"),
-        )
-        .await;
+        ns.wait_false("p", "Ready", "SecretMissing").await;
     }
     // Both watched namespaces have been reconciled by now; the third one's pipeline, labelled
     // for the same operator, is still untouched a few requeue intervals (3 s here) later.
@@ -335,16 +295,8 @@ async fn tenant_b_cannot_read_change_or_delete_tenant_as_data() {
     let a = TestNamespace::new(&client, "tenant-a").await;
     let b = TestNamespace::new(&client, "tenant-b").await;
     let (registry_port, marker, _registry) = redirecting_server().await;
-    let _operator = Operator::start(OperatorOptions {
-        namespace: &a.name,
-        identity: "tenants",
-        leader_election: false,
-        lease_name: "unused",
-        env: vec![(
-            "TWEETPIPE_WATCH_NAMESPACE",
-            format!("{},{}", a.name, b.name),
-        )],
-    });
+    let watch = format!("{},{}", a.name, b.name);
+    let _operator = Operator::watching(&a.name, "tenants", watch);
     put_pipeline_secrets(&client, &a.name).await;
     put_pipeline_secrets(&client, &b.name).await;
     put_secret(&client, &b.name, "taken-over", "password", "b-chose-this").await;
@@ -375,13 +327,7 @@ async fn tenant_b_cannot_read_change_or_delete_tenant_as_data() {
     // Tenant B's manifests: reconciled by the same operator (it serves both namespaces).
     let intruder = |name: &str| {
         let mut tp = pipeline(&b, name);
-        tp.metadata.labels = Some(
-            [(
-                tweetpipe_operator::labels::INSTANCE_LABEL.to_string(),
-                a.name.clone(),
-            )]
-            .into(),
-        );
+        label_for_instance(&mut tp, &a.name);
         tp.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
         // An allowed API host, so each refusal is the attack's own.
         tp.spec.source.base_url = owner.spec.source.base_url.clone();
@@ -424,64 +370,34 @@ async fn tenant_b_cannot_read_change_or_delete_tenant_as_data() {
         create(&client, tp).await;
     }
 
-    let refused = wait_condition(
-        &client,
-        &b.name,
-        "same-database",
-        "MySQLReady",
-        "False",
-        Some("DatabaseOwnedByAnotherPipeline"),
-    )
-    .await;
+    let refused = b
+        .wait_false(
+            "same-database",
+            "MySQLReady",
+            "DatabaseOwnedByAnotherPipeline",
+        )
+        .await;
     assert!(names_owner(&refused.message), "{}", refused.message);
-    let refused = wait_condition(
-        &client,
-        &b.name,
-        "same-topic",
-        "KafkaReady",
-        "False",
-        Some("TopicOwnedByAnotherPipeline"),
-    )
-    .await;
+    let refused = b
+        .wait_false("same-topic", "KafkaReady", "TopicOwnedByAnotherPipeline")
+        .await;
     assert!(names_owner(&refused.message), "{}", refused.message);
-    let refused = wait_condition(
-        &client,
-        &b.name,
-        "takeover",
-        "MySQLReady",
-        "False",
-        Some("AccountRefused"),
-    )
-    .await;
-    assert!(
-        refused.message.contains(&reporting.name),
-        "names the account: {}",
-        refused.message
-    );
-    let refused = wait_condition(
-        &client,
-        &b.name,
-        "registry",
-        "SchemaRegistered",
-        "False",
-        Some("SchemaRegistryRefused"),
-    )
-    .await;
+    let refused = b
+        .wait_false("takeover", "MySQLReady", "AccountRefused")
+        .await;
+    assert_message_has(&refused, &reporting.name, "names the account");
+    let refused = b
+        .wait_false("registry", "SchemaRegistered", "SchemaRegistryRefused")
+        .await;
     assert!(
         refused.message.contains("redirect") && !refused.message.contains(marker),
         "the redirect is refused in words and the internal answer is not shown: {}",
         refused.message
     );
-    let refused = wait_condition(
-        &client,
-        &b.name,
-        "image",
-        "Ready",
-        "False",
-        Some("WorkerImageNotAllowed"),
-    )
-    .await;
-    assert!(refused.message.contains("busybox"), "{}", refused.message);
+    let refused = b
+        .wait_false("image", "Ready", "WorkerImageNotAllowed")
+        .await;
+    assert_message_has(&refused, "busybox", "names the image");
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &b.name);
     let with_image = sets
         .list(&Default::default())
@@ -545,10 +461,7 @@ async fn tenant_b_cannot_read_change_or_delete_tenant_as_data() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn budget_raised_and_lowered_moves_the_extractors() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "budget").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("budget").await;
     let mut tp = pipeline(&ns, "budget");
     tp.spec.source.tokens.truncate(1);
     tp.spec.source.queries = (0..6)
@@ -629,48 +542,23 @@ async fn budget_raised_and_lowered_moves_the_extractors() {
 async fn kafka_unreachable_degrades_then_recovers() {
     // The platform's Kafka is shared by every test, so "Kafka stopped" is a pipeline whose
     // brokers stop answering: its bootstrap moves to a closed port and back.
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "kafka").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("kafka").await;
     create(&client, &pipeline(&ns, "kafka")).await;
     wait_condition(&client, &ns.name, "kafka", "KafkaReady", "True", None).await;
 
-    let node_ip = platform()
-        .vars
-        .get("TWEETPIPE_NODE_IP")
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1".into());
+    let closed = format!("{}:1", platform_node_ip());
     patch_spec(
         &client,
         &ns.name,
         "kafka",
-        serde_json::json!({"kafka": {"bootstrapServers": format!("{node_ip}:1")}}),
+        serde_json::json!({"kafka": {"bootstrapServers": closed}}),
     )
     .await;
-    let down = wait_condition(
-        &client,
-        &ns.name,
-        "kafka",
-        "KafkaReady",
-        "False",
-        Some("KafkaUnreachable"),
-    )
-    .await;
-    assert!(
-        down.message.contains(":1"),
-        "names the unreachable address: {}",
-        down.message
-    );
-    wait_condition(
-        &client,
-        &ns.name,
-        "kafka",
-        "Ready",
-        "False",
-        Some("KafkaUnreachable"),
-    )
-    .await;
+    let down = ns
+        .wait_false("kafka", "KafkaReady", "KafkaUnreachable")
+        .await;
+    assert_message_has(&down, ":1", "names the unreachable address");
+    ns.wait_false("kafka", "Ready", "KafkaUnreachable").await;
     // MySQL is still checked while Kafka is down.
     wait_condition(&client, &ns.name, "kafka", "MySQLReady", "True", None).await;
 
@@ -686,10 +574,7 @@ async fn kafka_unreachable_degrades_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deletion_keeps_or_removes_data_as_the_policy_says() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "delete").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("delete").await;
     let retain = pipeline(&ns, "keep");
     let mut delete = pipeline(&ns, "drop");
     delete.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
@@ -710,10 +595,7 @@ async fn deletion_keeps_or_removes_data_as_the_policy_says() {
             .expect("delete");
     }
     for name in ["keep", "drop"] {
-        wait_for(&format!("{name} to be gone"), || async {
-            get(&client, &ns.name, name).await.is_none().then_some(())
-        })
-        .await;
+        wait_gone(&format!("{name} to be gone"), &client, &ns.name, name).await;
     }
     let topics = |tp: &TweetPipeline| {
         let t = &tp.spec.kafka.topic;
@@ -774,27 +656,13 @@ async fn deletion_keeps_or_removes_data_as_the_policy_says() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deletion_completes_when_kafka_and_mysql_are_unreachable() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "gone").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("gone").await;
     let mut tp = pipeline(&ns, "gone");
     tp.spec.deletion_policy = tweetpipe_operator::crd::DeletionPolicy::Delete;
-    let node_ip = platform()
-        .vars
-        .get("TWEETPIPE_NODE_IP")
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1".into());
+    let node_ip = platform_node_ip();
     tp.spec.kafka.bootstrap_servers = format!("{node_ip}:1");
     create(&client, &tp).await;
-    wait_for("the finalizer", || async {
-        get(&client, &ns.name, "gone")
-            .await?
-            .finalizers()
-            .contains(&FINALIZER.to_string())
-            .then_some(())
-    })
-    .await;
+    wait_finalizer("the finalizer", &client, &ns.name, "gone").await;
     put_secret(
         &client,
         &ns.name,
@@ -803,50 +671,31 @@ async fn deletion_completes_when_kafka_and_mysql_are_unreachable() {
         &format!("mysql://root:x@{node_ip}:1"),
     )
     .await;
-    wait_condition(
-        &client,
-        &ns.name,
-        "gone",
-        "KafkaReady",
-        "False",
-        Some("KafkaUnreachable"),
-    )
-    .await;
+    ns.wait_false("gone", "KafkaReady", "KafkaUnreachable")
+        .await;
     Api::<TweetPipeline>::namespaced(client.clone(), &ns.name)
         .delete("gone", &DeleteParams::default())
         .await
         .unwrap();
-    wait_for("deletion despite unreachable Kafka and MySQL", || async {
-        get(&client, &ns.name, "gone").await.is_none().then_some(())
-    })
+    wait_gone(
+        "deletion despite unreachable Kafka and MySQL",
+        &client,
+        &ns.name,
+        "gone",
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_killed_mid_reconcile_converges_after_restart() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "restart").await;
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns) = namespace_with_secrets("restart").await;
     let tp = pipeline(&ns, "restart");
     let mut first = Operator::for_namespace(&ns.name);
     create(&client, &tp).await;
     // Kill it as soon as the first reconcile has started (finalizer added), before it finishes.
-    wait_for("the first reconcile to start", || async {
-        get(&client, &ns.name, "restart")
-            .await?
-            .finalizers()
-            .contains(&FINALIZER.to_string())
-            .then_some(())
-    })
-    .await;
+    wait_finalizer("the first reconcile to start", &client, &ns.name, "restart").await;
     first.kill();
-    let _second = Operator::start(OperatorOptions {
-        namespace: &ns.name,
-        identity: "second",
-        leader_election: false,
-        lease_name: "unused",
-        env: Vec::new(),
-    });
+    let _second = Operator::solo(&ns.name, "second", Vec::new());
     wait_condition(&client, &ns.name, "restart", "KafkaReady", "True", None).await;
     wait_condition(&client, &ns.name, "restart", "MySQLReady", "True", None).await;
     assert_eq!(
@@ -881,26 +730,12 @@ async fn operator_killed_mid_reconcile_converges_after_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_elect_one_leader_and_fail_over() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "leader").await;
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns) = namespace_with_secrets("leader").await;
     let lease_name = "tweetpipe-operator-e2e";
-    let mut a = Operator::start(OperatorOptions {
-        namespace: &ns.name,
-        identity: "op-a",
-        leader_election: true,
-        lease_name,
-        env: Vec::new(),
-    });
-    let mut b = Operator::start(OperatorOptions {
-        namespace: &ns.name,
-        identity: "op-b",
-        leader_election: true,
-        lease_name,
-        env: Vec::new(),
-    });
+    let mut a = Operator::candidate(&ns.name, "op-a", lease_name);
+    let mut b = Operator::candidate(&ns.name, "op-b", lease_name);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
-    let holder = wait_for("a Lease holder", || async {
+    let lease_holder = || async {
         leases
             .get_opt(lease_name)
             .await
@@ -908,8 +743,8 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
             .flatten()?
             .spec?
             .holder_identity
-    })
-    .await;
+    };
+    let holder = wait_for("a Lease holder", lease_holder).await;
     let (leader, standby) = if holder == "op-a" {
         (&mut a, &mut b)
     } else {
@@ -927,13 +762,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
 
     leader.kill();
     let new_holder = wait_for("the standby to take the Lease", || async {
-        let holder = leases
-            .get_opt(lease_name)
-            .await
-            .ok()
-            .flatten()?
-            .spec?
-            .holder_identity?;
+        let holder = lease_holder().await?;
         (holder == standby.identity).then_some(holder)
     })
     .await;
@@ -945,10 +774,7 @@ async fn two_replicas_elect_one_leader_and_fail_over() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_becomes_ready_with_pods_running_and_posts_in_mariadb() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ready").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("ready").await;
     deploy_simulator(&client, &ns.name).await;
     let mut tp = pipeline(&ns, "covid");
     tp.spec.source.tokens.truncate(1);

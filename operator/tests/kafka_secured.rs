@@ -30,22 +30,16 @@ async fn put_user_secret(client: &Client, ns: &str, name: &str, username: &str, 
 
 /// The Secrets of a secured pipeline: the workers' and the operator's SCRAM users, the CA.
 async fn put_kafka_secrets(client: &Client, ns: &str, kafka: &SecureKafka) {
-    put_user_secret(
-        client,
-        ns,
-        WORKERS_SECRET,
-        &read(&kafka.username_file),
-        &read(&kafka.password_file),
-    )
-    .await;
-    put_user_secret(
-        client,
-        ns,
-        ADMIN_SECRET,
-        &read(&kafka.admin_username_file),
-        &read(&kafka.admin_password_file),
-    )
-    .await;
+    for (secret, username, password) in [
+        (WORKERS_SECRET, &kafka.username_file, &kafka.password_file),
+        (
+            ADMIN_SECRET,
+            &kafka.admin_username_file,
+            &kafka.admin_password_file,
+        ),
+    ] {
+        put_user_secret(client, ns, secret, &read(username), &read(password)).await;
+    }
     put_secret(client, ns, CA_SECRET, "ca.crt", &read(&kafka.ca_file)).await;
 }
 
@@ -72,11 +66,8 @@ fn secured_pipeline(ns: &TestNamespace, name: &str, kafka: &SecureKafka) -> Twee
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_over_sasl_ssl_becomes_ready_and_stores_posts() {
-    let client = client().await;
     let kafka = platform().require_secure_kafka();
-    let ns = TestNamespace::new(&client, "sasl").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("sasl").await;
     put_kafka_secrets(&client, &ns.name, &kafka).await;
     deploy_simulator(&client, &ns.name).await;
     let mut tp = secured_pipeline(&ns, "secured", &kafka);
@@ -103,11 +94,8 @@ async fn pipeline_over_sasl_ssl_becomes_ready_and_stores_posts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
-    let client = client().await;
     let kafka = platform().require_secure_kafka();
-    let ns = TestNamespace::new(&client, "saslbad").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("saslbad").await;
     put_kafka_secrets(&client, &ns.name, &kafka).await;
     let name = "secured";
     create(&client, &secured_pipeline(&ns, name, &kafka)).await;
@@ -197,15 +185,7 @@ async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
     .await;
     expect_failure("unknown host", "KafkaHostUnknown", "no-such-kafka.invalid").await;
     // Ready says why too.
-    wait_condition(
-        &client,
-        &ns.name,
-        name,
-        "Ready",
-        "False",
-        Some("KafkaHostUnknown"),
-    )
-    .await;
+    ns.wait_false(name, "Ready", "KafkaHostUnknown").await;
 }
 
 /// The acceptance case in one pipeline: Kafka over SASL_SSL with SCRAM-SHA-512 and MySQL
@@ -215,12 +195,9 @@ async fn wrong_password_ca_or_host_each_become_a_condition_naming_it() {
 async fn pipeline_over_sasl_ssl_and_tls_only_mysql_stores_posts() {
     use sqlx::Connection;
 
-    let client = client().await;
     let kafka = platform().require_secure_kafka();
     let mysql_ca = platform().require_mysql_ca_file();
-    let ns = TestNamespace::new(&client, "secured").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("secured").await;
     put_kafka_secrets(&client, &ns.name, &kafka).await;
     put_secret(&client, &ns.name, "mysql-ca", "ca.crt", &read(&mysql_ca)).await;
     deploy_simulator(&client, &ns.name).await;

@@ -47,9 +47,8 @@ fn counter(metrics: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// A Delete pipeline whose topics, database and accounts exist.
+/// A Delete pipeline whose topics, database and accounts exist (in an [`operated_namespace`]).
 async fn provisioned(client: &kube::Client, ns: &TestNamespace, name: &str) -> TweetPipeline {
-    put_pipeline_secrets(client, &ns.name).await;
     let mut tp = pipeline(ns, name);
     tp.spec.deletion_policy = DeletionPolicy::Delete;
     create(client, &tp).await;
@@ -95,13 +94,11 @@ async fn ready_pipeline_rests_and_its_writer_cannot_change_the_schema() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "rest").await;
     // Production refresh interval: what "at rest" costs for real.
-    let operator = Operator::start(OperatorOptions {
-        namespace: &ns.name,
-        identity: "solo",
-        leader_election: false,
-        lease_name: "unused",
-        env: vec![("TWEETPIPE_REQUEUE_SECONDS", "60".into())],
-    });
+    let operator = Operator::solo(
+        &ns.name,
+        "solo",
+        vec![("TWEETPIPE_REQUEUE_SECONDS", "60".into())],
+    );
     put_pipeline_secrets(&client, &ns.name).await;
     deploy_simulator(&client, &ns.name).await;
     let mut tp = pipeline(&ns, "rest");
@@ -167,9 +164,7 @@ async fn ready_pipeline_rests_and_its_writer_cannot_change_the_schema() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn namespace_deletion_still_deletes_topics_database_and_accounts() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "nsdel").await;
-    let _operator = Operator::for_namespace(&ns.name);
+    let (client, ns, _operator) = operated_namespace("nsdel").await;
     let tp = provisioned(&client, &ns, "nsdel").await;
     // The namespace controller deletes the Secrets and the pipeline together; the Secrets must
     // stay readable until the pipeline's cleanup is done.
@@ -177,13 +172,7 @@ async fn namespace_deletion_still_deletes_topics_database_and_accounts() {
         .delete(&ns.name, &DeleteParams::background())
         .await
         .expect("delete namespace");
-    wait_for("the pipeline to be gone", || async {
-        get(&client, &ns.name, "nsdel")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait_gone("the pipeline to be gone", &client, &ns.name, "nsdel").await;
     assert_nothing_left(&tp).await;
     wait_for("the namespace to be gone", || async {
         Api::<Namespace>::all(client.clone())
@@ -198,9 +187,7 @@ async fn namespace_deletion_still_deletes_topics_database_and_accounts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_the_manifest_with_its_secrets_still_cleans_up() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "fdel").await;
-    let _operator = Operator::for_namespace(&ns.name);
+    let (client, ns, _operator) = operated_namespace("fdel").await;
     let tp = provisioned(&client, &ns, "fdel").await;
     // `kubectl delete -f` on a file listing the Secrets first.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
@@ -211,10 +198,7 @@ async fn deleting_the_manifest_with_its_secrets_still_cleans_up() {
         .delete("fdel", &DeleteParams::default())
         .await
         .expect("delete pipeline");
-    wait_for("the pipeline to be gone", || async {
-        get(&client, &ns.name, "fdel").await.is_none().then_some(())
-    })
-    .await;
+    wait_gone("the pipeline to be gone", &client, &ns.name, "fdel").await;
     assert_nothing_left(&tp).await;
     wait_for("the Secrets to be let go", || async {
         let left = secrets.list(&Default::default()).await.ok()?;
@@ -230,46 +214,24 @@ async fn deleting_the_manifest_with_its_secrets_still_cleans_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_webhook_an_invalid_query_is_a_condition_in_xs_words() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "qv").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("qv").await;
     let mut tp = pipeline(&ns, "qv");
     // CEL cannot parse queries, so this passes the API server when no webhook is installed.
     tp.spec.source.queries[0].query = "(covid OR flu lang:en".into();
     create(&client, &tp).await;
-    let condition = wait_condition(
-        &client,
-        &ns.name,
-        "qv",
-        "QueriesValid",
-        "False",
-        Some("QueryInvalid"),
-    )
-    .await;
+    let condition = ns.wait_false("qv", "QueriesValid", "QueryInvalid").await;
     assert!(
         condition.message.contains("spec.source.queries[0].query")
             && condition.message.contains("parentheses"),
         "{}",
         condition.message
     );
-    wait_condition(
-        &client,
-        &ns.name,
-        "qv",
-        "Ready",
-        "False",
-        Some("QueryInvalid"),
-    )
-    .await;
+    ns.wait_false("qv", "Ready", "QueryInvalid").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reporting_user_that_is_the_admin_is_refused() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "adm").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("adm").await;
     // An administrator other than root, so the CRD's "not root" rule does not catch it first.
     let admin = format!("adm_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut conn = admin_connection().await;
@@ -300,16 +262,8 @@ async fn a_reporting_user_that_is_the_admin_is_refused() {
         .expect("fixture has one")
         .name = admin.clone();
     create(&client, &tp).await;
-    let condition = wait_condition(
-        &client,
-        &ns.name,
-        "adm",
-        "MySQLReady",
-        "False",
-        Some("AccountRefused"),
-    )
-    .await;
-    assert!(condition.message.contains(&admin), "{}", condition.message);
+    let condition = ns.wait_false("adm", "MySQLReady", "AccountRefused").await;
+    assert_message_has(&condition, &admin, "names the administrator");
     // The admin's password was not touched: it still logs in.
     let still = sqlx::mysql::MySqlConnection::connect(&format!(
         "mysql://{admin}:adminpw1@{}",
@@ -336,9 +290,7 @@ async fn a_reporting_user_that_is_the_admin_is_refused() {
 /// it. (The webhook's refusal at admission is in tests/webhook.rs.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_base_url_off_the_allow_list_gets_no_extractor_even_after_admission() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "host").await;
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns) = namespace_with_secrets("host").await;
     let mut allowing = Operator::for_namespace(&ns.name);
     let tp = pipeline(&ns, "host");
     create(&client, &tp).await;
@@ -358,22 +310,9 @@ async fn a_base_url_off_the_allow_list_gets_no_extractor_even_after_admission() 
     .await;
     allowing.kill();
 
-    let _narrowed = Operator::start(OperatorOptions {
-        namespace: &ns.name,
-        identity: "narrowed",
-        leader_election: false,
-        lease_name: "unused",
-        env: vec![("TWEETPIPE_ALLOWED_API_HOSTS", "https://api.x.com".into())],
-    });
-    let ready = wait_condition(
-        &client,
-        &ns.name,
-        "host",
-        "Ready",
-        "False",
-        Some("ApiHostNotAllowed"),
-    )
-    .await;
+    let narrowed_hosts = vec![("TWEETPIPE_ALLOWED_API_HOSTS", "https://api.x.com".into())];
+    let _narrowed = Operator::solo(&ns.name, "narrowed", narrowed_hosts);
+    let ready = ns.wait_false("host", "Ready", "ApiHostNotAllowed").await;
     let host = format!("http://x-api-simulator.{}.svc:8080", ns.name);
     assert!(
         ready.message.contains(&host)

@@ -8,8 +8,6 @@ mod e2e {
     pub mod support;
 }
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{ConnectOptions, Connection};
 use tweetpipe_testkit::private_mysql::{PrivateTlsMariaDb, unrelated_ca_file};
@@ -31,16 +29,22 @@ fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Waits for the pipeline's `MySQLReady=False` with `reason`; its message must say `phrase` and
+/// never the root password.
+async fn refused_saying(ns: &TestNamespace, reason: &str, phrase: &str) {
+    let condition = ns.wait_false("covid", "MySQLReady", reason).await;
+    let message = &condition.message;
+    assert!(message.contains(phrase), "{reason}: {message}");
+    assert!(!message.contains(ROOT_PASSWORD), "{reason}: {message}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_are_conditions() {
     let server = tokio::task::spawn_blocking(PrivateTlsMariaDb::start_for_pods)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     server.create_remote_root(ROOT_PASSWORD).await;
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "mysqltls").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("mysqltls").await;
     let admin_url = format!("mysql://root:{ROOT_PASSWORD}@{}:{}", node_ip(), server.port);
     put_secret(&client, &ns.name, "mysql-admin", "url", &admin_url).await;
     let wrong_ca = unrelated_ca_file();
@@ -52,23 +56,12 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
     create(&client, &tp).await;
 
     // The wrong CA: a condition that says so, without the URL or its password.
-    let untrusted = wait_condition(
-        &client,
-        &ns.name,
-        "covid",
-        "MySQLReady",
-        "False",
-        Some("MySQLCertificateUntrusted"),
+    refused_saying(
+        &ns,
+        "MySQLCertificateUntrusted",
+        "not signed by the configured CA",
     )
     .await;
-    assert!(
-        untrusted
-            .message
-            .contains("not signed by the configured CA"),
-        "{}",
-        untrusted.message
-    );
-    assert!(!untrusted.message.contains(ROOT_PASSWORD));
 
     // The right CA: Ready, posts stored, over TLS only.
     put_secret(
@@ -117,15 +110,8 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
     let _ = conn.close().await;
 
     // The transformer pods mount the CA.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-    let transformer = pods
-        .list(
-            &kube::api::ListParams::default()
-                .labels("tweetpipe.io/pipeline=covid,app.kubernetes.io/component=transformer"),
-        )
+    let transformer = component_pods(&client, &ns.name, "covid", "transformer")
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .items
         .into_iter()
         .next()
         .unwrap_or_else(|| panic!("no transformer pod"));
@@ -146,21 +132,7 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
         server.port
     );
     put_secret(&client, &ns.name, "mysql-admin", "url", &unnamed_url).await;
-    let unnamed = wait_condition(
-        &client,
-        &ns.name,
-        "covid",
-        "MySQLReady",
-        "False",
-        Some("MySQLHostNotOnCertificate"),
-    )
-    .await;
-    assert!(
-        unnamed.message.contains("does not name the host"),
-        "{}",
-        unnamed.message
-    );
-    assert!(!unnamed.message.contains(ROOT_PASSWORD));
+    refused_saying(&ns, "MySQLHostNotOnCertificate", "does not name the host").await;
 
     // A wrong password: access denied (not "unreachable"), the server's words, no password.
     let wrong_password = format!(
@@ -169,25 +141,7 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
         server.port
     );
     put_secret(&client, &ns.name, "mysql-admin", "url", &wrong_password).await;
-    let denied = wait_condition(
-        &client,
-        &ns.name,
-        "covid",
-        "MySQLReady",
-        "False",
-        Some("MySQLAccessDenied"),
-    )
-    .await;
-    assert!(
-        denied.message.contains("Access denied"),
-        "{}",
-        denied.message
-    );
-    assert!(
-        !denied.message.contains(ROOT_PASSWORD),
-        "{}",
-        denied.message
-    );
+    refused_saying(&ns, "MySQLAccessDenied", "Access denied").await;
     if let Some(dir) = wrong_ca.parent() {
         let _ = std::fs::remove_dir_all(dir);
     }

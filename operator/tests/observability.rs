@@ -183,6 +183,7 @@ async fn prometheus_scrapes_every_component_and_a_post_has_one_trace_across_work
     }
 
     // 2. The budget the operator handed the pipeline's extractors, as the status states it.
+    let labels = format!(r#"namespace="{}", pipeline="{PIPELINE}""#, ns.name);
     let budget = wait_for("the pipeline's budget in Prometheus", || async {
         let in_use = get(&client, &ns.name, PIPELINE)
             .await?
@@ -191,10 +192,7 @@ async fn prometheus_scrapes_every_component_and_a_post_has_one_trace_across_work
             .requests_per_window_in_use;
         let samples = query(
             prometheus,
-            &format!(
-                r#"tweetpipe_operator_budget_in_use_requests_per_window{{namespace="{}", pipeline="{PIPELINE}"}}"#,
-                ns.name
-            ),
+            &format!("tweetpipe_operator_budget_in_use_requests_per_window{{{labels}}}"),
         )
         .await;
         let value = samples.first()?.value;
@@ -207,10 +205,7 @@ async fn prometheus_scrapes_every_component_and_a_post_has_one_trace_across_work
     let use_ratio = wait_for("the pipeline's budget use in Prometheus", || async {
         let samples = query(
             prometheus,
-            &format!(
-                r#"tweetpipe:pipeline_budget_use:ratio{{namespace="{}", pipeline="{PIPELINE}"}}"#,
-                ns.name
-            ),
+            &format!("tweetpipe:pipeline_budget_use:ratio{{{labels}}}"),
         )
         .await;
         samples.first().map(|s| s.value).filter(|v| *v > 0.0)
@@ -221,10 +216,7 @@ async fn prometheus_scrapes_every_component_and_a_post_has_one_trace_across_work
     wait_for("freshness observations in Prometheus", || async {
         let samples = query(
             prometheus,
-            &format!(
-                r#"sum(tweetpipe_transformer_freshness_seconds_count{{namespace="{}", pipeline="{PIPELINE}"}})"#,
-                ns.name
-            ),
+            &format!("sum(tweetpipe_transformer_freshness_seconds_count{{{labels}}})"),
         )
         .await;
         samples.first().filter(|s| s.value > 0.0).map(|_| ())

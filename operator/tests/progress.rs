@@ -11,6 +11,7 @@ use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
+use tweetpipe_common::contract::checkpoint::Checkpoint;
 use tweetpipe_operator::reconcile::clients::KafkaClients;
 use tweetpipe_operator::reconcile::observe::progress::{
     ProgressCache, ReadEnd, consumer_lag, read_checkpoints,
@@ -103,6 +104,30 @@ fn wait_stable(clients: &KafkaClients, topic: &str) {
     panic!("the last stable offset of {topic} never caught up with its end");
 }
 
+/// Waits for the last commit to be stable, then reads the checkpoints, which must reach the
+/// partition's end; `what` names the read in a failure.
+async fn read_to_end(
+    clients: &Arc<KafkaClients>,
+    cache: &Arc<ProgressCache>,
+    topic: &str,
+    what: &str,
+) -> Vec<Checkpoint> {
+    wait_stable(clients, topic);
+    let (checkpoints, end) = read_checkpoints(clients, cache, topic, topic, TIMEOUT)
+        .await
+        .expect(what);
+    assert_eq!(end, ReadEnd::EndOfPartition, "{what}");
+    checkpoints
+}
+
+/// Each checkpoint's query and posts, in the order read.
+fn posts_by_query(checkpoints: &[Checkpoint]) -> Vec<(String, u64)> {
+    checkpoints
+        .iter()
+        .map(|c| (c.query.clone(), c.posts_total))
+        .collect()
+}
+
 fn clients() -> Arc<KafkaClients> {
     Arc::new(
         KafkaClients::new(ClientConfig::new().set("bootstrap.servers", bootstrap()))
@@ -122,16 +147,11 @@ async fn idle_checkpoint_topic_is_read_to_its_end_not_to_a_deadline() {
     // marker, never delivered, so "stop at high - 1" waited for the next commit or the timeout.
     commit(&producer, &topic, &[("a", 1), ("b", 2)]);
     commit(&producer, &topic, &[("a", 3)]);
-    wait_stable(&clients, &topic);
-    let (checkpoints, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
-        .await
-        .expect("read to the end");
-    assert_eq!(end, ReadEnd::EndOfPartition);
-    let posts: Vec<(String, u64)> = checkpoints
-        .iter()
-        .map(|c| (c.query.clone(), c.posts_total))
-        .collect();
-    assert_eq!(posts, vec![("a".into(), 3), ("b".into(), 2)]);
+    let checkpoints = read_to_end(&clients, &cache, &topic, "read to the end").await;
+    assert_eq!(
+        posts_by_query(&checkpoints),
+        vec![("a".into(), 3), ("b".into(), 2)]
+    );
 
     // Idle extractors: nothing new, and the read knows it without polling at all.
     let (again, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
@@ -142,16 +162,11 @@ async fn idle_checkpoint_topic_is_read_to_its_end_not_to_a_deadline() {
 
     // New progress is picked up incrementally, the rest kept.
     commit(&producer, &topic, &[("b", 7)]);
-    wait_stable(&clients, &topic);
-    let (checkpoints, end) = read_checkpoints(&clients, &cache, &topic, &topic, TIMEOUT)
-        .await
-        .expect("third read");
-    assert_eq!(end, ReadEnd::EndOfPartition);
-    let posts: Vec<(String, u64)> = checkpoints
-        .iter()
-        .map(|c| (c.query.clone(), c.posts_total))
-        .collect();
-    assert_eq!(posts, vec![("a".into(), 3), ("b".into(), 7)]);
+    let checkpoints = read_to_end(&clients, &cache, &topic, "third read").await;
+    assert_eq!(
+        posts_by_query(&checkpoints),
+        vec![("a".into(), 3), ("b".into(), 7)]
+    );
 
     // An open (uncommitted) transaction is not progress yet, and does not make the read wait.
     producer.begin_transaction().expect("begin");

@@ -10,14 +10,13 @@ mod e2e {
 }
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use rdkafka::message::Message;
 use serde_json::json;
 use sqlx::Connection;
 use tweetpipe_common::post::Post;
 use tweetpipe_common::registry::value_subject;
-use tweetpipe_operator::crd::TweetPipeline;
+use tweetpipe_operator::crd::{Condition, TweetPipeline};
 use tweetpipe_testkit::kafka::{produce_raw, producer, read_committed};
 use tweetpipe_testkit::registry::{TestRegistry, post_v1, retyped_id, with_field};
 
@@ -96,6 +95,12 @@ fn framed_id(value: &[u8]) -> Option<u32> {
         .then(|| u32::from_be_bytes([value[1], value[2], value[3], value[4]]))
 }
 
+/// Waits for pipeline `ns/name` to have registered its schema; returns the condition.
+async fn wait_registered(client: &kube::Client, ns: &str, name: &str) -> Condition {
+    let registered = Some("SchemaRegistered");
+    wait_condition(client, ns, name, "SchemaRegistered", "True", registered).await
+}
+
 /// Deletes the subject when the test ends, whatever its outcome.
 struct SubjectCleanup(String);
 
@@ -108,10 +113,7 @@ impl Drop for SubjectCleanup {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registered_schema_frames_records_and_a_compatible_change_flows_through() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "registry").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("registry").await;
     deploy_simulator(&client, &ns.name).await;
     let registry = TestRegistry::new();
     let tp = registry_pipeline(&ns, "reg");
@@ -120,15 +122,7 @@ async fn registered_schema_frames_records_and_a_compatible_change_flows_through(
     create(&client, &tp).await;
 
     // (a) Registered by the operator, Ready, records framed with that id, posts stored.
-    let registered = wait_condition(
-        &client,
-        &ns.name,
-        "reg",
-        "SchemaRegistered",
-        "True",
-        Some("SchemaRegistered"),
-    )
-    .await;
+    let registered = wait_registered(&client, &ns.name, "reg").await;
     let v1_id = registry
         .latest_id(&subject)
         .await
@@ -226,11 +220,7 @@ async fn registered_schema_frames_records_and_a_compatible_change_flows_through(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_incompatible_subject_is_a_condition_without_extractors_until_fixed() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "reg-409").await;
-    let _operator = Operator::for_namespace(&ns.name);
-    put_pipeline_secrets(&client, &ns.name).await;
-    deploy_simulator(&client, &ns.name).await;
+    let (client, ns, _operator) = operated_namespace("reg-409").await;
     let registry = TestRegistry::new();
     let tp = registry_pipeline(&ns, "clash");
     let subject = value_subject(&tp.spec.kafka.topic);
@@ -238,31 +228,18 @@ async fn an_incompatible_subject_is_a_condition_without_extractors_until_fixed()
     // The subject already holds a version whose `id` is a long, and checks new versions.
     registry.register_ok(&subject, &retyped_id()).await;
     registry.set_compatibility(&subject, "FULL").await;
+    deploy_simulator(&client, &ns.name).await;
     create(&client, &tp).await;
 
-    let refused = wait_condition(
-        &client,
-        &ns.name,
-        "clash",
-        "SchemaRegistered",
-        "False",
-        Some("SchemaIncompatible"),
-    )
-    .await;
+    let refused = ns
+        .wait_false("clash", "SchemaRegistered", "SchemaIncompatible")
+        .await;
     assert!(
         refused.message.contains(&subject) && refused.message.contains("/fields/0/type"),
         "the registry's explanation: {}",
         refused.message
     );
-    let ready = wait_condition(
-        &client,
-        &ns.name,
-        "clash",
-        "Ready",
-        "False",
-        Some("SchemaIncompatible"),
-    )
-    .await;
+    let ready = ns.wait_false("clash", "Ready", "SchemaIncompatible").await;
     assert_eq!(ready.message, refused.message);
     let status = wait_for("the cap reason in the status", || async {
         let status = get(&client, &ns.name, "clash").await?.status?;
@@ -277,15 +254,8 @@ async fn an_incompatible_subject_is_a_condition_without_extractors_until_fixed()
     })
     .await;
     assert_eq!(replicas, 0);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-    let extractor_pods = pods
-        .list(
-            &kube::api::ListParams::default()
-                .labels("tweetpipe.io/pipeline=clash,app.kubernetes.io/component=extractor"),
-        )
+    let extractor_pods = component_pods(&client, &ns.name, "clash", "extractor")
         .await
-        .expect("pods")
-        .items
         .len();
     assert_eq!(extractor_pods, 0, "no extractor pod");
     assert_eq!(
@@ -296,15 +266,7 @@ async fn an_incompatible_subject_is_a_condition_without_extractors_until_fixed()
 
     // The fix a user makes: the subject's old, incompatible history goes.
     registry.delete_subject(&subject).await;
-    wait_condition(
-        &client,
-        &ns.name,
-        "clash",
-        "SchemaRegistered",
-        "True",
-        Some("SchemaRegistered"),
-    )
-    .await;
+    wait_registered(&client, &ns.name, "clash").await;
     wait_condition(&client, &ns.name, "clash", "Ready", "True", None).await;
     let v1_id = registry
         .latest_id(&subject)

@@ -79,8 +79,8 @@ fn operator_clients(kafka: &KafkaSpec) -> (Clients, Arc<KafkaClients>) {
     (clients, kafka_clients)
 }
 
-/// The topic's `retention.ms` as the broker reports it.
-async fn retention_ms(clients: &KafkaClients, topic: &str) -> String {
+/// The topic's config `key` as the broker reports it.
+async fn topic_config(clients: &KafkaClients, topic: &str, key: &str) -> Option<String> {
     let described = clients
         .admin
         .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
@@ -91,9 +91,13 @@ async fn retention_ms(clients: &KafkaClients, topic: &str) -> String {
         .next()
         .expect("one resource")
         .expect("described");
-    resource
-        .get("retention.ms")
-        .and_then(|e| e.value.clone())
+    resource.get(key).and_then(|e| e.value.clone())
+}
+
+/// The topic's `retention.ms` as the broker reports it.
+async fn retention_ms(clients: &KafkaClients, topic: &str) -> String {
+    topic_config(clients, topic, "retention.ms")
+        .await
         .expect("retention.ms")
 }
 
@@ -143,9 +147,9 @@ async fn a_second_pipeline_naming_a_topic_is_refused_and_the_owner_keeps_everyth
     );
 
     // Tenant B, same topic, one hour of retention (it would purge A's posts), its own operator.
+    let b = owner("team-b", "p");
     let hour = spec(&topic, 1);
     let (_b_cache, b_clients) = operator_clients(&hour);
-    let b = owner("team-b", "p");
     let refused = ensure_topics(&b_clients, &hour, 2, &b, TIMEOUT)
         .await
         .expect_err("another pipeline's topic is refused");
@@ -320,20 +324,9 @@ async fn a_correction_keeps_configs_others_set() {
         retention_ms(&clients, &topic).await,
         (48_u64 * 3_600_000).to_string()
     );
-    let described = clients
-        .admin
-        .describe_configs([&ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
-        .await
-        .expect("describe");
-    let resource = described
-        .into_iter()
-        .next()
-        .expect("one")
-        .expect("described");
     assert_eq!(
-        resource
-            .get("max.message.bytes")
-            .and_then(|e| e.value.clone())
+        topic_config(&clients, &topic, "max.message.bytes")
+            .await
             .as_deref(),
         Some("2000000"),
         "the administrator's setting was dropped"

@@ -9,12 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use sqlx::Connection;
-use tweetpipe_operator::crd::TweetPipeline;
+use tweetpipe_operator::crd::{FINALIZER, TweetPipeline};
 use tweetpipe_operator::labels::INSTANCE_LABEL;
 use tweetpipe_testkit::Platform;
 use tweetpipe_testkit::diagnostics::{self, Registration};
@@ -139,10 +140,41 @@ impl TestNamespace {
         }
     }
 
+    /// Waits for condition `type_` of pipeline `name` in this namespace to be `False` for
+    /// `reason` (see [`wait_condition`]); returns it, for its message.
+    pub async fn wait_false(
+        &self,
+        name: &str,
+        type_: &str,
+        reason: &str,
+    ) -> tweetpipe_operator::crd::Condition {
+        wait_condition(&self.client, &self.name, name, type_, "False", Some(reason)).await
+    }
+
     /// Identifier safe for topics and databases.
     pub fn ident(&self) -> String {
         self.name.replace('-', "_")
     }
+}
+
+/// What most tests start from: a client, a namespace of the test's own holding the pipeline
+/// Secrets, and an operator for it. Bind all three to the end of the test (the operator as
+/// `_operator`): dropped in reverse, the operator stops before its namespace is deleted.
+pub async fn operated_namespace(test: &str) -> (Client, TestNamespace, Operator) {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, test).await;
+    let operator = Operator::for_namespace(&ns.name);
+    put_pipeline_secrets(&client, &ns.name).await;
+    (client, ns, operator)
+}
+
+/// A client and a namespace of the test's own holding the pipeline Secrets, for a test that
+/// starts its operators itself.
+pub async fn namespace_with_secrets(test: &str) -> (Client, TestNamespace) {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, test).await;
+    put_pipeline_secrets(&client, &ns.name).await;
+    (client, ns)
 }
 
 /// Runs best-effort async cleanup from a `Drop`, on a thread of its own (the test's runtime may
@@ -304,11 +336,38 @@ impl Operator {
 
     /// One operator for a namespace, without leader election.
     pub fn for_namespace(namespace: &str) -> Self {
+        Self::solo(namespace, "solo", Vec::new())
+    }
+
+    /// One operator for a namespace, without leader election, named `identity`, with `env` on
+    /// top of the test defaults.
+    pub fn solo(namespace: &str, identity: &str, env: Vec<(&'static str, String)>) -> Self {
         Self::start(OperatorOptions {
             namespace,
-            identity: "solo",
+            identity,
             leader_election: false,
             lease_name: "unused",
+            env,
+        })
+    }
+
+    /// One operator, without leader election, for the namespaces `watch` lists (comma-separated,
+    /// as the chart's `watchNamespaces`); the instance of `namespace`, the first of them.
+    pub fn watching(namespace: &str, identity: &str, watch: String) -> Self {
+        Self::solo(
+            namespace,
+            identity,
+            vec![("TWEETPIPE_WATCH_NAMESPACE", watch)],
+        )
+    }
+
+    /// One of the operators for a namespace that elect their leader through Lease `lease_name`.
+    pub fn candidate(namespace: &str, identity: &str, lease_name: &str) -> Self {
+        Self::start(OperatorOptions {
+            namespace,
+            identity,
+            leader_election: true,
+            lease_name,
             env: Vec::new(),
         })
     }
@@ -519,6 +578,62 @@ pub async fn wait_condition(
         },
     )
     .await
+}
+
+/// Asserts that `condition`'s message contains `phrase`; a failure says `why` and shows the
+/// message.
+pub fn assert_message_has(condition: &tweetpipe_operator::crd::Condition, phrase: &str, why: &str) {
+    assert!(
+        condition.message.contains(phrase),
+        "{why}: {}",
+        condition.message
+    );
+}
+
+/// Waits for pipeline `ns/name` to be gone (its deletion done); `what` names the wait.
+pub async fn wait_gone(what: &str, client: &Client, ns: &str, name: &str) {
+    wait_for(what, || async {
+        get(client, ns, name).await.is_none().then_some(())
+    })
+    .await;
+}
+
+/// Waits for pipeline `ns/name` to carry the operator's finalizer (its first reconcile has
+/// started); `what` names the wait.
+pub async fn wait_finalizer(what: &str, client: &Client, ns: &str, name: &str) {
+    wait_for(what, || async {
+        get(client, ns, name)
+            .await?
+            .finalizers()
+            .contains(&FINALIZER.to_string())
+            .then_some(())
+    })
+    .await;
+}
+
+/// The platform node's address (`TWEETPIPE_NODE_IP`; 127.0.0.1 when the env file has none).
+pub fn platform_node_ip() -> String {
+    platform()
+        .vars
+        .get("TWEETPIPE_NODE_IP")
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+/// Labels `tp` for operator `instance` (an operator watching several namespaces is the instance
+/// of the first, whose name it takes).
+pub fn label_for_instance(tp: &mut TweetPipeline, instance: &str) {
+    tp.metadata.labels = Some([(INSTANCE_LABEL.to_string(), instance.to_string())].into());
+}
+
+/// The pods of pipeline `ns/name`'s `component` (`extractor`, `transformer`).
+pub async fn component_pods(client: &Client, ns: &str, name: &str, component: &str) -> Vec<Pod> {
+    let selector = format!("tweetpipe.io/pipeline={name},app.kubernetes.io/component={component}");
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .unwrap_or_else(|e| panic!("the pods of {ns}/{name}'s {component}: {e}"))
+        .items
 }
 
 /// Topics that exist on the platform's Kafka, among `names`.
