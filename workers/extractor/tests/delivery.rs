@@ -8,12 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::*;
-use tokio_util::sync::CancellationToken;
-use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
+use tweetpipe_testkit::checkpoints::caught_up;
 use tweetpipe_testkit::files::write_json;
 use tweetpipe_testkit::kafka::bootstrap;
 use tweetpipe_testkit::process::{ChildGuard, spawn_logged};
-use tweetpipe_testkit::records::{assert_exactly, read_posts_async};
+use tweetpipe_testkit::records::assert_exactly;
 use xapi_simulator::FaultConfig;
 
 /// Runs the extractor binary as a child process with its log in `dir`.
@@ -36,35 +35,22 @@ async fn every_published_post_becomes_exactly_one_record() {
     let sim = simulator(750, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     let queries = [("all", "covid"), ("pt", "covid lang:pt")];
     let config = parse_config(setup.config(&sim, 60, 2, 100, &queries));
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
-        .await
-        .expect("start");
+    let extractor = Extractor::start(&config, 0).await;
 
     let expected_all = sim.handle.matching_ids("covid").expect("query");
     let expected_pt = sim.handle.matching_ids("covid lang:pt").expect("query");
     assert_eq!(expected_all.len(), 750);
-    wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(90),
-        |cps| caught_up(cps, "all", &expected_all[0]) && caught_up(cps, "pt", &expected_pt[0]),
-    )
-    .await;
-    let metrics =
-        tweetpipe_testkit::http::get_text(&format!("http://{}/metrics", running.ops_addr)).await;
-    assert_eq!(
-        tweetpipe_testkit::http::get_status(&format!("http://{}/readyz", running.ops_addr)).await,
-        200
-    );
-    cancel.cancel();
-    let summary = running
-        .task
-        .await
-        .expect("extractor task")
-        .expect("extractor run");
+    setup
+        .wait_for_checkpoints(Duration::from_secs(90), |cps| {
+            caught_up(cps, "all", &expected_all[0]) && caught_up(cps, "pt", &expected_pt[0])
+        })
+        .await;
+    let metrics = extractor.metrics().await;
+    let readyz = format!("http://{}/readyz", extractor.running.ops_addr);
+    assert_eq!(tweetpipe_testkit::http::get_status(&readyz).await, 200);
+    let summary = extractor.stop().await;
 
-    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    let records = setup.records().await;
     let (all, pt): (Vec<_>, Vec<_>) = records
         .into_iter()
         .partition(|r| r.post.query_name == "all");
@@ -135,41 +121,28 @@ async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
     let config_path = write_json(&setup.dir, "extractor.json", &config);
 
     let mut first = spawn_extractor(&config_path, &setup.dir, "1");
-    wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(60),
-        |cps| cps.get("all").is_some_and(|cp| cp.posts_total >= 100),
-    )
-    .await;
+    setup
+        .wait_for_checkpoints(Duration::from_secs(60), |cps| collected(cps, "all", 100))
+        .await;
     first.signal("KILL");
     let _ = first.0.wait();
 
     let mut second = spawn_extractor(&config_path, &setup.dir, "2");
-    wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(60),
-        |cps| cps.get("all").is_some_and(|cp| cp.posts_total >= 300),
-    )
-    .await;
+    setup
+        .wait_for_checkpoints(Duration::from_secs(60), |cps| collected(cps, "all", 300))
+        .await;
     second.signal("TERM");
     let status = second.0.wait().expect("wait");
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
 
     let mut third = spawn_extractor(&config_path, &setup.dir, "3");
-    let cps = wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(90),
-        |cps| caught_up(cps, "all", &expected[0]),
-    )
-    .await;
+    let cps = setup
+        .wait_caught_up("all", &expected[0], Duration::from_secs(90))
+        .await;
     third.signal("TERM");
     let _ = third.0.wait();
 
-    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
-    assert_exactly(&records, &expected, "all");
+    assert_exactly(&setup.records().await, &expected, "all");
     assert_eq!(
         cps["all"].posts_total, 600,
         "the checkpoint counts every post once"

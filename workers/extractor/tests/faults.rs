@@ -5,15 +5,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::*;
-use tokio_util::sync::CancellationToken;
-use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
+use tweetpipe_testkit::checkpoints::caught_up;
 use tweetpipe_testkit::kafka::bootstrap;
-use tweetpipe_testkit::records::{assert_exactly, read_posts_async};
+use tweetpipe_testkit::records::assert_exactly;
 use xapi_simulator::{Burst, FaultConfig};
-
-async fn metrics_text(addr: std::net::SocketAddr) -> String {
-    tweetpipe_testkit::http::get_text(&format!("http://{addr}/metrics")).await
-}
 
 /// 400 (invalid query): that query stops with the reason recorded; the others go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,21 +17,14 @@ async fn invalid_query_stops_only_that_query() {
     let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     let queries = [("bad", "covid (vaccine"), ("good", "covid")];
     let config = parse_config(setup.config(&sim, 60, 2, 100, &queries));
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
-        .await
-        .expect("start");
+    let extractor = Extractor::start(&config, 0).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
-    let cps = wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(60),
-        |cps| {
+    let cps = setup
+        .wait_for_checkpoints(Duration::from_secs(60), |cps| {
             caught_up(cps, "good", &expected[0])
                 && cps.get("bad").is_some_and(|cp| cp.stopped.is_some())
-        },
-    )
-    .await;
+        })
+        .await;
     let stop = cps["bad"].stopped.as_ref().expect("stopped");
     assert_eq!(stop.reason, "invalid_query");
     assert!(
@@ -44,7 +32,7 @@ async fn invalid_query_stops_only_that_query() {
         "{}",
         stop.message
     );
-    let metrics = metrics_text(running.ops_addr).await;
+    let metrics = extractor.metrics().await;
     assert!(
         metrics
             .contains(r#"tweetpipe_extractor_query_stopped{query="bad",reason="invalid_query"} 1"#),
@@ -56,14 +44,12 @@ async fn invalid_query_stops_only_that_query() {
             r#"tweetpipe_extractor_requests_total{query="bad",outcome="invalid_query"} 1"#
         )
     );
-    cancel.cancel();
-    let summary = running.task.await.expect("task").expect("extractor run");
+    let summary = extractor.stop().await;
     assert_eq!(
         summary.stopped,
         vec![("bad".to_string(), "invalid_query".to_string())]
     );
-    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
-    assert_exactly(&records, &expected, "good");
+    assert_exactly(&setup.records().await, &expected, "good");
     sim.stop().await;
 }
 
@@ -74,27 +60,21 @@ async fn run_until_stopped(
     sim: &xapi_simulator::RunningSimulator,
     reason: &str,
 ) -> (
-    tweetpipe_extractor::RunningExtractor,
-    CancellationToken,
+    Extractor,
     std::collections::HashMap<String, tweetpipe_common::contract::checkpoint::Checkpoint>,
 ) {
     let config = parse_config(setup.config(sim, 60, 2, 100, &[("all", "covid")]));
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
-        .await
-        .expect("start");
-    let cps = wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(60),
-        |cps| cps.get("all").is_some_and(|cp| cp.stopped.is_some()),
-    )
-    .await;
+    let extractor = Extractor::start(&config, 0).await;
+    let cps = setup
+        .wait_for_checkpoints(Duration::from_secs(60), |cps| {
+            cps.get("all").is_some_and(|cp| cp.stopped.is_some())
+        })
+        .await;
     assert_eq!(
         cps["all"].stopped.as_ref().map(|s| s.reason.as_str()),
         Some(reason)
     );
-    (running, cancel, cps)
+    (extractor, cps)
 }
 
 /// 401 (token revoked): the query stops with reason `unauthorized`, nothing is retried.
@@ -103,9 +83,9 @@ async fn revoked_token_stops_with_unauthorized() {
     let setup = Setup::new(&bootstrap(), "unauthorized").await;
     let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     sim.handle.revoke("app");
-    let (running, cancel, cps) = run_until_stopped(&setup, &sim, "unauthorized").await;
+    let (extractor, cps) = run_until_stopped(&setup, &sim, "unauthorized").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let metrics = metrics_text(running.ops_addr).await;
+    let metrics = extractor.metrics().await;
     assert!(
         metrics.contains(
             r#"tweetpipe_extractor_requests_total{query="all",outcome="unauthorized"} 1"#
@@ -116,13 +96,8 @@ async fn revoked_token_stops_with_unauthorized() {
         !metrics.contains(TOKEN),
         "the token never appears in metrics"
     );
-    cancel.cancel();
-    running.task.await.expect("task").expect("extractor run");
-    assert!(
-        read_posts_async(&setup.bootstrap, &setup.topic)
-            .await
-            .is_empty()
-    );
+    extractor.stop().await;
+    assert!(setup.records().await.is_empty());
     let log_free_of_token = !format!("{:?}", cps).contains(TOKEN);
     assert!(log_free_of_token);
     sim.stop().await;
@@ -137,20 +112,12 @@ async fn rate_limit_waits_until_reset() {
     let expected = sim.handle.matching_ids("covid").expect("query");
     // The config claims 8 requests per 2 s while the token allows 3: the headers must win.
     let config = parse_config(setup.config(&sim, 8, 2, 20, &[("all", "covid")]));
-    let cancel = CancellationToken::new();
     let started = Instant::now();
-    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
-        .await
-        .expect("start");
-    wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(90),
-        |cps| caught_up(cps, "all", &expected[0]),
-    )
-    .await;
-    cancel.cancel();
-    let summary = running.task.await.expect("task").expect("extractor run");
+    let extractor = Extractor::start(&config, 0).await;
+    setup
+        .wait_caught_up("all", &expected[0], Duration::from_secs(90))
+        .await;
+    let summary = extractor.stop().await;
     let windows = started.elapsed().as_secs() / 2 + 2;
     let limited = sim.handle.stats()["app"].rate_limited;
     assert_eq!(summary.rate_limited, limited);
@@ -158,8 +125,7 @@ async fn rate_limit_waits_until_reset() {
         limited <= windows,
         "{limited} 429s in about {windows} windows: at most one per window"
     );
-    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
-    assert_exactly(&records, &expected, "all");
+    assert_exactly(&setup.records().await, &expected, "all");
     sim.stop().await;
 }
 
@@ -168,15 +134,13 @@ async fn rate_limit_waits_until_reset() {
 async fn usage_cap_stops_the_query() {
     let setup = Setup::new(&bootstrap(), "usagecap").await;
     let sim = simulator(600, token_config(60, 2, 250), FaultConfig::default()).await;
-    let (running, cancel, cps) = run_until_stopped(&setup, &sim, "usage_capped").await;
+    let (extractor, cps) = run_until_stopped(&setup, &sim, "usage_capped").await;
     assert_eq!(
         cps["all"].posts_total, 300,
         "three pages of 100 were served before the cap"
     );
-    cancel.cancel();
-    running.task.await.expect("task").expect("extractor run");
-    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
-    assert_eq!(records.len(), 300);
+    extractor.stop().await;
+    assert_eq!(setup.records().await.len(), 300);
     assert_eq!(
         sim.handle.stats()["app"].usage_capped,
         1,
@@ -206,23 +170,14 @@ async fn server_errors_and_malformed_bodies_are_retried() {
     let sim = simulator(500, token_config(60, 2, 1_000_000), faults).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
     let config = parse_config(setup.config(&sim, 60, 2, 20, &[("all", "covid")]));
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
-        .await
-        .expect("start");
-    wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(90),
-        |cps| caught_up(cps, "all", &expected[0]),
-    )
-    .await;
-    let metrics = metrics_text(running.ops_addr).await;
-    cancel.cancel();
-    running.task.await.expect("task").expect("extractor run");
+    let extractor = Extractor::start(&config, 0).await;
+    setup
+        .wait_caught_up("all", &expected[0], Duration::from_secs(90))
+        .await;
+    let metrics = extractor.metrics().await;
+    extractor.stop().await;
     assert!(metrics.contains(r#"outcome="server_error""#), "{metrics}");
     assert!(metrics.contains(r#"outcome="malformed""#), "{metrics}");
-    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
-    assert_exactly(&records, &expected, "all");
+    assert_exactly(&setup.records().await, &expected, "all");
     sim.stop().await;
 }

@@ -11,11 +11,8 @@ use support::*;
 use tokio_util::sync::CancellationToken;
 use tweetpipe_common::contract::checkpoint::Checkpoint;
 use tweetpipe_common::contract::topics::checkpoint_topic;
-use tweetpipe_extractor::RunningExtractor;
-use tweetpipe_extractor::config::ExtractorConfig;
 use tweetpipe_testkit::checkpoints::read_checkpoints;
 use tweetpipe_testkit::kafka::{bootstrap, produce_raw, producer};
-use tweetpipe_testkit::records::read_posts_async;
 use xapi_simulator::{CorpusConfig, FaultConfig, RunningSimulator, SimConfig, SlowResponses};
 
 /// A simulator whose posts keep arriving (`per_second`, after a small backfill).
@@ -34,30 +31,6 @@ async fn live_simulator(per_second: f64, limit: u32, window_seconds: u64) -> Run
     })
     .await
     .expect("simulator")
-}
-
-struct Replica {
-    cancel: CancellationToken,
-    running: RunningExtractor,
-}
-
-async fn start_replica(config: &ExtractorConfig, replica: u32) -> Replica {
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config.clone(), replica, cancel.clone())
-        .await
-        .expect("start");
-    Replica { cancel, running }
-}
-
-impl Replica {
-    async fn stop(self) -> tweetpipe_extractor::worker::RunSummary {
-        self.cancel.cancel();
-        self.running
-            .task
-            .await
-            .expect("extractor task")
-            .expect("extractor run")
-    }
 }
 
 fn checkpoints(setup: &Setup) -> HashMap<String, Checkpoint> {
@@ -98,10 +71,10 @@ async fn rescale_2_3_1_under_load_never_runs_a_query_twice_nor_overspends() {
     ];
     let config = parse_config(setup.config(&sim, 36, 10, 10, &queries));
 
-    let first = start_replica(&config, 0).await;
-    let second = start_replica(&config, 1).await;
+    let first = Extractor::start(&config, 0).await;
+    let second = Extractor::start(&config, 1).await;
     tokio::time::sleep(Duration::from_secs(15)).await;
-    let third = start_replica(&config, 2).await;
+    let third = Extractor::start(&config, 2).await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     let s2 = second.stop().await;
     let s3 = third.stop().await;
@@ -119,7 +92,7 @@ async fn rescale_2_3_1_under_load_never_runs_a_query_twice_nor_overspends() {
         "every membership change reached the replicas: {s1:?} {s2:?} {s3:?}"
     );
     let ledger = ledger_by_query(&sim);
-    let records = read_posts_async(&setup.bootstrap, &setup.topic).await;
+    let records = setup.records().await;
     let cps = checkpoints(&setup);
     for (name, query) in queries {
         let (served, distinct, ids) = ledger.get(query).cloned().unwrap_or_default();
@@ -170,7 +143,7 @@ async fn a_stop_mid_request_keeps_the_page_x_served() {
     };
     let sim = simulator(300, token_config(60, 2, 1_000_000), faults).await;
     let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
-    let replica = start_replica(&config, 0).await;
+    let replica = Extractor::start(&config, 0).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while ledger_by_query(&sim)
         .get("covid")
@@ -188,11 +161,7 @@ async fn a_stop_mid_request_keeps_the_page_x_served() {
 
     let (served, distinct, ids) = ledger_by_query(&sim)["covid"].clone();
     assert_eq!(served, distinct, "one request, no repeats: {summary:?}");
-    let mut stored: Vec<String> = read_posts_async(&setup.bootstrap, &setup.topic)
-        .await
-        .into_iter()
-        .map(|r| r.key)
-        .collect();
+    let mut stored: Vec<String> = setup.records().await.into_iter().map(|r| r.key).collect();
     stored.sort_unstable();
     let mut expected = ids;
     expected.sort_unstable();
@@ -215,7 +184,7 @@ async fn a_restart_mid_window_does_not_spend_the_window_again() {
     let sim = live_simulator(5.0, 12, 20).await;
     let config = parse_config(setup.config(&sim, 12, 20, 10, &[("all", "covid")]));
 
-    let first = start_replica(&config, 0).await;
+    let first = Extractor::start(&config, 0).await;
     // Into the window, then a restart (the pacer of a fresh process starts empty).
     tokio::time::sleep(Duration::from_secs(9)).await;
     first.stop().await;
@@ -226,7 +195,7 @@ async fn a_restart_mid_window_does_not_spend_the_window_again() {
         saved.sent >= 3,
         "requests spent before the restart: {saved:?}"
     );
-    let second = start_replica(&config, 0).await;
+    let second = Extractor::start(&config, 0).await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     let summary = second.stop().await;
 
@@ -270,7 +239,7 @@ async fn a_checkpoint_older_than_the_window_resumes_with_a_recorded_gap() {
     .await
     .expect("old checkpoint written");
     let config = parse_config(setup.config(&sim, 60, 2, 100, &[("all", "covid")]));
-    let replica = start_replica(&config, 0).await;
+    let replica = Extractor::start(&config, 0).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {

@@ -10,13 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
-use tokio_util::sync::CancellationToken;
 use tweetpipe_common::contract::{names, topics};
 use tweetpipe_common::kafka::client_config;
 use tweetpipe_common::kafka_connection::explain_failure;
 use tweetpipe_extractor::sink::{Sink, SinkError};
-use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
-use tweetpipe_testkit::records::read_posts_async;
 use tweetpipe_testkit::secure_kafka::{PrivateSecuredKafka, WORKER_USER};
 use xapi_simulator::FaultConfig;
 
@@ -105,25 +102,14 @@ async fn extractor_works_with_exactly_the_documented_acls_and_names_a_missing_on
     }
 
     let expected = sim.handle.matching_ids("covid").expect("query");
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config.clone(), 0, cancel.clone())
-        .await
-        .expect("start");
-    wait_for_checkpoints(
-        &kafka.plaintext,
-        &setup.topic,
-        Duration::from_secs(120),
-        |cps| caught_up(cps, "all", &expected[0]),
-    )
-    .await;
-    cancel.cancel();
-    let summary = running
-        .task
-        .await
-        .expect("extractor task")
-        .expect("extractor run");
+    let extractor = Extractor::start(&config, 0).await;
+    // Checkpoints and records through the plaintext listener, as `setup` made the topics.
+    setup
+        .wait_caught_up("all", &expected[0], Duration::from_secs(120))
+        .await;
+    let summary = extractor.stop().await;
     assert_eq!(summary.posts as usize, expected.len());
-    let records = read_posts_async(&kafka.plaintext, &setup.topic).await;
+    let records = setup.records().await;
     assert_eq!(
         records.len(),
         expected.len(),

@@ -9,11 +9,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::*;
-use tokio_util::sync::CancellationToken;
-use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
 use tweetpipe_testkit::ports::free_port;
 use tweetpipe_testkit::private_kafka::PrivateKafka;
-use tweetpipe_testkit::records::{assert_exactly, read_posts_async};
+use tweetpipe_testkit::records::assert_exactly;
 use xapi_simulator::FaultConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,26 +26,22 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
     .expect("private kafka");
     let bootstrap = kafka.bootstrap();
     let setup = Setup::new(&bootstrap, "kafka-restart").await;
-    let topic = setup.topic.clone();
 
     let sim = simulator(1500, token_config(10, 2, 1_000_000), FaultConfig::default()).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
     let config = parse_config(setup.config(&sim, 10, 2, 20, &[("all", "covid")]));
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(config, 0, cancel.clone())
-        .await
-        .expect("start");
-    let readyz = format!("http://{}/readyz", running.ops_addr);
+    let extractor = Extractor::start(&config, 0).await;
+    let ops_addr = extractor.running.ops_addr;
+    let readyz = format!("http://{ops_addr}/readyz");
     // Every request bounded: a stalled ops server fails the test instead of hanging it.
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client");
 
-    wait_for_checkpoints(&bootstrap, &topic, Duration::from_secs(120), |cps| {
-        cps.get("all").is_some_and(|cp| cp.posts_total >= 200)
-    })
-    .await;
+    setup
+        .wait_for_checkpoints(Duration::from_secs(120), |cps| collected(cps, "all", 200))
+        .await;
     kafka = tokio::task::spawn_blocking(move || {
         kafka.kill();
         kafka
@@ -75,26 +69,23 @@ async fn kafka_stopped_then_restarted_loses_and_duplicates_nothing() {
     .await
     .expect("restart");
 
-    wait_for_checkpoints(&bootstrap, &topic, Duration::from_secs(240), |cps| {
-        caught_up(cps, "all", &expected[0])
-    })
-    .await;
+    setup
+        .wait_caught_up("all", &expected[0], Duration::from_secs(240))
+        .await;
     let metrics = http
-        .get(format!("http://{}/metrics", running.ops_addr))
+        .get(format!("http://{ops_addr}/metrics"))
         .send()
         .await
         .expect("metrics")
         .text()
         .await
         .expect("text");
-    cancel.cancel();
-    running.task.await.expect("task").expect("extractor run");
+    extractor.stop().await;
     assert!(
         !metrics.contains("tweetpipe_extractor_kafka_errors_total 0"),
         "{metrics}"
     );
-    let records = read_posts_async(&bootstrap, &topic).await;
-    assert_exactly(&records, &expected, "all");
+    assert_exactly(&setup.records().await, &expected, "all");
     drop(kafka);
     sim.stop().await;
 }

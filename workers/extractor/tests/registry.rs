@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use rdkafka::message::Message;
 use support::*;
-use tokio_util::sync::CancellationToken;
 use tweetpipe_common::registry::{RegistryError, value_subject};
 use tweetpipe_extractor::ExtractorError;
 use tweetpipe_testkit::kafka::{bootstrap, read_committed};
@@ -57,27 +56,20 @@ async fn a_late_registry_is_waited_for_then_records_carry_its_schema_id() {
         .expect("the registry URL has a path");
     let mut config = setup.config(&sim, 60, 2, 100, &[("all", "covid")]);
     config["kafka"]["schema_registry_url"] = format!("http://127.0.0.1:{port}/{path}").into();
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(parse_config(config), 0, cancel.clone())
-        .await
-        .expect("start");
+    let extractor = Extractor::start(&parse_config(config), 0).await;
 
     // Nothing listens yet: the extractor retries (backoff 100 ms .. 1 s in the test tuning).
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        !running.task.is_finished(),
+        !extractor.running.task.is_finished(),
         "an outage is retried, not fatal"
     );
     assert!(registry.versions(&subject).await.is_empty());
     forward(port, &registry.base).await;
 
-    let cps = tweetpipe_testkit::checkpoints::wait_for_checkpoints(
-        &setup.bootstrap,
-        &setup.topic,
-        Duration::from_secs(60),
-        |cps| cps.get("all").is_some_and(|cp| cp.posts_total > 0),
-    )
-    .await;
+    let cps = setup
+        .wait_for_checkpoints(Duration::from_secs(60), |cps| collected(cps, "all", 1))
+        .await;
     assert!(cps["all"].posts_total > 0);
     let registered = registry
         .latest_id(&subject)
@@ -105,12 +97,7 @@ async fn a_late_registry_is_waited_for_then_records_carry_its_schema_id() {
             "the registered schema id"
         );
     }
-    cancel.cancel();
-    running
-        .task
-        .await
-        .expect("task")
-        .expect("the extractor ran");
+    extractor.stop().await;
     registry.delete_subject(&subject).await;
 }
 
@@ -125,12 +112,9 @@ async fn an_incompatible_subject_stops_start_up_with_the_registrys_reason() {
     let sim = simulator(10, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     let mut config = setup.config(&sim, 60, 2, 100, &[("all", "covid")]);
     config["kafka"]["schema_registry_url"] = registry.base.clone().into();
-    let cancel = CancellationToken::new();
-    let running = tweetpipe_extractor::start(parse_config(config), 0, cancel.clone())
-        .await
-        .expect("start");
+    let extractor = Extractor::start(&parse_config(config), 0).await;
 
-    let ended = tokio::time::timeout(Duration::from_secs(60), running.task)
+    let ended = tokio::time::timeout(Duration::from_secs(60), extractor.running.task)
         .await
         .expect("a refused schema ends start-up instead of retrying")
         .expect("task");

@@ -1,14 +1,25 @@
-//! The extractor-specific part of the integration tests' support: the simulator in-process, and
-//! a test's topics, token file and extractor config. Generic helpers (names, topics, records,
-//! checkpoints, child processes) are in `tweetpipe-testkit`.
+//! The extractor-specific part of the integration tests' support: the simulator in-process, a
+//! test's topics, token file and extractor config, and an extractor running in this process.
+//! Generic helpers (names, topics, records, checkpoints, child processes) are in
+//! `tweetpipe-testkit`.
 
+#![allow(dead_code)] // each test binary compiles this module and uses a part of it
+
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tweetpipe_common::contract::checkpoint::Checkpoint;
+use tweetpipe_extractor::RunningExtractor;
 use tweetpipe_extractor::config::ExtractorConfig;
+use tweetpipe_extractor::worker::RunSummary;
+use tweetpipe_testkit::checkpoints::{caught_up, wait_for_checkpoints};
 use tweetpipe_testkit::files::{temp_dir, write};
 use tweetpipe_testkit::kafka::create_post_topic_with_checkpoints;
 use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::records::{Record, read_posts_async};
 use xapi_simulator::{CorpusConfig, FaultConfig, RunningSimulator, SimConfig, TokenConfig};
 
 pub const TOKEN: &str = "test-bearer-token";
@@ -100,6 +111,71 @@ impl Setup {
                        "group_session_timeout_ms": 6000}
         })
     }
+}
+
+impl Setup {
+    /// Waits until `done` holds for this test's checkpoints, or panics after `timeout`.
+    pub async fn wait_for_checkpoints(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&HashMap<String, Checkpoint>) -> bool,
+    ) -> HashMap<String, Checkpoint> {
+        wait_for_checkpoints(&self.bootstrap, &self.topic, timeout, done).await
+    }
+
+    /// Waits until `query` has collected everything up to `newest` (the newest post it
+    /// matches), or panics after `timeout`.
+    pub async fn wait_caught_up(
+        &self,
+        query: &str,
+        newest: &str,
+        timeout: Duration,
+    ) -> HashMap<String, Checkpoint> {
+        self.wait_for_checkpoints(timeout, |cps| caught_up(cps, query, newest))
+            .await
+    }
+
+    /// Every committed post record of this test's topic.
+    pub async fn records(&self) -> Vec<Record> {
+        read_posts_async(&self.bootstrap, &self.topic).await
+    }
+}
+
+/// An extractor running in this process as one replica, until [`Extractor::stop`].
+pub struct Extractor {
+    pub cancel: CancellationToken,
+    pub running: RunningExtractor,
+}
+
+impl Extractor {
+    pub async fn start(config: &ExtractorConfig, replica: u32) -> Self {
+        let cancel = CancellationToken::new();
+        let running = tweetpipe_extractor::start(config.clone(), replica, cancel.clone())
+            .await
+            .expect("start");
+        Extractor { cancel, running }
+    }
+
+    /// Cancels the run and waits for it to end; its summary.
+    pub async fn stop(self) -> RunSummary {
+        self.cancel.cancel();
+        self.running
+            .task
+            .await
+            .expect("extractor task")
+            .expect("extractor run")
+    }
+
+    /// The text of its `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.running.ops_addr);
+        tweetpipe_testkit::http::get_text(&url).await
+    }
+}
+
+/// True once `query` has collected at least `posts` posts.
+pub fn collected(cps: &HashMap<String, Checkpoint>, query: &str, posts: u64) -> bool {
+    cps.get(query).is_some_and(|cp| cp.posts_total >= posts)
 }
 
 pub fn parse_config(value: serde_json::Value) -> ExtractorConfig {
