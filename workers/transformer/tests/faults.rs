@@ -31,14 +31,12 @@ use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_common::post::Post;
 use tweetpipe_common::serve::Readiness;
 use tweetpipe_schema::MIGRATOR;
-use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq, producer};
+use tweetpipe_testkit::kafka::{bootstrap, producer};
 use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
-use tweetpipe_testkit::names::unique;
 use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_transformer::config::TransformerConfig;
 use tweetpipe_transformer::metrics::{Metrics, ReasonLabel};
 use tweetpipe_transformer::store::Store;
-use tweetpipe_transformer::transform::transform;
 
 const WAIT: Duration = Duration::from_secs(120);
 const SCHEMA_ID: u32 = 1;
@@ -73,6 +71,17 @@ fn start_member(config: TransformerConfig, mysql_url: &str, overrides: &[(&str, 
     Member { running, readiness }
 }
 
+/// A listener on a free local port for the stand-in `what`, and its address.
+async fn listen(what: &str) -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind {what}: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{what} addr: {e}"));
+    (listener, addr)
+}
+
 /// A TCP relay to an upstream address that the test can cut: while down, every connection
 /// through it is closed and new ones are closed on accept — MySQL unreachable, as a network
 /// partition or a dead server looks to the client.
@@ -84,12 +93,7 @@ struct Relay {
 
 impl Relay {
     async fn start(upstream: String, up: bool) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind relay: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("relay addr: {e}"));
+        let (listener, addr) = listen("relay").await;
         let up = Arc::new(AtomicBool::new(up));
         let (cut, _) = tokio::sync::watch::channel(0_u64);
         let (accept_up, accept_cut) = (Arc::clone(&up), cut.clone());
@@ -156,12 +160,7 @@ struct RegistryStandIn {
 
 impl RegistryStandIn {
     async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind registry: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("registry addr: {e}"));
+        let (listener, addr) = listen("registry").await;
         let healthy = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let schema = serde_json::json!({
@@ -328,9 +327,7 @@ async fn assert_stored_once(db: &TestDb, n: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_unavailable_retries_and_never_dead_letters() {
     const N: usize = 300;
-    let db = TestDb::create("tp_t_registry", &MIGRATOR).await;
-    let topic = unique("tp-t-registry");
-    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
+    let (db, topic) = db_and_topic("registry", 2).await;
     let registry = RegistryStandIn::start().await;
 
     let producer = producer(&bootstrap());
@@ -400,9 +397,7 @@ async fn registry_unavailable_retries_and_never_dead_letters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebalance_with_batches_in_flight_commits_nothing_for_revoked_partitions() {
     const PER_PARTITION: usize = 400;
-    let db = TestDb::create("tp_t_rebalance", &MIGRATOR).await;
-    let topic = unique("tp-t-rebalance");
-    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
+    let (db, topic) = db_and_topic("rebalance", 2).await;
     let producer = producer(&bootstrap());
     let posts = sample_posts(2 * PER_PARTITION, 1_880_000_000_000_000_000);
     let mut bad = 0;
@@ -528,9 +523,7 @@ async fn mysql_down_longer_than_max_poll_interval_keeps_the_member_in_its_group(
     const DURING: usize = 2_000;
     const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
     const OUTAGE: Duration = Duration::from_secs(25);
-    let db = TestDb::create("tp_t_mysqldown", &MIGRATOR).await;
-    let topic = unique("tp-t-mysqldown");
-    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
+    let (db, topic) = db_and_topic("mysqldown", 2).await;
     let relay = Relay::start(Relay::upstream_of(&db.url), true).await;
     let config = config(&topic, &db, 100);
     let group = config.group_id().to_owned();
@@ -620,14 +613,8 @@ async fn a_post_matched_by_two_queries_counts_under_each_querys_topic_and_its_ha
         ..base.clone()
     };
     // The newest copy carries the other query: the first query's roll-up must keep its topic.
-    let batch = [copy("covid-en", 0), copy("quarentena-pt", 1_000)]
-        .iter()
-        .map(|p| transform(p).unwrap_or_else(|e| panic!("{e}")))
-        .collect::<Vec<_>>();
-    Store::new(db.pool.clone())
-        .write_batch(&batch)
-        .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
+    let batch = transformed(&[copy("covid-en", 0), copy("quarentena-pt", 1_000)]);
+    write_ok(&Store::new(db.pool.clone()), &batch, "write").await;
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT query_name, topic, CAST(posts AS SIGNED) FROM posts_hourly ORDER BY query_name",
     )
@@ -636,7 +623,7 @@ async fn a_post_matched_by_two_queries_counts_under_each_querys_topic_and_its_ha
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         rows,
-        vec![
+        [
             ("covid-en".to_owned(), "covid".to_owned(), 1),
             ("quarentena-pt".to_owned(), "quarentena".to_owned(), 1),
         ]

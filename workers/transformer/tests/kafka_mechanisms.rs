@@ -113,6 +113,19 @@ async fn create_topic(kafka: &PrivateSecuredKafka, topic: &str) {
     .await;
 }
 
+/// `settings` (`case`) must not connect: the broker refuses the client certificate. The
+/// failure's message.
+async fn certificate_refused(settings: KafkaSettings, case: &str) -> String {
+    let err = match check(settings).await {
+        Ok(answer) => panic!("{case} must not connect: {answer:?}"),
+        Err(err) => err,
+    };
+    let message = err.to_string();
+    eprintln!("{case}: {message}");
+    assert_eq!(err.kind(), "KafkaClientCertificateRefused", "{message}");
+    message
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_scram_sha_256_and_plain_each_round_trip_records() {
     tweetpipe_testkit::telemetry::install("transformer-tests");
@@ -142,12 +155,7 @@ async fn mutual_tls_scram_sha_256_and_plain_each_round_trip_records() {
 
     // Without a client certificate the broker ends the handshake.
     let anonymous = kafka.mutual_tls_settings(&topic, None);
-    let err = check(anonymous)
-        .await
-        .expect_err("no client certificate must not connect");
-    let message = err.to_string();
-    eprintln!("no client certificate: {message}");
-    assert_eq!(err.kind(), "KafkaClientCertificateRefused", "{message}");
+    let message = certificate_refused(anonymous, "no client certificate").await;
     assert!(
         message.contains("refused the client certificate") && message.contains("bad certificate"),
         "{message}"
@@ -172,12 +180,7 @@ async fn mutual_tls_scram_sha_256_and_plain_each_round_trip_records() {
         &topic,
         Some((clients.join("stranger.crt"), clients.join("stranger.key"))),
     );
-    let err = check(stranger)
-        .await
-        .expect_err("a client certificate of another CA must not connect");
-    let message = err.to_string();
-    eprintln!("client certificate of another CA: {message}");
-    assert_eq!(err.kind(), "KafkaClientCertificateRefused", "{message}");
+    certificate_refused(stranger, "a client certificate of another CA").await;
     std::fs::remove_dir_all(other_ca).ok();
 
     // SCRAM-SHA-256 over TLS.

@@ -19,16 +19,8 @@ use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_testkit::rollups::snapshot;
 use tweetpipe_transformer::rows::StoredPost;
 use tweetpipe_transformer::store::Store;
-use tweetpipe_transformer::transform::transform;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-fn transformed(posts: &[tweetpipe_common::post::Post]) -> Vec<StoredPost> {
-    posts
-        .iter()
-        .map(|p| transform(p).unwrap_or_else(|e| panic!("transform {}: {e}", p.id)))
-        .collect()
-}
 
 /// Row counts the schema must hold for `stored` (each post once).
 struct Expected {
@@ -61,83 +53,53 @@ fn expected(stored: &[StoredPost]) -> Expected {
 }
 
 async fn assert_rows(db: &TestDb, e: &Expected) {
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM posts").await,
-        e.posts,
-        "posts"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM users").await,
-        e.users,
-        "users"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_hashtags").await,
-        e.hashtags,
-        "hashtags"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_mentions").await,
-        e.mentions,
-        "mentions"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_urls").await,
-        e.urls,
-        "urls"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_references").await,
-        e.references,
-        "references"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_cashtags").await,
-        e.cashtags,
-        "cashtags"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_context_annotations")
-            .await,
-        e.context_annotations,
-        "context annotations"
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM post_queries").await,
-        e.posts,
-        "post_queries"
-    );
-    // Roll-ups agree with the rows they summarise.
-    assert_eq!(
-        db.count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM posts_hourly")
-            .await,
-        e.posts,
-        "posts_hourly total"
-    );
-    assert_eq!(
-        db.count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM hashtags_daily")
-            .await,
-        e.hashtags,
-        "hashtags_daily total"
-    );
-    assert_eq!(
-        db.count(
+    // (what, query, expected): each table's rows, then the roll-ups agreeing with the rows they
+    // summarise.
+    let checks: [(&str, &'static str, i64); 12] = [
+        ("posts", "SELECT COUNT(*) FROM posts", e.posts),
+        ("users", "SELECT COUNT(*) FROM users", e.users),
+        ("hashtags", "SELECT COUNT(*) FROM post_hashtags", e.hashtags),
+        ("mentions", "SELECT COUNT(*) FROM post_mentions", e.mentions),
+        ("urls", "SELECT COUNT(*) FROM post_urls", e.urls),
+        (
+            "references",
+            "SELECT COUNT(*) FROM post_references",
+            e.references,
+        ),
+        ("cashtags", "SELECT COUNT(*) FROM post_cashtags", e.cashtags),
+        (
+            "context annotations",
+            "SELECT COUNT(*) FROM post_context_annotations",
+            e.context_annotations,
+        ),
+        ("post_queries", "SELECT COUNT(*) FROM post_queries", e.posts),
+        (
+            "posts_hourly total",
+            "SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM posts_hourly",
+            e.posts,
+        ),
+        (
+            "hashtags_daily total",
+            "SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM hashtags_daily",
+            e.hashtags,
+        ),
+        (
+            "every posts_hourly bucket equals its recount",
             "SELECT COUNT(*) FROM (SELECT DATE_FORMAT(q.created_at, '%Y-%m-%d %H:00:00') h, q.query_name, q.lang, COUNT(*) n \
              FROM post_queries q GROUP BY h, q.query_name, q.lang) c \
              LEFT JOIN posts_hourly r ON r.hour = c.h AND r.query_name = c.query_name AND r.lang = c.lang \
-             WHERE r.posts IS NULL OR r.posts <> c.n"
-        )
-        .await,
-        0,
-        "every posts_hourly bucket equals its recount"
-    );
+             WHERE r.posts IS NULL OR r.posts <> c.n",
+            0,
+        ),
+    ];
+    for (what, query, expected) in checks {
+        assert_eq!(db.count(query).await, expected, "{what}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n_records_become_n_posts_with_their_child_rows() {
-    let db = TestDb::create("tp_t_rows", &MIGRATOR).await;
-    let topic = unique("tp-t-rows");
-    create_post_topic_with_dlq(&bootstrap(), &topic, 3).await;
+    let (db, topic) = db_and_topic("rows", 3).await;
     let posts = sample_posts(600, 1_800_000_000_000_000_000);
     produce_posts(&bootstrap(), &topic, &posts).await;
 
@@ -239,46 +201,28 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
     let all = transformed(&sample_posts(800, 1_810_000_000_000_000_000));
     let stored = all[..400].to_vec();
 
-    let first = store
-        .write_batch(&stored)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let first = write_ok(&store, &stored, "the batch").await;
     assert_eq!(first.posts_inserted, 400);
     assert_eq!(first.matches_inserted, 400);
     let before = snapshot(&db).await;
 
-    let second = store
-        .write_batch(&stored)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let second = write_ok(&store, &stored, "the batch again").await;
     assert_eq!(second.posts, 400);
     assert_eq!(second.posts_inserted, 0);
     assert_eq!(second.matches_inserted, 0);
     // An overlapping batch (half old, half new) counts only the new half.
     let overlap = all[200..].to_vec();
-    let third = store
-        .write_batch(&overlap)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let third = write_ok(&store, &overlap, "the overlapping batch").await;
     assert_eq!(third.posts_inserted, 400);
-    let again = store
-        .write_batch(&stored)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again = write_ok(&store, &stored, "the first batch a third time").await;
     assert_eq!(again.posts_inserted, 0);
 
     let after_second = {
         // Compare only the first 400 posts' state with the snapshot by rebuilding it.
         let db2 = TestDb::create("tp_t_twice_ref", &MIGRATOR).await;
         let store2 = Store::new(db2.pool.clone());
-        store2
-            .write_batch(&stored)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        store2
-            .write_batch(&stored)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        write_ok(&store2, &stored, "the reference batch").await;
+        write_ok(&store2, &stored, "the reference batch again").await;
         let snap = snapshot(&db2).await;
         db2.drop().await;
         snap
@@ -313,10 +257,12 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
     // A post matched later by a second query: one more match, one more hourly count, no new post.
     let mut other_query = sample_posts(1, 1_810_000_000_000_000_000);
     other_query[0].query_name = "vacina-pt".into();
-    let outcome = store
-        .write_batch(&transformed(&other_query))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = write_ok(
+        &store,
+        &transformed(&other_query),
+        "the second query's match",
+    )
+    .await;
     assert_eq!((outcome.posts_inserted, outcome.matches_inserted), (0, 1));
     assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, 800);
     assert_eq!(
@@ -331,9 +277,7 @@ async fn the_same_batch_twice_adds_no_rows_and_leaves_roll_ups_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_delivered_twice_through_kafka_are_stored_once() {
-    let db = TestDb::create("tp_t_redeliver", &MIGRATOR).await;
-    let topic = unique("tp-t-redeliver");
-    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
+    let (db, topic) = db_and_topic("redeliver", 2).await;
     let posts = sample_posts(300, 1_820_000_000_000_000_000);
     produce_posts(&bootstrap(), &topic, &posts).await;
     produce_posts(&bootstrap(), &topic, &posts).await;

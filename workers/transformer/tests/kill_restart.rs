@@ -1,16 +1,17 @@
 //! The real binary, killed with SIGKILL in the middle of a run and started again, stores
 //! every post exactly once; SIGTERM then stops it cleanly.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use support::*;
 use tweetpipe_common::fixtures::sample_posts;
-use tweetpipe_schema::MIGRATOR;
 use tweetpipe_testkit::files::{temp_dir, write, write_json};
-use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
-use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
-use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::kafka::bootstrap;
+use tweetpipe_testkit::mysql::wait_for_count;
 use tweetpipe_testkit::process::{signal, spawn_logged};
 use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_testkit::rollups::assert_each_post_once;
@@ -30,9 +31,7 @@ fn spawn_transformer(config_path: &Path, log_path: &Path) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_batch_and_restarted_stores_exactly_n() {
-    let db = TestDb::create("tp_t_kill", &MIGRATOR).await;
-    let topic = unique("tp-t-kill");
-    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
+    let (db, topic) = db_and_topic("kill", 2).await;
     let posts = sample_posts(N, 1_840_000_000_000_000_000);
     produce_posts(&bootstrap(), &topic, &posts).await;
 

@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use support::*;
 use tweetpipe_common::fixtures::sample_posts;
-use tweetpipe_schema::MIGRATOR;
-use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
-use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
-use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::kafka::bootstrap;
+use tweetpipe_testkit::mysql::wait_for_count;
 use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_testkit::rollups::assert_each_post_once;
 use tweetpipe_transformer::metrics::ReasonLabel;
@@ -32,9 +30,7 @@ fn mariadb(action: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_restarted_during_a_run_loses_nothing() {
-    let db = TestDb::create("tp_t_dbrestart", &MIGRATOR).await;
-    let topic = unique("tp-t-dbrestart");
-    create_post_topic_with_dlq(&bootstrap(), &topic, 2).await;
+    let (db, topic) = db_and_topic("dbrestart", 2).await;
     let posts = sample_posts(N, 1_850_000_000_000_000_000);
     produce_posts(&bootstrap(), &topic, &posts).await;
 

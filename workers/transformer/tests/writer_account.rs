@@ -1,16 +1,17 @@
 //! The transformer with the writer account the operator gives it (DML only, no DDL), on
 //! real MariaDB: the start-up version check and batch writes work with those rights alone.
 
+mod support;
+
 use sqlx::mysql::MySqlPool;
+use support::*;
 use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_schema::{
     AccountOutcome, AccountSpec, MIGRATOR, Role, check_migrated, drop_accounts, ensure_account,
 };
 use tweetpipe_testkit::mysql::TestDb;
 use tweetpipe_testkit::names::short_unique;
-use tweetpipe_transformer::rows::StoredPost;
 use tweetpipe_transformer::store::Store;
-use tweetpipe_transformer::transform::transform;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_account_checks_the_version_and_writes_batches() {
@@ -46,20 +47,11 @@ async fn a_writer_account_checks_the_version_and_writes_batches() {
         .unwrap_or_else(|e| panic!("version check as the writer: {e}"));
 
     let store = Store::new(writer.clone());
-    let stored: Vec<StoredPost> = sample_posts(120, 1_830_000_000_000_000_000)
-        .iter()
-        .map(|p| transform(p).unwrap_or_else(|e| panic!("{e}")))
-        .collect();
-    let first = store
-        .write_batch(&stored)
-        .await
-        .unwrap_or_else(|e| panic!("batch as the writer: {e}"));
+    let stored = transformed(&sample_posts(120, 1_830_000_000_000_000_000));
+    let first = write_ok(&store, &stored, "batch as the writer").await;
     assert_eq!(first.posts_inserted, 120);
     // A redelivered batch takes the upsert paths (ON DUPLICATE KEY UPDATE).
-    let again = store
-        .write_batch(&stored)
-        .await
-        .unwrap_or_else(|e| panic!("redelivered batch as the writer: {e}"));
+    let again = write_ok(&store, &stored, "redelivered batch as the writer").await;
     assert_eq!(again.posts_inserted, 0);
     assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, 120);
     assert_eq!(

@@ -1,6 +1,9 @@
-//! The transformer-specific part of the integration tests' support: its config for a test and
-//! a transformer running in this process. Generic helpers (names, topics, records, databases,
-//! roll-up assertions) are in `tweetpipe-testkit`; the sample posts in `tweetpipe_common::fixtures`.
+//! The transformer-specific part of the integration tests' support: a test's database and topic,
+//! its config, stored rows from sample posts, and a transformer running in this process. Generic
+//! helpers (names, topics, records, databases, roll-up assertions) are in `tweetpipe-testkit`;
+//! the sample posts in `tweetpipe_common::fixtures`.
+
+#![allow(dead_code)] // each test binary compiles this module and uses a part of it
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,14 +12,44 @@ use prometheus_client::registry::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tweetpipe_common::contract::kafka::KafkaSettings;
+use tweetpipe_common::post::Post;
 use tweetpipe_common::serve::Readiness;
+use tweetpipe_schema::MIGRATOR;
 use tweetpipe_testkit::files::{temp_dir, write};
-use tweetpipe_testkit::kafka::bootstrap;
+use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
 use tweetpipe_testkit::mysql::TestDb;
+use tweetpipe_testkit::names::unique;
 use tweetpipe_transformer::config::{MysqlSettings, TransformerConfig};
 use tweetpipe_transformer::metrics::Metrics;
 use tweetpipe_transformer::pipeline::Pipeline;
-use tweetpipe_transformer::store::Store;
+use tweetpipe_transformer::rows::StoredPost;
+use tweetpipe_transformer::store::{BatchOutcome, Store};
+use tweetpipe_transformer::transform::transform;
+
+/// A test's own migrated database `tp_t_<name>…` and post topic `tp-t-<name>-…` with its
+/// dead-letter topic (`partitions` partitions) on the platform's Kafka.
+pub async fn db_and_topic(name: &str, partitions: i32) -> (TestDb, String) {
+    let db = TestDb::create(&format!("tp_t_{name}"), &MIGRATOR).await;
+    let topic = unique(&format!("tp-t-{name}"));
+    create_post_topic_with_dlq(&bootstrap(), &topic, partitions).await;
+    (db, topic)
+}
+
+/// The rows the transformer stores for `posts`.
+pub fn transformed(posts: &[Post]) -> Vec<StoredPost> {
+    posts
+        .iter()
+        .map(|p| transform(p).unwrap_or_else(|e| panic!("transform {}: {e}", p.id)))
+        .collect()
+}
+
+/// Writes `batch` through `store`, which must succeed; `what` names the write in a failure.
+pub async fn write_ok(store: &Store, batch: &[StoredPost], what: &str) -> BatchOutcome {
+    store
+        .write_batch(batch)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
 
 /// The transformer config for a test.
 pub fn config(topic: &str, db: &TestDb, batch_size: usize) -> TransformerConfig {
@@ -65,8 +98,6 @@ impl Running {
     }
 }
 
-// Each test binary compiles this module; `faults` starts members through `start_with` only.
-#[allow(dead_code)]
 pub fn start(config: TransformerConfig, db: &TestDb) -> Running {
     start_with(config, &db.url, &[]).0
 }
