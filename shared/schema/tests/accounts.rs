@@ -1,5 +1,6 @@
 //! The accounts the operator creates and owns (reporting, writer), on real MariaDB.
 
+use sqlx::MySqlPool;
 use tweetpipe_schema::{
     AccountOutcome, AccountSpec, MIGRATOR, Role, SchemaError, drop_accounts, ensure_account,
 };
@@ -45,6 +46,46 @@ async fn ensure(db: &TestDb, spec: &AccountSpec<'_>) -> AccountOutcome {
     ensure_account(&db.pool, spec)
         .await
         .unwrap_or_else(|e| panic!("ensure {spec:?}: {e}"))
+}
+
+/// Runs `statements` as the admin; each must succeed.
+async fn run_all(db: &TestDb, statements: impl IntoIterator<Item = String>) {
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// A reporting user as earlier versions made it, without recording anything: password `old`,
+/// `SELECT, SHOW VIEW` on `database`.
+async fn earlier_reporting_user(db: &TestDb, user: &str, database: &str) {
+    run_all(
+        db,
+        [
+            format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'old'"),
+            format!("GRANT SELECT, SHOW VIEW ON `{database}`.* TO '{user}'@'%'"),
+        ],
+    )
+    .await;
+}
+
+/// Logs in as `user`, which must work; `why` it matters, in a failure.
+async fn logs_in(user: &str, password: &str, database: &str, why: &str) {
+    login(user, password, database)
+        .await
+        .unwrap_or_else(|e| panic!("{why}: {e}"))
+        .close()
+        .await;
+}
+
+/// Runs `sql` on `pool`, which MariaDB must deny it (1142, ER_TABLEACCESS_DENIED_ERROR); the
+/// error message.
+async fn denied(pool: &MySqlPool, sql: &'static str) -> String {
+    let (number, message) = mysql_error(sqlx::query(sql).execute(pool).await);
+    assert_eq!(number, 1142, "{sql}: {message}");
+    message
 }
 
 async fn exists(db: &TestDb, user: &str) -> bool {
@@ -98,14 +139,12 @@ async fn the_reporting_user_reads_only_its_password_rotates_and_is_not_reset_whe
         .await
         .unwrap_or_else(|e| panic!("reporting user cannot read: {e}"));
     assert_eq!(posts, 0);
-    let (number, message) = mysql_error(sqlx::query("DELETE FROM posts").execute(&reader).await);
-    assert_eq!(number, 1142, "{message}");
-    let (number, message) = mysql_error(
-        sqlx::query("INSERT INTO hashtags_daily (day, tag, posts) VALUES ('2026-01-01', 'x', 1)")
-            .execute(&reader)
-            .await,
-    );
-    assert_eq!(number, 1142, "{message}");
+    denied(&reader, "DELETE FROM posts").await;
+    denied(
+        &reader,
+        "INSERT INTO hashtags_daily (day, tag, posts) VALUES ('2026-01-01', 'x', 1)",
+    )
+    .await;
     reader.close().await;
 
     // Rotation: the new password works, the old one no longer does.
@@ -116,11 +155,7 @@ async fn the_reporting_user_reads_only_its_password_rotates_and_is_not_reset_whe
     // The clock the Unchanged check relies on does move when the password is set.
     assert!(password_last_changed(&db.pool, &user).await > set_at);
     assert!(login(&user, first, &db.name).await.is_err());
-    login(&user, "second", &db.name)
-        .await
-        .unwrap_or_else(|e| panic!("rotated password refused: {e}"))
-        .close()
-        .await;
+    logs_in(&user, "second", &db.name, "rotated password refused").await;
 
     // Hostile names are refused before any SQL runs.
     let bad = ensure_account(&db.pool, &spec(&db, "x'@'%", Role::Reporting, "p")).await;
@@ -165,29 +200,13 @@ async fn the_writer_changes_rows_but_not_the_schema() {
         .unwrap_or_else(|e| panic!("DELETE: {e}"));
     assert_eq!(deleted.rows_affected(), 1);
 
-    let (number, message) = mysql_error(
-        sqlx::query("CREATE TABLE sneaky (id INT)")
-            .execute(&writer)
-            .await,
-    );
-    assert_eq!(number, 1142, "{message}");
+    let message = denied(&writer, "CREATE TABLE sneaky (id INT)").await;
     assert!(message.contains("CREATE command denied"), "{message}");
-    let (number, message) = mysql_error(sqlx::query("DROP TABLE posts").execute(&writer).await);
-    assert_eq!(number, 1142, "{message}");
+    let message = denied(&writer, "DROP TABLE posts").await;
     assert!(message.contains("DROP command denied"), "{message}");
-    let (number, message) = mysql_error(
-        sqlx::query("ALTER TABLE posts ADD COLUMN sneaky INT")
-            .execute(&writer)
-            .await,
-    );
-    assert_eq!(number, 1142, "{message}");
+    denied(&writer, "ALTER TABLE posts ADD COLUMN sneaky INT").await;
     // Nor can it read the control database.
-    let (number, message) = mysql_error(
-        sqlx::query("SELECT COUNT(*) FROM tweetpipe_control.accounts")
-            .execute(&writer)
-            .await,
-    );
-    assert_eq!(number, 1142, "{message}");
+    denied(&writer, "SELECT COUNT(*) FROM tweetpipe_control.accounts").await;
     writer.close().await;
     drop_with_accounts(db, &[&user]).await;
 }
@@ -232,15 +251,14 @@ async fn accounts_we_did_not_create_are_refused_with_their_name() {
 
     // A human's account with other grants.
     let human = short_unique("h");
-    for statement in [
-        format!("CREATE USER '{human}'@'%' IDENTIFIED BY 'human-pass'"),
-        format!("GRANT SELECT, INSERT ON `{}`.* TO '{human}'@'%'", db.name),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&db.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    run_all(
+        &db,
+        [
+            format!("CREATE USER '{human}'@'%' IDENTIFIED BY 'human-pass'"),
+            format!("GRANT SELECT, INSERT ON `{}`.* TO '{human}'@'%'", db.name),
+        ],
+    )
+    .await;
     for role in [Role::Reporting, Role::Writer] {
         match ensure_account(&db.pool, &spec(&db, &human, role, "taken-over")).await {
             Err(e @ SchemaError::ForeignAccount { .. }) => {
@@ -252,11 +270,13 @@ async fn accounts_we_did_not_create_are_refused_with_their_name() {
         }
     }
     // Its password was not touched.
-    login(&human, "human-pass", &db.name)
-        .await
-        .unwrap_or_else(|e| panic!("the human's password changed: {e}"))
-        .close()
-        .await;
+    logs_in(
+        &human,
+        "human-pass",
+        &db.name,
+        "the human's password changed",
+    )
+    .await;
     assert!(recorded(&db).await.is_empty());
 
     // Another pipeline's account: recorded for another database.
@@ -278,11 +298,8 @@ async fn accounts_we_did_not_create_are_refused_with_their_name() {
         Err(SchemaError::AccountTaken { .. }) => {}
         other => panic!("expected AccountTaken, got {other:?}"),
     }
-    login(&theirs, "theirs", &other.name)
-        .await
-        .unwrap_or_else(|e| panic!("the other pipeline's password changed: {e}"))
-        .close()
-        .await;
+    let changed = "the other pipeline's password changed";
+    logs_in(&theirs, "theirs", &other.name, changed).await;
 
     drop_with_accounts(db, &[&human]).await;
     drop_with_accounts(other, &[&theirs]).await;
@@ -292,16 +309,7 @@ async fn accounts_we_did_not_create_are_refused_with_their_name() {
 async fn a_reporting_user_of_an_earlier_version_is_adopted() {
     let db = TestDb::create("tp_s_adopt", &MIGRATOR).await;
     let user = short_unique("ro");
-    // What earlier versions did, without recording anything.
-    for statement in [
-        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'old'"),
-        format!("GRANT SELECT, SHOW VIEW ON `{}`.* TO '{user}'@'%'", db.name),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&db.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    earlier_reporting_user(&db, &user, &db.name).await;
     assert_eq!(
         ensure(&db, &spec(&db, &user, Role::Reporting, "new")).await,
         AccountOutcome::Adopted
@@ -310,11 +318,7 @@ async fn a_reporting_user_of_an_earlier_version_is_adopted() {
         recorded(&db).await,
         vec![(user.clone(), "reporting".into())]
     );
-    login(&user, "new", &db.name)
-        .await
-        .unwrap_or_else(|e| panic!("adopted user's password not set: {e}"))
-        .close()
-        .await;
+    logs_in(&user, "new", &db.name, "adopted user's password not set").await;
     assert_eq!(
         ensure(&db, &spec(&db, &user, Role::Reporting, "new")).await,
         AccountOutcome::Unchanged
@@ -322,18 +326,7 @@ async fn a_reporting_user_of_an_earlier_version_is_adopted() {
     // Adoption is for exactly our grants: the same account is no writer.
     let writer_db = TestDb::create("tp_s_adopt_w", &MIGRATOR).await;
     let writer = short_unique("w");
-    for statement in [
-        format!("CREATE USER '{writer}'@'%' IDENTIFIED BY 'old'"),
-        format!(
-            "GRANT SELECT, SHOW VIEW ON `{}`.* TO '{writer}'@'%'",
-            writer_db.name
-        ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&db.pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    earlier_reporting_user(&db, &writer, &writer_db.name).await;
     let refused = ensure_account(
         &writer_db.pool,
         &spec(&writer_db, &writer, Role::Writer, "new"),
@@ -350,17 +343,14 @@ async fn a_reporting_user_of_an_earlier_version_is_adopted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_accounts_removes_ours_and_only_ours() {
     let db = TestDb::create("tp_s_drop", &MIGRATOR).await;
-    let reporting = short_unique("ro");
-    let writer = short_unique("w");
-    let human = short_unique("h");
+    let [reporting, writer, human] = ["ro", "w", "h"].map(short_unique);
     ensure(&db, &spec(&db, &reporting, Role::Reporting, "r")).await;
     ensure(&db, &spec(&db, &writer, Role::Writer, "w")).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE USER '{human}'@'%' IDENTIFIED BY 'h'"
-    )))
-    .execute(&db.pool)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    run_all(
+        &db,
+        [format!("CREATE USER '{human}'@'%' IDENTIFIED BY 'h'")],
+    )
+    .await;
     assert_eq!(recorded(&db).await.len(), 2);
 
     let mut dropped = drop_accounts(&db.pool, &db.name)

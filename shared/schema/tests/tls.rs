@@ -30,6 +30,27 @@ async fn connect(options: MySqlConnectOptions) -> Result<MySqlConnection, sqlx::
     options.connect().await
 }
 
+/// The error of a connection that must be refused; `what` it would have meant, in a failure.
+async fn refused(options: MySqlConnectOptions, what: &str) -> sqlx::Error {
+    connect(options)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{what}"))
+}
+
+/// The TLS failure of a connection that must be refused for it; `what` as in [`refused`].
+async fn tls_refused(options: MySqlConnectOptions, what: &str) -> TlsFailure {
+    let err = refused(options, what).await;
+    tls_failure(&err).unwrap_or_else(|| panic!("not a TLS failure: {err:?}"))
+}
+
+/// [`ensure_account`], which must succeed; `what` names the call in a failure.
+async fn ensure(admin: &MySqlPool, spec: &AccountSpec<'_>, what: &str) -> AccountOutcome {
+    ensure_account(admin, spec)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_is_verified_against_its_ca_and_refused_with_a_wrong_ca_or_host() {
     let server = start_server().await;
@@ -63,11 +84,11 @@ async fn the_server_is_verified_against_its_ca_and_refused_with_a_wrong_ca_or_ho
 
     // A CA that did not sign the server's certificate.
     let wrong_ca = unrelated_ca_file();
-    let err = connect(verified.clone().ssl_ca(&wrong_ca))
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("a wrong CA was accepted"));
-    let failure = tls_failure(&err).unwrap_or_else(|| panic!("not a TLS failure: {err:?}"));
+    let failure = tls_refused(
+        verified.clone().ssl_ca(&wrong_ca),
+        "a wrong CA was accepted",
+    )
+    .await;
     assert!(
         matches!(failure, TlsFailure::UntrustedCertificate { .. }),
         "{failure:?}"
@@ -80,11 +101,8 @@ async fn the_server_is_verified_against_its_ca_and_refused_with_a_wrong_ca_or_ho
 
     // A host the certificate does not name: refused with VERIFY_IDENTITY, fine with VERIFY_CA.
     let unnamed = verified.clone().host(UNNAMED_HOST);
-    let err = connect(unnamed.clone())
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("a host missing from the certificate was accepted"));
-    let failure = tls_failure(&err).unwrap_or_else(|| panic!("not a TLS failure: {err:?}"));
+    let missing = "a host missing from the certificate was accepted";
+    let failure = tls_refused(unnamed.clone(), missing).await;
     assert!(
         matches!(failure, TlsFailure::HostNotOnCertificate { .. }),
         "{failure:?}"
@@ -141,10 +159,10 @@ async fn accounts_required_to_use_tls_log_in_only_with_tls_and_the_requirement_f
         password: "Rep0rtPassw0rd",
         require_tls: true,
     };
-    let outcome = ensure_account(&admin, &spec)
-        .await
-        .unwrap_or_else(|e| panic!("ensure: {e}"));
-    assert_eq!(outcome, AccountOutcome::Created);
+    assert_eq!(
+        ensure(&admin, &spec, "ensure").await,
+        AccountOutcome::Created
+    );
     assert_eq!(requirement(&admin).await, TransportRequirement::Tls);
 
     let login = server
@@ -158,10 +176,11 @@ async fn accounts_required_to_use_tls_log_in_only_with_tls_and_the_requirement_f
         .ssl_mode(MySqlSslMode::VerifyIdentity)
         .ssl_ca(server.ca_file());
 
-    let err = connect(plaintext.clone())
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("a REQUIRE SSL account logged in in plaintext"));
+    let err = refused(
+        plaintext.clone(),
+        "a REQUIRE SSL account logged in in plaintext",
+    )
+    .await;
     assert_eq!(server_error_number(&err), Some(ACCESS_DENIED), "{err}");
     let mut conn = connect(tls.clone())
         .await
@@ -175,17 +194,15 @@ async fn accounts_required_to_use_tls_log_in_only_with_tls_and_the_requirement_f
     conn.close().await.unwrap_or_else(|e| panic!("{e}"));
 
     // Idempotent: nothing changes on a second run.
-    let outcome = ensure_account(&admin, &spec)
-        .await
-        .unwrap_or_else(|e| panic!("ensure again: {e}"));
-    assert_eq!(outcome, AccountOutcome::Unchanged);
+    assert_eq!(
+        ensure(&admin, &spec, "ensure again").await,
+        AccountOutcome::Unchanged
+    );
     assert_eq!(requirement(&admin).await, TransportRequirement::Tls);
 
     // TLS no longer asked for: REQUIRE NONE, plaintext works again.
     spec.require_tls = false;
-    ensure_account(&admin, &spec)
-        .await
-        .unwrap_or_else(|e| panic!("ensure without TLS: {e}"));
+    ensure(&admin, &spec, "ensure without TLS").await;
     assert_eq!(requirement(&admin).await, TransportRequirement::NotRequired);
     connect(plaintext.clone())
         .await
@@ -196,14 +213,13 @@ async fn accounts_required_to_use_tls_log_in_only_with_tls_and_the_requirement_f
 
     // And back: an existing account is altered to REQUIRE SSL.
     spec.require_tls = true;
-    ensure_account(&admin, &spec)
-        .await
-        .unwrap_or_else(|e| panic!("ensure with TLS again: {e}"));
+    ensure(&admin, &spec, "ensure with TLS again").await;
     assert_eq!(requirement(&admin).await, TransportRequirement::Tls);
-    let err = connect(plaintext)
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("plaintext accepted after ALTER USER … REQUIRE SSL"));
+    let err = refused(
+        plaintext,
+        "plaintext accepted after ALTER USER … REQUIRE SSL",
+    )
+    .await;
     assert_eq!(server_error_number(&err), Some(ACCESS_DENIED), "{err}");
 
     // The writer too.
@@ -214,9 +230,7 @@ async fn accounts_required_to_use_tls_log_in_only_with_tls_and_the_requirement_f
         ..spec
     };
     assert_eq!(
-        ensure_account(&admin, &writer)
-            .await
-            .unwrap_or_else(|e| panic!("ensure writer: {e}")),
+        ensure(&admin, &writer, "ensure writer").await,
         AccountOutcome::Created
     );
     connect(
