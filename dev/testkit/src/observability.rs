@@ -16,21 +16,43 @@ pub struct Sample {
 /// error or an error answer (a test's query is expected to be valid); an empty vector is a
 /// valid answer.
 pub async fn query(prometheus_url: &str, promql: &str) -> Vec<Sample> {
-    let url = format!("{}/api/v1/query", prometheus_url.trim_end_matches('/'));
-    let answer: serde_json::Value = reqwest::Client::new()
-        .get(&url)
-        .query(&[("query", promql)])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Prometheus at {url} unreachable: {e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("Prometheus answered {promql} with a non-JSON body: {e}"));
+    let not_json = format!("Prometheus answered {promql} with a non-JSON body");
+    let answer = get_json(prometheus_url, "query", ("query", promql), &not_json).await;
     assert_eq!(
         answer["status"], "success",
         "Prometheus refused {promql}: {answer}"
     );
     parse_vector(&answer["data"])
+}
+
+/// GET `/api/v1/{endpoint}?{parameter}` from Prometheus, as JSON. Panics when it cannot be
+/// reached, or with `not_json` when the answer is not JSON.
+async fn get_json(
+    prometheus_url: &str,
+    endpoint: &str,
+    parameter: (&str, &str),
+    not_json: &str,
+) -> serde_json::Value {
+    let url = format!("{}/api/v1/{endpoint}", prometheus_url.trim_end_matches('/'));
+    reqwest::Client::new()
+        .get(&url)
+        .query(&[parameter])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Prometheus at {url} unreachable: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{not_json}: {e}"))
+}
+
+/// The string labels of a series or target (`metric`, `labels`); `None` when it has none.
+fn string_labels(labels: &serde_json::Value) -> Option<HashMap<String, String>> {
+    let labels = labels
+        .as_object()?
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    Some(labels)
 }
 
 /// The samples of a `resultType: vector` answer's `data`.
@@ -41,11 +63,7 @@ pub fn parse_vector(data: &serde_json::Value) -> Vec<Sample> {
             results
                 .iter()
                 .filter_map(|r| {
-                    let labels = r["metric"]
-                        .as_object()?
-                        .iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect();
+                    let labels = string_labels(&r["metric"])?;
                     let value = r["value"][1].as_str()?.parse().ok()?;
                     Some(Sample { labels, value })
                 })
@@ -57,28 +75,18 @@ pub fn parse_vector(data: &serde_json::Value) -> Vec<Sample> {
 /// Prometheus' scrape targets (`/api/v1/targets`, active ones): each target's labels and
 /// health (`up`, `down`, `unknown`).
 pub async fn active_targets(prometheus_url: &str) -> Vec<(HashMap<String, String>, String)> {
-    let url = format!("{}/api/v1/targets", prometheus_url.trim_end_matches('/'));
-    let answer: serde_json::Value = reqwest::Client::new()
-        .get(&url)
-        .query(&[("state", "active")])
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Prometheus at {url} unreachable: {e}"))
-        .json()
-        .await
-        .unwrap_or_else(|e| panic!("Prometheus' targets answer is not JSON: {e}"));
+    let not_json = "Prometheus' targets answer is not JSON";
+    let answer = get_json(prometheus_url, "targets", ("state", "active"), not_json).await;
     answer["data"]["activeTargets"]
         .as_array()
         .map(|targets| {
             targets
                 .iter()
                 .filter_map(|t| {
-                    let labels = t["labels"]
-                        .as_object()?
-                        .iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect();
-                    Some((labels, t["health"].as_str()?.to_string()))
+                    Some((
+                        string_labels(&t["labels"])?,
+                        t["health"].as_str()?.to_string(),
+                    ))
                 })
                 .collect()
         })

@@ -114,17 +114,21 @@ impl Platform {
         })
     }
 
+    /// The env file's `key`; panics naming the file and the key, then `missing` (what its
+    /// absence means and what to run).
+    fn required_var(&self, key: &str, missing: &str) -> String {
+        self.vars
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} lacks {key}{missing}", env_file_path().display()))
+    }
+
     /// Prometheus and the collector; panics unless the env file names them and both accept
     /// TCP connections (never skips: an observability test without them fails).
     pub fn require_observability(&self) -> Observability {
-        let get = |key: &str| {
-            self.vars.get(key).cloned().unwrap_or_else(|| {
-                panic!(
-                    "{} lacks {key}: Prometheus and the OpenTelemetry Collector are not up; {OBSERVE_UP}",
-                    env_file_path().display()
-                )
-            })
-        };
+        let missing =
+            format!(": Prometheus and the OpenTelemetry Collector are not up; {OBSERVE_UP}");
+        let get = |key: &str| self.required_var(key, &missing);
         let observability = Observability {
             prometheus_url: get("TWEETPIPE_PROMETHEUS_URL"),
             otlp_endpoint_pod: get("TWEETPIPE_OTLP_ENDPOINT_POD"),
@@ -201,14 +205,8 @@ impl Platform {
     /// The SASL_SSL listener (SCRAM, Kafka's own CA) and its users' credential files; panics
     /// unless the env file names it and the host-side listener accepts TCP connections.
     pub fn require_secure_kafka(&self) -> SecureKafka {
-        let get = |key: &str| {
-            self.vars.get(key).cloned().unwrap_or_else(|| {
-                panic!(
-                    "{} lacks {key}; the platform is out of date, {BRING_UP}",
-                    env_file_path().display()
-                )
-            })
-        };
+        let missing = format!("; the platform is out of date, {BRING_UP}");
+        let get = |key: &str| self.required_var(key, &missing);
         let secure = SecureKafka {
             bootstrap: get("TWEETPIPE_KAFKA_SECURE_BOOTSTRAP"),
             bootstrap_pod: get("TWEETPIPE_KAFKA_SECURE_BOOTSTRAP_POD"),

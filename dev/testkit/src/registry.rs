@@ -58,8 +58,9 @@ impl TestRegistry {
             .unwrap_or_else(|| panic!("no id in {answer}"))
     }
 
-    /// Sets the subject's compatibility level (`BACKWARD`, `FULL`, `NONE`, ...).
-    pub async fn set_compatibility(&self, subject: &str, level: &str) {
+    /// Sets the subject's compatibility level (`BACKWARD`, `FULL`, `NONE`, ...); the registry's
+    /// JSON answer.
+    pub async fn set_compatibility(&self, subject: &str, level: &str) -> Value {
         let response = self
             .http
             .put(format!("{}/config/{subject}", self.base))
@@ -69,16 +70,21 @@ impl TestRegistry {
             .await
             .expect("the schema registry answers");
         assert!(response.status().is_success(), "PUT config: {response:?}");
+        response.json().await.expect("a JSON answer")
+    }
+
+    /// GET `path` (under the base URL); the caller judges the answer.
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the schema registry answers")
     }
 
     /// The subject's versions (empty when the subject does not exist).
     pub async fn versions(&self, subject: &str) -> Vec<u64> {
-        let response = self
-            .http
-            .get(format!("{}/subjects/{subject}/versions", self.base))
-            .send()
-            .await
-            .expect("the schema registry answers");
+        let response = self.get(&format!("/subjects/{subject}/versions")).await;
         if response.status() == StatusCode::NOT_FOUND {
             return Vec::new();
         }
@@ -89,16 +95,23 @@ impl TestRegistry {
     /// The id of the subject's latest version.
     pub async fn latest_id(&self, subject: &str) -> Option<u32> {
         let response = self
-            .http
-            .get(format!("{}/subjects/{subject}/versions/latest", self.base))
-            .send()
-            .await
-            .expect("the schema registry answers");
+            .get(&format!("/subjects/{subject}/versions/latest"))
+            .await;
         if !response.status().is_success() {
             return None;
         }
         let answer: Value = response.json().await.expect("a JSON answer");
         answer["id"].as_u64().and_then(|id| u32::try_from(id).ok())
+    }
+
+    /// The schema registered as `id`, as the registry stores it (parsed).
+    pub async fn schema(&self, id: u64) -> Value {
+        let path = format!("/schemas/ids/{id}");
+        let response = self.get(&path).await;
+        assert!(response.status().is_success(), "GET {path}: {response:?}");
+        let answer: Value = response.json().await.expect("a JSON answer");
+        serde_json::from_str(answer["schema"].as_str().expect("a schema string"))
+            .expect("the stored schema is JSON")
     }
 
     /// Deletes the subject (soft, then permanently) and its compatibility setting; best effort.

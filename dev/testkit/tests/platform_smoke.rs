@@ -36,8 +36,12 @@ async fn node_is_ready() {
     );
 }
 
-/// A namespace of its own per test, deleted afterwards.
-async fn scratch_namespace(client: &kube::Client, prefix: &str) -> String {
+/// What a probe test starts from: Kafka and MariaDB up (the probe reaches both), a client, and a
+/// namespace of its own (deleted afterwards) holding the probe's MySQL Secret.
+async fn scratch_namespace(prefix: &str) -> (kube::Client, String) {
+    let p = platform();
+    p.require_kafka().require_mysql();
+    let client = p.kube_client().await;
     let name = format!("{prefix}-{}", random_hex(8));
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
@@ -64,7 +68,7 @@ async fn scratch_namespace(client: &kube::Client, prefix: &str) -> String {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    name
+    (client, name)
 }
 
 /// The probe's container: non-root, read-only root filesystem, no capabilities, the MySQL URL
@@ -94,10 +98,7 @@ fn mysql_volume() -> Value {
 
 #[tokio::test]
 async fn pod_from_our_image_reaches_kafka_and_mariadb() {
-    let p = platform();
-    p.require_kafka().require_mysql();
-    let client = p.kube_client().await;
-    let ns = scratch_namespace(&client, "smoke-pod").await;
+    let (client, ns) = scratch_namespace("smoke-pod").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let pod = serde_json::from_value(json!({
         "metadata": {"name": "probe"},
@@ -151,7 +152,7 @@ async fn pod_from_our_image_reaches_kafka_and_mariadb() {
         "unexpected server version {version:?}"
     );
     assert!(
-        !logs.contains(&p.mysql_url_pod),
+        !logs.contains(&platform().mysql_url_pod),
         "the MySQL URL (with its password) was logged"
     );
 
@@ -194,10 +195,7 @@ async fn kafka_service(client: &kube::Client, ns: &str) -> String {
 
 #[tokio::test]
 async fn deployment_of_our_image_becomes_ready() {
-    let p = platform();
-    p.require_kafka().require_mysql();
-    let client = p.kube_client().await;
-    let ns = scratch_namespace(&client, "smoke-deploy").await;
+    let (client, ns) = scratch_namespace("smoke-deploy").await;
     let kafka_by_name = kafka_service(&client, &ns).await;
     let mut container = probe_container(&["--every", "10"]);
     container["env"][0]["value"] = json!(kafka_by_name);

@@ -5,73 +5,13 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tweetpipe_testkit::names::random_hex;
-use tweetpipe_testkit::platform;
+use tweetpipe_testkit::registry::{TestRegistry, with_field};
 
-const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// The first post schema as it was (`TestRegistry`'s `post_v1` is the current one).
 const POST_V1: &str = include_str!("../../../shared/common/schema/post.v1.avsc");
-
-struct Registry {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Registry {
-    fn new() -> Self {
-        Registry {
-            http: reqwest::Client::new(),
-            base: platform().require_schema_registry().to_string(),
-        }
-    }
-
-    async fn register(&self, subject: &str, schema: &Value) -> (StatusCode, Value) {
-        let body = json!({ "schema": schema.to_string() });
-        let response = self
-            .http
-            .post(format!("{}/subjects/{subject}/versions", self.base))
-            .header("Content-Type", CONTENT_TYPE)
-            .json(&body)
-            .send()
-            .await
-            .expect("the schema registry answers");
-        let status = response.status();
-        (status, response.json().await.expect("a JSON answer"))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("the schema registry answers");
-        assert!(response.status().is_success(), "GET {path}: {response:?}");
-        response.json().await.expect("a JSON answer")
-    }
-
-    async fn set_compatibility(&self, subject: &str, level: &str) -> Value {
-        let response = self
-            .http
-            .put(format!("{}/config/{subject}", self.base))
-            .header("Content-Type", CONTENT_TYPE)
-            .json(&json!({ "compatibility": level }))
-            .send()
-            .await
-            .expect("the schema registry answers");
-        assert!(response.status().is_success(), "PUT config: {response:?}");
-        response.json().await.expect("a JSON answer")
-    }
-}
 
 fn post_v1() -> Value {
     serde_json::from_str(POST_V1).expect("post.v1.avsc is JSON")
-}
-
-fn with_field(mut schema: Value, field: Value) -> Value {
-    schema["fields"]
-        .as_array_mut()
-        .expect("a record schema has fields")
-        .push(field);
-    schema
 }
 
 fn schema_id(answer: &Value) -> u64 {
@@ -82,17 +22,14 @@ fn schema_id(answer: &Value) -> u64 {
 
 #[tokio::test]
 async fn registers_fetches_and_enforces_backward_compatibility() {
-    let registry = Registry::new();
+    let registry = TestRegistry::new();
     let subject = format!("posts-{}-value", random_hex(8));
 
     let (status, answer) = registry.register(&subject, &post_v1()).await;
     assert_eq!(status, StatusCode::OK, "registering post.v1: {answer}");
     let v1_id = schema_id(&answer);
 
-    let fetched = registry.get(&format!("/schemas/ids/{v1_id}")).await;
-    let fetched_schema: Value =
-        serde_json::from_str(fetched["schema"].as_str().expect("a schema string"))
-            .expect("the stored schema is JSON");
+    let fetched_schema = registry.schema(v1_id).await;
     assert_eq!(fetched_schema["name"], "Post");
     assert_eq!(fetched_schema["namespace"], "io.tweetpipe.v1");
     assert_eq!(fetched_schema["fields"], post_v1()["fields"]);
@@ -107,8 +44,7 @@ async fn registers_fetches_and_enforces_backward_compatibility() {
     let (status, answer) = registry.register(&subject, &optional).await;
     assert_eq!(status, StatusCode::OK, "a new optional field: {answer}");
     assert_ne!(schema_id(&answer), v1_id, "a changed schema gets a new id");
-    let versions = registry.get(&format!("/subjects/{subject}/versions")).await;
-    assert_eq!(versions, json!([1, 2]));
+    assert_eq!(registry.versions(&subject).await, [1, 2]);
 
     let required = with_field(post_v1(), json!({"name": "must_have", "type": "string"}));
     let (status, answer) = registry.register(&subject, &required).await;
@@ -124,6 +60,9 @@ async fn registers_fetches_and_enforces_backward_compatibility() {
     let (status, answer) = registry.register(&subject, &retyped).await;
     assert_eq!(status, StatusCode::CONFLICT, "id as long: {answer}");
 
-    let versions = registry.get(&format!("/subjects/{subject}/versions")).await;
-    assert_eq!(versions, json!([1, 2]), "refused schemas add no version");
+    assert_eq!(
+        registry.versions(&subject).await,
+        [1, 2],
+        "refused schemas add no version"
+    );
 }
