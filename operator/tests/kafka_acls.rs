@@ -91,13 +91,10 @@ fn grant_operator(kafka: &PrivateSecuredKafka, topic: &str, group_prefix: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_manages_topics_with_exactly_the_documented_acls() {
-    let kafka = tokio::task::spawn_blocking(PrivateSecuredKafka::start_with_acls)
-        .await
-        .expect("private Kafka with ACLs");
+    let blocking_kafka = PrivateSecuredKafka::start_with_acls_off_runtime().await;
     let topic = format!("{}.posts", unique("acl-pipe"));
     // The transformers' groups (`tweetpipe.<namespace>.<name>`), whose lag the operator reads.
     let group_prefix = "tweetpipe.";
-    let blocking_kafka = Arc::new(kafka);
     {
         let kafka = Arc::clone(&blocking_kafka);
         let (topic, group_prefix) = (topic.clone(), group_prefix.to_string());

@@ -84,6 +84,15 @@ impl PrivateSecuredKafka {
         })
     }
 
+    /// [`Self::start_with_acls`] from an async test (on a blocking thread), shared for
+    /// [`Self::acls_off_runtime`].
+    pub async fn start_with_acls_off_runtime() -> std::sync::Arc<Self> {
+        let kafka = tokio::task::spawn_blocking(Self::start_with_acls)
+            .await
+            .expect("private Kafka with ACLs");
+        std::sync::Arc::new(kafka)
+    }
+
     /// [`Self::start`] with the listeners and credentials `options` asks for.
     pub fn start_with(options: BrokerOptions) -> Self {
         let dir = temp_dir("private-secured-kafka");

@@ -116,7 +116,6 @@ async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
     let setup = Setup::new(&bootstrap(), "restart").await;
     // Small pages and a slow pace make each run long enough to interrupt in the middle.
     let sim = simulator(600, token_config(12, 2, 1_000_000), FaultConfig::default()).await;
-    let expected = sim.handle.matching_ids("covid").expect("query");
     let config = setup.config(&sim, 12, 2, 10, &[("all", "covid")]);
     let config_path = write_json(&setup.dir, "extractor.json", &config);
 
@@ -136,6 +135,7 @@ async fn crash_and_graceful_stop_mid_run_neither_lose_nor_duplicate() {
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
 
     let mut third = spawn_extractor(&config_path, &setup.dir, "3");
+    let expected = sim.handle.matching_ids("covid").expect("query");
     let cps = setup
         .wait_caught_up("all", &expected[0], Duration::from_secs(90))
         .await;

@@ -17,8 +17,8 @@ async fn invalid_query_stops_only_that_query() {
     let sim = simulator(300, token_config(60, 2, 1_000_000), FaultConfig::default()).await;
     let queries = [("bad", "covid (vaccine"), ("good", "covid")];
     let config = parse_config(setup.config(&sim, 60, 2, 100, &queries));
-    let extractor = Extractor::start(&config, 0).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
+    let extractor = Extractor::start(&config, 0).await;
     let cps = setup
         .wait_for_checkpoints(Duration::from_secs(60), |cps| {
             caught_up(cps, "good", &expected[0])
@@ -153,7 +153,6 @@ async fn usage_cap_stops_the_query() {
 /// lost, nothing duplicated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_malformed_bodies_are_retried() {
-    let setup = Setup::new(&bootstrap(), "5xx").await;
     let faults = FaultConfig {
         server_errors: Some(Burst {
             every: 5,
@@ -167,6 +166,7 @@ async fn server_errors_and_malformed_bodies_are_retried() {
         }),
         ..FaultConfig::default()
     };
+    let setup = Setup::new(&bootstrap(), "5xx").await;
     let sim = simulator(500, token_config(60, 2, 1_000_000), faults).await;
     let expected = sim.handle.matching_ids("covid").expect("query");
     let config = parse_config(setup.config(&sim, 60, 2, 20, &[("all", "covid")]));

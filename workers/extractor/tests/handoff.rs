@@ -15,9 +15,16 @@ use tweetpipe_testkit::checkpoints::read_checkpoints;
 use tweetpipe_testkit::kafka::{bootstrap, produce_raw, producer};
 use xapi_simulator::{CorpusConfig, FaultConfig, RunningSimulator, SimConfig, SlowResponses};
 
-/// A simulator whose posts keep arriving (`per_second`, after a small backfill).
-async fn live_simulator(per_second: f64, limit: u32, window_seconds: u64) -> RunningSimulator {
-    xapi_simulator::start(SimConfig {
+/// A test's topics on the platform's Kafka, and a simulator whose posts keep arriving
+/// (`per_second`, after a small backfill) for a token of `limit` requests per window.
+async fn live_setup(
+    name: &str,
+    per_second: f64,
+    limit: u32,
+    window_seconds: u64,
+) -> (Setup, RunningSimulator) {
+    let setup = Setup::new(&bootstrap(), name).await;
+    let sim = xapi_simulator::start(SimConfig {
         listen: "127.0.0.1:0".into(),
         seed: 11,
         tokens: vec![token_config(limit, window_seconds, 10_000_000)],
@@ -30,7 +37,8 @@ async fn live_simulator(per_second: f64, limit: u32, window_seconds: u64) -> Run
         ..SimConfig::default()
     })
     .await
-    .expect("simulator")
+    .expect("simulator");
+    (setup, sim)
 }
 
 fn checkpoints(setup: &Setup) -> HashMap<String, Checkpoint> {
@@ -60,9 +68,8 @@ fn ledger_by_query(sim: &RunningSimulator) -> BTreeMap<String, (u64, u64, Vec<St
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rescale_2_3_1_under_load_never_runs_a_query_twice_nor_overspends() {
     tweetpipe_testkit::telemetry::install("extractor-tests");
-    let setup = Setup::new(&bootstrap(), "rescale").await;
     // 40 requests per 10 s on one token; the queries share 36 (a 10 % margin).
-    let sim = live_simulator(20.0, 40, 10).await;
+    let (setup, sim) = live_setup("rescale", 20.0, 40, 10).await;
     let queries = [
         ("all", "covid"),
         ("en", "covid lang:en"),
@@ -179,9 +186,8 @@ async fn a_stop_mid_request_keeps_the_page_x_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_window_does_not_spend_the_window_again() {
     tweetpipe_testkit::telemetry::install("extractor-tests");
-    let setup = Setup::new(&bootstrap(), "restart-window").await;
     // The whole limit for one query: any request beyond it is a 429.
-    let sim = live_simulator(5.0, 12, 20).await;
+    let (setup, sim) = live_setup("restart-window", 5.0, 12, 20).await;
     let config = parse_config(setup.config(&sim, 12, 20, 10, &[("all", "covid")]));
 
     let first = Extractor::start(&config, 0).await;
@@ -274,8 +280,7 @@ async fn a_checkpoint_older_than_the_window_resumes_with_a_recorded_gap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_share_in_the_mounted_config_applies_without_a_restart() {
     tweetpipe_testkit::telemetry::install("extractor-tests");
-    let setup = Setup::new(&bootstrap(), "live-share").await;
-    let sim = live_simulator(5.0, 60, 10).await;
+    let (setup, sim) = live_setup("live-share", 5.0, 60, 10).await;
     let mut value = setup.config(&sim, 50, 10, 10, &[("all", "covid")]);
     value["tuning"]["config_reload_ms"] = serde_json::json!(200);
     let path = tweetpipe_testkit::files::write_json(&setup.dir, "extractor.json", &value);

@@ -85,11 +85,7 @@ fn transactional_acl(action: &str, prefix: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extractor_works_with_exactly_the_documented_acls_and_names_a_missing_one() {
     tweetpipe_testkit::telemetry::install("extractor-tests");
-    let kafka = Arc::new(
-        tokio::task::spawn_blocking(PrivateSecuredKafka::start_with_acls)
-            .await
-            .expect("private Kafka with ACLs"),
-    );
+    let kafka = PrivateSecuredKafka::start_with_acls_off_runtime().await;
     // Topics through the plaintext listener (the super user), as the operator would make them.
     let setup = Setup::new(&kafka.plaintext, "acl").await;
     let sim = simulator(120, token_config(60, 2, 1_000_000), FaultConfig::default()).await;

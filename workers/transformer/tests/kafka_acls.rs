@@ -49,11 +49,7 @@ fn grant(operations: &[&str], kind: &str, names: &[&str]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transformer_works_with_exactly_the_documented_acls_and_names_a_missing_one() {
     tweetpipe_testkit::telemetry::install("transformer-tests");
-    let kafka = Arc::new(
-        tokio::task::spawn_blocking(PrivateSecuredKafka::start_with_acls)
-            .await
-            .expect("private Kafka with ACLs"),
-    );
+    let kafka = PrivateSecuredKafka::start_with_acls_off_runtime().await;
     let topic = unique("acl-posts");
     let dlq = topics::dlq_topic(&topic);
     create_post_topic_with_dlq(&kafka.plaintext, &topic, 2).await;
