@@ -38,6 +38,11 @@ fn small_corpus() -> CorpusConfig {
     }
 }
 
+/// The simulator with `tokens` over the small corpus.
+async fn small_simulator(tokens: Vec<TokenConfig>) -> RunningSimulator {
+    simulator(tokens, small_corpus()).await
+}
+
 struct Answer {
     status: u16,
     headers: reqwest::header::HeaderMap,
@@ -74,14 +79,43 @@ fn header(a: &Answer, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("header {name} missing: {:?}", a.headers))
 }
 
+/// The secret of token `t`, which most tests use alone.
+const SECRET: &str = "secret";
+
+/// The simulator with one token, `t` (100 requests per 15 minutes, a million posts a month),
+/// over the small corpus.
+async fn one_token() -> RunningSimulator {
+    small_simulator(vec![token("t", SECRET, 100, 900, 1_000_000)]).await
+}
+
+/// A search with token `t`'s secret.
+async fn search(sim: &RunningSimulator, query: &[(&str, &str)]) -> Answer {
+    get(sim, Some(SECRET), query).await
+}
+
+/// The status of a plain `covid` search with `secret`.
+async fn covid_status(sim: &RunningSimulator, secret: &str) -> u16 {
+    get(sim, Some(secret), &[("query", "covid")]).await.status
+}
+
+/// X's 400 answer to a request with an invalid parameter (its `errors` are the test's).
+fn assert_invalid_request(answer: &Answer) {
+    assert_eq!(answer.status, 400, "{}", answer.raw);
+    assert_eq!(answer.body["title"], "Invalid Request");
+    assert_eq!(
+        answer.body["type"],
+        "https://api.twitter.com/2/problems/invalid-request"
+    );
+    assert_eq!(
+        answer.body["detail"],
+        "One or more parameters to your request was invalid."
+    );
+}
+
 #[tokio::test]
 async fn default_fields_and_expansions_have_the_real_shape() {
-    let sim = simulator(
-        vec![token("t", "secret", 100, 900, 1_000_000)],
-        small_corpus(),
-    )
-    .await;
-    let plain = get(&sim, Some("secret"), &[("query", "covid")]).await;
+    let sim = one_token().await;
+    let plain = search(&sim, &[("query", "covid")]).await;
     assert_eq!(plain.status, 200, "{}", plain.raw);
     let data = plain.body["data"].as_array().expect("data");
     assert_eq!(data.len(), 10, "default max_results is 10");
@@ -111,9 +145,8 @@ async fn default_fields_and_expansions_have_the_real_shape() {
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
     assert!(plain.headers.get("retry-after").is_none());
 
-    let full = get(
+    let full = search(
         &sim,
-        Some("secret"),
         &[
             ("query", "covid"),
             ("max_results", "100"),
@@ -171,11 +204,7 @@ async fn default_fields_and_expansions_have_the_real_shape() {
 
 #[tokio::test]
 async fn pagination_since_id_and_empty_pages() {
-    let sim = simulator(
-        vec![token("t", "secret", 300, 900, 1_000_000)],
-        small_corpus(),
-    )
-    .await;
+    let sim = small_simulator(vec![token("t", SECRET, 300, 900, 1_000_000)]).await;
     let expected = sim.handle.matching_ids("covid lang:pt").expect("query");
     let mut collected: Vec<String> = Vec::new();
     let mut next: Option<String> = None;
@@ -184,7 +213,7 @@ async fn pagination_since_id_and_empty_pages() {
         if let Some(token) = &next {
             q.push(("next_token", token.as_str()));
         }
-        let page = get(&sim, Some("secret"), &q).await;
+        let page = search(&sim, &q).await;
         assert_eq!(page.status, 200, "{}", page.raw);
         if let Some(data) = page.body["data"].as_array() {
             collected.extend(
@@ -194,28 +223,17 @@ async fn pagination_since_id_and_empty_pages() {
         }
         match page.body["meta"]["next_token"].as_str() {
             Some(token) => {
-                // A token replays the same page.
-                let again = get(
-                    &sim,
-                    Some("secret"),
-                    &[
+                // A token replays the same page, under either name.
+                let replay = |name| {
+                    let sim = &sim;
+                    let query = [
                         ("query", "covid lang:pt"),
                         ("max_results", "10"),
-                        ("pagination_token", token),
-                    ],
-                )
-                .await;
-                let retry = get(
-                    &sim,
-                    Some("secret"),
-                    &[
-                        ("query", "covid lang:pt"),
-                        ("max_results", "10"),
-                        ("next_token", token),
-                    ],
-                )
-                .await;
-                assert_eq!(again.body, retry.body);
+                        (name, token),
+                    ];
+                    async move { search(sim, &query).await.body }
+                };
+                assert_eq!(replay("pagination_token").await, replay("next_token").await);
                 next = Some(token.to_string());
             }
             None => break,
@@ -227,12 +245,7 @@ async fn pagination_since_id_and_empty_pages() {
     );
 
     let newest = expected[0].clone();
-    let empty = get(
-        &sim,
-        Some("secret"),
-        &[("query", "covid lang:pt"), ("since_id", &newest)],
-    )
-    .await;
+    let empty = search(&sim, &[("query", "covid lang:pt"), ("since_id", &newest)]).await;
     assert_eq!(empty.status, 200);
     assert!(
         empty.body.get("data").is_none(),
@@ -240,9 +253,8 @@ async fn pagination_since_id_and_empty_pages() {
         empty.raw
     );
     assert_eq!(empty.body["meta"], serde_json::json!({"result_count": 0}));
-    let older = get(
+    let older = search(
         &sim,
-        Some("secret"),
         &[
             ("query", "covid lang:pt"),
             ("since_id", &expected[5]),
@@ -259,14 +271,9 @@ async fn pagination_since_id_and_empty_pages() {
 
 #[tokio::test]
 async fn invalid_requests_get_the_real_400_shape() {
-    let sim = simulator(
-        vec![token("t", "secret", 100, 900, 1_000_000)],
-        small_corpus(),
-    )
-    .await;
-    let bad = get(
+    let sim = one_token().await;
+    let bad = search(
         &sim,
-        Some("secret"),
         &[
             ("query", "covid (vaccine"),
             ("max_results", "500"),
@@ -274,16 +281,7 @@ async fn invalid_requests_get_the_real_400_shape() {
         ],
     )
     .await;
-    assert_eq!(bad.status, 400);
-    assert_eq!(bad.body["title"], "Invalid Request");
-    assert_eq!(
-        bad.body["type"],
-        "https://api.twitter.com/2/problems/invalid-request"
-    );
-    assert_eq!(
-        bad.body["detail"],
-        "One or more parameters to your request was invalid."
-    );
+    assert_invalid_request(&bad);
     let errors = bad.body["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 3, "{}", bad.raw);
     assert!(
@@ -301,7 +299,7 @@ async fn invalid_requests_get_the_real_400_shape() {
         "400s carry rate-limit headers and count"
     );
     let long = "covid ".repeat(90);
-    let too_long = get(&sim, Some("secret"), &[("query", long.as_str())]).await;
+    let too_long = search(&sim, &[("query", long.as_str())]).await;
     assert_eq!(too_long.status, 400);
     assert!(too_long.raw.contains("exceeds the maximum of 512"));
     sim.stop().await;
@@ -309,11 +307,7 @@ async fn invalid_requests_get_the_real_400_shape() {
 
 #[tokio::test]
 async fn unauthorized_and_revoked_tokens_get_401() {
-    let sim = simulator(
-        vec![token("t", "secret", 100, 900, 1_000_000)],
-        small_corpus(),
-    )
-    .await;
+    let sim = one_token().await;
     for secret in [None, Some("wrong")] {
         let a = get(&sim, secret, &[("query", "covid")]).await;
         assert_eq!(a.status, 401);
@@ -322,40 +316,23 @@ async fn unauthorized_and_revoked_tokens_get_401() {
             serde_json::json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"})
         );
     }
-    assert_eq!(
-        get(&sim, Some("secret"), &[("query", "covid")])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(covid_status(&sim, SECRET).await, 200);
     sim.handle.revoke("t");
-    assert_eq!(
-        get(&sim, Some("secret"), &[("query", "covid")])
-            .await
-            .status,
-        401
-    );
+    assert_eq!(covid_status(&sim, SECRET).await, 401);
     sim.handle.restore("t");
-    assert_eq!(
-        get(&sim, Some("secret"), &[("query", "covid")])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(covid_status(&sim, SECRET).await, 200);
     sim.stop().await;
 }
 
 #[tokio::test]
 async fn rate_limit_per_token_with_headers_and_reset() {
-    let sim = simulator(
-        vec![
-            token("a", "secret-a", 3, 2, 1_000_000),
-            token("b", "secret-b", 3, 2, 1_000_000),
-        ],
-        small_corpus(),
-    )
-    .await;
+    // The window's reset as the last answer in it advertised.
     let mut reset = 0;
+    let sim = small_simulator(vec![
+        token("a", "secret-a", 3, 2, 1_000_000),
+        token("b", "secret-b", 3, 2, 1_000_000),
+    ])
+    .await;
     for expected in [2, 1, 0] {
         let a = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
         assert_eq!(a.status, 200);
@@ -370,12 +347,7 @@ async fn rate_limit_per_token_with_headers_and_reset() {
     assert_eq!(header(&limited, "x-rate-limit-reset"), reset);
     assert!(limited.headers.get("retry-after").is_none());
     // Another token has its own bucket.
-    assert_eq!(
-        get(&sim, Some("secret-b"), &[("query", "covid")])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(covid_status(&sim, "secret-b").await, 200);
     // After the advertised reset the window is fresh.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -391,17 +363,12 @@ async fn rate_limit_per_token_with_headers_and_reset() {
 
 #[tokio::test]
 async fn monthly_cap_answers_usage_capped() {
-    let sim = simulator(vec![token("t", "secret", 100, 900, 150)], small_corpus()).await;
+    let sim = small_simulator(vec![token("t", SECRET, 100, 900, 150)]).await;
     for _ in 0..2 {
-        let a = get(
-            &sim,
-            Some("secret"),
-            &[("query", "covid"), ("max_results", "100")],
-        )
-        .await;
+        let a = search(&sim, &[("query", "covid"), ("max_results", "100")]).await;
         assert_eq!(a.status, 200);
     }
-    let capped = get(&sim, Some("secret"), &[("query", "covid")]).await;
+    let capped = search(&sim, &[("query", "covid")]).await;
     assert_eq!(capped.status, 429);
     assert_eq!(
         capped.body["type"],
@@ -415,11 +382,7 @@ async fn monthly_cap_answers_usage_capped() {
 
 #[tokio::test]
 async fn fault_injection_server_errors_malformed_and_metrics() {
-    let sim = simulator(
-        vec![token("t", "secret", 100, 900, 1_000_000)],
-        small_corpus(),
-    )
-    .await;
+    let sim = one_token().await;
     sim.handle.set_faults(FaultConfig {
         server_errors: Some(Burst {
             every: 4,
@@ -436,7 +399,7 @@ async fn fault_injection_server_errors_malformed_and_metrics() {
     let mut statuses = Vec::new();
     let mut malformed = 0;
     for _ in 0..8 {
-        let a = get(&sim, Some("secret"), &[("query", "covid")]).await;
+        let a = search(&sim, &[("query", "covid")]).await;
         statuses.push(a.status);
         if a.status == 200 && a.body.is_null() {
             malformed += 1;
@@ -454,12 +417,7 @@ async fn fault_injection_server_errors_malformed_and_metrics() {
         .await
         .expect("admin");
     assert_eq!(r.status().as_u16(), 204);
-    assert_eq!(
-        get(&sim, Some("secret"), &[("query", "covid")])
-            .await
-            .status,
-        401
-    );
+    assert_eq!(covid_status(&sim, SECRET).await, 401);
     let metrics = tweetpipe_testkit::http::get_text(&format!("{}/metrics", sim.base_url())).await;
     assert!(
         metrics.contains(r#"xapi_sim_requests_total{token="t",status="503"} 4"#),
@@ -504,30 +462,12 @@ fn now_ms() -> i64 {
 
 #[tokio::test]
 async fn ids_older_than_the_window_get_x_400() {
-    let sim = simulator(
-        vec![token("t", "secret", 100, 900, 1_000_000)],
-        small_corpus(),
-    )
-    .await;
+    let sim = one_token().await;
     let before = now_ms();
     let stale = (first_id_at(before - WINDOW_MS - 3_600_000) | 77).to_string();
-    let bad = get(
-        &sim,
-        Some("secret"),
-        &[("query", "covid"), ("since_id", &stale)],
-    )
-    .await;
+    let bad = search(&sim, &[("query", "covid"), ("since_id", &stale)]).await;
     let after = now_ms();
-    assert_eq!(bad.status, 400, "{}", bad.raw);
-    assert_eq!(bad.body["title"], "Invalid Request");
-    assert_eq!(
-        bad.body["detail"],
-        "One or more parameters to your request was invalid."
-    );
-    assert_eq!(
-        bad.body["type"],
-        "https://api.twitter.com/2/problems/invalid-request"
-    );
+    assert_invalid_request(&bad);
     let errors = bad.body["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 1, "{}", bad.raw);
     assert_eq!(
@@ -550,12 +490,7 @@ async fn ids_older_than_the_window_get_x_400() {
         "{message}"
     );
 
-    let until = get(
-        &sim,
-        Some("secret"),
-        &[("query", "covid"), ("until_id", &stale)],
-    )
-    .await;
+    let until = search(&sim, &[("query", "covid"), ("until_id", &stale)]).await;
     assert_eq!(until.status, 400);
     assert!(
         until
@@ -567,12 +502,7 @@ async fn ids_older_than_the_window_get_x_400() {
 
     // An id inside the window is accepted (every corpus post is minutes old).
     let fresh = (first_id_at(now_ms() - WINDOW_MS + 3_600_000)).to_string();
-    let ok = get(
-        &sim,
-        Some("secret"),
-        &[("query", "covid"), ("since_id", &fresh)],
-    )
-    .await;
+    let ok = search(&sim, &[("query", "covid"), ("since_id", &fresh)]).await;
     assert_eq!(ok.status, 200, "{}", ok.raw);
     assert_eq!(ok.body["meta"]["result_count"], 10);
 
@@ -581,9 +511,8 @@ async fn ids_older_than_the_window_get_x_400() {
         .expect("time")
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
-    let mixed = get(
+    let mixed = search(
         &sim,
-        Some("secret"),
         &[("query", "covid"), ("since_id", &fresh), ("end_time", &end)],
     )
     .await;
@@ -615,13 +544,10 @@ fn ids_of(answer: &Answer) -> Vec<String> {
 
 #[tokio::test]
 async fn the_ledger_records_every_served_id_per_token_and_query() {
-    let sim = simulator(
-        vec![
-            token("alpha", "secret-a", 100, 900, 1_000_000),
-            token("beta", "secret-b", 100, 900, 1_000_000),
-        ],
-        small_corpus(),
-    )
+    let sim = small_simulator(vec![
+        token("alpha", "secret-a", 100, 900, 1_000_000),
+        token("beta", "secret-b", 100, 900, 1_000_000),
+    ])
     .await;
     let first = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
     let replay = get(&sim, Some("secret-a"), &[("query", "covid")]).await;
@@ -724,15 +650,10 @@ async fn a_full_ledger_keeps_counting_and_says_so() {
     })
     .await
     .expect("simulator starts");
-    let first = get(&sim, Some("secret"), &[("query", "covid")]).await;
+    let first = search(&sim, &[("query", "covid")]).await;
     let next = first.body["meta"]["next_token"].as_str().expect("next");
-    get(
-        &sim,
-        Some("secret"),
-        &[("query", "covid"), ("next_token", next)],
-    )
-    .await;
-    get(&sim, Some("secret"), &[("query", "covid")]).await;
+    search(&sim, &[("query", "covid"), ("next_token", next)]).await;
+    search(&sim, &[("query", "covid")]).await;
     let ledger = sim.handle.ledger();
     assert!(ledger.overflowed);
     assert_eq!((ledger.capacity, ledger.entries), (15, 15));
@@ -746,17 +667,9 @@ async fn a_full_ledger_keeps_counting_and_says_so() {
 
 #[tokio::test]
 async fn stats_keep_rate_limits_apart_from_injected_faults_and_caps() {
-    let sim = simulator(
-        vec![
-            token("busy", "secret-busy", 6, 900, 1_000_000),
-            token("capped", "secret-capped", 100, 900, 10),
-        ],
-        small_corpus(),
-    )
-    .await;
     // Admitted requests are numbered simulator-wide: 0 and 1 are slowed, then 0 answers 503
     // and 1 and 2 are cut off (a 503 comes before a cut-off).
-    sim.handle.set_faults(FaultConfig {
+    let faults = FaultConfig {
         server_errors: Some(Burst {
             every: 100,
             length: 1,
@@ -774,14 +687,16 @@ async fn stats_keep_rate_limits_apart_from_injected_faults_and_caps() {
             status: 200,
         }),
         ..FaultConfig::default()
-    });
+    };
+    let sim = small_simulator(vec![
+        token("busy", "secret-busy", 6, 900, 1_000_000),
+        token("capped", "secret-capped", 100, 900, 10),
+    ])
+    .await;
+    sim.handle.set_faults(faults);
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        statuses.push(
-            get(&sim, Some("secret-busy"), &[("query", "covid")])
-                .await
-                .status,
-        );
+        statuses.push(covid_status(&sim, "secret-busy").await);
     }
     assert_eq!(statuses, [503, 200, 200, 200, 200, 200]);
     let stats = admin_json(&sim, "/_sim/stats").await;
@@ -804,18 +719,8 @@ async fn stats_keep_rate_limits_apart_from_injected_faults_and_caps() {
     assert_eq!(limited.status, 429);
     // Over the monthly cap: usage-capped, not rate-limited.
     sim.handle.set_faults(FaultConfig::default());
-    assert_eq!(
-        get(&sim, Some("secret-capped"), &[("query", "covid")])
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        get(&sim, Some("secret-capped"), &[("query", "covid")])
-            .await
-            .status,
-        429
-    );
+    assert_eq!(covid_status(&sim, "secret-capped").await, 200);
+    assert_eq!(covid_status(&sim, "secret-capped").await, 429);
     let stats = sim.handle.stats();
     assert_eq!(stats["busy"].rate_limited, 1);
     assert_eq!(stats["busy"].injected_faults, 5, "unchanged");
