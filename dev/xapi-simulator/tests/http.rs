@@ -438,7 +438,7 @@ async fn fault_injection_server_errors_malformed_and_metrics() {
 #[tokio::test]
 async fn posts_arrive_over_time() {
     let sim = simulator(
-        vec![token("t", "secret", 100, 900, 1_000_000)],
+        vec![token("t", SECRET, 100, 900, 1_000_000)],
         CorpusConfig {
             posts_per_second: 50.0,
             backfill_posts: 10,
@@ -643,7 +643,7 @@ async fn the_ledger_records_every_served_id_per_token_and_query() {
 async fn a_full_ledger_keeps_counting_and_says_so() {
     let sim = xapi_simulator::start(SimConfig {
         listen: "127.0.0.1:0".into(),
-        tokens: vec![token("t", "secret", 100, 900, 1_000_000)],
+        tokens: vec![token("t", SECRET, 100, 900, 1_000_000)],
         corpus: small_corpus(),
         ledger_capacity: 15,
         ..SimConfig::default()
