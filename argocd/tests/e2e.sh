@@ -125,6 +125,14 @@ commit() {
   )
 }
 
+# commit_synced MESSAGE SED_EXPRESSION: commits the edit of the pipeline's manifest and waits until
+# the pipelines' Application has synced that commit.
+commit_synced() {
+  local sha
+  sha=$(commit "$1" "$2" examples/gitops/pipelines/trends.yaml) || fail "could not commit"
+  wait_until "Argo CD synced commit ${sha:0:8}" 120 app_synced_at "$PIPELINES_APP" "$sha"
+}
+
 # Everything this test created, whatever state it stopped in. The operator's Application has no
 # cascade (by design: it holds the shared CRD), so its objects are deleted by name here.
 cleanup() {
@@ -247,9 +255,8 @@ main() {
   step "ok: both Applications stayed Synced while the operator scaled and wrote the pipeline"
 
   step "4. a commit breaks the MySQL Secret reference"
-  sha=$(commit "trends: a Secret that does not exist" 's/^      name: mysql-admin$/      name: mysql-admin-missing/' \
-    examples/gitops/pipelines/trends.yaml) || fail "could not commit"
-  wait_until "Argo CD synced commit ${sha:0:8}" 120 app_synced_at "$PIPELINES_APP" "$sha"
+  commit_synced "trends: a Secret that does not exist" \
+    's/^      name: mysql-admin$/      name: mysql-admin-missing/'
   wait_until "Argo CD: pipelines' Application Degraded" 120 app_is "$PIPELINES_APP" Synced/Degraded
   local health expected='Degraded|SecretMissing: Secret "mysql-admin-missing" (MySQL URL) does not exist'
   health=$(pipeline_health)
@@ -257,9 +264,7 @@ main() {
   step "ok: Argo CD shows: $health"
 
   step "    the fix is a commit too"
-  sha=$(commit "trends: the MySQL Secret again" 's/^      name: mysql-admin-missing$/      name: mysql-admin/' \
-    examples/gitops/pipelines/trends.yaml) || fail "could not commit"
-  wait_until "Argo CD synced commit ${sha:0:8}" 120 app_synced_at "$PIPELINES_APP" "$sha"
+  commit_synced "trends: the MySQL Secret again" 's/^      name: mysql-admin-missing$/      name: mysql-admin/'
   wait_until "Argo CD: Synced/Healthy again" 240 app_is "$PIPELINES_APP" Synced/Healthy
   database_exists || fail "database $DATABASE missing while the pipeline is Ready"
   topic_exists || fail "topic $TOPIC missing while the pipeline is Ready"

@@ -52,12 +52,7 @@ async fn invalid_manifests_are_refused_at_apply_time_with_clear_messages() {
         let text = std::fs::read_to_string(file)
             .unwrap()
             .replace("NAMESPACE", &ns.name);
-        let expect = text
-            .lines()
-            .next()
-            .unwrap()
-            .trim_start_matches("# expect: ")
-            .to_string();
+        let expect = tweetpipe_operator_core::fixtures::expected_refusal(&text);
         let object: DynamicObject = serde_yaml::from_str(&text).unwrap();
         match api.create(&PostParams::default(), &object).await {
             Ok(_) => failures.push(format!("{}: accepted", file.display())),

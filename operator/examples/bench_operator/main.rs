@@ -313,13 +313,12 @@ async fn run(
     ));
     let result = async {
         // Active pipelines.
-        let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &names.active_namespace);
-        let started = Instant::now();
-        let active = (0..params.active)
-            .map(|i| pipelines::active(names, i, &platform.kafka_bootstrap_pod))
-            .collect();
-        pipelines::create_all(&api, active).await?;
-        results.active_created = started.elapsed();
+        let (started, created) =
+            pipelines::create_all(client, &names.active_namespace, params.active, |i| {
+                pipelines::active(names, i, &platform.kafka_bootstrap_pod)
+            })
+            .await?;
+        results.active_created = created;
         let feed = |tp: &TweetPipeline| {
             let kafka_ready = tp.status.as_ref().is_some_and(|s| {
                 s.conditions
@@ -349,13 +348,12 @@ async fn run(
         );
 
         // Suspended pipelines.
-        let api: Api<TweetPipeline> = Api::namespaced(client.clone(), &names.suspended_namespace);
-        let started = Instant::now();
-        let suspended = (0..params.suspended)
-            .map(|i| pipelines::suspended(names, i, &platform.kafka_bootstrap_pod))
-            .collect();
-        pipelines::create_all(&api, suspended).await?;
-        results.suspended_created = started.elapsed();
+        let (started, created) =
+            pipelines::create_all(client, &names.suspended_namespace, params.suspended, |i| {
+                pipelines::suspended(names, i, &platform.kafka_bootstrap_pod)
+            })
+            .await?;
+        results.suspended_created = created;
         let times = wait_converged(
             &store,
             &names.suspended_namespace,

@@ -1,6 +1,8 @@
 //! What the bench creates: its names (all derived from one random suffix, so cleanup can find
 //! everything by prefix), the two kinds of pipeline, and what "converged" means for each.
 
+use std::time::{Duration, Instant};
+
 use futures::{StreamExt, TryStreamExt};
 use kube::Api;
 use kube::api::PostParams;
@@ -114,16 +116,26 @@ pub fn suspended(names: &Names, i: usize, kafka_bootstrap_pod: &str) -> TweetPip
     tp
 }
 
-/// Creates `pipelines`, a few requests at a time.
+/// Creates the pipelines `make(0..count)` in `namespace`, a few requests at a time: when it
+/// started (the clock convergence is measured from) and how long the creation took.
 pub async fn create_all(
-    api: &Api<TweetPipeline>,
-    pipelines: Vec<TweetPipeline>,
-) -> kube::Result<()> {
+    client: &kube::Client,
+    namespace: &str,
+    count: usize,
+    make: impl Fn(usize) -> TweetPipeline,
+) -> kube::Result<(Instant, Duration)> {
+    let api: Api<TweetPipeline> = Api::namespaced(client.clone(), namespace);
+    let started = Instant::now();
+    let pipelines: Vec<TweetPipeline> = (0..count).map(make).collect();
     futures::stream::iter(pipelines)
-        .map(|tp| async move { api.create(&PostParams::default(), &tp).await.map(drop) })
+        .map(|tp| {
+            let api = &api;
+            async move { api.create(&PostParams::default(), &tp).await.map(drop) }
+        })
         .buffer_unordered(8)
-        .try_collect()
-        .await
+        .try_collect::<()>()
+        .await?;
+    Ok((started, started.elapsed()))
 }
 
 fn condition<'a>(

@@ -111,6 +111,12 @@ async fn expect_missing_secrets_pass(api: &mut MockApi, tp: &TweetPipeline) -> T
     status
 }
 
+/// [`expect_missing_secrets_pass`], and then no other request.
+async fn expect_only_missing_secrets_pass(mut api: MockApi, tp: &TweetPipeline) {
+    expect_missing_secrets_pass(&mut api, tp).await;
+    api.expect_no_more().await;
+}
+
 /// The pods list of deletion's `stop_workers`, answered with `pods` worker pods.
 async fn expect_worker_stop(api: &mut MockApi, pods: usize) {
     for (path, what) in [
@@ -189,8 +195,7 @@ async fn a_new_pipeline_gets_its_finalizer_first() {
             patch,
             json!({"metadata": {"resourceVersion": "41", "finalizers": [FINALIZER]}})
         );
-        expect_missing_secrets_pass(&mut api, &finalized).await;
-        api.expect_no_more().await;
+        expect_only_missing_secrets_pass(api, &finalized).await;
     });
     reconcile_expecting(world, &tp, verifier, not_ready).await;
 }
@@ -224,11 +229,10 @@ async fn missing_secrets_are_reported_and_nothing_is_applied() {
     let (world, api) = World::new().start();
     let tp = PipelineBuilder::new().finalized().build();
     let answer = tp.clone();
-    let verifier = verify(api, move |mut api| async move {
+    let verifier = verify(api, move |api| async move {
         // Workloads read (never written: no apply, no scale), status patched, events posted;
         // the Kafka and MySQL steps skipped (the schema owner is never called, asserted below).
-        expect_missing_secrets_pass(&mut api, &answer).await;
-        api.expect_no_more().await;
+        expect_only_missing_secrets_pass(api, &answer).await;
     });
     reconcile_expecting(world, &tp, verifier, not_ready).await;
 }
