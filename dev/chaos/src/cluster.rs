@@ -26,10 +26,11 @@ pub struct Cluster {
     /// reconciles this run's pipeline.
     pub release: String,
     kubeconfig: String,
+    /// The version the run writes and reads the pipeline in: the one its manifest names. A run
+    /// that starts on the previous release uses `v1alpha1`, the only version that release's CRD
+    /// serves (and still served after the upgrade).
+    pipeline_version: String,
 }
-
-/// The stored version, in which the run reads and patches the pipeline.
-const STORED_VERSION: &str = "v1beta1";
 
 fn pipeline_resource(version: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -54,20 +55,26 @@ pub const CURRENT: Release<'static> = Release {
 };
 
 impl Cluster {
-    pub fn new(client: Client, namespace: &str, kubeconfig: &Path) -> Self {
+    pub fn new(client: Client, namespace: &str, kubeconfig: &Path, pipeline_version: &str) -> Self {
         Cluster {
             client,
             namespace: namespace.to_string(),
             release: namespace.to_string(),
             kubeconfig: kubeconfig.display().to_string(),
+            pipeline_version: pipeline_version.to_string(),
         }
+    }
+
+    /// The version the run writes and reads the pipeline in.
+    pub fn pipeline_version(&self) -> &str {
+        &self.pipeline_version
     }
 
     fn pipelines(&self) -> Api<DynamicObject> {
         Api::namespaced_with(
             self.client.clone(),
             &self.namespace,
-            &pipeline_resource(STORED_VERSION),
+            &pipeline_resource(&self.pipeline_version),
         )
     }
 
@@ -224,22 +231,12 @@ impl Cluster {
         .await
     }
 
-    /// Creates (or re-applies) the pipeline in the version its `apiVersion` names; retried while
-    /// the webhook is not yet served.
+    /// Creates (or re-applies) the pipeline, in the run's version (its manifest must name it);
+    /// retried while the webhook is not yet served.
     pub async fn create_pipeline(&self, manifest: &serde_json::Value) -> Result<(), ChaosError> {
         let object: DynamicObject = serde_json::from_value(manifest.clone())
             .map_err(|e| ChaosError::Invalid(format!("pipeline manifest: {e}")))?;
-        let version = object
-            .types
-            .as_ref()
-            .and_then(|t| t.api_version.strip_prefix("tweetpipe.io/"))
-            .unwrap_or(STORED_VERSION)
-            .to_string();
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &self.namespace,
-            &pipeline_resource(&version),
-        );
+        let api = self.pipelines();
         let mut last = String::new();
         for _ in 0..60 {
             match api

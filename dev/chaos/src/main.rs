@@ -76,7 +76,18 @@ async fn run(settings: &Settings) -> Result<bool, ChaosError> {
     let platform = tweetpipe_testkit::platform();
     platform.require_kafka().require_mysql();
     let client = platform.kube_client().await;
-    let cluster = Cluster::new(client, &settings.namespace, &platform.kubeconfig);
+    // As a user of the previous release wrote it: the only version its CRD serves.
+    let pipeline_version = if settings.upgrade_from.is_some() {
+        "v1alpha1"
+    } else {
+        "v1beta1"
+    };
+    let cluster = Cluster::new(
+        client,
+        &settings.namespace,
+        &platform.kubeconfig,
+        pipeline_version,
+    );
     let run_id = format!(
         "s{}_{}",
         settings.seed,
@@ -150,10 +161,7 @@ async fn chaos_and_verdict(
         names,
         &platform.kafka_bootstrap_pod,
     );
-    if settings.upgrade_from.is_some() {
-        // As a user of the previous release wrote it.
-        manifest["apiVersion"] = json!("tweetpipe.io/v1alpha1");
-    }
+    manifest["apiVersion"] = json!(format!("tweetpipe.io/{}", cluster.pipeline_version()));
     cluster.create_pipeline(&manifest).await?;
     cluster.wait_ready(Duration::from_secs(300)).await?;
     log(format!(
