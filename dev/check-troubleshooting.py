@@ -75,16 +75,21 @@ def non_test(path):
     return text if cut < 0 else text[:cut]
 
 
-# Files compiled for tests only (declared under `#[cfg(test)]` beside the modules they test).
+# Files compiled for tests only (declared under `#[cfg(test)]` beside the modules they test): their
+# literals (event types, kinds, answers of the mock API server) are no reasons the operator sets.
+# Besides these, every `tests.rs`, every file under a module's `tests/` folder, and the operator's
+# shared test doubles (`operator/src/test_support/`).
 TEST_ONLY = {CORE / "admission" / "contract_twins.rs", CORE / "admission" / "examples.rs", CORE / "fixtures.rs"}
+TEST_DIRS = {"tests", "test_support"}
+
+
+def is_test_only(path, directory):
+    folders = path.relative_to(directory).parts[:-1]
+    return path.name == "tests.rs" or path in TEST_ONLY or not TEST_DIRS.isdisjoint(folders)
 
 
 def rust_files(directory):
-    return sorted(
-        p
-        for p in directory.rglob("*.rs")
-        if "unit_tests" not in p.parts and p.name != "tests.rs" and p not in TEST_ONLY
-    )
+    return sorted(p for p in directory.rglob("*.rs") if not is_test_only(p, directory))
 
 
 def body(text, start):

@@ -15,4 +15,4 @@ pub mod settings;
 pub use tweetpipe_operator_core::{api_hosts, build, crd, decide, labels, policy};
 
 #[cfg(test)]
-mod unit_tests;
+mod test_support;

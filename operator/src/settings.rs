@@ -303,3 +303,6 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<OperatorSettings
         instance: get("TWEETPIPE_INSTANCE").filter(|v| !v.trim().is_empty()),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -41,3 +41,32 @@ impl Failures {
         map.remove(key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::reconcile::backoff;
+
+    #[test]
+    fn backoff_grows_is_bounded_and_jittered() {
+        assert_eq!(backoff::delay(1, 1.0), backoff::BASE);
+        assert_eq!(backoff::delay(1, 0.0), backoff::BASE / 2);
+        assert!(backoff::delay(4, 0.5) > backoff::delay(3, 0.5));
+        assert_eq!(backoff::delay(40, 1.0), backoff::MAX);
+        assert!(backoff::delay(40, 0.0) >= backoff::MAX / 2);
+        let failures = backoff::Failures::default();
+        assert_eq!(
+            (
+                failures.record("ns/a"),
+                failures.record("ns/a"),
+                failures.record("ns/b")
+            ),
+            (1, 2, 1)
+        );
+        failures.reset("ns/a");
+        assert_eq!(
+            failures.record("ns/a"),
+            1,
+            "a success resets only that object"
+        );
+    }
+}

@@ -380,3 +380,6 @@ fn record_metrics(ctx: &Context, tp: &TweetPipeline, plan: &plan::Plan) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

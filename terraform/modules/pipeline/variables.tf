@@ -1,7 +1,7 @@
 # Variables mirror the TweetPipeline spec (docs/operator.md); the validation blocks repeat the
 # CRD's rules so that `tofu plan` refuses what the API server would refuse at apply time. The
-# operator's unit tests (operator/src/unit_tests/contract_twins.rs) check that the companion-topic
-# and safety-margin conditions below match the Rust contract they copy.
+# operator core's unit tests (operator/core/src/admission/contract_twins.rs) check that the
+# companion-topic and safety-margin conditions below match the Rust contract they copy.
 
 variable "name" {
   description = "Name of the TweetPipeline; also the prefix of the Secrets this module creates."

@@ -4,3 +4,6 @@ pub mod resources;
 pub mod topics;
 pub mod worker_config;
 pub mod workloads;
+
+#[cfg(test)]
+mod tests;

@@ -157,6 +157,12 @@ fn budget_split_never_exceeds_a_token_and_covers_every_query() {
 }
 
 #[test]
+fn a_deep_slow_down_still_leaves_every_query_a_request() {
+    let shares = scaling::query_shares(1, 405, 1, 6);
+    assert!(shares.iter().all(|a| a.requests_per_window >= 1));
+}
+
+#[test]
 fn monthly_forecast_cases() {
     let mid_month = Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(); // 15 of 30 days gone
     // 100k of a 1M cap by mid-month: on pace for 200k, comfortably within.

@@ -451,3 +451,88 @@ pub async fn delete_topics(
         .remove(&kafka.topic);
     Ok(Release::Delete)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::reconcile::observe::secrets::{self, Missing};
+    use crate::test_support::fetched_secrets;
+    use tweetpipe_operator_core::fixtures::{client_certificate_tls, pipeline_with, scram};
+
+    #[test]
+    fn operator_kafka_client_uses_its_own_principal_verifies_hosts_and_presents_the_client_certificate()
+     {
+        use crate::reconcile::dependencies::kafka;
+        let tp = pipeline_with(|tp| {
+            tp.spec.kafka.sasl = Some(scram("kafka-workers", Some("kafka-admin")));
+            tp.spec.kafka.tls = Some(client_certificate_tls());
+        });
+        let mut fetched = fetched_secrets(&[
+            ("x-token-a", &[("token", "A")]),
+            ("x-token-b", &[("bearer", "B")]),
+            ("mysql-admin", &[("url", "mysql://root:pw@db:3306")]),
+            ("mysql-reporting", &[("password", "reader")]),
+            (
+                "kafka-workers",
+                &[("username", "tweetpipe"), ("password", "worker-pw")],
+            ),
+            (
+                "kafka-client",
+                &[("tls.crt", "CERT PEM"), ("tls.key", "KEY PEM")],
+            ),
+        ]);
+        assert_eq!(
+            secrets::resolve_from(&tp.spec, &fetched).unwrap_err(),
+            Missing::Secret {
+                name: "kafka-admin".into(),
+                used_for: "operator's Kafka SASL username"
+            },
+            "the admin Secret is required once named"
+        );
+        fetched.extend(fetched_secrets(&[(
+            "kafka-admin",
+            &[("username", "tweetpipe-admin"), ("password", "admin-pw")],
+        )]));
+        let resolved = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
+        let config =
+            kafka::client_config(&tp.spec.kafka, &resolved, std::time::Duration::from_secs(4));
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.username"), Some("tweetpipe-admin"));
+        assert_eq!(config.get("sasl.password"), Some("admin-pw"));
+        assert_eq!(
+            config.get("ssl.endpoint.identification.algorithm"),
+            Some("https")
+        );
+        assert_eq!(config.get("ssl.ca.location"), Some("probe"));
+        assert_eq!(config.get("ssl.certificate.pem"), Some("CERT PEM"));
+        assert_eq!(config.get("ssl.key.pem"), Some("KEY PEM"));
+        let rendered = format!("{config:?}");
+        assert!(!rendered.contains("admin-pw"), "{rendered}");
+
+        // A rotated client key makes a new client (the cache's fingerprint covers it).
+        let before = crate::reconcile::clients::fingerprint(&resolved.kafka_credentials());
+        fetched.extend(fetched_secrets(&[(
+            "kafka-client",
+            &[("tls.crt", "CERT PEM"), ("tls.key", "NEW KEY PEM")],
+        )]));
+        let rotated = secrets::resolve_from(&tp.spec, &fetched).expect("all present");
+        assert_ne!(
+            before,
+            crate::reconcile::clients::fingerprint(&rotated.kafka_credentials())
+        );
+
+        // Without an admin Secret, the workers' credentials serve the operator too.
+        let shared = pipeline_with(|t| {
+            t.spec.kafka = tp.spec.kafka.clone();
+            if let Some(sasl) = t.spec.kafka.sasl.as_mut() {
+                sasl.admin_secret_name = None;
+            }
+        });
+        let resolved = secrets::resolve_from(&shared.spec, &fetched).expect("all present");
+        let config = kafka::client_config(
+            &shared.spec.kafka,
+            &resolved,
+            std::time::Duration::from_secs(4),
+        );
+        assert_eq!(config.get("sasl.username"), Some("tweetpipe"));
+    }
+}

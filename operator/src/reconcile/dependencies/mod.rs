@@ -11,6 +11,9 @@ pub mod registry;
 pub mod topic_admin;
 pub mod topic_owner;
 
+#[cfg(test)]
+mod tests;
+
 use kube::ResourceExt;
 
 use super::context::Context;

@@ -478,6 +478,9 @@ pub async fn drop_schema(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::MySqlTls;
+    use crate::reconcile::dependencies::mysql;
+    use tweetpipe_operator_core::fixtures::{pipeline, pipeline_with};
 
     #[test]
     fn reserved_and_wildcard_databases_are_refused_before_any_statement() {
@@ -497,5 +500,77 @@ mod tests {
                 assert!(e.to_string().contains("another mysql.database"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn accounts_require_tls_when_the_spec_or_the_admin_url_asks_for_it() {
+        let plain = pipeline();
+        assert!(!mysql::tls_required(&plain.spec.mysql, "mysql://root:p@db"));
+        assert!(!mysql::tls_required(
+            &plain.spec.mysql,
+            "mysql://root:p@db?ssl-mode=PREFERRED"
+        ));
+        for mode in ["REQUIRED", "VERIFY_CA", "verify_identity"] {
+            assert!(
+                mysql::tls_required(
+                    &plain.spec.mysql,
+                    &format!("mysql://root:p@db?ssl-mode={mode}")
+                ),
+                "{mode}"
+            );
+        }
+        let tls = pipeline_with(|tp| tp.spec.mysql.tls = Some(MySqlTls::default()));
+        assert!(mysql::tls_required(&tls.spec.mysql, "mysql://root:p@db"));
+        assert_eq!(
+            serde_json::to_value(MySqlTls::default()).unwrap(),
+            serde_json::json!({"mode": "verify-identity"})
+        );
+    }
+
+    #[test]
+    fn transformer_url_is_the_writer_on_the_pipeline_database() {
+        let writer = DesiredAccount {
+            user: "tpw_0123".into(),
+            password: SecretString::new("Secret123".into()),
+            role: tweetpipe_schema::Role::Writer,
+            require_tls: false,
+        };
+        let cases = [
+            (
+                "mysql://root:adm@db:3306",
+                "mysql://tpw_0123:Secret123@db:3306/tweets",
+            ),
+            (
+                "mysql://root:adm@db:3306/",
+                "mysql://tpw_0123:Secret123@db:3306/tweets",
+            ),
+            (
+                "mysql://root:adm@db/other?ssl-mode=required",
+                "mysql://tpw_0123:Secret123@db:3306/tweets?ssl-mode=required",
+            ),
+            // The operator's CA file means nothing in a pod: dropped, other parameters kept.
+            (
+                "mysql://root:adm@db/other?ssl-mode=VERIFY_CA&ssl-ca=/etc/ca.pem&charset=utf8mb4",
+                "mysql://tpw_0123:Secret123@db:3306/tweets?ssl-mode=VERIFY_CA&charset=utf8mb4",
+            ),
+        ];
+        for (admin, expected) in cases {
+            assert_eq!(
+                mysql::writer_url(admin, "tweets", &writer, false).expect("valid URL"),
+                expected,
+                "{admin}"
+            );
+        }
+        // With `mysql.tls`, the transformer config carries the mode: the URL's is dropped too.
+        assert_eq!(
+            mysql::writer_url(
+                "mysql://root:adm@db/other?ssl-mode=required&charset=utf8mb4",
+                "tweets",
+                &writer,
+                true
+            )
+            .expect("valid URL"),
+            "mysql://tpw_0123:Secret123@db:3306/tweets?charset=utf8mb4"
+        );
     }
 }

@@ -303,3 +303,6 @@ pub fn referenced_names(spec: &TweetPipelineSpec) -> Vec<String> {
     names.dedup();
     names
 }
+
+#[cfg(test)]
+mod tests;

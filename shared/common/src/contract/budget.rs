@@ -3,8 +3,8 @@
 //!
 //! One formula for every budget, here. The operator's scaling, monthly forecast, extractor
 //! config and admission check call [`after_safety_margin`]; the CRD's CEL rule and the Terraform
-//! module's validation cannot call Rust and are paired with it by the operator's unit tests
-//! (`unit_tests::contract_twins`).
+//! module's validation cannot call Rust and are paired with it by the operator core's unit tests
+//! (`operator/core/src/admission/contract_twins.rs`).
 
 /// The largest margin that leaves anything: a larger one counts as this (nothing usable).
 pub const MAX_MARGIN_PERCENT: u32 = 100;

@@ -1,6 +1,6 @@
 //! Scripted stand-ins for the systems the dependencies step talks to: a schema owner and a topic
-//! admin that record every call and answer as a test says. Shared by `schema_io` and
-//! `dependencies_io`.
+//! admin that record every call and answer as a test says. Used by the dependencies step's tests
+//! (`reconcile::dependencies::tests`) and the reconcile's (`reconcile::tests`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

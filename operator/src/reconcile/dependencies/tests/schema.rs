@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use tweetpipe_operator_core::fixtures::pipeline;
 
-use super::fakes::{Answer, ScriptedSchema, account, secrets};
 use crate::reconcile::clients::Clients;
 use crate::reconcile::dependencies::mysql::{
     self, DesiredAccount, EnsuredSchemas, SchemaOwner, SchemaTarget,
 };
+use crate::test_support::fakes::{Answer, ScriptedSchema, account, secrets};
 
 /// One `ensure_schema` of the fixture pipeline with `accounts`, through `owner`.
 async fn ensure(

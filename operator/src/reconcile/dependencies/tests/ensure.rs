@@ -1,18 +1,21 @@
 //! The dependencies step (`reconcile::dependencies::ensure`) without a broker or a server: a
-//! scripted topic admin and schema owner (`fakes`) stand in for Kafka and MySQL. What runs, in
-//! which order, what each outcome becomes in the state the decision reads, and the events.
+//! scripted topic admin and schema owner (`test_support::fakes`) stand in for Kafka and MySQL.
+//! What runs, in which order, what each outcome becomes in the state the decision reads, and the
+//! events.
 
 use std::sync::Arc;
 
 use tweetpipe_operator_core::fixtures::pipeline;
 
-use super::fakes::{Answer, ScriptedSchema, ScriptedTopics, TopicsAnswer, account, secrets};
-use super::mock_api::World;
 use crate::decide::conditions::Check;
 use crate::decide::events::EventSpec;
 use crate::policy::MAX_PARTITIONS_SETTING;
 use crate::reconcile::dependencies;
 use crate::reconcile::observe::{DependencyState, References};
+use crate::test_support::fakes::{
+    Answer, ScriptedSchema, ScriptedTopics, TopicsAnswer, account, secrets,
+};
+use crate::test_support::mock_api::World;
 
 /// One dependencies step of the fixture pipeline in `world`.
 async fn ensure(world: World) -> (DependencyState, Vec<EventSpec>) {
