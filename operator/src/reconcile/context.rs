@@ -15,6 +15,7 @@ use super::dependencies::mysql::{EnsuredSchemas, SchemaOwner};
 use super::dependencies::registry::RegisteredSchemas;
 use super::dependencies::topic_admin::{KafkaTopicAdmin, TopicAdmin};
 use super::observe::progress::ProgressCache;
+use super::observe::progress_reader::{KafkaProgressReader, ProgressReader};
 use crate::decide::transformer::Recommendations;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -42,6 +43,9 @@ pub struct Context {
     pub clients: Clients,
     /// Where each checkpoint topic was last read to.
     pub progress: Arc<ProgressCache>,
+    /// Checkpoints and consumer lag (Kafka consumers; a fake in unit tests, see
+    /// [`Context::with_progress_reader`]).
+    pub progress_reader: Arc<dyn ProgressReader>,
     /// Schema state last ensured per pipeline.
     pub schemas: EnsuredSchemas,
     /// Post schema ids registered with schema registries.
@@ -74,6 +78,7 @@ impl Context {
             failures: Failures::default(),
             clients: Clients::default(),
             progress: Arc::new(ProgressCache::default()),
+            progress_reader: Arc::new(KafkaProgressReader),
             schemas: EnsuredSchemas::default(),
             registered: RegisteredSchemas::default(),
             secrets,
@@ -86,6 +91,13 @@ impl Context {
     /// scripted one).
     pub fn with_topic_admin(mut self, topics: Arc<dyn TopicAdmin>) -> Self {
         self.topics = topics;
+        self
+    }
+
+    /// The same context with another progress reader (unit tests run a whole reconcile with a
+    /// scripted one).
+    pub fn with_progress_reader(mut self, reader: Arc<dyn ProgressReader>) -> Self {
+        self.progress_reader = reader;
         self
     }
 

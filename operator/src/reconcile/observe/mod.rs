@@ -1,8 +1,10 @@
 //! Reads the world a decision needs: the Secrets the spec references (from the watch cache), the
-//! accounts it should have, its progress and lag in Kafka, and its workloads. Reads only.
+//! accounts it should have, its progress and lag in Kafka (through the context's
+//! [`progress_reader::ProgressReader`]), and its workloads. Reads only.
 
 pub mod accounts;
 pub mod progress;
+pub mod progress_reader;
 pub mod secrets;
 pub mod workloads;
 
@@ -123,9 +125,10 @@ pub async fn observe(
             topics::checkpoint_topic(&kafka.topic),
             group_id(tp),
         );
+        let reader = &ctx.progress_reader;
         let (checkpoints, lag) = tokio::join!(
-            progress::read_checkpoints(clients, &ctx.progress, &cache_key, &topic, timeout),
-            progress::consumer_lag(clients, &kafka.topic, &group, partitions, timeout),
+            reader.read_checkpoints(clients, &ctx.progress, &cache_key, &topic, timeout),
+            reader.consumer_lag(clients, &kafka.topic, &group, partitions, timeout),
         );
         let checkpoints = checkpoints
             .inspect_err(|e| warn!(error = %e, "reading checkpoints failed; keeping the last known progress"))
