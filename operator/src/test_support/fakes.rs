@@ -1,7 +1,9 @@
-//! Scripted stand-ins for the systems the dependencies step talks to: a schema owner and a topic
-//! admin that record every call and answer as a test says. Used by the dependencies step's tests
+//! Scripted stand-ins for the systems a reconcile talks to besides the API server: a schema owner
+//! and a topic admin (the dependencies step's), a progress reader (the observe step's), each
+//! recording every call and answering as a test says. Used by the dependencies step's tests
 //! (`reconcile::dependencies::tests`) and the reconcile's (`reconcile::tests`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use sqlx::mysql::MySqlPool;
 use tweetpipe_schema::{Claim, Owner, Release, Role};
 
 use crate::crd::KafkaSpec;
+use crate::decide::plan::Checkpoint;
 use crate::decide::topic_owner::TopicOwner;
 use crate::reconcile::clients::{Clients, KafkaClients};
 use crate::reconcile::dependencies::kafka::{KafkaCheckError, TopicsReport};
@@ -18,6 +21,8 @@ use crate::reconcile::dependencies::mysql::{
     AccountError, ClaimError, DesiredAccount, SchemaOwner,
 };
 use crate::reconcile::dependencies::topic_admin::TopicAdmin;
+use crate::reconcile::observe::progress::{ProgressCache, ProgressError, ReadEnd};
+use crate::reconcile::observe::progress_reader::ProgressReader;
 use crate::reconcile::observe::secrets::{Resolved, SecretString};
 
 /// The calls a fake received, in order.
@@ -203,7 +208,8 @@ pub fn account(password: &str) -> DesiredAccount {
 /// What the scripted topic admin's `ensure_topics` does.
 #[derive(Clone)]
 pub enum TopicsAnswer {
-    /// The topics are in shape; these were created.
+    /// The topics are in shape; these were created (by the first call: later calls find them in
+    /// place, as a broker would).
     Created(Vec<String>),
     /// Another pipeline's record is on them.
     Owned,
@@ -216,6 +222,8 @@ pub enum TopicsAnswer {
 pub struct ScriptedTopics {
     pub ensure: TopicsAnswer,
     pub log: CallLog,
+    /// Whether `ensure_topics` answered before (what it created is then in place).
+    ensured: AtomicBool,
 }
 
 impl ScriptedTopics {
@@ -223,6 +231,7 @@ impl ScriptedTopics {
         Arc::new(ScriptedTopics {
             ensure,
             log: CallLog::default(),
+            ensured: AtomicBool::new(false),
         })
     }
 
@@ -257,7 +266,12 @@ impl TopicAdmin for ScriptedTopics {
         _: Duration,
     ) -> BoxFuture<'a, Result<TopicsReport, KafkaCheckError>> {
         self.log.record("ensure_topics");
-        let answer = self.ensure.clone();
+        let answer = match &self.ensure {
+            TopicsAnswer::Created(_) if self.ensured.swap(true, Ordering::SeqCst) => {
+                TopicsAnswer::Created(Vec::new())
+            }
+            answer => answer.clone(),
+        };
         Box::pin(async move {
             match answer {
                 TopicsAnswer::Created(created) => Ok(TopicsReport {
@@ -293,5 +307,70 @@ impl TopicAdmin for ScriptedTopics {
                 "diagnosed: the broker's certificate is not trusted (after: {failure})"
             ),
         }
+    }
+}
+
+/// A progress reader that records every call and answers as scripted; `None` is a failed read
+/// (the observe step then keeps the last known progress, and the lag is unknown).
+pub struct ScriptedProgress {
+    /// What `read_checkpoints` answers.
+    pub checkpoints: Option<Vec<Checkpoint>>,
+    /// What `consumer_lag` answers.
+    pub lag: Option<i64>,
+    pub log: CallLog,
+}
+
+impl ScriptedProgress {
+    pub fn new(checkpoints: Option<Vec<Checkpoint>>, lag: Option<i64>) -> Arc<Self> {
+        Arc::new(ScriptedProgress {
+            checkpoints,
+            lag,
+            log: CallLog::default(),
+        })
+    }
+
+    /// The calls since the last look, in order.
+    pub fn calls(&self) -> Vec<&'static str> {
+        self.log.take()
+    }
+}
+
+/// A Kafka read that failed, as the real reader reports it.
+fn read_failed(what: &'static str) -> ProgressError {
+    ProgressError::Kafka {
+        what,
+        detail: "scripted: the broker went away".into(),
+    }
+}
+
+impl ProgressReader for ScriptedProgress {
+    fn read_checkpoints<'a>(
+        &'a self,
+        _: &'a Arc<KafkaClients>,
+        _: &'a Arc<ProgressCache>,
+        _: &'a str,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<(Vec<Checkpoint>, ReadEnd), ProgressError>> {
+        self.log.record("read_checkpoints");
+        let answer = self.checkpoints.clone();
+        Box::pin(async move {
+            answer
+                .map(|c| (c, ReadEnd::EndOfPartition))
+                .ok_or_else(|| read_failed("checkpoints"))
+        })
+    }
+
+    fn consumer_lag<'a>(
+        &'a self,
+        _: &'a Arc<KafkaClients>,
+        _: &'a str,
+        _: &'a str,
+        _: i32,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<i64, ProgressError>> {
+        self.log.record("consumer_lag");
+        let answer = self.lag;
+        Box::pin(async move { answer.ok_or_else(|| read_failed("group offsets")) })
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use http::{Method, Request, Response, StatusCode};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body;
@@ -28,6 +29,7 @@ use crate::reconcile::Shared;
 use crate::reconcile::context::Context;
 use crate::reconcile::dependencies::mysql::SchemaOwner;
 use crate::reconcile::dependencies::topic_admin::TopicAdmin;
+use crate::reconcile::observe::progress_reader::ProgressReader;
 use tweetpipe_operator_core::fixtures::pipeline;
 
 /// How long the verifier waits for any one request (the whole reconcile takes milliseconds).
@@ -36,6 +38,11 @@ pub const REQUEST_WAIT: Duration = Duration::from_secs(5);
 /// Path of the fixture pipeline (namespace `tweets`, name `covid19`).
 pub const PIPELINE_PATH: &str =
     "/apis/tweetpipe.io/v1beta1/namespaces/tweets/tweetpipelines/covid19";
+/// The fixture pipeline's extractor StatefulSet.
+pub const EXTRACTOR_PATH: &str = "/apis/apps/v1/namespaces/tweets/statefulsets/covid19-extractor";
+/// The fixture pipeline's transformer Deployment.
+pub const TRANSFORMER_PATH: &str =
+    "/apis/apps/v1/namespaces/tweets/deployments/covid19-transformer";
 /// Where the recorder posts events for the fixture pipeline.
 pub const EVENTS_PATH: &str = "/apis/events.k8s.io/v1/namespaces/tweets/events";
 
@@ -108,6 +115,17 @@ pub fn secret(name: &str, finalizers: &[&str]) -> Secret {
     secret
 }
 
+/// A Secret with `data` (key, value), as the watch cache would hold it.
+pub fn data_secret(name: &str, data: &[(&str, &str)]) -> Secret {
+    let mut secret = secret(name, &[]);
+    secret.data = Some(
+        data.iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+            .collect(),
+    );
+    secret
+}
+
 /// What a reconcile needs, on a mock API server: build with [`World::new`], add Secrets to the
 /// watch cache, then [`World::start`].
 pub struct World {
@@ -115,6 +133,7 @@ pub struct World {
     pipelines: Vec<TweetPipeline>,
     schema: Option<Arc<dyn SchemaOwner>>,
     topics: Option<Arc<dyn TopicAdmin>>,
+    progress: Option<Arc<dyn ProgressReader>>,
     settings: Vec<(&'static str, String)>,
 }
 
@@ -143,6 +162,7 @@ impl World {
             pipelines: Vec::new(),
             schema: None,
             topics: None,
+            progress: None,
             settings: Vec::new(),
         }
     }
@@ -156,6 +176,12 @@ impl World {
     /// With this topic admin instead of librdkafka's.
     pub fn topics(mut self, topics: Arc<dyn TopicAdmin>) -> Self {
         self.topics = Some(topics);
+        self
+    }
+
+    /// With this progress reader instead of Kafka's consumers.
+    pub fn progress(mut self, progress: Arc<dyn ProgressReader>) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -226,6 +252,9 @@ impl World {
         let mut ctx = Context::new(client, recorder, metrics, settings, owner, secrets);
         if let Some(topics) = self.topics {
             ctx = ctx.with_topic_admin(topics);
+        }
+        if let Some(progress) = self.progress {
+            ctx = ctx.with_progress_reader(progress);
         }
         let started = Started {
             shared: Arc::new(Shared { ctx, pipelines }),
@@ -402,6 +431,17 @@ impl MockApi {
     /// The observe step's reads of both workloads (sent concurrently, so in either order),
     /// answered "not found": the pipeline has no workloads yet.
     pub async fn expect_workload_reads_absent(&mut self) {
+        self.expect_workload_reads(None, None).await;
+    }
+
+    /// The observe step's reads of both workloads (sent concurrently, so in either order),
+    /// answered with `extractor` (the StatefulSet) and `transformer` (the Deployment); `None`:
+    /// "not found".
+    pub async fn expect_workload_reads(
+        &mut self,
+        extractor: Option<&Value>,
+        transformer: Option<&Value>,
+    ) {
         let mut paths = Vec::new();
         for _ in 0..2 {
             let read = self.next("the observe step's workload reads").await;
@@ -412,16 +452,62 @@ impl MockApi {
                 read.path
             );
             paths.push(read.path.clone());
-            read.not_found();
+            let answer = if read.path == EXTRACTOR_PATH {
+                extractor
+            } else {
+                transformer
+            };
+            match answer {
+                Some(workload) => read.ok(workload),
+                None => read.not_found(),
+            }
         }
         paths.sort();
-        assert_eq!(
-            paths,
-            [
-                "/apis/apps/v1/namespaces/tweets/deployments/covid19-transformer",
-                "/apis/apps/v1/namespaces/tweets/statefulsets/covid19-extractor",
-            ]
-        );
+        assert_eq!(paths, [TRANSFORMER_PATH, EXTRACTOR_PATH]);
+    }
+
+    /// `paths.len()` server-side applies, sent concurrently (so in any order), one to each of
+    /// `paths`: a PATCH of content type `application/apply-patch+yaml` by the operator's field
+    /// manager, forced, each answered with the object it sent. Returns the objects by path.
+    pub async fn expect_applies(
+        &mut self,
+        paths: &[&str],
+        waiting_for: &str,
+    ) -> BTreeMap<String, Value> {
+        let mut applied = BTreeMap::new();
+        for _ in paths {
+            let apply = self.next(waiting_for).await;
+            assert_eq!(apply.method, Method::PATCH, "{waiting_for}: {}", apply.path);
+            assert!(
+                paths.contains(&apply.path.as_str()),
+                "{waiting_for}: unexpected {}; seen so far: {:?}",
+                apply.path,
+                self.seen
+            );
+            assert_eq!(
+                apply.content_type.as_deref(),
+                Some("application/apply-patch+yaml"),
+                "{}",
+                apply.path
+            );
+            assert_eq!(
+                (
+                    apply.query.get("fieldManager").map(String::as_str),
+                    apply.query.get("force").map(String::as_str)
+                ),
+                (Some(crate::reconcile::apply::MANAGER), Some("true")),
+                "{}",
+                apply.path
+            );
+            let body = apply.body.clone();
+            let path = apply.path.clone();
+            apply.ok(&body);
+            assert!(
+                applied.insert(path.clone(), body).is_none(),
+                "{waiting_for}: {path} applied twice"
+            );
+        }
+        applied
     }
 
     /// The status merge patch, answered with the pipeline carrying it; returns the status sent.

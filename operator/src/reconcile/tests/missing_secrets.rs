@@ -36,7 +36,15 @@ async fn expect_missing_secrets_pass(api: &mut MockApi, tp: &TweetPipeline) -> T
     api.expect_workload_reads_absent().await;
     let status = api.expect_status_patch(tp).await;
     assert_secret_missing(&status);
-    expect_condition_events(api, &status).await;
+    let posted = expect_condition_events(api, &status).await;
+    // The SecretMissing Warning names the Secret.
+    let (_, missing_note, missing_count) = posted
+        .get(&("Warning", "SecretMissing".to_string()))
+        .expect("a SecretMissing Warning was posted");
+    let note = missing_note.as_str().unwrap_or_default();
+    assert!(note.contains(r#"Secret "x-token-a""#), "{note}");
+    // SecretsResolved and Ready both say SecretMissing: one event, counted twice.
+    assert_eq!(*missing_count, 2);
     status
 }
 

@@ -1,9 +1,11 @@
 //! One reconcile's I/O against a mock API server ([`crate::test_support::mock_api`]): which
-//! requests it sends, in which order, with which bodies; and that it sends nothing else. Paths that
-//! do not reach Kafka or MySQL: missing Secrets (`missing_secrets`) and deletion (`deletion`).
+//! requests it sends, in which order, with which bodies; and that it sends nothing else. Missing
+//! Secrets (`missing_secrets`) and deletion (`deletion`) never reach Kafka or MySQL; a whole
+//! reconcile (`full`) reaches them through the scripted fakes of [`crate::test_support::fakes`].
 //! The helpers here are shared by them.
 
 mod deletion;
+mod full;
 mod missing_secrets;
 
 use std::collections::BTreeMap;
@@ -23,21 +25,24 @@ fn condition<'a>(status: &'a TweetPipelineStatus, type_: &str) -> &'a Condition 
         .unwrap_or_else(|| panic!("no {type_} condition in {:?}", status.conditions))
 }
 
+/// The condition events a reconcile posted, by (type, reason): the name of the event posted, its
+/// note, and the times it was seen (kube's recorder folds repeats into the first).
+type Posted = BTreeMap<(&'static str, String), (String, Value, i64)>;
+
 /// After the status patch of a first reconcile: the events of the new conditions (each is new,
 /// so each has one; which and what they say is `decide::events`' business, tested there), in the
 /// conditions' order. The I/O asserted here: a first event of a (type, reason) is a POST; a later
 /// one with the same type and reason is folded by kube's recorder into the first (a PATCH of that
-/// event's series count, which keeps the first event's note). The SecretMissing Warning names the
-/// Secret.
-async fn expect_condition_events(api: &mut MockApi, status: &TweetPipelineStatus) {
+/// event's series count, which keeps the first event's note). Returns what was posted, for the
+/// caller's assertions on the Warnings.
+async fn expect_condition_events(api: &mut MockApi, status: &TweetPipelineStatus) -> Posted {
     let specs = condition_events(&[], &status.conditions);
     assert_eq!(
         specs.len(),
         status.conditions.len(),
         "one event per new condition"
     );
-    // (type, reason) -> (name of the event posted, its note, times seen)
-    let mut posted: BTreeMap<(&str, String), (String, Value, i64)> = BTreeMap::new();
+    let mut posted = Posted::new();
     for spec in &specs {
         let type_ = match spec.severity {
             Severity::Normal => "Normal",
@@ -72,13 +77,7 @@ async fn expect_condition_events(api: &mut MockApi, status: &TweetPipelineStatus
         assert_eq!(event["regarding"]["name"], json!("covid19"));
         assert_eq!(event["regarding"]["namespace"], json!("tweets"));
     }
-    let (_, missing_note, missing_count) = posted
-        .get(&("Warning", "SecretMissing".to_string()))
-        .expect("a SecretMissing Warning was posted");
-    let note = missing_note.as_str().unwrap_or_default();
-    assert!(note.contains(r#"Secret "x-token-a""#), "{note}");
-    // SecretsResolved and Ready both say SecretMissing: one event, counted twice.
-    assert_eq!(*missing_count, 2);
+    posted
 }
 
 /// One reconcile of `tp` that must end with `expected` (given the settings) without the schema
