@@ -246,10 +246,53 @@ pub fn encode_post_confluent(post: &Post, schema_id: u32) -> Result<Vec<u8>, Cod
     Ok(out)
 }
 
+/// One reader per embedded writer schema (in [`SchemaSet::all`]'s order), resolving to the
+/// current schema when it is an older one. Building a reader resolves every name of both schemas
+/// and telling whether writer and reader are the same walks both: together that cost more than
+/// decoding the post (the transformer's profile), so it is done once, not per record.
+///
+/// # Panics
+/// If a reader cannot be built from the embedded schemas: a build defect, caught by this crate's
+/// tests.
+fn embedded_readers() -> &'static [GenericDatumReader<'static>] {
+    static READERS: OnceLock<Vec<GenericDatumReader<'static>>> = OnceLock::new();
+    READERS.get_or_init(|| {
+        let set = embedded();
+        let current = &set.current().schema;
+        set.all()
+            .iter()
+            .map(|writer| {
+                let reader = if writer.schema == *current {
+                    GenericDatumReader::builder(&writer.schema).build()
+                } else {
+                    GenericDatumReader::builder(&writer.schema)
+                        .reader_schema(current)
+                        .build()
+                };
+                reader.unwrap_or_else(|e| panic!("embedded Avro schema {}: {e}", writer.file))
+            })
+            .collect()
+    })
+}
+
 /// Decodes a single-object encoded post. A Confluent-framed one yields
 /// [`CodecError::RegistryRequired`]; use [`decode_post_with`] for those.
 pub fn decode_post(bytes: &[u8]) -> Result<Post, CodecError> {
-    embedded().decode(bytes)
+    match split_framing(bytes)? {
+        Framing::SingleObject {
+            fingerprint,
+            mut body,
+        } => {
+            let at = embedded()
+                .all()
+                .iter()
+                .position(|s| s.fingerprint == fingerprint)
+                .ok_or_else(|| CodecError::UnknownFingerprint(hex(&fingerprint)))?;
+            let value = embedded_readers()[at].read_value(&mut body)?;
+            Ok(apache_avro::from_value::<Post>(&value)?)
+        }
+        Framing::Confluent { schema_id, .. } => Err(CodecError::RegistryRequired(schema_id)),
+    }
 }
 
 /// Decodes either framing; Confluent records look their writer schema up in `registry`.

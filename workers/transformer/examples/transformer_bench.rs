@@ -1,18 +1,25 @@
 //! Transformer benchmark (driven by `bench/transformer.sh`): posts/s from Kafka into MySQL
-//! with 1 and 2 transformer processes, next to the ceiling, i.e. the same rows loaded straight
-//! into the same MariaDB by multi-row INSERTs and by LOAD DATA. Prints a Markdown report.
+//! with 1 and 2 transformer processes, each run beside a fair ceiling: the same rows written
+//! into the same MariaDB with the same guarantees by the transformer's own batch write, without
+//! Kafka, decoding or transforming, over several connection counts (the best is the ceiling).
+//! Every configuration runs `--rounds` times; the report gives medians and ranges, CPU time
+//! per post of the transformers and of MariaDB, and peak RSS. Prints a Markdown report.
 //!
-//! `transformer_bench [--posts N] [--batch-sizes 500,2000] [--partitions P] [--transformers 1,2]`
+//! `transformer_bench [--posts N] [--batch-sizes 500] [--partitions P] [--transformers 1,2]
+//! [--rounds 3] [--connections 2,4,8] [--write-concurrency N]`
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Timelike};
-use sqlx::{MySql, QueryBuilder};
+use futures::StreamExt;
+use sqlx::mysql::MySqlPoolOptions;
+use tweetpipe_common::codec::{decode_post, encode_post};
 use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_schema::MIGRATOR;
 use tweetpipe_testkit::files::{temp_dir, write, write_json};
@@ -20,8 +27,8 @@ use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
 use tweetpipe_testkit::mysql::TestDb;
 use tweetpipe_testkit::names::unique;
 use tweetpipe_testkit::records::produce_posts;
-use tweetpipe_transformer::rows::{StoredPost, reference_kind_sql};
-use tweetpipe_transformer::store::{POST_COLUMNS, posts_insert};
+use tweetpipe_transformer::rows::StoredPost;
+use tweetpipe_transformer::store::{Store, StoreError};
 use tweetpipe_transformer::transform::sentiment::POLARITY_THRESHOLD;
 use tweetpipe_transformer::transform::transform;
 
@@ -30,38 +37,62 @@ struct Args {
     batch_sizes: Vec<usize>,
     partitions: i32,
     transformers: Vec<usize>,
+    rounds: usize,
+    connections: Vec<usize>,
+    /// The transformers' `write_concurrency` (their default when not given).
+    write_concurrency: Option<usize>,
 }
 
 fn args() -> Args {
     let mut a = Args {
         posts: 100_000,
-        batch_sizes: vec![500, 2000],
+        batch_sizes: vec![500],
         partitions: 4,
         transformers: vec![1, 2],
+        rounds: 3,
+        connections: vec![2, 4, 8],
+        write_concurrency: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
         let value = pair.get(1).map(String::as_str).unwrap_or_default();
         let bad = |e: &dyn std::fmt::Display| -> ! { panic!("{} {value}: {e}", pair[0]) };
+        let list = || -> Vec<usize> {
+            value
+                .split(',')
+                .map(|v| v.parse().unwrap_or_else(|e| bad(&e)))
+                .collect()
+        };
         match pair[0].as_str() {
             "--posts" => a.posts = value.parse().unwrap_or_else(|e| bad(&e)),
-            "--batch-sizes" => {
-                a.batch_sizes = value
-                    .split(',')
-                    .map(|v| v.parse().unwrap_or_else(|e| bad(&e)))
-                    .collect()
-            }
+            "--batch-sizes" => a.batch_sizes = list(),
             "--partitions" => a.partitions = value.parse().unwrap_or_else(|e| bad(&e)),
-            "--transformers" => {
-                a.transformers = value
-                    .split(',')
-                    .map(|v| v.parse().unwrap_or_else(|e| bad(&e)))
-                    .collect()
+            "--transformers" => a.transformers = list(),
+            "--rounds" => a.rounds = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--connections" => a.connections = list(),
+            "--write-concurrency" => {
+                a.write_concurrency = Some(value.parse().unwrap_or_else(|e| bad(&e)))
             }
             other => panic!("unknown argument {other}"),
         }
     }
+    assert!(a.rounds > 0, "--rounds must be at least 1");
     a
+}
+
+/// One round of one configuration: the transformers' run and the ceiling beside it.
+struct Round {
+    run: Run,
+    ceiling: Vec<Measured>,
+}
+
+impl Round {
+    fn best(&self) -> &Measured {
+        self.ceiling
+            .iter()
+            .max_by(|a, b| a.rate.total_cmp(&b.rate))
+            .unwrap_or_else(|| panic!("no ceiling method ran"))
+    }
 }
 
 #[tokio::main]
@@ -78,11 +109,24 @@ async fn main() {
         .map(|p| transform(p).unwrap_or_else(|e| panic!("{e}")))
         .collect();
     let transform_us = started.elapsed().as_secs_f64() * 1e6 / args.posts as f64;
+    let records: Vec<Vec<u8>> = posts
+        .iter()
+        .map(|p| encode_post(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let started = Instant::now();
+    for record in &records {
+        decode_post(record).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let decode_us = started.elapsed().as_secs_f64() * 1e6 / args.posts as f64;
+    drop(records);
     let rows = row_count(&stored);
     eprintln!(
-        "{} posts = {rows} rows; transform {transform_us:.1} µs/post",
+        "{} posts = {rows} rows; decode {decode_us:.1} µs/post, transform {transform_us:.1} µs/post",
         args.posts
     );
+    let probe = TestDb::create("tp_bench_probe", &MIGRATOR).await;
+    let server = Server::inspect(&probe).await;
+    probe.drop().await;
 
     // Kafka → MySQL.
     let topic = unique("tp-bench");
@@ -95,46 +139,140 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     let binary = transformer_binary();
-    let mut runs = Vec::new();
-    // The machine is shared, so its speed drifts: each run is paired with ceilings measured
-    // just before it, and the ratio is taken within the pair.
+    let mut configurations = Vec::new();
+    // The machine is shared, so its speed drifts: each run is paired with a ceiling measured
+    // just before it on the same server, and the ratio is taken within the pair.
     for &batch_size in &args.batch_sizes {
         for &count in &args.transformers {
-            let ceiling = ceilings(&stored).await;
-            let db = TestDb::create("tp_bench_run", &MIGRATOR).await;
-            let run = run_transformers(&binary, &topic, &db, count, batch_size, args.posts).await;
-            eprintln!(
-                "{count} transformer(s), batch {batch_size}: {:.0} posts/s, peak RSS {:?} MiB; ceilings {ceiling:?}",
-                run.rate, run.rss_mib
-            );
-            runs.push((count, batch_size, run, ceiling));
-            db.drop().await;
+            let mut rounds = Vec::new();
+            for round in 1..=args.rounds {
+                let ceiling = fair_ceiling(&stored, batch_size, &args.connections, &server).await;
+                let db = TestDb::create("tp_bench_run", &MIGRATOR).await;
+                let run = run_transformers(
+                    &binary,
+                    &topic,
+                    &db,
+                    Shape {
+                        count,
+                        partitions: args.partitions,
+                        batch_size,
+                        write_concurrency: args.write_concurrency,
+                    },
+                    args.posts,
+                    &server,
+                )
+                .await;
+                db.drop().await;
+                let this = Round { run, ceiling };
+                eprintln!(
+                    "{count} transformer(s), batch {batch_size}, round {round}: {:.0} posts/s; ceiling {:.0} ({})",
+                    this.run.rate,
+                    this.best().rate,
+                    this.best().method
+                );
+                rounds.push(this);
+            }
+            configurations.push((count, batch_size, rounds));
         }
     }
 
+    let _ = writeln!(report, "Server: {}.\n", server.settings);
     let _ = writeln!(
         report,
-        "| run | Kafka → MySQL posts/s | ceiling posts/s: INSERT / LOAD DATA | ratio to the better ceiling | peak RSS per transformer |\n|---|---:|---:|---:|---|"
+        "| run | Kafka → MySQL posts/s | fair ceiling posts/s | ratio to the ceiling | CPU-µs per post: transformers / MariaDB | peak RSS per transformer |\n|---|---:|---:|---:|---:|---|"
     );
-    for (count, batch_size, run, (insert, load)) in &runs {
-        let rss: Vec<String> = run.rss_mib.iter().map(|m| format!("{m:.0} MiB")).collect();
+    for (count, batch_size, rounds) in &configurations {
+        let rates = summary(rounds.iter().map(|r| r.run.rate));
+        let ceilings = summary(rounds.iter().map(|r| r.best().rate));
+        let ratios = summary(rounds.iter().map(|r| 100.0 * r.run.rate / r.best().rate));
+        let cpu = median(rounds.iter().map(|r| r.run.cpu_us));
+        let server_cpu = median(rounds.iter().map(|r| r.run.server_cpu_us));
+        let rss: Vec<String> = (0..*count)
+            .map(|i| {
+                format!(
+                    "{:.0} MiB",
+                    median(
+                        rounds
+                            .iter()
+                            .map(|r| r.run.rss_mib.get(i).copied().unwrap_or(0.0))
+                    )
+                )
+            })
+            .collect();
         let _ = writeln!(
             report,
-            "| {count} transformer(s), batch {batch_size} | {:.0} | {insert:.0} / {load:.0} | **{:.0}%** | {} |",
-            run.rate,
-            100.0 * run.rate / insert.max(*load),
+            "| {count} transformer(s), batch {batch_size} | {} | {} | **{:.0}%** ({:.0}–{:.0}) | {cpu:.0} / {server_cpu:.0} | {} |",
+            rates.show(),
+            ceilings.show(),
+            ratios.median,
+            ratios.low,
+            ratios.high,
             rss.join(", ")
         );
     }
     let _ = writeln!(
         report,
-        "\n{} posts ({rows} rows in 11 tables: {:.1} rows/post), {} partitions; transform alone {transform_us:.1} µs/post.",
+        "\nThe ceiling's methods (the transformer's batch write of the same rows, without Kafka), median of the rounds beside each configuration:\n\n| beside | method | posts/s | CPU-µs per post: writer / MariaDB | retried transactions |\n|---|---|---:|---:|---:|"
+    );
+    for (count, batch_size, rounds) in &configurations {
+        for (i, measured) in rounds[0].ceiling.iter().enumerate() {
+            let rates = summary(rounds.iter().map(|r| r.ceiling[i].rate));
+            let cpu = median(rounds.iter().map(|r| r.ceiling[i].server_cpu_us));
+            let client_cpu = median(rounds.iter().map(|r| r.ceiling[i].client_cpu_us));
+            let retries: usize = rounds.iter().map(|r| r.ceiling[i].retries).sum();
+            let _ = writeln!(
+                report,
+                "| {count} transformer(s), batch {batch_size} | {} | {} | {client_cpu:.0} / {cpu:.0} | {retries} |",
+                measured.method,
+                rates.show()
+            );
+        }
+    }
+    let _ = writeln!(
+        report,
+        "\n{} posts ({rows} rows in 11 tables: {:.1} rows/post), {} partitions, {} round(s) per configuration (median, range in brackets); in this process, one at a time: Avro decoding {decode_us:.1} µs/post, transform {transform_us:.1} µs/post.",
         args.posts,
         rows as f64 / args.posts as f64,
-        args.partitions
+        args.partitions,
+        args.rounds
     );
     print!("{report}");
     let _ = std::io::stdout().flush();
+}
+
+/// Median and range of a few figures.
+struct Summary {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Summary {
+    fn show(&self) -> String {
+        format!("{:.0} ({:.0}–{:.0})", self.median, self.low, self.high)
+    }
+}
+
+fn summary(values: impl Iterator<Item = f64>) -> Summary {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    Summary {
+        median: median_of_sorted(&v),
+        low: v.first().copied().unwrap_or(0.0),
+        high: v.last().copied().unwrap_or(0.0),
+    }
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    summary(values).median
+}
+
+fn median_of_sorted(v: &[f64]) -> f64 {
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 fn row_count(stored: &[StoredPost]) -> usize {
@@ -174,9 +312,22 @@ fn transformer_binary() -> PathBuf {
     binary
 }
 
+/// How the transformers of one run are set up.
+#[derive(Clone, Copy)]
+struct Shape {
+    count: usize,
+    partitions: i32,
+    batch_size: usize,
+    write_concurrency: Option<usize>,
+}
+
 struct Run {
     rate: f64,
     rss_mib: Vec<f64>,
+    /// The transformers' CPU time per post, start-up included.
+    cpu_us: f64,
+    /// MariaDB's CPU time per post while they ran.
+    server_cpu_us: f64,
 }
 
 /// The transformers' `kafka` section: the platform's plaintext listener, or with
@@ -200,22 +351,39 @@ async fn run_transformers(
     binary: &Path,
     topic: &str,
     db: &TestDb,
-    count: usize,
-    batch_size: usize,
+    shape: Shape,
     total: usize,
+    server: &Server,
 ) -> Run {
+    let Shape {
+        count,
+        partitions,
+        batch_size,
+        write_concurrency,
+    } = shape;
     let dir = temp_dir("tp-bench");
     let url_file = write(&dir, "mysql-url", &db.url);
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "pipeline": "bench/transformer",
         "kafka": kafka_section(topic),
         "mysql": {"url_file": url_file},
         "batch_size": batch_size, "flush_interval_ms": 1000,
         "ops_addr": "127.0.0.1:0"
     });
-    let config_path = write_json(&dir, "transformer.json", &config);
-    let mut children: Vec<Child> = (0..count)
-        .map(|i| {
+    if let Some(concurrency) = write_concurrency {
+        config["write_concurrency"] = concurrency.into();
+        config["mysql"]["pool_size"] = (concurrency + 1).into();
+    }
+    let server_cpu_before = server.cpu_seconds();
+    // Each process serves its metrics on a port of its own, so the bench can see when the
+    // group's assignment has settled.
+    let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
+    let mut children: Vec<Child> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            config["ops_addr"] = format!("127.0.0.1:{port}").into();
+            let config_path = write_json(&dir, &format!("transformer-{i}.json"), &config);
             let log = std::fs::File::create(dir.join(format!("transformer-{i}.log")))
                 .unwrap_or_else(|e| panic!("{e}"));
             Command::new(binary)
@@ -228,8 +396,12 @@ async fn run_transformers(
         })
         .collect();
 
-    // Throughput from the first stored batch to the last post, so group start-up is excluded.
+    // Throughput from the moment every process holds partitions and together they hold all of
+    // them, to the last post: group start-up and the rebalances of processes joining one after
+    // the other are excluded (the platform's broker starts a group without waiting for more
+    // members). Should the posts all be stored before that, from the first stored batch.
     let mut first: Option<(Instant, i64)> = None;
+    let mut settled: Option<(Instant, i64)> = None;
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut rss = vec![0.0; count];
     let end = loop {
@@ -242,15 +414,27 @@ async fn run_transformers(
         if n > 0 && first.is_none() {
             first = Some((now, n));
         }
+        if settled.is_none() {
+            let held: Vec<i64> = ports.iter().map(|port| partitions_held(*port)).collect();
+            if held.iter().all(|h| *h > 0) && held.iter().sum::<i64>() == i64::from(partitions) {
+                settled = Some((now, n));
+            }
+        }
         for (i, child) in children.iter().enumerate() {
             rss[i] = peak_rss_mib(child.id());
         }
         if n >= total as i64 {
             break now;
         }
-        assert!(now < deadline, "benchmark stalled at {n} of {total} posts");
+        assert!(
+            now < deadline,
+            "benchmark stalled at {n} of {total} posts (assignment settled: {})",
+            settled.is_some()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    let cpu: f64 = children.iter().map(|c| cpu_seconds(c.id())).sum();
+    let server_cpu = server.cpu_seconds() - server_cpu_before;
     assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, total as i64);
     for child in &children {
         let _ = Command::new("kill")
@@ -260,12 +444,50 @@ async fn run_transformers(
     for child in &mut children {
         let _ = child.wait();
     }
-    let (start, at_start) = first.unwrap_or((end, 0));
+    let (start, at_start) = settled.or(first).unwrap_or((end, 0));
     let seconds = end.duration_since(start).as_secs_f64().max(1e-3);
     Run {
         rate: (total as i64 - at_start) as f64 / seconds,
         rss_mib: rss,
+        cpu_us: cpu * 1e6 / total as f64,
+        server_cpu_us: server_cpu * 1e6 / total as f64,
     }
+}
+
+/// A port free on loopback now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on loopback: {e}"))
+}
+
+/// Partitions a transformer holds now (assigned minus revoked, from its metrics); 0 while it
+/// does not answer.
+fn partitions_held(port: u16) -> i64 {
+    use std::io::Read as _;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut body = String::new();
+    if stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .and_then(|()| stream.read_to_string(&mut body))
+        .is_err()
+    {
+        return 0;
+    }
+    let count = |reason: &str| -> i64 {
+        let series =
+            format!("tweetpipe_transformer_rebalance_partitions_total{{reason=\"{reason}\"}}");
+        body.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as i64)
+    };
+    count("assigned") - count("revoked")
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -326,510 +548,183 @@ fn daily_tags(stored: &[StoredPost]) -> BTreeMap<(chrono::NaiveDate, String), u6
     out
 }
 
-fn users(stored: &[StoredPost]) -> Vec<&tweetpipe_transformer::rows::UserRow> {
-    let mut by_id = BTreeMap::new();
-    for s in stored {
-        if let Some(u) = &s.author {
-            by_id.insert(u.id, u);
-        }
-    }
-    by_id.into_values().collect()
+/// One way of writing the rows with the transformer's guarantees.
+#[derive(Clone, Copy, PartialEq)]
+struct Method {
+    batch_size: usize,
+    connections: usize,
 }
 
-/// Posts/s of both ceilings, each into a fresh database.
-async fn ceilings(stored: &[StoredPost]) -> (f64, f64) {
-    let n = stored.len() as f64;
-    let db = TestDb::create("tp_bench_insert", &MIGRATOR).await;
-    let insert = n / insert_ceiling(&db, stored).await.as_secs_f64();
-    db.drop().await;
-    let db = TestDb::create("tp_bench_load", &MIGRATOR).await;
-    let load = n / load_data_ceiling(&db, stored).await.as_secs_f64();
-    db.drop().await;
-    (insert, load)
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "batch {}, {} connection(s)",
+            self.batch_size, self.connections
+        )
+    }
 }
 
-/// The same rows through plain multi-row INSERTs (no upsert, no roll-up queries).
-async fn insert_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
-    let hourly = hourly(stored);
-    let tags = daily_tags(stored);
-    let users = users(stored);
-    let started = Instant::now();
-    let mut tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    for chunk in users.chunks(1000) {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO users (id, username, name, verified, created_at, location, followers_count, following_count, tweet_count, observed_at) ",
-        );
-        q.push_values(chunk, |mut r, u| {
-            r.push_bind(u.id)
-                .push_bind(&u.username)
-                .push_bind(&u.name)
-                .push_bind(u.verified)
-                .push_bind(u.created_at)
-                .push_bind(&u.location)
-                .push_bind(u.followers_count)
-                .push_bind(u.following_count)
-                .push_bind(u.tweet_count)
-                .push_bind(u.observed_at);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    for (n, chunk) in stored.chunks(1000).enumerate() {
-        // The transformer's own statement, without its upsert clause.
-        let mut q = posts_insert(chunk, 1);
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO post_queries (post_id, query_name, topic, created_at, lang, load_id) ",
-        );
-        q.push_values(chunk, |mut r, s| {
-            let p = &s.post;
-            r.push_bind(p.id)
-                .push_bind(&p.query_name)
-                .push_bind(&p.topic)
-                .push_bind(p.created_at)
-                .push_bind(&p.lang)
-                .push_bind(1_u64);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let tags: Vec<_> = chunk
-            .iter()
-            .flat_map(|s| s.hashtags.iter().map(move |h| (s, h)))
-            .collect();
-        if !tags.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO post_hashtags (post_id, tag, display, created_at) ",
-            );
-            q.push_values(&tags, |mut r, (s, h)| {
-                r.push_bind(s.post.id)
-                    .push_bind(&h.tag)
-                    .push_bind(&h.display)
-                    .push_bind(s.post.created_at);
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let mentions: Vec<_> = chunk
-            .iter()
-            .flat_map(|s| s.mentions.iter().map(move |m| (s, m)))
-            .collect();
-        if !mentions.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO post_mentions (post_id, username, user_id, created_at) ",
-            );
-            q.push_values(&mentions, |mut r, (s, m)| {
-                r.push_bind(s.post.id)
-                    .push_bind(&m.username)
-                    .push_bind(m.user_id)
-                    .push_bind(s.post.created_at);
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let urls: Vec<_> = chunk
-            .iter()
-            .flat_map(|s| s.urls.iter().map(move |u| (s, u)))
-            .collect();
-        if !urls.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO post_urls (post_id, position, url, expanded_url, display_url, domain, created_at) ",
-            );
-            q.push_values(&urls, |mut r, (s, u)| {
-                r.push_bind(s.post.id)
-                    .push_bind(u.position)
-                    .push_bind(&u.url)
-                    .push_bind(&u.expanded_url)
-                    .push_bind(&u.display_url)
-                    .push_bind(&u.domain)
-                    .push_bind(s.post.created_at);
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let refs: Vec<_> = chunk
-            .iter()
-            .flat_map(|s| s.references.iter().map(move |r| (s, r)))
-            .collect();
-        if !refs.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO post_references (post_id, kind, referenced_id, referenced_author_id) ",
-            );
-            q.push_values(&refs, |mut r, (s, x)| {
-                r.push_bind(s.post.id)
-                    .push_bind(reference_kind_sql(x.kind))
-                    .push_bind(x.referenced_id)
-                    .push_bind(x.referenced_author_id);
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let cashtags: Vec<_> = chunk
-            .iter()
-            .flat_map(|s| s.cashtags.iter().map(move |c| (s, c)))
-            .collect();
-        if !cashtags.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO post_cashtags (post_id, tag, display, created_at) ",
-            );
-            q.push_values(&cashtags, |mut r, (s, c)| {
-                r.push_bind(s.post.id)
-                    .push_bind(&c.tag)
-                    .push_bind(&c.display)
-                    .push_bind(s.post.created_at);
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let annotations: Vec<_> = chunk
-            .iter()
-            .flat_map(|s| s.context_annotations.iter().map(move |c| (s, c)))
-            .collect();
-        if !annotations.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new(
-                "INSERT INTO post_context_annotations \
-                 (post_id, domain_id, entity_id, domain_name, entity_name, created_at) ",
-            );
-            q.push_values(&annotations, |mut r, (s, c)| {
-                r.push_bind(s.post.id)
-                    .push_bind(c.domain_id)
-                    .push_bind(c.entity_id)
-                    .push_bind(&c.domain_name)
-                    .push_bind(&c.entity_name)
-                    .push_bind(s.post.created_at);
-            });
-            q.build()
-                .execute(&mut *tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        if n % 10 == 9 {
-            tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
-            tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
-    let hourly: Vec<_> = hourly.into_iter().collect();
-    for chunk in hourly.chunks(1000) {
-        let mut q = QueryBuilder::<MySql>::new(
-            "INSERT INTO posts_hourly (hour, query_name, lang, topic, posts, originals, retweets, replies, quotes, sentiment_sum, positive, negative) ",
-        );
-        q.push_values(chunk, |mut r, ((hour, query, lang), row)| {
-            r.push_bind(*hour)
-                .push_bind(query)
-                .push_bind(lang)
-                .push_bind(&row.topic)
-                .push_bind(row.posts)
-                .push_bind(row.kinds[0])
-                .push_bind(row.kinds[1])
-                .push_bind(row.kinds[2])
-                .push_bind(row.kinds[3])
-                .push_bind(row.sentiment)
-                .push_bind(row.positive)
-                .push_bind(row.negative);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let tags: Vec<_> = tags.into_iter().collect();
-    for chunk in tags.chunks(1000) {
-        let mut q = QueryBuilder::<MySql>::new("INSERT INTO hashtags_daily (day, tag, posts) ");
-        q.push_values(chunk, |mut r, ((day, tag), n)| {
-            r.push_bind(*day).push_bind(tag).push_bind(*n);
-        });
-        q.build()
-            .execute(&mut *tx)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
-    let elapsed = started.elapsed();
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM posts").await,
-        stored.len() as i64
-    );
-    elapsed
+/// What one ceiling method did.
+struct Measured {
+    method: Method,
+    rate: f64,
+    /// MariaDB's CPU time per post while this method ran.
+    server_cpu_us: f64,
+    /// This process's CPU time per post meanwhile (building and sending the statements).
+    client_cpu_us: f64,
+    /// Transactions retried after a transient error (a deadlock between connections).
+    retries: usize,
 }
 
-/// A LOAD DATA field: `\N` for NULL, the default escapes otherwise.
-fn field(value: Option<&str>) -> String {
-    let Some(v) = value else { return "\\N".into() };
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\0' => out.push_str("\\0"),
-            c => out.push(c),
-        }
+/// The fair ceiling: the same rows written straight into a fresh database of the same server
+/// with the same guarantees as the transformer (its own batch write: idempotent multi-row
+/// upserts with unique checks on, the created-rows read and the roll-ups in the same
+/// transaction, one transaction per batch), over several connection counts; the best is the
+/// ceiling. Only Kafka, decoding and transforming are left out.
+async fn fair_ceiling(
+    stored: &[StoredPost],
+    batch_size: usize,
+    connections: &[usize],
+    server: &Server,
+) -> Vec<Measured> {
+    let mut out = Vec::new();
+    for &connections in connections {
+        let method = Method {
+            batch_size,
+            connections,
+        };
+        let db = TestDb::create("tp_bench_ceiling", &MIGRATOR).await;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(u32::try_from(connections).unwrap_or(u32::MAX))
+            .connect(&db.url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", db.name));
+        let store = Store::new(pool.clone());
+        let retries = AtomicUsize::new(0);
+        let cpu_before = server.cpu_seconds();
+        let client_cpu_before = cpu_seconds(std::process::id());
+        let started = Instant::now();
+        futures::stream::iter(stored.chunks(batch_size))
+            .for_each_concurrent(connections, |batch| {
+                let (store, retries) = (&store, &retries);
+                async move {
+                    // As the transformer does: a transient error (a deadlock between two
+                    // connections' roll-up rows) retries the batch; anything else is a bug here.
+                    for attempt in 1.. {
+                        match store.write_batch(batch).await {
+                            Ok(_) => return,
+                            Err(StoreError::Unavailable(e)) if attempt < 10 => {
+                                retries.fetch_add(1, Ordering::Relaxed);
+                                eprintln!("ceiling {method}: retrying a batch after: {e}");
+                            }
+                            Err(e) => panic!("ceiling {method}: batch failed: {e}"),
+                        }
+                    }
+                }
+            })
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let server_cpu = server.cpu_seconds() - cpu_before;
+        let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
+        pool.close().await;
+        // Same outcome as the transformer's runs, or the figure does not count.
+        assert_eq!(
+            db.count("SELECT COUNT(*) FROM posts").await,
+            stored.len() as i64
+        );
+        assert_eq!(
+            db.count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM posts_hourly")
+                .await,
+            stored.len() as i64
+        );
+        db.drop().await;
+        let n = stored.len() as f64;
+        out.push(Measured {
+            method,
+            rate: n / seconds,
+            server_cpu_us: server_cpu * 1e6 / n,
+            client_cpu_us: client_cpu * 1e6 / n,
+            retries: retries.into_inner(),
+        });
     }
     out
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    field(v.map(|x| x.to_string()).as_deref())
+/// The MariaDB server the bench measures: how it is configured, and its CPU time.
+struct Server {
+    pid: u32,
+    settings: String,
 }
 
-fn ts(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+impl Server {
+    async fn inspect(db: &TestDb) -> Self {
+        let row: (String, String, i64, i64, i64, i64, i64, String) = sqlx::query_as(
+            "SELECT @@version, @@pid_file, CAST(@@innodb_buffer_pool_size AS SIGNED), \
+             CAST(@@innodb_log_file_size AS SIGNED), CAST(@@innodb_flush_log_at_trx_commit AS SIGNED), \
+             CAST(@@log_bin AS SIGNED), CAST(@@sync_binlog AS SIGNED), @@innodb_flush_method",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("reading the server's settings: {e}"));
+        let (version, pid_file, pool, log, flush, log_bin, sync_binlog, flush_method) = row;
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{pid_file} (the server's pid file; the bench must run beside the server): {e}"
+                )
+            })
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{pid_file}: {e}"));
+        let binlog = if log_bin == 0 {
+            "binary log off".to_string()
+        } else {
+            format!("binary log on, sync_binlog {sync_binlog}")
+        };
+        Server {
+            pid,
+            settings: format!(
+                "MariaDB {version}: innodb_buffer_pool_size {} MiB, innodb_log_file_size {} MiB, \
+                 innodb_flush_log_at_trx_commit {flush}, innodb_flush_method {flush_method}, {binlog}",
+                pool >> 20,
+                log >> 20
+            ),
+        }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.pid)
+    }
 }
 
-/// The same rows as tab-separated files, loaded with LOAD DATA LOCAL INFILE by the
-/// `mariadb` client in one session and transaction. File writing is not timed.
-async fn load_data_ceiling(db: &TestDb, stored: &[StoredPost]) -> Duration {
-    let dir = temp_dir("tp-bench-load");
-    let mut files: BTreeMap<&str, (String, &str)> = BTreeMap::new();
-    let mut add = |table: &'static str, columns: &'static str, line: String| {
-        let entry = files
-            .entry(table)
-            .or_insert_with(|| (String::new(), columns));
-        entry.0.push_str(&line);
-        entry.0.push('\n');
+/// User + system CPU time of a process so far (its threads included).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
     };
-    for u in users(stored) {
-        add(
-            "users",
-            "id, username, name, verified, created_at, location, followers_count, following_count, tweet_count, observed_at",
-            [
-                u.id.to_string(),
-                field(Some(&u.username)),
-                field(Some(&u.name)),
-                u8::from(u.verified).to_string(),
-                opt(u.created_at.map(ts)),
-                field(u.location.as_deref()),
-                opt(u.followers_count),
-                opt(u.following_count),
-                opt(u.tweet_count),
-                ts(u.observed_at),
-            ]
-            .join("\t"),
-        );
-    }
-    for s in stored {
-        let p = &s.post;
-        add(
-            "posts",
-            POST_COLUMNS,
-            [
-                p.id.to_string(),
-                p.author_id.to_string(),
-                ts(p.created_at),
-                field(Some(&p.lang)),
-                p.kind.as_sql().into(),
-                field(Some(&p.text)),
-                p.sentiment.to_string(),
-                field(Some(&p.query_name)),
-                field(Some(&p.topic)),
-                field(Some(&p.pipeline)),
-                opt(p.conversation_id),
-                opt(p.in_reply_to_user_id),
-                opt(p.retweet_count),
-                opt(p.reply_count),
-                opt(p.like_count),
-                opt(p.quote_count),
-                opt(p.impression_count),
-                field(p.place_id.as_deref()),
-                field(p.place_name.as_deref()),
-                field(p.country_code.as_deref()),
-                opt(p.possibly_sensitive.map(u8::from)),
-                ts(p.collected_at),
-                "1".into(),
-            ]
-            .join("\t"),
-        );
-        add(
-            "post_queries",
-            "post_id, query_name, topic, created_at, lang, load_id",
-            [
-                p.id.to_string(),
-                field(Some(&p.query_name)),
-                field(Some(&p.topic)),
-                ts(p.created_at),
-                field(Some(&p.lang)),
-                "1".into(),
-            ]
-            .join("\t"),
-        );
-        for h in &s.hashtags {
-            add(
-                "post_hashtags",
-                "post_id, tag, display, created_at",
-                [
-                    p.id.to_string(),
-                    field(Some(&h.tag)),
-                    field(Some(&h.display)),
-                    ts(p.created_at),
-                ]
-                .join("\t"),
-            );
-        }
-        for m in &s.mentions {
-            add(
-                "post_mentions",
-                "post_id, username, user_id, created_at",
-                [
-                    p.id.to_string(),
-                    field(Some(&m.username)),
-                    opt(m.user_id),
-                    ts(p.created_at),
-                ]
-                .join("\t"),
-            );
-        }
-        for u in &s.urls {
-            add(
-                "post_urls",
-                "post_id, position, url, expanded_url, display_url, domain, created_at",
-                [
-                    p.id.to_string(),
-                    u.position.to_string(),
-                    field(Some(&u.url)),
-                    field(u.expanded_url.as_deref()),
-                    field(u.display_url.as_deref()),
-                    field(u.domain.as_deref()),
-                    ts(p.created_at),
-                ]
-                .join("\t"),
-            );
-        }
-        for c in &s.cashtags {
-            add(
-                "post_cashtags",
-                "post_id, tag, display, created_at",
-                [
-                    p.id.to_string(),
-                    field(Some(&c.tag)),
-                    field(Some(&c.display)),
-                    ts(p.created_at),
-                ]
-                .join("\t"),
-            );
-        }
-        for c in &s.context_annotations {
-            add(
-                "post_context_annotations",
-                "post_id, domain_id, entity_id, domain_name, entity_name, created_at",
-                [
-                    p.id.to_string(),
-                    c.domain_id.to_string(),
-                    c.entity_id.to_string(),
-                    field(Some(&c.domain_name)),
-                    field(Some(&c.entity_name)),
-                    ts(p.created_at),
-                ]
-                .join("\t"),
-            );
-        }
-        for r in &s.references {
-            add(
-                "post_references",
-                "post_id, kind, referenced_id, referenced_author_id",
-                [
-                    p.id.to_string(),
-                    reference_kind_sql(r.kind).into(),
-                    r.referenced_id.to_string(),
-                    opt(r.referenced_author_id),
-                ]
-                .join("\t"),
-            );
-        }
-    }
-    for ((hour, query, lang), r) in hourly(stored) {
-        add(
-            "posts_hourly",
-            "hour, query_name, lang, topic, posts, originals, retweets, replies, quotes, sentiment_sum, positive, negative",
-            [
-                ts(hour),
-                field(Some(&query)),
-                field(Some(&lang)),
-                field(Some(&r.topic)),
-                r.posts.to_string(),
-                r.kinds[0].to_string(),
-                r.kinds[1].to_string(),
-                r.kinds[2].to_string(),
-                r.kinds[3].to_string(),
-                r.sentiment.to_string(),
-                r.positive.to_string(),
-                r.negative.to_string(),
-            ]
-            .join("\t"),
-        );
-    }
-    for ((day, tag), n) in daily_tags(stored) {
-        add(
-            "hashtags_daily",
-            "day, tag, posts",
-            [day.to_string(), field(Some(&tag)), n.to_string()].join("\t"),
-        );
-    }
-    let mut script = String::from("SET autocommit = 0;\nSET unique_checks = 0;\n");
-    for (table, (content, columns)) in &files {
-        let path = dir.join(format!("{table}.tsv"));
-        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{e}"));
-        let _ = writeln!(
-            script,
-            "LOAD DATA LOCAL INFILE '{}' INTO TABLE {table} CHARACTER SET utf8mb4 ({columns});",
-            path.display()
-        );
-    }
-    script.push_str("COMMIT;\n");
-    let (user, password, host, port) = mysql_parts(&db.url);
-    let started = Instant::now();
-    let output = Command::new("mariadb")
-        .args([
-            "--local-infile=1",
-            "-h",
-            &host,
-            "-P",
-            &port,
-            "-u",
-            &user,
-            &db.name,
-            "-e",
-            &script,
-        ])
-        .env("MYSQL_PWD", password)
-        .output()
-        .unwrap_or_else(|e| panic!("mariadb client: {e}"));
-    let elapsed = started.elapsed();
-    assert!(
-        output.status.success(),
-        "LOAD DATA failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        db.count("SELECT COUNT(*) FROM posts").await,
-        stored.len() as i64
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    elapsed
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state.
+    (ticks(11) + ticks(12)) / clock_ticks()
 }
 
-/// user, password, host, port of `mysql://user:password@host:port/db`.
-fn mysql_parts(url: &str) -> (String, String, String, String) {
-    let rest = url.trim_start_matches("mysql://");
-    let (credentials, address) = rest.rsplit_once('@').unwrap_or(("root:", rest));
-    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-    let address = address.split('/').next().unwrap_or(address);
-    let (host, port) = address.split_once(':').unwrap_or((address, "3306"));
-    (user.into(), password.into(), host.into(), port.into())
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
