@@ -26,7 +26,8 @@ pub struct ErrorLabels {
 /// Labels of a reconcile phase.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
-    /// `secrets`, `dependencies`, `observe`, `apply`, `status`, `cleanup`.
+    /// `secrets`, `dependencies`, `observe`, `apply`, `status`, `cleanup`; and two reads inside
+    /// `observe`, run side by side: `observe-checkpoints` and `observe-lag`.
     pub phase: String,
 }
 
@@ -67,6 +68,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Records how long a reconcile phase took.
+    pub fn observe_phase(&self, phase: &str, seconds: f64) {
+        self.phases
+            .get_or_create(&PhaseLabels {
+                phase: phase.to_string(),
+            })
+            .observe(seconds);
+    }
+
     /// Registers every metric in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Metrics {

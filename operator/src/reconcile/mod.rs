@@ -48,7 +48,7 @@ use crate::crd::TweetPipeline;
 use crate::decide::conditions::{PROGRESSING_REASONS, types};
 use crate::decide::events::{EventSpec, Severity, condition_events, gap_events};
 use crate::decide::plan::{self, Observed};
-use crate::metrics::{ErrorLabels, PhaseLabels, PipelineLabels};
+use crate::metrics::{ErrorLabels, PipelineLabels};
 
 /// What the controller hands every reconcile besides the object.
 pub struct Shared {
@@ -195,11 +195,7 @@ async fn reconcile_valid(
 fn phase(ctx: &Context, name: &str, started: Instant) -> Instant {
     let now = Instant::now();
     ctx.metrics
-        .phases
-        .get_or_create(&PhaseLabels {
-            phase: name.to_string(),
-        })
-        .observe((now - started).as_secs_f64());
+        .observe_phase(name, (now - started).as_secs_f64());
     now
 }
 
