@@ -77,6 +77,14 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Awaits `work` and records how long it took as phase `phase`.
+    pub async fn time_phase<T>(&self, phase: &str, work: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = work.await;
+        self.observe_phase(phase, started.elapsed().as_secs_f64());
+        out
+    }
+
     /// Registers every metric in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = Metrics {

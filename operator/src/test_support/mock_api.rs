@@ -286,6 +286,23 @@ impl Started {
         .await
         .expect("the reconcile finished within 20s")
     }
+
+    /// Runs the next reconcile as the watch would deliver it after the first: the pipeline with
+    /// the status the verifier saw the first reconcile patch (handed over on `written`).
+    pub async fn reconcile_with_written_status(
+        &self,
+        written: tokio::sync::oneshot::Receiver<TweetPipelineStatus>,
+    ) -> Result<kube::runtime::controller::Action, crate::reconcile::error::Error> {
+        let written = tokio::time::timeout(Duration::from_secs(5), written)
+            .await
+            .expect("the verifier hands over the status of the first reconcile")
+            .expect("the verifier saw the status patch");
+        let again = PipelineBuilder::new()
+            .finalized()
+            .with_status(written)
+            .build();
+        self.reconcile(&again).await
+    }
 }
 
 /// The API server's end of the mock: the verifier's script calls these in order.

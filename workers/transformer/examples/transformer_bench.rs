@@ -26,6 +26,7 @@ use tweetpipe_testkit::files::{temp_dir, write, write_json};
 use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
 use tweetpipe_testkit::mysql::TestDb;
 use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::ports::free_port;
 use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_transformer::rows::StoredPost;
 use tweetpipe_transformer::store::{Store, StoreError};
@@ -452,14 +453,6 @@ async fn run_transformers(
         cpu_us: cpu * 1e6 / total as f64,
         server_cpu_us: server_cpu * 1e6 / total as f64,
     }
-}
-
-/// A port free on loopback now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port on loopback: {e}"))
 }
 
 /// Partitions a transformer holds now (assigned minus revoked, from its metrics); 0 while it

@@ -127,27 +127,15 @@ pub async fn observe(
         );
         let reader = &ctx.progress_reader;
         // Each read is timed on its own (as a phase): the lag read costs a consumer per read.
-        let timed = |phase: &'static str, started: std::time::Instant| {
-            ctx.metrics
-                .observe_phase(phase, started.elapsed().as_secs_f64());
-        };
         let (checkpoints, lag) = tokio::join!(
-            async {
-                let started = std::time::Instant::now();
-                let read = reader
-                    .read_checkpoints(clients, &ctx.progress, &cache_key, &topic, timeout)
-                    .await;
-                timed("observe-checkpoints", started);
-                read
-            },
-            async {
-                let started = std::time::Instant::now();
-                let read = reader
-                    .consumer_lag(clients, &kafka.topic, &group, partitions, timeout)
-                    .await;
-                timed("observe-lag", started);
-                read
-            },
+            ctx.metrics.time_phase(
+                "observe-checkpoints",
+                reader.read_checkpoints(clients, &ctx.progress, &cache_key, &topic, timeout),
+            ),
+            ctx.metrics.time_phase(
+                "observe-lag",
+                reader.consumer_lag(clients, &kafka.topic, &group, partitions, timeout),
+            ),
         );
         let checkpoints = checkpoints
             .inspect_err(|e| warn!(error = %e, "reading checkpoints failed; keeping the last known progress"))

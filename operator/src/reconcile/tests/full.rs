@@ -435,15 +435,7 @@ async fn a_pipeline_whose_secrets_exist_is_reconciled_whole_then_left_alone() {
             "{}: the first reconcile's Kafka and MySQL calls",
             row.name
         );
-        let written = tokio::time::timeout(std::time::Duration::from_secs(5), written_rx)
-            .await
-            .expect("the verifier hands over the status of the first reconcile")
-            .expect("the verifier saw the status patch");
-        let again = PipelineBuilder::new()
-            .finalized()
-            .with_status(written)
-            .build();
-        let second = world.reconcile(&again).await;
+        let second = world.reconcile_with_written_status(written_rx).await;
         assert_eq!(
             fakes.calls(),
             [

@@ -123,15 +123,7 @@ async fn an_unchanged_status_is_not_written_again() {
         api.expect_no_more().await;
     });
     assert!(world.reconcile(&tp).await.is_ok());
-    let written = tokio::time::timeout(std::time::Duration::from_secs(5), written_rx)
-        .await
-        .expect("the verifier hands over the status of the first reconcile")
-        .expect("the verifier saw the status patch");
-    let again = PipelineBuilder::new()
-        .finalized()
-        .with_status(written)
-        .build();
-    let second = world.reconcile(&again).await;
+    let second = world.reconcile_with_written_status(written_rx).await;
     drop(world);
     verified(verifier).await;
     assert!(second.is_ok(), "{second:?}");
