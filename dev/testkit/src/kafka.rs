@@ -119,6 +119,32 @@ pub async fn produce_raw(
         .map_err(|(e, _)| e.to_string())
 }
 
+/// A member of a group of its own, subscribed to `topic` and polled until it holds partitions:
+/// its group metadata fences a transaction as an extractor's slot ownership does.
+pub fn group_member(bootstrap: &str, topic: &str) -> BaseConsumer {
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("xt-member"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    member.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let assigned = member.assignment().map(|a| a.count()).unwrap_or(0);
+        if assigned > 0 {
+            return member;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no partition of {topic} assigned to a new group member within 60 s (bootstrap {bootstrap})"
+        );
+        if let Some(Err(e)) = member.poll(Duration::from_millis(200)) {
+            eprintln!("group member of {topic}: {e}");
+        }
+    }
+}
+
 /// A read-committed consumer of its own group, assigned every partition of `topic` from the
 /// beginning; also the partition count.
 fn consumer(bootstrap: &str, topic: &str) -> (BaseConsumer, usize) {

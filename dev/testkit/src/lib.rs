@@ -11,6 +11,7 @@
 //! - [`kafka`]: clients and topics on the platform's (or a test's own) Kafka.
 //! - [`secure_kafka`]: a broker of a test's own with a SASL_SSL (SCRAM-SHA-512) listener.
 //! - [`private_kafka`]: a plaintext broker of a test's own, to stop and restart.
+//! - [`kafka_cut`]: a proxy that makes such a broker vanish at a chosen Kafka request.
 //! - [`records`]: posts on the post topic as the extractor writes them: produce, read, compare.
 //! - [`registry`]: the platform's schema registry: subjects, compatibility, cleanup.
 //! - [`checkpoints`]: the extractor's compacted checkpoint topic.
@@ -30,6 +31,7 @@ pub mod diagnostics;
 pub mod files;
 pub mod http;
 pub mod kafka;
+pub mod kafka_cut;
 pub mod mysql;
 pub mod names;
 pub mod observability;

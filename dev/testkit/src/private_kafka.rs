@@ -7,12 +7,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::files::temp_dir;
+use crate::kafka_cut::KafkaCut;
 use crate::ports::free_port;
 
 /// A broker started by [`PrivateKafka::start`]; killed and its directory removed on drop.
 pub struct PrivateKafka {
     dir: PathBuf,
+    /// Where clients connect: the broker's own port, or its proxy's (see [`PrivateKafka::behind`]).
     port: u16,
+    cut: Option<KafkaCut>,
     java: Vec<String>,
     child: Option<Child>,
 }
@@ -49,14 +52,34 @@ impl Default for PrivateKafka {
 impl PrivateKafka {
     /// Writes its configuration and formats its storage (KRaft, broker and controller in one).
     pub fn new() -> Self {
+        let port = free_port();
+        Self::configure(port, port, None)
+    }
+
+    /// A broker reached only through a [`KafkaCut`] proxy (it advertises the proxy's address),
+    /// so that a test can make it vanish at a chosen request; see [`PrivateKafka::cut`].
+    pub fn behind_cut() -> Self {
+        let port = free_port();
+        let cut = KafkaCut::start(port);
+        Self::configure(port, cut.port(), Some(cut))
+    }
+
+    /// The proxy of [`PrivateKafka::behind_cut`].
+    pub fn cut(&self) -> &KafkaCut {
+        self.cut
+            .as_ref()
+            .expect("a PrivateKafka made with behind_cut()")
+    }
+
+    fn configure(port: u16, advertised: u16, cut: Option<KafkaCut>) -> Self {
         let dir = temp_dir("private-kafka");
-        let (port, controller) = (free_port(), free_port());
+        let controller = free_port();
         std::fs::write(
             dir.join("server.properties"),
             format!(
                 "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.bootstrap.servers=127.0.0.1:{controller}\n\
                  listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{advertised}\n\
                  listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
                  inter.broker.listener.name=PLAINTEXT\ncontroller.listener.names=CONTROLLER\n\
                  log.dirs={}\nnum.partitions=1\noffsets.topic.replication.factor=1\n\
@@ -104,7 +127,8 @@ impl PrivateKafka {
         );
         PrivateKafka {
             dir,
-            port,
+            port: advertised,
+            cut,
             java,
             child: None,
         }

@@ -1,21 +1,26 @@
 //! Kafka side: a transactional producer that writes a page of posts and the query's new
-//! checkpoint atomically, and the reader that restores checkpoints at start-up.
+//! checkpoint atomically ([`Sink`]), and the reader that restores checkpoints at start-up
+//! ([`read_checkpoints`]).
 
-use std::collections::HashMap;
+mod checkpoint_reader;
+mod transaction;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, TopicPartitionList};
 use tweetpipe_common::codec::{CodecError, PostEncoder};
 use tweetpipe_common::contract::checkpoint::Checkpoint;
 use tweetpipe_common::headers;
-use tweetpipe_common::kafka::EofIsNotAnError;
 use tweetpipe_common::post::Post;
+
+pub use checkpoint_reader::read_checkpoints;
+use transaction::{Step, TxnProducer};
 
 /// Lower bound of the transaction timeout (milliseconds), see `Sink::connect`.
 const MIN_TRANSACTION_TIMEOUT_MS: u128 = 60_000;
@@ -41,6 +46,18 @@ pub enum SinkError {
     Join(String),
     #[error("not a member of the slot group (yet): cannot fence the transaction")]
     NotAMember,
+    /// librdkafka can wait for ever on a coordinator that is down, whatever the timeout given
+    /// (confluentinc/librdkafka#5456): the call is left behind and its producer abandoned.
+    #[error(
+        "the Kafka transaction's {step} has not returned for {stuck_for:?} although its timeout is \
+         {timeout:?} (librdkafka waits for ever on a coordinator that is down, \
+         confluentinc/librdkafka#5456); the producer is abandoned and a new one takes over"
+    )]
+    Stuck {
+        step: Step,
+        stuck_for: Duration,
+        timeout: Duration,
+    },
 }
 
 impl SinkError {
@@ -60,13 +77,13 @@ impl SinkError {
     pub fn needs_new_producer(&self) -> bool {
         match self {
             SinkError::Kafka(KafkaError::Transaction(e)) => e.is_fatal(),
-            SinkError::Kafka(KafkaError::ClientCreation(_)) => true,
+            SinkError::Kafka(KafkaError::ClientCreation(_)) | SinkError::Stuck { .. } => true,
             _ => false,
         }
     }
 }
 
-type TxProducer = ThreadedProducer<DefaultProducerContext>;
+pub(crate) type TxProducer = ThreadedProducer<DefaultProducerContext>;
 
 /// The slot-ownership fence sent with a transaction: the slot's offset and this member's group
 /// metadata. The broker refuses the commit when the member's generation is stale, i.e. when
@@ -121,14 +138,9 @@ impl PageRecords {
 
 pub struct Sink {
     config: ClientConfig,
-    producer: Arc<TxProducer>,
-    /// A transaction failed and its abort has not completed yet: librdkafka wants the abort
-    /// called again (it resumes) before the next transaction begins.
-    needs_abort: Arc<AtomicBool>,
-    /// A commit timed out and may still complete: it must be resumed, never aborted. Holds
-    /// the id of the page it carries (0: none), because the page may have been abandoned
-    /// meanwhile (its slot was revoked) and the next call bring another page.
-    commit_pending: Arc<AtomicU64>,
+    /// Replaced whole (with its transaction state) by [`Sink::reconnect`]: a call left stuck
+    /// inside the old one can never touch the new one's state.
+    producer: Arc<TxnProducer>,
     topic: String,
     checkpoint_topic: String,
     /// Topics that must exist besides the two written (the slots topic).
@@ -136,10 +148,10 @@ pub struct Sink {
     timeout: Duration,
 }
 
-fn new_producer(config: &ClientConfig, timeout: Duration) -> Result<TxProducer, KafkaError> {
+fn new_producer(config: &ClientConfig, timeout: Duration) -> Result<TxnProducer, KafkaError> {
     let producer: TxProducer = config.create()?;
     producer.init_transactions(timeout)?;
-    Ok(producer)
+    Ok(TxnProducer::new(producer))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -186,8 +198,6 @@ impl Sink {
         let sink = Sink {
             config,
             producer: Arc::new(producer),
-            needs_abort: Arc::new(AtomicBool::new(false)),
-            commit_pending: Arc::new(AtomicU64::new(0)),
             topic: topic.to_string(),
             checkpoint_topic: checkpoint_topic.to_string(),
             other_topics: other_topics.to_vec(),
@@ -204,7 +214,10 @@ impl Sink {
         let timeout = self.timeout;
         blocking(move || {
             for topic in topics {
-                let metadata = producer.client().fetch_metadata(Some(&topic), timeout)?;
+                let metadata = producer
+                    .producer
+                    .client()
+                    .fetch_metadata(Some(&topic), timeout)?;
                 let exists = metadata.topics().iter().any(|t| {
                     t.name() == topic && t.error().is_none() && !t.partitions().is_empty()
                 });
@@ -217,87 +230,30 @@ impl Sink {
         .await
     }
 
-    /// Replaces an unusable producer with a new one (same transactional id).
+    /// Replaces an unusable producer with a new one (same transactional id, so the broker
+    /// fences the old one: a transaction it still had open is aborted, never committed).
     pub async fn reconnect(&mut self) -> Result<(), SinkError> {
         let config = self.config.clone();
         let timeout = self.timeout;
         let producer = blocking(move || Ok(new_producer(&config, timeout)?)).await?;
         // The old one's drop flushes and destroys (waiting on its broker threads): not here.
         tweetpipe_common::kafka::retire(std::mem::replace(&mut self.producer, Arc::new(producer)));
-        self.needs_abort.store(false, Ordering::SeqCst);
-        self.commit_pending.store(0, Ordering::SeqCst);
         Ok(())
     }
 
     /// Writes the posts and the checkpoint in one transaction, fenced by `fence` when given.
     /// On error the transaction is aborted (so none of it becomes visible) and the caller
     /// retries with the same page; an abort that could not finish (Kafka unreachable) is
-    /// resumed first on the next call.
+    /// resumed first on the next call. A step stuck inside librdkafka past its timeout fails
+    /// the call with [`SinkError::Stuck`]; the caller then makes a new producer.
     pub async fn write_page(
         &self,
         page: Arc<PageRecords>,
         fence: Option<SlotFence>,
     ) -> Result<(), SinkError> {
-        let producer = self.producer.clone();
-        let needs_abort = self.needs_abort.clone();
-        let commit_pending = self.commit_pending.clone();
-        let topic = self.topic.clone();
-        let checkpoint_topic = self.checkpoint_topic.clone();
-        let timeout = self.timeout;
-        blocking(move || {
-            // A commit timed out (Kafka unreachable): librdkafka wants the same call repeated
-            // until it resolves. Aborting would be refused ("conflicting commit_transaction in
-            // progress") and producing again could duplicate the page. When it resolves as
-            // committed and carried *this* page, the page is done; when it carried an earlier,
-            // abandoned page (committed after all), this page still has to be written.
-            let pending = commit_pending.load(Ordering::SeqCst);
-            if pending != 0 {
-                match producer.commit_transaction(timeout) {
-                    Ok(()) => {
-                        commit_pending.store(0, Ordering::SeqCst);
-                        if pending == page.id {
-                            return Ok(());
-                        }
-                    }
-                    Err(KafkaError::Transaction(e)) if e.is_retriable() => {
-                        return Err(KafkaError::Transaction(e).into());
-                    }
-                    // Abortable or fatal: that page was not committed; start this one over.
-                    Err(_) => {
-                        commit_pending.store(0, Ordering::SeqCst);
-                        needs_abort.store(true, Ordering::SeqCst);
-                    }
-                }
-            }
-            if needs_abort.load(Ordering::SeqCst) {
-                producer.abort_transaction(timeout)?;
-                needs_abort.store(false, Ordering::SeqCst);
-            }
-            producer.begin_transaction()?;
-            let fenced_produce = produce_all(&producer, &topic, &checkpoint_topic, &page, timeout)
-                .and_then(|()| match &fence {
-                    Some(fence) => Ok(producer.send_offsets_to_transaction(
-                        &fence.offsets,
-                        &fence.group,
-                        timeout,
-                    )?),
-                    None => Ok(()),
-                });
-            if let Err(e) = fenced_produce {
-                abort_after_failure(&producer, &needs_abort, timeout);
-                return Err(e);
-            }
-            match producer.commit_transaction(timeout) {
-                Ok(()) => Ok(()),
-                Err(KafkaError::Transaction(e)) if e.is_retriable() => {
-                    commit_pending.store(page.id, Ordering::SeqCst);
-                    Err(KafkaError::Transaction(e).into())
-                }
-                Err(e) => {
-                    abort_after_failure(&producer, &needs_abort, timeout);
-                    Err(e.into())
-                }
-            }
+        let topics = (self.topic.clone(), self.checkpoint_topic.clone());
+        transaction::run_watched(self.producer.clone(), self.timeout, move |txn| {
+            write_transaction(txn, &topics.0, &topics.1, &page, fence.as_ref())
         })
         .await
     }
@@ -306,17 +262,72 @@ impl Sink {
     pub async fn flush(&self) {
         let producer = self.producer.clone();
         let timeout = self.timeout;
-        let _ = blocking(move || Ok(producer.flush(timeout)?)).await;
+        let _ = blocking(move || Ok(producer.producer.flush(timeout)?)).await;
     }
 }
 
-/// Aborts the open transaction; an abort that cannot finish now is resumed before the next one.
-fn abort_after_failure(producer: &TxProducer, needs_abort: &AtomicBool, timeout: Duration) {
-    needs_abort.store(true, Ordering::SeqCst);
-    match producer.abort_transaction(timeout) {
-        Ok(()) => needs_abort.store(false, Ordering::SeqCst),
-        Err(abort) => {
-            tracing::warn!(error = %abort, "aborting the Kafka transaction did not finish; it is resumed before the next one");
+/// One page's transaction, step by step, on the watched thread ([`transaction::run_watched`]).
+fn write_transaction(
+    txn: &transaction::Watched,
+    topic: &str,
+    checkpoint_topic: &str,
+    page: &PageRecords,
+    fence: Option<&SlotFence>,
+) -> Result<(), SinkError> {
+    let state = txn.state();
+    let timeout = txn.timeout();
+    // A commit timed out (Kafka unreachable): librdkafka wants the same call repeated until it
+    // resolves. Aborting would be refused ("conflicting commit_transaction in progress") and
+    // producing again could duplicate the page. When it resolves as committed and carried
+    // *this* page, the page is done; when it carried an earlier, abandoned page (committed
+    // after all), this page still has to be written.
+    let pending = state.commit_pending.load(Ordering::SeqCst);
+    if pending != 0 {
+        match txn.commit(Step::ResumeCommit) {
+            Ok(()) => {
+                state.commit_pending.store(0, Ordering::SeqCst);
+                if pending == page.id {
+                    return Ok(());
+                }
+            }
+            Err(SinkError::Kafka(KafkaError::Transaction(e))) if e.is_retriable() => {
+                return Err(KafkaError::Transaction(e).into());
+            }
+            // Abortable or fatal: that page was not committed; start this one over.
+            Err(_) => {
+                state.commit_pending.store(0, Ordering::SeqCst);
+                state.needs_abort.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    if state.needs_abort.load(Ordering::SeqCst) {
+        txn.step(Step::ResumeAbort, |p| p.abort_transaction(timeout))?;
+        state.needs_abort.store(false, Ordering::SeqCst);
+    }
+    txn.step(Step::Begin, |p| p.begin_transaction())?;
+    let fenced_produce = txn
+        .step(Step::Produce, |p| {
+            produce_all(p, topic, checkpoint_topic, page, timeout)
+        })
+        .and_then(|()| match fence {
+            Some(fence) => txn.step(Step::SendOffsets, |p| {
+                p.send_offsets_to_transaction(&fence.offsets, &fence.group, timeout)
+            }),
+            None => Ok(()),
+        });
+    if let Err(e) = fenced_produce {
+        txn.abort_after_failure();
+        return Err(e);
+    }
+    match txn.commit(Step::Commit) {
+        Ok(()) => Ok(()),
+        Err(SinkError::Kafka(KafkaError::Transaction(e))) if e.is_retriable() => {
+            state.commit_pending.store(page.id, Ordering::SeqCst);
+            Err(KafkaError::Transaction(e).into())
+        }
+        Err(e) => {
+            txn.abort_after_failure();
+            Err(e)
         }
     }
 }
@@ -327,7 +338,7 @@ fn produce_all(
     checkpoint_topic: &str,
     page: &PageRecords,
     timeout: Duration,
-) -> Result<(), SinkError> {
+) -> Result<(), KafkaError> {
     let received_at = headers::encode_received_at(page.received_at_ms);
     let mut base_headers = OwnedHeaders::new_with_capacity(4)
         .insert(Header {
@@ -371,7 +382,7 @@ fn send(
     producer: &TxProducer,
     record: BaseRecord<'_, String, Vec<u8>>,
     timeout: Duration,
-) -> Result<(), SinkError> {
+) -> Result<(), KafkaError> {
     let deadline = std::time::Instant::now() + timeout;
     let mut record = record;
     loop {
@@ -382,101 +393,13 @@ fn send(
                 r,
             )) => {
                 if std::time::Instant::now() >= deadline {
-                    return Err(e.into());
+                    return Err(e);
                 }
                 // The threaded producer drains the queue in the background; wait a moment.
                 std::thread::sleep(Duration::from_millis(10));
                 record = r;
             }
-            Err((e, _)) => return Err(e.into()),
+            Err((e, _)) => return Err(e),
         }
     }
-}
-
-/// Reads the latest committed checkpoint of every query from the compacted checkpoint topic.
-pub async fn read_checkpoints(
-    base: ClientConfig,
-    checkpoint_topic: &str,
-    timeout: Duration,
-) -> Result<HashMap<String, Checkpoint>, SinkError> {
-    let topic = checkpoint_topic.to_string();
-    blocking(move || {
-        let mut config = base;
-        config
-            .set("group.id", "tweetpipe-extractor-checkpoint-reader")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest");
-        let consumer: BaseConsumer<EofIsNotAnError> =
-            config.create_with_context(EofIsNotAnError)?;
-        let latest = read_latest(&consumer, topic, timeout);
-        // Its close waits for the group coordinator, for ever while Kafka is unreachable.
-        tweetpipe_common::kafka::retire(consumer);
-        latest
-    })
-    .await
-}
-
-/// The last committed checkpoint of every query in `topic`, read up to the watermarks seen first.
-fn read_latest(
-    consumer: &BaseConsumer<EofIsNotAnError>,
-    topic: String,
-    timeout: Duration,
-) -> Result<HashMap<String, Checkpoint>, SinkError> {
-    let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(SinkError::MissingTopic { topic });
-    }
-    // Partition → high watermark when we started. Other replicas keep committing to the
-    // topic, so "end of partition" may never be seen; reading up to the start-time high
-    // watermark is enough. Each checkpoint is one record plus one commit marker, so the
-    // last committed record before that watermark sits at `high - 2` at the latest.
-    let mut pending: HashMap<i32, i64> = HashMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for p in &partitions {
-        let (low, high) = consumer.fetch_watermarks(&topic, *p, timeout)?;
-        if high > low {
-            pending.insert(*p, high);
-            assignment.add_partition_offset(&topic, *p, Offset::Beginning)?;
-        }
-    }
-    let mut latest = HashMap::new();
-    if pending.is_empty() {
-        return Ok(latest);
-    }
-    consumer.assign(&assignment)?;
-    let deadline = Instant::now() + timeout * 2;
-    while !pending.is_empty() {
-        if Instant::now() > deadline {
-            return Err(SinkError::CheckpointTimeout { topic });
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                pending.remove(&p);
-            }
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(message)) => {
-                let Some(payload) = message.payload() else {
-                    continue;
-                };
-                let checkpoint =
-                    Checkpoint::from_json(payload).map_err(|e| SinkError::BadCheckpoint {
-                        topic: topic.clone(),
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        message: e.to_string(),
-                    })?;
-                latest.insert(checkpoint.query.clone(), checkpoint);
-            }
-        }
-    }
-    Ok(latest)
 }
