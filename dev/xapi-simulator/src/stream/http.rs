@@ -1,0 +1,245 @@
+//! The filtered stream's HTTP handlers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::connection::{self, Slot};
+use super::rules::{self, RulesRequest};
+use crate::app::{AppState, bearer, invalid_request, json_response, lock, now_ms, unauthorized};
+use crate::params::ParamError;
+
+/// The caller's app: its secret and its label, or the 401 to answer.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
+    let secret = bearer(headers).ok_or_else(unauthorized)?;
+    let tokens = lock(&state.tokens);
+    let token = tokens.get(secret).ok_or_else(unauthorized)?;
+    let revoked = state
+        .faults
+        .read()
+        .map(|f| f.revoked_tokens.contains(&token.name))
+        .unwrap_or(false);
+    if revoked {
+        return Err(unauthorized());
+    }
+    Ok((secret.to_string(), token.name.clone()))
+}
+
+fn problem(status: StatusCode, body: serde_json::Value) -> Response {
+    json_response(status, &body, None)
+}
+
+fn one_error(parameter: &str, value: &str, message: String) -> Vec<ParamError> {
+    vec![ParamError {
+        parameters: vec![(parameter.to_string(), vec![value.to_string()])],
+        message,
+    }]
+}
+
+/// `GET /2/tweets/search/stream/rules[?ids=1,2]`.
+pub(crate) async fn get_rules(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let (_, token) = match authenticate(&state, &headers) {
+        Ok(app) => app,
+        Err(refusal) => return refusal,
+    };
+    let mut ids: Option<Vec<u64>> = None;
+    for (name, value) in &pairs {
+        if name != "ids" {
+            return invalid_request(
+                &one_error(
+                    name,
+                    value,
+                    format!("The query parameter [{name}] is not one of [ids]"),
+                ),
+                None,
+            );
+        }
+        let mut parsed = Vec::new();
+        for id in value.split(',') {
+            match id.parse::<u64>() {
+                Ok(n) if !id.is_empty() && id.len() <= 19 => parsed.push(n),
+                _ => {
+                    return invalid_request(
+                        &one_error(
+                            "ids",
+                            id,
+                            format!(
+                                "The `ids` query parameter value [{id}] does not match ^[0-9]{{1,19}}$"
+                            ),
+                        ),
+                        None,
+                    );
+                }
+            }
+        }
+        ids.get_or_insert_with(Vec::new).extend(parsed);
+    }
+    let set = state.streams.rules_of(&token);
+    let body = rules::list(&set, ids.as_deref(), now_ms());
+    json_response(StatusCode::OK, &body, None)
+}
+
+/// `POST /2/tweets/search/stream/rules[?dry_run=true]` with `{"add":[...]}` or
+/// `{"delete":{"ids":[...]}}` / `{"delete":{"values":[...]}}`.
+pub(crate) async fn post_rules(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+    body: String,
+) -> Response {
+    let (_, token) = match authenticate(&state, &headers) {
+        Ok(app) => app,
+        Err(refusal) => return refusal,
+    };
+    let mut dry_run = false;
+    for (name, value) in &pairs {
+        match (name.as_str(), value.as_str()) {
+            ("dry_run", "true") => dry_run = true,
+            ("dry_run", "false") => dry_run = false,
+            ("dry_run", _) => {
+                return invalid_request(
+                    &one_error(
+                        name,
+                        value,
+                        format!(
+                            "The `dry_run` query parameter value [{value}] is not one of [true,false]"
+                        ),
+                    ),
+                    None,
+                );
+            }
+            _ => {
+                return invalid_request(
+                    &one_error(
+                        name,
+                        value,
+                        format!("The query parameter [{name}] is not one of [dry_run]"),
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+    let request: RulesRequest = match serde_json::from_str(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return invalid_request(
+                &[ParamError {
+                    parameters: vec![],
+                    message: format!("The request body is not a valid rules request: {e}"),
+                }],
+                None,
+            );
+        }
+    };
+    let now = now_ms();
+    let streams = &state.streams;
+    let answer = match (request.add, request.delete) {
+        (Some(add), None) if !add.is_empty() => streams.change_rules(&token, |current, ids| {
+            let answer = rules::add(
+                current,
+                &add,
+                streams.limits,
+                streams.access_level,
+                dry_run,
+                now,
+                ids,
+            );
+            let new_set = answer.new_set.clone();
+            (answer, new_set)
+        }),
+        (None, Some(delete)) if !(delete.ids.is_empty() && delete.values.is_empty()) => streams
+            .change_rules(&token, |current, _| {
+                let answer = rules::delete(current, &delete, dry_run, now);
+                let new_set = answer.new_set.clone();
+                (answer, new_set)
+            }),
+        _ => {
+            return invalid_request(
+                &[ParamError {
+                    parameters: vec![],
+                    message: "The request body must hold either a non-empty `add` list or a `delete` object with `ids` or `values`, not both".into(),
+                }],
+                None,
+            );
+        }
+    };
+    tracing::info!(token = %token, status = answer.status, dry_run, "stream rules changed");
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    problem(status, answer.body)
+}
+
+/// `GET /2/tweets/search/stream`: the long-lived connection.
+pub(crate) async fn connect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let (secret, token) = match authenticate(&state, &headers) {
+        Ok(app) => app,
+        Err(refusal) => return refusal,
+    };
+    let attempt = state
+        .streams
+        .connect_attempts
+        .fetch_add(1, Ordering::Relaxed);
+    let rejecting = state
+        .faults
+        .read()
+        .map(|f| f.stream.reject_connects.clone())
+        .unwrap_or_default();
+    if rejecting.is_some_and(|burst| burst.hits(attempt)) {
+        state.streams.count(&token, |s| s.refused_injected += 1);
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+        );
+    }
+    let capped = lock(&state.tokens)
+        .get_mut(&secret)
+        .is_some_and(|t| t.limits.usage_capped(now_ms()));
+    if capped {
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({
+                "title": "UsageCapExceeded",
+                "detail": "Usage cap exceeded: Monthly product cap",
+                "type": "https://api.twitter.com/2/problems/usage-capped",
+                "period": "Monthly",
+                "scope": "Product"
+            }),
+        );
+    }
+    let params = match connection::parse_params(&pairs) {
+        Ok(params) => params,
+        Err(errors) => return invalid_request(&errors, None),
+    };
+    let Some(slot) = Slot::take(&state, &token) else {
+        tracing::info!(token = %token, "stream connection refused: the app's connections are in use");
+        return problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({
+                "title": "ConnectionException",
+                "detail": "This stream is currently at the maximum allowed connection limit.",
+                "connection_issue": "TooManyConnections",
+                "type": "https://api.twitter.com/2/problems/streaming-connection"
+            }),
+        );
+    };
+    tracing::info!(token = %token, backfill_minutes = params.backfill_minutes, "stream connection opened");
+    let body = connection::open(state.clone(), slot, secret, params);
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
