@@ -265,8 +265,9 @@ pub struct TokenSnapshot {
     pub token: String,
     /// Every post served with this token, repeats included.
     pub served_posts: u64,
-    /// Of `served_posts`, those delivered by the filtered stream.
-    #[serde(default)]
+    /// Of `served_posts`, those delivered by the filtered stream (absent when none, so a
+    /// search-only ledger reads as it did before the stream).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub streamed_posts: u64,
     /// Distinct stored ids over all queries of this token.
     pub distinct_posts: u64,
@@ -280,8 +281,9 @@ pub struct QuerySnapshot {
     /// The `query` parameter as sent, or the value of the stream rule that matched.
     pub query: String,
     pub served_posts: u64,
-    /// Of `served_posts`, those delivered by the filtered stream (backfill included).
-    #[serde(default)]
+    /// Of `served_posts`, those delivered by the filtered stream (backfill included; absent
+    /// when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub streamed_posts: u64,
     /// Tags of the stream rules whose deliveries are counted here (empty for search only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -291,6 +293,10 @@ pub struct QuerySnapshot {
     /// Stored ids, ascending, as strings (as X writes ids).
     #[serde(with = "string_ids")]
     pub ids: Vec<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Ids as JSON strings, as everywhere in the X API.
@@ -441,6 +447,14 @@ mod tests {
         assert!(
             json["tokens"][0]["queries"][1].get("tags").is_none(),
             "no tags key without tags: {json}"
+        );
+        let mut search_only = Ledger::new(5);
+        search_only.record("a", "q", &[1]);
+        let search_only = serde_json::to_value(search_only.snapshot()).expect("json");
+        assert_eq!(search_only["tokens"][0]["queries"][0]["served_posts"], 1);
+        assert!(
+            !search_only.to_string().contains("streamed"),
+            "{search_only}"
         );
         // Snapshots written before the stream existed still read.
         let old = r#"{"capacity":1,"entries":0,"overflowed":false,"tokens":[{"token":"a","served_posts":1,"distinct_posts":1,"unrecorded_posts":0,"queries":[{"query":"q","served_posts":1,"distinct_posts":1,"unrecorded_posts":0,"ids":["5"]}]}]}"#;

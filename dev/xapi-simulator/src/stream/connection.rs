@@ -381,7 +381,8 @@ mod tests {
         assert!(p.fields.expansions.contains("author_id"));
         assert_eq!(parse_params(&[]).expect("none").backfill_minutes, 0);
         // (case, pairs, expected messages).
-        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>)> = vec![
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (
                 "backfill past 5 minutes",
                 vec![("backfill_minutes", "6")],

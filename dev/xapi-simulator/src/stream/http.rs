@@ -13,20 +13,18 @@ use super::rules::{self, RulesRequest};
 use crate::app::{AppState, bearer, invalid_request, json_response, lock, now_ms, unauthorized};
 use crate::params::ParamError;
 
-/// The caller's app: its secret and its label, or the 401 to answer.
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
-    let secret = bearer(headers).ok_or_else(unauthorized)?;
+/// The caller's app as (secret, label); `None` (answer 401) for a missing, unknown or revoked
+/// token.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Option<(String, String)> {
+    let secret = bearer(headers)?;
     let tokens = lock(&state.tokens);
-    let token = tokens.get(secret).ok_or_else(unauthorized)?;
+    let token = tokens.get(secret)?;
     let revoked = state
         .faults
         .read()
         .map(|f| f.revoked_tokens.contains(&token.name))
         .unwrap_or(false);
-    if revoked {
-        return Err(unauthorized());
-    }
-    Ok((secret.to_string(), token.name.clone()))
+    (!revoked).then(|| (secret.to_string(), token.name.clone()))
 }
 
 fn problem(status: StatusCode, body: serde_json::Value) -> Response {
@@ -47,8 +45,8 @@ pub(crate) async fn get_rules(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let (_, token) = match authenticate(&state, &headers) {
-        Ok(app) => app,
-        Err(refusal) => return refusal,
+        Some(app) => app,
+        None => return unauthorized(),
     };
     let mut ids: Option<Vec<u64>> = None;
     for (name, value) in &pairs {
@@ -96,8 +94,8 @@ pub(crate) async fn post_rules(
     body: String,
 ) -> Response {
     let (_, token) = match authenticate(&state, &headers) {
-        Ok(app) => app,
-        Err(refusal) => return refusal,
+        Some(app) => app,
+        None => return unauthorized(),
     };
     let mut dry_run = false;
     for (name, value) in &pairs {
@@ -184,8 +182,8 @@ pub(crate) async fn connect(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let (secret, token) = match authenticate(&state, &headers) {
-        Ok(app) => app,
-        Err(refusal) => return refusal,
+        Some(app) => app,
+        None => return unauthorized(),
     };
     let attempt = state
         .streams

@@ -162,7 +162,6 @@ enum Judgement {
 /// request) are refused one by one while the others are created (201); a request that would
 /// take the app past its rule cap creates nothing (403 `RulesCapExceeded`). `dry_run` answers
 /// the same without changing anything.
-#[allow(clippy::too_many_arguments)]
 pub fn add(
     current: &[Rule],
     new_rules: &[NewRule],
