@@ -309,7 +309,7 @@ pub(crate) fn json_response(
     response
 }
 
-fn add_rate_headers(headers: &mut HeaderMap, rate: RateHeaders) {
+pub(crate) fn add_rate_headers(headers: &mut HeaderMap, rate: RateHeaders) {
     headers.insert("x-rate-limit-limit", HeaderValue::from(rate.limit));
     headers.insert("x-rate-limit-remaining", HeaderValue::from(rate.remaining));
     headers.insert("x-rate-limit-reset", HeaderValue::from(rate.reset_epoch_s));

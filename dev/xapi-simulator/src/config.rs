@@ -36,6 +36,12 @@ pub struct StreamConfig {
     pub keepalive_ms: u64,
     /// Concurrent stream connections per app (bearer token); X allows one on Pro.
     pub max_connections_per_app: usize,
+    /// Per-app request windows of the stream's endpoints, each over `window_seconds`
+    /// (Pro: 50 connection attempts, 100 rule changes, 450 rule lookups per 15 minutes).
+    pub connects_per_window: u32,
+    pub rule_changes_per_window: u32,
+    pub rule_lookups_per_window: u32,
+    pub window_seconds: u64,
 }
 
 impl Default for StreamConfig {
@@ -43,6 +49,10 @@ impl Default for StreamConfig {
         StreamConfig {
             keepalive_ms: 20_000,
             max_connections_per_app: 1,
+            connects_per_window: 50,
+            rule_changes_per_window: 100,
+            rule_lookups_per_window: 450,
+            window_seconds: 900,
         }
     }
 }

@@ -13,6 +13,14 @@ const SECRET: &str = "stream-secret";
 const APP: &str = "app";
 
 async fn simulator(corpus: CorpusConfig, keepalive_ms: u64) -> RunningSimulator {
+    let stream = StreamConfig {
+        keepalive_ms,
+        ..StreamConfig::default()
+    };
+    simulator_with(corpus, stream).await
+}
+
+async fn simulator_with(corpus: CorpusConfig, stream: StreamConfig) -> RunningSimulator {
     let config = SimConfig {
         listen: "127.0.0.1:0".into(),
         seed: 7,
@@ -22,10 +30,7 @@ async fn simulator(corpus: CorpusConfig, keepalive_ms: u64) -> RunningSimulator 
             ..TokenConfig::default()
         }],
         corpus,
-        stream: StreamConfig {
-            keepalive_ms,
-            ..StreamConfig::default()
-        },
+        stream,
         ..SimConfig::default()
     };
     xapi_simulator::start(config)
@@ -721,5 +726,86 @@ async fn injected_429s_and_revoked_tokens_refuse_the_connection() {
         .err()
         .expect("revoked");
     assert_eq!(revoked.status, 401, "{}", revoked.raw);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn connection_attempts_and_rule_changes_have_their_own_windows() {
+    let stream = StreamConfig {
+        connects_per_window: 2,
+        rule_changes_per_window: 1,
+        window_seconds: 900,
+        ..StreamConfig::default()
+    };
+    let sim = simulator_with(live_corpus(), stream).await;
+    for attempt in 0..2 {
+        let connected = StreamReader::connect(&sim, &[]).await;
+        let reader = connected.unwrap_or_else(|refused| panic!("attempt {attempt}: {refused:?}"));
+        let remaining = reader.response.headers()["x-rate-limit-remaining"]
+            .to_str()
+            .expect("header")
+            .to_string();
+        assert_eq!(remaining, (1 - attempt).to_string(), "attempt {attempt}");
+        drop(reader);
+        eventually(
+            "the connection to close",
+            || sim.handle.stream_stats()[APP].open_connections,
+            |open| *open == 0,
+        )
+        .await;
+    }
+    let third = StreamReader::connect(&sim, &[])
+        .await
+        .err()
+        .expect("over the window");
+    assert_eq!(third.status, 429, "{}", third.raw);
+    assert_eq!(third.body["title"], "Too Many Requests");
+    add_rules(&sim, &[("covid", "all")]).await;
+    let second_change = post_rules(&sim, &[], json!({"add": [{"value": "vacina"}]})).await;
+    assert_eq!(second_change.status, 429, "{}", second_change.raw);
+    assert_eq!(
+        get_rules(&sim, &[]).await.status,
+        200,
+        "lookups have a window of their own"
+    );
+    assert_eq!(sim.handle.stream_stats()[APP].rate_limited, 2);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn faults_set_over_the_admin_api_drop_a_connection_at_a_time() {
+    let sim = simulator(live_corpus(), 20_000).await;
+    add_rules(&sim, &[("covid", "all")]).await;
+    let put = reqwest::Client::new()
+        .put(format!("{}/_sim/faults", sim.base_url()))
+        .body(r#"{"stream":{"drop":{"after_ms":300}}}"#)
+        .send()
+        .await
+        .expect("PUT faults");
+    assert_eq!(put.status().as_u16(), 204);
+    let opened = Instant::now();
+    let mut stream = StreamReader::connect(&sim, &[]).await.expect("connected");
+    let mut posts = 0;
+    loop {
+        match stream.next(WAIT, "posts, then the drop").await {
+            Message::Post(_) => posts += 1,
+            Message::KeepAlive => {}
+            Message::Closed => break,
+            Message::Error(error) => panic!("a drop sends nothing: {error}"),
+        }
+    }
+    assert!(
+        opened.elapsed() >= Duration::from_millis(300),
+        "not before its time: {:?}",
+        opened.elapsed()
+    );
+    let stats: Value = reqwest::get(format!("{}/_sim/stats", sim.base_url()))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(stats["streams"][APP]["injected_drops"], 1, "{stats}");
+    assert_eq!(stats["streams"][APP]["posts_delivered"], posts, "{stats}");
     sim.stop().await;
 }

@@ -8,9 +8,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::Endpoint;
 use super::connection::{self, Slot};
 use super::rules::{self, RulesRequest};
-use crate::app::{AppState, bearer, invalid_request, json_response, lock, now_ms, unauthorized};
+use crate::app::{
+    AppState, add_rate_headers, bearer, invalid_request, json_response, lock, now_ms, unauthorized,
+};
+use crate::limits::RateHeaders;
 use crate::params::ParamError;
 
 /// The caller's app as (secret, label); `None` (answer 401) for a missing, unknown or revoked
@@ -27,8 +31,31 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Option<(String, String
     (!revoked).then(|| (secret.to_string(), token.name.clone()))
 }
 
-fn problem(status: StatusCode, body: serde_json::Value) -> Response {
-    json_response(status, &body, None)
+fn problem(status: StatusCode, body: serde_json::Value, rate: RateHeaders) -> Response {
+    json_response(status, &body, Some(rate))
+}
+
+/// X's answer to a request past its endpoint's window.
+fn too_many_requests(rate: RateHeaders) -> Response {
+    json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+        Some(rate),
+    )
+}
+
+/// Counts the request against the app's window for `endpoint`; the 429 to answer when it is
+/// used up.
+fn admit(state: &AppState, token: &str, endpoint: Endpoint) -> Result<RateHeaders, Response> {
+    state
+        .streams
+        .admit(token, endpoint, now_ms())
+        .map_err(too_many_requests)
+}
+
+fn with_rate(mut response: Response, rate: RateHeaders) -> Response {
+    add_rate_headers(response.headers_mut(), rate);
+    response
 }
 
 fn one_error(parameter: &str, value: &str, message: String) -> Vec<ParamError> {
@@ -48,6 +75,10 @@ pub(crate) async fn get_rules(
         Some(app) => app,
         None => return unauthorized(),
     };
+    let rate = match admit(&state, &token, Endpoint::RuleLookups) {
+        Ok(rate) => rate,
+        Err(refusal) => return refusal,
+    };
     let mut ids: Option<Vec<u64>> = None;
     for (name, value) in &pairs {
         if name != "ids" {
@@ -57,7 +88,7 @@ pub(crate) async fn get_rules(
                     value,
                     format!("The query parameter [{name}] is not one of [ids]"),
                 ),
-                None,
+                Some(rate),
             );
         }
         let mut parsed = Vec::new();
@@ -73,7 +104,7 @@ pub(crate) async fn get_rules(
                                 "The `ids` query parameter value [{id}] does not match ^[0-9]{{1,19}}$"
                             ),
                         ),
-                        None,
+                        Some(rate),
                     );
                 }
             }
@@ -82,7 +113,7 @@ pub(crate) async fn get_rules(
     }
     let set = state.streams.rules_of(&token);
     let body = rules::list(&set, ids.as_deref(), now_ms());
-    json_response(StatusCode::OK, &body, None)
+    json_response(StatusCode::OK, &body, Some(rate))
 }
 
 /// `POST /2/tweets/search/stream/rules[?dry_run=true]` with `{"add":[...]}` or
@@ -96,6 +127,10 @@ pub(crate) async fn post_rules(
     let (_, token) = match authenticate(&state, &headers) {
         Some(app) => app,
         None => return unauthorized(),
+    };
+    let rate = match admit(&state, &token, Endpoint::RuleChanges) {
+        Ok(rate) => rate,
+        Err(refusal) => return refusal,
     };
     let mut dry_run = false;
     for (name, value) in &pairs {
@@ -111,7 +146,7 @@ pub(crate) async fn post_rules(
                             "The `dry_run` query parameter value [{value}] is not one of [true,false]"
                         ),
                     ),
-                    None,
+                    Some(rate),
                 );
             }
             _ => {
@@ -121,7 +156,7 @@ pub(crate) async fn post_rules(
                         value,
                         format!("The query parameter [{name}] is not one of [dry_run]"),
                     ),
-                    None,
+                    Some(rate),
                 );
             }
         }
@@ -134,7 +169,7 @@ pub(crate) async fn post_rules(
                     parameters: vec![],
                     message: format!("The request body is not a valid rules request: {e}"),
                 }],
-                None,
+                Some(rate),
             );
         }
     };
@@ -166,13 +201,13 @@ pub(crate) async fn post_rules(
                     parameters: vec![],
                     message: "The request body must hold either a non-empty `add` list or a `delete` object with `ids` or `values`, not both".into(),
                 }],
-                None,
+                Some(rate),
             );
         }
     };
     tracing::info!(token = %token, status = answer.status, dry_run, "stream rules changed");
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    problem(status, answer.body)
+    json_response(status, &answer.body, Some(rate))
 }
 
 /// `GET /2/tweets/search/stream`: the long-lived connection.
@@ -185,6 +220,10 @@ pub(crate) async fn connect(
         Some(app) => app,
         None => return unauthorized(),
     };
+    let rate = match admit(&state, &token, Endpoint::Connect) {
+        Ok(rate) => rate,
+        Err(refusal) => return refusal,
+    };
     let attempt = state
         .streams
         .connect_attempts
@@ -196,10 +235,7 @@ pub(crate) async fn connect(
         .unwrap_or_default();
     if rejecting.is_some_and(|burst| burst.hits(attempt)) {
         state.streams.count(&token, |s| s.refused_injected += 1);
-        return problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
-        );
+        return too_many_requests(rate);
     }
     let capped = lock(&state.tokens)
         .get_mut(&secret)
@@ -214,11 +250,12 @@ pub(crate) async fn connect(
                 "period": "Monthly",
                 "scope": "Product"
             }),
+            rate,
         );
     }
     let params = match connection::parse_params(&pairs) {
         Ok(params) => params,
-        Err(errors) => return invalid_request(&errors, None),
+        Err(errors) => return invalid_request(&errors, Some(rate)),
     };
     let Some(slot) = Slot::take(&state, &token) else {
         tracing::info!(token = %token, "stream connection refused: the app's connections are in use");
@@ -230,6 +267,7 @@ pub(crate) async fn connect(
                 "connection_issue": "TooManyConnections",
                 "type": "https://api.twitter.com/2/problems/streaming-connection"
             }),
+            rate,
         );
     };
     tracing::info!(token = %token, backfill_minutes = params.backfill_minutes, "stream connection opened");
@@ -239,5 +277,5 @@ pub(crate) async fn connect(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    response
+    with_rate(response, rate)
 }

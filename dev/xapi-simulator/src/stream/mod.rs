@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::StreamConfig;
+use crate::limits::{Admission, RateHeaders, TokenLimits};
 use crate::query::AccessLevel;
 use rules::{Rule, RuleIds, RuleLimits, RuleSet};
 
@@ -35,6 +36,9 @@ pub struct StreamStats {
     pub refused_too_many_connections: u64,
     /// Connection attempts refused with an injected 429 (`faults.stream.reject_connects`).
     pub refused_injected: u64,
+    /// Requests refused with 429 because an endpoint's request window was used up
+    /// (connection attempts, rule changes or rule lookups).
+    pub rate_limited: u64,
     /// Posts written to connections (backfill included; one per post, whatever rules matched).
     pub posts_delivered: u64,
     /// Keep-alive `\r\n` written.
@@ -45,6 +49,14 @@ pub struct StreamStats {
     pub injected_stalls: u64,
     /// Operational-disconnect messages written (`faults.stream.operational_disconnect`).
     pub injected_operational_disconnects: u64,
+}
+
+/// The stream's endpoints, each with its own per-app request window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Endpoint {
+    Connect,
+    RuleChanges,
+    RuleLookups,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +72,7 @@ pub(crate) struct StreamState {
     pub(crate) access_level: AccessLevel,
     pub(crate) limits: RuleLimits,
     apps: Mutex<Apps>,
+    windows: Mutex<HashMap<(String, Endpoint), TokenLimits>>,
     stats: Mutex<BTreeMap<String, StreamStats>>,
     /// Connection attempts that passed authentication, for `reject_connects`.
     pub(crate) connect_attempts: AtomicU64,
@@ -78,6 +91,7 @@ impl StreamState {
             access_level,
             limits: RuleLimits::for_level(access_level),
             apps: Mutex::new(Apps::default()),
+            windows: Mutex::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
             connect_attempts: AtomicU64::new(0),
             closing: watch::Sender::new(false),
@@ -108,6 +122,34 @@ impl StreamState {
             rules.insert(token.to_string(), RuleSet::new(set));
         }
         answer
+    }
+
+    /// Counts a request against the app's window for `endpoint`: `Err` when it is used up.
+    /// Either way, the headers the answer carries.
+    pub(crate) fn admit(
+        &self,
+        token: &str,
+        endpoint: Endpoint,
+        now_ms: i64,
+    ) -> Result<RateHeaders, RateHeaders> {
+        let limit = match endpoint {
+            Endpoint::Connect => self.config.connects_per_window,
+            Endpoint::RuleChanges => self.config.rule_changes_per_window,
+            Endpoint::RuleLookups => self.config.rule_lookups_per_window,
+        };
+        let mut windows = lock(&self.windows);
+        let window = windows
+            .entry((token.to_string(), endpoint))
+            .or_insert_with(|| TokenLimits::new(limit, self.config.window_seconds, u64::MAX));
+        let admission = window.admit(now_ms);
+        let headers = window.headers();
+        drop(windows);
+        if admission == Admission::RateLimited {
+            self.count(token, |s| s.rate_limited += 1);
+            Err(headers)
+        } else {
+            Ok(headers)
+        }
     }
 
     /// Updates the app's counters.
