@@ -44,15 +44,6 @@ fn too_many_requests(rate: RateHeaders) -> Response {
     )
 }
 
-/// Counts the request against the app's window for `endpoint`; the 429 to answer when it is
-/// used up.
-fn admit(state: &AppState, token: &str, endpoint: Endpoint) -> Result<RateHeaders, Response> {
-    state
-        .streams
-        .admit(token, endpoint, now_ms())
-        .map_err(too_many_requests)
-}
-
 fn with_rate(mut response: Response, rate: RateHeaders) -> Response {
     add_rate_headers(response.headers_mut(), rate);
     response
@@ -75,9 +66,9 @@ pub(crate) async fn get_rules(
         Some(app) => app,
         None => return unauthorized(),
     };
-    let rate = match admit(&state, &token, Endpoint::RuleLookups) {
+    let rate = match state.streams.admit(&token, Endpoint::RuleLookups, now_ms()) {
         Ok(rate) => rate,
-        Err(refusal) => return refusal,
+        Err(rate) => return too_many_requests(rate),
     };
     let mut ids: Option<Vec<u64>> = None;
     for (name, value) in &pairs {
@@ -128,9 +119,9 @@ pub(crate) async fn post_rules(
         Some(app) => app,
         None => return unauthorized(),
     };
-    let rate = match admit(&state, &token, Endpoint::RuleChanges) {
+    let rate = match state.streams.admit(&token, Endpoint::RuleChanges, now_ms()) {
         Ok(rate) => rate,
-        Err(refusal) => return refusal,
+        Err(rate) => return too_many_requests(rate),
     };
     let mut dry_run = false;
     for (name, value) in &pairs {
@@ -220,9 +211,9 @@ pub(crate) async fn connect(
         Some(app) => app,
         None => return unauthorized(),
     };
-    let rate = match admit(&state, &token, Endpoint::Connect) {
+    let rate = match state.streams.admit(&token, Endpoint::Connect, now_ms()) {
         Ok(rate) => rate,
-        Err(refusal) => return refusal,
+        Err(rate) => return too_many_requests(rate),
     };
     let attempt = state
         .streams
