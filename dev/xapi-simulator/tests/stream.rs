@@ -807,5 +807,18 @@ async fn faults_set_over_the_admin_api_drop_a_connection_at_a_time() {
         .expect("JSON");
     assert_eq!(stats["streams"][APP]["injected_drops"], 1, "{stats}");
     assert_eq!(stats["streams"][APP]["posts_delivered"], posts, "{stats}");
+    let metrics = reqwest::get(format!("{}/metrics", sim.base_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        r#"xapi_sim_faults_injected_total{kind="stream_drop"} 1"#,
+        r#"xapi_sim_stream_connections_total{token="app"} 1"#,
+        r#"xapi_sim_stream_connections_open{token="app"} 0"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     sim.stop().await;
 }

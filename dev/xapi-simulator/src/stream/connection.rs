@@ -86,7 +86,17 @@ pub(crate) struct Slot {
 impl Slot {
     /// Takes one of the app's slots, or `None` when all are in use.
     pub(crate) fn take(state: &Arc<AppState>, token: &str) -> Option<Slot> {
-        state.streams.try_open(token).then(|| Slot {
+        if !state.streams.try_open(token) {
+            return None;
+        }
+        let label = SimMetrics::token(token);
+        state.metrics.stream_connections.get_or_create(&label).inc();
+        state
+            .metrics
+            .stream_connections_open
+            .get_or_create(&label)
+            .inc();
+        Some(Slot {
             state: state.clone(),
             token: token.to_string(),
         })
@@ -96,6 +106,11 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.state.streams.release(&self.token);
+        self.state
+            .metrics
+            .stream_connections_open
+            .get_or_create(&SimMetrics::token(&self.token))
+            .dec();
     }
 }
 
@@ -188,6 +203,7 @@ impl Writer {
                 self.state
                     .streams
                     .count(&self.token, |s| s.injected_operational_disconnects += 1);
+                self.state.metrics.fault("stream_operational_disconnect");
                 let message = json!({"errors": [{
                     "title": "operational-disconnect",
                     "disconnect_type": "UpstreamOperationalDisconnect",
@@ -201,12 +217,14 @@ impl Writer {
                 self.state
                     .streams
                     .count(&self.token, |s| s.injected_drops += 1);
+                self.state.metrics.fault("stream_drop");
                 return End::Dropped;
             }
             if fires(&faults.stall) {
                 self.state
                     .streams
                     .count(&self.token, |s| s.injected_stalls += 1);
+                self.state.metrics.fault("stream_stall");
                 // Silent until the client gives up or the simulator stops.
                 tokio::select! {
                     () = self.tx.closed() => {},
@@ -237,6 +255,11 @@ impl Writer {
                 self.state
                     .streams
                     .count(&self.token, |s| s.keep_alives += 1);
+                self.state
+                    .metrics
+                    .stream_keepalives
+                    .get_or_create(&SimMetrics::token(&self.token))
+                    .inc();
             }
         }
     }
