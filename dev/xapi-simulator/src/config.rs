@@ -360,10 +360,12 @@ mod tests {
             "XAPI_SIM_TOKENS" => Some("a:tok-a:60/900:10000,b:tok-b:5/2:100".to_string()),
             "XAPI_SIM_MAX_POSTS" => Some("50".to_string()),
             "XAPI_SIM_LEDGER_CAPACITY" => Some("1000".to_string()),
+            "XAPI_SIM_STREAM_KEEPALIVE_MS" => Some("250".to_string()),
             _ => None,
         };
         let c = SimConfig::load(&[], env).expect("config");
         assert_eq!(c.ledger_capacity, 1000);
+        assert_eq!(c.stream.keepalive_ms, 250);
         assert_eq!(SimConfig::default().ledger_capacity, 2_000_000);
         assert_eq!(c.listen, "0.0.0.0:9999");
         assert_eq!(c.corpus.max_posts, Some(50));
