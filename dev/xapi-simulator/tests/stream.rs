@@ -691,7 +691,15 @@ async fn a_stalled_stream_stays_open_and_silent() {
         1,
         "and stays open"
     );
-    // The simulator still stops promptly with the stalled connection open.
+    // Stopping the simulator ends it (`stop` does this first, so it need not wait out its grace).
+    sim.handle.close_streams();
+    match stream
+        .next(WAIT, "the stalled connection to end on close_streams")
+        .await
+    {
+        Message::Closed => {}
+        other => panic!("expected the end of the connection, got {other:?}"),
+    }
     sim.stop().await;
 }
 

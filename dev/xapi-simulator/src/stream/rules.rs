@@ -49,17 +49,22 @@ pub struct RuleLimits {
 }
 
 impl RuleLimits {
-    /// Pro (and the other self-serve levels): 1,000 rules of up to 1,024 characters;
-    /// Enterprise: 25,000 of up to 2,048.
+    /// Pro and pay-per-use: 1,000 rules of up to 1,024 characters; Enterprise: 25,000 of up
+    /// to 2,048. Basic (which X's current table gives no stream) keeps its search length, 512:
+    /// the shared grammar has no level with Basic's operators and a longer limit.
     pub fn for_level(level: AccessLevel) -> Self {
         match level {
             AccessLevel::Enterprise => RuleLimits {
                 max_rules: 25_000,
                 max_chars: 2_048,
             },
-            AccessLevel::Basic | AccessLevel::Pro | AccessLevel::PayPerUse => RuleLimits {
+            AccessLevel::Pro | AccessLevel::PayPerUse => RuleLimits {
                 max_rules: 1_000,
                 max_chars: 1_024,
+            },
+            AccessLevel::Basic => RuleLimits {
+                max_rules: 1_000,
+                max_chars: level.max_query_chars(),
             },
         }
     }
