@@ -215,10 +215,14 @@ impl SimHandle {
             .collect()
     }
 
-    /// Ends every open stream connection (stalled ones included), as the simulator does when
-    /// it stops.
+    /// Ends every stream connection open now (stalled ones included), without a message, as a
+    /// server restart would; later connections are served. The simulator does this when it
+    /// stops.
     pub fn close_streams(&self) {
-        self.state.streams.closing.send_replace(true);
+        self.state
+            .streams
+            .closings
+            .send_modify(|closings| *closings += 1);
     }
 
     /// Empties the ledger.
@@ -287,6 +291,7 @@ pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
         .route("/_sim/tokens/{name}/revoke", post(admin_revoke))
         .route("/_sim/tokens/{name}/restore", post(admin_restore))
         .route("/_sim/matching", get(admin_matching))
+        .route("/_sim/streams/close", post(admin_close_streams))
         .route("/_sim/ledger", get(admin_ledger).delete(admin_clear_ledger))
         .with_state(state.clone());
     (router, SimHandle { state })
@@ -627,6 +632,12 @@ async fn admin_put_faults(State(state): State<Arc<AppState>>, body: String) -> R
             None,
         ),
     }
+}
+
+async fn admin_close_streams(State(state): State<Arc<AppState>>) -> Response {
+    SimHandle { state }.close_streams();
+    tracing::info!("open stream connections closed");
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn admin_revoke(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {

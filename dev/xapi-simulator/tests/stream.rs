@@ -691,8 +691,13 @@ async fn a_stalled_stream_stays_open_and_silent() {
         1,
         "and stays open"
     );
-    // Stopping the simulator ends it (`stop` does this first, so it need not wait out its grace).
-    sim.handle.close_streams();
+    // Closing the streams ends it (`stop` does this first, so it need not wait out its grace).
+    let closed = reqwest::Client::new()
+        .post(format!("{}/_sim/streams/close", sim.base_url()))
+        .send()
+        .await
+        .expect("POST /_sim/streams/close");
+    assert_eq!(closed.status().as_u16(), 204);
     match stream
         .next(WAIT, "the stalled connection to end on close_streams")
         .await
@@ -700,6 +705,16 @@ async fn a_stalled_stream_stays_open_and_silent() {
         Message::Closed => {}
         other => panic!("expected the end of the connection, got {other:?}"),
     }
+    // Later connections are served (and stall again: the fault is still set).
+    sim.handle.set_faults(FaultConfig::default());
+    eventually(
+        "the closed connection's slot",
+        || sim.handle.stream_stats()[APP].open_connections,
+        |open| *open == 0,
+    )
+    .await;
+    let mut after = StreamReader::connect(&sim, &[]).await.expect("reconnected");
+    after.next_post(WAIT, "a post after close_streams").await;
     sim.stop().await;
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::rules::Rule;
 use crate::app::{AppState, lock, now_ms};
@@ -126,7 +126,10 @@ pub(crate) fn open(state: Arc<AppState>, slot: Slot, secret: String, params: Str
     } else {
         state.corpus.visible_count(opened_ms)
     };
+    // Subscribed before the writer starts, so a close right after the connection is not missed.
+    let closing = state.streams.closings.subscribe();
     let writer = Writer {
+        closing,
         state,
         token: slot.token.clone(),
         secret,
@@ -153,10 +156,13 @@ enum End {
     Dropped,
     OperationalDisconnect,
     Stalled,
-    SimulatorStopping,
+    /// [`crate::SimHandle::close_streams`], e.g. the simulator stopping.
+    Closed,
 }
 
 struct Writer {
+    /// Changes when open connections must end ([`crate::SimHandle::close_streams`]).
+    closing: watch::Receiver<u64>,
     state: Arc<AppState>,
     token: String,
     secret: String,
@@ -186,11 +192,12 @@ impl Writer {
     }
 
     async fn serve(&mut self) -> End {
-        let mut closing = self.state.streams.closing.subscribe();
+        let mut closing = self.closing.clone();
+        let opened_in = *closing.borrow_and_update();
         let keepalive = Duration::from_millis(self.state.streams.config.keepalive_ms.max(1));
         loop {
-            if *closing.borrow() {
-                return End::SimulatorStopping;
+            if *closing.borrow() != opened_in {
+                return End::Closed;
             }
             let faults = self.faults();
             let age_ms = self.opened.elapsed().as_millis() as u64;
@@ -228,7 +235,7 @@ impl Writer {
                 // Silent until the client gives up or the simulator stops.
                 tokio::select! {
                     () = self.tx.closed() => {},
-                    _ = closing.wait_for(|stopping| *stopping) => {},
+                    _ = closing.wait_for(|closings| *closings != opened_in) => {},
                 }
                 return End::Stalled;
             }
@@ -246,7 +253,7 @@ impl Writer {
             tokio::select! {
                 () = tokio::time::sleep(nap) => {},
                 () = self.tx.closed() => return End::ClientLeft,
-                _ = closing.wait_for(|stopping| *stopping) => return End::SimulatorStopping,
+                _ = closing.wait_for(|closings| *closings != opened_in) => return End::Closed,
             }
             if self.last_write.elapsed() >= keepalive {
                 if !self.write(DELIMITER.to_string()).await {

@@ -76,8 +76,9 @@ pub(crate) struct StreamState {
     stats: Mutex<BTreeMap<String, StreamStats>>,
     /// Connection attempts that passed authentication, for `reject_connects`.
     pub(crate) connect_attempts: AtomicU64,
-    /// Set when the simulator stops, so open (and stalled) connections end at once.
-    pub(crate) closing: watch::Sender<bool>,
+    /// Bumped to end every connection open at that moment (the simulator stopping, or a test
+    /// or chaos run restarting the stream); connections opened later are served.
+    pub(crate) closings: watch::Sender<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -94,7 +95,7 @@ impl StreamState {
             windows: Mutex::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
             connect_attempts: AtomicU64::new(0),
-            closing: watch::Sender::new(false),
+            closings: watch::Sender::new(0),
         }
     }
 
