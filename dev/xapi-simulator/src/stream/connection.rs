@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::rules::Rule;
 use crate::app::{AppState, lock, now_ms};
-use crate::config::StreamFaults;
+use crate::config::{StreamFaults, StreamTrigger};
 use crate::corpus::{Corpus, SimPost};
 use crate::metrics::SimMetrics;
 use crate::params::{self, Fields, ParamError};
@@ -201,7 +201,7 @@ impl Writer {
             }
             let faults = self.faults();
             let age_ms = self.opened.elapsed().as_millis() as u64;
-            let fires = |trigger: &Option<crate::config::StreamTrigger>| {
+            let fires = |trigger: &Option<StreamTrigger>| {
                 trigger
                     .as_ref()
                     .is_some_and(|t| t.fires(self.posts, age_ms))
@@ -240,8 +240,7 @@ impl Writer {
                 return End::Stalled;
             }
             // At most one post per turn, so a trigger counted in posts fires exactly.
-            if let Some(post) = self.next_matching_post() {
-                let (post, matching) = post;
+            if let Some((post, matching)) = self.next_matching_post() {
                 let line = self.message(&post, &matching);
                 if !self.write(line).await {
                     return End::ClientLeft;

@@ -168,7 +168,7 @@ pub(crate) async fn post_rules(
     let streams = &state.streams;
     let answer = match (request.add, request.delete) {
         (Some(add), None) if !add.is_empty() => streams.change_rules(&token, |current, ids| {
-            let answer = rules::add(
+            rules::add(
                 current,
                 &add,
                 streams.limits,
@@ -176,15 +176,11 @@ pub(crate) async fn post_rules(
                 dry_run,
                 now,
                 ids,
-            );
-            let new_set = answer.new_set.clone();
-            (answer, new_set)
+            )
         }),
         (None, Some(delete)) if !(delete.ids.is_empty() && delete.values.is_empty()) => streams
             .change_rules(&token, |current, _| {
-                let answer = rules::delete(current, &delete, dry_run, now);
-                let new_set = answer.new_set.clone();
-                (answer, new_set)
+                rules::delete(current, &delete, dry_run, now)
             }),
         _ => {
             return invalid_request(

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::config::StreamConfig;
 use crate::limits::{Admission, RateHeaders, TokenLimits};
 use crate::query::AccessLevel;
-use rules::{Rule, RuleIds, RuleLimits, RuleSet};
+use rules::{Rule, RuleIds, RuleLimits, RuleSet, RulesAnswer};
 
 /// Per-app counters of the stream, for tests and `/_sim/stats` (`streams`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -109,17 +109,17 @@ impl StreamState {
     }
 
     /// Runs `change` on the app's rules under the lock (so concurrent changes cannot lose one
-    /// another) and stores the set it returns, if any.
-    pub(crate) fn change_rules<T>(
+    /// another) and stores the new set its answer carries, if any.
+    pub(crate) fn change_rules(
         &self,
         token: &str,
-        change: impl FnOnce(&[Rule], &mut RuleIds) -> (T, Option<Vec<Rule>>),
-    ) -> T {
+        change: impl FnOnce(&[Rule], &mut RuleIds) -> RulesAnswer,
+    ) -> RulesAnswer {
         let mut apps = lock(&self.apps);
         let Apps { rules, ids } = &mut *apps;
         let current = rules.get(token).cloned().unwrap_or_default();
-        let (answer, new_set) = change(&current, ids);
-        if let Some(set) = new_set {
+        let mut answer = change(&current, ids);
+        if let Some(set) = answer.new_set.take() {
             rules.insert(token.to_string(), RuleSet::new(set));
         }
         answer

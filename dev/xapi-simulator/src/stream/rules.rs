@@ -120,7 +120,8 @@ pub struct DeleteRules {
     pub values: Vec<String>,
 }
 
-/// An answer: HTTP status, body, and the app's new rule set when the request changed it.
+/// An answer: HTTP status, body, and the app's new rule set when the request changed it
+/// (taken out and stored by the caller).
 #[derive(Debug)]
 pub struct RulesAnswer {
     pub status: u16,
