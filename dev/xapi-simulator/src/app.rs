@@ -1,4 +1,5 @@
-//! The HTTP application: the search endpoint, the admin API (`/_sim/...`) and the ops routes.
+//! The HTTP application: the search endpoint, the filtered stream's endpoints ([`crate::stream`]),
+//! the admin API (`/_sim/...`) and the ops routes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::{FaultConfig, TokenConfig};
+use crate::config::{FaultConfig, StreamConfig, TokenConfig};
 use crate::corpus::Corpus;
 use crate::ledger::{Ledger, LedgerSnapshot};
 use crate::limits::{Admission, RateHeaders, TokenLimits};
@@ -21,6 +22,7 @@ use crate::metrics::{FaultLabel, SimMetrics, TokenStatus};
 use crate::params::{self, ParamError};
 use crate::query::{self, AccessLevel, QueryError};
 use crate::search;
+use crate::stream::{self, StreamState, StreamStats};
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -28,13 +30,13 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-struct TokenState {
-    name: String,
-    limits: TokenLimits,
+pub(crate) struct TokenState {
+    pub(crate) name: String,
+    pub(crate) limits: TokenLimits,
     requests: u64,
     rate_limited: u64,
     usage_capped: u64,
-    posts_served: u64,
+    pub(crate) posts_served: u64,
     bad_requests: u64,
     unauthorized: u64,
     injected_server_errors: u64,
@@ -66,12 +68,14 @@ impl TokenState {
 pub struct AppState {
     pub(crate) corpus: Corpus,
     seed: u64,
-    tokens: Mutex<HashMap<String, TokenState>>,
-    faults: RwLock<FaultConfig>,
+    /// By secret.
+    pub(crate) tokens: Mutex<HashMap<String, TokenState>>,
+    pub(crate) faults: RwLock<FaultConfig>,
     requests: AtomicU64,
-    metrics: SimMetrics,
-    ledger: Mutex<Ledger>,
+    pub(crate) metrics: SimMetrics,
+    pub(crate) ledger: Mutex<Ledger>,
     access_level: AccessLevel,
+    pub(crate) streams: StreamState,
 }
 
 /// Per-token counters, for tests and `/_sim/stats`. The three kinds of trouble are apart, so a
@@ -196,6 +200,31 @@ impl SimHandle {
         lock(&self.state.ledger).snapshot()
     }
 
+    /// The filtered stream's counters, per token label.
+    pub fn stream_stats(&self) -> BTreeMap<String, StreamStats> {
+        self.state.streams.stats()
+    }
+
+    /// The app's active stream rules as `(id, value, tag)`.
+    pub fn stream_rules(&self, token_name: &str) -> Vec<(u64, String, Option<String>)> {
+        self.state
+            .streams
+            .rules_of(token_name)
+            .iter()
+            .map(|r| (r.id, r.value.clone(), r.tag.clone()))
+            .collect()
+    }
+
+    /// Ends every stream connection open now (stalled ones included), without a message, as a
+    /// server restart would; later connections are served. The simulator does this when it
+    /// stops.
+    pub fn close_streams(&self) {
+        self.state
+            .streams
+            .closings
+            .send_modify(|closings| *closings += 1);
+    }
+
     /// Empties the ledger.
     pub fn clear_ledger(&self) {
         let mut ledger = lock(&self.state.ledger);
@@ -204,7 +233,7 @@ impl SimHandle {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -217,6 +246,7 @@ pub(crate) struct AppParts {
     pub metrics: SimMetrics,
     pub ledger_capacity: usize,
     pub access_level: AccessLevel,
+    pub stream: StreamConfig,
 }
 
 pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
@@ -228,6 +258,7 @@ pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
         metrics,
         ledger_capacity,
         access_level,
+        stream: stream_config,
     } = parts;
     let tokens = tokens
         .into_iter()
@@ -246,20 +277,31 @@ pub(crate) fn build(parts: AppParts) -> (Router, SimHandle) {
         metrics,
         ledger: Mutex::new(Ledger::new(ledger_capacity)),
         access_level,
+        streams: StreamState::new(stream_config, access_level),
     });
     let router = Router::new()
         .route("/2/tweets/search/recent", get(search_recent))
+        .route("/2/tweets/search/stream", get(stream::http::connect))
+        .route(
+            "/2/tweets/search/stream/rules",
+            get(stream::http::get_rules).post(stream::http::post_rules),
+        )
         .route("/_sim/stats", get(admin_stats))
         .route("/_sim/faults", get(admin_get_faults).put(admin_put_faults))
         .route("/_sim/tokens/{name}/revoke", post(admin_revoke))
         .route("/_sim/tokens/{name}/restore", post(admin_restore))
         .route("/_sim/matching", get(admin_matching))
+        .route("/_sim/streams/close", post(admin_close_streams))
         .route("/_sim/ledger", get(admin_ledger).delete(admin_clear_ledger))
         .with_state(state.clone());
     (router, SimHandle { state })
 }
 
-fn json_response(status: StatusCode, body: &Value, rate: Option<RateHeaders>) -> Response {
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: &Value,
+    rate: Option<RateHeaders>,
+) -> Response {
     let mut response = (status, body.to_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -272,13 +314,13 @@ fn json_response(status: StatusCode, body: &Value, rate: Option<RateHeaders>) ->
     response
 }
 
-fn add_rate_headers(headers: &mut HeaderMap, rate: RateHeaders) {
+pub(crate) fn add_rate_headers(headers: &mut HeaderMap, rate: RateHeaders) {
     headers.insert("x-rate-limit-limit", HeaderValue::from(rate.limit));
     headers.insert("x-rate-limit-remaining", HeaderValue::from(rate.remaining));
     headers.insert("x-rate-limit-reset", HeaderValue::from(rate.reset_epoch_s));
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     json_response(
         StatusCode::UNAUTHORIZED,
         &json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}),
@@ -286,7 +328,7 @@ fn unauthorized() -> Response {
     )
 }
 
-fn invalid_request(errors: &[ParamError], rate: RateHeaders) -> Response {
+pub(crate) fn invalid_request(errors: &[ParamError], rate: Option<RateHeaders>) -> Response {
     let errors: Vec<Value> = errors
         .iter()
         .map(|e| {
@@ -306,11 +348,11 @@ fn invalid_request(errors: &[ParamError], rate: RateHeaders) -> Response {
             "detail": "One or more parameters to your request was invalid.",
             "type": "https://api.twitter.com/2/problems/invalid-request"
         }),
-        Some(rate),
+        rate,
     )
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -455,7 +497,7 @@ async fn search_recent(
         Ok(p) => p,
         Err(errors) => {
             count(400, |t| t.bad_requests += 1);
-            return invalid_request(&errors, rate);
+            return invalid_request(&errors, Some(rate));
         }
     };
     let page = search::select(&state.corpus, &params, now);
@@ -562,7 +604,8 @@ async fn admin_stats(State(state): State<Arc<AppState>>) -> Response {
     let handle = SimHandle { state };
     json_response(
         StatusCode::OK,
-        &json!({"visible_posts": handle.visible_posts(), "tokens": handle.stats()}),
+        &json!({"visible_posts": handle.visible_posts(), "tokens": handle.stats(),
+                "streams": handle.stream_stats()}),
         None,
     )
 }
@@ -589,6 +632,12 @@ async fn admin_put_faults(State(state): State<Arc<AppState>>, body: String) -> R
             None,
         ),
     }
+}
+
+async fn admin_close_streams(State(state): State<Arc<AppState>>) -> Response {
+    SimHandle { state }.close_streams();
+    tracing::info!("open stream connections closed");
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn admin_revoke(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {

@@ -24,6 +24,37 @@ pub struct SimConfig {
     /// The X access level the simulator answers as: `Basic`, `Pro`, `PayPerUse` or `Enterprise`
     /// (the longest query, and whether the advanced operators are accepted).
     pub access_level: String,
+    /// The filtered stream (`GET /2/tweets/search/stream`).
+    pub stream: StreamConfig,
+}
+
+/// How the filtered stream behaves; see docs/simulator.md.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Quiet time after which the stream writes a keep-alive `\r\n` (X: about 20 s).
+    pub keepalive_ms: u64,
+    /// Concurrent stream connections per app (bearer token); X allows one on Pro.
+    pub max_connections_per_app: usize,
+    /// Per-app request windows of the stream's endpoints, each over `window_seconds`
+    /// (Pro: 50 connection attempts, 100 rule changes, 450 rule lookups per 15 minutes).
+    pub connects_per_window: u32,
+    pub rule_changes_per_window: u32,
+    pub rule_lookups_per_window: u32,
+    pub window_seconds: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            keepalive_ms: 20_000,
+            max_connections_per_app: 1,
+            connects_per_window: 50,
+            rule_changes_per_window: 100,
+            rule_lookups_per_window: 450,
+            window_seconds: 900,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -36,6 +67,7 @@ impl Default for SimConfig {
             faults: FaultConfig::default(),
             ledger_capacity: crate::ledger::DEFAULT_CAPACITY,
             access_level: AccessLevel::default().name().to_string(),
+            stream: StreamConfig::default(),
         }
     }
 }
@@ -82,6 +114,40 @@ pub struct FaultConfig {
     pub malformed: Option<Burst>,
     /// Names of tokens that now get 401.
     pub revoked_tokens: Vec<String>,
+    /// Faults of the filtered stream.
+    pub stream: StreamFaults,
+}
+
+/// Faults of the filtered stream. Each trigger applies to every connection, counted from the
+/// connection's start, and is read while the connection runs (changing it takes effect at once).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamFaults {
+    /// Close the connection (no message, as a network failure would).
+    pub drop: Option<StreamTrigger>,
+    /// Stop writing anything, keep-alives included, and keep the connection open.
+    pub stall: Option<StreamTrigger>,
+    /// Write X's operational-disconnect error object, then close.
+    pub operational_disconnect: Option<StreamTrigger>,
+    /// Connection attempts `k` (counted per simulator) with `k % every < length` get
+    /// 429 Too Many Requests, as X's connection rate limit answers.
+    pub reject_connects: Option<Burst>,
+}
+
+/// When a stream fault fires: after this many posts on the connection, or this long after it
+/// opened, whichever comes first (at least one must be set).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamTrigger {
+    pub after_posts: Option<u64>,
+    pub after_ms: Option<u64>,
+}
+
+impl StreamTrigger {
+    /// Whether the fault fires on a connection that has delivered `posts` and is `age_ms` old.
+    pub fn fires(&self, posts: u64, age_ms: u64) -> bool {
+        self.after_posts.is_some_and(|n| posts >= n) || self.after_ms.is_some_and(|ms| age_ms >= ms)
+    }
 }
 
 /// Requests `k` with `k % every < length` are affected (`every` = 0 disables).
@@ -148,7 +214,7 @@ impl SimConfig {
     /// Loads the file named by `--config` (first argument pair) or `XAPI_SIM_CONFIG`, then
     /// applies `XAPI_SIM_LISTEN`, `XAPI_SIM_PORT`, `XAPI_SIM_SEED`, `XAPI_SIM_POSTS_PER_SECOND`,
     /// `XAPI_SIM_BACKFILL_POSTS`, `XAPI_SIM_MAX_POSTS`, `XAPI_SIM_LEDGER_CAPACITY`,
-    /// `XAPI_SIM_ACCESS_LEVEL` and `XAPI_SIM_TOKENS`
+    /// `XAPI_SIM_STREAM_KEEPALIVE_MS`, `XAPI_SIM_ACCESS_LEVEL` and `XAPI_SIM_TOKENS`
     /// (`name:token:requests/window_seconds:monthly_cap`, comma-separated).
     pub fn load(
         args: &[String],
@@ -204,6 +270,9 @@ impl SimConfig {
         }
         if let Some(v) = env("XAPI_SIM_LEDGER_CAPACITY") {
             config.ledger_capacity = parse("XAPI_SIM_LEDGER_CAPACITY", &v)?;
+        }
+        if let Some(v) = env("XAPI_SIM_STREAM_KEEPALIVE_MS") {
+            config.stream.keepalive_ms = parse("XAPI_SIM_STREAM_KEEPALIVE_MS", &v)?;
         }
         if let Some(v) = env("XAPI_SIM_ACCESS_LEVEL") {
             config.access_level = v;
@@ -291,10 +360,12 @@ mod tests {
             "XAPI_SIM_TOKENS" => Some("a:tok-a:60/900:10000,b:tok-b:5/2:100".to_string()),
             "XAPI_SIM_MAX_POSTS" => Some("50".to_string()),
             "XAPI_SIM_LEDGER_CAPACITY" => Some("1000".to_string()),
+            "XAPI_SIM_STREAM_KEEPALIVE_MS" => Some("250".to_string()),
             _ => None,
         };
         let c = SimConfig::load(&[], env).expect("config");
         assert_eq!(c.ledger_capacity, 1000);
+        assert_eq!(c.stream.keepalive_ms, 250);
         assert_eq!(SimConfig::default().ledger_capacity, 2_000_000);
         assert_eq!(c.listen, "0.0.0.0:9999");
         assert_eq!(c.corpus.max_posts, Some(50));
@@ -329,10 +400,41 @@ mod tests {
     }
 
     #[test]
+    fn stream_triggers_fire_on_posts_or_age() {
+        let by_posts = StreamTrigger {
+            after_posts: Some(3),
+            after_ms: None,
+        };
+        assert!(!by_posts.fires(2, 1_000_000) && by_posts.fires(3, 0));
+        let by_age = StreamTrigger {
+            after_posts: None,
+            after_ms: Some(500),
+        };
+        assert!(!by_age.fires(1000, 499) && by_age.fires(0, 500));
+        assert!(
+            !StreamTrigger::default().fires(u64::MAX, u64::MAX),
+            "unset never fires"
+        );
+        let faults: FaultConfig = serde_json::from_str(
+            r#"{"stream":{"drop":{"after_posts":5},"reject_connects":{"every":2}}}"#,
+        )
+        .expect("parse");
+        assert_eq!(faults.stream.drop.and_then(|t| t.after_posts), Some(5));
+        assert!(
+            faults
+                .stream
+                .reject_connects
+                .is_some_and(|b| b.hits(0) && !b.hits(1))
+        );
+    }
+
+    #[test]
     fn file_config_with_faults() {
         let json = r#"{"seed":1,"ledger_capacity":5,"faults":{"server_errors":{"every":10,"length":3},"revoked_tokens":["x"]}}"#;
         let c: SimConfig = serde_json::from_str(json).expect("parse");
         assert_eq!(c.ledger_capacity, 5);
+        assert_eq!(c.stream, StreamConfig::default(), "stream defaults");
+        assert_eq!(c.stream.keepalive_ms, 20_000);
         let burst = c.faults.server_errors.expect("burst");
         assert_eq!(burst.status, 503);
         assert!(burst.hits(0) && burst.hits(2) && !burst.hits(3) && burst.hits(10));

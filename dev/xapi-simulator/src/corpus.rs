@@ -304,6 +304,11 @@ impl Corpus {
         self.max_posts.map_or(count, |max| count.min(max))
     }
 
+    /// Whether post `index` will ever be published (`max_posts` stops publication).
+    pub fn will_publish(&self, index: u64) -> bool {
+        self.max_posts.is_none_or(|max| index < max)
+    }
+
     /// The first index in `0..upper` for which `pred` holds, `upper` if none (pred monotonic).
     pub fn partition_point(upper: u64, pred: impl Fn(u64) -> bool) -> u64 {
         let (mut lo, mut hi) = (0u64, upper);

@@ -5,8 +5,13 @@
 //! plain `u64` in a sorted vector (8 bytes an entry, no per-entry pointers or hash slack; see
 //! [`Ledger::heap_bytes`]). Past the capacity new ids are no longer stored, but the counters go
 //! on counting and the ledger says `overflowed`.
+//!
+//! Posts delivered by the filtered stream are recorded under the matching rule's value, the
+//! same string a search for that query sends, so one query's posts count together however they
+//! arrived (stream, backfill or search recovery); `streamed_posts` and `tags` say which came by
+//! the stream and under which rule tags.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +98,10 @@ impl IdSet {
 struct QueryEntries {
     /// Every post served for this query, repeats included.
     served_posts: u64,
+    /// Of `served_posts`, those delivered by the filtered stream.
+    streamed_posts: u64,
+    /// Tags of the stream rules whose deliveries were recorded here.
+    tags: BTreeSet<String>,
     /// Serves whose id was new to this query but could not be stored (capacity reached).
     unrecorded_posts: u64,
     ids: IdSet,
@@ -156,6 +165,29 @@ impl Ledger {
         recorded
     }
 
+    /// Records posts the filtered stream delivered for a rule: under the rule's value (the
+    /// query), with the rule's tag.
+    pub fn record_streamed(
+        &mut self,
+        token: &str,
+        rule_value: &str,
+        tag: Option<&str>,
+        ids: &[u64],
+    ) -> Recorded {
+        let recorded = self.record(token, rule_value, ids);
+        if let Some(entries) = self
+            .tokens
+            .get_mut(token)
+            .and_then(|queries| queries.get_mut(rule_value))
+        {
+            entries.streamed_posts += ids.len() as u64;
+            if let Some(tag) = tag {
+                entries.tags.insert(tag.to_string());
+            }
+        }
+        recorded
+    }
+
     /// Forgets everything (the capacity stays).
     pub fn clear(&mut self) {
         self.tokens.clear();
@@ -186,6 +218,8 @@ impl Ledger {
                     .map(|(query, q)| QuerySnapshot {
                         query: query.clone(),
                         served_posts: q.served_posts,
+                        streamed_posts: q.streamed_posts,
+                        tags: q.tags.iter().cloned().collect(),
                         distinct_posts: q.ids.len() as u64,
                         unrecorded_posts: q.unrecorded_posts,
                         ids: q.ids.to_sorted_vec(),
@@ -198,6 +232,7 @@ impl Ledger {
                 TokenSnapshot {
                     token: token.clone(),
                     served_posts: queries.iter().map(|q| q.served_posts).sum(),
+                    streamed_posts: queries.iter().map(|q| q.streamed_posts).sum(),
                     distinct_posts: all.len() as u64,
                     unrecorded_posts: queries.iter().map(|q| q.unrecorded_posts).sum(),
                     queries,
@@ -230,6 +265,10 @@ pub struct TokenSnapshot {
     pub token: String,
     /// Every post served with this token, repeats included.
     pub served_posts: u64,
+    /// Of `served_posts`, those delivered by the filtered stream (absent when none, so a
+    /// search-only ledger reads as it did before the stream).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub streamed_posts: u64,
     /// Distinct stored ids over all queries of this token.
     pub distinct_posts: u64,
     /// Serves of ids that could not be stored (non-zero only when overflowed).
@@ -239,14 +278,25 @@ pub struct TokenSnapshot {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuerySnapshot {
-    /// The `query` parameter as sent.
+    /// The `query` parameter as sent, or the value of the stream rule that matched.
     pub query: String,
     pub served_posts: u64,
+    /// Of `served_posts`, those delivered by the filtered stream (backfill included; absent
+    /// when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub streamed_posts: u64,
+    /// Tags of the stream rules whose deliveries are counted here (empty for search only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     pub distinct_posts: u64,
     pub unrecorded_posts: u64,
     /// Stored ids, ascending, as strings (as X writes ids).
     #[serde(with = "string_ids")]
     pub ids: Vec<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Ids as JSON strings, as everywhere in the X API.
@@ -374,6 +424,42 @@ mod tests {
             ledger.heap_bytes(),
             ledger.entries()
         );
+    }
+
+    #[test]
+    fn streamed_deliveries_count_with_the_search_of_the_same_query() {
+        let mut ledger = Ledger::new(100);
+        ledger.record("a", "covid lang:en", &[10, 20]);
+        ledger.record_streamed("a", "covid lang:en", Some("pipeline-1/q0"), &[20, 30]);
+        ledger.record_streamed("a", "covid lang:en", Some("pipeline-1/q0"), &[30]);
+        ledger.record_streamed("a", "vacina", None, &[40]);
+        let snap = ledger.snapshot();
+        let a = &snap.tokens[0];
+        assert_eq!((a.served_posts, a.streamed_posts), (6, 4));
+        let q = &a.queries[0];
+        assert_eq!(q.query, "covid lang:en");
+        assert_eq!(q.ids, [10, 20, 30], "one query, whatever delivered it");
+        assert_eq!((q.served_posts, q.streamed_posts), (5, 3));
+        assert_eq!(q.tags, ["pipeline-1/q0"]);
+        let untagged = &a.queries[1];
+        assert!(untagged.tags.is_empty());
+        let json = serde_json::to_value(&snap).expect("json");
+        assert!(
+            json["tokens"][0]["queries"][1].get("tags").is_none(),
+            "no tags key without tags: {json}"
+        );
+        let mut search_only = Ledger::new(5);
+        search_only.record("a", "q", &[1]);
+        let search_only = serde_json::to_value(search_only.snapshot()).expect("json");
+        assert_eq!(search_only["tokens"][0]["queries"][0]["served_posts"], 1);
+        assert!(
+            !search_only.to_string().contains("streamed"),
+            "{search_only}"
+        );
+        // Snapshots written before the stream existed still read.
+        let old = r#"{"capacity":1,"entries":0,"overflowed":false,"tokens":[{"token":"a","served_posts":1,"distinct_posts":1,"unrecorded_posts":0,"queries":[{"query":"q","served_posts":1,"distinct_posts":1,"unrecorded_posts":0,"ids":["5"]}]}]}"#;
+        let back: LedgerSnapshot = serde_json::from_str(old).expect("old shape");
+        assert_eq!(back.tokens[0].queries[0].streamed_posts, 0);
     }
 
     #[test]

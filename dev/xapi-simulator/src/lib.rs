@@ -1,12 +1,15 @@
 //! `xapi-simulator`: a faithful stand-in for X API v2 recent search
-//! (`GET /2/tweets/search/recent`) for tests, benchmarks and demos.
+//! (`GET /2/tweets/search/recent`) and the filtered stream (`GET /2/tweets/search/stream`) for
+//! tests, benchmarks and demos.
 //!
 //! - [`query`]: the search query language and its 512-character limit (`tweetpipe-xquery`).
 //! - [`params`]: parameter validation with the real 400 shapes.
 //! - [`limits`]: per-token request windows and monthly post caps.
 //! - [`corpus`]: deterministic multilingual Covid-19 posts arriving over time.
 //! - [`search`]: page selection and response rendering.
-//! - [`ledger`]: every post id served, per token and query, in bounded memory.
+//! - [`stream`]: the filtered stream (`GET /2/tweets/search/stream` and its rules).
+//! - [`ledger`]: every post id served (searched or streamed), per token and query, in bounded
+//!   memory.
 //! - [`app`]: the HTTP endpoints, fault injection and the admin API.
 
 pub mod app;
@@ -19,6 +22,7 @@ pub mod metrics;
 mod operator_tests;
 pub mod params;
 pub mod search;
+pub mod stream;
 
 /// The query language lives in `tweetpipe-xquery`, shared with the operator's admission checks.
 pub use tweetpipe_xquery as query;
@@ -32,9 +36,13 @@ use tokio::task::JoinHandle;
 use tweetpipe_common::serve::{Readiness, ops_router};
 
 pub use app::{SimHandle, TokenStats};
-pub use config::{Burst, FaultConfig, SimConfig, SlowResponses, TokenConfig};
+pub use config::{
+    Burst, FaultConfig, SimConfig, SlowResponses, StreamConfig, StreamFaults, StreamTrigger,
+    TokenConfig,
+};
 pub use corpus::CorpusConfig;
 pub use ledger::{LedgerSnapshot, QuerySnapshot, TokenSnapshot};
+pub use stream::StreamStats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -67,6 +75,8 @@ impl RunningSimulator {
     /// Stops serving and waits for in-flight requests, at most [`STOP_GRACE`]: a client that
     /// keeps a connection open must not keep the caller waiting for ever.
     pub async fn stop(mut self) {
+        // Open stream connections never end on their own; end them first.
+        self.handle.close_streams();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -96,6 +106,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
         metrics,
         ledger_capacity: config.ledger_capacity,
         access_level,
+        stream: config.stream.clone(),
     });
     let readiness = Readiness::new();
     readiness.set(true);

@@ -76,6 +76,13 @@ impl TokenLimits {
         Admission::Allowed
     }
 
+    /// Whether this month's post cap is reached, without counting a request against the
+    /// window (a stream connection is not a search request).
+    pub fn usage_capped(&mut self, now_ms: i64) -> bool {
+        self.roll(now_ms);
+        self.month_posts >= self.monthly_cap
+    }
+
     /// Adds served posts to the month's usage.
     pub fn record_posts(&mut self, posts: u64) {
         self.month_posts = self.month_posts.saturating_add(posts);
@@ -125,6 +132,7 @@ mod tests {
         assert_eq!(l.admit(T0), Admission::Allowed);
         l.record_posts(100);
         assert_eq!(l.admit(T0), Admission::UsageCapped);
+        assert!(l.usage_capped(T0));
         assert_eq!(l.month_posts(), 200);
         let next_month = T0 + 40 * 24 * 3600 * 1000;
         assert_eq!(l.admit(next_month), Admission::Allowed);

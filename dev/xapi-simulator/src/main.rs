@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "xapi-simulator [--config FILE]\n\nEnv: XAPI_SIM_CONFIG, XAPI_SIM_LISTEN, XAPI_SIM_PORT, XAPI_SIM_SEED,\n     XAPI_SIM_POSTS_PER_SECOND, XAPI_SIM_BACKFILL_POSTS, XAPI_SIM_MAX_POSTS,\n     XAPI_SIM_LEDGER_CAPACITY,\n     XAPI_SIM_TOKENS=name:token:requests/window_seconds:monthly_cap[,...]\nSee docs/simulator.md."
+            "xapi-simulator [--config FILE]\n\nEnv: XAPI_SIM_CONFIG, XAPI_SIM_LISTEN, XAPI_SIM_PORT, XAPI_SIM_SEED,\n     XAPI_SIM_POSTS_PER_SECOND, XAPI_SIM_BACKFILL_POSTS, XAPI_SIM_MAX_POSTS,\n     XAPI_SIM_LEDGER_CAPACITY, XAPI_SIM_STREAM_KEEPALIVE_MS, XAPI_SIM_ACCESS_LEVEL,\n     XAPI_SIM_TOKENS=name:token:requests/window_seconds:monthly_cap[,...]\nSee docs/simulator.md."
         );
         return Ok(());
     }

@@ -36,6 +36,12 @@ pub struct SimMetrics {
     pub ledger_unrecorded: Family<TokenLabel, Counter>,
     /// Entries held now (drops to 0 when the ledger is cleared).
     pub ledger_entries_stored: Gauge,
+    /// Filtered-stream connections open now, per app.
+    pub stream_connections_open: Family<TokenLabel, Gauge>,
+    /// Filtered-stream connections accepted, per app.
+    pub stream_connections: Family<TokenLabel, Counter>,
+    /// Keep-alives written on stream connections, per app.
+    pub stream_keepalives: Family<TokenLabel, Counter>,
 }
 
 impl SimMetrics {
@@ -85,6 +91,28 @@ impl SimMetrics {
             "Entries the ledger holds now",
             self.ledger_entries_stored.clone(),
         );
+        registry.register(
+            "stream_connections_open",
+            "Filtered-stream connections open now",
+            self.stream_connections_open.clone(),
+        );
+        registry.register(
+            "stream_connections",
+            "Filtered-stream connections accepted",
+            self.stream_connections.clone(),
+        );
+        registry.register(
+            "stream_keepalives",
+            "Keep-alives written on filtered-stream connections",
+            self.stream_keepalives.clone(),
+        );
+    }
+
+    /// Counts an injected fault of `kind`.
+    pub fn fault(&self, kind: &str) {
+        self.faults
+            .get_or_create(&FaultLabel { kind: kind.into() })
+            .inc();
     }
 
     pub fn token(name: &str) -> TokenLabel {

@@ -82,10 +82,81 @@ pub struct SearchParams {
     pub max_results: usize,
     /// Exclusive upper post index, from a pagination token.
     pub cursor: Option<u64>,
+    pub fields: Fields,
+}
+
+/// What a response carries beyond the defaults: the `expansions` and `*.fields` parameters,
+/// shared by search and the filtered stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields {
     pub expansions: BTreeSet<String>,
     pub tweet_fields: BTreeSet<String>,
     pub user_fields: BTreeSet<String>,
     pub place_fields: BTreeSet<String>,
+}
+
+/// Validates the `expansions` and `*.fields` parameters against X's value lists, adding a
+/// problem per unknown value to `errors`.
+pub(crate) fn parse_fields(values: &HashMap<&str, &str>, errors: &mut Vec<ParamError>) -> Fields {
+    let mut list = |name: &str, allowed: &[&str]| -> BTreeSet<String> {
+        let Some(v) = values.get(name) else {
+            return BTreeSet::new();
+        };
+        let mut set = BTreeSet::new();
+        for item in v.split(',') {
+            if allowed.contains(&item) {
+                set.insert(item.to_string());
+            } else {
+                errors.push(ParamError::one(
+                    name,
+                    vec![item.into()],
+                    format!(
+                        "The `{name}` query parameter value [{item}] is not one of [{}]",
+                        allowed.join(",")
+                    ),
+                ));
+            }
+        }
+        set
+    };
+    let fields = Fields {
+        expansions: list("expansions", EXPANSIONS),
+        tweet_fields: list("tweet.fields", TWEET_FIELDS),
+        user_fields: list("user.fields", USER_FIELDS),
+        place_fields: list("place.fields", PLACE_FIELDS),
+    };
+    list("media.fields", MEDIA_FIELDS);
+    list("poll.fields", POLL_FIELDS);
+    fields
+}
+
+/// Collects the query pairs by name, refusing names outside `accepted` and repeated names
+/// with X's messages.
+pub(crate) fn collect_pairs<'a>(
+    pairs: &'a [(String, String)],
+    accepted: &[&str],
+    errors: &mut Vec<ParamError>,
+) -> HashMap<&'a str, &'a str> {
+    let mut values: HashMap<&str, &str> = HashMap::new();
+    for (name, value) in pairs {
+        if !accepted.contains(&name.as_str()) {
+            errors.push(ParamError::one(
+                name,
+                vec![value.clone()],
+                format!(
+                    "The query parameter [{name}] is not one of [{}]",
+                    accepted.join(",")
+                ),
+            ));
+        } else if values.insert(name, value).is_some() {
+            errors.push(ParamError::one(
+                name,
+                vec![value.clone()],
+                format!("Duplicate parameters are not allowed: the `{name}` query parameter"),
+            ));
+        }
+    }
+    values
 }
 
 fn format_second(ms: i64) -> String {
@@ -156,25 +227,7 @@ pub fn parse(
     access_level: AccessLevel,
 ) -> Result<SearchParams, Vec<ParamError>> {
     let mut errors = Vec::new();
-    let mut values: HashMap<&str, &str> = HashMap::new();
-    for (name, value) in pairs {
-        if !ACCEPTED.contains(&name.as_str()) {
-            errors.push(ParamError::one(
-                name,
-                vec![value.clone()],
-                format!(
-                    "The query parameter [{name}] is not one of [{}]",
-                    ACCEPTED.join(",")
-                ),
-            ));
-        } else if values.insert(name, value).is_some() {
-            errors.push(ParamError::one(
-                name,
-                vec![value.clone()],
-                format!("Duplicate parameters are not allowed: the `{name}` query parameter"),
-            ));
-        }
-    }
+    let values = collect_pairs(pairs, ACCEPTED, &mut errors);
     let query = match values.get("query") {
         None => {
             errors.push(ParamError::one(
@@ -329,33 +382,7 @@ pub fn parse(
             }
         },
     };
-    let mut list = |name: &str, allowed: &[&str]| -> BTreeSet<String> {
-        let Some(v) = values.get(name) else {
-            return BTreeSet::new();
-        };
-        let mut set = BTreeSet::new();
-        for item in v.split(',') {
-            if allowed.contains(&item) {
-                set.insert(item.to_string());
-            } else {
-                check(
-                    name,
-                    item,
-                    format!(
-                        "The `{name}` query parameter value [{item}] is not one of [{}]",
-                        allowed.join(",")
-                    ),
-                );
-            }
-        }
-        set
-    };
-    let expansions = list("expansions", EXPANSIONS);
-    let tweet_fields = list("tweet.fields", TWEET_FIELDS);
-    let user_fields = list("user.fields", USER_FIELDS);
-    let place_fields = list("place.fields", PLACE_FIELDS);
-    list("media.fields", MEDIA_FIELDS);
-    list("poll.fields", POLL_FIELDS);
+    let fields = parse_fields(&values, &mut fail_later);
     errors.extend(fail_later);
     errors.extend(combination);
     match query {
@@ -371,10 +398,7 @@ pub fn parse(
             until_id,
             max_results,
             cursor,
-            expansions,
-            tweet_fields,
-            user_fields,
-            place_fields,
+            fields,
         }),
         _ => Err(errors),
     }
@@ -436,7 +460,7 @@ mod tests {
         assert_eq!(p.max_results, 100);
         assert_eq!(p.since_id, Some(1_992_000_000_000_000_000));
         assert_eq!(p.query_text, "covid");
-        assert!(p.expansions.contains("geo.place_id"));
+        assert!(p.fields.expansions.contains("geo.place_id"));
     }
 
     #[test]

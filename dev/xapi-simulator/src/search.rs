@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::corpus::{Corpus, SimPost, format_time};
-use crate::params::{SearchParams, WINDOW_MS, encode_token};
+use crate::params::{Fields, SearchParams, WINDOW_MS, encode_token};
 
 /// One page of results, newest first.
 #[derive(Debug)]
@@ -65,7 +65,8 @@ fn wants(set: &BTreeSet<String>, field: &str) -> bool {
     set.contains(field)
 }
 
-fn render_post(corpus: &Corpus, post: &SimPost, p: &SearchParams) -> Value {
+/// One post in the API's shape, with the fields `p` asks for.
+pub(crate) fn render_post(corpus: &Corpus, post: &SimPost, p: &Fields) -> Value {
     let f = &p.tweet_fields;
     let x = &p.expansions;
     let mut o = Map::new();
@@ -214,7 +215,7 @@ fn render_post(corpus: &Corpus, post: &SimPost, p: &SearchParams) -> Value {
     Value::Object(o)
 }
 
-fn render_user(corpus: &Corpus, user: usize, p: &SearchParams) -> Value {
+fn render_user(corpus: &Corpus, user: usize, p: &Fields) -> Value {
     let u = &corpus.users[user];
     let f = &p.user_fields;
     let mut o = Map::new();
@@ -261,7 +262,7 @@ fn render_user(corpus: &Corpus, user: usize, p: &SearchParams) -> Value {
     Value::Object(o)
 }
 
-fn render_place(corpus: &Corpus, place: usize, p: &SearchParams) -> Value {
+fn render_place(corpus: &Corpus, place: usize, p: &Fields) -> Value {
     let (_, pl) = &corpus.places[place];
     let f = &p.place_fields;
     let mut o = Map::new();
@@ -295,10 +296,32 @@ pub fn render(corpus: &Corpus, page: &Page, p: &SearchParams, token_key: u64) ->
         let data: Vec<Value> = page
             .posts
             .iter()
-            .map(|post| render_post(corpus, post, p))
+            .map(|post| render_post(corpus, post, &p.fields))
             .collect();
         body.insert("data".into(), Value::Array(data));
     }
+    if let Some(includes) = render_includes(corpus, &page.posts, &p.fields) {
+        body.insert("includes".into(), includes);
+    }
+    let mut meta = Map::new();
+    if let (Some(newest), Some(oldest)) = (page.posts.first(), page.posts.last()) {
+        meta.insert("newest_id".into(), json!(newest.id.to_string()));
+        meta.insert("oldest_id".into(), json!(oldest.id.to_string()));
+    }
+    meta.insert("result_count".into(), json!(page.posts.len()));
+    if let Some(cursor) = page.next_cursor {
+        meta.insert("next_token".into(), json!(encode_token(cursor, token_key)));
+    }
+    body.insert("meta".into(), Value::Object(meta));
+    Value::Object(body)
+}
+
+/// The `includes` object the expansions in `p` call for over `posts`, if any is non-empty.
+pub(crate) fn render_includes(
+    corpus: &Corpus,
+    posts: &[Arc<SimPost>],
+    p: &Fields,
+) -> Option<Value> {
     let x = &p.expansions;
     let mut users: Vec<usize> = Vec::new();
     let mut add_user = |u: usize| {
@@ -309,7 +332,7 @@ pub fn render(corpus: &Corpus, page: &Page, p: &SearchParams, token_key: u64) ->
     let mut tweets: Vec<u64> = Vec::new();
     let mut places: Vec<usize> = Vec::new();
     let mut media: Vec<Value> = Vec::new();
-    for post in &page.posts {
+    for post in posts {
         if wants(x, "attachments.media_keys")
             && let Some(m) = &post.media
         {
@@ -365,18 +388,5 @@ pub fn render(corpus: &Corpus, page: &Page, p: &SearchParams, token_key: u64) ->
             .collect();
         includes.insert("places".into(), Value::Array(list));
     }
-    if !includes.is_empty() {
-        body.insert("includes".into(), Value::Object(includes));
-    }
-    let mut meta = Map::new();
-    if let (Some(newest), Some(oldest)) = (page.posts.first(), page.posts.last()) {
-        meta.insert("newest_id".into(), json!(newest.id.to_string()));
-        meta.insert("oldest_id".into(), json!(oldest.id.to_string()));
-    }
-    meta.insert("result_count".into(), json!(page.posts.len()));
-    if let Some(cursor) = page.next_cursor {
-        meta.insert("next_token".into(), json!(encode_token(cursor, token_key)));
-    }
-    body.insert("meta".into(), Value::Object(meta));
-    Value::Object(body)
+    (!includes.is_empty()).then_some(Value::Object(includes))
 }
