@@ -246,6 +246,28 @@ pub fn encode_post_confluent(post: &Post, schema_id: u32) -> Result<Vec<u8>, Cod
     Ok(out)
 }
 
+/// A reader of one embedded writer schema.
+struct EmbeddedReader {
+    reader: GenericDatumReader<'static>,
+    /// The writer schema is an older one: its values are resolved to the current schema.
+    resolves: bool,
+}
+
+impl EmbeddedReader {
+    /// A post of the current schema is deserialized straight from the bytes; one of an older
+    /// schema goes through an Avro value resolved to the current schema (apache-avro cannot
+    /// deserialize while resolving yet). The direct path skips building the value tree (a
+    /// string per field name, per record): the transformer's largest decoding cost.
+    fn decode(&self, mut body: &[u8]) -> Result<Post, CodecError> {
+        if self.resolves {
+            let value = self.reader.read_value(&mut body)?;
+            Ok(apache_avro::from_value::<Post>(&value)?)
+        } else {
+            Ok(self.reader.read_deser::<Post>(&mut body)?)
+        }
+    }
+}
+
 /// One reader per embedded writer schema (in [`SchemaSet::all`]'s order), resolving to the
 /// current schema when it is an older one. Building a reader resolves every name of both schemas
 /// and telling whether writer and reader are the same walks both: together that cost more than
@@ -254,22 +276,25 @@ pub fn encode_post_confluent(post: &Post, schema_id: u32) -> Result<Vec<u8>, Cod
 /// # Panics
 /// If a reader cannot be built from the embedded schemas: a build defect, caught by this crate's
 /// tests.
-fn embedded_readers() -> &'static [GenericDatumReader<'static>] {
-    static READERS: OnceLock<Vec<GenericDatumReader<'static>>> = OnceLock::new();
+fn embedded_readers() -> &'static [EmbeddedReader] {
+    static READERS: OnceLock<Vec<EmbeddedReader>> = OnceLock::new();
     READERS.get_or_init(|| {
         let set = embedded();
         let current = &set.current().schema;
         set.all()
             .iter()
             .map(|writer| {
-                let reader = if writer.schema == *current {
-                    GenericDatumReader::builder(&writer.schema).build()
-                } else {
+                let resolves = writer.schema != *current;
+                let reader = if resolves {
                     GenericDatumReader::builder(&writer.schema)
                         .reader_schema(current)
                         .build()
+                } else {
+                    GenericDatumReader::builder(&writer.schema).build()
                 };
-                reader.unwrap_or_else(|e| panic!("embedded Avro schema {}: {e}", writer.file))
+                let reader =
+                    reader.unwrap_or_else(|e| panic!("embedded Avro schema {}: {e}", writer.file));
+                EmbeddedReader { reader, resolves }
             })
             .collect()
     })
@@ -279,17 +304,13 @@ fn embedded_readers() -> &'static [GenericDatumReader<'static>] {
 /// [`CodecError::RegistryRequired`]; use [`decode_post_with`] for those.
 pub fn decode_post(bytes: &[u8]) -> Result<Post, CodecError> {
     match split_framing(bytes)? {
-        Framing::SingleObject {
-            fingerprint,
-            mut body,
-        } => {
+        Framing::SingleObject { fingerprint, body } => {
             let at = embedded()
                 .all()
                 .iter()
                 .position(|s| s.fingerprint == fingerprint)
                 .ok_or_else(|| CodecError::UnknownFingerprint(hex(&fingerprint)))?;
-            let value = embedded_readers()[at].read_value(&mut body)?;
-            Ok(apache_avro::from_value::<Post>(&value)?)
+            embedded_readers()[at].decode(body)
         }
         Framing::Confluent { schema_id, .. } => Err(CodecError::RegistryRequired(schema_id)),
     }
@@ -401,6 +422,32 @@ mod tests {
         let fps: std::collections::HashSet<_> =
             embedded().all().iter().map(|s| s.fingerprint).collect();
         assert_eq!(fps.len(), on_disk, "two schema files share a fingerprint");
+    }
+
+    /// The current schema's posts are deserialized straight from the bytes; the older path
+    /// (an Avro value, then serde) must give the very same post for every kind of sample.
+    #[test]
+    fn direct_decoding_equals_decoding_through_an_avro_value() {
+        use crate::fixtures::{news_post, sample_posts, untidy_post};
+        let current = embedded().current();
+        let through_value = GenericDatumReader::builder(&current.schema)
+            .build()
+            .expect("reader");
+        let mut posts = vec![full_post(), minimal_post(), untidy_post(), news_post(7)];
+        posts.extend(sample_posts(50, 1_000));
+        for post in posts {
+            let bytes = encode_post(&post).expect("encode");
+            let Framing::SingleObject { mut body, .. } = split_framing(&bytes).expect("framing")
+            else {
+                panic!("encode_post writes single-object framing");
+            };
+            let expected: Post =
+                apache_avro::from_value(&through_value.read_value(&mut body).expect("value"))
+                    .expect("from value");
+            let direct = decode_post(&bytes).expect("direct");
+            assert_eq!(direct, expected, "post {}", post.id);
+            assert_eq!(direct, post, "post {} round trip", post.id);
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use tweetpipe_common::headers as telemetry_headers;
 use tweetpipe_common::telemetry;
 
 use crate::ownership::PartitionKey;
@@ -60,6 +61,8 @@ pub struct Batch {
     /// [`MAX_TRACE_LINKS`]; each gets a span of its own).
     pub pages: Vec<SpanContext>,
     seen_pages: HashSet<(TraceId, SpanId)>,
+    /// The `traceparent` of the record added last.
+    last_traceparent: Option<Vec<u8>>,
     pub records: usize,
 }
 
@@ -110,6 +113,19 @@ impl Batch {
         let Some(headers) = message.headers() else {
             return;
         };
+        // A page's records come one after another with the same `traceparent`: compared as
+        // bytes, the next ones skip extracting the context (a string per header, per record).
+        let Some(traceparent) = headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case(telemetry_headers::TRACEPARENT))
+            .and_then(|h| h.value)
+        else {
+            return;
+        };
+        if self.last_traceparent.as_deref() == Some(traceparent) {
+            return;
+        }
+        self.last_traceparent = Some(traceparent.to_vec());
         let cx = telemetry::extract_from_headers(headers);
         let span_context = cx.span().span_context().clone();
         if !span_context.is_valid() {
@@ -170,6 +186,8 @@ mod tests {
         batch.add(record(1, page_a), 1, dead());
         batch.add(record(2, page_b), 1, dead());
         batch.add(record(3, page_b), 1, dead());
+        // Page A again after B (not adjacent): still once.
+        batch.add(record(4, page_a), 1, dead());
         let parent = batch.parent.as_ref().expect("a parent");
         assert_eq!(
             parent.span().span_context().trace_id().to_string(),
@@ -180,6 +198,6 @@ mod tests {
             batch.pages[0].trace_id().to_string(),
             "0af7651916cd43dd8448eb211c80319c"
         );
-        assert_eq!(batch.records, 4);
+        assert_eq!(batch.records, 5);
     }
 }
