@@ -126,8 +126,8 @@ async fn main() {
         args.posts
     );
     let probe = TestDb::create("tp_bench_probe", &MIGRATOR).await;
+    // Kept to the end: the server's status counters are read through its pool.
     let server = Server::inspect(&probe).await;
-    probe.drop().await;
 
     // Kafka → MySQL.
     let topic = unique("tp-bench");
@@ -166,10 +166,12 @@ async fn main() {
                 db.drop().await;
                 let this = Round { run, ceiling };
                 eprintln!(
-                    "{count} transformer(s), batch {batch_size}, round {round}: {:.0} posts/s; ceiling {:.0} ({})",
+                    "{count} transformer(s), batch {batch_size}, round {round}: {:.0} posts/s; ceiling {:.0} ({}); MariaDB per 1,000 posts: run {}; ceiling {}",
                     this.run.rate,
                     this.best().rate,
-                    this.best().method
+                    this.best().method,
+                    this.run.work.show(args.posts),
+                    this.best().work.show(args.posts)
                 );
                 rounds.push(this);
             }
@@ -177,6 +179,7 @@ async fn main() {
         }
     }
 
+    probe.drop().await;
     let _ = writeln!(report, "Server: {}.\n", server.settings);
     let _ = writeln!(
         report,
@@ -228,6 +231,18 @@ async fn main() {
                 rates.show()
             );
         }
+    }
+    let _ = writeln!(
+        report,
+        "\nMariaDB's work per 1,000 posts in the first round (its global status counters), the run beside the best ceiling method:\n"
+    );
+    for (count, batch_size, rounds) in &configurations {
+        let _ = writeln!(
+            report,
+            "- {count} transformer(s), batch {batch_size}: run {}; ceiling {}",
+            rounds[0].run.work.show(args.posts),
+            rounds[0].best().work.show(args.posts)
+        );
     }
     let _ = writeln!(
         report,
@@ -329,6 +344,7 @@ struct Run {
     cpu_us: f64,
     /// MariaDB's CPU time per post while they ran.
     server_cpu_us: f64,
+    work: Work,
 }
 
 /// The transformers' `kafka` section: the platform's plaintext listener, or with
@@ -376,6 +392,7 @@ async fn run_transformers(
         config["mysql"]["pool_size"] = (concurrency + 1).into();
     }
     let server_cpu_before = server.cpu_seconds();
+    let work_before = server.work().await;
     // Each process serves its metrics on a port of its own, so the bench can see when the
     // group's assignment has settled.
     let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
@@ -436,6 +453,7 @@ async fn run_transformers(
     };
     let cpu: f64 = children.iter().map(|c| cpu_seconds(c.id())).sum();
     let server_cpu = server.cpu_seconds() - server_cpu_before;
+    let work = server.work().await.since(work_before);
     assert_eq!(db.count("SELECT COUNT(*) FROM posts").await, total as i64);
     for child in &children {
         let _ = Command::new("kill")
@@ -452,6 +470,7 @@ async fn run_transformers(
         rss_mib: rss,
         cpu_us: cpu * 1e6 / total as f64,
         server_cpu_us: server_cpu * 1e6 / total as f64,
+        work,
     }
 }
 
@@ -568,6 +587,7 @@ struct Measured {
     client_cpu_us: f64,
     /// Transactions retried after a transient error (a deadlock between connections).
     retries: usize,
+    work: Work,
 }
 
 /// The fair ceiling: the same rows written straight into a fresh database of the same server
@@ -596,6 +616,7 @@ async fn fair_ceiling(
         let store = Store::new(pool.clone());
         let retries = AtomicUsize::new(0);
         let cpu_before = server.cpu_seconds();
+        let work_before = server.work().await;
         let client_cpu_before = cpu_seconds(std::process::id());
         let started = Instant::now();
         futures::stream::iter(stored.chunks(batch_size))
@@ -619,6 +640,7 @@ async fn fair_ceiling(
             .await;
         let seconds = started.elapsed().as_secs_f64();
         let server_cpu = server.cpu_seconds() - cpu_before;
+        let work = server.work().await.since(work_before);
         let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
         pool.close().await;
         // Same outcome as the transformer's runs, or the figure does not count.
@@ -639,6 +661,7 @@ async fn fair_ceiling(
             server_cpu_us: server_cpu * 1e6 / n,
             client_cpu_us: client_cpu * 1e6 / n,
             retries: retries.into_inner(),
+            work,
         });
     }
     out
@@ -648,6 +671,40 @@ async fn fair_ceiling(
 struct Server {
     pid: u32,
     settings: String,
+    pool: sqlx::MySqlPool,
+}
+
+/// What MariaDB did, from its global status counters (every client's, so the bench's own
+/// probes are included: a handful of statements per phase).
+#[derive(Clone, Copy, Default)]
+struct Work {
+    statements: f64,
+    commits: f64,
+    row_lock_waits: f64,
+    row_lock_ms: f64,
+}
+
+impl Work {
+    fn since(self, before: Work) -> Work {
+        Work {
+            statements: self.statements - before.statements,
+            commits: self.commits - before.commits,
+            row_lock_waits: self.row_lock_waits - before.row_lock_waits,
+            row_lock_ms: self.row_lock_ms - before.row_lock_ms,
+        }
+    }
+
+    /// Per 1,000 posts.
+    fn show(self, posts: usize) -> String {
+        let per = |v: f64| v * 1000.0 / posts.max(1) as f64;
+        format!(
+            "{:.0} statements, {:.1} commits, {:.1} row-lock waits ({:.0} ms waited)",
+            per(self.statements),
+            per(self.commits),
+            per(self.row_lock_waits),
+            per(self.row_lock_ms)
+        )
+    }
 }
 
 impl Server {
@@ -677,6 +734,7 @@ impl Server {
         };
         Server {
             pid,
+            pool: db.pool.clone(),
             settings: format!(
                 "MariaDB {version}: innodb_buffer_pool_size {} MiB, innodb_log_file_size {} MiB, \
                  innodb_flush_log_at_trx_commit {flush}, innodb_flush_method {flush_method}, {binlog}",
@@ -688,6 +746,28 @@ impl Server {
 
     fn cpu_seconds(&self) -> f64 {
         cpu_seconds(self.pid)
+    }
+
+    async fn work(&self) -> Work {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN \
+             ('Questions', 'Com_commit', 'Innodb_row_lock_waits', 'Innodb_row_lock_time')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("reading the server's status counters: {e}"));
+        let value = |name: &str| {
+            rows.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("status counter {name} missing: {rows:?}"))
+        };
+        Work {
+            statements: value("Questions"),
+            commits: value("Com_commit"),
+            row_lock_waits: value("Innodb_row_lock_waits"),
+            row_lock_ms: value("Innodb_row_lock_time"),
+        }
     }
 }
 
