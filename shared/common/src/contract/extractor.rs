@@ -386,7 +386,12 @@ mod tests {
         assert_eq!(c.stream.keepalive_timeout_ms, 30_000);
         let mut bad = c.clone();
         bad.queries[1].rule_tag = Some("mine".into());
-        assert!(bad.validate().expect_err("foreign tag").0.contains("rule_tag"));
+        assert!(
+            bad.validate()
+                .expect_err("foreign tag")
+                .0
+                .contains("rule_tag")
+        );
         let mut bad = c;
         bad.stream.backfill_minutes = 6;
         assert!(bad.validate().expect_err("backfill").0.contains("backfill"));
