@@ -21,8 +21,14 @@ use crate::xapi::{BearerToken, StreamMessage, parse_stream_line};
 /// What the connection tells the worker.
 #[derive(Debug)]
 pub enum StreamEvent {
-    /// A connection was opened at `at_ms`, asking `backfill_minutes` (0: none).
-    Connected { at_ms: i64, backfill_minutes: u8 },
+    /// A connection was opened, asking `backfill_minutes` (0: none). The server started it
+    /// between `requested_at_ms` (the backfill covers at least from `requested_at_ms − backfill`)
+    /// and `answered_at_ms` (every post published after that is delivered).
+    Connected {
+        requested_at_ms: i64,
+        answered_at_ms: i64,
+        backfill_minutes: u8,
+    },
     /// Posts per query (index among the connection's queries) read up to `read_at_ms`: every
     /// message read before that time is in this batch or an earlier one.
     Batch {
@@ -259,7 +265,8 @@ impl Connection<'_> {
         }
         tracing::info!(connection = %self.spec.label, backfill_minutes = backfill, "stream connected");
         self.send(StreamEvent::Connected {
-            at_ms: connected_at,
+            requested_at_ms: connected_at,
+            answered_at_ms: now_ms(),
             backfill_minutes: backfill,
         })
         .await?;

@@ -27,10 +27,15 @@ pub fn missing(
     (from_ms < to_ms).then_some(Interval { from_ms, to_ms })
 }
 
-/// Search's own bounds: `start_time` within the last 7 days (the part before is lost), and
-/// whole seconds widened outwards (the API takes `YYYY-MM-DDTHH:mm:ssZ`; a wider interval only
-/// finds posts already stored, which the recent-id set drops). `None` when nothing is
-/// searchable. Returns the interval to search and the lost part, if any.
+/// How far the search reaches past the gap's end: the server opened the connection (and so
+/// began its backfill) a little after we measured the gap, by the request's latency. The
+/// overlap finds posts the backfill redelivers too; the recent-id set drops them.
+pub const RECOVERY_OVERLAP_MS: i64 = 5_000;
+
+/// Search's own bounds: `start_time` within the last 7 days (the part before is lost), the end
+/// [`RECOVERY_OVERLAP_MS`] later, both whole seconds widened outwards (the API takes
+/// `YYYY-MM-DDTHH:mm:ssZ`), and the end at least 10 s before now as the API requires.
+/// Returns the interval to search (`None`: nothing searchable) and the lost part, if any.
 pub fn searchable(gap: Interval, now_ms: i64) -> (Option<Interval>, Option<Interval>) {
     // A minute of margin: the request must not reach the API after the start fell out.
     let oldest = now_ms - SEARCH_WINDOW_MS + 60_000;
@@ -40,7 +45,8 @@ pub fn searchable(gap: Interval, now_ms: i64) -> (Option<Interval>, Option<Inter
     });
     let from_ms = gap.from_ms.max(oldest).div_euclid(1000) * 1000;
     // X wants end_time at least 10 s before the request.
-    let to_ms = ((gap.to_ms + 999).div_euclid(1000) * 1000).min(now_ms - 11_000);
+    let to_ms =
+        ((gap.to_ms + RECOVERY_OVERLAP_MS + 999).div_euclid(1000) * 1000).min(now_ms - 11_000);
     let search = (from_ms < to_ms).then_some(Interval { from_ms, to_ms });
     (search, lost)
 }
@@ -114,7 +120,7 @@ mod tests {
             search,
             Some(Interval {
                 from_ms: NOW - 10 * MIN + 1_000,
-                to_ms: NOW - 5 * MIN + 1_000
+                to_ms: NOW - 5 * MIN + RECOVERY_OVERLAP_MS + 1_000
             })
         );
         assert_eq!(lost, None);

@@ -205,9 +205,13 @@ impl Worker {
         };
         match event {
             StreamEvent::Connected {
-                at_ms,
+                requested_at_ms,
+                answered_at_ms,
                 backfill_minutes,
-            } => self.on_connected(leader, at_ms, backfill_minutes).await,
+            } => {
+                self.on_connected(leader, requested_at_ms, answered_at_ms, backfill_minutes)
+                    .await
+            }
             StreamEvent::Batch {
                 routed,
                 read_at_ms,
@@ -224,7 +228,13 @@ impl Worker {
     }
 
     /// Decides per query what the new connection leaves missing, and fills or records it.
-    async fn on_connected(&mut self, leader: usize, at_ms: i64, backfill_minutes: u8) {
+    async fn on_connected(
+        &mut self,
+        leader: usize,
+        requested_at_ms: i64,
+        answered_at_ms: i64,
+        backfill_minutes: u8,
+    ) {
         let count = self.streams.get(&leader).map_or(0, |r| r.queries.len());
         for index in 0..count {
             let Some(q) = self.streams.get(&leader).and_then(|r| r.queries.get(index)) else {
@@ -232,10 +242,10 @@ impl Worker {
             };
             let stored = stored_until_ms(&q.checkpoint);
             let name = q.spec.name.clone();
-            match recovery::missing(stored, at_ms, backfill_minutes) {
+            match recovery::missing(stored, requested_at_ms, backfill_minutes) {
                 None if stored.is_none() => {
                     // A query never streamed starts here; from now on a gap can be measured.
-                    let next = advanced(&q.checkpoint, &[], false, at_ms, now_ms());
+                    let next = advanced(&q.checkpoint, &[], false, answered_at_ms, now_ms());
                     self.write_stream(leader, index, vec![], next, false).await;
                 }
                 None => {
