@@ -92,16 +92,19 @@ pub struct Worker {
     /// Every connection's events, tagged with its run id. Bounded: a worker busy writing
     /// (or filling a gap) makes the connection wait rather than buffer without limit.
     stream_events: (
-        tokio::sync::mpsc::Sender<(u64, crate::stream::connection::StreamEvent)>,
-        tokio::sync::mpsc::Receiver<(u64, crate::stream::connection::StreamEvent)>,
+        tokio::sync::mpsc::Sender<RunEvent>,
+        tokio::sync::mpsc::Receiver<RunEvent>,
     ),
 }
+
+/// An event of a stream connection, tagged with the id of its run.
+type RunEvent = (u64, crate::stream::connection::StreamEvent);
 
 /// What woke the loop.
 enum Wake {
     Cancelled,
     Slots(Option<SlotEvent>),
-    Stream(Option<(u64, crate::stream::connection::StreamEvent)>),
+    Stream(Option<RunEvent>),
     Timer,
 }
 
