@@ -464,3 +464,91 @@ async fn too_many_connections_backs_off_until_the_connection_is_free() {
     assert!(cps["all"].posts_total > 0, "{:?}", cps["all"]);
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_holds_the_connection_and_a_handoff_loses_nothing() {
+    let setup = Setup::new(&bootstrap(), "stream-handoff").await;
+    let sim = live_simulator(10).await;
+    let queries = [
+        ("s", "covid", "stream_with_search_recovery"),
+        ("pt", "covid lang:pt", "search"),
+    ];
+    let config = parse_config(stream_config(&setup, &sim, &queries));
+    let mut replicas = vec![
+        Some(Extractor::start(&config, 0).await),
+        Some(Extractor::start(&config, 1).await),
+    ];
+    let started = wait_stored_past(&setup, &["s"], 0).await;
+    let from = stored_until(&started, "s").expect("start");
+
+    // Which replica holds the connection; never both.
+    async fn holder(replicas: &[Option<Extractor>]) -> Result<usize, String> {
+        let mut held = Vec::new();
+        for (i, r) in replicas.iter().enumerate() {
+            if let Some(r) = r
+                && metric(&r.metrics().await, "tweetpipe_extractor_stream_connected{") == 1.0
+            {
+                held.push(i);
+            }
+        }
+        assert!(
+            held.len() <= 1,
+            "replicas {held:?} hold the connection at once"
+        );
+        held.first()
+            .copied()
+            .ok_or_else(|| "no replica holds it".to_string())
+    }
+    let first = wait_for(
+        "a replica holding the connection",
+        Duration::from_secs(60),
+        || holder(&replicas),
+    )
+    .await;
+    wait_stored_past(&setup, &["s"], now_ms() + 2_000).await;
+
+    // The holder stops (its slots go to the other replica), which takes the connection over.
+    let summary = replicas[first].take().expect("holder").stop().await;
+    assert!(summary.posts > 0, "{summary:?}");
+    let second = wait_for(
+        "the other replica taking the connection",
+        Duration::from_secs(60),
+        || holder(&replicas),
+    )
+    .await;
+    assert_ne!(first, second);
+    let cps = wait_stored_past(&setup, &["s"], now_ms() + 3_000).await;
+    for r in replicas.into_iter().flatten() {
+        r.stop().await;
+    }
+
+    let records = setup.records().await;
+    let mine: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.post.query_name == "s")
+        .collect();
+    // A handoff may repeat the posts of the last delivery_lag_ms (1 s here) before the stored
+    // checkpoint; never more than once each.
+    let mut count: HashMap<&str, u32> = HashMap::new();
+    for r in &mine {
+        *count.entry(r.key.as_str()).or_default() += 1;
+    }
+    assert!(count.values().all(|n| *n <= 2), "a post stored three times");
+    let distinct: Vec<&Record> = {
+        let mut seen = BTreeSet::new();
+        mine.iter()
+            .copied()
+            .filter(|r| seen.insert(r.key.as_str()))
+            .collect()
+    };
+    assert_nothing_lost(
+        &sim,
+        &distinct,
+        "covid",
+        from,
+        stored_until(&cps, "s").expect("until"),
+    );
+    let app = &sim.handle.stream_stats()["app"];
+    assert!(app.connections >= 2, "{app:?}");
+    sim.stop().await;
+}

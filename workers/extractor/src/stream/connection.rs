@@ -18,6 +18,10 @@ use crate::metrics::{ConnectionReason, Metrics};
 use crate::worker::now_ms;
 use crate::xapi::{BearerToken, StreamMessage, parse_stream_line};
 
+/// A line this long without its end is not a post (X's are a few KB): reconnect rather than
+/// buffer without bound.
+const MAX_LINE_BYTES: usize = 4 << 20;
+
 /// What the connection tells the worker.
 #[derive(Debug)]
 pub enum StreamEvent {
@@ -353,6 +357,13 @@ impl Connection<'_> {
                                 return Some(network(format!("malformed line: {e}"), delivered));
                             }
                         }
+                    }
+                    if buffer.len() > MAX_LINE_BYTES {
+                        self.flush(&mut batch).await?;
+                        return Some(network(
+                            format!("a line longer than {MAX_LINE_BYTES} bytes"),
+                            delivered,
+                        ));
                     }
                     if batch.posts >= self.spec.settings.batch_max_posts {
                         self.flush(&mut batch).await?;

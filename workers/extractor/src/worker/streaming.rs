@@ -379,7 +379,7 @@ impl Worker {
                     let reset_ms = rate.map_or(now + 60_000, |r| r.reset * 1000);
                     let wait = (reset_ms - now).clamp(1_000, 15 * 60_000);
                     tracing::warn!(query = %name, retry_in_ms = wait, "recovery search rate limited; waiting for the reset");
-                    if !sleep_until(now + wait, &self.parts.cancel).await {
+                    if !self.pause_until(now + wait).await {
                         return false;
                     }
                 }
@@ -390,7 +390,7 @@ impl Worker {
                 ) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(query = %name, error = %e, retry_in_ms = delay.as_millis() as u64, "recovery search failed; retrying");
-                    if !sleep_until(now + millis(delay), &self.parts.cancel).await {
+                    if !self.pause_until(now + millis(delay)).await {
                         return false;
                     }
                 }
@@ -399,6 +399,25 @@ impl Worker {
                     tracing::error!(query = %name, error = %e, "recovery search refused; the interval is recorded as a gap");
                     return self.record_gap(leader, index, interval).await;
                 }
+            }
+        }
+    }
+
+    /// Waits until `at_ms` in short steps; false when stopping or when a slot is being handed
+    /// over (the loop must release it: the recovery starts again with the next owner, from the
+    /// same `stored_until`).
+    async fn pause_until(&self, at_ms: i64) -> bool {
+        loop {
+            if self.parts.ownership.revoking() {
+                tracing::info!("a slot handover interrupts the recovery search");
+                return false;
+            }
+            let step = (now_ms() + 500).min(at_ms);
+            if !sleep_until(step, &self.parts.cancel).await {
+                return false;
+            }
+            if now_ms() >= at_ms {
+                return true;
             }
         }
     }
@@ -414,10 +433,15 @@ impl Worker {
             };
             let posts = routed.remove(&index).unwrap_or_default();
             let received = posts.len();
+            let stored = stored_until_ms(&q.checkpoint).unwrap_or(i64::MIN);
             let mut seen = std::collections::HashSet::new();
+            // A post published before `stored_until` is stored by definition: a backfill after
+            // a restart or handoff (empty recent-id set) repeats none of those.
             let mut fresh: Vec<Post> = posts
                 .into_iter()
-                .filter(|p| !q.recent.contains(&p.id) && seen.insert(p.id.clone()))
+                .filter(|p| {
+                    p.created_at >= stored && !q.recent.contains(&p.id) && seen.insert(p.id.clone())
+                })
                 .collect();
             for p in &mut fresh {
                 p.query_name.clone_from(&q.spec.name);
@@ -430,7 +454,6 @@ impl Worker {
                     .get_or_create(&Metrics::query(&q.spec.name))
                     .inc_by(dropped as u64);
             }
-            let stored = stored_until_ms(&q.checkpoint).unwrap_or(i64::MIN);
             // A quiet query's checkpoint still moves now and then, so a restart after a long
             // quiet spell does not search an interval the stream already covered.
             if fresh.is_empty() && until.saturating_sub(stored) < refresh_ms {
