@@ -172,14 +172,6 @@ fn assert_nothing_lost(
         .filter(|r| snowflake_millis(&r.key).is_some_and(|t| t >= from_ms && t < to_ms))
         .map(|r| r.key.clone())
         .collect();
-    let missing: Vec<_> = expected.difference(&stored).collect();
-    let extra: Vec<_> = stored.difference(&expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{value:?} in [{from_ms}, {to_ms}): {} missing {missing:?}, {} unexpected {extra:?}",
-        missing.len(),
-        extra.len()
-    );
     let ledger = sim.handle.ledger();
     let served: BTreeSet<String> = ledger
         .tokens
@@ -188,6 +180,17 @@ fn assert_nothing_lost(
         .filter(|q| q.query == value)
         .flat_map(|q| q.ids.iter().map(u64::to_string))
         .collect();
+    let missing: Vec<_> = expected
+        .difference(&stored)
+        .map(|id| (id, snowflake_millis(id), served.contains(id)))
+        .collect();
+    let extra: Vec<_> = stored.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{value:?} in [{from_ms}, {to_ms}): {} missing (id, ms, served by the simulator) {missing:?}, {} unexpected {extra:?}",
+        missing.len(),
+        extra.len()
+    );
     let unserved: Vec<_> = records
         .iter()
         .filter(|r| !served.contains(&r.key))

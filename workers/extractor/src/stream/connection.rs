@@ -27,7 +27,7 @@ const MAX_LINE_BYTES: usize = 4 << 20;
 pub enum StreamEvent {
     /// A connection was opened, asking `backfill_minutes` (0: none). The server started it
     /// between `requested_at_ms` (the backfill covers at least from `requested_at_ms − backfill`)
-    /// and `answered_at_ms` (every post published after that is delivered).
+    /// and `answered_at_ms` (every post published after that millisecond is delivered).
     Connected {
         requested_at_ms: i64,
         answered_at_ms: i64,

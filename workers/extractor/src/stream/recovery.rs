@@ -3,8 +3,9 @@
 //!
 //! A query's checkpoint says every matching post published before `stored_until` is stored.
 //! A connection opened at `C` with `backfill_minutes = B` redelivers what was published from
-//! `C − B` on, so the interval `[stored_until, C − B)` is missing when `stored_until < C − B`:
-//! recent search fills exactly that (`start_time` inclusive, `end_time` exclusive).
+//! `C − B` on, so the interval `[stored_until, C − B)` is missing when `stored_until < C − B`
+//! (one second more, [`BACKFILL_EDGE_MS`]): recent search fills exactly that (`start_time`
+//! inclusive, `end_time` exclusive).
 
 use crate::progress::SEARCH_WINDOW_MS;
 
@@ -15,6 +16,10 @@ pub struct Interval {
     pub to_ms: i64,
 }
 
+/// The backfill's first second is not relied on: whether a post published exactly
+/// `backfill_minutes` before the connection is redelivered is the server's rounding.
+pub const BACKFILL_EDGE_MS: i64 = 1_000;
+
 /// The interval a connection at `connected_at_ms` asking `backfill_minutes` leaves missing,
 /// for a query stored up to `stored_until_ms` (`None`: a query never streamed, nothing missing).
 pub fn missing(
@@ -23,7 +28,7 @@ pub fn missing(
     backfill_minutes: u8,
 ) -> Option<Interval> {
     let from_ms = stored_until_ms?;
-    let to_ms = connected_at_ms - i64::from(backfill_minutes) * 60_000;
+    let to_ms = connected_at_ms - i64::from(backfill_minutes) * 60_000 + BACKFILL_EDGE_MS;
     (from_ms < to_ms).then_some(Interval { from_ms, to_ms })
 }
 
@@ -85,18 +90,24 @@ mod tests {
             // (stored_until, connected_at, backfill, expected)
             (None, NOW, 5, None),
             (Some(NOW - 2 * MIN), NOW, 5, None),
-            (Some(NOW - 5 * MIN), NOW, 5, None),
+            (Some(NOW - 5 * MIN + 1_000), NOW, 5, None),
             (
-                Some(NOW - 5 * MIN - 1),
+                Some(NOW - 5 * MIN + 999),
                 NOW,
                 5,
-                Some((NOW - 5 * MIN - 1, NOW - 5 * MIN)),
+                Some((NOW - 5 * MIN + 999, NOW - 5 * MIN + 1_000)),
+            ),
+            (
+                Some(NOW - 5 * MIN),
+                NOW,
+                5,
+                Some((NOW - 5 * MIN, NOW - 5 * MIN + 1_000)),
             ),
             (
                 Some(NOW - 30 * MIN),
                 NOW,
                 1,
-                Some((NOW - 30 * MIN, NOW - MIN)),
+                Some((NOW - 30 * MIN, NOW - MIN + 1_000)),
             ),
             (Some(NOW + MIN), NOW, 1, None),
         ];

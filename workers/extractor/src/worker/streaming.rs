@@ -245,7 +245,9 @@ impl Worker {
             match recovery::missing(stored, requested_at_ms, backfill_minutes) {
                 None if stored.is_none() => {
                     // A query never streamed starts here; from now on a gap can be measured.
-                    let next = advanced(&q.checkpoint, &[], false, answered_at_ms, now_ms());
+                    // Posts of the answer's own millisecond may count as published before the
+                    // connection (not sent): the query starts after it.
+                    let next = advanced(&q.checkpoint, &[], false, answered_at_ms + 1, now_ms());
                     self.write_stream(leader, index, vec![], next, false).await;
                 }
                 None => {
