@@ -127,6 +127,27 @@ async fn wait_stored_past(
     .await
 }
 
+/// Writes a checkpoint saying `query` stored everything before `at_ms`, as a run that stopped
+/// then would have left.
+async fn seed_stored_until(setup: &Setup, query: &str, at_ms: i64) {
+    let seeded = Checkpoint {
+        stream: Some(tweetpipe_common::contract::checkpoint::StreamProgress {
+            stored_until: tweetpipe_extractor::progress::rfc3339(at_ms),
+            ..Default::default()
+        }),
+        ..Checkpoint::new(query, "")
+    };
+    produce_raw(
+        &producer(&setup.bootstrap),
+        &topics::checkpoint_topic(&setup.topic),
+        query,
+        &serde_json::to_vec(&seeded).expect("json"),
+        None,
+    )
+    .await
+    .expect("seed the checkpoint");
+}
+
 fn now_ms() -> i64 {
     tweetpipe_extractor::worker::now_ms()
 }
@@ -372,22 +393,7 @@ async fn a_gap_longer_than_backfill_is_filled_by_search() {
     let queries = [("all", "covid", "stream_with_search_recovery")];
     let config = parse_config(stream_config(&setup, &sim, &queries));
     let from = now_ms() - 150_000;
-    let seeded = Checkpoint {
-        stream: Some(tweetpipe_common::contract::checkpoint::StreamProgress {
-            stored_until: tweetpipe_extractor::progress::rfc3339(from),
-            ..Default::default()
-        }),
-        ..Checkpoint::new("all", "")
-    };
-    produce_raw(
-        &producer(&setup.bootstrap),
-        &topics::checkpoint_topic(&setup.topic),
-        "all",
-        &serde_json::to_vec(&seeded).expect("json"),
-        None,
-    )
-    .await
-    .expect("seed the checkpoint");
+    seed_stored_until(&setup, "all", from).await;
 
     let extractor = Extractor::start(&config, 0).await;
     let connected = now_ms();
@@ -553,5 +559,105 @@ async fn one_replica_holds_the_connection_and_a_handoff_loses_nothing() {
     );
     let app = &sim.handle.stream_stats()["app"];
     assert!(app.connections >= 2, "{app:?}");
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_only_records_a_gap_longer_than_backfill() {
+    let setup = Setup::new(&bootstrap(), "stream-only-gap").await;
+    let sim = live_simulator(180).await;
+    let queries = [("all", "covid", "stream")];
+    let config = parse_config(stream_config(&setup, &sim, &queries));
+    let from = now_ms() - 150_000;
+    seed_stored_until(&setup, "all", from).await;
+    let before = now_ms();
+    let extractor = Extractor::start(&config, 0).await;
+    let cps = wait_stored_past(&setup, &["all"], now_ms() + 2_000).await;
+    // The connection was requested between these two instants.
+    let connected = now_ms();
+    extractor.stop().await;
+
+    let cp = &cps["all"];
+    assert_eq!(cp.gaps_total, 1, "{cp:?}");
+    let gap = cp.last_gap.as_ref().expect("the gap");
+    assert_eq!(parse_ms(&gap.from), Some(from), "{gap:?}");
+    let to = parse_ms(&gap.to).expect("gap end");
+    // The gap ends where the backfill (one minute) begins.
+    assert!(
+        to >= before - 60_000 && to <= connected - 60_000 + 1_000,
+        "{gap:?}, connected between {before} and {connected}"
+    );
+    assert_eq!(
+        sim.handle.stats()["app"].requests,
+        0,
+        "no search in stream mode"
+    );
+    let records = setup.records().await;
+    let all = records_of(&records, "all");
+    // From the backfill on, nothing is lost.
+    assert_nothing_lost(
+        &sim,
+        &all,
+        "covid",
+        to,
+        stored_until(&cps, "all").expect("until"),
+    );
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_within_backfill_resumes_without_search_or_loss() {
+    let setup = Setup::new(&bootstrap(), "stream-restart").await;
+    let sim = live_simulator(10).await;
+    let queries = [("all", "covid", "stream_with_search_recovery")];
+    let config = parse_config(stream_config(&setup, &sim, &queries));
+    let first = Extractor::start(&config, 0).await;
+    let started = wait_stored_past(&setup, &["all"], 0).await;
+    let from = stored_until(&started, "all").expect("start");
+    wait_stored_past(&setup, &["all"], from + 3_000).await;
+    first.stop().await;
+
+    let second = Extractor::start(&config, 0).await;
+    let cps = wait_stored_past(&setup, &["all"], now_ms() + 3_000).await;
+    let metrics = second.metrics().await;
+    second.stop().await;
+
+    assert!(
+        metric(
+            &metrics,
+            "tweetpipe_extractor_stream_backfill_minutes_total{"
+        ) >= 1.0,
+        "the restart asks backfill: {metrics}"
+    );
+    assert_eq!(
+        sim.handle.stats()["app"].requests,
+        0,
+        "backfill covered the restart"
+    );
+    let records = setup.records().await;
+    let mine: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.post.query_name == "all")
+        .collect();
+    let mut count: HashMap<&str, u32> = HashMap::new();
+    for r in &mine {
+        *count.entry(r.key.as_str()).or_default() += 1;
+    }
+    assert!(count.values().all(|n| *n <= 2), "a post stored three times");
+    let distinct: Vec<&Record> = {
+        let mut seen = BTreeSet::new();
+        mine.iter()
+            .copied()
+            .filter(|r| seen.insert(r.key.as_str()))
+            .collect()
+    };
+    assert_nothing_lost(
+        &sim,
+        &distinct,
+        "covid",
+        from,
+        stored_until(&cps, "all").expect("until"),
+    );
+    assert_eq!(cps["all"].gaps_total, 0);
     sim.stop().await;
 }
