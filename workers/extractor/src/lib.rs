@@ -9,6 +9,7 @@
 //! - [`live_config`]: request shares and monthly budget taken from the mounted config.
 //! - [`progress`]: `since_id` + `next_token` checkpoint arithmetic.
 //! - [`sink`]: the transactional producer and the checkpoint reader.
+//! - [`stream`]: stream mode (the filtered stream, its rules, gap recovery by search).
 //! - [`worker`]: the loop.
 
 pub mod backoff;
@@ -19,6 +20,7 @@ pub mod ownership;
 pub mod pacing;
 pub mod progress;
 pub mod sink;
+pub mod stream;
 pub mod worker;
 pub mod xapi;
 

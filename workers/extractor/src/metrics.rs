@@ -24,8 +24,27 @@ pub struct StopLabel {
     pub reason: String,
 }
 
+/// A stream connection, named after the first query it serves (never the token).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabel {
+    pub connection: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionReason {
+    pub connection: String,
+    /// `network`, `http`, `rate_limited` (X's reconnect schedules).
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
+    pub stream_connected: Family<ConnectionLabel, Gauge>,
+    pub stream_reconnects: Family<ConnectionReason, Counter>,
+    pub stream_keep_alives: Family<ConnectionLabel, Counter>,
+    pub stream_backfill_minutes: Family<ConnectionLabel, Counter>,
+    pub stream_recovered_posts: Family<QueryLabel, Counter>,
+    pub stream_duplicates_dropped: Family<QueryLabel, Counter>,
     pub requests: Family<QueryOutcome, Counter>,
     pub rate_limited: Family<QueryLabel, Counter>,
     pub posts: Family<QueryLabel, Counter>,
@@ -117,7 +136,43 @@ impl Metrics {
             "Live settings (request shares, monthly budget) taken from the mounted config",
             self.config_reloads.clone(),
         );
+        r.register(
+            "stream_connected",
+            "1 while this replica holds the app's filtered-stream connection",
+            self.stream_connected.clone(),
+        );
+        r.register(
+            "stream_reconnects",
+            "Stream connections lost or refused, by X's reconnect schedule (network, http, rate_limited)",
+            self.stream_reconnects.clone(),
+        );
+        r.register(
+            "stream_keep_alives",
+            "Keep-alive lines read from the stream",
+            self.stream_keep_alives.clone(),
+        );
+        r.register(
+            "stream_backfill_minutes",
+            "backfill_minutes asked on reconnects (sum)",
+            self.stream_backfill_minutes.clone(),
+        );
+        r.register(
+            "stream_recovered_posts",
+            "Posts of a stream query fetched by recovery search over a gap longer than backfill",
+            self.stream_recovered_posts.clone(),
+        );
+        r.register(
+            "stream_duplicates_dropped",
+            "Redelivered posts (backfill, recovery overlap) dropped before Kafka",
+            self.stream_duplicates_dropped.clone(),
+        );
         r
+    }
+
+    pub fn connection(name: &str) -> ConnectionLabel {
+        ConnectionLabel {
+            connection: name.to_string(),
+        }
     }
 
     pub fn query(name: &str) -> QueryLabel {

@@ -2,6 +2,8 @@
 //! query on its own share, poll it, write the page and its checkpoint in one fenced Kafka
 //! transaction, react to every kind of failure, and stop cleanly on cancellation.
 
+mod streaming;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,12 +87,24 @@ pub struct Worker {
     known_windows: HashMap<String, RateWindow>,
     warned_restart: bool,
     summary: RunSummary,
+    /// Stream connections this replica holds, by leader slot (see [`crate::stream`]).
+    streams: BTreeMap<usize, streaming::StreamRun>,
+    /// Every connection's events, tagged with its run id. Bounded: a worker busy writing
+    /// (or filling a gap) makes the connection wait rather than buffer without limit.
+    stream_events: (
+        tokio::sync::mpsc::Sender<RunEvent>,
+        tokio::sync::mpsc::Receiver<RunEvent>,
+    ),
 }
+
+/// An event of a stream connection, tagged with the id of its run.
+type RunEvent = (u64, crate::stream::connection::StreamEvent);
 
 /// What woke the loop.
 enum Wake {
     Cancelled,
     Slots(Option<SlotEvent>),
+    Stream(Option<RunEvent>),
     Timer,
 }
 
@@ -136,6 +150,8 @@ impl Worker {
             known_windows: HashMap::new(),
             warned_restart: false,
             summary: RunSummary::default(),
+            streams: BTreeMap::new(),
+            stream_events: tokio::sync::mpsc::channel(16),
         }
     }
 
@@ -166,6 +182,7 @@ impl Worker {
                 biased;
                 () = self.parts.cancel.cancelled() => Wake::Cancelled,
                 event = self.parts.slot_events.recv() => Wake::Slots(event),
+                event = self.stream_events.1.recv() => Wake::Stream(event),
                 () = tokio::time::sleep(wait) => Wake::Timer,
             };
             match wake {
@@ -175,6 +192,12 @@ impl Worker {
                     tracing::error!("the slot group poller stopped; exiting");
                     break;
                 }
+                Wake::Stream(Some((run, event))) => {
+                    let span = tracing::info_span!("stream");
+                    self.on_stream_event(run, event).instrument(span).await;
+                }
+                // The worker holds a sender itself: never happens.
+                Wake::Stream(None) => {}
                 Wake::Timer => {
                     let now = now_ms();
                     if pending_at.is_some_and(|at| at <= now) {
@@ -189,6 +212,7 @@ impl Worker {
             }
         }
         self.parts.readiness.set(false);
+        self.streams.clear();
         self.parts.sink.flush().await;
         let Worker { parts, summary, .. } = self;
         // The receiver goes first, so the revocation at leave time does not wait for us.
@@ -258,6 +282,7 @@ impl Worker {
                 if let Some((pending, _, _)) = &mut self.pending {
                     pending.retain(|s| !slots.contains(s));
                 }
+                self.stop_streams(&slots);
                 self.parts.metrics.owned_slots.set(self.owned.len() as i64);
                 // Between polls by construction: nothing of these slots is in flight.
                 let _ = released.send(());
@@ -324,10 +349,22 @@ impl Worker {
         };
         let now = now_ms();
         let month = month_of(now);
+        let groups = crate::stream::connection_groups(&self.parts.config);
         for slot in slots {
             let Some(spec) = self.parts.config.slot(slot).cloned() else {
                 continue;
             };
+            if spec.delivery.is_stream() {
+                match groups.get(&slot) {
+                    Some(group) => self.start_stream(slot, group, &checkpoints),
+                    None => tracing::debug!(
+                        slot,
+                        query = %spec.name,
+                        "stream query: written by the owner of its connection's leader slot"
+                    ),
+                }
+                continue;
+            }
             let mut checkpoint = checkpoints
                 .get(&spec.name)
                 .cloned()
@@ -432,6 +469,8 @@ impl Worker {
             query: &query,
             since_id: since_id.as_deref(),
             next_token: next_token.as_deref(),
+            start_time: None,
+            end_time: None,
         };
         self.summary.requests += 1;
         let pipeline = self.parts.config.pipeline.clone();

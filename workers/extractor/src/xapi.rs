@@ -102,6 +102,10 @@ pub struct SearchRequest<'a> {
     pub query: &'a str,
     pub since_id: Option<&'a str>,
     pub next_token: Option<&'a str>,
+    /// RFC 3339 bounds (start inclusive, end exclusive): a stream query's recovery search over
+    /// one gap. Never together with `since_id` (the API refuses that).
+    pub start_time: Option<&'a str>,
+    pub end_time: Option<&'a str>,
 }
 
 /// A bearer token read from its mounted file. Never printed.
@@ -146,6 +150,16 @@ impl XClient {
         })
     }
 
+    /// The fields and expansions every request asks (without `max_results`): the stream asks
+    /// the same, so its posts convert to the same records.
+    pub fn field_params(&self) -> Vec<(&'static str, String)> {
+        self.params
+            .iter()
+            .filter(|(k, _)| *k != "max_results")
+            .cloned()
+            .collect()
+    }
+
     pub async fn search(
         &self,
         request: &SearchRequest<'_>,
@@ -161,6 +175,12 @@ impl XClient {
         }
         if let Some(token) = request.next_token {
             params.push(("next_token", token));
+        }
+        if let Some(start) = request.start_time {
+            params.push(("start_time", start));
+        }
+        if let Some(end) = request.end_time {
+            params.push(("end_time", end));
         }
         let response = self
             .http
@@ -234,6 +254,71 @@ impl XClient {
                 rate,
             }),
         }
+    }
+}
+
+/// A rule that matched a streamed post (`matching_rules[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MatchingRule {
+    pub id: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// One line of the filtered stream.
+#[derive(Debug)]
+pub enum StreamMessage {
+    /// A bare `\r\n`.
+    KeepAlive,
+    /// A post (its `query_name` still empty: routing sets it) and the rules it matched.
+    Post {
+        post: Box<Post>,
+        rules: Vec<MatchingRule>,
+    },
+    /// An `errors` object without `data`: X's operational disconnect (the connection ends).
+    Disconnect { detail: String },
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamLine {
+    data: Option<ApiPost>,
+    #[serde(default)]
+    includes: Includes,
+    #[serde(default)]
+    matching_rules: Vec<MatchingRule>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+/// Parses one line of the stream (without its line end).
+pub fn parse_stream_line(
+    line: &[u8],
+    pipeline: &str,
+    collected_at: i64,
+) -> Result<StreamMessage, serde_json::Error> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(StreamMessage::KeepAlive);
+    }
+    let parsed: StreamLine = serde_json::from_slice(line)?;
+    match parsed.data {
+        Some(data) => {
+            let page = SearchResponse {
+                data: vec![data],
+                includes: parsed.includes,
+                meta: Meta::default(),
+            };
+            let post = page
+                .to_posts("", pipeline, collected_at)
+                .pop()
+                .ok_or_else(|| serde::de::Error::custom("a post message without its post"))?;
+            Ok(StreamMessage::Post {
+                post: Box::new(post),
+                rules: parsed.matching_rules,
+            })
+        }
+        None => Ok(StreamMessage::Disconnect {
+            detail: serde_json::to_string(&parsed.errors).unwrap_or_default(),
+        }),
     }
 }
 
@@ -691,6 +776,36 @@ mod tests {
         let posts = parsed.to_posts("q", "p", 0);
         assert!(posts[0].context_annotations.is_empty());
         assert!(posts[0].cashtags.is_empty());
+    }
+
+    #[test]
+    fn parses_stream_lines() {
+        let line = br#"{"data":{"id":"1460323737035677698","text":"hi","author_id":"2244994945"},"includes":{"users":[{"id":"2244994945","name":"Dev","username":"XDevelopers"}]},"matching_rules":[{"id":"7","tag":"tweetpipe:ns/p:a"},{"id":"8"}]}"#;
+        let StreamMessage::Post { post, rules } = parse_stream_line(line, "ns/p", 5).expect("post")
+        else {
+            panic!("a post")
+        };
+        assert_eq!(post.id, "1460323737035677698");
+        assert_eq!(
+            post.author.as_ref().map(|a| a.username.as_str()),
+            Some("XDevelopers")
+        );
+        assert_eq!(rules[0].tag.as_deref(), Some("tweetpipe:ns/p:a"));
+        assert_eq!(rules[1].tag, None);
+        assert!(matches!(
+            parse_stream_line(b"", "p", 0),
+            Ok(StreamMessage::KeepAlive)
+        ));
+        assert!(matches!(
+            parse_stream_line(b"\r", "p", 0),
+            Ok(StreamMessage::KeepAlive)
+        ));
+        let disconnect = br#"{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect"}]}"#;
+        assert!(matches!(
+            parse_stream_line(disconnect, "p", 0),
+            Ok(StreamMessage::Disconnect { detail }) if detail.contains("UpstreamOperationalDisconnect")
+        ));
+        assert!(parse_stream_line(b"{not json", "p", 0).is_err());
     }
 
     #[test]

@@ -85,12 +85,16 @@ pub fn extractor_config(
                     token_file: paths::token_file(share.token),
                     requests_per_window: share.requests_per_window,
                     window_seconds: u64::from(source.limits.window_seconds),
+                    // Stream modes and their rules come with the operator's stream slice.
+                    delivery: Default::default(),
+                    rule_tag: None,
                 })
             })
             .collect(),
         monthly_post_budget,
         max_results: source.max_results,
         tuning: Tuning::default(),
+        stream: Default::default(),
     }
 }
 

@@ -517,6 +517,7 @@ fn observed() -> Observed {
                 rate_window: None,
                 last_gap: None,
                 gaps_total: 0,
+                stream: None,
             },
             Checkpoint {
                 query: "covid-pt".into(),

@@ -49,6 +49,24 @@ pub struct Checkpoint {
     pub last_gap: Option<Gap>,
     #[serde(default)]
     pub gaps_total: u64,
+    /// Progress of a stream-mode query; absent for search queries (and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamProgress>,
+}
+
+/// What a stream-mode query has stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamProgress {
+    /// RFC 3339: every matching post published before this is stored (streamed, backfilled or
+    /// recovered by search). A reconnect later than `backfill_minutes` after it leaves a gap
+    /// from here.
+    pub stored_until: String,
+    /// Posts stored from recovery searches (of `posts_total`).
+    #[serde(default)]
+    pub recovered_posts: u64,
+    /// Recovery searches run (each one gap beyond backfill).
+    #[serde(default)]
+    pub recoveries: u64,
 }
 
 /// Requests spent on a query in the API's current rate window.
@@ -109,6 +127,7 @@ impl Checkpoint {
             rate_window: None,
             last_gap: None,
             gaps_total: 0,
+            stream: None,
         }
     }
 

@@ -43,6 +43,105 @@ pub struct ExtractorConfig {
     /// Tuning knobs with production defaults (tests shorten them).
     #[serde(default)]
     pub tuning: Tuning,
+    /// The filtered stream's settings, for queries whose `delivery` is a stream mode. Left out
+    /// of the JSON while default, so configs without stream queries stay byte-identical (and
+    /// their restart fingerprint with them).
+    #[serde(default, skip_serializing_if = "StreamSettings::is_default")]
+    pub stream: StreamSettings,
+}
+
+/// How a query's posts are fetched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Polling recent search (the default, and what every config before stream mode meant).
+    #[default]
+    Search,
+    /// The filtered stream only: a disconnect longer than `backfill_minutes` leaves a gap,
+    /// recorded in the checkpoint (`last_gap`, `gaps_total`).
+    Stream,
+    /// The filtered stream, and recent search over exactly the interval a disconnect left
+    /// beyond what backfill redelivers. The CRD's default when a stream is chosen.
+    StreamWithSearchRecovery,
+}
+
+impl Delivery {
+    pub fn is_search(&self) -> bool {
+        *self == Delivery::Search
+    }
+
+    pub fn is_stream(&self) -> bool {
+        !self.is_search()
+    }
+
+    pub fn recovers_by_search(&self) -> bool {
+        *self == Delivery::StreamWithSearchRecovery
+    }
+}
+
+/// `backfill_minutes` X accepts on a reconnect (Pro and Enterprise).
+pub const BACKFILL_MINUTES_RANGE: std::ops::RangeInclusive<u8> = 1..=5;
+
+/// The filtered stream's settings; X's documented values as defaults (tests shorten them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamSettings {
+    /// Minutes of missed posts asked on every reconnect, within [`BACKFILL_MINUTES_RANGE`].
+    pub backfill_minutes: u8,
+    /// Silence (no post, no keep-alive) after which the connection counts as dead. X sends a
+    /// keep-alive about every 20 s.
+    pub keepalive_timeout_ms: u64,
+    /// Reconnect after a network error: linear steps of this size...
+    pub network_backoff_initial_ms: u64,
+    /// ...up to this.
+    pub network_backoff_max_ms: u64,
+    /// Reconnect after an HTTP error: doubling from this...
+    pub http_backoff_initial_ms: u64,
+    /// ...up to this.
+    pub http_backoff_max_ms: u64,
+    /// Reconnect after a 429: doubling from this...
+    pub rate_limited_backoff_initial_ms: u64,
+    /// ...up to this.
+    pub rate_limited_backoff_max_ms: u64,
+    /// A batch of streamed posts is written once it has this many posts...
+    pub batch_max_posts: usize,
+    /// ...or is this old.
+    pub batch_max_ms: u64,
+    /// Recently written post ids remembered per query, to drop redeliveries (backfill)
+    /// before Kafka.
+    pub recent_ids_per_query: usize,
+    /// How far behind the newest message read `stored_until` is kept: a post X publishes at
+    /// `t` may reach us a little later than a keep-alive or post written after it.
+    pub delivery_lag_ms: u64,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            backfill_minutes: 5,
+            keepalive_timeout_ms: 30_000,
+            network_backoff_initial_ms: 250,
+            network_backoff_max_ms: 16_000,
+            http_backoff_initial_ms: 5_000,
+            http_backoff_max_ms: 320_000,
+            rate_limited_backoff_initial_ms: 60_000,
+            rate_limited_backoff_max_ms: 960_000,
+            batch_max_posts: 100,
+            batch_max_ms: 200,
+            recent_ids_per_query: 20_000,
+            delivery_lag_ms: 5_000,
+        }
+    }
+}
+
+impl StreamSettings {
+    pub fn is_default(&self) -> bool {
+        *self == StreamSettings::default()
+    }
+
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms.max(100))
+    }
 }
 
 pub fn default_max_results() -> u32 {
@@ -65,6 +164,27 @@ pub struct QuerySlot {
     /// Requests this query may spend per window, evenly paced, whichever replica runs it.
     pub requests_per_window: u32,
     pub window_seconds: u64,
+    /// How the query is delivered; absent means [`Delivery::Search`] (configs written before
+    /// stream mode). Left out of the JSON while `search`.
+    #[serde(default, skip_serializing_if = "Delivery::is_search")]
+    pub delivery: Delivery,
+    /// The stream rule's tag the operator assigns (unique per app); absent: the extractor
+    /// uses [`default_rule_tag`]. Only stream modes use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_tag: Option<String>,
+}
+
+/// Every rule tag tweetpipe writes starts with this: a rule without it is never touched.
+pub const RULE_TAG_PREFIX: &str = "tweetpipe:";
+
+/// `tweetpipe:<pipeline>:` — the tags of one pipeline's rules.
+pub fn rule_tag_prefix(pipeline: &str) -> String {
+    format!("{RULE_TAG_PREFIX}{pipeline}:")
+}
+
+/// `tweetpipe:<pipeline>:<query>`.
+pub fn default_rule_tag(pipeline: &str, query: &str) -> String {
+    format!("{}{query}", rule_tag_prefix(pipeline))
 }
 
 /// Tunables; every field has a production default, so the operator may omit the object.
@@ -132,8 +252,34 @@ impl ExtractorConfig {
                     q.name
                 )));
             }
+            if q.delivery.is_stream() && !self.rule_tag(slot).starts_with(RULE_TAG_PREFIX) {
+                return Err(InvalidConfig(format!(
+                    "query {slot} ({}): rule_tag must start with {RULE_TAG_PREFIX:?}, so that rules tweetpipe did not create are never touched",
+                    q.name
+                )));
+            }
+        }
+        if !BACKFILL_MINUTES_RANGE.contains(&self.stream.backfill_minutes) {
+            return Err(InvalidConfig(format!(
+                "stream.backfill_minutes {} must be between {} and {}",
+                self.stream.backfill_minutes,
+                BACKFILL_MINUTES_RANGE.start(),
+                BACKFILL_MINUTES_RANGE.end()
+            )));
         }
         Ok(())
+    }
+
+    /// The stream rule tag of the query in `slot`: the operator's, else [`default_rule_tag`].
+    pub fn rule_tag(&self, slot: usize) -> String {
+        match self.slot(slot) {
+            Some(QuerySlot {
+                rule_tag: Some(tag),
+                ..
+            }) => tag.clone(),
+            Some(q) => default_rule_tag(&self.pipeline, &q.name),
+            None => String::new(),
+        }
     }
 
     /// The query of a slot.
@@ -209,6 +355,46 @@ mod tests {
         let mut renamed = c.clone();
         renamed.queries[0].query = "covid lang:fr".into();
         assert_ne!(c.restart_fingerprint(), renamed.restart_fingerprint());
+    }
+
+    #[test]
+    fn old_configs_mean_search_and_serialize_unchanged() {
+        let c: ExtractorConfig = serde_json::from_str(CONTRACT).expect("parse");
+        assert!(c.queries.iter().all(|q| q.delivery == Delivery::Search));
+        assert!(c.queries.iter().all(|q| q.rule_tag.is_none()));
+        assert_eq!(c.stream, StreamSettings::default());
+        let json = serde_json::to_value(&c).expect("serialize");
+        assert!(json.get("stream").is_none(), "{json}");
+        assert!(json["queries"][0].get("delivery").is_none(), "{json}");
+        assert!(json["queries"][0].get("rule_tag").is_none(), "{json}");
+    }
+
+    #[test]
+    fn reads_stream_modes_and_tags() {
+        let mut json: serde_json::Value = serde_json::from_str(CONTRACT).expect("parse");
+        json["queries"][0]["delivery"] = "stream_with_search_recovery".into();
+        json["queries"][1]["delivery"] = "stream".into();
+        json["queries"][1]["rule_tag"] = "tweetpipe:ns/name:de".into();
+        json["stream"] = serde_json::json!({"backfill_minutes": 2});
+        let c: ExtractorConfig = serde_json::from_value(json).expect("parse");
+        c.validate().expect("valid");
+        assert_eq!(c.queries[0].delivery, Delivery::StreamWithSearchRecovery);
+        assert_eq!(c.queries[1].delivery, Delivery::Stream);
+        assert_eq!(c.rule_tag(0), "tweetpipe:ns/name:covid-en");
+        assert_eq!(c.rule_tag(1), "tweetpipe:ns/name:de");
+        assert_eq!(c.stream.backfill_minutes, 2);
+        assert_eq!(c.stream.keepalive_timeout_ms, 30_000);
+        let mut bad = c.clone();
+        bad.queries[1].rule_tag = Some("mine".into());
+        assert!(
+            bad.validate()
+                .expect_err("foreign tag")
+                .0
+                .contains("rule_tag")
+        );
+        let mut bad = c;
+        bad.stream.backfill_minutes = 6;
+        assert!(bad.validate().expect_err("backfill").0.contains("backfill"));
     }
 
     #[test]
