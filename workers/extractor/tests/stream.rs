@@ -169,6 +169,42 @@ fn records_of<'a>(records: &'a [Record], query: &str) -> Vec<&'a Record> {
 
 /// Every post matching `value` published in `[from_ms, to_ms)` is in `records` exactly once,
 /// and every record of the query is a post the simulator served (stream or search).
+/// After a restart or a handoff: each of `query`'s posts (it streams `covid`) stored at most
+/// twice (the last `delivery_lag_ms` before the checkpoint may come again), and none lost
+/// from `from_ms` up to the query's `stored_until`.
+fn assert_at_most_twice_and_nothing_lost(
+    sim: &RunningSimulator,
+    records: &[Record],
+    query: &str,
+    from_ms: i64,
+    cps: &HashMap<String, Checkpoint>,
+) {
+    let mine: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.post.query_name == query)
+        .collect();
+    let mut count: HashMap<&str, u32> = HashMap::new();
+    for r in &mine {
+        *count.entry(r.key.as_str()).or_default() += 1;
+    }
+    assert!(
+        count.values().all(|n| *n <= 2),
+        "a post of {query} stored three times"
+    );
+    let mut seen = BTreeSet::new();
+    let distinct: Vec<&Record> = mine
+        .into_iter()
+        .filter(|r| seen.insert(r.key.as_str()))
+        .collect();
+    assert_nothing_lost(
+        sim,
+        &distinct,
+        "covid",
+        from_ms,
+        stored_until(cps, query).expect("until"),
+    );
+}
+
 fn assert_nothing_lost(
     sim: &RunningSimulator,
     records: &[&Record],
@@ -531,32 +567,10 @@ async fn one_replica_holds_the_connection_and_a_handoff_loses_nothing() {
         r.stop().await;
     }
 
-    let records = setup.records().await;
-    let mine: Vec<&Record> = records
-        .iter()
-        .filter(|r| r.post.query_name == "s")
-        .collect();
     // A handoff may repeat the posts of the last delivery_lag_ms (1 s here) before the stored
     // checkpoint; never more than once each.
-    let mut count: HashMap<&str, u32> = HashMap::new();
-    for r in &mine {
-        *count.entry(r.key.as_str()).or_default() += 1;
-    }
-    assert!(count.values().all(|n| *n <= 2), "a post stored three times");
-    let distinct: Vec<&Record> = {
-        let mut seen = BTreeSet::new();
-        mine.iter()
-            .copied()
-            .filter(|r| seen.insert(r.key.as_str()))
-            .collect()
-    };
-    assert_nothing_lost(
-        &sim,
-        &distinct,
-        "covid",
-        from,
-        stored_until(&cps, "s").expect("until"),
-    );
+    let records = setup.records().await;
+    assert_at_most_twice_and_nothing_lost(&sim, &records, "s", from, &cps);
     let app = &sim.handle.stream_stats()["app"];
     assert!(app.connections >= 2, "{app:?}");
     sim.stop().await;
@@ -635,29 +649,7 @@ async fn a_restart_within_backfill_resumes_without_search_or_loss() {
         "backfill covered the restart"
     );
     let records = setup.records().await;
-    let mine: Vec<&Record> = records
-        .iter()
-        .filter(|r| r.post.query_name == "all")
-        .collect();
-    let mut count: HashMap<&str, u32> = HashMap::new();
-    for r in &mine {
-        *count.entry(r.key.as_str()).or_default() += 1;
-    }
-    assert!(count.values().all(|n| *n <= 2), "a post stored three times");
-    let distinct: Vec<&Record> = {
-        let mut seen = BTreeSet::new();
-        mine.iter()
-            .copied()
-            .filter(|r| seen.insert(r.key.as_str()))
-            .collect()
-    };
-    assert_nothing_lost(
-        &sim,
-        &distinct,
-        "covid",
-        from,
-        stored_until(&cps, "all").expect("until"),
-    );
+    assert_at_most_twice_and_nothing_lost(&sim, &records, "all", from, &cps);
     assert_eq!(cps["all"].gaps_total, 0);
     sim.stop().await;
 }
