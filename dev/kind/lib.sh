@@ -30,7 +30,8 @@ export CONTAINERS_CONF=$KIND_STATE/containers.conf
 export CONTAINERS_STORAGE_CONF=$KIND_STATE/storage.conf
 export KIND_EXPERIMENTAL_PROVIDER=podman
 export KIND_EXPERIMENTAL_PODMAN_NETWORK=$KIND_NETWORK
-export PATH="$KIND_BIN:$PATH"
+# dev/kind/bin/podman first: see its header (this machine has no /lib/modules for kind to mount).
+export PATH="$KIND_DIR/bin:$KIND_BIN:$PATH"
 
 klog() { printf '%s [kind] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 

@@ -44,9 +44,22 @@ storage_manifest() {
 import re, sys
 src = open(sys.argv[1]).read()
 consts = dict(re.findall(r'^const (\w+) = "([^"]*)"', src, re.M))
-body = re.search(r'const defaultStorageManifest = `(.*?)`\n', src, re.S).group(1)
-body = re.sub(r'` \+ (\w+) \+ `', lambda m: consts[m.group(1)], body)
-print(body)
+# The constant is raw strings and constant names joined by +: evaluate that concatenation.
+pos, out = src.index("const defaultStorageManifest = ") + len("const defaultStorageManifest = "), []
+while True:
+    if src[pos] == "`":
+        end = src.index("`", pos + 1)
+        out.append(src[pos + 1:end])
+        pos = end + 1
+    else:
+        name = re.match(r"\w+", src[pos:]).group(0)
+        out.append(consts[name])
+        pos += len(name)
+    more = re.match(r"[ \t]*\+[ \t\n]*", src[pos:])
+    if not more:
+        break
+    pos += more.end()
+print("".join(out))
 PY
 }
 
