@@ -19,7 +19,7 @@ build_one() {
     -t "$image" "$REPO_ROOT" > "$KIND_STATE/images/$bin.build.log" 2>&1 ||
     { tail -30 "$KIND_STATE/images/$bin.build.log" >&2; die "podman build of $bin failed (log: $KIND_STATE/images/$bin.build.log)"; }
   rm -f "$KIND_STATE/images/$bin.tar"
-  podman save --format docker-archive -o "$KIND_STATE/images/$bin.tar" "$image"
+  podman save -q --format docker-archive -o "$KIND_STATE/images/$bin.tar" "$image"
   klog "$image: $(podman image inspect --format '{{.Size}}' "$image") bytes, archive $KIND_STATE/images/$bin.tar"
 }
 

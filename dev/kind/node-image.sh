@@ -136,7 +136,7 @@ components() {
   done
   rm -f "$archive"
   # shellcheck disable=SC2046 # one name a line, none with spaces
-  podman save -m --format docker-archive -o "$archive" $(sort "$archive.names")
+  podman save -q -m --format docker-archive -o "$archive" $(sort "$archive.names")
   rm -rf "$ctx"
 }
 
