@@ -36,21 +36,26 @@ build_kind() {
 }
 
 # check_ranges: refuse to start if a range of ours overlaps the local platform's ranges or any
-# address or route of this machine other than our own podman network's.
+# address or route of this machine, other than our own podman networks' bridges (cni-podman*
+# inside PODMAN_SUBNET_POOL, made by podman with this project's configuration).
 check_ranges() {
-  local own_bridge
-  own_bridge=$(podman network inspect --format '{{.NetworkInterface}}' "$KIND_NETWORK" 2>/dev/null || true)
   python3 - "$PODMAN_SUBNET_POOL" "$KIND_POD_SUBNET" "$KIND_SERVICE_SUBNET" -- \
-    "platform pods $POD_CIDR" "platform services $SERVICE_CIDR" \
-    "$(ip -o -4 addr show | awk -v own="$own_bridge" '$2 != own {print "address of " $2 " " $4}')" \
-    "$(ip -4 route show | awk -v own="$own_bridge" '$1 != "default" && $3 != own {print "route via " $3 " " $1}')" <<'PY'
+    "platform-pods $POD_CIDR" "platform-services $SERVICE_CIDR" \
+    "$(ip -o -4 addr show | awk '{print $2, $4}')" \
+    "$(ip -4 route show | awk '$1 != "default" {print $3, $1}')" <<'PY'
 import ipaddress, sys
 args = sys.argv[1:]
 ours = [ipaddress.ip_network(a) for a in args[:args.index("--")]]
-theirs = [line.rsplit(" ", 1) for arg in args[args.index("--") + 1:] for line in arg.splitlines() if line.strip()]
-clash = [(o, what, net) for o in ours for what, net in theirs if o.overlaps(ipaddress.ip_network(net, strict=False))]
-for o, what, net in clash:
-    print(f"kind range {o} overlaps {what} {net}", file=sys.stderr)
+pool = ours[0]
+theirs = [line.split() for arg in args[args.index("--") + 1:] for line in arg.splitlines() if line.strip()]
+clash = []
+for dev, net in theirs:
+    net = ipaddress.ip_network(net, strict=False)
+    if dev.startswith("cni-podman") and net.subnet_of(pool):
+        continue
+    clash += [(o, dev, net) for o in ours if o.overlaps(net)]
+for o, dev, net in clash:
+    print(f"kind range {o} overlaps {net} ({dev})", file=sys.stderr)
 sys.exit(1 if clash else 0)
 PY
 }
@@ -192,7 +197,9 @@ total_posts() { mysql_host -N -e "SELECT COUNT(*) FROM $DATABASE.post_queries" 2
 # wait_posts: posts of every query in MySQL, within POSTS_SECONDS.
 wait_posts() {
   local deadline=$((SECONDS + POSTS_SECONDS)) queries have
-  queries=$(grep -c '^      - name: ' "$REPO_ROOT/examples/covid19.yaml")
+  queries=$(awk '/^    queries:/ {q = 1; next} q && /^    [a-z]/ {q = 0} q && /^      - name: / {n++} END {print n}' \
+    "$REPO_ROOT/examples/covid19.yaml")
+  ((queries > 0)) || die "no queries found in examples/covid19.yaml"
   while :; do
     have=$(mysql_host -N -e "SELECT COUNT(DISTINCT query_name) FROM $DATABASE.post_queries" 2>/dev/null || echo 0)
     ((have >= queries)) && break
@@ -207,30 +214,36 @@ wait_posts() {
 
 kafka_topics() {
   java -Xms64m -Xmx256m -cp "$KAFKA_HOME/libs/*" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "127.0.0.1:$KAFKA_HOST_PORT" --list 2>/dev/null
+    --bootstrap-server "127.0.0.1:$KAFKA_HOST_PORT" --list 2>"$KIND_STATE/topics.err" ||
+    die "listing Kafka's topics failed: $(tail -3 "$KIND_STATE/topics.err")"
 }
 
-# delete_pipeline: delete it and check nothing is left: the resource, its workers, its topic, its
-# database and its reporting account.
+has_line() { [[ $'\n'$1$'\n' == *$'\n'"$2"$'\n'* ]]; }
+
+pipeline_accounts() {
+  mysql_host -N -e "SELECT CONCAT(User, '@', Host) FROM mysql.user WHERE User = '$REPORTING_USER'"
+}
+
+# delete_pipeline: delete it and check nothing is left: the resource, its workers (the namespace
+# holds nothing else), its topic, its database and its reporting account, each first seen present.
 delete_pipeline() {
+  has_line "$(kafka_topics)" "$TOPIC" || die "topic $TOPIC not in Kafka before the deletion: this check would prove nothing"
+  [[ -n $(mysql_host -N -e "SHOW DATABASES LIKE '$DATABASE'") ]] || die "database $DATABASE missing before the deletion"
+  [[ -n $(pipeline_accounts) ]] || die "account $REPORTING_USER missing before the deletion"
+  [[ -n $(k -n "$PIPELINE_NS" get pods -o name) ]] || die "no worker pods in $PIPELINE_NS before the deletion"
   k -n "$PIPELINE_NS" delete tp "$PIPELINE" --timeout="${DELETE_SECONDS}s"
   local deadline=$((SECONDS + DELETE_SECONDS)) left
   while :; do
-    left=$(k -n "$PIPELINE_NS" get deploy,statefulset,pods -l "app.kubernetes.io/instance=$PIPELINE" -o name 2>/dev/null)
+    left=$(k -n "$PIPELINE_NS" get tp,deploy,statefulset,replicaset,pods,services -o name 2>/dev/null)
     [[ -z $left ]] && break
-    ((SECONDS < deadline)) || die "workers of $PIPELINE still there ${DELETE_SECONDS}s after its deletion: $left"
+    ((SECONDS < deadline)) || die "still in namespace $PIPELINE_NS ${DELETE_SECONDS}s after deleting $PIPELINE: $left"
     sleep 2
   done
-  [[ -z $(k -n "$PIPELINE_NS" get deploy,pods -o name 2>/dev/null) ]] ||
-    die "namespace $PIPELINE_NS not empty after deleting $PIPELINE: $(k -n "$PIPELINE_NS" get deploy,pods -o name)"
-  local dbs users topics
-  dbs=$(mysql_host -N -e "SHOW DATABASES LIKE '$DATABASE'")
-  [[ -z $dbs ]] || die "database $DATABASE still in MariaDB after deleting $PIPELINE (deletionPolicy Delete)"
-  users=$(mysql_host -N -e "SELECT CONCAT(User, '@', Host) FROM mysql.user WHERE User = '$REPORTING_USER' OR User LIKE '${DATABASE}%'")
-  [[ -z $users ]] || die "accounts of $PIPELINE still in MariaDB after its deletion: $users"
-  topics=$(kafka_topics)
-  [[ $'\n'$topics$'\n' != *$'\n'"$TOPIC"* ]] || die "topic $TOPIC still in Kafka after deleting $PIPELINE: $(grep -F "$TOPIC" <<<"$topics")"
-  klog "pipeline $PIPELINE deleted: no workers, no topic $TOPIC, no database $DATABASE, no account $REPORTING_USER"
+  [[ -z $(mysql_host -N -e "SHOW DATABASES LIKE '$DATABASE'") ]] ||
+    die "database $DATABASE still in MariaDB after deleting $PIPELINE (deletionPolicy Delete)"
+  [[ -z $(pipeline_accounts) ]] || die "account of $PIPELINE still in MariaDB after its deletion: $(pipeline_accounts)"
+  ! has_line "$(kafka_topics)" "$TOPIC" || die "topic $TOPIC still in Kafka after deleting $PIPELINE"
+  klog "pipeline $PIPELINE deleted: nothing in namespace $PIPELINE_NS, no topic $TOPIC, no database $DATABASE, no account $REPORTING_USER (each seen before)"
 }
 
 down() {
