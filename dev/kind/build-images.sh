@@ -25,6 +25,8 @@ build_one() {
 
 main() {
   podman_config
+  export TMPDIR=$PODMAN_TMP
+  mkdir -p "$TMPDIR"
   mkdir -p "$KIND_STATE/images"
   local bins=("$@")
   ((${#bins[@]})) || bins=("${KIND_IMAGE_BINARIES[@]}")

@@ -86,7 +86,25 @@ platform_net_snapshot() {
   iptables -t nat -S | grep -E -- '-A (KUBE-SERVICES|KUBE-POSTROUTING|POSTROUTING) ' | grep -v -- 'CNI-' || true
 }
 
+# Debian's packages kind needs here: podman (with its CNI plugins and conmon), debootstrap for the
+# base images; installed only when missing, with service starts refused like install-deps.sh.
+KIND_PACKAGES=(podman debootstrap containernetworking-plugins)
+install_deps() {
+  local missing=() p
+  for p in "${KIND_PACKAGES[@]}"; do
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  klog "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+}
+
 preflight() {
+  install_deps
   for tool in podman kubectl helm go python3 ss iptables; do
     command -v "$tool" >/dev/null || die "kind.sh needs $tool on PATH (podman: apt-get install podman)"
   done
@@ -265,6 +283,7 @@ test_all() {
   local before after
   before=$(platform_net_snapshot)
   timed "cluster" up
+  timed "images/Dockerfile images vs the platform's umoci images" bash "$KIND_DIR/compare-images.sh"
   timed "operator chart and X API simulator" install_chart
   timed "pipeline Ready" apply_pipeline
   timed "posts of every query in MySQL" wait_posts

@@ -15,6 +15,9 @@ KIND_KUBECONFIG=$KIND_STATE/kubeconfig
 # podman's images (base images, the node image, our Dockerfile builds) are a cache shared by clones.
 PODMAN_ROOT=$CACHE_DIR/podman/storage
 PODMAN_RUNROOT=/run/tweetpipe-podman
+# podman build's temporary files, and its RUN --mount=type=cache directories (cargo's registry and
+# target directory of images/Dockerfile), which buildah keeps under TMPDIR/buildah-cache.
+PODMAN_TMP=$CACHE_DIR/podman/tmp
 
 # Address ranges, none overlapping the local platform's (lib.sh: pod bridge 10.244.0.0/24,
 # services 10.96.0.0/16) nor this machine's own: podman's networks (the one kind's node joins and
