@@ -71,7 +71,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) gitops-test $(MAKE) --no-print-directory gitops-test
 
 shellcheck: ## every shell script of the repository through shellcheck (Debian's package; settings in .shellcheckrc)
-	@git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck
+	@git ls-files -z '*.sh' .ci/run dev/kind/bin/podman dev/kind/node/entrypoint | xargs -0 shellcheck
 
 tests: ## the workspace's unit, integration and end-to-end tests on the running platform, TEST_JOBS (2) binaries at a time, each bounded by dev/test-binary.sh
 	@python3 dev/run-tests.py $(TEST_FLAGS)
