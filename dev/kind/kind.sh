@@ -156,6 +156,39 @@ up() {
   timed "kind load image-archive" load_images
 }
 
+# storage_check: kind's default StorageClass (local-path-provisioner, built here) provisions a
+# volume that a pod writes and reads.
+storage_check() {
+  k apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: storage-check, namespace: default}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Mi}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: storage-check, namespace: default}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: check
+    image: docker.io/library/debian:bookworm-slim
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo written > /data/file && cat /data/file"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes: [{name: data, persistentVolumeClaim: {claimName: storage-check}}]
+YAML
+  if ! k wait pod/storage-check --for=jsonpath='{.status.phase}'=Succeeded --timeout=120s >/dev/null; then
+    k describe pod storage-check >&2 || true
+    k get pvc storage-check -o wide >&2 || true
+    k -n local-path-storage get pods >&2 || true
+    die "the storage check pod did not succeed within 120s (its description, its claim and the provisioner above)"
+  fi
+  [[ $(k logs storage-check) == written ]] || die "the storage check pod read back '$(k logs storage-check)', not 'written'"
+  klog "volume $(k get pvc storage-check -o jsonpath='{.spec.volumeName}') provisioned by $(k get pvc storage-check -o jsonpath='{.metadata.annotations.volume\.kubernetes\.io/storage-provisioner}'), written and read"
+  k delete pod/storage-check pvc/storage-check --timeout=60s >/dev/null
+}
+
 # ---------------------------------------------------------------------------------------------
 # The pipeline.
 
@@ -267,6 +300,12 @@ delete_pipeline() {
 down() {
   podman_config
   if [[ -x $KIND_BIN/kind ]] && cluster_exists; then
+    # The pipeline first (deletionPolicy Delete): its topic, database and account are the local
+    # platform's to keep clean, and only the operator in this cluster deletes them.
+    if [[ -n $(k -n "$PIPELINE_NS" get tp "$PIPELINE" -o name 2>/dev/null) ]]; then
+      k -n "$PIPELINE_NS" delete tp "$PIPELINE" --timeout="${DELETE_SECONDS}s" ||
+        klog "warning: deleting $PIPELINE_NS/$PIPELINE failed; its topic $TOPIC and database $DATABASE may remain"
+    fi
     kind delete cluster --name "$KIND_CLUSTER" --kubeconfig "$KIND_KUBECONFIG"
   fi
   local left
@@ -284,6 +323,7 @@ test_all() {
   before=$(platform_net_snapshot)
   timed "cluster" up
   timed "images/Dockerfile images vs the platform's umoci images" bash "$KIND_DIR/compare-images.sh"
+  timed "default StorageClass provisions a volume" storage_check
   timed "operator chart and X API simulator" install_chart
   timed "pipeline Ready" apply_pipeline
   timed "posts of every query in MySQL" wait_posts
