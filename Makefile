@@ -20,7 +20,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 ARGOCD_GO_TOOLCHAIN := $(shell bash -c 'source $(PLATFORM)/versions.env; echo $$ARGOCD_GO_TOOLCHAIN')
 IMAGE_BINARIES := tweetpipe-operator tweetpipe-extractor tweetpipe-transformer xapi-simulator tweetpipe-probe
 
-.PHONY: help demo kind-demo chaos test tests shellcheck soak chart-rbac-test platform-up platform-down platform-status shellenv lint build images helm-lint crd-check lua-test bench \
+.PHONY: help demo kind-demo kind-test kind-down chaos test tests shellcheck soak chart-rbac-test platform-up platform-down platform-status shellenv lint build images helm-lint crd-check lua-test bench \
   terraform-demo terraform-destroy terraform-lint terraform-test \
   dashboards dashboards-check dashboards-test \
   observe-up observe-down observe-status rules-test \
@@ -35,8 +35,14 @@ demo: platform-up ## bring the platform up and show it working (the README's mai
 	@$(STAGE) platform-check bash dev/demo.sh
 	@$(STAGE) pipeline bash examples/demo.sh
 
-kind-demo: ## the demo on a kind cluster from kind-config.yaml (machines with Docker; not this one)
-	@bash examples/kind-demo.sh
+kind-demo: platform-up ## the demo on a kind cluster from kind-config.yaml (podman here), left running; KIND_DEMO_WATCH=60 seconds of posts; kind-down ends it
+	@bash dev/kind/kind.sh demo
+
+kind-test: platform-up ## kind on podman end to end: node and base images made here, images/Dockerfile images vs umoci ones, covid19 Ready, posts, deleted clean (docs/kind.md)
+	@$(STAGE) kind-test bash dev/kind/kind.sh test
+
+kind-down: ## delete the kind cluster of kind-demo/kind-test and its podman network
+	@bash dev/kind/kind.sh down
 
 test: ## every quality gate and test, on a platform brought up from scratch if needed
 	@$(STAGE) platform-up bash $(PLATFORM)/up.sh
@@ -65,7 +71,7 @@ test: ## every quality gate and test, on a platform brought up from scratch if n
 	@$(STAGE) gitops-test $(MAKE) --no-print-directory gitops-test
 
 shellcheck: ## every shell script of the repository through shellcheck (Debian's package; settings in .shellcheckrc)
-	@git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck
+	@git ls-files -z '*.sh' .ci/run dev/kind/bin/podman dev/kind/node/entrypoint | xargs -0 shellcheck
 
 tests: ## the workspace's unit, integration and end-to-end tests on the running platform, TEST_JOBS (2) binaries at a time, each bounded by dev/test-binary.sh
 	@python3 dev/run-tests.py $(TEST_FLAGS)

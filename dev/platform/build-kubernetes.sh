@@ -33,25 +33,38 @@ for mod, target in re.findall(r'^\s*(?:replace\s+)?(\S+) => (\.\.?/\S+)$', text,
 PY
 }
 
-build_kubernetes() {
-  [[ -x $K8S_BIN/kubelet && -x $K8S_BIN/kubectl ]] && { log "kubernetes $K8S_VERSION cached"; return; }
+# go_build_kubernetes PACKAGE...: build k8s.io/kubernetes/cmd/PACKAGE... into $K8S_BIN the way
+# upstream does (static, trimmed, the version stamped), through the cached wrapper module.
+go_build_kubernetes() {
   local work=$CACHE_DIR/build/kubernetes-$K8S_VERSION
   local staging=v0.${K8S_VERSION#v1.}
   local major=1 minor
   minor=$(cut -d. -f2 <<<"$K8S_VERSION")
   mkdir -p "$work" "$K8S_BIN"
   cd "$work"
-  wrapper_gomod k8s.io/kubernetes "$K8S_VERSION" "$staging" > go.mod
-  local pkg=k8s.io/kubernetes/cmd
+  [[ -s go.mod ]] || wrapper_gomod k8s.io/kubernetes "$K8S_VERSION" "$staging" > go.mod
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
     -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor \
     -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
     -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  local pkgs=() p
+  for p in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$p"); done
+  go build -mod=mod -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$K8S_BIN/" "${pkgs[@]}" 2>&1 | tail -20
+}
+
+build_kubernetes() {
+  [[ -x $K8S_BIN/kubelet && -x $K8S_BIN/kubectl ]] && { log "kubernetes $K8S_VERSION cached"; return; }
   log "building kubernetes $K8S_VERSION (cold: ~15 min on 2 cores)"
-  go build -mod=mod -trimpath -tags selinux,notest -ldflags "$ldflags" -o "$K8S_BIN/" \
-    $pkg/kube-apiserver $pkg/kube-controller-manager $pkg/kube-scheduler \
-    $pkg/kubelet $pkg/kube-proxy $pkg/kubectl 2>&1 | tail -20
+  go_build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
   [[ -x $K8S_BIN/kubelet ]] || die "kubernetes build failed"
+}
+
+# kubeadm: only kind's node image needs it (dev/kind/node-image.sh), so it is built on demand.
+build_kubeadm() {
+  [[ -x $K8S_BIN/kubeadm ]] && { log "kubeadm $K8S_VERSION cached"; return; }
+  log "building kubeadm $K8S_VERSION"
+  go_build_kubernetes kubeadm
+  [[ -x $K8S_BIN/kubeadm ]] || die "kubeadm build failed"
 }
 
 build_etcd() {
