@@ -12,11 +12,13 @@ use tweetpipe_xquery::{QueryError, QueryErrorKind, fields};
 
 use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
-    BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, Resources,
-    SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
-    WILDCARD_DATABASE_MESSAGE, reserved_database_message, reserved_topic_suffix_message,
+    BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, QueryDelivery,
+    Resources, SEARCH_RECOVERY_NEEDS_STREAM, SECRET_NAME_RULE, SaslMechanism, SecretKeyRef,
+    TweetPipeline, TweetPipelineSpec, WILDCARD_DATABASE_MESSAGE, reserved_database_message,
+    reserved_topic_suffix_message, stream_query_length_message, stream_query_max_chars,
     topic_length_message,
 };
+use tweetpipe_common::contract::extractor::Delivery;
 use crate::policy::{AllowedRegistryHosts, AllowedWorkerImages, KafkaLimits, Policy};
 use tweetpipe_common::contract::budget::{MAX_MARGIN_PERCENT, after_safety_margin};
 use tweetpipe_common::contract::topics::{MAX_POST_TOPIC_CHARS, is_companion_topic};
@@ -66,6 +68,19 @@ pub fn warnings(new: &TweetPipeline) -> Vec<String> {
     } else if factor < RECOMMENDED_REPLICATION_FACTOR {
         out.push(format!(
             "spec.kafka.replicationFactor {factor}: one broker down stops writes if min.insync.replicas is {factor}"
+        ));
+    }
+    let level = tweetpipe_xquery::AccessLevel::from(new.spec.source.access_level);
+    if !level.has_filtered_stream()
+        && new
+            .spec
+            .source
+            .queries
+            .iter()
+            .any(|q| q.delivery == QueryDelivery::Stream)
+    {
+        out.push(format!(
+            "spec.source.queries: delivery Stream on {level} access: X offers the filtered stream on Pro and up"
         ));
     }
     let operator = env!("CARGO_PKG_VERSION");
@@ -243,11 +258,26 @@ pub fn query_refusals(spec: &TweetPipelineSpec) -> Vec<Refusal> {
         .iter()
         .enumerate()
         .filter_map(|(i, q)| {
-            let error = tweetpipe_xquery::validate_for(&q.query, level).err()?;
-            Some(Refusal::new(
-                format!("spec.source.queries[{i}].query"),
-                query_message(&error, level),
-            ))
+            let field = format!("spec.source.queries[{i}].query");
+            let message = match q.delivery_mode() {
+                Delivery::Search => {
+                    let error = tweetpipe_xquery::validate_for(&q.query, level).err()?;
+                    query_message(&error, level)
+                }
+                // A rule: the rule limit (and the search one when recovery searches it), then
+                // the search grammar with the level's operators.
+                stream => {
+                    let limit = stream_query_max_chars(level, stream.recovers_by_search());
+                    if q.query.chars().count() > limit {
+                        stream_query_length_message()
+                    } else {
+                        let error =
+                            tweetpipe_xquery::validate_for(&q.query, level.rule_grammar()).err()?;
+                        query_message(&error, level)
+                    }
+                }
+            };
+            Some(Refusal::new(field, message))
         })
         .collect()
 }
@@ -327,6 +357,12 @@ fn check_source(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
             out.push(Refusal::new(
                 format!("spec.source.queries[{i}].name"),
                 "a query name may contain only lowercase letters, digits and '-', must start and end with a letter or digit, and be at most 63 characters",
+            ));
+        }
+        if query.search_recovery.is_some() && query.delivery != QueryDelivery::Stream {
+            out.push(Refusal::new(
+                format!("spec.source.queries[{i}].searchRecovery"),
+                SEARCH_RECOVERY_NEEDS_STREAM,
             ));
         }
         if source.queries[..i].iter().any(|q| q.name == query.name) {
@@ -1414,6 +1450,8 @@ mod tests {
                 tp.spec.source.queries.push(QuerySpec {
                     name: "2024-covid".into(),
                     query: "covid".into(),
+                    delivery: Default::default(),
+                    search_recovery: None,
                 })
             }),
             ("plain sasl with tls", |tp| {

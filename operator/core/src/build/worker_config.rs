@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use tweetpipe_common::contract::extractor::{ExtractorConfig, QuerySlot, Tuning};
+use tweetpipe_common::contract::extractor::{
+    ExtractorConfig, QuerySlot, StreamSettings, Tuning, default_rule_tag,
+};
 use tweetpipe_common::contract::kafka::{KafkaSettings, SecurityProtocol};
 use tweetpipe_common::contract::transformer::{MysqlSettings, TransformerConfig};
 use tweetpipe_common::contract::{names, paths};
@@ -67,8 +69,9 @@ pub fn extractor_config(
     monthly_post_budget: Option<u64>,
 ) -> ExtractorConfig {
     let source = &tp.spec.source;
+    let pipeline = pipeline_id(tp);
     ExtractorConfig {
-        pipeline: pipeline_id(tp),
+        pipeline: pipeline.clone(),
         api_base_url: source.base_url.clone(),
         tweet_fields: source.fields.tweet_fields.clone(),
         user_fields: source.fields.user_fields.clone(),
@@ -85,16 +88,37 @@ pub fn extractor_config(
                     token_file: paths::token_file(share.token),
                     requests_per_window: share.requests_per_window,
                     window_seconds: u64::from(source.limits.window_seconds),
-                    // Stream modes and their rules come with the operator's stream slice.
-                    delivery: Default::default(),
-                    rule_tag: None,
+                    delivery: q.delivery_mode(),
+                    // Written out (it is the extractor's default): the operator names the rules
+                    // it deletes with the pipeline by the same tag.
+                    rule_tag: q
+                        .delivery_mode()
+                        .is_stream()
+                        .then(|| default_rule_tag(&pipeline, &q.name)),
                 })
             })
             .collect(),
         monthly_post_budget,
         max_results: source.max_results,
         tuning: Tuning::default(),
-        stream: Default::default(),
+        stream: stream_settings(tp),
+    }
+}
+
+/// The stream block: the defaults (left out of the JSON) unless a query streams, so a
+/// search-only pipeline's config, and its pods, stay as they were whatever `source.stream` says.
+pub fn stream_settings(tp: &TweetPipeline) -> StreamSettings {
+    let source = &tp.spec.source;
+    let streams = source
+        .queries
+        .iter()
+        .any(|q| q.delivery_mode().is_stream());
+    match &source.stream {
+        Some(stream) if streams => StreamSettings {
+            backfill_minutes: stream.backfill_minutes,
+            ..StreamSettings::default()
+        },
+        _ => StreamSettings::default(),
     }
 }
 

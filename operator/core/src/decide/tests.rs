@@ -330,6 +330,7 @@ fn facts() -> Facts {
         invalid_queries: Vec::new(),
         api_host_refusal: None,
         image_refusal: None,
+        stream_apps: None,
     }
 }
 
@@ -544,6 +545,7 @@ fn observed() -> Observed {
         invalid_queries: Vec::new(),
         api_host_refusal: None,
         image_refusal: None,
+        stream_apps: None,
     }
 }
 

@@ -1,0 +1,193 @@
+//! The filtered stream as the operator judges it, pure: which app (token) holds each stream
+//! query's rule, whether an app is shared with another pipeline or holds more rules than X
+//! allows, and each connection's state as the checkpoints show it.
+//!
+//! An app is known by a digest of its bearer token that the reconcile computes and keeps in
+//! memory only; nothing here sees a token, and no digest reaches the status, events or logs.
+
+use chrono::{DateTime, Utc};
+use tweetpipe_common::contract::extractor::Delivery;
+use tweetpipe_xquery::AccessLevel;
+
+use super::conditions::{Check, reasons};
+use super::plan::Checkpoint;
+use crate::crd::{StreamConnectionStatus, TweetPipelineSpec};
+
+/// A connection whose queries are stored up to less than this long ago is `Streaming`. The
+/// extractor keeps `stored_until` within `delivery_lag_ms` (5 s) of what it reads, and on a
+/// quiet stream rewrites it once it lags by `keepalive_timeout_ms` (30 s); X sends a keep-alive
+/// every 20 s. So a working connection is never older than about a minute; two leave room for
+/// the checkpoint read's own delay.
+pub const STREAMING_WITHIN_SECONDS: i64 = 120;
+
+/// Connection states in the status.
+pub mod states {
+    /// Stored up to the last [`super::STREAMING_WITHIN_SECONDS`].
+    pub const STREAMING: &str = "Streaming";
+    /// Stored up to longer ago: disconnected, reconnecting, recovering, or its extractor down.
+    pub const BEHIND: &str = "Behind";
+    /// No stream checkpoint yet (never connected, or the checkpoints could not be read).
+    pub const NOT_STARTED: &str = "NotStarted";
+    /// `spec.suspend` is set: no connection on purpose.
+    pub const SUSPENDED: &str = "Suspended";
+}
+
+/// The name the status gives a delivery mode (the CRD's spelling).
+pub fn delivery_name(delivery: Delivery) -> &'static str {
+    match delivery {
+        Delivery::Search => "Search",
+        Delivery::Stream => "Stream",
+        Delivery::StreamWithSearchRecovery => "StreamWithSearchRecovery",
+    }
+}
+
+/// Whether any query of the spec is streamed.
+pub fn streams(spec: &TweetPipelineSpec) -> bool {
+    spec.source
+        .queries
+        .iter()
+        .any(|q| q.delivery_mode().is_stream())
+}
+
+/// The token a query spends: query `i` takes token `i mod tokens`, as
+/// [`super::scaling::query_shares`] hands them out.
+pub fn token_of(query: usize, tokens: usize) -> usize {
+    query % tokens.max(1)
+}
+
+/// `(token index, stream queries on it)` for every token that carries a stream query, in token
+/// order. Each stream query is one rule of its token's app.
+pub fn rules_per_token(spec: &TweetPipelineSpec) -> Vec<(usize, u32)> {
+    let tokens = spec.source.tokens.len();
+    let mut counts = vec![0u32; tokens.max(1)];
+    for (i, q) in spec.source.queries.iter().enumerate() {
+        if q.delivery_mode().is_stream() {
+            counts[token_of(i, tokens)] += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .filter(|(_, rules)| *rules > 0)
+        .collect()
+}
+
+/// One pipeline's stream rules on one app, as the reconcile found them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUse {
+    /// `namespace/name` of the pipeline.
+    pub pipeline: String,
+    /// Index of the token in that pipeline's `source.tokens`.
+    pub token: usize,
+    /// Which app: a digest of the token (equal digests, same app). Never shown.
+    pub app: String,
+    /// Its stream queries on that token.
+    pub rules: u32,
+}
+
+/// Whether the apps `me` streams on are its own and within their rule budget, given every
+/// pipeline's stream use the operator sees (`me`'s included). X allows one connection per app
+/// on Pro (the extractor holds one per token), so two holders of one app take turns being
+/// refused with 429 `TooManyConnections`; Enterprise allows more connections, so only the rule
+/// budget applies there.
+pub fn judge_apps(me: &str, level: AccessLevel, uses: &[AppUse]) -> Check {
+    let budget = level.max_rules_per_app();
+    let mut over_budget = Vec::new();
+    let mut shared = Vec::new();
+    for mine in uses.iter().filter(|u| u.pipeline == me) {
+        let others: Vec<&AppUse> = uses
+            .iter()
+            .filter(|u| u.app == mine.app && !(u.pipeline == me && u.token == mine.token))
+            .collect();
+        let total: u64 = u64::from(mine.rules) + others.iter().map(|u| u64::from(u.rules)).sum::<u64>();
+        let holders = others
+            .iter()
+            .map(|u| {
+                if u.pipeline == me {
+                    format!("this pipeline's token {}", u.token)
+                } else {
+                    format!("pipeline {} (token {})", u.pipeline, u.token)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        if total > budget as u64 {
+            over_budget.push(format!(
+                "the app of token {} would hold {total} stream rules ({} of this pipeline{}); X allows {budget} per app on {level}: move queries to search or to another app",
+                mine.token,
+                mine.rules,
+                if holders.is_empty() {
+                    String::new()
+                } else {
+                    format!(", the others of {holders}")
+                }
+            ));
+        } else if !others.is_empty() && level != AccessLevel::Enterprise {
+            shared.push(format!(
+                "the app of token {} also streams for {holders}: X allows one stream connection per app on {level}, so their extractors would take turns being refused (429 TooManyConnections); give each its own app (token), or move the stream queries into one pipeline",
+                mine.token
+            ));
+        }
+    }
+    if !over_budget.is_empty() {
+        Check::failed(reasons::RULE_BUDGET_EXCEEDED, over_budget.join("; "))
+    } else if !shared.is_empty() {
+        Check::failed(reasons::STREAM_APP_SHARED, shared.join("; "))
+    } else {
+        Check::Ok
+    }
+}
+
+/// Each stream connection (one per token with stream queries) with its state, from the stream
+/// queries' checkpoints: the oldest `stored_until` of its queries says how far it has stored.
+pub fn connections(
+    spec: &TweetPipelineSpec,
+    checkpoints: &[Checkpoint],
+    now: DateTime<Utc>,
+) -> Vec<StreamConnectionStatus> {
+    let tokens = spec.source.tokens.len();
+    rules_per_token(spec)
+        .into_iter()
+        .map(|(token, rules)| {
+            let stored: Vec<Option<DateTime<Utc>>> = spec
+                .source
+                .queries
+                .iter()
+                .enumerate()
+                .filter(|(i, q)| q.delivery_mode().is_stream() && token_of(*i, tokens) == token)
+                .map(|(_, q)| {
+                    checkpoints
+                        .iter()
+                        .find(|c| c.query == q.name)
+                        .and_then(|c| c.stream.as_ref())
+                        .and_then(|s| DateTime::parse_from_rfc3339(&s.stored_until).ok())
+                        .map(|t| t.with_timezone(&Utc))
+                })
+                .collect();
+            // A query not yet streamed holds the connection's state back to NotStarted.
+            let oldest = if stored.iter().any(Option::is_none) {
+                None
+            } else {
+                stored.into_iter().flatten().min()
+            };
+            let state = if spec.suspend {
+                states::SUSPENDED
+            } else {
+                match oldest {
+                    None => states::NOT_STARTED,
+                    Some(at) if (now - at).num_seconds() < STREAMING_WITHIN_SECONDS => {
+                        states::STREAMING
+                    }
+                    Some(_) => states::BEHIND,
+                }
+            };
+            StreamConnectionStatus {
+                token: i32::try_from(token).unwrap_or(i32::MAX),
+                state: state.to_string(),
+                rules,
+                stored_until: oldest
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            }
+        })
+        .collect()
+}
