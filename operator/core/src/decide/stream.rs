@@ -191,3 +191,200 @@ pub fn connections(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::QueryDelivery;
+    use crate::fixtures::pipeline_with;
+    use tweetpipe_common::contract::checkpoint::StreamProgress;
+
+    fn uses(rows: &[(&str, usize, &str, u32)]) -> Vec<AppUse> {
+        rows.iter()
+            .map(|(pipeline, token, app, rules)| AppUse {
+                pipeline: pipeline.to_string(),
+                token: *token,
+                app: app.to_string(),
+                rules: *rules,
+            })
+            .collect()
+    }
+
+    fn reason(check: &Check) -> &str {
+        match check {
+            Check::Ok => "Ok",
+            Check::Skipped(_) => "Skipped",
+            Check::Failed { reason, .. } => reason,
+        }
+    }
+
+    #[test]
+    fn the_app_table() {
+        let me = "ns/a";
+        // (case, level, uses, reason, words the message has)
+        let cases: Vec<(&str, AccessLevel, Vec<AppUse>, &str, &[&str])> = vec![
+            ("no stream use", AccessLevel::Pro, vec![], "Ok", &[]),
+            (
+                "own apps",
+                AccessLevel::Pro,
+                uses(&[(me, 0, "app1", 3), (me, 1, "app2", 2), ("ns/b", 0, "app3", 9)]),
+                "Ok",
+                &[],
+            ),
+            (
+                "another pipeline streams on the same app",
+                AccessLevel::Pro,
+                uses(&[(me, 0, "app1", 3), ("ns/b", 1, "app1", 2)]),
+                reasons::STREAM_APP_SHARED,
+                &["token 0", "pipeline ns/b (token 1)", "TooManyConnections"],
+            ),
+            (
+                "two tokens of one pipeline are one app",
+                AccessLevel::Pro,
+                uses(&[(me, 0, "app1", 3), (me, 1, "app1", 2)]),
+                reasons::STREAM_APP_SHARED,
+                &["this pipeline's token 1"],
+            ),
+            (
+                "Enterprise allows more connections: sharing is fine",
+                AccessLevel::Enterprise,
+                uses(&[(me, 0, "app1", 3), ("ns/b", 0, "app1", 2)]),
+                "Ok",
+                &[],
+            ),
+            (
+                "exactly the budget",
+                AccessLevel::Pro,
+                uses(&[(me, 0, "app1", 200), ("ns/b", 0, "app1", 800)]),
+                reasons::STREAM_APP_SHARED,
+                &[],
+            ),
+            (
+                "one over the budget",
+                AccessLevel::Pro,
+                uses(&[(me, 0, "app1", 200), ("ns/b", 0, "app1", 801)]),
+                reasons::RULE_BUDGET_EXCEEDED,
+                &["1001 stream rules", "200 of this pipeline", "allows 1000 per app on Pro"],
+            ),
+            (
+                "Enterprise's budget",
+                AccessLevel::Enterprise,
+                uses(&[(me, 0, "app1", 200), ("ns/b", 0, "app1", 24_801)]),
+                reasons::RULE_BUDGET_EXCEEDED,
+                &["25001", "allows 25000"],
+            ),
+            (
+                "others over budget on an app this pipeline does not use",
+                AccessLevel::Pro,
+                uses(&[(me, 0, "app1", 1), ("ns/b", 0, "app2", 600), ("ns/c", 0, "app2", 600)]),
+                "Ok",
+                &[],
+            ),
+        ];
+        for (case, level, uses, expected, words) in cases {
+            let check = judge_apps(me, level, &uses);
+            assert_eq!(reason(&check), expected, "{case}: {check:?}");
+            let message = super::super::conditions::message(&check);
+            for word in words {
+                assert!(message.contains(word), "{case}: {message:?} lacks {word:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn rules_are_counted_per_token_as_the_shares_hand_tokens_out() {
+        // Two tokens, three queries: 0 and 2 on token 0, 1 on token 1.
+        let tp = pipeline_with(|tp| {
+            tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+            tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
+        });
+        assert_eq!(rules_per_token(&tp.spec), vec![(0, 2)]);
+        let shares = crate::decide::scaling::query_shares(2, 405, 100, 3);
+        for share in shares {
+            assert_eq!(token_of(share.query, 2), share.token);
+        }
+        let tp = pipeline_with(|tp| tp.spec.source.queries[1].delivery = QueryDelivery::Stream);
+        assert_eq!(rules_per_token(&tp.spec), vec![(1, 1)]);
+        assert!(rules_per_token(&crate::fixtures::pipeline().spec).is_empty());
+    }
+
+    #[test]
+    fn connection_states_from_the_checkpoints() {
+        let now = DateTime::parse_from_rfc3339("2026-12-06T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let tp = pipeline_with(|tp| {
+            tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+            tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
+        });
+        let checkpoint = |query: &str, stored_until: Option<&str>| Checkpoint {
+            query: query.into(),
+            stream: stored_until.map(|s| StreamProgress {
+                stored_until: s.into(),
+                ..StreamProgress::default()
+            }),
+            ..Checkpoint::default()
+        };
+        // (case, checkpoints, suspended, state, storedUntil)
+        let cases: Vec<(&str, Vec<Checkpoint>, bool, &str, Option<&str>)> = vec![
+            ("nothing yet", vec![], false, states::NOT_STARTED, None),
+            (
+                "one query not streamed yet",
+                vec![checkpoint("covid-en", Some("2026-12-06T05:59:50Z"))],
+                false,
+                states::NOT_STARTED,
+                None,
+            ),
+            (
+                "both recent: the older counts",
+                vec![
+                    checkpoint("covid-en", Some("2026-12-06T05:59:50Z")),
+                    checkpoint("quarantine-en", Some("2026-12-06T05:58:30Z")),
+                ],
+                false,
+                states::STREAMING,
+                Some("2026-12-06T05:58:30.000Z"),
+            ),
+            (
+                "one behind",
+                vec![
+                    checkpoint("covid-en", Some("2026-12-06T05:59:50Z")),
+                    checkpoint("quarantine-en", Some("2026-12-06T05:57:59Z")),
+                ],
+                false,
+                states::BEHIND,
+                Some("2026-12-06T05:57:59.000Z"),
+            ),
+            (
+                "a search checkpoint of the query counts as not streamed",
+                vec![
+                    checkpoint("covid-en", Some("2026-12-06T05:59:50Z")),
+                    checkpoint("quarantine-en", None),
+                ],
+                false,
+                states::NOT_STARTED,
+                None,
+            ),
+            (
+                "suspended",
+                vec![
+                    checkpoint("covid-en", Some("2026-12-06T05:00:00Z")),
+                    checkpoint("quarantine-en", Some("2026-12-06T05:00:00Z")),
+                ],
+                true,
+                states::SUSPENDED,
+                Some("2026-12-06T05:00:00.000Z"),
+            ),
+        ];
+        for (case, checkpoints, suspended, state, stored_until) in cases {
+            let mut tp = tp.clone();
+            tp.spec.suspend = suspended;
+            let connections = connections(&tp.spec, &checkpoints, now);
+            assert_eq!(connections.len(), 1, "{case}");
+            assert_eq!(connections[0].token, 0, "{case}");
+            assert_eq!(connections[0].rules, 2, "{case}");
+            assert_eq!(connections[0].state, state, "{case}");
+            assert_eq!(connections[0].stored_until.as_deref(), stored_until, "{case}");
+        }
+    }
+}
