@@ -124,21 +124,23 @@ pub fn stream_query_max_chars(level: tweetpipe_xquery::AccessLevel, search_recov
         rule
     }
 }
-/// CEL: `accessLevel ? limit : …` for one recovery setting, the levels written out from
-/// [`stream_query_max_chars`] (the last level is the fallback; an unset level is the default).
+/// CEL: the limit for one recovery setting by access level, e.g.
+/// `(L == 'Enterprise' ? 2048 : 512)`: the default level's limit, and a branch for each level
+/// whose limit differs (an unset level is the default).
 fn stream_limit_expression(search_recovery: bool) -> String {
-    let level = "(has(self.accessLevel) ? self.accessLevel : 'Pro')";
-    // Every level written out; the innermost fallback is never reached (the enum lists them).
-    let fallback = stream_query_max_chars(tweetpipe_xquery::AccessLevel::default(), search_recovery);
+    let default = tweetpipe_xquery::AccessLevel::from(AccessLevel::default());
+    let level = format!(
+        "(has(self.accessLevel) ? self.accessLevel : '{}')",
+        default.name()
+    );
+    let fallback = stream_query_max_chars(default, search_recovery);
     tweetpipe_xquery::AccessLevel::ALL
         .iter()
+        .map(|l| (l.name(), stream_query_max_chars(*l, search_recovery)))
+        .filter(|(_, limit)| *limit != fallback)
         .rev()
-        .fold(fallback.to_string(), |otherwise, l| {
-            format!(
-                "({level} == '{}' ? {} : {otherwise})",
-                l.name(),
-                stream_query_max_chars(*l, search_recovery)
-            )
+        .fold(fallback.to_string(), |otherwise, (name, limit)| {
+            format!("({level} == '{name}' ? {limit} : {otherwise})")
         })
 }
 /// CEL rule on `source`: every `delivery: Stream` query fits [`stream_query_max_chars`] of the
