@@ -83,6 +83,9 @@ pub struct AppUse {
     pub app: String,
     /// Its stream queries on that token.
     pub rules: u32,
+    /// Whether its extractor holds a connection (not while suspended; its rules stay on the
+    /// app and count toward the budget all the same).
+    pub connects: bool,
 }
 
 /// Whether the apps `me` streams on are its own and within their rule budget, given every
@@ -102,6 +105,7 @@ pub fn judge_apps(me: &str, level: AccessLevel, uses: &[AppUse]) -> Check {
         let total: u64 = u64::from(mine.rules) + others.iter().map(|u| u64::from(u.rules)).sum::<u64>();
         let holders = others
             .iter()
+            .filter(|u| u.connects || total > budget as u64)
             .map(|u| {
                 if u.pipeline == me {
                     format!("this pipeline's token {}", u.token)
@@ -122,7 +126,10 @@ pub fn judge_apps(me: &str, level: AccessLevel, uses: &[AppUse]) -> Check {
                     format!(", the others of {holders}")
                 }
             ));
-        } else if !others.is_empty() && level != AccessLevel::Enterprise {
+        } else if mine.connects
+            && others.iter().any(|u| u.connects)
+            && level != AccessLevel::Enterprise
+        {
             shared.push(format!(
                 "the app of token {} also streams for {holders}: X allows one stream connection per app on {level}, so their extractors would take turns being refused (429 TooManyConnections); give each its own app (token), or move the stream queries into one pipeline",
                 mine.token
@@ -192,6 +199,50 @@ pub fn connections(
         .collect()
 }
 
+/// A rule as `GET /2/tweets/search/stream/rules` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ListedRule {
+    pub id: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+/// The answer of `GET /2/tweets/search/stream/rules` (`data` is absent when the app has none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct RulesList {
+    #[serde(default)]
+    pub data: Vec<ListedRule>,
+}
+
+/// The ids of `pipeline`'s rules among `listed`: tagged `tweetpipe:<pipeline>:…`. A rule of
+/// another pipeline (`tweetpipe:<pipeline>x:…` included), untagged or made by hand is never
+/// among them.
+pub fn rules_to_delete(pipeline: &str, listed: &RulesList) -> Vec<String> {
+    let prefix = tweetpipe_common::contract::extractor::rule_tag_prefix(pipeline);
+    listed
+        .data
+        .iter()
+        .filter(|r| r.tag.as_deref().is_some_and(|t| t.starts_with(&prefix)))
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+/// The body of `POST /2/tweets/search/stream/rules` that deletes `ids`.
+pub fn delete_body(ids: &[String]) -> serde_json::Value {
+    serde_json::json!({"delete": {"ids": ids}})
+}
+
+/// Whether deletion must remove stream rules: the spec streams, or the last status says a
+/// query did (a query moved back to search may have left its rule).
+pub fn had_stream_rules(tp: &crate::crd::TweetPipeline) -> bool {
+    streams(&tp.spec)
+        || tp.status.as_ref().is_some_and(|s| {
+            s.stream.is_some() || s.queries.iter().any(|q| q.rule_tag.is_some())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,8 +257,16 @@ mod tests {
                 token: *token,
                 app: app.to_string(),
                 rules: *rules,
+                connects: true,
             })
             .collect()
+    }
+
+    fn suspended(mut uses: Vec<AppUse>, pipeline: &str) -> Vec<AppUse> {
+        for u in uses.iter_mut().filter(|u| u.pipeline == pipeline) {
+            u.connects = false;
+        }
+        uses
     }
 
     fn reason(check: &Check) -> &str {
@@ -216,6 +275,47 @@ mod tests {
             Check::Skipped(_) => "Skipped",
             Check::Failed { reason, .. } => reason,
         }
+    }
+
+    #[test]
+    fn only_the_pipelines_own_rules_are_deleted() {
+        let listed: RulesList = serde_json::from_value(serde_json::json!({"data": [
+            {"id": "1", "value": "covid", "tag": "tweetpipe:ns/a:covid-en"},
+            {"id": "2", "value": "flu", "tag": "tweetpipe:ns/ab:flu"},
+            {"id": "3", "value": "cats"},
+            {"id": "4", "value": "dogs", "tag": "mine"},
+            {"id": "5", "value": "quarantine", "tag": "tweetpipe:ns/a:quarantine-en"},
+            {"id": "6", "value": "x", "tag": "tweetpipe:ns/a"},
+            {"id": "7", "value": "y", "tag": "tweetpipe:other/a:q"}
+        ], "meta": {"sent": "2026-12-06T06:00:00.000Z", "result_count": 7}}))
+        .unwrap();
+        assert_eq!(rules_to_delete("ns/a", &listed), ["1", "5"]);
+        assert!(rules_to_delete("ns/c", &listed).is_empty());
+        let empty: RulesList = serde_json::from_value(serde_json::json!({"meta": {"result_count": 0}})).unwrap();
+        assert!(rules_to_delete("ns/a", &empty).is_empty());
+        assert_eq!(
+            delete_body(&["1".into(), "5".into()]),
+            serde_json::json!({"delete": {"ids": ["1", "5"]}})
+        );
+    }
+
+    #[test]
+    fn deletion_removes_rules_of_streaming_pipelines_and_of_those_that_streamed() {
+        use crate::crd::{QueryStatus, TweetPipelineStatus};
+        assert!(!had_stream_rules(&crate::fixtures::pipeline()));
+        let streaming = pipeline_with(|tp| tp.spec.source.queries[0].delivery = QueryDelivery::Stream);
+        assert!(had_stream_rules(&streaming));
+        let streamed = pipeline_with(|tp| {
+            tp.status = Some(TweetPipelineStatus {
+                queries: vec![QueryStatus {
+                    name: "covid-en".into(),
+                    rule_tag: Some("tweetpipe:tweets/covid19:covid-en".into()),
+                    ..QueryStatus::default()
+                }],
+                ..TweetPipelineStatus::default()
+            })
+        });
+        assert!(had_stream_rules(&streamed));
     }
 
     #[test]
@@ -251,6 +351,20 @@ mod tests {
                 uses(&[(me, 0, "app1", 3), ("ns/b", 0, "app1", 2)]),
                 "Ok",
                 &[],
+            ),
+            (
+                "a suspended pipeline holds no connection",
+                AccessLevel::Pro,
+                suspended(uses(&[(me, 0, "app1", 3), ("ns/b", 1, "app1", 2)]), "ns/b"),
+                "Ok",
+                &[],
+            ),
+            (
+                "suspended, but its rules count",
+                AccessLevel::Pro,
+                suspended(uses(&[(me, 0, "app1", 3), ("ns/b", 1, "app1", 998)]), "ns/b"),
+                reasons::RULE_BUDGET_EXCEEDED,
+                &["1001 stream rules", "ns/b"],
             ),
             (
                 "exactly the budget",

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod progress;
 pub mod progress_reader;
 pub mod secrets;
+pub mod stream_apps;
 pub mod workloads;
 
 use std::sync::Arc;

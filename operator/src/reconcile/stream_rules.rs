@@ -1,0 +1,150 @@
+//! Deleting a pipeline's filtered-stream rules from X when the pipeline goes (the decision is in
+//! [`crate::decide::cleanup`], the choice of rules in [`crate::decide::stream`]).
+//!
+//! Only to a base URL the administrator allows (the bearer tokens go along), without following
+//! redirects, once per app even when two token Secrets hold the same token. A rule is chosen by
+//! its tag, `tweetpipe:<namespace>/<name>:…`, so a rule this pipeline did not create is never
+//! touched. No token, and no answer body (it could echo one), reaches a log, an event or an error.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+use thiserror::Error;
+use tracing::info;
+
+use super::observe::pipeline_key;
+use super::observe::secrets::lookup;
+use crate::api_hosts::AllowedApiHosts;
+use crate::crd::TweetPipeline;
+use crate::decide::cleanup::Attempt;
+use crate::decide::stream::{RulesList, delete_body, rules_to_delete};
+
+/// How long one rules request may take.
+pub const RULES_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Path of the rules endpoints under the base URL.
+const RULES_PATH: &str = "/2/tweets/search/stream/rules";
+
+/// Why the rules of one app could not be deleted.
+#[derive(Debug, Error)]
+pub enum RulesError {
+    /// No answer (connection, timeout, TLS).
+    #[error("the X API did not answer the {what} ({detail})")]
+    Unreachable { what: &'static str, detail: String },
+    /// An answer other than 2xx.
+    #[error("the X API answered the {what} with HTTP {status}")]
+    Refused { what: &'static str, status: u16 },
+    /// A 2xx answer that is not the documented JSON.
+    #[error("the X API's answer to the {what} is not the documented JSON")]
+    Unreadable { what: &'static str },
+    /// The HTTP client could not be built.
+    #[error("internal: the HTTP client could not be built ({0})")]
+    Client(String),
+}
+
+fn client() -> Result<reqwest::Client, RulesError> {
+    reqwest::Client::builder()
+        .timeout(RULES_TIMEOUT)
+        // A redirect would carry the bearer token to a host nobody allowed.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| RulesError::Client(e.to_string()))
+}
+
+fn unreachable(what: &'static str) -> impl Fn(reqwest::Error) -> RulesError {
+    // Without the URL: it is the pipeline's own, but the error text is kept short.
+    move |e| RulesError::Unreachable {
+        what,
+        detail: e.without_url().to_string(),
+    }
+}
+
+/// Lists the app's rules and deletes those of `pipeline`; returns how many were deleted.
+pub async fn delete_app_rules(
+    base_url: &str,
+    token: &str,
+    pipeline: &str,
+) -> Result<usize, RulesError> {
+    let client = client()?;
+    let url = format!("{}{RULES_PATH}", base_url.trim_end_matches('/'));
+    let listed = client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(unreachable("rules lookup"))?;
+    if !listed.status().is_success() {
+        return Err(RulesError::Refused {
+            what: "rules lookup",
+            status: listed.status().as_u16(),
+        });
+    }
+    let listed: RulesList = listed.json().await.map_err(|_| RulesError::Unreadable {
+        what: "rules lookup",
+    })?;
+    let ids = rules_to_delete(pipeline, &listed);
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let deleted = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(&delete_body(&ids))
+        .send()
+        .await
+        .map_err(unreachable("rules deletion"))?;
+    if !deleted.status().is_success() {
+        return Err(RulesError::Refused {
+            what: "rules deletion",
+            status: deleted.status().as_u16(),
+        });
+    }
+    Ok(ids.len())
+}
+
+/// Deletes `tp`'s rules on every app its tokens belong to, as one cleanup attempt.
+pub async fn delete_rules(
+    tp: &TweetPipeline,
+    secrets: &Store<Secret>,
+    allowed: &AllowedApiHosts,
+) -> Attempt {
+    let base_url = &tp.spec.source.base_url;
+    if let Err(refusal) = allowed.judge(base_url) {
+        // Not retried: the tokens may not go there, now or after a backoff.
+        return Attempt::LeftAlone(format!(
+            "stream rules not deleted: {refusal}; delete the rules tagged tweetpipe:{}: by hand",
+            pipeline_key(tp)
+        ));
+    }
+    let namespace = tp.namespace().unwrap_or_default();
+    let pipeline = pipeline_key(tp);
+    let mut seen = BTreeSet::new();
+    let mut deleted = 0;
+    let mut failures = Vec::new();
+    for (index, reference) in tp.spec.source.tokens.iter().enumerate() {
+        let Some(token) = lookup(secrets, &namespace, reference) else {
+            failures.push(format!(
+                "token {index}: Secret {:?} has no non-empty key {:?}",
+                reference.name, reference.key
+            ));
+            continue;
+        };
+        // Two Secrets with one token are one app: asked once.
+        if !seen.insert(token.expose().to_string()) {
+            continue;
+        }
+        match delete_app_rules(base_url, token.expose(), &pipeline).await {
+            Ok(n) => deleted += n,
+            Err(e) => failures.push(format!("token {index}: {e}")),
+        }
+    }
+    info!(rules = deleted, apps = seen.len(), "stream rules deleted");
+    if failures.is_empty() {
+        Attempt::Done
+    } else {
+        Attempt::Failed(failures.join("; "))
+    }
+}
