@@ -116,7 +116,10 @@ pub const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not ex
 /// The longest `query` of a `delivery: Stream` query at `level`: the query becomes a
 /// filtered-stream rule (X's rule limit), and with search recovery it is searched too (the
 /// search limit as well). Used by the CEL rule and the admission check alike.
-pub fn stream_query_max_chars(level: tweetpipe_xquery::AccessLevel, search_recovery: bool) -> usize {
+pub fn stream_query_max_chars(
+    level: tweetpipe_xquery::AccessLevel,
+    search_recovery: bool,
+) -> usize {
     let rule = level.max_rule_chars();
     if search_recovery {
         rule.min(level.max_query_chars())

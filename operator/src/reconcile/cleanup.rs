@@ -214,11 +214,22 @@ pub async fn cleanup(
             if policy == DeletionPolicy::Delete || stream_rules {
                 if left_behind.is_empty() {
                     let done = match (policy, stream_rules) {
-                        (DeletionPolicy::Delete, false) => "deletionPolicy Delete: workers stopped, topics, database and accounts deleted",
-                        (DeletionPolicy::Delete, true) => "deletionPolicy Delete: workers stopped, topics, database, accounts and stream rules deleted",
-                        (DeletionPolicy::Retain, _) => "workers stopped and stream rules deleted; topics and database kept (deletionPolicy Retain)",
+                        (DeletionPolicy::Delete, false) => {
+                            "deletionPolicy Delete: workers stopped, topics, database and accounts deleted"
+                        }
+                        (DeletionPolicy::Delete, true) => {
+                            "deletionPolicy Delete: workers stopped, topics, database, accounts and stream rules deleted"
+                        }
+                        (DeletionPolicy::Retain, _) => {
+                            "workers stopped and stream rules deleted; topics and database kept (deletionPolicy Retain)"
+                        }
                     };
-                    publish(ctx, &reference, &EventSpec::new(Severity::Normal, "CleanupDone", done)).await;
+                    publish(
+                        ctx,
+                        &reference,
+                        &EventSpec::new(Severity::Normal, "CleanupDone", done),
+                    )
+                    .await;
                 } else {
                     publish(
                         ctx,

@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(AccessLevel::Enterprise.max_rules_per_app(), 25_000);
         for level in AccessLevel::ALL {
             let grammar = level.rule_grammar();
-            assert!(grammar.max_query_chars() >= level.max_rule_chars(), "{level}");
+            assert!(
+                grammar.max_query_chars() >= level.max_rule_chars(),
+                "{level}"
+            );
             assert_eq!(
                 grammar.has_advanced_operators(),
                 level.has_advanced_operators(),

@@ -440,7 +440,18 @@ fn stream_query_length_cel_rule_and_admission_agree() {
                     continue;
                 }
                 let limit = stream_query_max_chars(level, recovery != Some(false));
-                let lengths = [1, 512, 513, 1_024, 1_025, 2_048, 2_049, 4_096, limit, limit + 1];
+                let lengths = [
+                    1,
+                    512,
+                    513,
+                    1_024,
+                    1_025,
+                    2_048,
+                    2_049,
+                    4_096,
+                    limit,
+                    limit + 1,
+                ];
                 for length in lengths.into_iter().filter(|l| *l <= 4_096) {
                     let mut object = valid();
                     object["spec"]["source"]["accessLevel"] = json!(level.name());
@@ -477,7 +488,10 @@ fn stream_query_length_cel_rule_and_admission_agree() {
     // X's table: rules of 1,024 characters on Pro, 2,048 on Enterprise.
     assert_eq!(stream_query_max_chars(AccessLevel::Pro, false), 1_024);
     assert_eq!(stream_query_max_chars(AccessLevel::Pro, true), 512);
-    assert_eq!(stream_query_max_chars(AccessLevel::Enterprise, false), 2_048);
+    assert_eq!(
+        stream_query_max_chars(AccessLevel::Enterprise, false),
+        2_048
+    );
     assert_eq!(stream_query_max_chars(AccessLevel::Enterprise, true), 2_048);
 }
 
@@ -524,8 +538,8 @@ fn backfill_bounds_are_the_extractors() {
     use tweetpipe_common::contract::extractor::BACKFILL_MINUTES_RANGE;
 
     let schema = schema();
-    let field = &schema["properties"]["spec"]["properties"]["source"]["properties"]["stream"]
-        ["properties"]["backfillMinutes"];
+    let field = &schema["properties"]["spec"]["properties"]["source"]["properties"]["stream"]["properties"]
+        ["backfillMinutes"];
     assert_eq!(
         (field["minimum"].as_f64(), field["maximum"].as_f64()),
         (

@@ -18,9 +18,9 @@ use crate::crd::{
     reserved_topic_suffix_message, stream_query_length_message, stream_query_max_chars,
     topic_length_message,
 };
-use tweetpipe_common::contract::extractor::Delivery;
 use crate::policy::{AllowedRegistryHosts, AllowedWorkerImages, KafkaLimits, Policy};
 use tweetpipe_common::contract::budget::{MAX_MARGIN_PERCENT, after_safety_margin};
+use tweetpipe_common::contract::extractor::Delivery;
 use tweetpipe_common::contract::topics::{MAX_POST_TOPIC_CHARS, is_companion_topic};
 
 /// Longest pipeline name: it prefixes workload, Secret and consumer-group names.

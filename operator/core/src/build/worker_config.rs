@@ -109,10 +109,7 @@ pub fn extractor_config(
 /// search-only pipeline's config, and its pods, stay as they were whatever `source.stream` says.
 pub fn stream_settings(tp: &TweetPipeline) -> StreamSettings {
     let source = &tp.spec.source;
-    let streams = source
-        .queries
-        .iter()
-        .any(|q| q.delivery_mode().is_stream());
+    let streams = source.queries.iter().any(|q| q.delivery_mode().is_stream());
     match &source.stream {
         Some(stream) if streams => StreamSettings {
             backfill_minutes: stream.backfill_minutes,

@@ -102,7 +102,8 @@ pub fn judge_apps(me: &str, level: AccessLevel, uses: &[AppUse]) -> Check {
             .iter()
             .filter(|u| u.app == mine.app && !(u.pipeline == me && u.token == mine.token))
             .collect();
-        let total: u64 = u64::from(mine.rules) + others.iter().map(|u| u64::from(u.rules)).sum::<u64>();
+        let total: u64 =
+            u64::from(mine.rules) + others.iter().map(|u| u64::from(u.rules)).sum::<u64>();
         let holders = others
             .iter()
             .filter(|u| u.connects || total > budget as u64)
@@ -238,9 +239,10 @@ pub fn delete_body(ids: &[String]) -> serde_json::Value {
 /// query did (a query moved back to search may have left its rule).
 pub fn had_stream_rules(tp: &crate::crd::TweetPipeline) -> bool {
     streams(&tp.spec)
-        || tp.status.as_ref().is_some_and(|s| {
-            s.stream.is_some() || s.queries.iter().any(|q| q.rule_tag.is_some())
-        })
+        || tp
+            .status
+            .as_ref()
+            .is_some_and(|s| s.stream.is_some() || s.queries.iter().any(|q| q.rule_tag.is_some()))
 }
 
 #[cfg(test)]
@@ -291,7 +293,8 @@ mod tests {
         .unwrap();
         assert_eq!(rules_to_delete("ns/a", &listed), ["1", "5"]);
         assert!(rules_to_delete("ns/c", &listed).is_empty());
-        let empty: RulesList = serde_json::from_value(serde_json::json!({"meta": {"result_count": 0}})).unwrap();
+        let empty: RulesList =
+            serde_json::from_value(serde_json::json!({"meta": {"result_count": 0}})).unwrap();
         assert!(rules_to_delete("ns/a", &empty).is_empty());
         assert_eq!(
             delete_body(&["1".into(), "5".into()]),
@@ -303,7 +306,8 @@ mod tests {
     fn deletion_removes_rules_of_streaming_pipelines_and_of_those_that_streamed() {
         use crate::crd::{QueryStatus, TweetPipelineStatus};
         assert!(!had_stream_rules(&crate::fixtures::pipeline()));
-        let streaming = pipeline_with(|tp| tp.spec.source.queries[0].delivery = QueryDelivery::Stream);
+        let streaming =
+            pipeline_with(|tp| tp.spec.source.queries[0].delivery = QueryDelivery::Stream);
         assert!(had_stream_rules(&streaming));
         let streamed = pipeline_with(|tp| {
             tp.status = Some(TweetPipelineStatus {
@@ -327,7 +331,11 @@ mod tests {
             (
                 "own apps",
                 AccessLevel::Pro,
-                uses(&[(me, 0, "app1", 3), (me, 1, "app2", 2), ("ns/b", 0, "app3", 9)]),
+                uses(&[
+                    (me, 0, "app1", 3),
+                    (me, 1, "app2", 2),
+                    ("ns/b", 0, "app3", 9),
+                ]),
                 "Ok",
                 &[],
             ),
@@ -362,7 +370,10 @@ mod tests {
             (
                 "suspended, but its rules count",
                 AccessLevel::Pro,
-                suspended(uses(&[(me, 0, "app1", 3), ("ns/b", 1, "app1", 998)]), "ns/b"),
+                suspended(
+                    uses(&[(me, 0, "app1", 3), ("ns/b", 1, "app1", 998)]),
+                    "ns/b",
+                ),
                 reasons::RULE_BUDGET_EXCEEDED,
                 &["1001 stream rules", "ns/b"],
             ),
@@ -378,7 +389,11 @@ mod tests {
                 AccessLevel::Pro,
                 uses(&[(me, 0, "app1", 200), ("ns/b", 0, "app1", 801)]),
                 reasons::RULE_BUDGET_EXCEEDED,
-                &["1001 stream rules", "200 of this pipeline", "allows 1000 per app on Pro"],
+                &[
+                    "1001 stream rules",
+                    "200 of this pipeline",
+                    "allows 1000 per app on Pro",
+                ],
             ),
             (
                 "Enterprise's budget",
@@ -390,7 +405,11 @@ mod tests {
             (
                 "others over budget on an app this pipeline does not use",
                 AccessLevel::Pro,
-                uses(&[(me, 0, "app1", 1), ("ns/b", 0, "app2", 600), ("ns/c", 0, "app2", 600)]),
+                uses(&[
+                    (me, 0, "app1", 1),
+                    ("ns/b", 0, "app2", 600),
+                    ("ns/c", 0, "app2", 600),
+                ]),
                 "Ok",
                 &[],
             ),
@@ -498,7 +517,11 @@ mod tests {
             assert_eq!(connections[0].token, 0, "{case}");
             assert_eq!(connections[0].rules, 2, "{case}");
             assert_eq!(connections[0].state, state, "{case}");
-            assert_eq!(connections[0].stored_until.as_deref(), stored_until, "{case}");
+            assert_eq!(
+                connections[0].stored_until.as_deref(),
+                stored_until,
+                "{case}"
+            );
         }
     }
 }

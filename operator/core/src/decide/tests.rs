@@ -904,9 +904,13 @@ fn stream_queries_in_the_plan() {
             .iter()
             .all(|c| c.type_ != types::STREAM_APPS_AVAILABLE)
     );
-    assert!(search_only.status.queries.iter().all(|q| q.delivery == "Search"
-        && q.rule_tag.is_none()
-        && q.stored_until.is_none()));
+    assert!(
+        search_only
+            .status
+            .queries
+            .iter()
+            .all(|q| q.delivery == "Search" && q.rule_tag.is_none() && q.stored_until.is_none())
+    );
 
     let tp = pipeline_with(|tp| {
         tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
@@ -939,7 +943,11 @@ fn stream_queries_in_the_plan() {
     assert_eq!(connections.len(), 1);
     // quarantine-en has no stream checkpoint yet.
     assert_eq!(
-        (connections[0].token, connections[0].rules, connections[0].state.as_str()),
+        (
+            connections[0].token,
+            connections[0].rules,
+            connections[0].state.as_str()
+        ),
         (0, 2, "NotStarted")
     );
     let available = find(&decided.status.conditions, types::STREAM_APPS_AVAILABLE);

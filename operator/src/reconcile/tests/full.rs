@@ -557,7 +557,8 @@ async fn a_stream_pipeline_on_a_shared_app_says_so() {
     use crate::reconcile::finalizers::SECRET_FINALIZER;
 
     let fakes = Fakes::healthy();
-    let stream = |tp: &mut TweetPipeline| tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+    let stream =
+        |tp: &mut TweetPipeline| tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
     let tp = PipelineBuilder::new().finalized().edit(stream).build();
     let other = PipelineBuilder::new()
         .finalized()
@@ -603,7 +604,10 @@ async fn a_stream_pipeline_on_a_shared_app_says_so() {
         assert_eq!(deliveries, ["StreamWithSearchRecovery", "Search", "Search"]);
         let connections = &status.stream.as_ref().expect("a stream block").connections;
         assert_eq!(connections.len(), 1);
-        assert_eq!((connections[0].token, connections[0].state.as_str()), (0, "NotStarted"));
+        assert_eq!(
+            (connections[0].token, connections[0].state.as_str()),
+            (0, "NotStarted")
+        );
         // The extractor's config names the query's delivery and rule tag.
         let config: Value = serde_json::from_str(
             pass.applied[MOUNTED[0].0]["data"]["extractor.json"]
@@ -611,7 +615,10 @@ async fn a_stream_pipeline_on_a_shared_app_says_so() {
                 .expect("the extractor's config"),
         )
         .expect("JSON");
-        assert_eq!(config["queries"][0]["delivery"], json!("stream_with_search_recovery"));
+        assert_eq!(
+            config["queries"][0]["delivery"],
+            json!("stream_with_search_recovery")
+        );
         assert_eq!(
             config["queries"][0]["rule_tag"],
             json!("tweetpipe:tweets/covid19:covid-en")
@@ -623,5 +630,9 @@ async fn a_stream_pipeline_on_a_shared_app_says_so() {
     let not_settled = Action::requeue(world.shared.ctx.settings.requeue_not_ready);
     drop(world);
     verified(verifier).await;
-    assert_eq!(action.ok(), Some(not_settled), "not settled: the spec must change");
+    assert_eq!(
+        action.ok(),
+        Some(not_settled),
+        "not settled: the spec must change"
+    );
 }

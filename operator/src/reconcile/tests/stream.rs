@@ -58,7 +58,9 @@ async fn change(
     let mut rules = rules.lock().unwrap();
     let token = token(&headers);
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    rules.asked.push((token.clone(), "POST".into(), body.clone()));
+    rules
+        .asked
+        .push((token.clone(), "POST".into(), body.clone()));
     let ids: Vec<String> = body["delete"]["ids"]
         .as_array()
         .into_iter()
@@ -129,7 +131,11 @@ async fn deletion_removes_the_pipelines_stream_rules_and_no_other() {
         // A rule left by a query that streamed on the other token earlier.
         held.held.insert(
             "BBB".into(),
-            vec![rule("5", "quarantine", Some("tweetpipe:tweets/covid19:quarantine-en"))],
+            vec![rule(
+                "5",
+                "quarantine",
+                Some("tweetpipe:tweets/covid19:quarantine-en"),
+            )],
         );
     }
     let base_url = serve(rules.clone()).await;

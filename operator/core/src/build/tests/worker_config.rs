@@ -230,7 +230,15 @@ fn delivery_rule_tags_and_stream_settings_reach_the_extractor_config() {
         u8,
     );
     let cases: [Case; 5] = [
-        ("search", QueryDelivery::Search, None, None, Delivery::Search, None, 5),
+        (
+            "search",
+            QueryDelivery::Search,
+            None,
+            None,
+            Delivery::Search,
+            None,
+            5,
+        ),
         (
             "stream recovers by search unless told not to",
             QueryDelivery::Stream,
