@@ -326,7 +326,14 @@ mod tests {
     fn the_app_table() {
         let me = "ns/a";
         // (case, level, uses, reason, words the message has)
-        let cases: Vec<(&str, AccessLevel, Vec<AppUse>, &str, &[&str])> = vec![
+        type Case = (
+            &'static str,
+            AccessLevel,
+            Vec<AppUse>,
+            &'static str,
+            &'static [&'static str],
+        );
+        let cases: Vec<Case> = vec![
             ("no stream use", AccessLevel::Pro, vec![], "Ok", &[]),
             (
                 "own apps",
@@ -459,7 +466,14 @@ mod tests {
             ..Checkpoint::default()
         };
         // (case, checkpoints, suspended, state, storedUntil)
-        let cases: Vec<(&str, Vec<Checkpoint>, bool, &str, Option<&str>)> = vec![
+        type Case = (
+            &'static str,
+            Vec<Checkpoint>,
+            bool,
+            &'static str,
+            Option<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
             ("nothing yet", vec![], false, states::NOT_STARTED, None),
             (
                 "one query not streamed yet",
