@@ -550,3 +550,42 @@ fn backfill_bounds_are_the_extractors() {
     );
     assert_eq!(field["default"], json!(BACKFILL_MINUTES_RANGE.end()));
 }
+
+/// Good input is never refused: the example of docs/streaming.md (its `source` merged into the
+/// fixture) passes the CEL rules and admission, and gives the extractor the three modes.
+#[test]
+fn the_streaming_guides_example_is_accepted() {
+    const GUIDE: &str = include_str!("../../../../docs/streaming.md");
+    let block = GUIDE
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a yaml block in docs/streaming.md");
+    let example: serde_yaml::Value = serde_yaml::from_str(block).unwrap();
+    let example = serde_json::to_value(example).unwrap();
+    let mut object = valid();
+    for key in ["accessLevel", "stream", "queries"] {
+        object["spec"]["source"][key] = example["spec"]["source"][key].clone();
+    }
+    let schema = compile_schema(&schema());
+    assert_eq!(cel_messages(&schema, &object), Vec::<String>::new());
+    assert_eq!(all_admission_messages(&object), Vec::<String>::new());
+    let tp: TweetPipeline = serde_json::from_value(object).unwrap();
+    let modes: Vec<_> = tp
+        .spec
+        .source
+        .queries
+        .iter()
+        .map(|q| q.delivery_mode())
+        .collect();
+    use tweetpipe_common::contract::extractor::Delivery;
+    assert_eq!(
+        modes,
+        [
+            Delivery::Search,
+            Delivery::StreamWithSearchRecovery,
+            Delivery::Stream
+        ]
+    );
+    assert_eq!(tp.spec.source.stream.map(|s| s.backfill_minutes), Some(5));
+}
