@@ -879,6 +879,60 @@ mod tests {
 
     type Edit = fn(&mut TweetPipeline);
 
+    /// Stream queries are judged as rules (grammar at the level's operators, the rule limit);
+    /// Basic gets a warning, not a refusal (X's table offers it no stream, the simulator does).
+    #[test]
+    fn stream_queries_are_judged_as_rules_and_basic_is_warned() {
+        use crate::crd::QueryDelivery;
+        let stream = |query: &str, level: AccessLevel, recovery: Option<bool>| {
+            with(|tp| {
+                tp.spec.source.access_level = level;
+                tp.spec.source.queries[0].query = query.into();
+                tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+                tp.spec.source.queries[0].search_recovery = recovery;
+            })
+        };
+        let long_rule = format!("({}) lang:en", vec!["covid"; 100].join(" OR "));
+        assert!((513..=1_024).contains(&long_rule.chars().count()));
+        // A rule longer than any Pro search, without recovery: accepted.
+        assert_eq!(
+            check(&stream(&long_rule, AccessLevel::Pro, Some(false)), None),
+            vec![]
+        );
+        // With recovery it is searched too: refused with the stream message.
+        let refused = check(&stream(&long_rule, AccessLevel::Pro, None), None);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "spec.source.queries[0].query");
+        assert!(
+            refused[0].message.contains("filtered-stream rule"),
+            "{refused:?}"
+        );
+        // The grammar still applies, with the level's operators.
+        let bad = check(&stream("lang:en", AccessLevel::Pro, Some(false)), None);
+        assert!(bad[0].message.contains("standalone"), "{bad:?}");
+        let advanced = check(&stream("covid has:geo", AccessLevel::Basic, None), None);
+        assert!(
+            advanced[0].message.contains("Pro, PayPerUse or Enterprise"),
+            "{advanced:?}"
+        );
+        // Basic: a warning, not a refusal.
+        let basic = stream("covid lang:en", AccessLevel::Basic, None);
+        assert_eq!(check(&basic, None), vec![]);
+        let warned = warnings(&basic);
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.contains("delivery Stream on Basic")),
+            "{warned:?}"
+        );
+        assert!(warned.iter().all(|w| w.len() <= 120), "{warned:?}");
+        assert!(
+            warnings(&stream("covid lang:en", AccessLevel::Pro, None))
+                .iter()
+                .all(|w| !w.contains("Stream"))
+        );
+    }
+
     #[test]
     fn the_fixture_is_accepted() {
         assert_eq!(check(&pipeline(), None), vec![]);

@@ -24,6 +24,8 @@ struct Rules {
     held: BTreeMap<String, Vec<Value>>,
     /// (token, method, body) of every request.
     asked: Vec<(String, String, Value)>,
+    /// Answer every request with this status instead (an outage).
+    failing: Option<u16>,
 }
 
 type Shared = Arc<Mutex<Rules>>;
@@ -41,6 +43,14 @@ async fn list(State(rules): State<Shared>, headers: HeaderMap) -> (StatusCode, S
     let mut rules = rules.lock().unwrap();
     let token = token(&headers);
     rules.asked.push((token.clone(), "GET".into(), Value::Null));
+    if let Some(code) = rules.failing {
+        // The body echoes the token: it must reach no event.
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (
+            status,
+            format!("{{\"title\":\"down\",\"detail\":\"{token}\"}}"),
+        );
+    }
     let data = rules.held.get(&token).cloned().unwrap_or_default();
     let body = if data.is_empty() {
         json!({"meta": {"sent": "2026-12-06T06:00:00.000Z", "result_count": 0}})
@@ -224,4 +234,87 @@ fn a_search_only_pipeline_keeps_no_token_secret() {
         protected.into_iter().collect::<Vec<_>>(),
         ["x-token-a", "x-token-b"]
     );
+}
+
+/// An X API that fails, or a base URL whose host is not allowed: the pipeline stays (its
+/// finalizer and its token Secret's are kept) and retries while X fails, naming the failure and
+/// never the token; a host that may not receive the tokens is not called at all and the
+/// pipeline goes, naming the rules left.
+#[tokio::test]
+async fn deletion_retries_a_failing_x_and_never_calls_a_host_not_allowed() {
+    use crate::crd::TweetPipeline;
+
+    let rules: Shared = Arc::default();
+    rules.lock().unwrap().failing = Some(503);
+    let base_url = serve(rules.clone()).await;
+    let pipeline = |base_url: &str| {
+        let base_url = base_url.to_string();
+        PipelineBuilder::new()
+            .finalized()
+            .policy(DeletionPolicy::Retain)
+            .deleting()
+            .edit(move |tp: &mut TweetPipeline| {
+                tp.spec.source.base_url = base_url;
+                tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+            })
+            .build()
+    };
+    let world = |tp: &TweetPipeline, allowed: &str| {
+        World::new()
+            .setting(crate::api_hosts::SETTING, allowed)
+            .secret(data_secret("x-token-a", &[("token", "AAA")]))
+            .secret(data_secret("x-token-b", &[("bearer", "BBB")]))
+            .pipeline(tp)
+            .start()
+    };
+
+    // X answers 503: retried (a Normal event), nothing released.
+    let tp = pipeline(&base_url);
+    let (started, api) = world(&tp, "http://127.0.0.1");
+    let verifier = verify(api, |mut api| async move {
+        expect_workers_stopped(&mut api).await;
+        let event = api.expect_event("the CleanupRetrying event").await;
+        assert_eq!(event["reason"], json!("CleanupRetrying"), "{event}");
+        let note = event["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains("stream rules not deleted: token 0: the X API answered the rules lookup with HTTP 503"),
+            "{note}"
+        );
+        assert!(!note.contains("AAA") && !note.contains("BBB"), "{note}");
+        api.expect_no_more().await;
+    });
+    let action = started.reconcile(&tp).await.expect("a requeue");
+    drop(started);
+    crate::test_support::mock_api::verified(verifier).await;
+    assert_ne!(action, kube::runtime::controller::Action::await_change());
+    assert_eq!(
+        rules.lock().unwrap().asked.len(),
+        2,
+        "each token asked once"
+    );
+
+    // The host is not on the list: X is not called, the pipeline goes and says what is left.
+    rules.lock().unwrap().asked.clear();
+    let tp = pipeline(&base_url);
+    let (started, api) = world(&tp, "https://api.x.com");
+    let mut released = tp.clone();
+    released.metadata.finalizers = Some(Vec::new());
+    let verifier = verify(api, move |mut api| async move {
+        expect_workers_stopped(&mut api).await;
+        let event = api.expect_event("the CleanupIncomplete event").await;
+        assert_eq!(
+            (&event["type"], &event["reason"]),
+            (&json!("Warning"), &json!("CleanupIncomplete")),
+            "{event}"
+        );
+        let note = event["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains("stream rules not deleted") && note.contains("tweetpipe:tweets/covid19:"),
+            "{note}"
+        );
+        api.expect_pipeline_finalizer_patch(&released).await;
+        api.expect_no_more().await;
+    });
+    reconcile_expecting(started, &tp, verifier, done).await;
+    assert!(rules.lock().unwrap().asked.is_empty(), "no token sent");
 }
