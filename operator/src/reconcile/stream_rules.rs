@@ -45,6 +45,16 @@ pub enum RulesError {
     Client(String),
 }
 
+impl RulesError {
+    /// Whether waiting may help: not for a refusal of the token or the request (4xx but 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RulesError::Refused { status, .. } => *status == 429 || *status >= 500,
+            _ => true,
+        }
+    }
+}
+
 fn client() -> Result<reqwest::Client, RulesError> {
     reqwest::Client::builder()
         .timeout(RULES_TIMEOUT)
@@ -124,12 +134,16 @@ pub async fn delete_rules(
     let mut seen = BTreeSet::new();
     let mut deleted = 0;
     let mut failures = Vec::new();
+    // Whether any failure may pass: a missing Secret may come back (it is kept by our
+    // finalizer), an outage may end; a token X refuses will not be accepted later.
+    let mut transient = false;
     for (index, reference) in tp.spec.source.tokens.iter().enumerate() {
         let Some(token) = lookup(secrets, &namespace, reference) else {
             failures.push(format!(
                 "token {index}: Secret {:?} has no non-empty key {:?}",
                 reference.name, reference.key
             ));
+            transient = true;
             continue;
         };
         // Two Secrets with one token are one app: asked once.
@@ -138,13 +152,48 @@ pub async fn delete_rules(
         }
         match delete_app_rules(base_url, token.expose(), &pipeline).await {
             Ok(n) => deleted += n,
-            Err(e) => failures.push(format!("token {index}: {e}")),
+            Err(e) => {
+                transient |= e.is_transient();
+                failures.push(format!("token {index}: {e}"));
+            }
         }
     }
     info!(rules = deleted, apps = seen.len(), "stream rules deleted");
-    if failures.is_empty() {
-        Attempt::Done
-    } else {
-        Attempt::Failed(failures.join("; "))
+    match (failures.is_empty(), transient) {
+        (true, _) => Attempt::Done,
+        (false, true) => Attempt::Failed(failures.join("; ")),
+        // Retrying cannot help (revoked token, no stream access): say what is left, now.
+        (false, false) => Attempt::LeftAlone(format!(
+            "stream rules not deleted: {}; delete the rules tagged tweetpipe:{pipeline}: by hand",
+            failures.join("; ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RulesError;
+
+    #[test]
+    fn only_outages_are_retried() {
+        let refused = |status| RulesError::Refused {
+            what: "rules lookup",
+            status,
+        };
+        for (status, transient) in [
+            (401, false),
+            (403, false),
+            (400, false),
+            (429, true),
+            (500, true),
+            (503, true),
+        ] {
+            assert_eq!(refused(status).is_transient(), transient, "{status}");
+        }
+        let down = RulesError::Unreachable {
+            what: "rules lookup",
+            detail: "connection refused".into(),
+        };
+        assert!(down.is_transient());
     }
 }
