@@ -172,7 +172,105 @@ pub async fn delete_rules(
 
 #[cfg(test)]
 mod tests {
-    use super::RulesError;
+    use super::{RulesError, delete_app_rules};
+    use serde_json::{Value, json};
+    use xapi_simulator::{SimConfig, TokenConfig};
+
+    fn app(name: &str, token: &str) -> TokenConfig {
+        TokenConfig {
+            name: name.into(),
+            token: Some(token.into()),
+            token_file: None,
+            requests_per_window: 450,
+            window_seconds: 900,
+            monthly_post_cap: 1_000_000,
+        }
+    }
+
+    /// Against the simulator's rules endpoints (X's shapes): only the pipeline's rules go, on
+    /// the app of the token given; another pipeline's, an untagged one and another app's stay.
+    #[tokio::test]
+    async fn the_simulator_keeps_every_rule_but_the_pipelines() {
+        let sim = xapi_simulator::start(SimConfig {
+            listen: "127.0.0.1:0".into(),
+            tokens: vec![app("a", "token-a"), app("b", "token-b")],
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
+        let base = sim.base_url();
+        let url = format!("{base}/2/tweets/search/stream/rules");
+        let http = reqwest::Client::new();
+        let add = |token: &'static str, rules: Value| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let answer = http
+                    .post(&url)
+                    .bearer_auth(token)
+                    .json(&json!({"add": rules}))
+                    .send()
+                    .await
+                    .expect("rules added");
+                assert_eq!(answer.status().as_u16(), 201);
+            }
+        };
+        add(
+            "token-a",
+            json!([
+                {"value": "covid lang:en", "tag": "tweetpipe:tweets/covid19:covid-en"},
+                {"value": "quarantine lang:en", "tag": "tweetpipe:tweets/covid19:quarantine-en"},
+                {"value": "flu lang:en", "tag": "tweetpipe:tweets/covid19x:flu"},
+                {"value": "cats"}
+            ]),
+        )
+        .await;
+        add(
+            "token-b",
+            json!([{"value": "covid lang:de", "tag": "tweetpipe:tweets/covid19:covid-de"}]),
+        )
+        .await;
+        let deleted = delete_app_rules(&base, "token-a", "tweets/covid19")
+            .await
+            .expect("deleted");
+        assert_eq!(deleted, 2);
+        let left = |token: &'static str| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let listed: Value = http
+                    .get(&url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("listed")
+                    .json()
+                    .await
+                    .expect("JSON");
+                let mut values: Vec<String> = listed["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["value"].as_str().map(String::from))
+                    .collect();
+                values.sort();
+                values
+            }
+        };
+        assert_eq!(left("token-a").await, ["cats", "flu lang:en"]);
+        assert_eq!(left("token-b").await, ["covid lang:de"], "another app");
+        // Nothing left of the pipeline: no delete request at all.
+        assert_eq!(
+            delete_app_rules(&base, "token-a", "tweets/covid19")
+                .await
+                .expect("listed"),
+            0
+        );
+        // A token X does not know: refused, not retried.
+        let refused = delete_app_rules(&base, "token-unknown", "tweets/covid19")
+            .await
+            .expect_err("401");
+        assert!(!refused.is_transient(), "{refused}");
+        sim.stop().await;
+    }
 
     #[test]
     fn only_outages_are_retried() {
