@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use tweetpipe_common::contract::extractor::{
-    ExtractorConfig, QuerySlot, StreamSettings, Tuning, default_rule_tag,
-};
+use tweetpipe_common::contract::extractor::{ExtractorConfig, QuerySlot, StreamSettings, Tuning};
 use tweetpipe_common::contract::kafka::{KafkaSettings, SecurityProtocol};
 use tweetpipe_common::contract::transformer::{MysqlSettings, TransformerConfig};
 use tweetpipe_common::contract::{names, paths};
@@ -69,9 +67,8 @@ pub fn extractor_config(
     monthly_post_budget: Option<u64>,
 ) -> ExtractorConfig {
     let source = &tp.spec.source;
-    let pipeline = pipeline_id(tp);
     ExtractorConfig {
-        pipeline: pipeline.clone(),
+        pipeline: pipeline_id(tp),
         api_base_url: source.base_url.clone(),
         tweet_fields: source.fields.tweet_fields.clone(),
         user_fields: source.fields.user_fields.clone(),
@@ -94,7 +91,7 @@ pub fn extractor_config(
                     rule_tag: q
                         .delivery_mode()
                         .is_stream()
-                        .then(|| default_rule_tag(&pipeline, &q.name)),
+                        .then(|| crate::decide::stream::rule_tag(tp, &q.name)),
                 })
             })
             .collect(),

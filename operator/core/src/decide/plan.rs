@@ -215,12 +215,10 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
                     .and_then(|c| c.stopped.as_ref())
                     .map(|s| s.message.clone()),
                 delivery: stream::delivery_name(q.delivery_mode()).to_string(),
-                rule_tag: q.delivery_mode().is_stream().then(|| {
-                    tweetpipe_common::contract::extractor::default_rule_tag(
-                        &crate::build::worker_config::pipeline_id(tp),
-                        &q.name,
-                    )
-                }),
+                rule_tag: q
+                    .delivery_mode()
+                    .is_stream()
+                    .then(|| stream::rule_tag(tp, &q.name)),
                 stored_until: progress.map(|p| p.stored_until.clone()),
                 recovered_posts: progress.map_or(0, |p| p.recovered_posts),
                 recoveries: progress.map_or(0, |p| p.recoveries),

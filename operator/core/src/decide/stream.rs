@@ -41,6 +41,16 @@ pub fn delivery_name(delivery: Delivery) -> &'static str {
     }
 }
 
+/// The tag of a stream query's rule, `tweetpipe:<namespace>/<name>:<query>`: the extractor's
+/// default, which the build writes out and deletion selects by.
+pub fn rule_tag(tp: &crate::crd::TweetPipeline, query: &str) -> String {
+    let pipeline = tweetpipe_common::contract::names::pipeline_id(
+        tp.metadata.namespace.as_deref().unwrap_or("default"),
+        tp.metadata.name.as_deref().unwrap_or(""),
+    );
+    tweetpipe_common::contract::extractor::default_rule_tag(&pipeline, query)
+}
+
 /// Whether any query of the spec is streamed.
 pub fn streams(spec: &TweetPipelineSpec) -> bool {
     spec.source
