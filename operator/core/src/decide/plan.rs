@@ -106,7 +106,15 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         requests_per_window: source.limits.requests_per_window,
         safety_margin_percent: source.safety_margin_percent,
         min_requests_per_replica: spec.extractor.min_requests_per_replica,
-        queries: u32::try_from(source.queries.len()).unwrap_or(u32::MAX),
+        queries: u32::try_from(
+            source
+                .queries
+                .iter()
+                .filter(|q| q.delivery_mode().is_search())
+                .count(),
+        )
+        .unwrap_or(u32::MAX),
+        stream_connections: u32::try_from(stream::rules_per_token(spec).len()).unwrap_or(u32::MAX),
         max_replicas: spec.extractor.max_replicas,
         suspended: spec.suspend,
         monthly_budget_spent: forecast

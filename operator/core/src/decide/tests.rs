@@ -24,6 +24,7 @@ fn input(
         safety_margin_percent: margin,
         min_requests_per_replica: min_share,
         queries,
+        stream_connections: 0,
         max_replicas: max,
         suspended: false,
         monthly_budget_spent: false,
@@ -926,6 +927,19 @@ fn stream_queries_in_the_plan() {
     // Judged by the reconcile; the plan passes it on.
     seen.stream_apps = Some(Check::Ok);
     let decided = plan::plan(&tp, &seen);
+    // One search query and one token's stream connection: two replicas would all work, a third
+    // would idle (the fixture's three search queries get three).
+    assert_eq!(search_only.scaling.replicas, 3);
+    assert_eq!(decided.scaling.replicas, 2);
+    assert_eq!(decided.scaling.reason, CapReason::Queries);
+    assert!(
+        decided
+            .scaling
+            .message
+            .starts_with("1 search query and 1 stream connection(s)"),
+        "{}",
+        decided.scaling.message
+    );
     let queries = &decided.status.queries;
     assert_eq!(queries[0].delivery, "StreamWithSearchRecovery");
     assert_eq!(queries[1].delivery, "Search");
