@@ -53,6 +53,12 @@ NOT_REASONS = {
     "Kafka": "a word of a cleanup message (`Kafka did not answer in time`)",
     "MySQL": "a word of a cleanup message (`MySQL did not answer in time`)",
     "Reconcile": "the `action` field of every event the operator publishes",
+    "Search": "a delivery mode in status.queries[].delivery (decide/stream.rs)",
+    "Stream": "a delivery mode in status.queries[].delivery (decide/stream.rs)",
+    "StreamWithSearchRecovery": "a delivery mode in status.queries[].delivery (decide/stream.rs)",
+    "Streaming": "a connection state in status.stream.connections[].state (decide/stream.rs)",
+    "Behind": "a connection state in status.stream.connections[].state (decide/stream.rs)",
+    "NotStarted": "a connection state in status.stream.connections[].state (decide/stream.rs)",
 }
 
 CAMEL = r"[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)*"

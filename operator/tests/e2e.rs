@@ -463,6 +463,8 @@ async fn budget_raised_and_lowered_moves_the_extractors() {
         .map(|i| tweetpipe_operator::crd::QuerySpec {
             name: format!("q{i}"),
             query: format!("covid{i} lang:en"),
+            delivery: Default::default(),
+            search_recovery: None,
         })
         .collect();
     tp.spec.source.limits.requests_per_window = 60;

@@ -18,7 +18,9 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use tweetpipe_common::contract::budget::after_safety_margin_expression;
 use tweetpipe_common::contract::databases::{GRANT_WILDCARDS, RESERVED_DATABASES};
-use tweetpipe_common::contract::extractor::{MAX_RESULTS_MAX, MAX_RESULTS_MIN};
+use tweetpipe_common::contract::extractor::{
+    BACKFILL_MINUTES_RANGE, Delivery, MAX_RESULTS_MAX, MAX_RESULTS_MIN,
+};
 use tweetpipe_common::contract::fields::{REQUIRED_TWEET_FIELDS, REQUIRED_USER_FIELDS};
 use tweetpipe_common::contract::topics::{
     COMPANION_SUFFIXES, KAFKA_MAX_TOPIC_CHARS, LONGEST_COMPANION_SUFFIX, MAX_POST_TOPIC_CHARS,
@@ -111,6 +113,65 @@ pub fn min_share_rule() -> String {
 /// The min-share rule's message (static: the API server's cost estimator refuses a
 /// messageExpression that prints the numbers; the admission webhook prints them).
 pub const MIN_SHARE_MESSAGE: &str = "extractor.minRequestsPerReplica must not exceed the requests one token allows per window after the safety margin, source.limits.requestsPerWindow x (100 - source.safetyMarginPercent) / 100 rounded down (e.g. 450 x 90 / 100 = 405): no replica could ever get its minimum share of the rate budget; lower minRequestsPerReplica or safetyMarginPercent";
+/// The longest `query` of a `delivery: Stream` query at `level`: the query becomes a
+/// filtered-stream rule (X's rule limit), and with search recovery it is searched too (the
+/// search limit as well). Used by the CEL rule and the admission check alike.
+pub fn stream_query_max_chars(
+    level: tweetpipe_xquery::AccessLevel,
+    search_recovery: bool,
+) -> usize {
+    let rule = level.max_rule_chars();
+    if search_recovery {
+        rule.min(level.max_query_chars())
+    } else {
+        rule
+    }
+}
+/// CEL: the limit for one recovery setting by access level, e.g.
+/// `(L == 'Enterprise' ? 2048 : 512)`: the default level's limit, and a branch for each level
+/// whose limit differs (an unset level is the default).
+fn stream_limit_expression(search_recovery: bool) -> String {
+    let default = tweetpipe_xquery::AccessLevel::from(AccessLevel::default());
+    let level = format!(
+        "(has(self.accessLevel) ? self.accessLevel : '{}')",
+        default.name()
+    );
+    let fallback = stream_query_max_chars(default, search_recovery);
+    tweetpipe_xquery::AccessLevel::ALL
+        .iter()
+        .map(|l| (l.name(), stream_query_max_chars(*l, search_recovery)))
+        .filter(|(_, limit)| *limit != fallback)
+        .rev()
+        .fold(fallback.to_string(), |otherwise, (name, limit)| {
+            format!("({level} == '{name}' ? {limit} : {otherwise})")
+        })
+}
+/// CEL rule on `source`: every `delivery: Stream` query fits [`stream_query_max_chars`] of the
+/// access level.
+pub fn stream_query_length_rule() -> String {
+    format!(
+        "self.queries.all(q, !has(q.delivery) || q.delivery != 'Stream' || size(q.query) <= ((has(q.searchRecovery) && !q.searchRecovery) ? {} : {}))",
+        stream_limit_expression(false),
+        stream_limit_expression(true)
+    )
+}
+/// Message of [`stream_query_length_rule`] (and of the admission check's twin).
+pub fn stream_query_length_message() -> String {
+    use tweetpipe_xquery::AccessLevel::{Basic, Enterprise, Pro};
+    format!(
+        "a query with delivery Stream becomes a filtered-stream rule, and with searchRecovery (the default) recent search runs it too: it may be at most {} characters on Pro and PayPerUse ({} on Enterprise, {} on Basic), or with searchRecovery: false at most {} ({} on Enterprise, {} on Basic), X's rule limit; shorten it or split it into several queries",
+        stream_query_max_chars(Pro, true),
+        stream_query_max_chars(Enterprise, true),
+        stream_query_max_chars(Basic, true),
+        stream_query_max_chars(Pro, false),
+        stream_query_max_chars(Enterprise, false),
+        stream_query_max_chars(Basic, false),
+    )
+}
+/// `searchRecovery` on a query that is not streamed.
+pub const SEARCH_RECOVERY_NEEDS_STREAM: &str = "searchRecovery applies only to a query with delivery Stream (it says whether a disconnect longer than the backfill is filled from recent search); remove it or set delivery: Stream";
+const SEARCH_RECOVERY_RULE: &str =
+    "!has(self.searchRecovery) || (has(self.delivery) && self.delivery == 'Stream')";
 /// Values that are not quantities are judged by the per-value rule. Only cpu and memory: looping
 /// over every key exceeds the API server's CEL cost budget.
 const REQUESTS_WITHIN_LIMITS_RULE: &str = "!has(self.requests) || !has(self.limits) || ['cpu', 'memory'].all(k, !(k in self.requests) || !(k in self.limits) || !isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)";
@@ -182,6 +243,7 @@ pub struct TweetPipelineSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[x_kube(validation = Rule::new("self.queries.all(q, self.queries.exists_one(p, p.name == q.name))").message("source.queries: every query needs a unique name (two queries share one)"))]
 #[x_kube(validation = Rule::new("self.tokens.all(t, self.tokens.exists_one(u, u.name == t.name && u.key == t.key))").message("source.tokens: each bearer token must be listed once (two entries name the same Secret and key)"))]
+#[x_kube(validation = Rule::new(stream_query_length_rule()).message(stream_query_length_message().as_str()))]
 #[serde(rename_all = "camelCase")]
 pub struct SourceSpec {
     /// Base URL of the X API (the simulator's URL in local tests). The extractor appends `/2/tweets/search/recent`.
@@ -217,6 +279,48 @@ pub struct SourceSpec {
     /// query against it.
     #[serde(default)]
     pub access_level: AccessLevel,
+    /// The filtered stream's settings, for queries with `delivery: Stream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamSpec>,
+}
+
+/// The filtered stream (queries with `delivery: Stream`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamSpec {
+    /// Minutes of missed posts X redelivers on every reconnect (`backfill_minutes`, 1 to 5; Pro
+    /// and Enterprise). A disconnect longer than this is a gap: filled from recent search with
+    /// `searchRecovery`, else recorded in the query's status.
+    #[serde(default = "default_backfill_minutes")]
+    #[schemars(range(min = *BACKFILL_MINUTES_RANGE.start(), max = *BACKFILL_MINUTES_RANGE.end()))]
+    pub backfill_minutes: u8,
+}
+
+impl Default for StreamSpec {
+    fn default() -> Self {
+        StreamSpec {
+            backfill_minutes: default_backfill_minutes(),
+        }
+    }
+}
+
+/// How a query's posts reach the pipeline.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum QueryDelivery {
+    /// Poll recent search (one request per page, a polling interval late at best).
+    #[default]
+    Search,
+    /// X's filtered stream: one long-lived connection per app pushes each matching post within
+    /// seconds; the query becomes a rule of the app.
+    Stream,
+}
+
+impl QueryDelivery {
+    fn is_search(&self) -> bool {
+        *self == QueryDelivery::Search
+    }
 }
 
 /// An X API access level, as far as recent search queries are concerned.
@@ -265,6 +369,7 @@ pub struct SecretKeyRef {
 
 /// One named search.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new(SEARCH_RECOVERY_RULE).message(SEARCH_RECOVERY_NEEDS_STREAM))]
 #[serde(rename_all = "camelCase")]
 pub struct QuerySpec {
     /// Stable name: lowercase letters, digits and '-', at most 63 characters.
@@ -278,6 +383,28 @@ pub struct QuerySpec {
     // Unicode whitespace explicitly: RE2's `\s` is ASCII only, so U+00A0 or U+3000 would pass.
     #[x_kube(validation = Rule::new(r"!self.matches('^[\\t\\n\\x{0B}\\f\\r\\x{85}\\p{Z}]*$')").message("a query must contain search terms, not only spaces"))]
     pub query: String,
+    /// `Search` (the default) polls recent search; `Stream` takes the posts from X's filtered
+    /// stream, within seconds of publication (docs/streaming.md says when to choose which).
+    /// A streamed query is a rule of its token's app: at most 1,024 characters on Pro (2,048
+    /// on Enterprise), at most 1,000 rules per app.
+    #[serde(default, skip_serializing_if = "QueryDelivery::is_search")]
+    pub delivery: QueryDelivery,
+    /// For `delivery: Stream`: fill a disconnect longer than `source.stream.backfillMinutes`
+    /// from recent search over exactly the missed interval (default true); false records such
+    /// an interval as a gap instead. Only with `delivery: Stream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_recovery: Option<bool>,
+}
+
+impl QuerySpec {
+    /// The extractor's delivery mode: a streamed query recovers by search unless told not to.
+    pub fn delivery_mode(&self) -> Delivery {
+        match (self.delivery, self.search_recovery) {
+            (QueryDelivery::Search, _) => Delivery::Search,
+            (QueryDelivery::Stream, Some(false)) => Delivery::Stream,
+            (QueryDelivery::Stream, _) => Delivery::StreamWithSearchRecovery,
+        }
+    }
 }
 
 /// Fields and expansions asked for on every request.
@@ -628,6 +755,37 @@ pub struct TweetPipelineStatus {
     /// Monthly post usage and forecast (only with a monthly cap).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monthly: Option<MonthlyStatus>,
+    /// The filtered stream's connections (only with `delivery: Stream` queries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamStatus>,
+}
+
+/// The pipeline's filtered-stream connections, one per app (token) its stream queries use, as
+/// far as the checkpoints show them.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamStatus {
+    /// One entry per token with stream queries.
+    #[serde(default)]
+    pub connections: Vec<StreamConnectionStatus>,
+}
+
+/// One app's connection, derived from its queries' checkpoints: the extractor moves a stream
+/// query's `storedUntil` with every batch and, on a quiet stream, with the keep-alives.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamConnectionStatus {
+    /// Index of the token (in `spec.source.tokens`) whose app holds the connection.
+    pub token: i32,
+    /// `Streaming` (stored up to the last two minutes), `Behind` (older: disconnected,
+    /// reconnecting or recovering), `NotStarted` (no stream checkpoint yet) or `Suspended`.
+    pub state: String,
+    /// Stream queries (rules) of this pipeline on the app.
+    pub rules: u32,
+    /// The oldest `storedUntil` of those queries (RFC 3339): every matching post published
+    /// before it is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_until: Option<String>,
 }
 
 /// A condition of the standard Kubernetes shape.
@@ -733,6 +891,25 @@ pub struct QueryStatus {
     /// The API's explanation of the stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_message: Option<String>,
+    /// How its posts are fetched: `Search`, `Stream` or `StreamWithSearchRecovery`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub delivery: String,
+    /// Stream queries: the tag of its filtered-stream rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_tag: Option<String>,
+    /// Stream queries: every matching post published before this (RFC 3339) is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_until: Option<String>,
+    /// Stream queries: posts stored by recovery searches (part of `postsTotal`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recovered_posts: u64,
+    /// Stream queries: recovery searches run, one per disconnect longer than the backfill.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recoveries: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Monthly usage against the post cap.
@@ -790,6 +967,9 @@ fn quantities_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
+fn default_backfill_minutes() -> u8 {
+    *BACKFILL_MINUTES_RANGE.end()
+}
 fn default_base_url() -> String {
     "https://api.x.com".to_string()
 }

@@ -82,6 +82,8 @@ fn base(names: &Names, namespace: &str, name: &str, kafka_bootstrap_pod: &str) -
     tp.spec.source.queries = vec![QuerySpec {
         name: QUERY_NAME.into(),
         query: "covid lang:en".into(),
+        delivery: Default::default(),
+        search_recovery: None,
     }];
     tp.spec.mysql.reporting_user = None;
     tp.spec.kafka.partitions = 1;

@@ -1,5 +1,6 @@
-//! Deletion: stop the workers, then (under `Delete`) delete topics, database and accounts,
-//! retrying outages until the deadline, then let the pipeline and its Secrets go. The decisions
+//! Deletion: stop the workers, then (under `Delete`) delete topics, database and accounts and
+//! (under either policy, for a pipeline that streams) its filtered-stream rules, retrying
+//! outages until the deadline, then let the pipeline and its Secrets go. The decisions
 //! are the table in [`crate::decide::cleanup`]; this module does the I/O.
 
 use std::time::Duration;
@@ -21,9 +22,11 @@ use super::error::Error;
 use super::events::publish;
 use super::finalizers;
 use super::observe::{pipeline_key, progress_key, secrets};
+use super::stream_rules;
 use crate::crd::{DeletionPolicy, TweetPipeline};
 use crate::decide::cleanup::{self, Attempt, CleanupFacts, CleanupOutcome};
 use crate::decide::events::{EventSpec, Severity};
+use crate::decide::stream;
 use crate::decide::topic_owner::{Release, TopicOwner};
 use crate::labels::{Component, PIPELINE_LABEL, object_name};
 use tweetpipe_schema::Release as DatabaseRelease;
@@ -100,7 +103,9 @@ pub async fn cleanup(
         })
         .unwrap_or(Duration::ZERO);
     let policy = tp.spec.deletion_policy;
-    let workers_left = if policy == DeletionPolicy::Delete {
+    // Stream rules go under either policy, and only once no extractor can add them back.
+    let stream_rules = stream::had_stream_rules(tp);
+    let workers_left = if policy == DeletionPolicy::Delete || stream_rules {
         stop_workers(ctx, tp).await?
     } else {
         0
@@ -111,10 +116,20 @@ pub async fn cleanup(
         missing_secret: None,
         topics: Attempt::NotNeeded,
         database: Attempt::NotNeeded,
+        stream_rules,
+        rules: Attempt::NotNeeded,
         elapsed,
         deadline: settings.cleanup_deadline,
     };
-    if cleanup::deletes_now(&facts) {
+    if cleanup::deletes_now(&facts) && stream_rules {
+        facts.rules = tokio::time::timeout(
+            stream_rules::RULES_TIMEOUT * 3,
+            stream_rules::delete_rules(tp, &ctx.secrets, &settings.allowed_api_hosts),
+        )
+        .await
+        .unwrap_or_else(|_| Attempt::Failed("the X API did not answer in time".into()));
+    }
+    if cleanup::deletes_now(&facts) && policy == DeletionPolicy::Delete {
         match secrets::resolve(&ctx.secrets, &namespace, &tp.spec) {
             Err(missing) => {
                 facts.missing_secret = Some(crate::decide::conditions::message(&missing.to_check()))
@@ -196,9 +211,25 @@ pub async fn cleanup(
             Ok(Action::requeue(delay))
         }
         CleanupOutcome::Finish { left_behind } => {
-            if policy == DeletionPolicy::Delete {
+            if policy == DeletionPolicy::Delete || stream_rules {
                 if left_behind.is_empty() {
-                    publish(ctx, &reference, &EventSpec::new(Severity::Normal, "CleanupDone", "deletionPolicy Delete: workers stopped, topics, database and accounts deleted")).await;
+                    let done = match (policy, stream_rules) {
+                        (DeletionPolicy::Delete, false) => {
+                            "deletionPolicy Delete: workers stopped, topics, database and accounts deleted"
+                        }
+                        (DeletionPolicy::Delete, true) => {
+                            "deletionPolicy Delete: workers stopped, topics, database, accounts and stream rules deleted"
+                        }
+                        (DeletionPolicy::Retain, _) => {
+                            "workers stopped and stream rules deleted; topics and database kept (deletionPolicy Retain)"
+                        }
+                    };
+                    publish(
+                        ctx,
+                        &reference,
+                        &EventSpec::new(Severity::Normal, "CleanupDone", done),
+                    )
+                    .await;
                 } else {
                     publish(
                         ctx,

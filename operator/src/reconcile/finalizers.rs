@@ -15,8 +15,10 @@ use serde_json::json;
 use super::error::Error;
 use super::observe::secrets::referenced_names;
 use crate::crd::{DeletionPolicy, FINALIZER, TweetPipeline};
+use crate::decide::stream;
 
-/// Finalizer the operator puts on Secrets a `Delete` pipeline needs for its cleanup.
+/// Finalizer the operator puts on Secrets a pipeline needs for its cleanup (a `Delete`
+/// pipeline's, and the tokens of one with stream rules).
 pub const SECRET_FINALIZER: &str = "tweetpipe.io/needed-for-cleanup";
 
 /// A merge patch setting the finalizer list, guarded by the resource version so a concurrent
@@ -78,8 +80,10 @@ async fn patch_pipeline(
     })
 }
 
-/// Secrets of `namespace` that must stay until cleanup: those referenced by a `Delete` pipeline
-/// whose cleanup has not finished (pure; `finished` is the pipeline just cleaned up, if any).
+/// Secrets of `namespace` that must stay until cleanup: those referenced by a `Delete` pipeline,
+/// and the bearer tokens of a pipeline with stream rules (whichever its policy: they delete the
+/// rules), whose cleanup has not finished (pure; `finished` is the pipeline just cleaned up, if
+/// any).
 pub fn protected<'a>(
     pipelines: impl IntoIterator<Item = &'a TweetPipeline>,
     namespace: &str,
@@ -88,13 +92,22 @@ pub fn protected<'a>(
     pipelines
         .into_iter()
         .filter(|tp| tp.namespace().as_deref() == Some(namespace))
-        .filter(|tp| tp.spec.deletion_policy == DeletionPolicy::Delete)
         .filter(|tp| finished.is_none_or(|uid| tp.uid().as_deref() != Some(uid)))
         // A pipeline being deleted without our finalizer needs nothing any more.
         .filter(|tp| {
             tp.meta().deletion_timestamp.is_none() || tp.finalizers().iter().any(|f| f == FINALIZER)
         })
-        .flat_map(|tp| referenced_names(&tp.spec))
+        .flat_map(|tp| {
+            let mut names = if tp.spec.deletion_policy == DeletionPolicy::Delete {
+                referenced_names(&tp.spec)
+            } else {
+                Vec::new()
+            };
+            if stream::had_stream_rules(tp) {
+                names.extend(tp.spec.source.tokens.iter().map(|t| t.name.clone()));
+            }
+            names
+        })
         .collect()
 }
 

@@ -27,6 +27,7 @@ pub mod observe;
 pub mod schema_owner;
 pub mod served_version;
 pub mod status;
+pub mod stream_rules;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -241,6 +242,8 @@ async fn reconcile_steps(
             .collect::<Vec<_>>()
             .join("; ")
     });
+    // Which apps the stream queries use, against every pipeline this controller sees.
+    observed.stream_apps = observe::stream_apps::judge(tp, &shared.pipelines, &ctx.secrets);
     let t = phase(ctx, "observe", t);
 
     let plan = plan::plan(tp, &observed);

@@ -89,6 +89,12 @@ impl PipelineBuilder {
         self
     }
 
+    /// With any other change to the fixture.
+    pub fn edit(mut self, edit: impl FnOnce(&mut TweetPipeline)) -> Self {
+        edit(&mut self.0);
+        self
+    }
+
     /// With a status (as a previous reconcile wrote it).
     pub fn with_status(mut self, status: TweetPipelineStatus) -> Self {
         self.0.status = Some(status);

@@ -49,6 +49,42 @@ impl AccessLevel {
         }
     }
 
+    /// The longest filtered-stream rule this level accepts, in characters: 1,024 on Pro and
+    /// PayPerUse, 2,048 on Enterprise (X's filtered stream table). Basic, which X's current
+    /// table gives no stream, keeps its search length (as the simulator does).
+    pub fn max_rule_chars(self) -> usize {
+        match self {
+            AccessLevel::Enterprise => 2_048,
+            AccessLevel::Pro | AccessLevel::PayPerUse => 1_024,
+            AccessLevel::Basic => self.max_query_chars(),
+        }
+    }
+
+    /// How many filtered-stream rules one app may hold: 1,000 on Pro and PayPerUse (and Basic,
+    /// as the simulator has it), 25,000 on Enterprise.
+    pub fn max_rules_per_app(self) -> usize {
+        match self {
+            AccessLevel::Enterprise => 25_000,
+            AccessLevel::Basic | AccessLevel::Pro | AccessLevel::PayPerUse => 1_000,
+        }
+    }
+
+    /// The level whose search grammar judges this level's rules: rules use the search
+    /// operators but may be longer than a search query, so a level with the same operators and
+    /// a query limit no shorter than the rule limit (callers check the rule length first).
+    pub fn rule_grammar(self) -> AccessLevel {
+        if self.has_advanced_operators() {
+            AccessLevel::Enterprise
+        } else {
+            self
+        }
+    }
+
+    /// Whether X offers the filtered stream at this level (not on Basic, in its current table).
+    pub fn has_filtered_stream(self) -> bool {
+        !matches!(self, AccessLevel::Basic)
+    }
+
     /// Whether the advanced (formerly "Elevated") operators are available.
     pub fn has_advanced_operators(self) -> bool {
         !matches!(self, AccessLevel::Basic)
@@ -100,6 +136,28 @@ mod tests {
         assert_eq!(AccessLevel::Enterprise.max_query_chars(), 4096);
         assert!(!AccessLevel::Basic.has_advanced_operators());
         assert!(AccessLevel::Pro.has_advanced_operators());
+    }
+
+    #[test]
+    fn rule_limits_follow_the_filtered_stream_table() {
+        assert_eq!(AccessLevel::Pro.max_rule_chars(), 1_024);
+        assert_eq!(AccessLevel::PayPerUse.max_rule_chars(), 1_024);
+        assert_eq!(AccessLevel::Enterprise.max_rule_chars(), 2_048);
+        assert_eq!(AccessLevel::Basic.max_rule_chars(), 512);
+        assert_eq!(AccessLevel::Pro.max_rules_per_app(), 1_000);
+        assert_eq!(AccessLevel::Enterprise.max_rules_per_app(), 25_000);
+        for level in AccessLevel::ALL {
+            let grammar = level.rule_grammar();
+            assert!(
+                grammar.max_query_chars() >= level.max_rule_chars(),
+                "{level}"
+            );
+            assert_eq!(
+                grammar.has_advanced_operators(),
+                level.has_advanced_operators(),
+                "{level}"
+            );
+        }
     }
 
     #[test]

@@ -51,21 +51,12 @@ pub struct RuleLimits {
 impl RuleLimits {
     /// Pro and pay-per-use: 1,000 rules of up to 1,024 characters; Enterprise: 25,000 of up
     /// to 2,048. Basic (which X's current table gives no stream) keeps its search length, 512:
-    /// the shared grammar has no level with Basic's operators and a longer limit.
+    /// the shared grammar has no level with Basic's operators and a longer limit. The table is
+    /// `tweetpipe-xquery`'s, which the operator's admission judges stream queries by.
     pub fn for_level(level: AccessLevel) -> Self {
-        match level {
-            AccessLevel::Enterprise => RuleLimits {
-                max_rules: 25_000,
-                max_chars: 2_048,
-            },
-            AccessLevel::Pro | AccessLevel::PayPerUse => RuleLimits {
-                max_rules: 1_000,
-                max_chars: 1_024,
-            },
-            AccessLevel::Basic => RuleLimits {
-                max_rules: 1_000,
-                max_chars: level.max_query_chars(),
-            },
+        RuleLimits {
+            max_rules: level.max_rules_per_app(),
+            max_chars: level.max_rule_chars(),
         }
     }
 }
@@ -82,12 +73,7 @@ pub fn validate(value: &str, limits: RuleLimits, level: AccessLevel) -> Result<E
     }
     // Rules are longer than search queries (1,024 > 512), so the grammar is asked at a level
     // with the same operators whose query limit is no shorter than the rule limit checked above.
-    let grammar = if level.has_advanced_operators() {
-        AccessLevel::Enterprise
-    } else {
-        level
-    };
-    query::parse_for(value, grammar).map_err(|e| {
+    query::parse_for(value, level.rule_grammar()).map_err(|e| {
         vec![match e.position {
             Some(position) => format!("{} (at position {position})", e.detail),
             None => e.detail,

@@ -399,3 +399,193 @@ fn worker_bounds_are_the_crds_and_terraforms() {
         );
     }
 }
+
+/// Every admission refusal message of `object`, whatever the field.
+fn all_admission_messages(object: &Value) -> Vec<String> {
+    let tp: TweetPipeline = serde_json::from_value(object.clone()).unwrap();
+    let hosts = AllowedApiHosts::parse("x-api-simulator.tweetpipe-system:8080").unwrap();
+    check(&tp, None, &Policy::with_api_hosts(hosts, &[]))
+        .into_iter()
+        .map(|r| r.message)
+        .collect()
+}
+
+/// A query of exactly `length` characters that X's grammar accepts (two-letter terms).
+fn query_of(length: usize) -> String {
+    let mut query: String = "ab ".repeat(length / 3 + 1).chars().take(length).collect();
+    if query.ends_with(' ') {
+        query.pop();
+        query.push('c');
+    }
+    query
+}
+
+/// A stream query is a rule (X's rule limit) and, with search recovery, a search too: the CEL
+/// rule and the webhook refuse the same lengths at every access level, and a query at the limit
+/// (a rule of 1,024 characters on Pro, longer than any search query there) is never refused.
+#[test]
+fn stream_query_length_cel_rule_and_admission_agree() {
+    use crate::crd::{stream_query_length_message, stream_query_max_chars};
+    use tweetpipe_xquery::AccessLevel;
+
+    let schema = compile_schema(&schema());
+    let message = stream_query_length_message();
+    let mut refused = 0;
+    let mut rows = 0;
+    for level in AccessLevel::ALL {
+        for delivery in [None, Some("Search"), Some("Stream")] {
+            for recovery in [None, Some(true), Some(false)] {
+                // searchRecovery without Stream has its own refusal (below).
+                if recovery.is_some() && delivery != Some("Stream") {
+                    continue;
+                }
+                let limit = stream_query_max_chars(level, recovery != Some(false));
+                let lengths = [
+                    1,
+                    512,
+                    513,
+                    1_024,
+                    1_025,
+                    2_048,
+                    2_049,
+                    4_096,
+                    limit,
+                    limit + 1,
+                ];
+                for length in lengths.into_iter().filter(|l| *l <= 4_096) {
+                    let mut object = valid();
+                    object["spec"]["source"]["accessLevel"] = json!(level.name());
+                    let query = &mut object["spec"]["source"]["queries"][0];
+                    query["query"] = json!(query_of(length));
+                    if let Some(delivery) = delivery {
+                        query["delivery"] = json!(delivery);
+                    }
+                    if let Some(recovery) = recovery {
+                        query["searchRecovery"] = json!(recovery);
+                    }
+                    let expected = delivery == Some("Stream") && length > limit;
+                    let what = format!("{level} {delivery:?} recovery {recovery:?}, {length}");
+                    let cel = cel_messages(&schema, &object);
+                    assert_eq!(cel.contains(&message), expected, "CEL, {what}: {cel:?}");
+                    let admission = all_admission_messages(&object);
+                    assert_eq!(
+                        admission.contains(&message),
+                        expected,
+                        "admission, {what}: {admission:?}"
+                    );
+                    if delivery == Some("Stream") && !expected {
+                        // Good input: neither refuses the query at all.
+                        assert_eq!(cel, Vec::<String>::new(), "CEL refuses {what}");
+                        assert_eq!(admission, Vec::<String>::new(), "admission refuses {what}");
+                    }
+                    refused += usize::from(expected);
+                    rows += 1;
+                }
+            }
+        }
+    }
+    assert!(refused >= 8 && rows > 100, "{refused} of {rows}");
+    // X's table: rules of 1,024 characters on Pro, 2,048 on Enterprise.
+    assert_eq!(stream_query_max_chars(AccessLevel::Pro, false), 1_024);
+    assert_eq!(stream_query_max_chars(AccessLevel::Pro, true), 512);
+    assert_eq!(
+        stream_query_max_chars(AccessLevel::Enterprise, false),
+        2_048
+    );
+    assert_eq!(stream_query_max_chars(AccessLevel::Enterprise, true), 2_048);
+}
+
+/// `searchRecovery` only with `delivery: Stream`, in CEL and in the webhook alike.
+#[test]
+fn search_recovery_cel_rule_and_admission_agree() {
+    use crate::crd::SEARCH_RECOVERY_NEEDS_STREAM;
+
+    let schema = compile_schema(&schema());
+    for delivery in [None, Some("Search"), Some("Stream")] {
+        for recovery in [None, Some(true), Some(false)] {
+            let mut object = valid();
+            let query = &mut object["spec"]["source"]["queries"][1];
+            if let Some(delivery) = delivery {
+                query["delivery"] = json!(delivery);
+            }
+            if let Some(recovery) = recovery {
+                query["searchRecovery"] = json!(recovery);
+            }
+            let expected = recovery.is_some() && delivery != Some("Stream");
+            let what = format!("{delivery:?} with {recovery:?}");
+            let cel = cel_messages(&schema, &object);
+            assert_eq!(
+                cel.iter().any(|m| m == SEARCH_RECOVERY_NEEDS_STREAM),
+                expected,
+                "CEL, {what}: {cel:?}"
+            );
+            let admission = admission_messages(&object, "spec.source.queries[1].searchRecovery");
+            assert_eq!(
+                admission.iter().any(|m| m == SEARCH_RECOVERY_NEEDS_STREAM),
+                expected,
+                "admission, {what}: {admission:?}"
+            );
+            if !expected {
+                assert_eq!(cel, Vec::<String>::new(), "CEL refuses {what}");
+            }
+        }
+    }
+}
+
+/// The CRD's bounds of `source.stream.backfillMinutes` are the extractor's.
+#[test]
+fn backfill_bounds_are_the_extractors() {
+    use tweetpipe_common::contract::extractor::BACKFILL_MINUTES_RANGE;
+
+    let schema = schema();
+    let field = &schema["properties"]["spec"]["properties"]["source"]["properties"]["stream"]["properties"]
+        ["backfillMinutes"];
+    assert_eq!(
+        (field["minimum"].as_f64(), field["maximum"].as_f64()),
+        (
+            Some(f64::from(*BACKFILL_MINUTES_RANGE.start())),
+            Some(f64::from(*BACKFILL_MINUTES_RANGE.end()))
+        ),
+        "{field}"
+    );
+    assert_eq!(field["default"], json!(BACKFILL_MINUTES_RANGE.end()));
+}
+
+/// Good input is never refused: the example of docs/streaming.md (its `source` merged into the
+/// fixture) passes the CEL rules and admission, and gives the extractor the three modes.
+#[test]
+fn the_streaming_guides_example_is_accepted() {
+    const GUIDE: &str = include_str!("../../../../docs/streaming.md");
+    let block = GUIDE
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a yaml block in docs/streaming.md");
+    let example: serde_yaml::Value = serde_yaml::from_str(block).unwrap();
+    let example = serde_json::to_value(example).unwrap();
+    let mut object = valid();
+    for key in ["accessLevel", "stream", "queries"] {
+        object["spec"]["source"][key] = example["spec"]["source"][key].clone();
+    }
+    let schema = compile_schema(&schema());
+    assert_eq!(cel_messages(&schema, &object), Vec::<String>::new());
+    assert_eq!(all_admission_messages(&object), Vec::<String>::new());
+    let tp: TweetPipeline = serde_json::from_value(object).unwrap();
+    let modes: Vec<_> = tp
+        .spec
+        .source
+        .queries
+        .iter()
+        .map(|q| q.delivery_mode())
+        .collect();
+    use tweetpipe_common::contract::extractor::Delivery;
+    assert_eq!(
+        modes,
+        [
+            Delivery::Search,
+            Delivery::StreamWithSearchRecovery,
+            Delivery::Stream
+        ]
+    );
+    assert_eq!(tp.spec.source.stream.map(|s| s.backfill_minutes), Some(5));
+}

@@ -12,13 +12,15 @@ use tweetpipe_xquery::{QueryError, QueryErrorKind, fields};
 
 use crate::api_hosts::AllowedApiHosts;
 use crate::crd::{
-    BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, Resources,
-    SECRET_NAME_RULE, SaslMechanism, SecretKeyRef, TweetPipeline, TweetPipelineSpec,
-    WILDCARD_DATABASE_MESSAGE, reserved_database_message, reserved_topic_suffix_message,
+    BASE_URL_WITHOUT_PATH, DATABASE_IMMUTABLE, IMAGE_MESSAGE, NAME_IS_DNS_LABEL, QueryDelivery,
+    Resources, SEARCH_RECOVERY_NEEDS_STREAM, SECRET_NAME_RULE, SaslMechanism, SecretKeyRef,
+    TweetPipeline, TweetPipelineSpec, WILDCARD_DATABASE_MESSAGE, reserved_database_message,
+    reserved_topic_suffix_message, stream_query_length_message, stream_query_max_chars,
     topic_length_message,
 };
 use crate::policy::{AllowedRegistryHosts, AllowedWorkerImages, KafkaLimits, Policy};
 use tweetpipe_common::contract::budget::{MAX_MARGIN_PERCENT, after_safety_margin};
+use tweetpipe_common::contract::extractor::Delivery;
 use tweetpipe_common::contract::topics::{MAX_POST_TOPIC_CHARS, is_companion_topic};
 
 /// Longest pipeline name: it prefixes workload, Secret and consumer-group names.
@@ -66,6 +68,19 @@ pub fn warnings(new: &TweetPipeline) -> Vec<String> {
     } else if factor < RECOMMENDED_REPLICATION_FACTOR {
         out.push(format!(
             "spec.kafka.replicationFactor {factor}: one broker down stops writes if min.insync.replicas is {factor}"
+        ));
+    }
+    let level = tweetpipe_xquery::AccessLevel::from(new.spec.source.access_level);
+    if !level.has_filtered_stream()
+        && new
+            .spec
+            .source
+            .queries
+            .iter()
+            .any(|q| q.delivery == QueryDelivery::Stream)
+    {
+        out.push(format!(
+            "spec.source.queries: delivery Stream on {level} access: X offers the filtered stream on Pro and up"
         ));
     }
     let operator = env!("CARGO_PKG_VERSION");
@@ -243,11 +258,26 @@ pub fn query_refusals(spec: &TweetPipelineSpec) -> Vec<Refusal> {
         .iter()
         .enumerate()
         .filter_map(|(i, q)| {
-            let error = tweetpipe_xquery::validate_for(&q.query, level).err()?;
-            Some(Refusal::new(
-                format!("spec.source.queries[{i}].query"),
-                query_message(&error, level),
-            ))
+            let field = format!("spec.source.queries[{i}].query");
+            let message = match q.delivery_mode() {
+                Delivery::Search => {
+                    let error = tweetpipe_xquery::validate_for(&q.query, level).err()?;
+                    query_message(&error, level)
+                }
+                // A rule: the rule limit (and the search one when recovery searches it), then
+                // the search grammar with the level's operators.
+                stream => {
+                    let limit = stream_query_max_chars(level, stream.recovers_by_search());
+                    if q.query.chars().count() > limit {
+                        stream_query_length_message()
+                    } else {
+                        let error =
+                            tweetpipe_xquery::validate_for(&q.query, level.rule_grammar()).err()?;
+                        query_message(&error, level)
+                    }
+                }
+            };
+            Some(Refusal::new(field, message))
         })
         .collect()
 }
@@ -327,6 +357,12 @@ fn check_source(spec: &TweetPipelineSpec, out: &mut Vec<Refusal>) {
             out.push(Refusal::new(
                 format!("spec.source.queries[{i}].name"),
                 "a query name may contain only lowercase letters, digits and '-', must start and end with a letter or digit, and be at most 63 characters",
+            ));
+        }
+        if query.search_recovery.is_some() && query.delivery != QueryDelivery::Stream {
+            out.push(Refusal::new(
+                format!("spec.source.queries[{i}].searchRecovery"),
+                SEARCH_RECOVERY_NEEDS_STREAM,
             ));
         }
         if source.queries[..i].iter().any(|q| q.name == query.name) {
@@ -842,6 +878,60 @@ mod tests {
     }
 
     type Edit = fn(&mut TweetPipeline);
+
+    /// Stream queries are judged as rules (grammar at the level's operators, the rule limit);
+    /// Basic gets a warning, not a refusal (X's table offers it no stream, the simulator does).
+    #[test]
+    fn stream_queries_are_judged_as_rules_and_basic_is_warned() {
+        use crate::crd::QueryDelivery;
+        let stream = |query: &str, level: AccessLevel, recovery: Option<bool>| {
+            with(|tp| {
+                tp.spec.source.access_level = level;
+                tp.spec.source.queries[0].query = query.into();
+                tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+                tp.spec.source.queries[0].search_recovery = recovery;
+            })
+        };
+        let long_rule = format!("({}) lang:en", vec!["covid"; 100].join(" OR "));
+        assert!((513..=1_024).contains(&long_rule.chars().count()));
+        // A rule longer than any Pro search, without recovery: accepted.
+        assert_eq!(
+            check(&stream(&long_rule, AccessLevel::Pro, Some(false)), None),
+            vec![]
+        );
+        // With recovery it is searched too: refused with the stream message.
+        let refused = check(&stream(&long_rule, AccessLevel::Pro, None), None);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].field, "spec.source.queries[0].query");
+        assert!(
+            refused[0].message.contains("filtered-stream rule"),
+            "{refused:?}"
+        );
+        // The grammar still applies, with the level's operators.
+        let bad = check(&stream("lang:en", AccessLevel::Pro, Some(false)), None);
+        assert!(bad[0].message.contains("standalone"), "{bad:?}");
+        let advanced = check(&stream("covid has:geo", AccessLevel::Basic, None), None);
+        assert!(
+            advanced[0].message.contains("Pro, PayPerUse or Enterprise"),
+            "{advanced:?}"
+        );
+        // Basic: a warning, not a refusal.
+        let basic = stream("covid lang:en", AccessLevel::Basic, None);
+        assert_eq!(check(&basic, None), vec![]);
+        let warned = warnings(&basic);
+        assert!(
+            warned
+                .iter()
+                .any(|w| w.contains("delivery Stream on Basic")),
+            "{warned:?}"
+        );
+        assert!(warned.iter().all(|w| w.len() <= 120), "{warned:?}");
+        assert!(
+            warnings(&stream("covid lang:en", AccessLevel::Pro, None))
+                .iter()
+                .all(|w| !w.contains("Stream"))
+        );
+    }
 
     #[test]
     fn the_fixture_is_accepted() {
@@ -1414,6 +1504,8 @@ mod tests {
                 tp.spec.source.queries.push(QuerySpec {
                     name: "2024-covid".into(),
                     query: "covid".into(),
+                    delivery: Default::default(),
+                    search_recovery: None,
                 })
             }),
             ("plain sasl with tls", |tp| {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tweetpipe_common::contract::extractor::{ExtractorConfig, QuerySlot, Tuning};
+use tweetpipe_common::contract::extractor::{ExtractorConfig, QuerySlot, StreamSettings, Tuning};
 use tweetpipe_common::contract::kafka::{KafkaSettings, SecurityProtocol};
 use tweetpipe_common::contract::transformer::{MysqlSettings, TransformerConfig};
 use tweetpipe_common::contract::{names, paths};
@@ -85,16 +85,34 @@ pub fn extractor_config(
                     token_file: paths::token_file(share.token),
                     requests_per_window: share.requests_per_window,
                     window_seconds: u64::from(source.limits.window_seconds),
-                    // Stream modes and their rules come with the operator's stream slice.
-                    delivery: Default::default(),
-                    rule_tag: None,
+                    delivery: q.delivery_mode(),
+                    // Written out (it is the extractor's default): the operator names the rules
+                    // it deletes with the pipeline by the same tag.
+                    rule_tag: q
+                        .delivery_mode()
+                        .is_stream()
+                        .then(|| crate::decide::stream::rule_tag(tp, &q.name)),
                 })
             })
             .collect(),
         monthly_post_budget,
         max_results: source.max_results,
         tuning: Tuning::default(),
-        stream: Default::default(),
+        stream: stream_settings(tp),
+    }
+}
+
+/// The stream block: the defaults (left out of the JSON) unless a query streams, so a
+/// search-only pipeline's config, and its pods, stay as they were whatever `source.stream` says.
+pub fn stream_settings(tp: &TweetPipeline) -> StreamSettings {
+    let source = &tp.spec.source;
+    let streams = source.queries.iter().any(|q| q.delivery_mode().is_stream());
+    match &source.stream {
+        Some(stream) if streams => StreamSettings {
+            backfill_minutes: stream.backfill_minutes,
+            ..StreamSettings::default()
+        },
+        _ => StreamSettings::default(),
     }
 }
 

@@ -177,6 +177,8 @@ fn invalid_fixtures_fail_the_cel_rules_with_their_message() {
         include_str!("../../../fixtures/invalid/35-slots-topic-suffix.yaml"),
         include_str!("../../../fixtures/invalid/36-wildcard-database.yaml"),
         include_str!("../../../fixtures/invalid/37-control-database.yaml"),
+        include_str!("../../../fixtures/invalid/38-search-recovery-without-stream.yaml"),
+        include_str!("../../../fixtures/invalid/39-stream-query-too-long.yaml"),
     ];
     for text in fixtures {
         let expect = crate::fixtures::expected_refusal(text);

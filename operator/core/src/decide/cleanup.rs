@@ -1,6 +1,13 @@
 //! What deletion does next, as one table: stop the workers first (so no producer writes to a
-//! topic being deleted), then delete topics and database under `deletionPolicy: Delete`, retrying
-//! an unreachable Kafka or MySQL until a deadline, and only then give up naming what is left.
+//! topic being deleted, and no extractor adds back a stream rule being deleted), then delete
+//! topics and database under `deletionPolicy: Delete` and, whatever the policy, the pipeline's
+//! filtered-stream rules, retrying an unreachable Kafka, MySQL or X API until a deadline, and
+//! only then give up naming what is left.
+//!
+//! Why the operator deletes the rules and not the extractor: once the pipeline is gone no
+//! extractor runs, and a rule left on the app still counts toward its 1,000-rule budget and
+//! makes the app's other connections deliver (and X bill against the monthly post cap) posts
+//! nobody stores. The operator holds the token Secrets until then (their finalizers).
 
 use std::time::Duration;
 
@@ -36,6 +43,11 @@ pub struct CleanupFacts {
     pub topics: Attempt,
     /// Database and accounts.
     pub database: Attempt,
+    /// Whether the pipeline has (or had, as its status shows) stream queries, whose rules go
+    /// with it under either policy.
+    pub stream_rules: bool,
+    /// Deletion of those rules.
+    pub rules: Attempt,
     /// Time since deletion was requested.
     pub elapsed: Duration,
     /// How long to keep retrying.
@@ -65,18 +77,19 @@ fn workers_out_of_time(facts: &CleanupFacts) -> bool {
     facts.elapsed >= facts.deadline.max(WORKERS_STOP_BOUND)
 }
 
-/// Whether this pass deletes the topics and the database: under `Delete`, once the workers are
-/// gone, or once waiting for them is over (the user asked for the data to go; a pod stuck in
-/// Terminating on a lost node must not keep it).
+/// Whether this pass deletes: the topics and the database under `Delete`, the stream rules
+/// under either policy; once the workers are gone, or once waiting for them is over (the user
+/// asked for the data to go; a pod stuck in Terminating on a lost node must not keep it).
 pub fn deletes_now(facts: &CleanupFacts) -> bool {
-    facts.policy == DeletionPolicy::Delete
+    (facts.policy == DeletionPolicy::Delete || facts.stream_rules)
         && (facts.workers_left == 0 || workers_out_of_time(facts))
 }
 
-/// Decides the next deletion step. `workers_left` only matters under `Delete`: under `Retain`
-/// the workloads go with the pipeline through garbage collection.
+/// Decides the next deletion step. Under `Retain` without stream rules the workloads go with the
+/// pipeline through garbage collection, and nothing is waited for.
 pub fn decide(facts: &CleanupFacts) -> CleanupOutcome {
-    if facts.policy == DeletionPolicy::Retain {
+    let deletes_data = facts.policy == DeletionPolicy::Delete;
+    if !deletes_data && !facts.stream_rules {
         return CleanupOutcome::Finish {
             left_behind: Vec::new(),
         };
@@ -91,38 +104,47 @@ pub fn decide(facts: &CleanupFacts) -> CleanupOutcome {
             facts.workers_left
         )
     });
-    if let Some(secret) = &facts.missing_secret {
-        return CleanupOutcome::Finish {
-            left_behind: std::iter::once(format!(
+    let mut unreachable = Vec::new();
+    let mut attempts: Vec<(&str, &Attempt)> = Vec::new();
+    if deletes_data {
+        match &facts.missing_secret {
+            Some(secret) => unreachable.push(format!(
                 "topics and database not deleted: {secret}; delete them by hand"
-            ))
-            .chain(stuck_workers)
-            .collect(),
-        };
+            )),
+            None => attempts.extend([("topics", &facts.topics), ("database", &facts.database)]),
+        }
     }
-    let failures: Vec<String> = [("topics", &facts.topics), ("database", &facts.database)]
-        .into_iter()
+    if facts.stream_rules {
+        attempts.push(("stream rules", &facts.rules));
+    }
+    let failures: Vec<String> = attempts
+        .iter()
         .filter_map(|(what, attempt)| match attempt {
             Attempt::Failed(why) => Some(format!("{what} not deleted: {why}")),
             _ => None,
         })
         .collect();
-    let left_alone: Vec<String> = [&facts.topics, &facts.database]
-        .into_iter()
-        .filter_map(|attempt| match attempt {
+    let left_alone: Vec<String> = attempts
+        .iter()
+        .filter_map(|(_, attempt)| match attempt {
             Attempt::LeftAlone(why) => Some(why.clone()),
             _ => None,
         })
         .collect();
     if failures.is_empty() {
         return CleanupOutcome::Finish {
-            left_behind: left_alone.into_iter().chain(stuck_workers).collect(),
+            left_behind: unreachable
+                .into_iter()
+                .chain(left_alone)
+                .chain(stuck_workers)
+                .collect(),
         };
     }
     if out_of_time {
         CleanupOutcome::Finish {
-            left_behind: failures
+            left_behind: unreachable
                 .into_iter()
+                .chain(failures)
                 .chain(left_alone)
                 .chain(stuck_workers)
                 .collect(),
@@ -145,8 +167,96 @@ mod tests {
             missing_secret: None,
             topics: Attempt::Done,
             database: Attempt::Done,
+            stream_rules: false,
+            rules: Attempt::NotNeeded,
             elapsed: Duration::from_secs(5),
             deadline: Duration::from_secs(600),
+        }
+    }
+
+    /// Stream rules go under either policy, after the workers (else an extractor would add
+    /// them back), and an X API that fails is retried until the deadline like Kafka and MySQL.
+    #[test]
+    fn stream_rules_go_with_the_pipeline_under_either_policy() {
+        let rules = |rules: Attempt| CleanupFacts {
+            stream_rules: true,
+            rules,
+            ..facts()
+        };
+        let retain = |f: CleanupFacts| CleanupFacts {
+            policy: DeletionPolicy::Retain,
+            topics: Attempt::NotNeeded,
+            database: Attempt::NotNeeded,
+            ..f
+        };
+        let down = || Attempt::Failed("the X API answered 503".into());
+        let late = Duration::from_secs(601);
+        let cases: Vec<(&str, CleanupFacts, bool, CleanupOutcome)> = vec![
+            (
+                "retain with stream rules waits for the workers",
+                retain(CleanupFacts {
+                    workers_left: 2,
+                    ..rules(Attempt::NotNeeded)
+                }),
+                false,
+                CleanupOutcome::WaitForWorkers,
+            ),
+            (
+                "retain, workers gone: the rules are deleted, the data kept",
+                retain(rules(Attempt::Done)),
+                true,
+                CleanupOutcome::Finish {
+                    left_behind: vec![],
+                },
+            ),
+            (
+                "X down: retry",
+                retain(rules(down())),
+                true,
+                CleanupOutcome::Retry {
+                    why: "stream rules not deleted: the X API answered 503".into(),
+                },
+            ),
+            (
+                "X down past the deadline: give up naming them",
+                retain(CleanupFacts {
+                    elapsed: late,
+                    ..rules(down())
+                }),
+                true,
+                CleanupOutcome::Finish {
+                    left_behind: vec!["stream rules not deleted: the X API answered 503".into()],
+                },
+            ),
+            (
+                "delete: data and rules, both retried",
+                CleanupFacts {
+                    database: Attempt::Failed("MySQL unreachable".into()),
+                    ..rules(down())
+                },
+                true,
+                CleanupOutcome::Retry {
+                    why: "database not deleted: MySQL unreachable; stream rules not deleted: the X API answered 503".into(),
+                },
+            ),
+            (
+                "delete with the MySQL Secret gone: the rules still go",
+                CleanupFacts {
+                    missing_secret: Some("Secret \"db\" is gone".into()),
+                    ..rules(Attempt::Done)
+                },
+                true,
+                CleanupOutcome::Finish {
+                    left_behind: vec![
+                        "topics and database not deleted: Secret \"db\" is gone; delete them by hand"
+                            .into(),
+                    ],
+                },
+            ),
+        ];
+        for (name, facts, deletes, expected) in cases {
+            assert_eq!(deletes_now(&facts), deletes, "{name}");
+            assert_eq!(decide(&facts), expected, "{name}");
         }
     }
 

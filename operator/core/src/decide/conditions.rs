@@ -25,6 +25,9 @@ pub mod types {
     pub const QUERIES_VALID: &str = "QueriesValid";
     /// The post schema is registered under the posts topic's subject (or no registry is used).
     pub const SCHEMA_REGISTERED: &str = "SchemaRegistered";
+    /// The apps the stream queries use are this pipeline's alone and within their rule budget
+    /// (only on pipelines with `delivery: Stream` queries).
+    pub const STREAM_APPS_AVAILABLE: &str = "StreamAppsAvailable";
 }
 
 /// Condition reasons the operator decides itself (checks carry their own, e.g. `KafkaUnreachable`).
@@ -61,6 +64,12 @@ pub mod reasons {
     pub const SCHEMA_REGISTRY_REFUSED: &str = "SchemaRegistryRefused";
     /// The registry did not answer (connection, timeout, 5xx, 429).
     pub const SCHEMA_REGISTRY_UNREACHABLE: &str = "SchemaRegistryUnreachable";
+    /// Every app a stream query uses is this pipeline's alone and within its rule budget.
+    pub const STREAM_APPS_EXCLUSIVE: &str = "StreamAppsExclusive";
+    /// An app would hold more stream rules than X allows.
+    pub const RULE_BUDGET_EXCEEDED: &str = "RuleBudgetExceeded";
+    /// An app streams for another pipeline (or another token of this one) too.
+    pub const STREAM_APP_SHARED: &str = "StreamAppShared";
 }
 
 /// Where the post schema stands with the pipeline's schema registry.
@@ -155,6 +164,9 @@ pub struct Facts {
     pub api_host_refusal: Option<String>,
     /// Why a per-pipeline image may not run (the administrator's list).
     pub image_refusal: Option<String>,
+    /// Whether the apps of the stream queries are available to them; `None` without stream
+    /// queries (and then no `StreamAppsAvailable` condition).
+    pub stream_apps: Option<Check>,
 }
 
 fn condition(
@@ -235,6 +247,9 @@ fn ready(facts: &Facts) -> (bool, String, String) {
             reasons::QUERY_STOPPED.into(),
             facts.stopped_queries.join("; "),
         );
+    }
+    if let Some(Check::Failed { reason, message }) = &facts.stream_apps {
+        return (false, reason.clone(), message.clone());
     }
     if let Some((MonthlyState::Reached, message)) = &facts.monthly {
         return (false, reasons::MONTHLY_CAP_REACHED.into(), message.clone());
@@ -382,6 +397,16 @@ pub fn compute(facts: &Facts, previous: &[Condition], now: &str) -> Vec<Conditio
             )
         },
     ];
+    // Only pipelines that stream have it: a search-only pipeline's conditions stay as they were.
+    if let Some(check) = &facts.stream_apps {
+        conditions.push(check_condition(
+            types::STREAM_APPS_AVAILABLE,
+            check,
+            reasons::STREAM_APPS_EXCLUSIVE,
+            "every app (token) the stream queries use streams for this pipeline alone, within its rule budget",
+            g,
+        ));
+    }
     for c in &mut conditions {
         c.last_transition_time = previous
             .iter()

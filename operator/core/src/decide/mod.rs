@@ -6,6 +6,7 @@ pub mod events;
 pub mod monthly;
 pub mod plan;
 pub mod scaling;
+pub mod stream;
 pub mod topic_owner;
 pub mod transformer;
 

@@ -7,9 +7,10 @@ use tweetpipe_common::contract::budget::after_safety_margin;
 use super::conditions::{self, Check, Facts, SchemaState};
 use super::monthly::{self, MonthlyForecast, MonthlyState};
 use super::scaling::{self, CapReason, QueryShare, ScalingDecision, ScalingInput};
+use super::stream;
 use super::transformer::{self, TransformerBound, TransformerInput};
 use crate::crd::{
-    ExtractorStatus, MonthlyStatus, QueryStatus, TransformerStatus, TweetPipeline,
+    ExtractorStatus, MonthlyStatus, QueryStatus, StreamStatus, TransformerStatus, TweetPipeline,
     TweetPipelineStatus,
 };
 use crate::labels::{Component, selector_string};
@@ -56,6 +57,9 @@ pub struct Observed {
     /// Why `extractor.image` / `transformer.image` may not run; workloads are left as they are
     /// (nothing is applied) while set.
     pub image_refusal: Option<String>,
+    /// Whether the stream queries' apps are theirs ([`super::stream::judge_apps`]); `None`
+    /// without stream queries.
+    pub stream_apps: Option<Check>,
 }
 
 /// The decision.
@@ -102,7 +106,15 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         requests_per_window: source.limits.requests_per_window,
         safety_margin_percent: source.safety_margin_percent,
         min_requests_per_replica: spec.extractor.min_requests_per_replica,
-        queries: u32::try_from(source.queries.len()).unwrap_or(u32::MAX),
+        queries: u32::try_from(
+            source
+                .queries
+                .iter()
+                .filter(|q| q.delivery_mode().is_search())
+                .count(),
+        )
+        .unwrap_or(u32::MAX),
+        stream_connections: u32::try_from(stream::rules_per_token(spec).len()).unwrap_or(u32::MAX),
         max_replicas: spec.extractor.max_replicas,
         suspended: spec.suspend,
         monthly_budget_spent: forecast
@@ -173,6 +185,10 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         invalid_queries: observed.invalid_queries.clone(),
         api_host_refusal: observed.api_host_refusal.clone(),
         image_refusal: observed.image_refusal.clone(),
+        // Without a stream query there is nothing to judge, whatever was observed.
+        stream_apps: stream::streams(spec)
+            .then(|| observed.stream_apps.clone())
+            .flatten(),
     };
     let conditions = conditions::compute(&facts, previous, &rfc3339(observed.now));
 
@@ -182,6 +198,10 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
         .zip(&query_shares)
         .map(|(q, share)| {
             let checkpoint = observed.checkpoints.iter().find(|c| c.query == q.name);
+            // A query moved back to search keeps its old stream progress in the checkpoint.
+            let progress = checkpoint
+                .filter(|_| q.delivery_mode().is_stream())
+                .and_then(|c| c.stream.as_ref());
             QueryStatus {
                 name: q.name.clone(),
                 newest_id: checkpoint.and_then(|c| c.newest_id.clone()),
@@ -202,6 +222,14 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
                 stopped_message: checkpoint
                     .and_then(|c| c.stopped.as_ref())
                     .map(|s| s.message.clone()),
+                delivery: stream::delivery_name(q.delivery_mode()).to_string(),
+                rule_tag: q
+                    .delivery_mode()
+                    .is_stream()
+                    .then(|| stream::rule_tag(tp, &q.name)),
+                stored_until: progress.map(|p| p.stored_until.clone()),
+                recovered_posts: progress.map_or(0, |p| p.recovered_posts),
+                recoveries: progress.map_or(0, |p| p.recoveries),
             }
         })
         .collect::<Vec<_>>();
@@ -239,6 +267,9 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
             used_percent: format!("{}%", f.posts_used.saturating_mul(100) / f.cap.max(1)),
             forecast_cap_reached_at: f.cap_reached_at.map(rfc3339),
             throttle_percent: f.throttle_percent,
+        }),
+        stream: stream::streams(spec).then(|| StreamStatus {
+            connections: stream::connections(spec, &observed.checkpoints, observed.now),
         }),
     };
     Plan {

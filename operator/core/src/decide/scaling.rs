@@ -61,8 +61,11 @@ pub struct ScalingInput {
     pub safety_margin_percent: u32,
     /// Smallest useful share per replica, requests per window.
     pub min_requests_per_replica: u32,
-    /// Queries to spread.
+    /// Queries to spread: the search queries, each runs on one replica.
     pub queries: u32,
+    /// Stream connections (tokens with `delivery: Stream` queries): a token's stream queries
+    /// are written by one replica, the holder of its connection, so they count as one.
+    pub stream_connections: u32,
     /// `spec.extractor.maxReplicas`.
     pub max_replicas: i32,
     /// Whether `spec.suspend` is set.
@@ -139,7 +142,7 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
     }
     let per_token_replicas = per_token / input.min_requests_per_replica.max(1);
     let by_budget = i64::from(per_token_replicas) * i64::from(input.tokens);
-    let by_queries = i64::from(input.queries);
+    let by_queries = i64::from(input.queries) + i64::from(input.stream_connections);
     let by_max = i64::from(input.max_replicas.max(0));
     let replicas = by_budget.min(by_queries).min(by_max);
     let replicas_i32 = i32::try_from(replicas).unwrap_or(i32::MAX);
@@ -154,7 +157,7 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
             by_budget
         );
         decision(replicas_i32, CapReason::RateBudget, message)
-    } else if replicas == by_queries {
+    } else if replicas == by_queries && input.stream_connections == 0 {
         decision(
             replicas_i32,
             CapReason::Queries,
@@ -166,6 +169,21 @@ pub fn decide_extractor_replicas(input: &ScalingInput) -> ScalingDecision {
                 } else {
                     "queries"
                 }
+            ),
+        )
+    } else if replicas == by_queries {
+        decision(
+            replicas_i32,
+            CapReason::Queries,
+            format!(
+                "{} search {} and {} stream connection(s): a search query runs on one replica, and so do all stream queries of one token, so more replicas would idle",
+                input.queries,
+                if input.queries == 1 {
+                    "query"
+                } else {
+                    "queries"
+                },
+                input.stream_connections
             ),
         )
     } else {

@@ -24,6 +24,7 @@ fn input(
         safety_margin_percent: margin,
         min_requests_per_replica: min_share,
         queries,
+        stream_connections: 0,
         max_replicas: max,
         suspended: false,
         monthly_budget_spent: false,
@@ -330,6 +331,7 @@ fn facts() -> Facts {
         invalid_queries: Vec::new(),
         api_host_refusal: None,
         image_refusal: None,
+        stream_apps: None,
     }
 }
 
@@ -544,6 +546,7 @@ fn observed() -> Observed {
         invalid_queries: Vec::new(),
         api_host_refusal: None,
         image_refusal: None,
+        stream_apps: None,
     }
 }
 
@@ -881,5 +884,110 @@ fn a_worker_image_not_allowed_is_the_ready_reason() {
     assert_eq!(
         find(&plan.status.conditions, "Ready").reason,
         "WorkerImageNotAllowed"
+    );
+}
+
+/// A pipeline with stream queries: each query's delivery and stream progress in the status,
+/// one connection per token, and the StreamAppsAvailable condition (Ready names a problem).
+/// A search-only pipeline has neither the block nor the condition.
+#[test]
+fn stream_queries_in_the_plan() {
+    use crate::crd::QueryDelivery;
+    use crate::decide::conditions::{reasons, types};
+    use tweetpipe_common::contract::checkpoint::StreamProgress;
+
+    let search_only = plan::plan(&pipeline(), &observed());
+    assert!(search_only.status.stream.is_none());
+    assert!(
+        search_only
+            .status
+            .conditions
+            .iter()
+            .all(|c| c.type_ != types::STREAM_APPS_AVAILABLE)
+    );
+    assert!(
+        search_only
+            .status
+            .queries
+            .iter()
+            .all(|q| q.delivery == "Search" && q.rule_tag.is_none() && q.stored_until.is_none())
+    );
+
+    let tp = pipeline_with(|tp| {
+        tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+        tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
+        tp.spec.source.queries[2].search_recovery = Some(false);
+    });
+    let mut seen = observed();
+    seen.checkpoints[0].stream = Some(StreamProgress {
+        stored_until: "2026-11-15T23:59:30.000Z".into(),
+        recovered_posts: 40,
+        recoveries: 2,
+    });
+    // Judged by the reconcile; the plan passes it on.
+    seen.stream_apps = Some(Check::Ok);
+    let decided = plan::plan(&tp, &seen);
+    // One search query and one token's stream connection: two replicas would all work, a third
+    // would idle (the fixture's three search queries get three).
+    assert_eq!(search_only.scaling.replicas, 3);
+    assert_eq!(decided.scaling.replicas, 2);
+    assert_eq!(decided.scaling.reason, CapReason::Queries);
+    assert!(
+        decided
+            .scaling
+            .message
+            .starts_with("1 search query and 1 stream connection(s)"),
+        "{}",
+        decided.scaling.message
+    );
+    let queries = &decided.status.queries;
+    assert_eq!(queries[0].delivery, "StreamWithSearchRecovery");
+    assert_eq!(queries[1].delivery, "Search");
+    assert_eq!(queries[2].delivery, "Stream");
+    assert_eq!(
+        queries[0].rule_tag.as_deref(),
+        Some("tweetpipe:tweets/covid19:covid-en")
+    );
+    assert_eq!(
+        queries[0].stored_until.as_deref(),
+        Some("2026-11-15T23:59:30.000Z")
+    );
+    assert_eq!((queries[0].recovered_posts, queries[0].recoveries), (40, 2));
+    let connections = &decided.status.stream.as_ref().unwrap().connections;
+    assert_eq!(connections.len(), 1);
+    // quarantine-en has no stream checkpoint yet.
+    assert_eq!(
+        (
+            connections[0].token,
+            connections[0].rules,
+            connections[0].state.as_str()
+        ),
+        (0, 2, "NotStarted")
+    );
+    let available = find(&decided.status.conditions, types::STREAM_APPS_AVAILABLE);
+    assert_eq!(
+        (available.status.as_str(), available.reason.as_str()),
+        ("True", reasons::STREAM_APPS_EXCLUSIVE)
+    );
+
+    seen.stream_apps = Some(Check::failed(
+        reasons::STREAM_APP_SHARED,
+        "the app of token 0 also streams for pipeline ns/b (token 0)",
+    ));
+    let shared = plan::plan(&tp, &seen);
+    let available = find(&shared.status.conditions, types::STREAM_APPS_AVAILABLE);
+    assert_eq!(available.status, "False");
+    let ready = find(&shared.status.conditions, types::READY);
+    assert_eq!(ready.reason, reasons::STREAM_APP_SHARED);
+    assert!(ready.message.contains("ns/b"), "{}", ready.message);
+
+    // A stale judgement of a pipeline that no longer streams is not reported.
+    let back_to_search = plan::plan(&pipeline(), &seen);
+    assert!(
+        back_to_search
+            .status
+            .conditions
+            .iter()
+            .all(|c| c.type_ != types::STREAM_APPS_AVAILABLE)
     );
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod progress;
 pub mod progress_reader;
 pub mod secrets;
+pub mod stream_apps;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::build::worker_config::group_id;
 use crate::crd::{TweetPipeline, TweetPipelineStatus};
 use crate::decide::conditions::{Check, SchemaState};
 use crate::decide::plan::{Checkpoint, Observed};
+use tweetpipe_common::contract::checkpoint::StreamProgress;
 
 /// What the spec references, resolved.
 #[derive(Debug, Clone)]
@@ -94,6 +96,11 @@ fn checkpoints_from_status(status: Option<&TweetPipelineStatus>, month: &str) ->
                     last_poll_at: q.last_poll_at.clone(),
                     month: month.to_string(),
                     month_posts: q.month_posts,
+                    stream: q.stored_until.as_ref().map(|stored_until| StreamProgress {
+                        stored_until: stored_until.clone(),
+                        recovered_posts: q.recovered_posts,
+                        recoveries: q.recoveries,
+                    }),
                     ..Checkpoint::default()
                 })
                 .collect()
@@ -185,6 +192,7 @@ pub async fn observe(
         invalid_queries,
         api_host_refusal: None,
         image_refusal: None,
+        stream_apps: None,
     })
 }
 

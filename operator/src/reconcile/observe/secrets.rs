@@ -206,6 +206,18 @@ fn value(
         })
 }
 
+/// One key of one Secret from the watch cache; `None` when the Secret or a non-empty UTF-8 key
+/// is missing.
+pub fn lookup(
+    store: &Store<Secret>,
+    namespace: &str,
+    reference: &SecretKeyRef,
+) -> Option<SecretString> {
+    let secret = store.get(&ObjectRef::new(&reference.name).within(namespace))?;
+    let fetched = BTreeMap::from([(reference.name.clone(), Some((*secret).clone()))]);
+    value(&fetched, reference, "X API bearer token").ok()
+}
+
 /// Checks every reference against fetched Secrets (pure; `None` = Secret absent).
 pub fn resolve_from(
     spec: &TweetPipelineSpec,

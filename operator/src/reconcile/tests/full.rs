@@ -546,3 +546,93 @@ async fn a_failing_dependency_is_a_condition_and_a_warning() {
         assert_eq!(calls, row.calls.map(<[&str]>::to_vec), "{reason}");
     }
 }
+
+/// A pipeline streaming on an app another pipeline streams on too (their token Secrets hold
+/// the same token): `StreamAppsAvailable` is False with `StreamAppShared`, Ready says so, the
+/// message names the other pipeline and never the token; the workloads are applied all the same
+/// and the status shows each query's delivery.
+#[tokio::test]
+async fn a_stream_pipeline_on_a_shared_app_says_so() {
+    use crate::crd::QueryDelivery;
+    use crate::reconcile::finalizers::SECRET_FINALIZER;
+
+    let fakes = Fakes::healthy();
+    let stream =
+        |tp: &mut TweetPipeline| tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+    let tp = PipelineBuilder::new().finalized().edit(stream).build();
+    let other = PipelineBuilder::new()
+        .finalized()
+        .edit(|tp| {
+            stream(tp);
+            tp.metadata.name = Some("other".into());
+            tp.spec.source.tokens.truncate(1);
+        })
+        .build();
+    // The tokens already carry the finalizer a stream pipeline's cleanup needs.
+    let kept = |mut secret: Secret| {
+        secret.metadata.finalizers = Some(vec![SECRET_FINALIZER.into()]);
+        secret
+    };
+    let (world, api) = fakes
+        .world()
+        .secret(kept(data_secret("x-token-a", &[("token", "AAA")])))
+        .secret(kept(data_secret("x-token-b", &[("bearer", "BBB")])))
+        .pipeline(&tp)
+        .pipeline(&other)
+        .start();
+    let answer = tp.clone();
+    let verifier = verify(api, move |mut api| async move {
+        let pass = expect_pass(&mut api, &answer, (None, None), &CREATED).await;
+        let status = &pass.status;
+        let shared = condition(status, "StreamAppsAvailable");
+        assert_eq!(
+            (shared.status.as_str(), shared.reason.as_str()),
+            ("False", "StreamAppShared")
+        );
+        assert!(
+            shared.message.contains("pipeline tweets/other (token 0)"),
+            "{}",
+            shared.message
+        );
+        assert!(!shared.message.contains("AAA"), "{}", shared.message);
+        let ready = condition(status, "Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "StreamAppShared")
+        );
+        let deliveries: Vec<&str> = status.queries.iter().map(|q| q.delivery.as_str()).collect();
+        assert_eq!(deliveries, ["StreamWithSearchRecovery", "Search", "Search"]);
+        let connections = &status.stream.as_ref().expect("a stream block").connections;
+        assert_eq!(connections.len(), 1);
+        assert_eq!(
+            (connections[0].token, connections[0].state.as_str()),
+            (0, "NotStarted")
+        );
+        // The extractor's config names the query's delivery and rule tag.
+        let config: Value = serde_json::from_str(
+            pass.applied[MOUNTED[0].0]["data"]["extractor.json"]
+                .as_str()
+                .expect("the extractor's config"),
+        )
+        .expect("JSON");
+        assert_eq!(
+            config["queries"][0]["delivery"],
+            json!("stream_with_search_recovery")
+        );
+        assert_eq!(
+            config["queries"][0]["rule_tag"],
+            json!("tweetpipe:tweets/covid19:covid-en")
+        );
+        assert!(config["queries"][1].get("delivery").is_none());
+        api.expect_no_more().await;
+    });
+    let action = world.reconcile(&tp).await;
+    let not_settled = Action::requeue(world.shared.ctx.settings.requeue_not_ready);
+    drop(world);
+    verified(verifier).await;
+    assert_eq!(
+        action.ok(),
+        Some(not_settled),
+        "not settled: the spec must change"
+    );
+}

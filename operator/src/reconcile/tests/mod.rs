@@ -7,6 +7,7 @@
 mod deletion;
 mod full;
 mod missing_secrets;
+mod stream;
 
 use std::collections::BTreeMap;
 

@@ -210,3 +210,135 @@ fn worker_configs_deserialize_into_the_workers_own_types() {
         serde_json::from_str(&kafka).expect("the shared Kafka settings accept it");
     assert_eq!(parsed.topic, "tweets.covid19");
 }
+
+/// Delivery per query, the rule tag of stream queries and the stream block, as a table: the
+/// CRD's two fields map onto the extractor's three modes.
+#[test]
+fn delivery_rule_tags_and_stream_settings_reach_the_extractor_config() {
+    use crate::crd::{QueryDelivery, StreamSpec};
+    use tweetpipe_common::contract::extractor::{Delivery, StreamSettings};
+
+    let shares = scaling::query_shares(2, 405, 100, 3);
+    // (case, delivery and searchRecovery of query 0, stream settings, mode, tag, backfill)
+    type Case = (
+        &'static str,
+        QueryDelivery,
+        Option<bool>,
+        Option<StreamSpec>,
+        Delivery,
+        Option<&'static str>,
+        u8,
+    );
+    let cases: [Case; 5] = [
+        (
+            "search",
+            QueryDelivery::Search,
+            None,
+            None,
+            Delivery::Search,
+            None,
+            5,
+        ),
+        (
+            "stream recovers by search unless told not to",
+            QueryDelivery::Stream,
+            None,
+            None,
+            Delivery::StreamWithSearchRecovery,
+            Some("tweetpipe:tweets/covid19:covid-en"),
+            5,
+        ),
+        (
+            "searchRecovery true",
+            QueryDelivery::Stream,
+            Some(true),
+            Some(StreamSpec {
+                backfill_minutes: 2,
+            }),
+            Delivery::StreamWithSearchRecovery,
+            Some("tweetpipe:tweets/covid19:covid-en"),
+            2,
+        ),
+        (
+            "searchRecovery false",
+            QueryDelivery::Stream,
+            Some(false),
+            Some(StreamSpec {
+                backfill_minutes: 1,
+            }),
+            Delivery::Stream,
+            Some("tweetpipe:tweets/covid19:covid-en"),
+            1,
+        ),
+        (
+            "stream settings without a stream query change nothing",
+            QueryDelivery::Search,
+            None,
+            Some(StreamSpec {
+                backfill_minutes: 1,
+            }),
+            Delivery::Search,
+            None,
+            5,
+        ),
+    ];
+    for (case, delivery, search_recovery, stream, mode, tag, backfill) in cases {
+        let tp = pipeline_with(|tp| {
+            tp.spec.source.queries[0].delivery = delivery;
+            tp.spec.source.queries[0].search_recovery = search_recovery;
+            tp.spec.source.stream = stream;
+        });
+        let config = worker_config::extractor_config(&tp, &shares, None);
+        config.validate().expect(case);
+        assert_eq!(config.queries[0].delivery, mode, "{case}");
+        assert_eq!(config.queries[0].rule_tag.as_deref(), tag, "{case}");
+        assert_eq!(config.stream.backfill_minutes, backfill, "{case}");
+        // The tag is the one the extractor would default to (its cleanup deletes by it).
+        if mode.is_stream() {
+            assert_eq!(config.rule_tag(0), tag.unwrap_or_default(), "{case}");
+        }
+        // The other queries stay search, and say nothing about it.
+        assert!(config.queries[1..].iter().all(|q| q.delivery.is_search()));
+        let json = serde_json::to_value(&config).unwrap();
+        assert!(json["queries"][1].get("delivery").is_none(), "{case}");
+        assert_eq!(
+            json.get("stream").is_some(),
+            config.stream != StreamSettings::default(),
+            "{case}"
+        );
+    }
+}
+
+/// Upgrading the operator must not restart a search-only pipeline's extractors: its config, and
+/// so the restart key hashed into the pod template, says nothing about streams, whatever
+/// `source.stream` holds.
+#[test]
+fn search_only_configs_are_unchanged_by_the_stream_fields() {
+    use crate::crd::StreamSpec;
+    use tweetpipe_common::contract::extractor::{Delivery, StreamSettings};
+
+    let shares = scaling::query_shares(2, 405, 100, 3);
+    let plain = worker_config::extractor_config(&pipeline(), &shares, Some(900_000));
+    let with_settings = worker_config::extractor_config(
+        &pipeline_with(|tp| {
+            tp.spec.source.stream = Some(StreamSpec {
+                backfill_minutes: 2,
+            })
+        }),
+        &shares,
+        Some(900_000),
+    );
+    // What the operator wrote before the stream fields existed: the contract's defaults.
+    let mut before = plain.clone();
+    for q in &mut before.queries {
+        q.delivery = Delivery::Search;
+        q.rule_tag = None;
+    }
+    before.stream = StreamSettings::default();
+    let text = serde_json::to_string(&plain).unwrap();
+    assert_eq!(text, serde_json::to_string(&before).unwrap());
+    assert_eq!(text, serde_json::to_string(&with_settings).unwrap());
+    for key in ["stream", "delivery", "rule_tag", "backfill"] {
+        assert!(!text.contains(key), "{key} in {text}");
+    }
+}
