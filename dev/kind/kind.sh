@@ -87,24 +87,11 @@ platform_net_snapshot() {
 }
 
 # Debian's packages kind needs here: podman (with its CNI plugins and conmon), debootstrap for the
-# base images; installed only when missing, with service starts refused like install-deps.sh.
+# base images; installed only when missing (dev/platform/lib.sh).
 KIND_PACKAGES=(podman debootstrap containernetworking-plugins)
-install_deps() {
-  local missing=() p
-  for p in "${KIND_PACKAGES[@]}"; do
-    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
-  done
-  ((${#missing[@]})) || return 0
-  klog "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-}
 
 preflight() {
-  install_deps
+  install_debian_packages "${KIND_PACKAGES[@]}"
   for tool in podman kubectl helm go python3 ss iptables; do
     command -v "$tool" >/dev/null || die "kind.sh needs $tool on PATH (podman: apt-get install podman)"
   done

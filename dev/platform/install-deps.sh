@@ -17,18 +17,5 @@ PACKAGES=(containerd runc containernetworking-plugins mariadb-server mariadb-cli
   elfutils
   # make test's shellcheck stage.
   shellcheck)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # Debian's maintainer scripts would start mariadb and containerd system-wide; the platform runs
-  # its own instances, so service starts are refused during the install.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-fi
+install_debian_packages "${PACKAGES[@]}"
 for tool in go java mvn cargo; do command -v "$tool" >/dev/null || die "$tool is missing: this machine image should provide it"; done

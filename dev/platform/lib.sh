@@ -60,6 +60,23 @@ export PATH="$K8S_BIN:$ETCD_BIN:$HELM_BIN:$COREDNS_BIN:$PATH"
 log() { printf '%s [platform] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# install_debian_packages PACKAGE...: installs those not installed yet. Debian's maintainer scripts
+# would start services (mariadb, containerd, podman's) system-wide; the platform and kind run their
+# own instances, so service starts are refused during the install.
+install_debian_packages() {
+  local missing=() p
+  for p in "$@"; do
+    [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+}
+
 # with_build_lock NAME COMMAND...: run COMMAND holding NAME's build lock. .ci/run starts the builds
 # only late stages need in the background; a stage that needs one calls its build as usual, waits
 # here (saying for what) while the background one runs, then finds it cached. The lock is released
