@@ -139,7 +139,12 @@ mod tests {
             q("d", "/t3", "search"),
         ]);
         // (case, checkpoints, sweeping slots)
-        let cases: Vec<(&str, HashMap<String, Checkpoint>, Vec<(usize, &str)>)> = vec![
+        type Case = (
+            &'static str,
+            HashMap<String, Checkpoint>,
+            Vec<(usize, &'static str)>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 "never streamed",
                 HashMap::from([searched("a"), searched("c")]),
