@@ -303,6 +303,15 @@ mod tests {
             .collect()
     }
 
+    /// A query's checkpoint with `progress` as its stream part.
+    fn stream_checkpoint(query: &str, progress: Option<StreamProgress>) -> Checkpoint {
+        Checkpoint {
+            query: query.into(),
+            stream: progress,
+            ..Checkpoint::default()
+        }
+    }
+
     fn suspended(mut uses: Vec<AppUse>, pipeline: &str) -> Vec<AppUse> {
         for u in uses.iter_mut().filter(|u| u.pipeline == pipeline) {
             u.connects = false;
@@ -472,9 +481,7 @@ mod tests {
 
     #[test]
     fn the_connection_is_reported_as_its_freshest_checkpoint_saw_it() {
-        let now = DateTime::parse_from_rfc3339("2026-12-06T06:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now = parse_time("2026-12-06T06:00:00Z").unwrap();
         let tp = pipeline_with(|tp| {
             tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
             tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
@@ -485,15 +492,16 @@ mod tests {
             last_received_at: received.map(str::to_string),
             backfill_minutes: backfill,
         };
-        let checkpoint = |query: &str, connection: Option<ConnectionProgress>| Checkpoint {
-            query: query.into(),
-            stream: Some(StreamProgress {
-                stored_until: "2026-12-06T05:59:50.000Z".into(),
-                rule_id: Some(format!("id-{query}")),
-                connection,
-                ..StreamProgress::default()
-            }),
-            ..Checkpoint::default()
+        let checkpoint = |query: &str, connection: Option<ConnectionProgress>| {
+            stream_checkpoint(
+                query,
+                Some(StreamProgress {
+                    stored_until: "2026-12-06T05:59:50.000Z".into(),
+                    rule_id: Some(format!("id-{query}")),
+                    connection,
+                    ..StreamProgress::default()
+                }),
+            )
         };
         // (case, checkpoints, reconnects, connectedAt, lastReceivedAt, lastBackfillMinutes)
         type Case = (
@@ -588,20 +596,19 @@ mod tests {
 
     #[test]
     fn connection_states_from_the_checkpoints() {
-        let now = DateTime::parse_from_rfc3339("2026-12-06T06:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now = parse_time("2026-12-06T06:00:00Z").unwrap();
         let tp = pipeline_with(|tp| {
             tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
             tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
         });
-        let checkpoint = |query: &str, stored_until: Option<&str>| Checkpoint {
-            query: query.into(),
-            stream: stored_until.map(|s| StreamProgress {
-                stored_until: s.into(),
-                ..StreamProgress::default()
-            }),
-            ..Checkpoint::default()
+        let checkpoint = |query: &str, stored_until: Option<&str>| {
+            stream_checkpoint(
+                query,
+                stored_until.map(|s| StreamProgress {
+                    stored_until: s.into(),
+                    ..StreamProgress::default()
+                }),
+            )
         };
         // (case, checkpoints, suspended, state, storedUntil)
         type Case = (
