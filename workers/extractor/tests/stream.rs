@@ -334,10 +334,16 @@ async fn streamed_posts_reach_kafka_once_per_matching_query() {
         let stream = cps[query].stream.as_ref().expect("stream progress");
         assert_eq!(stream.rule_id, id, "{query}");
         let connection = stream.connection.as_ref().expect("the connection's record");
-        assert_eq!(
-            (connection.reconnects, connection.backfill_minutes),
-            (0, 0),
-            "a first connection: {connection:?}"
+        // A first connection asks no backfill; a reconnect (a stall on a loaded machine) asks
+        // one minute and is counted, never more often than the connection ended.
+        let (reconnects, backfill) = (connection.reconnects, connection.backfill_minutes);
+        assert!(
+            (reconnects == 0 && backfill == 0) || (reconnects >= 1 && backfill == 1),
+            "{connection:?}"
+        );
+        assert!(
+            reconnects as f64 <= metric(&metrics, "tweetpipe_extractor_stream_reconnects_total{"),
+            "{connection:?}"
         );
         let connected = connection.connected_at.as_deref().and_then(parse_ms);
         let received = connection.last_received_at.as_deref().and_then(parse_ms);
