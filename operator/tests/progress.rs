@@ -245,3 +245,73 @@ async fn lag_is_what_the_group_has_not_committed() {
         "lag counts from the committed offsets"
     );
 }
+
+/// What the extractor's stream writes (rule id and the connection's record, on each query's
+/// checkpoint) reaches the status's connection entries through a real checkpoint read; a
+/// record of an older extractor (no rule id, no connection) still reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_checkpoints_carry_the_rule_and_the_connection_into_the_status() {
+    use tweetpipe_operator::crd::QueryDelivery;
+    use tweetpipe_operator::decide::stream::{connections, states};
+
+    let clients = clients();
+    let topic = unique("progress-stream.checkpoints");
+    create_topic(&clients, &topic, 1).await;
+    let cache = Arc::new(ProgressCache::default());
+    let producer = transactional_producer();
+    let now = chrono::Utc::now();
+    let at = |seconds_ago: i64| {
+        (now - chrono::TimeDelta::seconds(seconds_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let busy = serde_json::json!({"query": "covid-en", "posts_total": 40, "stream": {
+        "stored_until": at(5), "rule_id": "1866000000000000001",
+        "connection": {"reconnects": 3, "connected_at": at(600), "last_received_at": at(2),
+                       "backfill_minutes": 5}}});
+    let quiet = serde_json::json!({"query": "quarantine-en", "stream": {
+        "stored_until": at(40), "rule_id": "1866000000000000002",
+        "connection": {"reconnects": 2, "connected_at": at(900), "last_received_at": at(40),
+                       "backfill_minutes": 5}}});
+    let older = serde_json::json!({"query": "covid-pt", "stream": {"stored_until": at(10)}});
+    producer.begin_transaction().expect("begin");
+    for value in [&busy, &quiet, &older] {
+        let key = value["query"].as_str().expect("query").to_string();
+        let payload = value.to_string();
+        producer
+            .send(BaseRecord::to(&topic).key(&key).payload(&payload))
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    let checkpoints = read_to_end(&clients, &cache, &topic, "stream checkpoints").await;
+    let rule_of = |query: &str| {
+        checkpoints
+            .iter()
+            .find(|c| c.query == query)
+            .and_then(|c| c.stream.as_ref())
+            .map(|s| s.rule_id.clone())
+    };
+    assert_eq!(
+        rule_of("covid-en"),
+        Some(Some("1866000000000000001".into()))
+    );
+    assert_eq!(rule_of("covid-pt"), Some(None), "an older record reads");
+
+    // The fixture's covid-en and quarantine-en stream on token 0.
+    let tp = tweetpipe_operator_core::fixtures::pipeline_with(|tp| {
+        tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+        tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
+    });
+    let status = connections(&tp.spec, &checkpoints, now);
+    assert_eq!(status.len(), 1);
+    let c = &status[0];
+    assert_eq!(
+        (c.token, c.rules, c.state.as_str()),
+        (0, 2, states::STREAMING)
+    );
+    assert_eq!(c.reconnects, 3, "the freshest copy: {c:?}");
+    assert_eq!(c.last_received_at, Some(at(2)));
+    assert_eq!(c.connected_at, Some(at(600)));
+    assert_eq!(c.last_backfill_minutes, 5);
+    assert_eq!(c.stored_until, Some(at(40)));
+}

@@ -786,6 +786,20 @@ pub struct StreamConnectionStatus {
     /// before it is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_until: Option<String>,
+    /// Connections opened after the first one (by any extractor replica: a restart or a
+    /// handoff counts), as the freshest checkpoint of its queries says.
+    #[serde(default)]
+    pub reconnects: u64,
+    /// When the current connection was opened (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_at: Option<String>,
+    /// When the connection last delivered a post or a keep-alive (RFC 3339); written with the
+    /// checkpoints, so up to about a minute behind on a quiet stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_received_at: Option<String>,
+    /// Minutes of backfill the current connection asked X for (0: none, a first connection).
+    #[serde(default)]
+    pub last_backfill_minutes: u32,
 }
 
 /// A condition of the standard Kubernetes shape.
@@ -897,6 +911,9 @@ pub struct QueryStatus {
     /// Stream queries: the tag of its filtered-stream rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_tag: Option<String>,
+    /// Stream queries: the id X gave its rule (once the extractor put the rule in place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
     /// Stream queries: every matching post published before this (RFC 3339) is stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_until: Option<String>,

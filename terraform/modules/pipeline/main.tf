@@ -28,7 +28,13 @@ locals {
     source = { for k, v in {
       baseUrl = var.source_config.base_url
       tokens  = [for t in local.token_names : { name = local.tokens_secret, key = t }]
-      queries = var.source_config.queries
+      # Unset delivery fields are left out, so a search-only pipeline's manifest is unchanged.
+      queries = [for q in var.source_config.queries : { for k, v in {
+        name           = q.name
+        query          = q.query
+        delivery       = q.delivery
+        searchRecovery = q.search_recovery
+      } : k => v if v != null }]
       limits = { for k, v in {
         requestsPerWindow = var.source_config.limits.requests_per_window
         windowSeconds     = var.source_config.limits.window_seconds
@@ -37,6 +43,9 @@ locals {
       safetyMarginPercent = var.source_config.safety_margin_percent
       maxResults          = var.source_config.max_results
       accessLevel         = var.source_config.access_level
+      stream = var.source_config.stream == null ? null : {
+        backfillMinutes = var.source_config.stream.backfill_minutes
+      }
       fields = var.source_config.fields == null ? null : { for k, v in {
         expansions  = var.source_config.fields.expansions
         tweetFields = var.source_config.fields.tweet_fields

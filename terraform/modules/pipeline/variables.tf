@@ -98,6 +98,17 @@ variable "source_config" {
     queries = list(object({
       name  = string
       query = string
+      # "Search" (polled; unset means Search) or "Stream" (X's filtered stream; the query is a
+      # rule of its token's app): docs/streaming.md says when to choose which.
+      delivery = optional(string)
+      # Stream only: fill a disconnect longer than stream.backfill_minutes from recent search
+      # (unset: true); false records such an interval as a gap.
+      search_recovery = optional(bool)
+    }))
+    # The filtered stream's settings (queries with delivery = "Stream"); unset leaves the CRD's
+    # default (5 minutes of backfill).
+    stream = optional(object({
+      backfill_minutes = optional(number, 5)
     }))
     limits = optional(object({
       requests_per_window = optional(number, 450)
@@ -149,6 +160,18 @@ variable "source_config" {
   validation {
     condition     = var.source_config.access_level == null ? true : contains(["Basic", "Pro", "PayPerUse", "Enterprise"], var.source_config.access_level)
     error_message = "source.access_level must be Basic, Pro, PayPerUse or Enterprise (the X project's access level; it sets the longest query and the advanced operators)."
+  }
+  validation {
+    condition     = alltrue([for q in var.source_config.queries : q.delivery == null ? true : contains(["Search", "Stream"], q.delivery)])
+    error_message = "a query's delivery must be Search (polled, the default) or Stream (X's filtered stream; docs/streaming.md)."
+  }
+  validation {
+    condition     = alltrue([for q in var.source_config.queries : q.search_recovery == null || q.delivery == "Stream"])
+    error_message = "search_recovery applies only to a query with delivery = \"Stream\" (it says whether a disconnect longer than the backfill is filled from recent search); remove it or set delivery = \"Stream\"."
+  }
+  validation {
+    condition     = var.source_config.stream == null ? true : (var.source_config.stream.backfill_minutes >= 1 && var.source_config.stream.backfill_minutes <= 5 && floor(var.source_config.stream.backfill_minutes) == var.source_config.stream.backfill_minutes)
+    error_message = "source.stream.backfill_minutes must be a whole number between 1 and 5 (what X redelivers on a reconnect)."
   }
   validation {
     condition     = var.source_config.max_results >= 10 && var.source_config.max_results <= 100

@@ -89,6 +89,8 @@ pub struct Worker {
     summary: RunSummary,
     /// Stream connections this replica holds, by leader slot (see [`crate::stream`]).
     streams: BTreeMap<usize, streaming::StreamRun>,
+    /// Sweeps of rules left on apps no stream query uses, by slot.
+    sweeps: BTreeMap<usize, streaming::SweepRun>,
     /// Every connection's events, tagged with its run id. Bounded: a worker busy writing
     /// (or filling a gap) makes the connection wait rather than buffer without limit.
     stream_events: (
@@ -151,6 +153,7 @@ impl Worker {
             warned_restart: false,
             summary: RunSummary::default(),
             streams: BTreeMap::new(),
+            sweeps: BTreeMap::new(),
             stream_events: tokio::sync::mpsc::channel(16),
         }
     }
@@ -213,6 +216,7 @@ impl Worker {
         }
         self.parts.readiness.set(false);
         self.streams.clear();
+        self.sweeps.clear();
         self.parts.sink.flush().await;
         let Worker { parts, summary, .. } = self;
         // The receiver goes first, so the revocation at leave time does not wait for us.
@@ -350,6 +354,11 @@ impl Worker {
         let now = now_ms();
         let month = month_of(now);
         let groups = crate::stream::connection_groups(&self.parts.config);
+        for (slot, token_file) in crate::stream::sweep_slots(&self.parts.config, &checkpoints) {
+            if slots.contains(&slot) {
+                self.start_sweep(slot, &token_file);
+            }
+        }
         for slot in slots {
             let Some(spec) = self.parts.config.slot(slot).cloned() else {
                 continue;

@@ -325,6 +325,33 @@ async fn streamed_posts_reach_kafka_once_per_matching_query() {
         BTreeSet::from([format!("{prefix}all"), format!("{prefix}pt")])
     );
     assert_eq!(sim.handle.stats()["app"].requests, 0, "no search request");
+    // Each query's checkpoint names its rule's id and carries the connection's record.
+    for query in ["all", "pt"] {
+        let id = rules
+            .iter()
+            .find(|(_, _, tag)| tag.as_deref() == Some(format!("{prefix}{query}").as_str()))
+            .map(|(id, _, _)| id.to_string());
+        let stream = cps[query].stream.as_ref().expect("stream progress");
+        assert_eq!(stream.rule_id, id, "{query}");
+        let connection = stream.connection.as_ref().expect("the connection's record");
+        // A first connection asks no backfill; a reconnect (a stall on a loaded machine) asks
+        // one minute and is counted, never more often than the connection ended.
+        let (reconnects, backfill) = (connection.reconnects, connection.backfill_minutes);
+        assert!(
+            (reconnects == 0 && backfill == 0) || (reconnects >= 1 && backfill == 1),
+            "{connection:?}"
+        );
+        assert!(
+            reconnects as f64 <= metric(&metrics, "tweetpipe_extractor_stream_reconnects_total{"),
+            "{connection:?}"
+        );
+        let connected = connection.connected_at.as_deref().and_then(parse_ms);
+        let received = connection.last_received_at.as_deref().and_then(parse_ms);
+        assert!(
+            connected.is_some_and(|c| received.is_some_and(|r| r >= c && r > from)),
+            "{connection:?}"
+        );
+    }
     assert_eq!(
         metric(&metrics, "tweetpipe_extractor_stream_connected{"),
         1.0,
@@ -408,6 +435,14 @@ async fn drops_and_stalls_reconnect_and_lose_nothing() {
         "{app:?}"
     );
     assert!(app.injected_operational_disconnects >= 2, "{app:?}");
+    // Every fault ended a connection the next one replaced, each asking the backfill.
+    let connection = cps["all"]
+        .stream
+        .as_ref()
+        .and_then(|s| s.connection.clone())
+        .expect("the connection's record");
+    assert!(connection.reconnects >= 6, "{connection:?}");
+    assert_eq!(connection.backfill_minutes, 1, "{connection:?}");
     let records = setup.records().await;
     let all = records_of(&records, "all");
     assert_nothing_lost(
@@ -651,5 +686,94 @@ async fn a_restart_within_backfill_resumes_without_search_or_loss() {
     let records = setup.records().await;
     assert_at_most_twice_and_nothing_lost(&sim, &records, "all", from, &cps);
     assert_eq!(cps["all"].gaps_total, 0);
+    // The restart's connection counts as a reconnect: the count goes on from the checkpoint.
+    let connection = cps["all"]
+        .stream
+        .as_ref()
+        .and_then(|s| s.connection.clone())
+        .expect("the connection's record");
+    assert!(
+        connection.reconnects >= 1 && connection.backfill_minutes == 1,
+        "{connection:?}"
+    );
+    sim.stop().await;
+}
+
+/// The tags of the rules the simulator's app holds.
+fn rule_tags(sim: &RunningSimulator) -> BTreeSet<String> {
+    sim.handle
+        .stream_rules("app")
+        .into_iter()
+        .filter_map(|(_, _, tag)| tag)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_moved_back_to_search_has_its_rule_deleted() {
+    let setup = Setup::new(&bootstrap(), "stream-to-search").await;
+    let sim = live_simulator(10).await;
+    // A rule made by hand on the same app: never touched.
+    let added = reqwest::Client::new()
+        .post(format!("{}/2/tweets/search/stream/rules", sim.base_url()))
+        .bearer_auth(TOKEN)
+        .json(&json!({"add": [{"value": "cats", "tag": "by-hand"}]}))
+        .send()
+        .await
+        .expect("rule by hand");
+    assert_eq!(added.status().as_u16(), 201);
+    let streamed = parse_config(stream_config(
+        &setup,
+        &sim,
+        &[
+            ("s", "covid", "stream_with_search_recovery"),
+            ("p", "covid lang:pt", "search"),
+        ],
+    ));
+    let first = Extractor::start(&streamed, 0).await;
+    wait_stored_past(&setup, &["s"], 0).await;
+    first.stop().await;
+    let own = format!("tweetpipe:tests/{}:s", setup.topic);
+    assert_eq!(
+        rule_tags(&sim),
+        BTreeSet::from([own.clone(), "by-hand".to_string()])
+    );
+
+    // `s` is searched now, and no query of the pipeline streams on the app any more (the
+    // operator then writes no stream settings).
+    let mut searched = stream_config(
+        &setup,
+        &sim,
+        &[("s", "covid", "search"), ("p", "covid lang:pt", "search")],
+    );
+    searched.as_object_mut().expect("object").remove("stream");
+    let restarted = now_ms();
+    let second = Extractor::start(&parse_config(searched), 0).await;
+    wait_for(
+        "the rule of the query moved back to search to be deleted",
+        Duration::from_secs(30),
+        || async {
+            let tags = rule_tags(&sim);
+            if tags.contains(&own) {
+                Err(format!("rules on the app: {tags:?}"))
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    // It is searched now (its first run pages back through recent search).
+    setup
+        .wait_for_checkpoints(Duration::from_secs(30), |cps| {
+            cps.get("s").is_some_and(|cp| {
+                cp.last_poll_at
+                    .as_deref()
+                    .and_then(parse_ms)
+                    .is_some_and(|at| at >= restarted)
+                    && cp.rate_window.is_some()
+            })
+        })
+        .await;
+    second.stop().await;
+    assert_eq!(rule_tags(&sim), BTreeSet::from(["by-hand".to_string()]));
     sim.stop().await;
 }

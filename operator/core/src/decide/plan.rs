@@ -227,6 +227,7 @@ pub fn plan(tp: &TweetPipeline, observed: &Observed) -> Plan {
                     .delivery_mode()
                     .is_stream()
                     .then(|| stream::rule_tag(tp, &q.name)),
+                rule_id: progress.and_then(|p| p.rule_id.clone()),
                 stored_until: progress.map(|p| p.stored_until.clone()),
                 recovered_posts: progress.map_or(0, |p| p.recovered_posts),
                 recoveries: progress.map_or(0, |p| p.recoveries),

@@ -6,6 +6,7 @@
 //! memory only; nothing here sees a token, and no digest reaches the status, events or logs.
 
 use chrono::{DateTime, Utc};
+use tweetpipe_common::contract::checkpoint::{ConnectionProgress, StreamProgress};
 use tweetpipe_common::contract::extractor::Delivery;
 use tweetpipe_xquery::AccessLevel;
 
@@ -167,7 +168,7 @@ pub fn connections(
     rules_per_token(spec)
         .into_iter()
         .map(|(token, rules)| {
-            let stored: Vec<Option<DateTime<Utc>>> = spec
+            let progress: Vec<Option<&StreamProgress>> = spec
                 .source
                 .queries
                 .iter()
@@ -178,10 +179,13 @@ pub fn connections(
                         .iter()
                         .find(|c| c.query == q.name)
                         .and_then(|c| c.stream.as_ref())
-                        .and_then(|s| DateTime::parse_from_rfc3339(&s.stored_until).ok())
-                        .map(|t| t.with_timezone(&Utc))
                 })
                 .collect();
+            let stored: Vec<Option<DateTime<Utc>>> = progress
+                .iter()
+                .map(|p| p.and_then(|s| parse_time(&s.stored_until)))
+                .collect();
+            let connection = freshest_connection(progress.iter().flatten().copied());
             // A query not yet streamed holds the connection's state back to NotStarted.
             let oldest = if stored.iter().any(Option::is_none) {
                 None
@@ -205,9 +209,35 @@ pub fn connections(
                 rules,
                 stored_until: oldest
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                reconnects: connection.map_or(0, |c| c.reconnects),
+                connected_at: connection.and_then(|c| c.connected_at.clone()),
+                last_received_at: connection.and_then(|c| c.last_received_at.clone()),
+                last_backfill_minutes: connection.map_or(0, |c| u32::from(c.backfill_minutes)),
             }
         })
         .collect()
+}
+
+fn parse_time(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The connection as the most recently written of its queries' checkpoints saw it: every
+/// query carries a copy, but a quiet query's checkpoint is rewritten less often than a busy
+/// one's. Newest `lastReceivedAt` first, then the most reconnects (older records lack it).
+fn freshest_connection<'a>(
+    progress: impl Iterator<Item = &'a StreamProgress>,
+) -> Option<&'a ConnectionProgress> {
+    progress
+        .filter_map(|p| p.connection.as_ref())
+        .max_by_key(|c| {
+            (
+                c.last_received_at.as_deref().and_then(parse_time),
+                c.reconnects,
+            )
+        })
 }
 
 /// A rule as `GET /2/tweets/search/stream/rules` lists it.
@@ -260,7 +290,6 @@ mod tests {
     use super::*;
     use crate::crd::QueryDelivery;
     use crate::fixtures::pipeline_with;
-    use tweetpipe_common::contract::checkpoint::StreamProgress;
 
     fn uses(rows: &[(&str, usize, &str, u32)]) -> Vec<AppUse> {
         rows.iter()
@@ -272,6 +301,15 @@ mod tests {
                 connects: true,
             })
             .collect()
+    }
+
+    /// A query's checkpoint with `progress` as its stream part.
+    fn stream_checkpoint(query: &str, progress: Option<StreamProgress>) -> Checkpoint {
+        Checkpoint {
+            query: query.into(),
+            stream: progress,
+            ..Checkpoint::default()
+        }
     }
 
     fn suspended(mut uses: Vec<AppUse>, pipeline: &str) -> Vec<AppUse> {
@@ -442,6 +480,104 @@ mod tests {
     }
 
     #[test]
+    fn the_connection_is_reported_as_its_freshest_checkpoint_saw_it() {
+        let now = parse_time("2026-12-06T06:00:00Z").unwrap();
+        let tp = pipeline_with(|tp| {
+            tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
+            tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
+        });
+        let connection = |reconnects, received: Option<&str>, backfill| ConnectionProgress {
+            reconnects,
+            connected_at: Some(format!("2026-12-06T05:5{reconnects}:00.000Z")),
+            last_received_at: received.map(str::to_string),
+            backfill_minutes: backfill,
+        };
+        let checkpoint = |query: &str, connection: Option<ConnectionProgress>| {
+            stream_checkpoint(
+                query,
+                Some(StreamProgress {
+                    stored_until: "2026-12-06T05:59:50.000Z".into(),
+                    rule_id: Some(format!("id-{query}")),
+                    connection,
+                    ..StreamProgress::default()
+                }),
+            )
+        };
+        // (case, checkpoints, reconnects, connectedAt, lastReceivedAt, lastBackfillMinutes)
+        type Case = (
+            &'static str,
+            Vec<Checkpoint>,
+            u64,
+            Option<&'static str>,
+            Option<&'static str>,
+            u32,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "older extractors write no connection",
+                vec![
+                    checkpoint("covid-en", None),
+                    checkpoint("quarantine-en", None),
+                ],
+                0,
+                None,
+                None,
+                0,
+            ),
+            (
+                "the quiet query's older copy loses to the busy one's",
+                vec![
+                    checkpoint(
+                        "covid-en",
+                        Some(connection(3, Some("2026-12-06T05:59:58.000Z"), 5)),
+                    ),
+                    checkpoint(
+                        "quarantine-en",
+                        Some(connection(2, Some("2026-12-06T05:59:20.000Z"), 5)),
+                    ),
+                ],
+                3,
+                Some("2026-12-06T05:53:00.000Z"),
+                Some("2026-12-06T05:59:58.000Z"),
+                5,
+            ),
+            (
+                "one query without a connection yet",
+                vec![
+                    checkpoint("covid-en", None),
+                    checkpoint(
+                        "quarantine-en",
+                        Some(connection(0, Some("2026-12-06T05:59:59.000Z"), 0)),
+                    ),
+                ],
+                0,
+                Some("2026-12-06T05:50:00.000Z"),
+                Some("2026-12-06T05:59:59.000Z"),
+                0,
+            ),
+            (
+                "nothing received yet: the most reconnects",
+                vec![
+                    checkpoint("covid-en", Some(connection(1, None, 1))),
+                    checkpoint("quarantine-en", Some(connection(4, None, 2))),
+                ],
+                4,
+                Some("2026-12-06T05:54:00.000Z"),
+                None,
+                2,
+            ),
+        ];
+        for (case, checkpoints, reconnects, connected_at, received, backfill) in cases {
+            let c = &connections(&tp.spec, &checkpoints, now)[0];
+            assert_eq!(c.state, states::STREAMING, "{case}");
+            assert_eq!(c.reconnects, reconnects, "{case}");
+            assert_eq!(c.connected_at.as_deref(), connected_at, "{case}");
+            assert_eq!(c.last_received_at.as_deref(), received, "{case}");
+            assert_eq!(c.last_backfill_minutes, backfill, "{case}");
+        }
+    }
+
+    #[test]
     fn rules_are_counted_per_token_as_the_shares_hand_tokens_out() {
         // Two tokens, three queries: 0 and 2 on token 0, 1 on token 1.
         let tp = pipeline_with(|tp| {
@@ -460,20 +596,19 @@ mod tests {
 
     #[test]
     fn connection_states_from_the_checkpoints() {
-        let now = DateTime::parse_from_rfc3339("2026-12-06T06:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let now = parse_time("2026-12-06T06:00:00Z").unwrap();
         let tp = pipeline_with(|tp| {
             tp.spec.source.queries[0].delivery = QueryDelivery::Stream;
             tp.spec.source.queries[2].delivery = QueryDelivery::Stream;
         });
-        let checkpoint = |query: &str, stored_until: Option<&str>| Checkpoint {
-            query: query.into(),
-            stream: stored_until.map(|s| StreamProgress {
-                stored_until: s.into(),
-                ..StreamProgress::default()
-            }),
-            ..Checkpoint::default()
+        let checkpoint = |query: &str, stored_until: Option<&str>| {
+            stream_checkpoint(
+                query,
+                stored_until.map(|s| StreamProgress {
+                    stored_until: s.into(),
+                    ..StreamProgress::default()
+                }),
+            )
         };
         // (case, checkpoints, suspended, state, storedUntil)
         type Case = (

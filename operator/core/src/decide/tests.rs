@@ -910,7 +910,10 @@ fn stream_queries_in_the_plan() {
             .status
             .queries
             .iter()
-            .all(|q| q.delivery == "Search" && q.rule_tag.is_none() && q.stored_until.is_none())
+            .all(|q| q.delivery == "Search"
+                && q.rule_tag.is_none()
+                && q.rule_id.is_none()
+                && q.stored_until.is_none())
     );
 
     let tp = pipeline_with(|tp| {
@@ -923,6 +926,8 @@ fn stream_queries_in_the_plan() {
         stored_until: "2026-11-15T23:59:30.000Z".into(),
         recovered_posts: 40,
         recoveries: 2,
+        rule_id: Some("1866000000000000001".into()),
+        connection: None,
     });
     // Judged by the reconcile; the plan passes it on.
     seen.stream_apps = Some(Check::Ok);
@@ -953,6 +958,8 @@ fn stream_queries_in_the_plan() {
         Some("2026-11-15T23:59:30.000Z")
     );
     assert_eq!((queries[0].recovered_posts, queries[0].recoveries), (40, 2));
+    assert_eq!(queries[0].rule_id.as_deref(), Some("1866000000000000001"));
+    assert!(queries[2].rule_id.is_none(), "no rule in place yet");
     let connections = &decided.status.stream.as_ref().unwrap().connections;
     assert_eq!(connections.len(), 1);
     // quarantine-en has no stream checkpoint yet.

@@ -24,7 +24,7 @@ use crate::build::worker_config::group_id;
 use crate::crd::{TweetPipeline, TweetPipelineStatus};
 use crate::decide::conditions::{Check, SchemaState};
 use crate::decide::plan::{Checkpoint, Observed};
-use tweetpipe_common::contract::checkpoint::StreamProgress;
+use tweetpipe_common::contract::checkpoint::{ConnectionProgress, StreamProgress};
 
 /// What the spec references, resolved.
 #[derive(Debug, Clone)]
@@ -100,12 +100,33 @@ fn checkpoints_from_status(status: Option<&TweetPipelineStatus>, month: &str) ->
                         stored_until: stored_until.clone(),
                         recovered_posts: q.recovered_posts,
                         recoveries: q.recoveries,
+                        rule_id: q.rule_id.clone(),
+                        connection: connection_from_status(s, q.token),
                     }),
                     ..Checkpoint::default()
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The connection of `token` as the previous status showed it.
+fn connection_from_status(
+    status: &TweetPipelineStatus,
+    token: Option<i32>,
+) -> Option<ConnectionProgress> {
+    let c = status
+        .stream
+        .as_ref()?
+        .connections
+        .iter()
+        .find(|c| Some(c.token) == token)?;
+    Some(ConnectionProgress {
+        reconnects: c.reconnects,
+        connected_at: c.connected_at.clone(),
+        last_received_at: c.last_received_at.clone(),
+        backfill_minutes: u8::try_from(c.last_backfill_minutes).unwrap_or(u8::MAX),
+    })
 }
 
 /// Reads progress, lag and workloads (concurrently) and assembles the decision's input.
@@ -199,4 +220,52 @@ pub async fn observe(
 /// `namespace/name`: the key of a pipeline in every cache.
 pub fn pipeline_key(tp: &TweetPipeline) -> String {
     format!("{}/{}", tp.namespace().unwrap_or_default(), tp.name_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{QueryStatus, StreamConnectionStatus, StreamStatus};
+
+    /// When Kafka cannot be read, the last status stands in for the checkpoints: a stream
+    /// query keeps its rule id and its token's connection record.
+    #[test]
+    fn the_last_status_stands_in_with_the_rule_and_the_connection() {
+        let status = TweetPipelineStatus {
+            queries: vec![
+                QueryStatus {
+                    name: "covid-en".into(),
+                    token: Some(1),
+                    stored_until: Some("2026-12-06T06:00:00.000Z".into()),
+                    rule_id: Some("17".into()),
+                    ..QueryStatus::default()
+                },
+                QueryStatus {
+                    name: "covid-pt".into(),
+                    token: Some(0),
+                    ..QueryStatus::default()
+                },
+            ],
+            stream: Some(StreamStatus {
+                connections: vec![StreamConnectionStatus {
+                    token: 1,
+                    reconnects: 4,
+                    last_received_at: Some("2026-12-06T06:00:01.000Z".into()),
+                    last_backfill_minutes: 5,
+                    ..StreamConnectionStatus::default()
+                }],
+            }),
+            ..TweetPipelineStatus::default()
+        };
+        let checkpoints = checkpoints_from_status(Some(&status), "2026-12");
+        let stream = checkpoints[0].stream.as_ref().expect("stream progress");
+        assert_eq!(stream.rule_id.as_deref(), Some("17"));
+        let connection = stream.connection.as_ref().expect("connection");
+        assert_eq!((connection.reconnects, connection.backfill_minutes), (4, 5));
+        assert_eq!(
+            connection.last_received_at.as_deref(),
+            Some("2026-12-06T06:00:01.000Z")
+        );
+        assert!(checkpoints[1].stream.is_none(), "a search query");
+    }
 }

@@ -67,6 +67,34 @@ pub struct StreamProgress {
     /// Recovery searches run (each one gap beyond backfill).
     #[serde(default)]
     pub recoveries: u64,
+    /// The id X gave the query's rule (absent in older records and before the rules were in
+    /// place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    /// The app's connection as the holder saw it when it wrote this checkpoint; every query of
+    /// the connection carries a copy, the freshest (`last_received_at`) tells the most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionProgress>,
+}
+
+/// The stream connection of a query's app (token), written with the query's checkpoint, so
+/// no write is added for it: it is as fresh as the checkpoint (a batch, or on a quiet stream a
+/// keep-alive once `stored_until` lags by `keepalive_timeout_ms`; once more after a reconnect).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionProgress {
+    /// Connections opened after the first one (by any replica: a restart's or a handoff's
+    /// first connection counts), since the connection's first checkpoint.
+    #[serde(default)]
+    pub reconnects: u64,
+    /// RFC 3339: when the current connection was answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_at: Option<String>,
+    /// RFC 3339: when it last delivered anything, a post or a keep-alive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_received_at: Option<String>,
+    /// `backfill_minutes` the current connection asked (0: none, a first connection).
+    #[serde(default)]
+    pub backfill_minutes: u8,
 }
 
 /// Requests spent on a query in the API's current rate window.
@@ -167,6 +195,30 @@ mod tests {
             Checkpoint::from_json(br#"{"since_id":"1"}"#).is_err(),
             "query is required"
         );
+    }
+
+    #[test]
+    fn stream_progress_of_older_extractors_has_no_rule_or_connection() {
+        let old =
+            br#"{"query":"q","stream":{"stored_until":"2026-12-06T06:00:00.000Z","recoveries":2}}"#;
+        let stream = Checkpoint::from_json(old)
+            .expect("parse")
+            .stream
+            .expect("stream");
+        assert_eq!(stream.recoveries, 2);
+        assert!(stream.rule_id.is_none() && stream.connection.is_none());
+        let back = serde_json::to_value(&stream).expect("serialize");
+        assert!(back.get("rule_id").is_none() && back.get("connection").is_none());
+
+        let new = br#"{"query":"q","stream":{"stored_until":"2026-12-06T06:00:00.000Z","rule_id":"17","connection":{"reconnects":3,"last_received_at":"2026-12-06T06:00:01.000Z"}}}"#;
+        let stream = Checkpoint::from_json(new)
+            .expect("parse")
+            .stream
+            .expect("stream");
+        assert_eq!(stream.rule_id.as_deref(), Some("17"));
+        let connection = stream.connection.expect("connection");
+        assert_eq!((connection.reconnects, connection.backfill_minutes), (3, 0));
+        assert!(connection.connected_at.is_none());
     }
 
     #[test]

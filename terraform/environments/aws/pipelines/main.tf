@@ -128,6 +128,7 @@ module "pipeline" {
   source_config = {
     base_url              = "https://api.x.com"
     queries               = each.value.queries
+    stream                = each.value.stream
     limits                = each.value.limits
     safety_margin_percent = 10
   }

@@ -22,7 +22,14 @@ variable "pipelines" {
   description = "Pipelines by name: namespace, queries, topic, database and sizing."
   type = map(object({
     namespace = string
-    queries   = list(object({ name = string, query = string }))
+    # delivery: "Search" (unset) or "Stream"; search_recovery only with Stream (docs/streaming.md).
+    queries = list(object({
+      name            = string
+      query           = string
+      delivery        = optional(string)
+      search_recovery = optional(bool)
+    }))
+    stream = optional(object({ backfill_minutes = optional(number, 5) }))
     limits = optional(object({
       requests_per_window = optional(number, 450)
       window_seconds      = optional(number, 900)

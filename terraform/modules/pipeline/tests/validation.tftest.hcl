@@ -190,3 +190,72 @@ run "unknown_access_level_is_refused" {
   }
   expect_failures = [var.source_config]
 }
+
+run "delivery_and_stream_settings_reach_the_manifest" {
+  command = plan
+  variables {
+    source_config = {
+      queries = [
+        { name = "polled", query = "covid" },
+        { name = "live", query = "outbreak", delivery = "Stream" },
+        { name = "live-only", query = "breaking", delivery = "Stream", search_recovery = false },
+      ]
+      stream = { backfill_minutes = 2 }
+    }
+  }
+  assert {
+    condition     = kubernetes_manifest.pipeline.manifest.spec.source.queries[0] == { name = "polled", query = "covid" }
+    error_message = "a query without delivery must reach the manifest as before (no delivery, no searchRecovery)"
+  }
+  assert {
+    condition     = kubernetes_manifest.pipeline.manifest.spec.source.queries[1] == { name = "live", query = "outbreak", delivery = "Stream" }
+    error_message = "delivery must become the query's delivery"
+  }
+  assert {
+    condition     = kubernetes_manifest.pipeline.manifest.spec.source.queries[2].searchRecovery == false
+    error_message = "search_recovery must become the query's searchRecovery"
+  }
+  assert {
+    condition     = kubernetes_manifest.pipeline.manifest.spec.source.stream == { backfillMinutes = 2 }
+    error_message = "stream.backfill_minutes must become spec.source.stream.backfillMinutes"
+  }
+}
+
+run "no_stream_settings_leave_the_stream_section_out" {
+  command = plan
+  assert {
+    condition     = !can(kubernetes_manifest.pipeline.manifest.spec.source.stream)
+    error_message = "without source_config.stream the manifest must carry no stream section (the CRD's default applies)"
+  }
+}
+
+run "unknown_delivery_is_refused" {
+  command = plan
+  variables {
+    source_config = {
+      queries = [{ name = "a", query = "covid", delivery = "Webhook" }]
+    }
+  }
+  expect_failures = [var.source_config]
+}
+
+run "search_recovery_without_stream_is_refused" {
+  command = plan
+  variables {
+    source_config = {
+      queries = [{ name = "a", query = "covid", search_recovery = true }]
+    }
+  }
+  expect_failures = [var.source_config]
+}
+
+run "backfill_beyond_five_minutes_is_refused" {
+  command = plan
+  variables {
+    source_config = {
+      queries = [{ name = "a", query = "covid", delivery = "Stream" }]
+      stream  = { backfill_minutes = 6 }
+    }
+  }
+  expect_failures = [var.source_config]
+}

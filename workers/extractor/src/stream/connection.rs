@@ -32,6 +32,8 @@ pub enum StreamEvent {
         requested_at_ms: i64,
         answered_at_ms: i64,
         backfill_minutes: u8,
+        /// `(query, rule id)` of the rules this connection delivers by.
+        rules: Vec<(usize, String)>,
     },
     /// Posts per query (index among the connection's queries) read up to `read_at_ms`: every
     /// message read before that time is in this batch or an earlier one.
@@ -99,6 +101,7 @@ pub async fn run(
     );
     let mut backoff = ReconnectBackoff::default();
     let mut router: Option<Router> = None;
+    let mut rule_ids: Vec<(usize, String)> = Vec::new();
     let mut resume = spec.resume;
     loop {
         if cancel.is_cancelled() {
@@ -116,6 +119,7 @@ pub async fn run(
                     }
                     tracing::info!(connection = %spec.label, rules = ids.len(), "stream rules in place");
                     router = Some(r);
+                    rule_ids = ids;
                     continue;
                 }
                 Err(e) => Ended {
@@ -135,6 +139,7 @@ pub async fn run(
                     http: &http,
                     url: &url,
                     router,
+                    rule_ids: &rule_ids,
                     run_id,
                     events: &events,
                     metrics: &metrics,
@@ -179,6 +184,7 @@ struct Connection<'a> {
     http: &'a reqwest::Client,
     url: &'a str,
     router: &'a Router,
+    rule_ids: &'a [(usize, String)],
     run_id: u64,
     events: &'a Sender<(u64, StreamEvent)>,
     metrics: &'a Metrics,
@@ -272,6 +278,7 @@ impl Connection<'_> {
             requested_at_ms: connected_at,
             answered_at_ms: now_ms(),
             backfill_minutes: backfill,
+            rules: self.rule_ids.to_vec(),
         })
         .await?;
 

@@ -65,6 +65,19 @@ pub fn plan(existing: &[Rule], desired: &[Desired], own_prefix: &str) -> Plan {
     plan
 }
 
+/// Ids of this pipeline's rules (tag under `own_prefix`) whose tag is not in `keep`.
+pub fn own_rules_except(existing: &[Rule], keep: &[String], own_prefix: &str) -> Vec<String> {
+    existing
+        .iter()
+        .filter(|r| {
+            r.tag
+                .as_deref()
+                .is_some_and(|t| t.starts_with(own_prefix) && !keep.iter().any(|k| k == t))
+        })
+        .map(|r| r.id.clone())
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("rules endpoint: {0}")]
@@ -81,6 +94,16 @@ pub enum RulesError {
 }
 
 impl RulesError {
+    /// Whether trying again may succeed: not after a refusal of the token or the request
+    /// (4xx but 429, e.g. an access level without the filtered stream).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RulesError::Transport(_) | RulesError::RateLimited => true,
+            RulesError::Http { status, .. } => *status >= 500,
+            RulesError::Malformed(_) | RulesError::Invalid(_) => false,
+        }
+    }
+
     /// Which reconnect schedule a failure waits on.
     pub fn kind(&self) -> FailureKind {
         match self {
@@ -201,6 +224,20 @@ impl RulesClient {
         Ok(ids)
     }
 
+    /// Deletes this pipeline's rules on the app but those tagged `keep`; how many went.
+    pub async fn delete_own(
+        &self,
+        token: &BearerToken,
+        keep: &[String],
+        own_prefix: &str,
+    ) -> Result<usize, RulesError> {
+        let ids = own_rules_except(&self.list(token).await?, keep, own_prefix);
+        if !ids.is_empty() {
+            self.send(token, json!({"delete": {"ids": ids}})).await?;
+        }
+        Ok(ids.len())
+    }
+
     async fn list(&self, token: &BearerToken) -> Result<Vec<Rule>, RulesError> {
         let response = self
             .http
@@ -294,5 +331,26 @@ mod tests {
         );
         assert_eq!(p.delete, vec!["2", "3", "6"]);
         assert_eq!(plan(&[], &[], "tweetpipe:ns/p:"), Plan::default());
+        // Without a stream query on the app: every rule of ours but those kept goes.
+        assert_eq!(
+            own_rules_except(&existing, &["tweetpipe:ns/p:b".into()], "tweetpipe:ns/p:"),
+            vec!["1", "3", "6"]
+        );
+        assert_eq!(
+            own_rules_except(&existing, &[], "tweetpipe:ns/p:"),
+            vec!["1", "2", "3", "6"]
+        );
+        assert!(own_rules_except(&existing, &[], "tweetpipe:ns/q:").is_empty());
+    }
+
+    #[test]
+    fn only_outages_are_retried() {
+        let http = |status| RulesError::Http {
+            status,
+            body: String::new(),
+        };
+        assert!(!http(403).is_transient() && !http(400).is_transient());
+        assert!(http(503).is_transient() && RulesError::RateLimited.is_transient());
+        assert!(RulesError::Transport("reset".into()).is_transient());
     }
 }

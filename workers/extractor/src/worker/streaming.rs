@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tweetpipe_common::contract::checkpoint::{Checkpoint, Gap};
-use tweetpipe_common::contract::extractor::{QuerySlot, rule_tag_prefix};
+use tweetpipe_common::contract::checkpoint::{Checkpoint, ConnectionProgress, Gap};
+use tweetpipe_common::contract::extractor::{QuerySlot, StreamSettings, rule_tag_prefix};
 use tweetpipe_common::post::Post;
 use tweetpipe_common::telemetry::current_trace_headers;
 
@@ -17,11 +17,12 @@ use super::{Worker, millis, now_ms, sleep_until};
 use crate::metrics::Metrics;
 use crate::progress::{month_of, rfc3339};
 use crate::sink::PageRecords;
+use crate::stream::backoff::ReconnectBackoff;
 use crate::stream::connection::{self, ConnectionSpec, StreamEvent};
 use crate::stream::recovery::{self, Interval};
 use crate::stream::route::RecentIds;
-use crate::stream::rules::Desired;
-use crate::xapi::{ApiError, SearchRequest};
+use crate::stream::rules::{Desired, RulesClient};
+use crate::xapi::{ApiError, BearerToken, SearchRequest};
 
 /// One stream query served by this replica's connection.
 pub(super) struct StreamQuery {
@@ -35,8 +36,47 @@ pub(super) struct StreamRun {
     id: u64,
     leader: usize,
     queries: Vec<StreamQuery>,
+    /// The connection as the status shows it, stamped on every checkpoint of its queries.
+    connection: ConnectionProgress,
+    /// A connection was opened before (by this run or, as the checkpoints say, an earlier
+    /// one): the next one is a reconnect.
+    opened_before: bool,
+    /// Rule id per query index, once the rules are in place.
+    rule_ids: HashMap<usize, String>,
     cancel: CancellationToken,
     task: JoinHandle<()>,
+}
+
+impl StreamRun {
+    /// Whether `q`'s stored checkpoint lacks the current connection or rule id: written once
+    /// after each (re)connect even when the query is quiet, so the status sees reconnects.
+    fn stamp_outdated(&self, index: usize, q: &StreamQuery) -> bool {
+        let stored = q.checkpoint.stream.as_ref();
+        stored.and_then(|s| s.connection.as_ref().and_then(|c| c.connected_at.as_ref()))
+            != self.connection.connected_at.as_ref()
+            || stored.and_then(|s| s.rule_id.as_ref()) != self.rule_ids.get(&index)
+    }
+
+    /// `next` with the connection and the query's rule id as this run knows them.
+    fn stamp(&self, index: usize, mut next: Checkpoint) -> Checkpoint {
+        if let Some(stream) = next.stream.as_mut() {
+            stream.connection = Some(self.connection.clone());
+            if let Some(id) = self.rule_ids.get(&index) {
+                stream.rule_id = Some(id.clone());
+            }
+        }
+        next
+    }
+}
+
+/// The connection's record to continue from: the group's checkpoints' freshest (most
+/// reconnects), so the count goes on across restarts and handoffs.
+fn continued_connection<'a>(
+    checkpoints: impl Iterator<Item = &'a Checkpoint>,
+) -> Option<ConnectionProgress> {
+    checkpoints
+        .filter_map(|c| c.stream.as_ref()?.connection.clone())
+        .max_by_key(|c| c.reconnects)
 }
 
 impl Drop for StreamRun {
@@ -44,6 +84,52 @@ impl Drop for StreamRun {
         // Ending the task drops the response, which closes the connection for the next holder.
         self.cancel.cancel();
         self.task.abort();
+    }
+}
+
+/// A sweep of this pipeline's rules on an app no stream query uses (see
+/// [`crate::stream::sweep_slots`]); ends with its slot.
+pub(super) struct SweepRun {
+    task: JoinHandle<()>,
+}
+
+impl Drop for SweepRun {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Deletes the pipeline's rules on the app of `token` but `keep`; retries outages on the
+/// rules endpoint's schedule until done or aborted, and gives up on a refusal (logged).
+async fn sweep(
+    rules: RulesClient,
+    token: BearerToken,
+    keep: Vec<String>,
+    own_prefix: String,
+    settings: StreamSettings,
+    label: String,
+) {
+    let mut backoff = ReconnectBackoff::default();
+    loop {
+        match rules.delete_own(&token, &keep, &own_prefix).await {
+            Ok(0) => {
+                tracing::debug!(query = %label, "no stream rule of this pipeline left on the app");
+                return;
+            }
+            Ok(deleted) => {
+                tracing::info!(query = %label, deleted, "deleted this pipeline's stream rules that no stream query on the app needs any more");
+                return;
+            }
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(query = %label, error = %e, "cannot delete the stream rules left on the app; they go when the pipeline is deleted");
+                return;
+            }
+            Err(e) => {
+                let delay = backoff.next_delay(&settings, e.kind());
+                tracing::warn!(query = %label, error = %e, retry_in_ms = delay.as_millis() as u64, "looking for stream rules left on the app failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
     }
 }
 
@@ -135,6 +221,7 @@ impl Worker {
             });
         }
         let resume = queries.iter().any(|q| q.checkpoint.stream.is_some());
+        let earlier = continued_connection(queries.iter().map(|q| &q.checkpoint));
         let spec = ConnectionSpec {
             label: first.name.clone(),
             base_url: config.api_base_url.clone(),
@@ -168,15 +255,64 @@ impl Worker {
                 id,
                 leader,
                 queries,
+                opened_before: earlier.is_some(),
+                connection: earlier.unwrap_or_default(),
+                rule_ids: HashMap::new(),
                 cancel,
                 task,
             },
         );
     }
 
-    /// Ends the connections whose leader slot is revoked (between writes, by construction).
+    /// Starts deleting the rules left on the app of `token_file` (its lowest slot, `slot`, was
+    /// just assigned), keeping those of stream queries whose token is the same app under
+    /// another file.
+    pub(super) fn start_sweep(&mut self, slot: usize, token_file: &std::path::Path) {
+        let config = &self.parts.config;
+        let Some(token) = self.parts.tokens.get(token_file).cloned() else {
+            return;
+        };
+        let keep: Vec<String> = (0..config.queries.len())
+            .filter(|i| {
+                config.slot(*i).is_some_and(|q| {
+                    q.delivery.is_stream()
+                        && self
+                            .parts
+                            .tokens
+                            .get(&q.token_file)
+                            .is_some_and(|t| t.0 == token.0)
+                })
+            })
+            .map(|i| config.rule_tag(i))
+            .collect();
+        let rules = match RulesClient::new(&config.api_base_url, config.tuning.request_timeout()) {
+            Ok(rules) => rules,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the rules endpoint's HTTP client");
+                return;
+            }
+        };
+        let label = config
+            .slot(slot)
+            .map(|q| q.name.clone())
+            .unwrap_or_default();
+        tracing::info!(query = %label, "a query of this pipeline streamed once: looking for its rule left on the app");
+        let task = tokio::spawn(sweep(
+            rules,
+            token,
+            keep,
+            rule_tag_prefix(&config.pipeline),
+            config.stream.clone(),
+            label,
+        ));
+        self.sweeps.insert(slot, SweepRun { task });
+    }
+
+    /// Ends the connections whose leader slot is revoked (between writes, by construction),
+    /// and the sweeps of revoked slots.
     pub(super) fn stop_streams(&mut self, slots: &std::collections::BTreeSet<usize>) {
         for slot in slots {
+            self.sweeps.remove(slot);
             if let Some(run) = self.streams.remove(slot) {
                 if let Some(first) = run.queries.first() {
                     self.parts
@@ -195,20 +331,25 @@ impl Worker {
 
     /// Applies one event of a connection (events of a connection already ended are ignored).
     pub(super) async fn on_stream_event(&mut self, run_id: u64, event: StreamEvent) {
-        let Some(leader) = self
-            .streams
-            .iter()
-            .find(|(_, r)| r.id == run_id)
-            .map(|(l, _)| *l)
-        else {
+        let Some((leader, run)) = self.streams.iter_mut().find(|(_, r)| r.id == run_id) else {
             return;
         };
+        let leader = *leader;
         match event {
             StreamEvent::Connected {
                 requested_at_ms,
                 answered_at_ms,
                 backfill_minutes,
+                rules,
             } => {
+                if run.opened_before {
+                    run.connection.reconnects += 1;
+                }
+                run.opened_before = true;
+                run.connection.connected_at = Some(rfc3339(answered_at_ms));
+                run.connection.last_received_at = Some(rfc3339(answered_at_ms));
+                run.connection.backfill_minutes = backfill_minutes;
+                run.rule_ids = rules.into_iter().collect();
                 self.on_connected(leader, requested_at_ms, answered_at_ms, backfill_minutes)
                     .await
             }
@@ -217,6 +358,7 @@ impl Worker {
                 read_at_ms,
                 newest_created_ms,
             } => {
+                run.connection.last_received_at = Some(rfc3339(read_at_ms));
                 let lag = self.parts.config.stream.delivery_lag_ms;
                 let mut until = recovery::advance_stored_until(None, read_at_ms, lag);
                 if let Some(created) = newest_created_ms {
@@ -457,8 +599,14 @@ impl Worker {
                     .inc_by(dropped as u64);
             }
             // A quiet query's checkpoint still moves now and then, so a restart after a long
-            // quiet spell does not search an interval the stream already covered.
-            if fresh.is_empty() && until.saturating_sub(stored) < refresh_ms {
+            // quiet spell does not search an interval the stream already covered. The
+            // connection's record rides along (no write of its own): once after a reconnect,
+            // then with these writes.
+            let outdated = self
+                .streams
+                .get(&leader)
+                .is_some_and(|r| r.stamp_outdated(index, q));
+            if fresh.is_empty() && until.saturating_sub(stored) < refresh_ms && !outdated {
                 continue;
             }
             let next = advanced(&q.checkpoint, &fresh, false, until, now_ms());
@@ -479,6 +627,10 @@ impl Worker {
         recovered: bool,
     ) -> bool {
         let now = now_ms();
+        let Some(run) = self.streams.get(&leader) else {
+            return false;
+        };
+        let next = run.stamp(index, next);
         let records = match PageRecords::encode(
             &posts,
             &self.parts.encoder,
