@@ -78,7 +78,10 @@ mod tests {
     fn items_are_released_in_hand_over_order_whatever_order_they_complete_in() {
         let cases: [(&[u64], Vec<Vec<u64>>); 4] = [
             (&[0, 1, 2, 3], vec![vec![0], vec![1], vec![2], vec![3]]),
-            (&[3, 2, 1, 0], vec![vec![], vec![], vec![], vec![0, 1, 2, 3]]),
+            (
+                &[3, 2, 1, 0],
+                vec![vec![], vec![], vec![], vec![0, 1, 2, 3]],
+            ),
             (&[1, 0, 3, 2], vec![vec![], vec![0, 1], vec![], vec![2, 3]]),
             (&[2, 0, 3, 1], vec![vec![], vec![0], vec![], vec![1, 2, 3]]),
         ];

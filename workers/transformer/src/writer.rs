@@ -76,13 +76,12 @@ impl Writer {
     /// idle the others (up to `2 × concurrency` batches are held in all).
     pub async fn run(self, mut batches: mpsc::Receiver<Batch>) {
         let mut running = FuturesUnordered::new();
-        let mut order = InOrder::default();
+        let mut order: InOrder<Result<Stored, Abandoned>> = InOrder::default();
         let most_outstanding = 2 * self.concurrency as u64;
         let mut open = true;
         let mut last_marks = BTreeMap::new();
         loop {
-            let room =
-                running.len() < self.concurrency && order.outstanding() < most_outstanding;
+            let room = running.len() < self.concurrency && order.outstanding() < most_outstanding;
             tokio::select! {
                 Some((number, stored)) = running.next(), if !running.is_empty() => {
                     order.complete(number, stored);
