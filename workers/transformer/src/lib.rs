@@ -5,7 +5,8 @@
 //! - [`store`]: one transaction per batch, idempotent upserts, roll-ups counted once.
 //! - [`pipeline`]: the batcher: Kafka consumer, decoding ([`decode`]), batching ([`batch`]),
 //!   pausing instead of leaving the group ([`flow`]).
-//! - [`writer`]: stores batches, dead letters, offsets after the commit.
+//! - [`writer`]: stores batches, dead letters, offsets after the commit; [`in_order`] keeps
+//!   the commits in hand-over order while the stores run side by side.
 //! - [`context`], [`ownership`]: rebalance callbacks; nothing committed for a partition this
 //!   member no longer owns.
 //! - [`freshness`]: API-to-MySQL latency per post, observed after each commit.
@@ -21,6 +22,7 @@ pub mod db;
 pub mod decode;
 pub mod flow;
 pub mod freshness;
+pub mod in_order;
 pub mod metrics;
 pub mod ownership;
 pub mod pipeline;

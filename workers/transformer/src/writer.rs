@@ -2,7 +2,7 @@
 //!
 //! Up to `write_concurrency` batches are stored at once (each in its own transaction on its
 //! own connection); what follows the store (dead letters, then the offset commit) runs one
-//! batch at a time in hand-over order, so a partition's committed offset never passes a batch
+//! batch at a time in hand-over order ([`InOrder`]), so a partition's committed offset never passes a batch
 //! that is not yet in MySQL. That second step runs under an ownership [`Seal`]: only the
 //! partitions this member still owns under the epoch the records were consumed with get
 //! their dead letters and their commit. The rows of a revoked partition may be stored anyway
@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use opentelemetry::trace::TraceContextExt;
 use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
@@ -34,6 +35,7 @@ use crate::batch::{Batch, DeadLetter, MAX_TRACE_LINKS, Mark, Source};
 use crate::context::TransformerConsumer;
 use crate::flow::{Flow, Hold};
 use crate::freshness;
+use crate::in_order::InOrder;
 use crate::metrics::{Metrics, ReasonLabel, ResultLabel};
 use crate::ownership::{Ownership, PartitionKey, Seal};
 use crate::retry::Backoff;
@@ -69,33 +71,47 @@ struct Abandoned;
 
 impl Writer {
     /// Stores up to `concurrency` batches at once and finishes them (dead letters, commit)
-    /// strictly in hand-over order.
-    pub async fn run(self, batches: mpsc::Receiver<Batch>) {
-        let incoming = futures::stream::unfold(batches, |mut rx| async move {
-            rx.recv().await.map(|batch| (batch, rx))
-        });
-        let mut stored = std::pin::pin!(
-            incoming
-                .map(|batch| self.store_traced(batch))
-                .buffered(self.concurrency)
-        );
+    /// strictly in hand-over order. A store that ends before an earlier one waits for its
+    /// turn without holding a connection, so one transaction waiting on a row lock does not
+    /// idle the others (up to `2 × concurrency` batches are held in all).
+    pub async fn run(self, mut batches: mpsc::Receiver<Batch>) {
+        let mut running = FuturesUnordered::new();
+        let mut order: InOrder<Result<Stored, Abandoned>> = InOrder::default();
+        let most_outstanding = 2 * self.concurrency as u64;
+        let mut open = true;
         let mut last_marks = BTreeMap::new();
-        while let Some(result) = stored.next().await {
-            let finished = match result {
-                Ok(batch) => {
-                    let span = batch.span.clone();
-                    self.finish(batch).instrument(span).await
+        loop {
+            let room = running.len() < self.concurrency && order.outstanding() < most_outstanding;
+            tokio::select! {
+                Some((number, stored)) = running.next(), if !running.is_empty() => {
+                    order.complete(number, stored);
+                    while let Some(stored) = order.release() {
+                        let finished = match stored {
+                            Ok(batch) => {
+                                let span = batch.span.clone();
+                                self.finish(batch).instrument(span).await
+                            }
+                            Err(Abandoned) => Err(Abandoned),
+                        };
+                        match finished {
+                            Ok(marks) => last_marks = marks,
+                            Err(Abandoned) => {
+                                tracing::warn!(
+                                    "shutdown grace period over: open batches abandoned uncommitted; their records will be consumed again"
+                                );
+                                return;
+                            }
+                        }
+                    }
                 }
-                Err(Abandoned) => Err(Abandoned),
-            };
-            match finished {
-                Ok(marks) => last_marks = marks,
-                Err(Abandoned) => {
-                    tracing::warn!(
-                        "shutdown grace period over: open batches abandoned uncommitted; their records will be consumed again"
-                    );
-                    return;
-                }
+                batch = batches.recv(), if open && room => match batch {
+                    Some(batch) => {
+                        let number = order.hand_over();
+                        running.push(self.store_traced(batch).map(move |stored| (number, stored)));
+                    }
+                    None => open = false,
+                },
+                else => break,
             }
         }
         // At shutdown, wait for the last commit so the next owner starts right after it.

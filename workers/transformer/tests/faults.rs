@@ -647,3 +647,107 @@ async fn a_post_matched_by_two_queries_counts_under_each_querys_topic_and_its_ha
     );
     db.drop().await;
 }
+
+/// Issue 25: a transaction waiting on a row lock (another writer's, here a session the test
+/// holds open) must not idle the writer's other connections, and its batch must still be
+/// committed to Kafka before any later one. The first post of the topic is locked, so every
+/// batch after the one holding it is stored while it waits, and the partition's committed
+/// offset stays at 0 until the lock goes. Before the writer held finished batches apart from
+/// running ones, a finished batch kept its store slot until every earlier one was done: with
+/// two connections the third batch never started while the first waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waiting_on_a_row_lock_lets_later_batches_store_but_not_commit_past_it() {
+    const N: usize = 20;
+    let (db, topic) = db_and_topic("lockwait", 1).await;
+    let posts = sample_posts(3 * N, 1_890_000_000_000_000_000);
+    let id_list = |posts: &[Post]| {
+        posts
+            .iter()
+            .map(|p| p.id.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let count_of = |posts: &[Post]| {
+        let sql = format!(
+            "SELECT COUNT(*) FROM posts WHERE id IN ({})",
+            id_list(posts)
+        );
+        let pool = db.pool.clone();
+        async move {
+            // Ids are digits (sample posts), so the list is safe to inline.
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("count posts: {e}"))
+        }
+    };
+
+    // Another session inserts the first post and keeps its transaction open: the batch that
+    // carries offset 0 waits on that row's lock.
+    let mut locker = db
+        .pool
+        .begin()
+        .await
+        .unwrap_or_else(|e| panic!("begin: {e}"));
+    tweetpipe_transformer::store::posts_insert(&transformed(&posts[..1]), 0)
+        .build()
+        .execute(&mut *locker)
+        .await
+        .unwrap_or_else(|e| panic!("insert the locked post: {e}"));
+
+    let mut config = config(&topic, &db, N);
+    config.write_concurrency = 2;
+    let group = config.group_id().to_owned();
+    let member = start(config, &db);
+    let reader = admin_consumer(&group);
+
+    let mut stored = 0;
+    for (i, batch) in posts.chunks(N).enumerate() {
+        produce_posts(&bootstrap(), &topic, batch).await;
+        if i == 0 {
+            continue;
+        }
+        // Batch i is stored while the first still waits on its lock.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            stored = count_of(batch).await;
+            if stored == N as i64 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "batch {i} not stored within {WAIT:?} while the first batch waits on a row lock \
+                 ({stored} of its {N} posts in MySQL, {} records consumed): the writer's other \
+                 connection sits idle",
+                member.metrics.records_consumed.get()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            committed(&reader, &topic, 1),
+            vec![None],
+            "nothing may be committed past the waiting first batch (batch {i} stored)"
+        );
+    }
+    assert_eq!(stored, N as i64);
+    assert_eq!(
+        count_of(&posts[1..N]).await,
+        0,
+        "the first batch is still waiting on the lock"
+    );
+
+    locker
+        .rollback()
+        .await
+        .unwrap_or_else(|e| panic!("rollback: {e}"));
+    wait_for_count(&db, "SELECT COUNT(*) FROM posts", (3 * N) as i64, WAIT).await;
+    let ends = end_offsets(&reader, &topic, 1);
+    eventually("the partition committed to its end", WAIT, || {
+        committed(&reader, &topic, 1) == ends
+    })
+    .await;
+    assert_eq!(ends, vec![Some((3 * N) as i64)]);
+    assert_stored_once(&db, (3 * N) as i64).await;
+    member.stop().await;
+    db.drop().await;
+}
