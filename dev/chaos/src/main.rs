@@ -1,10 +1,11 @@
 //! `make chaos`: a seeded system run on the local platform, through the operator.
 //!
 //! Installs the operator chart and the X API simulator in a namespace of its own, creates a
-//! pipeline (4 queries, 2 tokens), then for `CHAOS_MINUTES` follows a schedule drawn from
-//! `CHAOS_SEED`: pod kills, budget and `maxReplicas` changes, suspensions, Kafka and MariaDB
-//! restarts, API faults. Then it lets the pipeline drain and compares the simulator's ledger
-//! with MySQL, the roll-ups with a recount, and the checkpoints' `month_posts` with the ledger.
+//! pipeline (5 queries, 3 of them on the filtered stream, 2 tokens), then for `CHAOS_MINUTES`
+//! follows a schedule drawn from `CHAOS_SEED`: pod kills, budget and `maxReplicas` changes,
+//! suspensions, Kafka and MariaDB restarts, search API faults and stream faults. Then it lets
+//! the pipeline drain and compares the simulator's ledger with MySQL, the roll-ups with a
+//! recount, and the checkpoints' `month_posts` with the ledger.
 //! The report goes to stdout and `target/chaos/report.md`; the exit status is 1 on any failure.
 
 mod cluster;
@@ -27,7 +28,7 @@ use tweetpipe_common::contract::topics::checkpoint_topic;
 
 use cluster::Cluster;
 use error::ChaosError;
-use schedule::{Action, Step};
+use schedule::{Action, ActiveFaults, Step};
 use settings::Settings;
 use sim::Simulator;
 
@@ -87,6 +88,8 @@ async fn run(settings: &Settings) -> Result<bool, ChaosError> {
         &settings.namespace,
         &platform.kubeconfig,
         pipeline_version,
+        &settings.image_tag,
+        &settings.simulator_image,
     );
     let run_id = format!(
         "s{}_{}",
@@ -128,11 +131,11 @@ async fn chaos_and_verdict(
                 )));
             }
             cluster::Release {
-                chart,
-                tag: PREVIOUS_TAG,
+                chart: chart.clone(),
+                tag: PREVIOUS_TAG.to_string(),
             }
         }
-        None => cluster::CURRENT,
+        None => cluster.current(),
     };
     log(format!(
         "operator chart {} (images :{}) → namespace {}",
@@ -171,14 +174,16 @@ async fn chaos_and_verdict(
 
     let (faults, upgrade) = run_schedule(settings, cluster, &sim).await;
 
-    log("faults stop: API faults cleared, pipeline resumed at full budget and 4 replicas");
+    log(
+        "faults stop: API and stream faults cleared, pipeline resumed at full budget and 4 replicas",
+    );
     sim.put_faults(&json!({})).await?;
     cluster
         .patch_spec(json!({"suspend": false,
             "source": {"limits": {"requestsPerWindow": pipeline::SIM_REQUESTS_PER_WINDOW}},
             "extractor": {"maxReplicas": 4}}))
         .await?;
-    let drain = drain(settings, platform, cluster, &sim, names).await;
+    let drain = drain(settings, platform, cluster, &sim, names, max_posts).await;
     match &drain {
         Ok(s) => log(format!("drained in {s} s")),
         Err(e) => log(format!("drain did not finish: {e}")),
@@ -187,10 +192,10 @@ async fn chaos_and_verdict(
     let ledger = sim.ledger().await?;
     let stats = sim.stats().await?;
     let mut published = BTreeMap::new();
-    for (name, query) in pipeline::QUERIES {
+    for q in pipeline::QUERIES {
         published.insert(
-            name.to_string(),
-            sim.matching(query)
+            q.name.to_string(),
+            sim.matching(q.query)
                 .await?
                 .into_iter()
                 .collect::<HashSet<_>>(),
@@ -208,6 +213,7 @@ async fn chaos_and_verdict(
         started_at,
         faults: &faults,
         queries: &pipeline::QUERIES,
+        pipeline: &names::pipeline_id(&settings.namespace, pipeline::PIPELINE),
         ledger: &ledger,
         stats: &stats,
         published: &published,
@@ -254,11 +260,11 @@ async fn upgrade(cluster: &Cluster) -> Result<String, String> {
     let operator_seconds = started.elapsed().as_secs();
     let mut last = Vec::new();
     while started.elapsed() < UPGRADE_ROLL_BOUND {
-        match cluster.workers_not_on(cluster::CURRENT.tag).await {
+        match cluster.workers_not_on(&cluster.image_tag).await {
             Ok(stale) if stale.is_empty() => {
                 return Ok(format!(
                     "CRD applied and operator upgraded in {operator_seconds} s; every worker on :{} after {} s",
-                    cluster::CURRENT.tag,
+                    cluster.image_tag,
                     started.elapsed().as_secs()
                 ));
             }
@@ -269,7 +275,7 @@ async fn upgrade(cluster: &Cluster) -> Result<String, String> {
     }
     Err(format!(
         "workers still not on :{} {} s after the upgrade: {}",
-        cluster::CURRENT.tag,
+        cluster.image_tag,
         UPGRADE_ROLL_BOUND.as_secs(),
         last.join("; ")
     ))
@@ -298,6 +304,7 @@ async fn run_schedule(
     let halfway = settings.chaos / 2;
     let mut pending_upgrade = settings.upgrade_from.is_some();
     let mut upgraded = None;
+    let mut active = ActiveFaults::default();
     let upgrade_now = || async {
         tokio::time::sleep_until(start + halfway).await;
         log(format!(
@@ -317,7 +324,7 @@ async fn run_schedule(
             upgraded = Some(upgrade_now().await);
         }
         tokio::time::sleep_until(start + at).await;
-        let outcome = perform(settings, cluster, sim, &action, &mut pods_rng).await;
+        let outcome = perform(settings, cluster, sim, &action, &mut pods_rng, &mut active).await;
         let entry = counts.entry(action.kind()).or_default();
         match outcome {
             Ok(Some(detail)) => {
@@ -349,13 +356,15 @@ async fn run_schedule(
     (counts, upgraded)
 }
 
-/// Carries out one step: `Some(what was done)`, or `None` when skipped.
+/// Carries out one step: `Some(what was done)`, or `None` when skipped. `active` is the fault
+/// configuration in force (the simulator takes it whole: an API and a stream fault together).
 async fn perform(
     settings: &Settings,
     cluster: &Cluster,
     sim: &Simulator,
     action: &Action,
     pods_rng: &mut StdRng,
+    active: &mut ActiveFaults,
 ) -> Result<Option<String>, ChaosError> {
     match action {
         Action::KillPod(role) => cluster.kill_pod(*role, pods_rng).await,
@@ -380,15 +389,47 @@ async fn perform(
         Action::RestartKafka => restart_service("kafka").await,
         Action::RestartMariaDb => restart_service("mariadb").await,
         Action::InjectApiFault(fault) => {
-            let config = fault.to_json();
-            sim.put_faults(&config).await?;
-            Ok(Some(config.to_string()))
+            let next = ActiveFaults {
+                api: Some(fault.clone()),
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
         }
         Action::ClearApiFaults => {
-            sim.put_faults(&json!({})).await?;
-            Ok(Some("cleared".into()))
+            let next = ActiveFaults {
+                api: None,
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
+        }
+        Action::InjectStreamFault(fault) => {
+            let next = ActiveFaults {
+                stream: Some(fault.clone()),
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
+        }
+        Action::ClearStreamFaults => {
+            let next = ActiveFaults {
+                stream: None,
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
         }
     }
+}
+
+/// Sends `next` as the simulator's whole fault configuration; `active` follows what the
+/// simulator holds.
+async fn put_faults(
+    sim: &Simulator,
+    active: &mut ActiveFaults,
+    next: ActiveFaults,
+) -> Result<Option<String>, ChaosError> {
+    let body = next.to_json();
+    sim.put_faults(&body).await?;
+    *active = next;
+    Ok(Some(body.to_string()))
 }
 
 /// Restarts one of the platform's processes (`dev/platform/<name>.sh restart`).
@@ -405,14 +446,19 @@ async fn restart_service(name: &str) -> Result<Option<String>, ChaosError> {
 /// A query's name, `since_id` and posts collected: what moves while work remains.
 type QueryProgress = (String, Option<String>, u64);
 
-/// Waits until the pipeline is Ready again, publication has stopped, the checkpoints no longer
-/// move and the transformers' lag is 0 — twice in a row, 15 s apart. Returns the seconds taken.
+/// Waits until the pipeline is Ready again, publication has stopped, every stream query's
+/// `stored_until` is past its newest published post, the checkpoints no longer move and the
+/// transformers' lag is 0 — twice in a row, 15 s apart. Returns the seconds taken.
+///
+/// The stream condition matters: a stream connection backing off after 429s (minutes) moves no
+/// checkpoint, so "unchanged" alone would call a pipeline drained that has a gap left to fill.
 async fn drain(
     settings: &Settings,
     platform: &tweetpipe_testkit::Platform,
     cluster: &Cluster,
     sim: &Simulator,
     names: &pipeline::Names,
+    max_posts: u64,
 ) -> Result<u64, ChaosError> {
     let started = tokio::time::Instant::now();
     let deadline = started + settings.drain_bound;
@@ -440,12 +486,32 @@ async fn drain(
             .map(|cp| (cp.query.clone(), cp.since_id.clone(), cp.posts_total))
             .collect();
         let posts: u64 = progress.iter().map(|p| p.2).sum();
-        last_state =
-            format!("Ready {ready:?}, published {visible}, checkpoints {posts} posts, lag {lag}");
+        // Publication over: which stream queries have not stored up to their newest post yet.
+        let mut behind = vec!["publication not over".to_string()];
+        if visible >= max_posts {
+            let mut newest = BTreeMap::new();
+            for q in pipeline::QUERIES
+                .iter()
+                .filter(|q| q.delivery == pipeline::Delivery::Stream)
+            {
+                if let Ok(id) = sim.newest_matching(q.query).await {
+                    newest.insert(q.name, id);
+                }
+            }
+            behind = verdict::streams_behind(&pipeline::QUERIES, &newest, &checkpoints);
+        }
+        last_state = format!(
+            "Ready {ready:?}, published {visible}, checkpoints {posts} posts, lag {lag}, streams behind: {}",
+            if behind.is_empty() {
+                "none".to_string()
+            } else {
+                behind.join(", ")
+            }
+        );
         log(format!("drain: {last_state}"));
         let current = (visible, progress);
         let ready_true = ready.as_ref().is_some_and(|(s, _)| s == "True");
-        if ready_true && lag == 0 && previous.as_ref() == Some(&current) {
+        if ready_true && lag == 0 && behind.is_empty() && previous.as_ref() == Some(&current) {
             return Ok(started.elapsed().as_secs());
         }
         previous = Some(current);

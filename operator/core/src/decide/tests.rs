@@ -923,6 +923,7 @@ fn stream_queries_in_the_plan() {
         stored_until: "2026-11-15T23:59:30.000Z".into(),
         recovered_posts: 40,
         recoveries: 2,
+        ..StreamProgress::default()
     });
     // Judged by the reconcile; the plan passes it on.
     seen.stream_apps = Some(Check::Ok);

@@ -100,6 +100,7 @@ fn checkpoints_from_status(status: Option<&TweetPipelineStatus>, month: &str) ->
                         stored_until: stored_until.clone(),
                         recovered_posts: q.recovered_posts,
                         recoveries: q.recoveries,
+                        ..StreamProgress::default()
                     }),
                     ..Checkpoint::default()
                 })
