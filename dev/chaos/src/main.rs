@@ -158,11 +158,14 @@ async fn chaos_and_verdict(
     log(format!(
         "simulator at {address} ({max_posts} posts to publish)"
     ));
+    // On the previous release (no stream) every query starts as search; the stream queries
+    // move to the stream once the upgrade is done.
     let mut manifest = pipeline::manifest(
         &settings.namespace,
         &cluster.release,
         names,
         &platform.kafka_bootstrap_pod,
+        settings.upgrade_from.is_none(),
     );
     manifest["apiVersion"] = json!(format!("tweetpipe.io/{}", cluster.pipeline_version()));
     cluster.create_pipeline(&manifest).await?;
@@ -249,8 +252,8 @@ const PREVIOUS_TAG: &str = "previous";
 /// Bound on the workers' roll to the new images after the upgrade.
 const UPGRADE_ROLL_BOUND: Duration = Duration::from_secs(300);
 
-/// Upgrades the operator to this tree and waits until every worker runs its images: what was
-/// done, or why it failed.
+/// Upgrades the operator to this tree, waits until every worker runs its images, then moves the
+/// stream queries to `delivery: Stream`: what was done, or why it failed.
 async fn upgrade(cluster: &Cluster) -> Result<String, String> {
     let started = tokio::time::Instant::now();
     cluster
@@ -262,10 +265,20 @@ async fn upgrade(cluster: &Cluster) -> Result<String, String> {
     while started.elapsed() < UPGRADE_ROLL_BOUND {
         match cluster.workers_not_on(&cluster.image_tag).await {
             Ok(stale) if stale.is_empty() => {
+                let rolled = started.elapsed().as_secs();
+                // What a user does next: adopt the stream for some queries (a config change
+                // the extractors roll for, under the same faults).
+                cluster
+                    .patch_spec(pipeline::stream_patch())
+                    .await
+                    .map_err(|e| format!("moving queries to the stream failed: {e}"))?;
                 return Ok(format!(
-                    "CRD applied and operator upgraded in {operator_seconds} s; every worker on :{} after {} s",
+                    "CRD applied and operator upgraded in {operator_seconds} s; every worker on :{} after {rolled} s; then {} queries moved to delivery Stream",
                     cluster.image_tag,
-                    started.elapsed().as_secs()
+                    pipeline::QUERIES
+                        .iter()
+                        .filter(|q| q.delivery == pipeline::Delivery::Stream)
+                        .count()
                 ));
             }
             Ok(stale) => last = stale,

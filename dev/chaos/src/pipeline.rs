@@ -123,36 +123,53 @@ impl Names {
     }
 }
 
+/// `spec.source.queries`: with `streaming`, each query's `delivery`; without, every query as
+/// search (what a user of the previous release, which has no stream, wrote).
+fn queries(streaming: bool) -> Vec<serde_json::Value> {
+    QUERIES
+        .iter()
+        .map(|q| match q.delivery {
+            Delivery::Stream if streaming => {
+                // searchRecovery left to its default (true).
+                json!({"name": q.name, "query": q.query, "delivery": q.delivery.name()})
+            }
+            _ => json!({"name": q.name, "query": q.query}),
+        })
+        .collect()
+}
+
+/// The merge patch of `spec` that moves the stream queries to `delivery: Stream` (the whole
+/// query list: a merge patch replaces lists), with the access level and backfill they need.
+/// A run that starts on the previous release applies it once the upgrade is done, as a user
+/// adopting the stream would.
+pub fn stream_patch() -> serde_json::Value {
+    json!({"source": {"queries": queries(true), "accessLevel": ACCESS_LEVEL,
+                      "stream": {"backfillMinutes": BACKFILL_MINUTES}}})
+}
+
 /// The TweetPipeline, for the operator instance `instance`. `Delete`: cleanup drops the data.
+/// Without `streaming` every query is searched and the stream settings are left out: the
+/// previous release has neither.
 pub fn manifest(
     namespace: &str,
     instance: &str,
     names: &Names,
     kafka_bootstrap_pod: &str,
+    streaming: bool,
 ) -> serde_json::Value {
     let tokens: Vec<_> = TOKENS
         .iter()
         .map(|(name, _)| json!({"name": format!("x-{name}"), "key": "token"}))
         .collect();
-    let queries: Vec<_> = QUERIES
-        .iter()
-        .map(|q| match q.delivery {
-            Delivery::Search => json!({"name": q.name, "query": q.query}),
-            // searchRecovery left to its default (true).
-            Delivery::Stream => {
-                json!({"name": q.name, "query": q.query, "delivery": q.delivery.name()})
-            }
-        })
-        .collect();
-    json!({
+    let queries = queries(streaming);
+    let mut manifest = json!({
         "apiVersion": "tweetpipe.io/v1beta1", "kind": "TweetPipeline",
         "metadata": {"name": PIPELINE, "namespace": namespace,
                      "labels": {"tweetpipe.io/operator-instance": instance}},
         "spec": {
             "source": {
                 "baseUrl": format!("http://x-api-simulator.{namespace}.svc:8080"),
-                "tokens": tokens, "queries": queries, "accessLevel": ACCESS_LEVEL,
-                "stream": {"backfillMinutes": BACKFILL_MINUTES},
+                "tokens": tokens, "queries": queries,
                 "limits": {"requestsPerWindow": SIM_REQUESTS_PER_WINDOW, "windowSeconds": WINDOW_SECONDS,
                            "monthlyPostCap": 10_000_000},
                 "safetyMarginPercent": 10, "maxResults": 100
@@ -165,7 +182,12 @@ pub fn manifest(
             "mysql": {"urlSecret": {"name": "mysql-admin", "key": "url"}, "database": names.database},
             "deletionPolicy": "Delete"
         }
-    })
+    });
+    if streaming {
+        manifest["spec"]["source"]["accessLevel"] = json!(ACCESS_LEVEL);
+        manifest["spec"]["source"]["stream"] = json!({"backfillMinutes": BACKFILL_MINUTES});
+    }
+    manifest
 }
 
 #[cfg(test)]
@@ -184,7 +206,7 @@ mod tests {
     #[test]
     fn the_manifest_names_both_tokens_and_all_queries() {
         let names = Names::for_run("x1");
-        let m = manifest("ns", "inst", &names, "10.0.0.1:9094");
+        let m = manifest("ns", "inst", &names, "10.0.0.1:9094", true);
         assert_eq!(
             m["spec"]["source"]["tokens"].as_array().map(Vec::len),
             Some(2)
@@ -203,6 +225,22 @@ mod tests {
         assert_eq!(m["spec"]["deletionPolicy"], "Delete");
         assert_eq!(m["spec"]["mysql"]["database"], "chaos_x1");
         assert_eq!(max_posts(600, 90), 300 + 2070);
+        // As the previous release's users wrote it: searched, no stream settings; the patch
+        // after the upgrade brings them.
+        let old = manifest("ns", "inst", &names, "10.0.0.1:9094", false);
+        assert!(
+            old["spec"]["source"]["queries"]
+                .as_array()
+                .expect("queries")
+                .iter()
+                .all(|q| q.get("delivery").is_none())
+        );
+        assert!(old["spec"]["source"].get("stream").is_none());
+        assert!(old["spec"]["source"].get("accessLevel").is_none());
+        let patch = stream_patch();
+        assert_eq!(patch["source"]["queries"], m["spec"]["source"]["queries"]);
+        assert_eq!(patch["source"]["stream"], m["spec"]["source"]["stream"]);
+        assert_eq!(patch["source"]["accessLevel"], "Pro");
     }
 
     #[test]
