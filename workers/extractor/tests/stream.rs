@@ -665,9 +665,13 @@ async fn a_query_moved_from_search_to_stream_loses_and_repeats_nothing() {
         &[("all", "covid", "stream_with_search_recovery")],
     ));
     let second = Extractor::start(&streamed, 0).await;
-    let cps = wait_stored_past(&setup, &["all"], now_ms() + 3_000).await;
+    wait_stored_past(&setup, &["all"], now_ms() + 3_000).await;
     let metrics = second.metrics().await;
     second.stop().await;
+    // Read after the stop: the checkpoint that covers every record written.
+    let cps = setup
+        .wait_for_checkpoints(Duration::from_secs(30), |cps| cps.contains_key("all"))
+        .await;
 
     assert!(
         metric(
