@@ -207,7 +207,8 @@ async fn chaos_and_verdict(
     let mut db = observe::Database::connect(&platform.mysql_url, &names.database).await?;
     let stored = db.stored().await?;
     let rollups = db.check_rollups().await?;
-    let (committed, checkpoints) = read_kafka(&platform.kafka_bootstrap, &names.topic).await?;
+    let (committed, checkpoints, stream_starts) =
+        read_kafka(&platform.kafka_bootstrap, &names.topic).await?;
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let verdict = verdict::judge(&verdict::Observed {
         seed: settings.seed,
@@ -224,6 +225,7 @@ async fn chaos_and_verdict(
         copies: &committed.copies,
         rollups: &rollups,
         checkpoints: &checkpoints,
+        stream_starts: &stream_starts,
         month: &month,
         drain: drain.map_err(|e| e.to_string()),
         upgrade: upgrade.as_ref(),
@@ -483,7 +485,7 @@ async fn drain(
         tokio::time::sleep(Duration::from_secs(15)).await;
         let ready = cluster.ready_condition().await;
         let visible = sim.stats().await.map(|s| s.visible_posts).unwrap_or(0);
-        let Ok((committed, checkpoints)) =
+        let Ok((committed, checkpoints, _)) =
             read_kafka(&platform.kafka_bootstrap, &names.topic).await
         else {
             continue;
@@ -536,21 +538,21 @@ async fn drain(
 }
 
 /// The committed post records and the newest checkpoints (blocking reads, off the runtime).
-async fn read_kafka(
-    bootstrap: &str,
-    topic: &str,
-) -> Result<
-    (
-        observe::Committed,
-        BTreeMap<String, tweetpipe_common::contract::checkpoint::Checkpoint>,
-    ),
-    ChaosError,
-> {
+/// The committed post records, the newest checkpoints and the stream queries' starts
+/// ([`observe::checkpoint_history`]).
+type KafkaView = (
+    observe::Committed,
+    BTreeMap<String, tweetpipe_common::contract::checkpoint::Checkpoint>,
+    BTreeMap<String, i64>,
+);
+
+async fn read_kafka(bootstrap: &str, topic: &str) -> Result<KafkaView, ChaosError> {
     let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
     tokio::task::spawn_blocking(move || {
         let committed = observe::committed(&bootstrap, &topic)?;
-        let checkpoints = observe::checkpoints(&bootstrap, &checkpoint_topic(&topic))?;
-        Ok((committed, checkpoints))
+        let (checkpoints, starts) =
+            observe::checkpoint_history(&bootstrap, &checkpoint_topic(&topic))?;
+        Ok((committed, checkpoints, starts))
     })
     .await
     .map_err(|e| ChaosError::Invalid(format!("Kafka reader: {e}")))?

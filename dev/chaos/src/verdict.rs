@@ -33,6 +33,9 @@ pub struct Observed<'a> {
     pub copies: &'a std::collections::HashMap<(String, String), u32>,
     pub rollups: &'a RollupCheck,
     pub checkpoints: &'a BTreeMap<String, Checkpoint>,
+    /// When each stream query that was never searched began streaming (epoch ms): posts
+    /// published before are not its to collect (`observe::checkpoint_history`).
+    pub stream_starts: &'a BTreeMap<String, i64>,
     /// `YYYY-MM` of the comparison (the checkpoints' `month`).
     pub month: &'a str,
     /// How the drain ended: seconds it took, or why it did not finish.
@@ -54,6 +57,9 @@ pub struct QueryFigures {
     pub unexplained: usize,
     pub duplicated: usize,
     pub month_posts: u64,
+    /// Published before the query began streaming (a stream query created as such starts at
+    /// its first connection): left out of `published` and `served`.
+    pub before_start: usize,
     /// Ledger: posts the filtered stream delivered for the query (backfill redeliveries
     /// included), and posts search answers carried (polls, or recovery searches of a stream
     /// query; refetches included).
@@ -77,13 +83,18 @@ pub struct Verdict {
 /// spends one token, query `i` token `i mod T`; a second token is reported by `token_checks`).
 /// A streamed post is recorded under the matching rule's value, the query string, so searched
 /// and streamed posts of a query count together.
-fn served_ids(ledger: &Ledger, query: &str) -> HashSet<String> {
+fn served_ids(ledger: &Ledger, query: &str, start: Option<i64>) -> HashSet<String> {
     ledger
         .tokens
         .iter()
         .flat_map(|t| t.queries.iter().filter(|q| q.query == query))
-        .flat_map(|q| q.ids.iter().cloned())
+        .flat_map(|q| q.ids.iter().filter(|id| after(id, start)).cloned())
         .collect()
+}
+
+/// Whether post `id` was published at or after `start` (always without one).
+fn after(id: &str, start: Option<i64>) -> bool {
+    start.is_none_or(|s| snowflake_ms(id).is_none_or(|t| t >= s))
 }
 
 /// The ledger's (streamed, searched) posts of `query` over every token, repeats included, and
@@ -117,7 +128,8 @@ fn token_checks(o: &Observed<'_>, failures: &mut Vec<String>) {
                 .entry(q.query.as_str())
                 .or_default()
                 .push(token.token.as_str());
-            ledger += q.ids.len() as u64;
+            let start = name_of(&q.query).and_then(|name| o.stream_starts.get(name).copied());
+            ledger += q.ids.iter().filter(|id| after(id, start)).count() as u64;
             month_posts += name_of(&q.query)
                 .and_then(|name| o.checkpoints.get(name))
                 .filter(|cp| cp.month == o.month)
@@ -194,9 +206,16 @@ pub fn judge(o: &Observed<'_>) -> Verdict {
         delivery,
     } in o.queries
     {
-        let served = served_ids(o.ledger, query);
+        let start = o.stream_starts.get(name).copied();
+        let served = served_ids(o.ledger, query, start);
         let stored = o.stored.get(name).unwrap_or(&empty);
-        let published = o.published.get(name).unwrap_or(&empty);
+        let all_published = o.published.get(name).unwrap_or(&empty);
+        let published: HashSet<String> = all_published
+            .iter()
+            .filter(|id| after(id, start))
+            .cloned()
+            .collect();
+        let published = &published;
         let duplicated = o
             .copies
             .iter()
@@ -220,6 +239,7 @@ pub fn judge(o: &Observed<'_>) -> Verdict {
             unexplained: stored.difference(&served).count(),
             duplicated,
             month_posts,
+            before_start: all_published.len() - published.len(),
             streamed,
             searched,
             recoveries: stream.map_or(0, |s| s.recoveries),
@@ -427,6 +447,26 @@ fn render(
         sum(|q| q.recovered_posts),
         sum(|q| q.gaps),
     );
+    let started: Vec<String> = queries
+        .iter()
+        .filter_map(|q| {
+            let start = o.stream_starts.get(&q.name)?;
+            let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(*start)?;
+            Some(format!(
+                "{} from {} ({} earlier posts left out)",
+                q.name,
+                at.format("%H:%M:%S%.3f"),
+                q.before_start
+            ))
+        })
+        .collect();
+    if !started.is_empty() {
+        let _ = writeln!(
+            r,
+            "\nStream queries created as such start at their first connection; counted from then: {}.",
+            started.join(", ")
+        );
+    }
     let _ = writeln!(
         r,
         "\n*by stream*: the simulator's stream deliveries for the query (backfill redeliveries included); *by search*: posts in search answers (polls; for a stream query, before the upgrade and recovery searches), refetches included; *recoveries*: searches over a gap longer than the backfill, from the checkpoint."
@@ -536,6 +576,7 @@ mod tests {
         stored: BTreeMap<String, HashSet<String>>,
         copies: std::collections::HashMap<(String, String), u32>,
         checkpoints: BTreeMap<String, Checkpoint>,
+        stream_starts: BTreeMap<String, i64>,
         rollups: RollupCheck,
         faults: BTreeMap<&'static str, (u32, u32)>,
     }
@@ -620,6 +661,7 @@ mod tests {
             .into(),
             copies: [(("1".into(), "a".into()), 1), (("3".into(), "b".into()), 1)].into(),
             checkpoints: [("a".into(), cp("a", 3)), ("b".into(), cp("b", 1))].into(),
+            stream_starts: BTreeMap::new(),
             rollups: RollupCheck::default(),
             faults: [("kill extractor pod", (3, 0))].into(),
         }
@@ -641,6 +683,7 @@ mod tests {
             copies: &f.copies,
             rollups: &f.rollups,
             checkpoints: &f.checkpoints,
+            stream_starts: &f.stream_starts,
             month: "2026-12",
             drain: Ok(12),
             upgrade: None,
@@ -768,6 +811,48 @@ mod tests {
             });
         }
         f
+    }
+
+    #[test]
+    fn a_stream_query_is_judged_from_its_first_connection() {
+        // `b` began streaming at `start`: post `old` was published (and served by the first
+        // reconnection's backfill) before, post `new` after.
+        let start = 1_796_083_200_000i64;
+        let id = |ms: i64| ((((ms - SNOWFLAKE_EPOCH_MS) as u64) << 22) | 1).to_string();
+        let (old, new) = (id(start - 30_000), id(start + 1));
+        let mut f = streaming();
+        let b = &mut f.ledger.tokens[1].queries[0];
+        b.ids = vec![old.clone(), new.clone()];
+        f.ledger.tokens[1].distinct_posts = 2;
+        f.published.insert("b".into(), ids(&[&old, &new]));
+        f.stored.insert("b".into(), ids(&[&new]));
+        f.copies = [((new.clone(), "b".to_string()), 1)].into();
+        let without_start = judge_mixed(&f);
+        assert!(
+            without_start
+                .failures
+                .iter()
+                .any(|m| m.contains("b: 1 published posts never stored")),
+            "{:?}",
+            without_start.failures
+        );
+        f.stream_starts.insert("b".into(), start);
+        let v = judge_mixed(&f);
+        assert!(v.failures.is_empty(), "{:?}", v.failures);
+        assert_eq!(
+            (
+                v.queries[1].published,
+                v.queries[1].served,
+                v.queries[1].before_start
+            ),
+            (1, 1, 1)
+        );
+        assert!(
+            v.report
+                .contains("b from 00:00:00.000 (1 earlier posts left out)"),
+            "{}",
+            v.report
+        );
     }
 
     fn judge_mixed(f: &Fixture) -> Verdict {
@@ -912,6 +997,7 @@ mod tests {
             copies: &f.copies,
             rollups: &f.rollups,
             checkpoints: &f.checkpoints,
+            stream_starts: &f.stream_starts,
             month: "2026-12",
             drain: Ok(1),
             upgrade: None,
