@@ -93,13 +93,9 @@ fn read_all(
     Ok(())
 }
 
-/// The newest checkpoint per query (the compacted topic's latest committed value per key).
-pub fn checkpoints(
-    bootstrap: &str,
-    topic: &str,
-) -> Result<BTreeMap<String, Checkpoint>, ChaosError> {
-    Ok(checkpoint_history(bootstrap, topic)?.0)
-}
+/// The newest checkpoint per query (the compacted topic's latest committed value per key), and
+/// the stream queries' starts (epoch ms) by name.
+pub type CheckpointHistory = (BTreeMap<String, Checkpoint>, BTreeMap<String, i64>);
 
 /// The newest checkpoint per query, and when each stream query that was never searched began
 /// streaming: the `stored_until` of its first checkpoint, the one the extractor writes when its
@@ -109,10 +105,7 @@ pub fn checkpoints(
 /// topic is compacted, but not its active segment, which holds a whole run; should the first
 /// record be gone, no start is found and every published post is expected (a failure, never a
 /// hidden loss).
-pub fn checkpoint_history(
-    bootstrap: &str,
-    topic: &str,
-) -> Result<(BTreeMap<String, Checkpoint>, BTreeMap<String, i64>), ChaosError> {
+pub fn checkpoint_history(bootstrap: &str, topic: &str) -> Result<CheckpointHistory, ChaosError> {
     let mut latest = BTreeMap::new();
     let mut starts = BTreeMap::new();
     let mut searched = std::collections::BTreeSet::new();
