@@ -681,19 +681,12 @@ async fn a_query_moved_from_search_to_stream_loses_and_repeats_nothing() {
         "the first connection asks backfill: {metrics}"
     );
     let records = setup.records().await;
-    let all = records_of(&records, "all");
-    assert_nothing_lost(
-        &sim,
-        &all,
-        "covid",
-        before,
-        stored_until(&cps, "all").expect("until"),
-    );
+    assert_once_and_nothing_lost(&sim, &records, "all", before, &cps);
     let cp = &cps["all"];
     assert_eq!(cp.gaps_total, 0, "{cp:?}");
     assert_eq!(
         cp.month_posts,
-        all.len() as u64,
+        records_of(&records, "all").len() as u64,
         "month_posts counts each stored post once: {cp:?}"
     );
     sim.stop().await;
