@@ -105,7 +105,7 @@ impl ConsumerContext for SlotContext {
                 if !foreign.is_empty() {
                     tracing::warn!(
                         ?foreign,
-                        "members of the slot group run another config (a roll is under way): stream connections wait for the next rebalance"
+                        "members of the slot group run another config (a roll is under way): a stream connection this member leads waits for the next rebalance"
                     );
                 }
                 *self.foreign.lock().unwrap_or_else(|p| p.into_inner()) = foreign;
