@@ -79,9 +79,9 @@ tests: ## the workspace's unit, integration and end-to-end tests on the running 
 soak: ## N fresh platforms in a row, the tests stage on each, a pass/fail table (SOAK_RUNS=3)
 	@bash dev/soak.sh $(or $(SOAK_RUNS),3)
 
-chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays)
+chaos: platform-up ## seeded faults through the operator, then prove nothing lost or duplicated (CHAOS_MINUTES=10, CHAOS_SEED=n replays; CHAOS_IMAGE_TAG=t builds and runs images :t instead of :dev)
 	@$(STAGE) build-bins cargo build --workspace --bins --locked
-	@$(STAGE) images $(MAKE) --no-print-directory images IMAGE_PROFILE=debug
+	@$(STAGE) images env TWEETPIPE_IMAGE_TAG=$(or $(CHAOS_IMAGE_TAG),dev) $(MAKE) --no-print-directory images IMAGE_PROFILE=debug
 	@$(STAGE) chaos bash dev/chaos.sh
 
 platform-up: ## build (cached) and start Kubernetes, Kafka and MariaDB; idempotent

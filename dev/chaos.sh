@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make chaos`: builds and runs dev/chaos (crate tweetpipe-chaos) against the local platform.
-# Needs `make platform-up` and the images tweetpipe/*:dev (`make images IMAGE_PROFILE=debug`).
+# Needs `make platform-up` and the images tweetpipe/*:dev (`make images IMAGE_PROFILE=debug`), or
+# tweetpipe/*:$CHAOS_IMAGE_TAG (`TWEETPIPE_IMAGE_TAG=$CHAOS_IMAGE_TAG make images ...`).
 # Settings (environment): CHAOS_MINUTES (10), CHAOS_SEED (drawn and printed), CHAOS_KEEP (0),
 # CHAOS_RESTART_SERVICES (1), CHAOS_DRAIN_SECONDS (600), CHAOS_NAMESPACE (tweetpipe-chaos),
+# CHAOS_IMAGE_TAG (dev), CHAOS_SIMULATOR_IMAGE (docker.io/tweetpipe/xapi-simulator:$CHAOS_IMAGE_TAG),
 # CHAOS_UPGRADE (1): start on the previous release (dev/upgrade/previous-release, built and imported
 # by dev/upgrade/previous.sh) and upgrade to this tree halfway through the faults; 0 starts on this
 # tree. See docs/reliability.md and docs/upgrading.md.

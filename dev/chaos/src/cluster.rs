@@ -30,6 +30,10 @@ pub struct Cluster {
     /// that starts on the previous release uses `v1alpha1`, the only version that release's CRD
     /// serves (and still served after the upgrade).
     pipeline_version: String,
+    /// Tag of this tree's images (`CHAOS_IMAGE_TAG`, default `dev`).
+    pub image_tag: String,
+    /// The simulator's image (`CHAOS_SIMULATOR_IMAGE`).
+    simulator_image: String,
 }
 
 fn pipeline_resource(version: &str) -> ApiResource {
@@ -41,27 +45,41 @@ fn pipeline_resource(version: &str) -> ApiResource {
 }
 
 /// Where the operator's chart and images come from.
-pub struct Release<'a> {
+pub struct Release {
     /// The chart's directory.
-    pub chart: &'a str,
+    pub chart: String,
     /// Tag of the images `docker.io/tweetpipe/{operator,extractor,transformer}`.
-    pub tag: &'a str,
+    pub tag: String,
 }
 
-/// The working tree's chart and the images `make images` builds.
-pub const CURRENT: Release<'static> = Release {
-    chart: "helm/tweetpipe-operator",
-    tag: "dev",
-};
+/// The working tree's chart.
+const CURRENT_CHART: &str = "helm/tweetpipe-operator";
 
 impl Cluster {
-    pub fn new(client: Client, namespace: &str, kubeconfig: &Path, pipeline_version: &str) -> Self {
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        kubeconfig: &Path,
+        pipeline_version: &str,
+        image_tag: &str,
+        simulator_image: &str,
+    ) -> Self {
         Cluster {
             client,
             namespace: namespace.to_string(),
             release: namespace.to_string(),
             kubeconfig: kubeconfig.display().to_string(),
             pipeline_version: pipeline_version.to_string(),
+            image_tag: image_tag.to_string(),
+            simulator_image: simulator_image.to_string(),
+        }
+    }
+
+    /// The working tree's chart and the images `make images` built (tagged `image_tag`).
+    pub fn current(&self) -> Release {
+        Release {
+            chart: CURRENT_CHART.to_string(),
+            tag: self.image_tag.clone(),
         }
     }
 
@@ -80,7 +98,7 @@ impl Cluster {
 
     /// `helm upgrade --install` of the operator chart, two replicas (a standby keeps the
     /// webhook answering while the leader is killed), watching only this namespace.
-    pub async fn install_operator(&self, release: &Release<'_>) -> Result<(), ChaosError> {
+    pub async fn install_operator(&self, release: &Release) -> Result<(), ChaosError> {
         let operator_tag = format!("image.tag={}", release.tag);
         let extractor = format!(
             "workers.extractor.image=docker.io/tweetpipe/extractor:{}",
@@ -103,7 +121,7 @@ impl Cluster {
                 "upgrade",
                 "--install",
                 &self.release,
-                release.chart,
+                &release.chart,
                 "--namespace",
                 &self.namespace,
                 "--create-namespace",
@@ -191,7 +209,7 @@ impl Cluster {
             "spec": {"selector": {"matchLabels": labels}, "strategy": {"type": "Recreate"},
               "template": {"metadata": {"labels": labels}, "spec": {
                 "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-                "containers": [{"name": "simulator", "image": simulator_image(), "imagePullPolicy": "Never",
+                "containers": [{"name": "simulator", "image": self.simulator_image, "imagePullPolicy": "Never",
                   "args": ["--config", "/etc/simulator/config.json"],
                   "ports": [{"name": "http", "containerPort": 8080}],
                   "readinessProbe": {"tcpSocket": {"port": "http"}},
@@ -294,7 +312,7 @@ impl Cluster {
             ],
         )
         .await?;
-        self.install_operator(&CURRENT).await
+        self.install_operator(&self.current()).await
     }
 
     /// The pipeline's worker images that are not `tag`: in the workloads' templates and in the
@@ -527,10 +545,4 @@ where
 /// 50–100 % of `delay`, so retries of several callers do not line up.
 pub fn jittered(delay: Duration) -> Duration {
     delay.mul_f64(rand::rng().random_range(0.5..=1.0))
-}
-
-/// `CHAOS_SIMULATOR_IMAGE`, default `docker.io/tweetpipe/xapi-simulator:dev` (`make images`).
-fn simulator_image() -> String {
-    std::env::var("CHAOS_SIMULATOR_IMAGE")
-        .unwrap_or_else(|_| "docker.io/tweetpipe/xapi-simulator:dev".into())
 }

@@ -1,10 +1,11 @@
 //! `make chaos`: a seeded system run on the local platform, through the operator.
 //!
 //! Installs the operator chart and the X API simulator in a namespace of its own, creates a
-//! pipeline (4 queries, 2 tokens), then for `CHAOS_MINUTES` follows a schedule drawn from
-//! `CHAOS_SEED`: pod kills, budget and `maxReplicas` changes, suspensions, Kafka and MariaDB
-//! restarts, API faults. Then it lets the pipeline drain and compares the simulator's ledger
-//! with MySQL, the roll-ups with a recount, and the checkpoints' `month_posts` with the ledger.
+//! pipeline (5 queries, 3 of them on the filtered stream, 2 tokens), then for `CHAOS_MINUTES`
+//! follows a schedule drawn from `CHAOS_SEED`: pod kills, budget and `maxReplicas` changes,
+//! suspensions, Kafka and MariaDB restarts, search API faults and stream faults. Then it lets
+//! the pipeline drain and compares the simulator's ledger with MySQL, the roll-ups with a
+//! recount, and the checkpoints' `month_posts` with the ledger.
 //! The report goes to stdout and `target/chaos/report.md`; the exit status is 1 on any failure.
 
 mod cluster;
@@ -27,7 +28,7 @@ use tweetpipe_common::contract::topics::checkpoint_topic;
 
 use cluster::Cluster;
 use error::ChaosError;
-use schedule::{Action, Step};
+use schedule::{Action, ActiveFaults, Step};
 use settings::Settings;
 use sim::Simulator;
 
@@ -87,6 +88,8 @@ async fn run(settings: &Settings) -> Result<bool, ChaosError> {
         &settings.namespace,
         &platform.kubeconfig,
         pipeline_version,
+        &settings.image_tag,
+        &settings.simulator_image,
     );
     let run_id = format!(
         "s{}_{}",
@@ -128,11 +131,11 @@ async fn chaos_and_verdict(
                 )));
             }
             cluster::Release {
-                chart,
-                tag: PREVIOUS_TAG,
+                chart: chart.clone(),
+                tag: PREVIOUS_TAG.to_string(),
             }
         }
-        None => cluster::CURRENT,
+        None => cluster.current(),
     };
     log(format!(
         "operator chart {} (images :{}) → namespace {}",
@@ -155,11 +158,14 @@ async fn chaos_and_verdict(
     log(format!(
         "simulator at {address} ({max_posts} posts to publish)"
     ));
+    // On the previous release (no stream) every query starts as search; the stream queries
+    // move to the stream once the upgrade is done.
     let mut manifest = pipeline::manifest(
         &settings.namespace,
         &cluster.release,
         names,
         &platform.kafka_bootstrap_pod,
+        settings.upgrade_from.is_none(),
     );
     manifest["apiVersion"] = json!(format!("tweetpipe.io/{}", cluster.pipeline_version()));
     cluster.create_pipeline(&manifest).await?;
@@ -171,14 +177,16 @@ async fn chaos_and_verdict(
 
     let (faults, upgrade) = run_schedule(settings, cluster, &sim).await;
 
-    log("faults stop: API faults cleared, pipeline resumed at full budget and 4 replicas");
+    log(
+        "faults stop: API and stream faults cleared, pipeline resumed at full budget and 4 replicas",
+    );
     sim.put_faults(&json!({})).await?;
     cluster
         .patch_spec(json!({"suspend": false,
             "source": {"limits": {"requestsPerWindow": pipeline::SIM_REQUESTS_PER_WINDOW}},
             "extractor": {"maxReplicas": 4}}))
         .await?;
-    let drain = drain(settings, platform, cluster, &sim, names).await;
+    let drain = drain(settings, platform, cluster, &sim, names, max_posts).await;
     match &drain {
         Ok(s) => log(format!("drained in {s} s")),
         Err(e) => log(format!("drain did not finish: {e}")),
@@ -187,10 +195,10 @@ async fn chaos_and_verdict(
     let ledger = sim.ledger().await?;
     let stats = sim.stats().await?;
     let mut published = BTreeMap::new();
-    for (name, query) in pipeline::QUERIES {
+    for q in pipeline::QUERIES {
         published.insert(
-            name.to_string(),
-            sim.matching(query)
+            q.name.to_string(),
+            sim.matching(q.query)
                 .await?
                 .into_iter()
                 .collect::<HashSet<_>>(),
@@ -199,7 +207,8 @@ async fn chaos_and_verdict(
     let mut db = observe::Database::connect(&platform.mysql_url, &names.database).await?;
     let stored = db.stored().await?;
     let rollups = db.check_rollups().await?;
-    let (committed, checkpoints) = read_kafka(&platform.kafka_bootstrap, &names.topic).await?;
+    let (committed, checkpoints, stream_starts) =
+        read_kafka(&platform.kafka_bootstrap, &names.topic).await?;
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let verdict = verdict::judge(&verdict::Observed {
         seed: settings.seed,
@@ -208,6 +217,7 @@ async fn chaos_and_verdict(
         started_at,
         faults: &faults,
         queries: &pipeline::QUERIES,
+        pipeline: &names::pipeline_id(&settings.namespace, pipeline::PIPELINE),
         ledger: &ledger,
         stats: &stats,
         published: &published,
@@ -215,6 +225,7 @@ async fn chaos_and_verdict(
         copies: &committed.copies,
         rollups: &rollups,
         checkpoints: &checkpoints,
+        stream_starts: &stream_starts,
         month: &month,
         drain: drain.map_err(|e| e.to_string()),
         upgrade: upgrade.as_ref(),
@@ -243,8 +254,8 @@ const PREVIOUS_TAG: &str = "previous";
 /// Bound on the workers' roll to the new images after the upgrade.
 const UPGRADE_ROLL_BOUND: Duration = Duration::from_secs(300);
 
-/// Upgrades the operator to this tree and waits until every worker runs its images: what was
-/// done, or why it failed.
+/// Upgrades the operator to this tree, waits until every worker runs its images, then moves the
+/// stream queries to `delivery: Stream`: what was done, or why it failed.
 async fn upgrade(cluster: &Cluster) -> Result<String, String> {
     let started = tokio::time::Instant::now();
     cluster
@@ -254,12 +265,22 @@ async fn upgrade(cluster: &Cluster) -> Result<String, String> {
     let operator_seconds = started.elapsed().as_secs();
     let mut last = Vec::new();
     while started.elapsed() < UPGRADE_ROLL_BOUND {
-        match cluster.workers_not_on(cluster::CURRENT.tag).await {
+        match cluster.workers_not_on(&cluster.image_tag).await {
             Ok(stale) if stale.is_empty() => {
+                let rolled = started.elapsed().as_secs();
+                // What a user does next: adopt the stream for some queries (a config change
+                // the extractors roll for, under the same faults).
+                cluster
+                    .patch_spec(pipeline::stream_patch())
+                    .await
+                    .map_err(|e| format!("moving queries to the stream failed: {e}"))?;
                 return Ok(format!(
-                    "CRD applied and operator upgraded in {operator_seconds} s; every worker on :{} after {} s",
-                    cluster::CURRENT.tag,
-                    started.elapsed().as_secs()
+                    "CRD applied and operator upgraded in {operator_seconds} s; every worker on :{} after {rolled} s; then {} queries moved to delivery Stream",
+                    cluster.image_tag,
+                    pipeline::QUERIES
+                        .iter()
+                        .filter(|q| q.delivery == pipeline::Delivery::Stream)
+                        .count()
                 ));
             }
             Ok(stale) => last = stale,
@@ -269,7 +290,7 @@ async fn upgrade(cluster: &Cluster) -> Result<String, String> {
     }
     Err(format!(
         "workers still not on :{} {} s after the upgrade: {}",
-        cluster::CURRENT.tag,
+        cluster.image_tag,
         UPGRADE_ROLL_BOUND.as_secs(),
         last.join("; ")
     ))
@@ -298,6 +319,7 @@ async fn run_schedule(
     let halfway = settings.chaos / 2;
     let mut pending_upgrade = settings.upgrade_from.is_some();
     let mut upgraded = None;
+    let mut active = ActiveFaults::default();
     let upgrade_now = || async {
         tokio::time::sleep_until(start + halfway).await;
         log(format!(
@@ -317,7 +339,7 @@ async fn run_schedule(
             upgraded = Some(upgrade_now().await);
         }
         tokio::time::sleep_until(start + at).await;
-        let outcome = perform(settings, cluster, sim, &action, &mut pods_rng).await;
+        let outcome = perform(settings, cluster, sim, &action, &mut pods_rng, &mut active).await;
         let entry = counts.entry(action.kind()).or_default();
         match outcome {
             Ok(Some(detail)) => {
@@ -349,13 +371,15 @@ async fn run_schedule(
     (counts, upgraded)
 }
 
-/// Carries out one step: `Some(what was done)`, or `None` when skipped.
+/// Carries out one step: `Some(what was done)`, or `None` when skipped. `active` is the fault
+/// configuration in force (the simulator takes it whole: an API and a stream fault together).
 async fn perform(
     settings: &Settings,
     cluster: &Cluster,
     sim: &Simulator,
     action: &Action,
     pods_rng: &mut StdRng,
+    active: &mut ActiveFaults,
 ) -> Result<Option<String>, ChaosError> {
     match action {
         Action::KillPod(role) => cluster.kill_pod(*role, pods_rng).await,
@@ -380,15 +404,47 @@ async fn perform(
         Action::RestartKafka => restart_service("kafka").await,
         Action::RestartMariaDb => restart_service("mariadb").await,
         Action::InjectApiFault(fault) => {
-            let config = fault.to_json();
-            sim.put_faults(&config).await?;
-            Ok(Some(config.to_string()))
+            let next = ActiveFaults {
+                api: Some(fault.clone()),
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
         }
         Action::ClearApiFaults => {
-            sim.put_faults(&json!({})).await?;
-            Ok(Some("cleared".into()))
+            let next = ActiveFaults {
+                api: None,
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
+        }
+        Action::InjectStreamFault(fault) => {
+            let next = ActiveFaults {
+                stream: Some(fault.clone()),
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
+        }
+        Action::ClearStreamFaults => {
+            let next = ActiveFaults {
+                stream: None,
+                ..active.clone()
+            };
+            put_faults(sim, active, next).await
         }
     }
+}
+
+/// Sends `next` as the simulator's whole fault configuration; `active` follows what the
+/// simulator holds.
+async fn put_faults(
+    sim: &Simulator,
+    active: &mut ActiveFaults,
+    next: ActiveFaults,
+) -> Result<Option<String>, ChaosError> {
+    let body = next.to_json();
+    sim.put_faults(&body).await?;
+    *active = next;
+    Ok(Some(body.to_string()))
 }
 
 /// Restarts one of the platform's processes (`dev/platform/<name>.sh restart`).
@@ -405,14 +461,19 @@ async fn restart_service(name: &str) -> Result<Option<String>, ChaosError> {
 /// A query's name, `since_id` and posts collected: what moves while work remains.
 type QueryProgress = (String, Option<String>, u64);
 
-/// Waits until the pipeline is Ready again, publication has stopped, the checkpoints no longer
-/// move and the transformers' lag is 0 — twice in a row, 15 s apart. Returns the seconds taken.
+/// Waits until the pipeline is Ready again, publication has stopped, every stream query's
+/// `stored_until` is past its newest published post, the checkpoints no longer move and the
+/// transformers' lag is 0 — twice in a row, 15 s apart. Returns the seconds taken.
+///
+/// The stream condition matters: a stream connection backing off after 429s (minutes) moves no
+/// checkpoint, so "unchanged" alone would call a pipeline drained that has a gap left to fill.
 async fn drain(
     settings: &Settings,
     platform: &tweetpipe_testkit::Platform,
     cluster: &Cluster,
     sim: &Simulator,
     names: &pipeline::Names,
+    max_posts: u64,
 ) -> Result<u64, ChaosError> {
     let started = tokio::time::Instant::now();
     let deadline = started + settings.drain_bound;
@@ -424,7 +485,7 @@ async fn drain(
         tokio::time::sleep(Duration::from_secs(15)).await;
         let ready = cluster.ready_condition().await;
         let visible = sim.stats().await.map(|s| s.visible_posts).unwrap_or(0);
-        let Ok((committed, checkpoints)) =
+        let Ok((committed, checkpoints, _)) =
             read_kafka(&platform.kafka_bootstrap, &names.topic).await
         else {
             continue;
@@ -440,12 +501,32 @@ async fn drain(
             .map(|cp| (cp.query.clone(), cp.since_id.clone(), cp.posts_total))
             .collect();
         let posts: u64 = progress.iter().map(|p| p.2).sum();
-        last_state =
-            format!("Ready {ready:?}, published {visible}, checkpoints {posts} posts, lag {lag}");
+        // Publication over: which stream queries have not stored up to their newest post yet.
+        let mut behind = vec!["publication not over".to_string()];
+        if visible >= max_posts {
+            let mut newest = BTreeMap::new();
+            for q in pipeline::QUERIES
+                .iter()
+                .filter(|q| q.delivery == pipeline::Delivery::Stream)
+            {
+                if let Ok(id) = sim.newest_matching(q.query).await {
+                    newest.insert(q.name, id);
+                }
+            }
+            behind = verdict::streams_behind(&pipeline::QUERIES, &newest, &checkpoints);
+        }
+        last_state = format!(
+            "Ready {ready:?}, published {visible}, checkpoints {posts} posts, lag {lag}, streams behind: {}",
+            if behind.is_empty() {
+                "none".to_string()
+            } else {
+                behind.join(", ")
+            }
+        );
         log(format!("drain: {last_state}"));
         let current = (visible, progress);
         let ready_true = ready.as_ref().is_some_and(|(s, _)| s == "True");
-        if ready_true && lag == 0 && previous.as_ref() == Some(&current) {
+        if ready_true && lag == 0 && behind.is_empty() && previous.as_ref() == Some(&current) {
             return Ok(started.elapsed().as_secs());
         }
         previous = Some(current);
@@ -457,21 +538,21 @@ async fn drain(
 }
 
 /// The committed post records and the newest checkpoints (blocking reads, off the runtime).
-async fn read_kafka(
-    bootstrap: &str,
-    topic: &str,
-) -> Result<
-    (
-        observe::Committed,
-        BTreeMap<String, tweetpipe_common::contract::checkpoint::Checkpoint>,
-    ),
-    ChaosError,
-> {
+/// The committed post records, the newest checkpoints and the stream queries' starts
+/// ([`observe::checkpoint_history`]).
+type KafkaView = (
+    observe::Committed,
+    BTreeMap<String, tweetpipe_common::contract::checkpoint::Checkpoint>,
+    BTreeMap<String, i64>,
+);
+
+async fn read_kafka(bootstrap: &str, topic: &str) -> Result<KafkaView, ChaosError> {
     let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
     tokio::task::spawn_blocking(move || {
         let committed = observe::committed(&bootstrap, &topic)?;
-        let checkpoints = observe::checkpoints(&bootstrap, &checkpoint_topic(&topic))?;
-        Ok((committed, checkpoints))
+        let (checkpoints, starts) =
+            observe::checkpoint_history(&bootstrap, &checkpoint_topic(&topic))?;
+        Ok((committed, checkpoints, starts))
     })
     .await
     .map_err(|e| ChaosError::Invalid(format!("Kafka reader: {e}")))?

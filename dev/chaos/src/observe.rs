@@ -93,18 +93,45 @@ fn read_all(
     Ok(())
 }
 
-/// The newest checkpoint per query (the compacted topic's latest committed value per key).
-pub fn checkpoints(
-    bootstrap: &str,
-    topic: &str,
-) -> Result<BTreeMap<String, Checkpoint>, ChaosError> {
+/// The newest checkpoint per query (the compacted topic's latest committed value per key), and
+/// the stream queries' starts (epoch ms) by name.
+pub type CheckpointHistory = (BTreeMap<String, Checkpoint>, BTreeMap<String, i64>);
+
+/// The newest checkpoint per query, and when each stream query that was never searched began
+/// streaming: the `stored_until` of its first checkpoint, the one the extractor writes when its
+/// first connection is answered (no post, no search progress yet). Posts published before that
+/// are not the stream's to collect (a new stream query starts at its first connection, as
+/// docs/extractor.md says); a query searched first has none (search collected its past). The
+/// topic is compacted, but not its active segment, which holds a whole run; should the first
+/// record be gone, no start is found and every published post is expected (a failure, never a
+/// hidden loss).
+pub fn checkpoint_history(bootstrap: &str, topic: &str) -> Result<CheckpointHistory, ChaosError> {
     let mut latest = BTreeMap::new();
+    let mut starts = BTreeMap::new();
+    let mut searched = std::collections::BTreeSet::new();
     read_all(bootstrap, topic, |_, _, _, payload, _| {
-        if let Some(cp) = payload.and_then(|p| Checkpoint::from_json(p).ok()) {
-            latest.insert(cp.query.clone(), cp);
+        let Some(cp) = payload.and_then(|p| Checkpoint::from_json(p).ok()) else {
+            return;
+        };
+        match &cp.stream {
+            None => {
+                searched.insert(cp.query.clone());
+            }
+            Some(stream)
+                if !searched.contains(&cp.query)
+                    && !starts.contains_key(&cp.query)
+                    && cp.posts_total == 0
+                    && cp.since_id.is_none() =>
+            {
+                if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&stream.stored_until) {
+                    starts.insert(cp.query.clone(), t.timestamp_millis());
+                }
+            }
+            Some(_) => {}
         }
+        latest.insert(cp.query.clone(), cp);
     })?;
-    Ok(latest)
+    Ok((latest, starts))
 }
 
 /// Committed post records: copies per (post id, query) and the end of each partition.

@@ -26,6 +26,12 @@ pub struct Settings {
     /// its `chart/`, images tagged `previous`). The run starts on it, creates the pipeline as
     /// `v1alpha1`, and upgrades to this tree halfway through the faults.
     pub upgrade_from: Option<PathBuf>,
+    /// `CHAOS_IMAGE_TAG` (default `dev`): the tag of this tree's operator, extractor and
+    /// transformer images (`TWEETPIPE_IMAGE_TAG` of `make images`), so a branch can run chaos on
+    /// its own images beside the `:dev` ones other tests use.
+    pub image_tag: String,
+    /// `CHAOS_SIMULATOR_IMAGE` (default `docker.io/tweetpipe/xapi-simulator:<CHAOS_IMAGE_TAG>`).
+    pub simulator_image: String,
 }
 
 impl Settings {
@@ -41,7 +47,27 @@ impl Settings {
             Ok(v) if !v.trim().is_empty() => parse("CHAOS_SEED", 0u64)?,
             _ => fresh_seed(),
         };
+        let image_tag = std::env::var("CHAOS_IMAGE_TAG")
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "dev".into());
+        if !image_tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(ChaosError::Setting {
+                name: "CHAOS_IMAGE_TAG",
+                message: format!("{image_tag:?} is not an image tag"),
+            });
+        }
+        let simulator_image = std::env::var("CHAOS_SIMULATOR_IMAGE")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| format!("docker.io/tweetpipe/xapi-simulator:{image_tag}"));
         Ok(Settings {
+            image_tag,
+            simulator_image,
             seed,
             chaos: Duration::from_secs_f64(minutes * 60.0),
             drain_bound: Duration::from_secs(parse("CHAOS_DRAIN_SECONDS", 600u64)?),

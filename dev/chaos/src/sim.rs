@@ -25,15 +25,29 @@ pub struct TokenLedger {
     pub token: String,
     #[serde(default)]
     pub served_posts: u64,
+    /// Of `served_posts`, those the filtered stream delivered (absent from a search-only ledger).
+    #[serde(default)]
+    pub streamed_posts: u64,
     #[serde(default)]
     pub distinct_posts: u64,
     #[serde(default)]
     pub queries: Vec<QueryLedger>,
 }
 
+/// One query string's entry: searched pages and streamed deliveries of the rule with that value
+/// count together (the simulator records a streamed post under the matching rule's value).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct QueryLedger {
     pub query: String,
+    /// Posts served, repeats included (search pages, stream deliveries, backfill redeliveries).
+    #[serde(default)]
+    pub served_posts: u64,
+    /// Of `served_posts`, those the filtered stream delivered (backfill included).
+    #[serde(default)]
+    pub streamed_posts: u64,
+    /// Tags of the stream rules whose deliveries are counted here.
+    #[serde(default)]
+    pub tags: Vec<String>,
     #[serde(default)]
     pub ids: Vec<String>,
 }
@@ -45,6 +59,41 @@ pub struct Stats {
     pub visible_posts: u64,
     #[serde(default)]
     pub tokens: BTreeMap<String, TokenStats>,
+    /// The filtered stream, per app (token label); absent for apps that never streamed.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamStats>,
+}
+
+/// `/_sim/stats` `streams.<app>` (docs/simulator.md, "Filtered stream").
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Connections open now.
+    #[serde(default)]
+    pub open_connections: u64,
+    /// Connections accepted.
+    #[serde(default)]
+    pub connections: u64,
+    /// Attempts refused with 429 `TooManyConnections` (the app's one connection was in use).
+    #[serde(default)]
+    pub refused_too_many_connections: u64,
+    /// Attempts refused with an injected 429 (`faults.stream.reject_connects`).
+    #[serde(default)]
+    pub refused_injected: u64,
+    /// Real 429s: a stream endpoint's request window (connection attempts, rule changes, rule
+    /// lookups) was used up.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// Posts written to connections (backfill included).
+    #[serde(default)]
+    pub posts_delivered: u64,
+    #[serde(default)]
+    pub keep_alives: u64,
+    #[serde(default)]
+    pub injected_drops: u64,
+    #[serde(default)]
+    pub injected_stalls: u64,
+    #[serde(default)]
+    pub injected_operational_disconnects: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,6 +119,8 @@ pub struct TokenStats {
 #[derive(Debug, Deserialize)]
 struct Matching {
     ids: Vec<String>,
+    #[serde(default)]
+    newest_id: Option<String>,
 }
 
 #[derive(Clone)]
@@ -131,9 +182,13 @@ impl Simulator {
             .await?)
     }
 
-    /// Ids of every published post matching `query`: what a perfect client would hold.
-    pub async fn matching(&self, query: &str) -> Result<Vec<String>, ChaosError> {
-        let matching: Matching = self
+    /// The newest published post matching `query`, if any.
+    pub async fn newest_matching(&self, query: &str) -> Result<Option<String>, ChaosError> {
+        Ok(self.matching_answer(query).await?.newest_id)
+    }
+
+    async fn matching_answer(&self, query: &str) -> Result<Matching, ChaosError> {
+        Ok(self
             .http
             .get(format!("{}/_sim/matching", self.base))
             .query(&[("query", query)])
@@ -141,7 +196,11 @@ impl Simulator {
             .await?
             .error_for_status()?
             .json()
-            .await?;
-        Ok(matching.ids)
+            .await?)
+    }
+
+    /// Ids of every published post matching `query`: what a perfect client would hold.
+    pub async fn matching(&self, query: &str) -> Result<Vec<String>, ChaosError> {
+        Ok(self.matching_answer(query).await?.ids)
     }
 }

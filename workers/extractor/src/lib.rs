@@ -132,6 +132,9 @@ pub async fn start_with(
             session_timeout: Duration::from_millis(config.tuning.group_session_timeout_ms),
             // An HTTP request and a transaction may be in flight when a revocation comes.
             release_timeout: config.tuning.request_timeout() + config.tuning.kafka_timeout() * 2,
+            client_id: crate::ownership::member_client_id(
+                &serde_json::to_string(&config.restart_fingerprint()).unwrap_or_default(),
+            ),
         };
         // Kafka, the topics and the schema registry may come up after us: retry until ready.
         let (sink, encoder) = loop {

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -46,6 +47,12 @@ pub enum SlotEvent {
 
 struct SlotContext {
     events: UnboundedSender<SlotEvent>,
+    group_id: String,
+    /// This member's `client.id`, which names its config ([`member_client_id`]).
+    client_id: String,
+    /// Members of the current generation whose config differs from ours (their client ids),
+    /// set before [`SlotEvent::Assigned`] is sent.
+    foreign: Arc<Mutex<Vec<String>>>,
     /// Set while a revocation waits for the worker, so a transaction being retried gives up.
     revoking: Arc<AtomicBool>,
     release_timeout: Duration,
@@ -89,17 +96,72 @@ impl ConsumerContext for SlotContext {
         tracing::info!(?slots, "query slots released");
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 let slots = slots_of(tpl);
                 tracing::info!(?slots, "query slots assigned");
+                let foreign = self.foreign_members(consumer);
+                if !foreign.is_empty() {
+                    tracing::warn!(
+                        ?foreign,
+                        "members of the slot group run another config (a roll is under way): a stream connection this member leads waits for the next rebalance"
+                    );
+                }
+                *self.foreign.lock().unwrap_or_else(|p| p.into_inner()) = foreign;
                 let _ = self.events.send(SlotEvent::Assigned(slots));
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "slot group rebalance failed"),
         }
     }
+}
+
+impl SlotContext {
+    /// The client ids of the group's members that run another config than this one. The
+    /// generation just assigned is settled, so its members are the group's until the next
+    /// rebalance (any join or leave makes one). A failed lookup counts as none: the check only
+    /// guards a roll, and a stream held back forever would be worse.
+    fn foreign_members(&self, consumer: &BaseConsumer<Self>) -> Vec<String> {
+        match consumer.fetch_group_list(Some(&self.group_id), Duration::from_secs(5)) {
+            Ok(list) => foreign_configs(
+                &self.client_id,
+                list.groups()
+                    .iter()
+                    .flat_map(|g| g.members())
+                    .map(|m| m.client_id()),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the slot group's members; assuming one config");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The `client.id` of a member running a config with this restart fingerprint (its JSON): the
+/// extractor's name and a hash of the config, so members can tell during a roll whether all of
+/// them run the same config.
+pub fn member_client_id(restart_fingerprint_json: &str) -> String {
+    // FNV-1a: stable across processes and builds (std's hasher is not promised to be).
+    let hash = restart_fingerprint_json
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    format!("tweetpipe-extractor.cfg-{hash:016x}")
+}
+
+/// The members' client ids that are not `ours` (a member of an older release, which names no
+/// config, counts as another config).
+pub fn foreign_configs<'a>(ours: &str, members: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut foreign: Vec<String> = members
+        .filter(|id| *id != ours)
+        .map(str::to_string)
+        .collect();
+    foreign.sort();
+    foreign.dedup();
+    foreign
 }
 
 /// How long leaving the group may take before the member gives up saying goodbye.
@@ -115,6 +177,8 @@ pub struct SlotGroupSettings {
     /// How long a revocation waits for the worker to release (an HTTP request plus a
     /// transaction in flight).
     pub release_timeout: Duration,
+    /// This member's `client.id` ([`member_client_id`] of its config).
+    pub client_id: String,
 }
 
 /// This replica's membership in the slot group. Dropping it leaves the group, which hands its slots to the others at once.
@@ -123,6 +187,7 @@ pub struct SlotOwnership {
     consumer: Option<Arc<BaseConsumer<SlotContext>>>,
     topic: String,
     revoking: Arc<AtomicBool>,
+    foreign: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     poller: Option<JoinHandle<()>>,
 }
@@ -135,10 +200,12 @@ impl SlotOwnership {
     ) -> Result<(Self, UnboundedReceiver<SlotEvent>), KafkaError> {
         let (events, receiver) = unbounded_channel();
         let revoking = Arc::new(AtomicBool::new(false));
+        let foreign = Arc::new(Mutex::new(Vec::new()));
         let session_ms = settings.session_timeout.as_millis().max(6_000);
         let mut config = base;
         config
             .set("group.id", &settings.group_id)
+            .set("client.id", &settings.client_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             // Offsets committed through transactions only; reading them must wait for
@@ -158,6 +225,9 @@ impl SlotOwnership {
             .set("topic.metadata.refresh.interval.ms", "30000");
         let consumer: BaseConsumer<SlotContext> = config.create_with_context(SlotContext {
             events,
+            group_id: settings.group_id.clone(),
+            client_id: settings.client_id.clone(),
+            foreign: foreign.clone(),
             revoking: revoking.clone(),
             release_timeout: settings.release_timeout,
         })?;
@@ -184,6 +254,7 @@ impl SlotOwnership {
                 consumer: Some(consumer),
                 topic: settings.topic.clone(),
                 revoking,
+                foreign,
                 stop,
                 poller: Some(poller),
             },
@@ -195,6 +266,17 @@ impl SlotOwnership {
     /// up (uncommitted pages are fetched again by the next owner).
     pub fn revoking(&self) -> bool {
         self.revoking.load(Ordering::SeqCst)
+    }
+
+    /// Client ids of the members that ran another config when the slots were last assigned
+    /// (empty: every member runs ours). While a roll mixes configs, a stream connection must
+    /// not start: its leader writes every query of its group, and a member still on the old
+    /// config may poll one of them by search (or the other way round).
+    pub fn foreign_members(&self) -> Vec<String> {
+        self.foreign
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The member's group metadata, sent with every transaction as its fence.
@@ -280,5 +362,33 @@ impl SlotOwnership {
 impl Drop for SlotOwnership {
     fn drop(&mut self) {
         self.shut_down();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_name_their_config_and_others_are_told_apart() {
+        let a = member_client_id(r#"{"queries":[{"name":"q","delivery":"stream"}]}"#);
+        let b = member_client_id(r#"{"queries":[{"name":"q"}]}"#);
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            member_client_id(r#"{"queries":[{"name":"q","delivery":"stream"}]}"#)
+        );
+        assert!(
+            a.starts_with("tweetpipe-extractor.cfg-") && a.len() == 24 + 16,
+            "{a}"
+        );
+        // Ourselves twice (another replica), the old config, and an older release's member
+        // (rdkafka's default client id).
+        let members = [a.as_str(), a.as_str(), b.as_str(), "rdkafka", b.as_str()];
+        assert_eq!(
+            foreign_configs(&a, members.into_iter()),
+            vec!["rdkafka".to_string(), b.clone()]
+        );
+        assert!(foreign_configs(&a, [a.as_str(), a.as_str()].into_iter()).is_empty());
     }
 }

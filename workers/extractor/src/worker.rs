@@ -359,12 +359,19 @@ impl Worker {
                 self.start_sweep(slot, &token_file);
             }
         }
+        let foreign = self.parts.ownership.foreign_members();
         for slot in slots {
             let Some(spec) = self.parts.config.slot(slot).cloned() else {
                 continue;
             };
             if spec.delivery.is_stream() {
                 match groups.get(&slot) {
+                    Some(_) if !foreign.is_empty() => tracing::warn!(
+                        slot,
+                        query = %spec.name,
+                        ?foreign,
+                        "stream connection held back: members run another config (a roll); the next rebalance starts it, with backfill and recovery from the checkpoints"
+                    ),
                     Some(group) => self.start_stream(slot, group, &checkpoints),
                     None => tracing::debug!(
                         slot,

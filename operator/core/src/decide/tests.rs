@@ -928,6 +928,7 @@ fn stream_queries_in_the_plan() {
         recoveries: 2,
         rule_id: Some("1866000000000000001".into()),
         connection: None,
+        ..StreamProgress::default()
     });
     // Judged by the reconcile; the plan passes it on.
     seen.stream_apps = Some(Check::Ok);

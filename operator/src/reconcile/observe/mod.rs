@@ -102,6 +102,7 @@ fn checkpoints_from_status(status: Option<&TweetPipelineStatus>, month: &str) ->
                         recoveries: q.recoveries,
                         rule_id: q.rule_id.clone(),
                         connection: connection_from_status(s, q.token),
+                        ..StreamProgress::default()
                     }),
                     ..Checkpoint::default()
                 })

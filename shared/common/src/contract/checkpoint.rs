@@ -75,6 +75,13 @@ pub struct StreamProgress {
     /// the connection carries a copy, the freshest (`last_received_at`) tells the most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionProgress>,
+    /// Ids of the posts written for this query that were published at or after
+    /// `stored_until` (the newest [`STREAM_RECENT_IDS_MAX`]): a reconnection's backfill or a
+    /// recovery search after a restart or handoff delivers them again, and whoever resumes the
+    /// query drops them before Kafka. Absent in older records (those repeats then reach Kafka;
+    /// the transformer's upsert absorbs them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_ids: Vec<String>,
 }
 
 /// The stream connection of a query's app (token), written with the query's checkpoint, so
@@ -96,6 +103,10 @@ pub struct ConnectionProgress {
     #[serde(default)]
     pub backfill_minutes: u8,
 }
+
+/// Bound on [`StreamProgress::recent_ids`]: the ids of a few seconds of posts (the extractor's
+/// `delivery_lag_ms`) in normal streaming; a recovery search's pages until its last one.
+pub const STREAM_RECENT_IDS_MAX: usize = 1_000;
 
 /// Requests spent on a query in the API's current rate window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

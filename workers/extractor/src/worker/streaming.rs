@@ -8,21 +8,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tweetpipe_common::contract::checkpoint::{Checkpoint, ConnectionProgress, Gap};
+use tweetpipe_common::contract::checkpoint::{
+    Checkpoint, ConnectionProgress, Gap, STREAM_RECENT_IDS_MAX, StreamProgress,
+};
 use tweetpipe_common::contract::extractor::{QuerySlot, StreamSettings, rule_tag_prefix};
 use tweetpipe_common::post::Post;
 use tweetpipe_common::telemetry::current_trace_headers;
 
 use super::{Worker, millis, now_ms, sleep_until};
 use crate::metrics::Metrics;
-use crate::progress::{month_of, rfc3339};
+use crate::progress::{SEARCH_WINDOW_MS, month_of, rfc3339};
 use crate::sink::PageRecords;
 use crate::stream::backoff::ReconnectBackoff;
 use crate::stream::connection::{self, ConnectionSpec, StreamEvent};
 use crate::stream::recovery::{self, Interval};
 use crate::stream::route::RecentIds;
 use crate::stream::rules::{Desired, RulesClient};
-use crate::xapi::{ApiError, BearerToken, SearchRequest};
+use crate::xapi::{ApiError, BearerToken, SearchRequest, snowflake_millis};
 
 /// One stream query served by this replica's connection.
 pub(super) struct StreamQuery {
@@ -144,6 +146,58 @@ fn stored_until_ms(cp: &Checkpoint) -> Option<i64> {
         .and_then(|s| recovery::parse_ms(&s.stored_until))
 }
 
+/// Where a query that was searched until now (its checkpoint has search progress and no
+/// `stream` block: its delivery just changed to a stream mode) starts streaming: every
+/// matching post published before the returned time is stored.
+///
+/// - After a completed run, `since_id`: the run fetched every post newer than the previous
+///   one, so every post published up to the millisecond of `since_id` is stored (ids grow
+///   with time).
+/// - Mid-run, the run's `run_since_id` (the run's pages already written may come again; the
+///   transformer's upsert absorbs them), or the start of search's window when the run started
+///   from nothing.
+/// - Never any post: the last poll found nothing up to its request, at most
+///   `request_timeout_ms` before its answer (`last_poll_at`).
+/// - Never polled: `None` (the query starts with its first connection).
+fn stored_until_from_search(cp: &Checkpoint, request_timeout_ms: i64, now: i64) -> Option<i64> {
+    if cp.stream.is_some() {
+        return None;
+    }
+    match &cp.pagination {
+        Some(run) => Some(match run.run_since_id.as_deref() {
+            Some(id) => snowflake_millis(id)? + 1,
+            // Two minutes inside the window, so the recovery finds it still searchable.
+            None => now - SEARCH_WINDOW_MS + 120_000,
+        }),
+        None => match cp.since_id.as_deref() {
+            Some(id) => Some(snowflake_millis(id)? + 1),
+            None => Some(recovery::parse_ms(cp.last_poll_at.as_deref()?)? - request_timeout_ms),
+        },
+    }
+}
+
+/// The ids written for a query that were published at or after `stored_until_ms` (only those
+/// can come again without being dropped as older than `stored_until`): the previous ones
+/// still after it, and those of `posts`; the newest [`STREAM_RECENT_IDS_MAX`], ascending.
+fn recent_after(previous: &[String], posts: &[Post], stored_until_ms: i64) -> Vec<String> {
+    let mut ids: Vec<(u64, &str)> = previous
+        .iter()
+        .filter(|id| snowflake_millis(id).is_some_and(|t| t >= stored_until_ms))
+        .map(String::as_str)
+        .chain(
+            posts
+                .iter()
+                .filter(|p| p.created_at >= stored_until_ms)
+                .map(|p| p.id.as_str()),
+        )
+        .filter_map(|id| Some((id.parse().ok()?, id)))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let skip = ids.len().saturating_sub(STREAM_RECENT_IDS_MAX);
+    ids[skip..].iter().map(|(_, id)| id.to_string()).collect()
+}
+
 /// The checkpoint after `posts` more posts (of which `recovered` by search), stored up to
 /// `stored_until_ms`.
 fn advanced(
@@ -173,7 +227,9 @@ fn advanced(
     }
     let mut stream = next.stream.take().unwrap_or_default();
     let keep = recovery::parse_ms(&stream.stored_until).unwrap_or(i64::MIN);
-    stream.stored_until = rfc3339(stored_until_ms.max(keep));
+    let until = stored_until_ms.max(keep);
+    stream.stored_until = rfc3339(until);
+    stream.recent_ids = recent_after(&stream.recent_ids, posts, until);
     if recovered {
         stream.recovered_posts += count;
     }
@@ -198,7 +254,9 @@ impl Worker {
             tracing::error!(token_file = %first.token_file.display(), "no token read for the stream's token file; restart needed");
             return;
         };
-        let month = month_of(now_ms());
+        let now = now_ms();
+        let month = month_of(now);
+        let request_timeout_ms = i64::try_from(config.tuning.request_timeout_ms).unwrap_or(0);
         let mut queries = Vec::new();
         let mut desired = Vec::new();
         for slot in group {
@@ -210,14 +268,28 @@ impl Worker {
                 value: spec.query.clone(),
                 tag: config.rule_tag(*slot),
             });
-            let checkpoint = checkpoints
+            let mut checkpoint = checkpoints
                 .get(&spec.name)
                 .cloned()
                 .unwrap_or_else(|| Checkpoint::new(&spec.name, &month));
+            // A query searched until now goes on from what search stored, not from the
+            // connection: posts published since its last poll are a gap to fill like any other.
+            if let Some(from) = stored_until_from_search(&checkpoint, request_timeout_ms, now) {
+                tracing::info!(query = %spec.name, stored_until = %rfc3339(from), "a searched query moves to the stream; it resumes from its search progress");
+                checkpoint.stream = Some(StreamProgress {
+                    stored_until: rfc3339(from),
+                    ..StreamProgress::default()
+                });
+            }
+            // What the last owner wrote after `stored_until` is not written again.
+            let mut recent = RecentIds::new(config.stream.recent_ids_per_query);
+            for id in checkpoint.stream.iter().flat_map(|s| &s.recent_ids) {
+                recent.insert(id);
+            }
             queries.push(StreamQuery {
                 spec,
                 checkpoint,
-                recent: RecentIds::new(config.stream.recent_ids_per_query),
+                recent,
             });
         }
         let resume = queries.iter().any(|q| q.checkpoint.stream.is_some());
@@ -494,10 +566,12 @@ impl Worker {
                     };
                     let stored = stored_until_ms(&q.checkpoint).unwrap_or(interval.from_ms);
                     let until = if last { interval.to_ms } else { stored };
+                    // The search starts at a whole second: a post published before
+                    // `stored_until` is stored by definition, as in a batch.
                     let fresh: Vec<Post> = page
                         .posts
                         .into_iter()
-                        .filter(|p| !q.recent.contains(&p.id))
+                        .filter(|p| p.created_at >= stored && !q.recent.contains(&p.id))
                         .collect();
                     let mut next = advanced(&q.checkpoint, &fresh, true, until, now);
                     if last && let Some(s) = next.stream.as_mut() {
@@ -697,5 +771,116 @@ mod tests {
         assert_eq!(b.newest_id.as_deref(), Some("9"));
         assert_eq!(stored_until_ms(&b), Some(now - 10));
         assert_eq!(b.stream.as_ref().map(|s| s.recovered_posts), Some(1));
+    }
+
+    /// A snowflake id of `ms` (sequence `seq`).
+    fn id_at(ms: i64, seq: u64) -> String {
+        ((((ms - 1_288_834_974_657) as u64) << 22) | seq).to_string()
+    }
+
+    fn post_at(ms: i64, seq: u64) -> Post {
+        Post {
+            id: id_at(ms, seq),
+            created_at: ms,
+            ..tweetpipe_common::fixtures::news_post(1)
+        }
+    }
+
+    #[test]
+    fn the_ids_after_stored_until_travel_in_the_checkpoint() {
+        let now = 1_764_000_000_000;
+        let cp = Checkpoint::new("q", "2025-11");
+        let posts = [
+            post_at(now - 9_000, 1),
+            post_at(now - 4_000, 2),
+            post_at(now - 1_000, 3),
+        ];
+        let a = advanced(&cp, &posts, false, now - 5_000, now);
+        let recent = |c: &Checkpoint| c.stream.as_ref().map(|s| s.recent_ids.clone());
+        // Only what a resumed stream could deliver again without it being older than
+        // stored_until.
+        assert_eq!(
+            recent(&a),
+            Some(vec![id_at(now - 4_000, 2), id_at(now - 1_000, 3)])
+        );
+        // stored_until moves on: ids now before it are forgotten, new ones join.
+        let b = advanced(&a, &[post_at(now + 500, 4)], false, now - 2_000, now);
+        assert_eq!(
+            recent(&b),
+            Some(vec![id_at(now - 1_000, 3), id_at(now + 500, 4)])
+        );
+        // Bounded: the newest are kept.
+        let many: Vec<Post> = (0..STREAM_RECENT_IDS_MAX as u64 + 5)
+            .map(|i| post_at(now + i as i64, i))
+            .collect();
+        let c = advanced(&cp, &many, false, now, now);
+        let kept = recent(&c).expect("recent");
+        assert_eq!(kept.len(), STREAM_RECENT_IDS_MAX);
+        assert_eq!(kept.first(), Some(&id_at(now + 5, 5)));
+        // Older records (no recent ids) read as empty; an empty list is left out of the JSON.
+        let json = serde_json::to_string(&advanced(&cp, &[], false, now, now)).expect("json");
+        assert!(!json.contains("recent_ids"), "{json}");
+    }
+
+    #[test]
+    fn a_searched_query_resumes_streaming_from_its_search_progress() {
+        let now = 1_764_000_000_000;
+        let searched = |since: Option<String>, pagination, last_poll: Option<i64>| Checkpoint {
+            since_id: since,
+            pagination,
+            last_poll_at: last_poll.map(rfc3339),
+            ..Checkpoint::new("q", "2025-11")
+        };
+        let run = |since: Option<String>| {
+            Some(tweetpipe_common::contract::checkpoint::Pagination {
+                next_token: "t".into(),
+                run_since_id: since,
+                run_newest_id: id_at(now - 1_000, 0),
+            })
+        };
+        let table = [
+            // (case, checkpoint, expected)
+            (
+                "completed run: just after since_id",
+                searched(Some(id_at(now - 60_000, 7)), None, Some(now - 5_000)),
+                Some(now - 60_000 + 1),
+            ),
+            (
+                "mid-run: the run's since_id",
+                searched(
+                    Some(id_at(now - 90_000, 0)),
+                    run(Some(id_at(now - 120_000, 3))),
+                    None,
+                ),
+                Some(now - 120_000 + 1),
+            ),
+            (
+                "a first run mid-way: the window",
+                searched(None, run(None), Some(now)),
+                Some(now - SEARCH_WINDOW_MS + 120_000),
+            ),
+            (
+                "nothing ever found: the last poll's request",
+                searched(None, None, Some(now - 10_000)),
+                Some(now - 10_000 - 30_000),
+            ),
+            ("never polled", searched(None, None, None), None),
+        ];
+        for (case, cp, expected) in table {
+            assert_eq!(
+                stored_until_from_search(&cp, 30_000, now),
+                expected,
+                "{case}"
+            );
+        }
+        // A query already streaming keeps its own progress.
+        let streaming = advanced(
+            &searched(Some(id_at(now, 0)), None, None),
+            &[],
+            false,
+            now,
+            now,
+        );
+        assert_eq!(stored_until_from_search(&streaming, 30_000, now), None);
     }
 }
