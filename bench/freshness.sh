@@ -11,7 +11,9 @@
 #
 # Knobs (environment): MINUTES (5, measured per round), ROUNDS (3), POSTS_PER_SECOND (20, all
 # languages; the query matches about a fifth), POLL_MS (50, how often MySQL is read), PIPELINE
-# (bench/freshness-pipeline.yaml).
+# (bench/freshness-pipeline.yaml), BIN_DIR (binaries built already: the workers' and
+# examples/freshness_bench under it; skips the build, so other builds into a shared target dir
+# cannot swap them mid-run).
 set -o errexit -o nounset -o pipefail
 
 MINUTES=${MINUTES:-5}
@@ -19,12 +21,16 @@ ROUNDS=${ROUNDS:-3}
 POSTS_PER_SECOND=${POSTS_PER_SECOND:-20}
 POLL_MS=${POLL_MS:-50}
 PIPELINE=${PIPELINE:-bench/freshness-pipeline.yaml}
+BIN_DIR=${BIN_DIR:-}
 
 main() {
   cd "$(dirname "$0")/.."
-  local target_dir=${CARGO_TARGET_DIR:-target}
-  cargo build --release -p xapi-simulator -p tweetpipe-extractor -p tweetpipe-transformer --bins
-  cargo build --release -p tweetpipe-transformer --example freshness_bench
+  local bin_dir=$BIN_DIR
+  if [[ -z $bin_dir ]]; then
+    bin_dir=${CARGO_TARGET_DIR:-target}/release
+    cargo build --release -p xapi-simulator -p tweetpipe-extractor -p tweetpipe-transformer --bins
+    cargo build --release -p tweetpipe-transformer --example freshness_bench
+  fi
 
   mkdir -p bench/freshness-results
   local out
@@ -37,7 +43,7 @@ main() {
     echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Command: MINUTES=$MINUTES ROUNDS=$ROUNDS POSTS_PER_SECOND=$POSTS_PER_SECOND POLL_MS=$POLL_MS PIPELINE=$PIPELINE bash bench/freshness.sh"
     echo
-    "$target_dir/release/examples/freshness_bench" --minutes "$MINUTES" --rounds "$ROUNDS" \
+    "$bin_dir/examples/freshness_bench" --minutes "$MINUTES" --rounds "$ROUNDS" \
       --posts-per-second "$POSTS_PER_SECOND" --poll-ms "$POLL_MS" --pipeline "$PIPELINE"
     echo
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -22,7 +22,8 @@
 //! After the measured minutes the poller goes on for `--drain-s` so the last posts can land.
 //!
 //! `freshness_bench [--minutes 5] [--rounds 3] [--posts-per-second 20] [--poll-ms 50]
-//! [--warmup-s 20] [--drain-s 30] [--lookback-s 30] [--pipeline bench/freshness-pipeline.yaml]`
+//! [--warmup-s 20] [--drain-s 30] [--lookback-s 30] [--pipeline bench/freshness-pipeline.yaml]
+//! [--flush-interval-ms N]`
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -59,6 +60,8 @@ struct Args {
     drain_s: u64,
     lookback_s: u64,
     pipeline: PathBuf,
+    /// Overrides the pipeline's `transformer.flushIntervalMs`.
+    flush_interval_ms: Option<u32>,
 }
 
 fn args() -> Args {
@@ -71,6 +74,7 @@ fn args() -> Args {
         drain_s: 30,
         lookback_s: 30,
         pipeline: PathBuf::from("bench/freshness-pipeline.yaml"),
+        flush_interval_ms: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -85,6 +89,9 @@ fn args() -> Args {
             "--drain-s" => a.drain_s = value.parse().unwrap_or_else(|e| bad(&e)),
             "--lookback-s" => a.lookback_s = value.parse().unwrap_or_else(|e| bad(&e)),
             "--pipeline" => a.pipeline = PathBuf::from(value),
+            "--flush-interval-ms" => {
+                a.flush_interval_ms = Some(value.parse().unwrap_or_else(|e| bad(&e)))
+            }
             other => panic!("unknown argument {other}"),
         }
     }
@@ -181,8 +188,11 @@ async fn main() {
     platform.require_kafka().require_mysql();
     let yaml = std::fs::read_to_string(&args.pipeline)
         .unwrap_or_else(|e| panic!("{}: {e}", args.pipeline.display()));
-    let template: TweetPipeline =
+    let mut template: TweetPipeline =
         serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{}: {e}", args.pipeline.display()));
+    if let Some(ms) = args.flush_interval_ms {
+        template.spec.transformer.flush_interval_ms = ms;
+    }
     let bins = binaries();
 
     let mut rounds = Vec::new();
@@ -405,9 +415,10 @@ fn simulator_config(
         "seed": seed,
         "access_level": serde_json::to_value(tp.spec.source.access_level).unwrap_or_default(),
         "tokens": tokens,
-        // A minute of posts exists before the start, as on a live X.
-        "corpus": {"posts_per_second": args.posts_per_second,
-                   "backfill_posts": (args.posts_per_second * 60.0) as u64}
+        // Nothing published before the start: a new search query pages back through every
+        // post of the last 7 days before it polls from `since_id`, and posts published during
+        // that catch-up come late once; that is start-up, not the freshness of a running query.
+        "corpus": {"posts_per_second": args.posts_per_second, "backfill_posts": 0}
     })
 }
 
@@ -686,7 +697,7 @@ async fn run_round(args: &Args, template: &TweetPipeline, bins: &Path, round: us
         (Some((a, ra)), Some((b, rb))) if rb > ra => (b - a) as f64 / 1000.0 / (rb - ra),
         _ => f64::NAN,
     };
-    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("round {}: configs and logs in {}", round + 1, dir.display());
     Round {
         modes: latencies
             .into_iter()
