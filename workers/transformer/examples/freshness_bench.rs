@@ -422,6 +422,23 @@ fn simulator_config(
     })
 }
 
+/// Worker `tweetpipe-<kind>` number `i`, its config written to `<kind>-<i>.json` and named by
+/// `config_env`.
+fn worker(
+    dir: &Path,
+    bins: &Path,
+    kind: &str,
+    i: usize,
+    config_env: &str,
+    config: Result<serde_json::Value, serde_json::Error>,
+) -> Command {
+    let json = config.unwrap_or_else(|e| panic!("{kind} config: {e}"));
+    let path = write_json(dir, &format!("{kind}-{i}.json"), &json);
+    let mut command = Command::new(bins.join(format!("tweetpipe-{kind}")));
+    command.env(config_env, path).env("RUST_LOG", "warn");
+    command
+}
+
 /// Rows seen by the poller: (post id, query) → (visible at, created_at), ms since the epoch.
 type Seen = HashMap<(u64, String), (i64, i64)>;
 
@@ -486,16 +503,15 @@ async fn run_round(args: &Args, template: &TweetPipeline, bins: &Path, round: us
     let extractor_ports: Vec<u16> = (0..decided.scaling.replicas).map(|_| free_port()).collect();
     for (i, port) in extractor_ports.iter().enumerate() {
         extractor.tuning.ops_listen = format!("127.0.0.1:{port}");
-        let config = write_json(
+        let mut command = worker(
             &dir,
-            &format!("extractor-{i}.json"),
-            &serde_json::to_value(&extractor).unwrap_or_else(|e| panic!("{e}")),
+            bins,
+            "extractor",
+            i,
+            "EXTRACTOR_CONFIG",
+            serde_json::to_value(&extractor),
         );
-        let mut command = Command::new(bins.join("tweetpipe-extractor"));
-        command
-            .env("EXTRACTOR_CONFIG", &config)
-            .env("REPLICA_INDEX", i.to_string())
-            .env("RUST_LOG", "warn");
+        command.env("REPLICA_INDEX", i.to_string());
         processes.spawn(command, &dir.join(format!("extractor-{i}.log")));
     }
 
@@ -507,15 +523,14 @@ async fn run_round(args: &Args, template: &TweetPipeline, bins: &Path, round: us
         .collect();
     for (i, port) in transformer_ports.iter().enumerate() {
         transformer.ops_addr = ([127, 0, 0, 1], *port).into();
-        let config = write_json(
+        let command = worker(
             &dir,
-            &format!("transformer-{i}.json"),
-            &serde_json::to_value(&transformer).unwrap_or_else(|e| panic!("{e}")),
+            bins,
+            "transformer",
+            i,
+            "TRANSFORMER_CONFIG",
+            serde_json::to_value(&transformer),
         );
-        let mut command = Command::new(bins.join("tweetpipe-transformer"));
-        command
-            .env("TRANSFORMER_CONFIG", &config)
-            .env("RUST_LOG", "warn");
         processes.spawn(command, &dir.join(format!("transformer-{i}.log")));
     }
     for port in extractor_ports.iter().chain(&transformer_ports) {
