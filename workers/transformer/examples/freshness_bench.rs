@@ -280,7 +280,8 @@ fn metric_sum(text: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
                 .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // A float sum of nothing is -0.
+        .fold(0.0, |a, b| a + b)
 }
 
 async fn metrics_of(ports: &[u16]) -> Vec<String> {
