@@ -1255,8 +1255,14 @@ mod tests {
         );
         for i in 0..200 {
             let post = c.post(i);
-            assert!(c.visible_count(post.created_ms - 1) <= i, "post {i} before its time");
-            assert!(c.visible_count(post.created_ms + 1) > i, "post {i} after its time");
+            assert!(
+                c.visible_count(post.created_ms - 1) <= i,
+                "post {i} before its time"
+            );
+            assert!(
+                c.visible_count(post.created_ms + 1) > i,
+                "post {i} after its time"
+            );
             assert_eq!(crate::params::snowflake_ms(post.id), post.created_ms);
             let created_at = DateTime::parse_from_rfc3339(&format_time(post.created_ms))
                 .map(|t| t.timestamp_millis());
