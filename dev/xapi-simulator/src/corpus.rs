@@ -1238,6 +1238,38 @@ mod tests {
         assert_eq!(capped.visible_count(1_800_000_000_000), 120);
     }
 
+    /// The freshness benchmark measures from this instant: post `i` is served (search's
+    /// `visible_count`, the stream's next post) from its `created_ms` on, never before, and its
+    /// `created_at` (milliseconds) and its id's snowflake time both say that millisecond.
+    #[test]
+    fn a_post_is_published_at_its_created_at_to_the_millisecond() {
+        // 7 posts/s: a fractional interval, so creation times are rounded down.
+        let c = Corpus::new(
+            &CorpusConfig {
+                posts_per_second: 7.0,
+                backfill_posts: 10,
+                max_posts: None,
+            },
+            3,
+            1_700_000_000_123,
+        );
+        for i in 0..200 {
+            let post = c.post(i);
+            assert!(
+                c.visible_count(post.created_ms - 1) <= i,
+                "post {i} before its time"
+            );
+            assert!(
+                c.visible_count(post.created_ms + 1) > i,
+                "post {i} after its time"
+            );
+            assert_eq!(crate::params::snowflake_ms(post.id), post.created_ms);
+            let created_at = DateTime::parse_from_rfc3339(&format_time(post.created_ms))
+                .map(|t| t.timestamp_millis());
+            assert_eq!(created_at, Ok(post.created_ms));
+        }
+    }
+
     #[test]
     fn realistic_mix_with_consistent_entities() {
         let c = corpus();
