@@ -9,7 +9,7 @@
 //! most about the timeout (run it on a blocking thread).
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, c_char, c_int};
+use std::ffi::{CString, c_char, c_int};
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
@@ -17,6 +17,8 @@ use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use thiserror::Error;
+
+use crate::reconcile::rdkafka_c::{Owned, copied};
 
 /// Why the configs were not set.
 #[derive(Debug, Error)]
@@ -45,41 +47,6 @@ impl IncrementalAlterError {
             IncrementalAlterError::Failed { code, .. } => Some(*code),
             _ => None,
         }
-    }
-}
-
-/// Owns a librdkafka object and destroys it when dropped.
-struct Owned<T> {
-    pointer: *mut T,
-    destroy: unsafe extern "C" fn(*mut T),
-}
-
-impl<T> Owned<T> {
-    /// `None` for a null pointer (librdkafka could not make the object).
-    fn new(pointer: *mut T, destroy: unsafe extern "C" fn(*mut T)) -> Option<Self> {
-        (!pointer.is_null()).then_some(Owned { pointer, destroy })
-    }
-}
-
-impl<T> Drop for Owned<T> {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came non-null from librdkafka's matching constructor and is
-        // destroyed exactly once, here.
-        unsafe { (self.destroy)(self.pointer) }
-    }
-}
-
-/// A C string owned by librdkafka, copied out (empty for null).
-///
-/// SAFETY: `text` is null or a NUL-terminated string that lives at least as long as this call.
-unsafe fn copied(text: *const c_char) -> String {
-    if text.is_null() {
-        String::new()
-    } else {
-        // SAFETY: see the function's contract.
-        unsafe { CStr::from_ptr(text) }
-            .to_string_lossy()
-            .into_owned()
     }
 }
 
