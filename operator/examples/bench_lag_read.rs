@@ -94,7 +94,11 @@ async fn main() -> anyhow::Result<()> {
     clients
         .admin
         .create_topics(
-            &[NewTopic::new(&topic, partitions, TopicReplication::Fixed(1))],
+            &[NewTopic::new(
+                &topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
             &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
         )
         .await?;
@@ -113,8 +117,12 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..reads {
         let at = Instant::now();
         let lag = if mode == "per-read" {
-            let (config, clients, topic, group) =
-                (config.clone(), clients.clone(), topic.clone(), group.clone());
+            let (config, clients, topic, group) = (
+                config.clone(),
+                clients.clone(),
+                topic.clone(),
+                group.clone(),
+            );
             tokio::task::spawn_blocking(move || {
                 lag_per_read(&config, &clients, &topic, &group, partitions)
             })
@@ -139,7 +147,10 @@ async fn main() -> anyhow::Result<()> {
     );
     clients
         .admin
-        .delete_topics(&[&topic], &AdminOptions::new().operation_timeout(Some(TIMEOUT)))
+        .delete_topics(
+            &[&topic],
+            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+        )
         .await?;
     Ok(())
 }

@@ -96,10 +96,12 @@ async fn a_reconcile_cut_off_mid_migration_leaves_it_done_not_interrupted() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut holder = db.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("LOCK TABLES {LOCKED_TABLE} WRITE")))
-        .execute(&mut *holder)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLES {LOCKED_TABLE} WRITE"
+    )))
+    .execute(&mut *holder)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
 
     // The reconcile gives up while the migration waits for the lock (its sessions wait 30 s).
     let cut = tokio::time::timeout(

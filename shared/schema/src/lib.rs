@@ -100,7 +100,10 @@ async fn run_clean(
 }
 
 /// Removes the "started, not done" record of migration `version`.
-async fn forget_started(session: &mut sqlx::MySqlConnection, version: i64) -> Result<(), sqlx::Error> {
+async fn forget_started(
+    session: &mut sqlx::MySqlConnection,
+    version: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ? AND success = FALSE")
         .bind(version)
         .execute(session)

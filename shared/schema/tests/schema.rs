@@ -79,7 +79,10 @@ async fn before_the_newest_migration(db: &TestDb) -> (i64, &'static str) {
         .map(|m| m.version)
         .max()
         .unwrap_or_else(|| panic!("no migrations"));
-    assert_eq!(newest, 20261205000001, "the tables below are this migration's");
+    assert_eq!(
+        newest, 20261205000001,
+        "the tables below are this migration's"
+    );
     sqlx::query("DROP TABLE post_context_annotations")
         .execute(&db.pool)
         .await
@@ -103,10 +106,12 @@ async fn a_failed_migration_leaves_no_interrupted_record_and_runs_again() {
     let db = TestDb::create("tp_s_failed", &MIGRATOR).await;
     let (newest, locked_table) = before_the_newest_migration(&db).await;
     let mut holder = db.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("LOCK TABLES {locked_table} WRITE")))
-        .execute(&mut *holder)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLES {locked_table} WRITE"
+    )))
+    .execute(&mut *holder)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let impatient = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
         .after_connect(|conn, _| {
