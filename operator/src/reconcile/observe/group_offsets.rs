@@ -13,17 +13,21 @@
 //! per read: its threads, buffers and a bootstrap connection; docs/operator.md, "Benchmark").
 
 use std::collections::HashMap;
-use std::ffi::{CString, c_char, c_int};
+use std::ffi::CString;
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::reconcile::rdkafka_c::{Owned, copied};
+use crate::reconcile::rdkafka_c::{AdminCall, AdminFailure, Owned, copied};
 
 /// Events that may wait on the reader's own queue (connection errors, say) drained per read, at
 /// most: nothing else polls it, and unpolled they would pile up.
 const DRAINED_PER_READ: usize = 64;
+
+fn c_string(text: &str) -> Result<CString, String> {
+    CString::new(text).map_err(|_| format!("{text:?} contains a NUL byte"))
+}
 
 /// Committed offsets of `group` on partitions `0..partitions` of `topic` (negative: none).
 /// Blocking, for at most about `timeout`.
@@ -34,27 +38,11 @@ pub fn committed(
     partitions: i32,
     timeout: Duration,
 ) -> Result<HashMap<i32, i64>, String> {
-    let offsets = list_group_offsets(reader, group, topic, partitions, timeout);
     for _ in 0..DRAINED_PER_READ {
         if reader.poll(Duration::ZERO).is_none() {
             break;
         }
     }
-    offsets
-}
-
-fn c_string(text: &str) -> Result<CString, String> {
-    CString::new(text).map_err(|_| format!("{text:?} contains a NUL byte"))
-}
-
-fn list_group_offsets(
-    reader: &BaseConsumer,
-    group: &str,
-    topic: &str,
-    partitions: i32,
-    timeout: Duration,
-) -> Result<HashMap<i32, i64>, String> {
-    let millis = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
     let client = reader.client().native_ptr();
     let (group_c, topic_c) = (c_string(group)?, c_string(topic)?);
     let cannot = |what: &str| format!("librdkafka: cannot make {what}");
@@ -62,33 +50,14 @@ fn list_group_offsets(
     // SAFETY (every block below): `client` is the reader's live handle, borrowed for the call;
     // every pointer passed is owned by a guard alive across the call, or a CString alive across
     // it; librdkafka copies the group, the topic and the request.
-    let queue = Owned::new(
-        unsafe { rd::rd_kafka_queue_new(client) },
-        rd::rd_kafka_queue_destroy,
-    )
-    .ok_or_else(|| cannot("a result queue"))?;
-    let options = Owned::new(
-        unsafe {
-            rd::rd_kafka_AdminOptions_new(
-                client,
-                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
-            )
-        },
-        rd::rd_kafka_AdminOptions_destroy,
-    )
-    .ok_or_else(|| cannot("the admin options"))?;
-    let mut why = [0 as c_char; 256];
-    let set = unsafe {
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.pointer,
-            millis,
-            why.as_mut_ptr(),
-            why.len(),
+    let call = unsafe {
+        AdminCall::new(
+            client,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+            timeout,
         )
-    };
-    if set != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-        return Err(unsafe { copied(why.as_ptr()) });
     }
+    .map_err(|e| failure(e, timeout))?;
     let list = Owned::new(
         unsafe { rd::rd_kafka_topic_partition_list_new(partitions.max(1)) },
         rd::rd_kafka_topic_partition_list_destroy,
@@ -108,21 +77,11 @@ fn list_group_offsets(
             client,
             requests.as_mut_ptr(),
             requests.len(),
-            options.pointer,
-            queue.pointer,
+            call.options.pointer,
+            call.queue.pointer,
         )
     };
-    // The request's own timeout answers first; a second more for the result to be queued.
-    let event = Owned::new(
-        unsafe { rd::rd_kafka_queue_poll(queue.pointer, millis.saturating_add(1_000)) },
-        rd::rd_kafka_event_destroy,
-    )
-    .ok_or_else(|| format!("no answer within {timeout:?}"))?;
-    if unsafe { rd::rd_kafka_event_error(event.pointer) }
-        != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-    {
-        return Err(unsafe { copied(rd::rd_kafka_event_error_string(event.pointer)) });
-    }
+    let event = call.answer().map_err(|e| failure(e, timeout))?;
     let result = unsafe { rd::rd_kafka_event_ListConsumerGroupOffsets_result(event.pointer) };
     if result.is_null() {
         return Err("the answer is not a ListConsumerGroupOffsets result".into());
@@ -160,4 +119,12 @@ fn list_group_offsets(
         }
     }
     Ok(offsets)
+}
+
+fn failure(failure: AdminFailure, timeout: Duration) -> String {
+    match failure {
+        AdminFailure::Make(why) => why,
+        AdminFailure::Timeout => format!("no answer within {timeout:?}"),
+        AdminFailure::Failed { message, .. } => message,
+    }
 }
