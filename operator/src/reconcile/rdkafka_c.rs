@@ -110,7 +110,9 @@ impl AdminCall {
         // the returned guard. The request's own timeout answers first; a second more for the
         // result to be queued.
         let event = Owned::new(
-            unsafe { rd::rd_kafka_queue_poll(self.queue.pointer, self.millis.saturating_add(1_000)) },
+            unsafe {
+                rd::rd_kafka_queue_poll(self.queue.pointer, self.millis.saturating_add(1_000))
+            },
             rd::rd_kafka_event_destroy,
         )
         .ok_or(AdminFailure::Timeout)?;
