@@ -86,22 +86,9 @@ async fn a_reconcile_cut_off_mid_migration_leaves_it_done_not_interrupted() {
         .unwrap_or_else(|e| panic!("first ensure: {e}"));
 
     // The database as the previous release left it: without the newest migration.
-    sqlx::query("DROP TABLE post_context_annotations")
-        .execute(&db.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ?")
-        .bind(NEWEST)
-        .execute(&db.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut holder = db.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "LOCK TABLES {LOCKED_TABLE} WRITE"
-    )))
-    .execute(&mut *holder)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    db.without_migration(NEWEST, &["post_context_annotations"])
+        .await;
+    let lock = db.lock_table(LOCKED_TABLE).await;
 
     // The reconcile gives up while the migration waits for the lock (its sessions wait 30 s).
     let cut = tokio::time::timeout(
@@ -115,11 +102,7 @@ async fn a_reconcile_cut_off_mid_migration_leaves_it_done_not_interrupted() {
         Some(false),
         "recorded as started when the reconcile gave up"
     );
-    sqlx::query("UNLOCK TABLES")
-        .execute(&mut *holder)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    drop(holder);
+    lock.release().await;
 
     // Nothing else runs it: it must end recorded as done by itself.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

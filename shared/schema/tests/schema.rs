@@ -83,15 +83,8 @@ async fn before_the_newest_migration(db: &TestDb) -> (i64, &'static str) {
         newest, 20261205000001,
         "the tables below are this migration's"
     );
-    sqlx::query("DROP TABLE post_context_annotations")
-        .execute(&db.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ?")
-        .bind(newest)
-        .execute(&db.pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    db.without_migration(newest, &["post_context_annotations"])
+        .await;
     // Its second statement's table stays, so another session can hold a lock on it.
     (newest, "post_cashtags")
 }
@@ -105,13 +98,7 @@ async fn before_the_newest_migration(db: &TestDb) -> (i64, &'static str) {
 async fn a_failed_migration_leaves_no_interrupted_record_and_runs_again() {
     let db = TestDb::create("tp_s_failed", &MIGRATOR).await;
     let (newest, locked_table) = before_the_newest_migration(&db).await;
-    let mut holder = db.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "LOCK TABLES {locked_table} WRITE"
-    )))
-    .execute(&mut *holder)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let lock = db.lock_table(locked_table).await;
     let impatient = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(2)
         .after_connect(|conn, _| {
@@ -135,11 +122,7 @@ async fn a_failed_migration_leaves_no_interrupted_record_and_runs_again() {
         "a failed migration's 'started' record is what the next run reads as interrupted"
     );
 
-    sqlx::query("UNLOCK TABLES")
-        .execute(&mut *holder)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    drop(holder);
+    lock.release().await;
     // sqlx alone (which refuses a dirty database) applies it now: nothing to repair.
     MIGRATOR
         .run(&db.pool)
