@@ -161,7 +161,8 @@ async fn operator_manages_topics_with_exactly_the_documented_acls() {
     // First a group nobody has used, on this fresh broker: its coordinator answers
     // NOT_COORDINATOR until it has loaded, which crashed the process while lag was read with
     // librdkafka's admin ListConsumerGroupOffsets (rd_kafka_cgrp_op with no consumer group;
-    // docs/security.md). Read through a group reader it is retried, then answered.
+    // docs/security.md). Issued on the operator's lag reader, a consumer handle, that answer is an
+    // error of the read, retried by the next one.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let lag = loop {
         match consumer_lag(&admin, &topic, "tweetpipe.unseen", 2, TIMEOUT).await {
@@ -171,6 +172,7 @@ async fn operator_manages_topics_with_exactly_the_documented_acls() {
                     tokio::time::Instant::now() < deadline,
                     "lag of an unseen group: {e}"
                 );
+                eprintln!("lag of an unseen group on a fresh broker, retried: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }

@@ -101,6 +101,33 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The database as it was before migration `version`: `tables` (the ones it creates) dropped
+    /// and its record removed, so the next run applies it again.
+    pub async fn without_migration(&self, version: i64, tables: &[&str]) {
+        for table in tables {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE `{table}`")))
+                .execute(&self.pool)
+                .await
+                .unwrap_or_else(|e| panic!("drop {table}: {e}"));
+        }
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ?")
+            .bind(version)
+            .execute(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("forget migration {version}: {e}"));
+    }
+
+    /// A session holding `LOCK TABLES <table> WRITE`: DDL on the table waits for its metadata
+    /// lock until [`TableLock::release`].
+    pub async fn lock_table(&self, table: &str) -> TableLock {
+        let mut session = self.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("LOCK TABLES `{table}` WRITE")))
+            .execute(&mut *session)
+            .await
+            .unwrap_or_else(|e| panic!("lock {table}: {e}"));
+        TableLock(session)
+    }
+
     /// Drops the given accounts (best effort), as the admin.
     pub async fn drop_users(&self, users: &[&str]) {
         for user in users {
@@ -125,6 +152,19 @@ impl TestDb {
             .await;
             admin.close().await;
         }
+    }
+}
+
+/// A session holding a table lock ([`TestDb::lock_table`]).
+pub struct TableLock(sqlx::pool::PoolConnection<sqlx::MySql>);
+
+impl TableLock {
+    /// Releases the lock.
+    pub async fn release(mut self) {
+        sqlx::query("UNLOCK TABLES")
+            .execute(&mut *self.0)
+            .await
+            .unwrap_or_else(|e| panic!("unlock: {e}"));
     }
 }
 

@@ -1,5 +1,6 @@
-//! Connections reused across reconciles: one Kafka admin client and one progress consumer per
-//! Kafka endpoint, one small MySQL pool per MySQL endpoint. Each entry remembers a fingerprint of
+//! Connections reused across reconciles: per Kafka endpoint one admin client and a few consumers
+//! that never join a group (checkpoint, ownership and lag reads), one small MySQL pool per MySQL
+//! endpoint. Each entry remembers a fingerprint of
 //! the credentials it was made with and is replaced when they change; the caches are bounded
 //! (least recently used goes first), so a thousand pipelines on one cluster share one client
 //! and a churn of endpoints cannot grow memory without limit.
@@ -99,12 +100,14 @@ impl<T> Bounded<T> {
 
 /// Clients of one Kafka endpoint.
 pub struct KafkaClients {
-    /// Topics, watermarks, group offsets.
+    /// Topics and watermarks.
     pub admin: AdminClient<DefaultClientContext>,
     /// Read checkpoint topics (each assigned per read, so one read at a time per consumer).
     pub progress: Vec<Mutex<BaseConsumer<EofIsNotAnError>>>,
-    /// Settings of the short-lived consumers that read a group's committed offsets.
-    group_reader_config: ClientConfig,
+    /// Reads consumer groups' committed offsets (the transformers' lag) by admin call, for every
+    /// pipeline of the endpoint; never assigned or subscribed. A consumer, not the admin client:
+    /// see `observe::group_offsets` for why. (`None` only while closing.)
+    pub lag_reader: Option<BaseConsumer>,
     /// Reads topics' ownership records (`<topic>.slots` partition 0), one read at a time. Its
     /// own consumer: a read on the shared progress consumers could be handed a checkpoint read's
     /// late events (an end-of-partition, a record) and take them for its own.
@@ -162,27 +165,15 @@ impl KafkaClients {
         let mut owner_config = assignment_reader(config, "tweetpipe.operator-owners");
         owner_config.set("enable.partition.eof", "false");
         let owner_reader = Mutex::new(Some(owner_config.create()?));
-        let mut group_reader_config = config.clone();
-        group_reader_config
-            .set("enable.auto.commit", "false")
-            .set("allow.auto.create.topics", "false");
+        let lag_reader = Some(assignment_reader(config, "tweetpipe.operator-lag").create()?);
         Ok(KafkaClients {
             admin,
             progress,
-            group_reader_config,
+            lag_reader,
             owner_reader,
             config: config.clone(),
             owned_topics: Mutex::new(HashMap::new()),
         })
-    }
-
-    /// A consumer of `group` that only reads its committed offsets: it never subscribes, so it
-    /// never joins the group. Made per read (a consumer per pipeline kept open would cost a few
-    /// threads and broker connections each); hand it to [`retire`] when done.
-    pub fn group_reader(&self, group: &str) -> Result<BaseConsumer, KafkaError> {
-        let mut config = self.group_reader_config.clone();
-        config.set("group.id", group);
-        config.create()
     }
 }
 
@@ -202,6 +193,9 @@ impl Drop for KafkaClients {
             .unwrap_or_else(|p| p.into_inner())
             .take()
         {
+            retire(reader);
+        }
+        if let Some(reader) = self.lag_reader.take() {
             retire(reader);
         }
     }

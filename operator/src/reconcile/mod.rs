@@ -24,6 +24,7 @@ pub mod error;
 pub mod events;
 pub mod finalizers;
 pub mod observe;
+mod rdkafka_c;
 pub mod schema_owner;
 pub mod served_version;
 pub mod status;

@@ -41,10 +41,16 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Applies [`MIGRATOR`], repairing a run that was interrupted.
 ///
 /// MySQL DDL is not transactional: sqlx records a migration as started (`success = FALSE`)
-/// before running it, so a process killed in the middle (an operator pod deleted mid-reconcile)
-/// leaves the database "dirty" and every later run refuses it. Every migration here is written
-/// to be re-runnable (`CREATE TABLE IF NOT EXISTS`, ...), so the dirty record is removed and the
-/// migration run again, once.
+/// before running it and as done after, and every later run refuses a database left between the
+/// two ("dirty"). Every migration here is written to be re-runnable (`CREATE TABLE IF NOT
+/// EXISTS`, ...), so:
+///
+/// - a migration that *fails* (a DDL that waited out `lock_wait_timeout` behind another
+///   session's metadata lock, a lost connection) has its record removed here, before the error is
+///   returned, so the next run simply applies it again;
+/// - a record left dirty all the same (the process killed between the two records: an operator
+///   pod deleted mid-migration) is removed and the migration run again, once, with a warning.
+///   Only a killed process leaves one, so the warning means that.
 ///
 /// Migrations a newer release applied and this one does not know are accepted, not refused
 /// (sqlx's `ignore_missing`): every migration is additive (docs/upgrading.md, "Migrations"), so an
@@ -53,18 +59,54 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn migrate(pool: &sqlx::MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
-    match migrator.run(pool).await {
+    // One session throughout: sqlx's advisory lock is per session and re-entrant there.
+    let mut session = pool.acquire().await?;
+    let result = match run_clean(&migrator, &mut session).await {
         Err(sqlx::migrate::MigrateError::Dirty(version)) => {
             tracing::warn!(
                 version,
                 "a migration was interrupted; running it again (migrations are re-runnable)"
             );
-            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ? AND success = FALSE")
-                .bind(version)
-                .execute(pool)
-                .await?;
-            migrator.run(pool).await
+            match forget_started(&mut session, version).await {
+                Ok(()) => run_clean(&migrator, &mut session).await,
+                Err(e) => Err(e.into()),
+            }
         }
         other => other,
+    };
+    if result.is_err() {
+        // sqlx releases its advisory lock only after a successful run: ending the session
+        // releases it, so no later run on this pool waits for it for ever.
+        let _ = session.close().await;
     }
+    result
+}
+
+/// One run of `migrator`; a migration that failed leaves no "started" record behind.
+async fn run_clean(
+    migrator: &sqlx::migrate::Migrator,
+    session: &mut sqlx::MySqlConnection,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    // `run_direct`: sqlx's own way around `run`'s "Acquire is not general enough" in Send futures.
+    let result = migrator.run_direct(None, session, false).await;
+    if let Err(sqlx::migrate::MigrateError::ExecuteMigration(error, version)) = &result {
+        tracing::info!(version, %error, "a migration failed; the next attempt runs it again");
+        // Should this fail too (the server gone), the record stays and the next run repairs it.
+        if let Err(e) = forget_started(session, *version).await {
+            tracing::info!(version, error = %e, "the failed migration's record stays; the next run repairs it");
+        }
+    }
+    result
+}
+
+/// Removes the "started, not done" record of migration `version`.
+async fn forget_started(
+    session: &mut sqlx::MySqlConnection,
+    version: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ? AND success = FALSE")
+        .bind(version)
+        .execute(session)
+        .await
+        .map(drop)
 }

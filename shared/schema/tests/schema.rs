@@ -71,6 +71,69 @@ async fn a_migration_interrupted_midway_is_run_again() {
     db.drop().await;
 }
 
+/// The newest migration, as a database that has not had it yet sees it: its tables dropped and
+/// its record removed. Returns its version and a table it creates after its first statement.
+async fn before_the_newest_migration(db: &TestDb) -> (i64, &'static str) {
+    let newest = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or_else(|| panic!("no migrations"));
+    assert_eq!(
+        newest, 20261205000001,
+        "the tables below are this migration's"
+    );
+    db.without_migration(newest, &["post_context_annotations"])
+        .await;
+    // Its second statement's table stays, so another session can hold a lock on it.
+    (newest, "post_cashtags")
+}
+
+/// A migration that *fails* (nothing killed) must not leave the database "dirty", or the next
+/// run warns "a migration was interrupted" although nothing was (issue 25's benchmark). The
+/// failure here is the one the operator's sessions give a DDL stuck behind another session's
+/// metadata lock: `lock_wait_timeout` runs out after the migration's record was committed (by its
+/// first statement's implicit commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_migration_leaves_no_interrupted_record_and_runs_again() {
+    let db = TestDb::create("tp_s_failed", &MIGRATOR).await;
+    let (newest, locked_table) = before_the_newest_migration(&db).await;
+    let lock = db.lock_table(locked_table).await;
+    let impatient = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(2)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(&mut *conn, "SET SESSION lock_wait_timeout = 1").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy(&db.url)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failed = tweetpipe_schema::migrate(&impatient).await;
+    impatient.close().await;
+    assert!(
+        matches!(&failed, Err(sqlx::migrate::MigrateError::ExecuteMigration(_, v)) if *v == newest),
+        "the DDL waits out lock_wait_timeout: {failed:?}"
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = FALSE")
+            .await,
+        0,
+        "a failed migration's 'started' record is what the next run reads as interrupted"
+    );
+
+    lock.release().await;
+    // sqlx alone (which refuses a dirty database) applies it now: nothing to repair.
+    MIGRATOR
+        .run(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("the next run: {e}"));
+    check_migrated(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    db.drop().await;
+}
+
 /// Rolling the operator back one release after the newer one migrated: the older `migrate` meets a
 /// migration it does not know and goes on (every migration is additive), and its workers accept
 /// the newer schema version. sqlx alone refuses such a database (`VersionMissing`).

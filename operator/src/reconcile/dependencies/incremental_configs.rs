@@ -9,7 +9,7 @@
 //! most about the timeout (run it on a blocking thread).
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, c_char, c_int};
+use std::ffi::CString;
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
@@ -17,6 +17,8 @@ use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use thiserror::Error;
+
+use crate::reconcile::rdkafka_c::{AdminCall, AdminFailure, Owned, copied};
 
 /// Why the configs were not set.
 #[derive(Debug, Error)]
@@ -48,38 +50,14 @@ impl IncrementalAlterError {
     }
 }
 
-/// Owns a librdkafka object and destroys it when dropped.
-struct Owned<T> {
-    pointer: *mut T,
-    destroy: unsafe extern "C" fn(*mut T),
-}
-
-impl<T> Owned<T> {
-    /// `None` for a null pointer (librdkafka could not make the object).
-    fn new(pointer: *mut T, destroy: unsafe extern "C" fn(*mut T)) -> Option<Self> {
-        (!pointer.is_null()).then_some(Owned { pointer, destroy })
-    }
-}
-
-impl<T> Drop for Owned<T> {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came non-null from librdkafka's matching constructor and is
-        // destroyed exactly once, here.
-        unsafe { (self.destroy)(self.pointer) }
-    }
-}
-
-/// A C string owned by librdkafka, copied out (empty for null).
-///
-/// SAFETY: `text` is null or a NUL-terminated string that lives at least as long as this call.
-unsafe fn copied(text: *const c_char) -> String {
-    if text.is_null() {
-        String::new()
-    } else {
-        // SAFETY: see the function's contract.
-        unsafe { CStr::from_ptr(text) }
-            .to_string_lossy()
-            .into_owned()
+fn failure(failure: AdminFailure, timeout: Duration) -> IncrementalAlterError {
+    match failure {
+        AdminFailure::Make(why) => IncrementalAlterError::Request(why),
+        AdminFailure::Timeout => IncrementalAlterError::Timeout(timeout),
+        AdminFailure::Failed { code, message } => IncrementalAlterError::Failed {
+            code: code.into(),
+            message,
+        },
     }
 }
 
@@ -95,7 +73,6 @@ pub fn set_topic_configs(
     configs: &BTreeMap<String, String>,
     timeout: Duration,
 ) -> Result<(), IncrementalAlterError> {
-    let millis = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
     let client = admin.inner().native_ptr();
     let name = c_string(topic)?;
     let request = |what: &str| IncrementalAlterError::Request(format!("librdkafka: {what}"));
@@ -128,58 +105,25 @@ pub fn set_topic_configs(
             return Err(IncrementalAlterError::Request(message));
         }
     }
-    let options = Owned::new(
-        unsafe {
-            rd::rd_kafka_AdminOptions_new(
-                client,
-                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
-            )
-        },
-        rd::rd_kafka_AdminOptions_destroy,
-    )
-    .ok_or_else(|| request("cannot make the admin options"))?;
-    let mut why = [0 as c_char; 256];
-    let set = unsafe {
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.pointer,
-            millis,
-            why.as_mut_ptr(),
-            why.len(),
+    let call = unsafe {
+        AdminCall::new(
+            client,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+            timeout,
         )
-    };
-    if set != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-        return Err(IncrementalAlterError::Request(unsafe {
-            copied(why.as_ptr())
-        }));
     }
-    let queue = Owned::new(
-        unsafe { rd::rd_kafka_queue_new(client) },
-        rd::rd_kafka_queue_destroy,
-    )
-    .ok_or_else(|| request("cannot make a result queue"))?;
+    .map_err(|e| failure(e, timeout))?;
     let mut resources = [resource.pointer];
     unsafe {
         rd::rd_kafka_IncrementalAlterConfigs(
             client,
             resources.as_mut_ptr(),
             resources.len(),
-            options.pointer,
-            queue.pointer,
+            call.options.pointer,
+            call.queue.pointer,
         )
     };
-    // The request's own timeout answers first; a second more for the result to be queued.
-    let event = Owned::new(
-        unsafe { rd::rd_kafka_queue_poll(queue.pointer, millis.saturating_add(1_000)) },
-        rd::rd_kafka_event_destroy,
-    )
-    .ok_or(IncrementalAlterError::Timeout(timeout))?;
-    let code = unsafe { rd::rd_kafka_event_error(event.pointer) };
-    if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-        return Err(IncrementalAlterError::Failed {
-            code: code.into(),
-            message: unsafe { copied(rd::rd_kafka_event_error_string(event.pointer)) },
-        });
-    }
+    let event = call.answer().map_err(|e| failure(e, timeout))?;
     let result = unsafe { rd::rd_kafka_event_IncrementalAlterConfigs_result(event.pointer) };
     if result.is_null() {
         return Err(request(

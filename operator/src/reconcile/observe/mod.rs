@@ -3,6 +3,7 @@
 //! [`progress_reader::ProgressReader`]), and its workloads. Reads only.
 
 pub mod accounts;
+mod group_offsets;
 pub mod progress;
 pub mod progress_reader;
 pub mod secrets;
@@ -155,7 +156,7 @@ pub async fn observe(
             group_id(tp),
         );
         let reader = &ctx.progress_reader;
-        // Each read is timed on its own (as a phase): the lag read costs a consumer per read.
+        // Each read is timed on its own (as a phase), so every cluster sees what it costs.
         let (checkpoints, lag) = tokio::join!(
             ctx.metrics.time_phase(
                 "observe-checkpoints",

@@ -168,8 +168,9 @@ fn read_blocking(
 }
 
 /// Records of the posts topic the group `group` has not committed yet (everything retained when
-/// the group has committed nothing). One OffsetFetch for the group's offsets (see [`group_offsets`])
-/// and one watermark request per partition, on the endpoint's shared admin client.
+/// the group has committed nothing). One OffsetFetch for the group's offsets on the endpoint's
+/// lag reader ([`super::group_offsets`]) and one watermark request per partition on its admin
+/// client: no client is made per read.
 pub async fn consumer_lag(
     clients: &Arc<KafkaClients>,
     topic: &str,
@@ -203,13 +204,6 @@ pub async fn consumer_lag(
 }
 
 /// Committed offsets of `group` on `topic`'s partitions. Negative = none.
-///
-/// Read by a consumer of the group itself that never subscribes (so it never joins the group or
-/// disturbs its members): its OffsetFetch goes through librdkafka's consumer-group code, which
-/// asks for the coordinator again when one answers NOT_COORDINATOR. librdkafka's admin call for
-/// the same thing (ListConsumerGroupOffsets) dereferences a null consumer group on that answer
-/// and kills the process (librdkafka issue #5040, still in 2.12.1); a coordinator gives it while
-/// it loads the offsets topic — after a broker restart, or on a new cluster.
 fn group_offsets(
     clients: &KafkaClients,
     group: &str,
@@ -218,25 +212,9 @@ fn group_offsets(
     timeout: Duration,
 ) -> Result<HashMap<i32, i64>, ProgressError> {
     let reader = clients
-        .group_reader(group)
-        .map_err(|e| kafka("group offsets", e))?;
-    let mut wanted = TopicPartitionList::new();
-    for partition in 0..partitions {
-        wanted.add_partition(topic, partition);
-    }
-    let committed = reader.committed_offsets(wanted, timeout);
-    // Closing waits for librdkafka's group machinery; nobody needs to wait for it.
-    crate::reconcile::clients::retire(reader);
-    let committed = committed.map_err(|e| kafka("group offsets", e))?;
-    Ok(committed
-        .elements_for_topic(topic)
-        .iter()
-        .map(|e| {
-            let offset = match e.offset() {
-                Offset::Offset(at) => at,
-                _ => -1,
-            };
-            (e.partition(), offset)
-        })
-        .collect())
+        .lag_reader
+        .as_ref()
+        .ok_or_else(|| kafka("group offsets", "the endpoint's clients are closing"))?;
+    super::group_offsets::committed(reader, group, topic, partitions, timeout)
+        .map_err(|e| kafka("group offsets", e))
 }
