@@ -10,7 +10,8 @@
 //! null dereference and the process dies (librdkafka #5040, still in 2.12.1); a consumer with a
 //! `group.id` has one, so the answer is an error this read returns and the next read retries.
 //! Before, each read made a consumer of the pipeline's group and closed it (a librdkafka client
-//! per read: its threads, buffers and a bootstrap connection; docs/operator.md, "Benchmark").
+//! per read: its threads, buffers and a bootstrap connection; see the Benchmark section of
+//! docs/operator.md).
 
 use std::collections::HashMap;
 use std::ffi::CString;
