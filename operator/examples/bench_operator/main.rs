@@ -51,7 +51,7 @@ use tweetpipe_testkit::Platform;
 
 use crate::checkpoints::Feeder;
 use crate::pipelines::Names;
-use crate::report::{Params, Results};
+use crate::report::{Params, PhaseSummary, Results};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -313,6 +313,7 @@ async fn run(
     ));
     let result = async {
         // Active pipelines.
+        let converge_before = metrics::scrape(ops_port).await;
         let (started, created) =
             pipelines::create_all(client, &names.active_namespace, params.active, |i| {
                 pipelines::active(names, i, &platform.kafka_bootstrap_pod)
@@ -339,6 +340,10 @@ async fn run(
             feed,
         )
         .await?;
+        let converge_after = metrics::scrape(ops_port).await;
+        results.converge_reconciles = converge_after.sum(metrics::RECONCILES, &[])
+            - converge_before.sum(metrics::RECONCILES, &[]);
+        results.converge_phases = phase_summaries(&converge_before, &converge_after);
         results.active_converged = times.last().copied().unwrap_or_default();
         results.active_converged_p50 = times.get(times.len() / 2).copied().unwrap_or_default();
         println!(
@@ -458,7 +463,7 @@ fn summarize_window(
     after: &metrics::Scrape,
     results: &mut Results,
 ) {
-    use metrics::{DURATION, ERRORS, PHASES, RECONCILES, quantile, window};
+    use metrics::{DURATION, ERRORS, RECONCILES, quantile, window};
     results.reconciles = after.sum(RECONCILES, &[]) - before.sum(RECONCILES, &[]);
     let minutes = results.window.as_secs_f64() / 60.0;
     results.reconciles_per_pipeline_minute =
@@ -469,18 +474,7 @@ fn summarize_window(
     );
     results.p50 = quantile(&durations, 0.5);
     results.p99 = quantile(&durations, 0.99);
-    results.phases = after
-        .label_values(PHASES, "phase")
-        .into_iter()
-        .map(|phase| {
-            let filter = [("phase", phase.as_str())];
-            let buckets = window(
-                &before.buckets(PHASES, &filter),
-                &after.buckets(PHASES, &filter),
-            );
-            (phase, quantile(&buckets, 0.5), quantile(&buckets, 0.99))
-        })
-        .collect();
+    results.phases = phase_summaries(before, after);
     results.errors = after
         .label_values(ERRORS, "reason")
         .into_iter()
@@ -490,6 +484,28 @@ fn summarize_window(
             (delta > 0.0).then_some((reason, delta))
         })
         .collect();
+}
+
+/// Each reconcile phase between two scrapes: p50, p99 and the seconds spent in it.
+fn phase_summaries(before: &metrics::Scrape, after: &metrics::Scrape) -> Vec<PhaseSummary> {
+    use metrics::{PHASES, quantile, window};
+    after
+        .label_values(PHASES, "phase")
+        .into_iter()
+        .map(|phase| {
+            let filter = [("phase", phase.as_str())];
+            let buckets = window(
+                &before.buckets(PHASES, &filter),
+                &after.buckets(PHASES, &filter),
+            );
+            PhaseSummary {
+                p50: quantile(&buckets, 0.5),
+                p99: quantile(&buckets, 0.99),
+                total_seconds: after.total(PHASES, &filter) - before.total(PHASES, &filter),
+                phase,
+            }
+        })
+        .collect()
 }
 
 /// Warnings and errors in the operator's JSON log, by message.

@@ -51,6 +51,11 @@ impl Scrape {
         values
     }
 
+    /// Total of histogram `name`'s observations (its `_sum` series) restricted to `filter`.
+    pub fn total(&self, name: &str, filter: &[(&str, &str)]) -> f64 {
+        self.sum(&format!("{name}_sum"), filter)
+    }
+
     /// Cumulative buckets `(le, count)` of histogram `name` restricted to `filter`, sorted by le.
     pub fn buckets(&self, name: &str, filter: &[(&str, &str)]) -> Vec<(f64, f64)> {
         let bucket_name = format!("{name}_bucket");

@@ -38,6 +38,15 @@ impl Params {
     }
 }
 
+/// One reconcile phase over a window: p50, p99 and the seconds spent in it in all.
+#[derive(Debug, Default)]
+pub struct PhaseSummary {
+    pub phase: String,
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub total_seconds: f64,
+}
+
 /// Everything measured.
 #[derive(Debug, Default)]
 pub struct Results {
@@ -53,7 +62,10 @@ pub struct Results {
     pub status_writes_suspended_per_minute: f64,
     pub p50: Option<f64>,
     pub p99: Option<f64>,
-    pub phases: Vec<(String, Option<f64>, Option<f64>)>,
+    pub phases: Vec<PhaseSummary>,
+    /// Reconciles and phases from the active pipelines' creation until they converged.
+    pub converge_reconciles: f64,
+    pub converge_phases: Vec<PhaseSummary>,
     pub errors: Vec<(String, f64)>,
     pub rss_idle_kib: u64,
     pub rss_kib: u64,
@@ -100,12 +112,21 @@ fn rows(p: &Params, r: &Results) -> Vec<(String, String, String)> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let phases = r
-        .phases
-        .iter()
-        .map(|(phase, p50, p99)| format!("{phase} {} / {}", millis(*p50), millis(*p99)))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let phases = |phases: &[PhaseSummary]| {
+        phases
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} / {} ({:.1} s)",
+                    p.phase,
+                    millis(p.p50),
+                    millis(p.p99),
+                    p.total_seconds
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     vec![
         (
             format!("{} active converged (all but pod readiness)", p.active),
@@ -119,6 +140,18 @@ fn rows(p: &Params, r: &Results) -> Vec<(String, String, String)> {
                 "< 15 s: {}",
                 verdict(r.active_converged < Duration::from_secs(15))
             ),
+        ),
+        (
+            format!(
+                "while the {} active converged: reconciles; phase p50 / p99 (seconds in all)",
+                p.active
+            ),
+            format!(
+                "{:.0} reconciles; {}",
+                r.converge_reconciles,
+                phases(&r.converge_phases)
+            ),
+            String::new(),
         ),
         (
             format!("{} suspended converged", p.suspended),
@@ -165,7 +198,11 @@ fn rows(p: &Params, r: &Results) -> Vec<(String, String, String)> {
             format!("{} / {}", millis(r.p50), millis(r.p99)),
             format!("p99 < 300 ms: {}", verdict(r.p99.is_some_and(|s| s < 0.3))),
         ),
-        ("phase p50 / p99 at rest".into(), phases, String::new()),
+        (
+            "phase p50 / p99 (seconds in all) at rest".into(),
+            phases(&r.phases),
+            String::new(),
+        ),
         ("reconcile errors at rest".into(), errors, String::new()),
         (
             format!("operator RSS with {} pipelines", p.pipelines()),

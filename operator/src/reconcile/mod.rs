@@ -303,7 +303,7 @@ async fn reconcile_steps(
             "status updated"
         );
     }
-    phase(ctx, "status", t);
+    let t = phase(ctx, "status", t);
 
     let previous = tp
         .status
@@ -319,6 +319,7 @@ async fn reconcile_steps(
     to_publish.extend(gap_events(previous_queries, &plan.status.queries));
     steps.enter("events");
     events::publish_all(ctx, &tp.object_ref(&()), &to_publish).await;
+    phase(ctx, "events", t);
 
     ctx.remember(&pipeline_key(tp), now, plan.transformer_recommendation);
     record_metrics(ctx, tp, &plan);

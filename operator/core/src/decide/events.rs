@@ -51,10 +51,14 @@ fn is_bad(condition: &Condition) -> bool {
         && condition.reason != reasons::SUSPENDED
 }
 
-/// One event per condition whose status or reason changed.
+/// One event per condition whose status or reason changed, and per new condition in trouble.
 pub fn condition_events(previous: &[Condition], next: &[Condition]) -> Vec<EventSpec> {
     conditions::transitions(previous, next)
         .into_iter()
+        // A condition's first state is news only when it is trouble: a new pipeline whose
+        // checks pass would otherwise post one Normal event per condition type, which says
+        // nothing `status.conditions` does not, and at scale costs the API server a write each.
+        .filter(|(condition, before)| before.is_some() || is_bad(condition))
         .map(|(condition, _)| {
             let severity = if is_bad(condition) {
                 Severity::Warning
@@ -140,8 +144,26 @@ mod tests {
     fn transitions_become_events_with_the_right_severity() {
         let cases = [
             // (before, after, expected severity or none)
+            // A first state that is not trouble is no news: it is in the status.
+            (None, condition(types::READY, "True", "PipelineReady"), None),
             (
                 None,
+                condition(types::KAFKA_READY, "True", "TopicsReady"),
+                None,
+            ),
+            (
+                None,
+                condition(types::READY, "False", "WorkloadsNotReady"),
+                None,
+            ),
+            // A first state in trouble is.
+            (
+                None,
+                condition(types::READY, "False", "KafkaUnreachable"),
+                Some(Severity::Warning),
+            ),
+            (
+                Some(condition(types::READY, "False", "WorkloadsNotReady")),
                 condition(types::READY, "True", "PipelineReady"),
                 Some(Severity::Normal),
             ),

@@ -141,7 +141,12 @@ pub async fn ensure(
                 ))
             })
     };
-    let (topics, mysql, schema) = tokio::join!(topics, schema, post_schema);
+    // Each timed on its own: the step costs the slowest, and the bench shows which that is.
+    let (topics, mysql, schema) = tokio::join!(
+        ctx.metrics.time_phase("dependencies-kafka", topics),
+        ctx.metrics.time_phase("dependencies-mysql", schema),
+        ctx.metrics.time_phase("dependencies-registry", post_schema),
+    );
     match topics {
         Ok((clients, report)) => {
             let events = events::topic_events(&report.created, &report.grown, &report.corrected);
