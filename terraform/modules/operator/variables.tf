@@ -76,9 +76,9 @@ variable "replicas" {
 }
 
 variable "resources" {
-  description = "Resources of the operator container (requests and limits, Kubernetes quantities). The memory request is what 1,100 pipelines measured (90 MiB peak) plus headroom (docs/operator.md, Benchmark); a few dozen pipelines fit in 32Mi."
+  description = "Resources of the operator container (requests and limits, Kubernetes quantities). The memory request is what 1,100 pipelines measured (62.6 MiB peak) plus headroom (docs/operator.md, Benchmark); a few dozen pipelines fit in 32Mi."
   type = object({
-    requests = optional(map(string), { cpu = "50m", memory = "112Mi" })
+    requests = optional(map(string), { cpu = "50m", memory = "80Mi" })
     limits   = optional(map(string), { memory = "256Mi" })
   })
   default = {}
