@@ -24,33 +24,6 @@ use crate::transform::sentiment::POLARITY_THRESHOLD;
 /// 65,535 placeholders (posts have 23 columns).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// The row count a statement of `n` rows is padded to: a power of two up to 32, then a multiple
-/// of 32. sqlx prepares each statement text once per connection and a multi-row statement's text
-/// changes with its row count, so without this nearly every batch of live data (whose child rows
-/// and roll-up buckets vary from batch to batch) made MariaDB parse its statements afresh: a
-/// quarter to a half of the executions in the transformer benchmark. Padded, a table's
-/// statements take a handful of shapes, which stay in sqlx's statement cache, at the cost of at
-/// most 31 extra rows (and under 7% of a batch-sized statement).
-fn padded_len(n: usize) -> usize {
-    let len = if n <= 32 {
-        n.next_power_of_two()
-    } else {
-        n.div_ceil(32) * 32
-    };
-    len.min(ROWS_PER_STATEMENT).max(n)
-}
-
-/// `rows` extended to [`padded_len`] with copies of `filler(last row)`: a row the statement
-/// absorbs without effect (a repeat of an idempotent upsert's last row; a zero increment of a
-/// roll-up's last bucket). Rows stay in primary-key order, so the locking order is unchanged.
-fn padded<T: Clone>(rows: &[T], filler: impl Fn(&T) -> T) -> Vec<T> {
-    let mut out = rows.to_vec();
-    if let Some(last) = rows.last() {
-        out.resize(padded_len(rows.len()), filler(last));
-    }
-    out
-}
-
 /// The columns of a `posts` row, in the order [`posts_insert`] binds them.
 pub const POST_COLUMNS: &str = "id, author_id, created_at, lang, kind, text, sentiment, \
      query_name, topic, pipeline, conversation_id, in_reply_to_user_id, \
@@ -265,12 +238,11 @@ impl<'a> Plan<'a> {
 
     async fn upsert_users(&self, tx: &mut Transaction<'static, MySql>) -> Result<(), sqlx::Error> {
         for chunk in self.users.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, |user| *user);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO users (id, username, name, verified, created_at, location, \
                  followers_count, following_count, tweet_count, observed_at) ",
             );
-            q.push_values(&chunk, |mut row, user| {
+            q.push_values(chunk, |mut row, user| {
                 row.push_bind(user.id)
                     .push_bind(&user.username)
                     .push_bind(&user.name)
@@ -307,7 +279,6 @@ impl<'a> Plan<'a> {
         load_id: u64,
     ) -> Result<(), sqlx::Error> {
         for chunk in self.posts.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, |post| *post);
             let mut q = posts_insert(chunk.iter().copied(), load_id);
             q.push(POSTS_UPSERT);
             q.build().execute(&mut **tx).await?;
@@ -321,11 +292,10 @@ impl<'a> Plan<'a> {
         load_id: u64,
     ) -> Result<(), sqlx::Error> {
         for chunk in self.matches.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, Clone::clone);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO post_queries (post_id, query_name, topic, created_at, lang, load_id) ",
             );
-            q.push_values(&chunk, |mut row, (stored, query)| {
+            q.push_values(chunk, |mut row, (stored, query)| {
                 let p = &stored.post;
                 row.push_bind(p.id)
                     .push_bind(*query)
@@ -346,11 +316,10 @@ impl<'a> Plan<'a> {
     ) -> Result<(), sqlx::Error> {
         let rows = self.child_rows(|s| s.hashtags.iter().map(|h| (h.tag.as_str(), h)));
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, Clone::clone);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO post_hashtags (post_id, tag, display, created_at) ",
             );
-            q.push_values(&chunk, |mut row, (post_id, created_at, h)| {
+            q.push_values(chunk, |mut row, (post_id, created_at, h)| {
                 row.push_bind(*post_id)
                     .push_bind(&h.tag)
                     .push_bind(&h.display)
@@ -368,11 +337,10 @@ impl<'a> Plan<'a> {
     ) -> Result<(), sqlx::Error> {
         let rows = self.child_rows(|s| s.mentions.iter().map(|m| (m.username.as_str(), m)));
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, Clone::clone);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO post_mentions (post_id, username, user_id, created_at) ",
             );
-            q.push_values(&chunk, |mut row, (post_id, created_at, m)| {
+            q.push_values(chunk, |mut row, (post_id, created_at, m)| {
                 row.push_bind(*post_id)
                     .push_bind(&m.username)
                     .push_bind(m.user_id)
@@ -387,11 +355,10 @@ impl<'a> Plan<'a> {
     async fn insert_urls(&self, tx: &mut Transaction<'static, MySql>) -> Result<(), sqlx::Error> {
         let rows = self.child_rows(|s| s.urls.iter().map(|u| (u.position, u)));
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, Clone::clone);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO post_urls (post_id, position, url, expanded_url, display_url, domain, created_at) ",
             );
-            q.push_values(&chunk, |mut row, (post_id, created_at, u)| {
+            q.push_values(chunk, |mut row, (post_id, created_at, u)| {
                 row.push_bind(*post_id)
                     .push_bind(u.position)
                     .push_bind(&u.url)
@@ -416,11 +383,10 @@ impl<'a> Plan<'a> {
                 .map(|r| ((reference_kind_sql(r.kind), r.referenced_id), r))
         });
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, Clone::clone);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO post_references (post_id, kind, referenced_id, referenced_author_id) ",
             );
-            q.push_values(&chunk, |mut row, (post_id, _, r)| {
+            q.push_values(chunk, |mut row, (post_id, _, r)| {
                 row.push_bind(*post_id)
                     .push_bind(reference_kind_sql(r.kind))
                     .push_bind(r.referenced_id)
@@ -438,11 +404,10 @@ impl<'a> Plan<'a> {
     ) -> Result<(), sqlx::Error> {
         let rows = self.child_rows(|s| s.cashtags.iter().map(|c| (c.tag.as_str(), c)));
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, Clone::clone);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO post_cashtags (post_id, tag, display, created_at) ",
             );
-            q.push_values(&chunk, |mut row, (post_id, created_at, c)| {
+            q.push_values(chunk, |mut row, (post_id, created_at, c)| {
                 row.push_bind(*post_id)
                     .push_bind(&c.tag)
                     .push_bind(&c.display)
@@ -464,12 +429,11 @@ impl<'a> Plan<'a> {
                 .map(|c| ((c.domain_id, c.entity_id), c))
         });
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, Clone::clone);
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO post_context_annotations \
                  (post_id, domain_id, entity_id, domain_name, entity_name, created_at) ",
             );
-            q.push_values(&chunk, |mut row, (post_id, created_at, c)| {
+            q.push_values(chunk, |mut row, (post_id, created_at, c)| {
                 row.push_bind(*post_id)
                     .push_bind(c.domain_id)
                     .push_bind(c.entity_id)
@@ -517,7 +481,7 @@ impl<'a> Plan<'a> {
         );
         q.push_bind(load_id).push(" AND q.post_id IN (");
         let mut ids = q.separated(", ");
-        for id in &padded(&self.ids, |id| *id) {
+        for id in &self.ids {
             ids.push_bind(*id);
         }
         q.push(")");
@@ -584,18 +548,11 @@ impl<'a> Plan<'a> {
         }
         let hourly: Vec<_> = hourly.into_iter().collect();
         for chunk in hourly.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, |(bucket, increment)| {
-                let zero = HourlyIncrement {
-                    topic: increment.topic,
-                    ..HourlyIncrement::default()
-                };
-                (*bucket, zero)
-            });
             let mut q = QueryBuilder::<MySql>::new(
                 "INSERT INTO posts_hourly (hour, query_name, lang, topic, posts, originals, \
                  retweets, replies, quotes, sentiment_sum, positive, negative) ",
             );
-            q.push_values(&chunk, |mut row, ((hour, query, lang), inc)| {
+            q.push_values(chunk, |mut row, ((hour, query, lang), inc)| {
                 row.push_bind(*hour)
                     .push_bind(*query)
                     .push_bind(*lang)
@@ -624,9 +581,8 @@ impl<'a> Plan<'a> {
         }
         let daily: Vec<_> = daily.into_iter().collect();
         for chunk in daily.chunks(ROWS_PER_STATEMENT) {
-            let chunk = padded(chunk, |(bucket, _)| (*bucket, 0));
             let mut q = QueryBuilder::<MySql>::new("INSERT INTO hashtags_daily (day, tag, posts) ");
-            q.push_values(&chunk, |mut row, ((day, tag), posts)| {
+            q.push_values(chunk, |mut row, ((day, tag), posts)| {
                 row.push_bind(*day).push_bind(*tag).push_bind(*posts);
             });
             q.push(" ON DUPLICATE KEY UPDATE posts = posts + VALUES(posts)");
@@ -637,7 +593,7 @@ impl<'a> Plan<'a> {
 }
 
 /// One `posts_hourly` row's increment. `kinds` follows [`crate::rows::PostKind`]'s order.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct HourlyIncrement<'a> {
     topic: &'a str,
     posts: u64,
@@ -674,40 +630,5 @@ mod tests {
             !sql.contains("ON DUPLICATE"),
             "the upsert is the batch write's own"
         );
-    }
-
-    #[test]
-    fn statements_are_padded_to_few_shapes() {
-        // (rows, padded to)
-        let cases = [
-            (1, 1),
-            (3, 4),
-            (17, 32),
-            (32, 32),
-            (33, 64),
-            (361, 384),
-            (494, 512),
-            (500, 512),
-            (999, 1_000),
-            (1_000, 1_000),
-            // Above one statement's rows (the created-rows read of a large batch): as it is.
-            (4_321, 4_321),
-        ];
-        for (rows, expected) in cases {
-            assert_eq!(padded_len(rows), expected, "{rows} rows");
-        }
-        // The row counts of one table over a benchmark's 40 batches (hashtags, 480-510) take
-        // two shapes instead of eighteen.
-        let shapes: std::collections::BTreeSet<usize> = (480..=510).map(padded_len).collect();
-        assert_eq!(shapes.len(), 2, "{shapes:?}");
-    }
-
-    #[test]
-    fn padding_repeats_the_filler_of_the_last_row_only() {
-        let rows = [(1, 10), (2, 20), (3, 30)];
-        let padded = padded(&rows, |(key, _)| (*key, 0));
-        assert_eq!(padded, vec![(1, 10), (2, 20), (3, 30), (3, 0)]);
-        assert!(padded.is_sorted_by_key(|(key, _)| *key), "primary-key order kept");
-        assert!(super::padded::<u8>(&[], |x| *x).is_empty());
     }
 }
