@@ -8,11 +8,13 @@ mod e2e {
     pub mod support;
 }
 
+use k8s_openapi::api::apps::v1::Deployment;
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{ConnectOptions, Connection};
 use tweetpipe_testkit::private_mysql::{PrivateTlsMariaDb, unrelated_ca_file};
 
 use e2e::support::*;
+use tweetpipe_operator::build::workloads::SECRETS_HASH_ANNOTATION;
 
 const ROOT_PASSWORD: &str = "tls-e2e-root";
 
@@ -27,6 +29,18 @@ fn node_ip() -> String {
 
 fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The secrets hash on the transformer Deployment's pod template, once it exists.
+async fn transformer_secrets_hash(client: &kube::Client, namespace: &str) -> Option<String> {
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), namespace);
+    let deployment = deployments.get_opt("covid-transformer").await.ok()??;
+    deployment
+        .spec?
+        .template
+        .metadata?
+        .annotations?
+        .remove(SECRETS_HASH_ANNOTATION)
 }
 
 /// Waits for the pipeline's `MySQLReady=False` with `reason`; its message must say `phrase` and
@@ -63,7 +77,13 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
     )
     .await;
 
-    // The right CA: Ready, posts stored, over TLS only.
+    // The transformers started with the wrong CA and read it once: the rotation must roll them.
+    let before = wait_for("the transformer Deployment's secrets hash", || {
+        transformer_secrets_hash(&client, &ns.name)
+    })
+    .await;
+
+    // The right CA: the transformers roll, then Ready, posts stored, over TLS only.
     put_secret(
         &client,
         &ns.name,
@@ -72,6 +92,19 @@ async fn a_tls_only_mysql_pipeline_reaches_ready_and_wrong_ca_host_or_password_a
         &read(&server.ca_file()),
     )
     .await;
+    let after = wait_for(
+        "a new secrets hash on the transformers after the CA rotation",
+        || {
+            let (client, before) = (client.clone(), before.clone());
+            let namespace = ns.name.clone();
+            async move {
+                let now = transformer_secrets_hash(&client, &namespace).await?;
+                (now != before).then_some(now)
+            }
+        },
+    )
+    .await;
+    assert_ne!(after, before);
     wait_condition(&client, &ns.name, "covid", "Ready", "True", None).await;
     let database = tp.spec.mysql.database.clone();
     let verified = server

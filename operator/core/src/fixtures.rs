@@ -1,7 +1,16 @@
 //! The valid example pipeline (`operator/fixtures/pipeline.yaml`) and the spec blocks tests shape
 //! it with, for tests here and in the operator (feature `fixtures`).
 
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 use crate::crd::{KafkaSasl, KafkaTls, SaslMechanism, SecretKeyRef, TweetPipeline};
+use crate::decide::conditions::{Check, SchemaState};
+use crate::decide::plan::Observed;
 
 /// The valid example pipeline.
 pub fn pipeline() -> TweetPipeline {
@@ -53,4 +62,53 @@ pub fn client_certificate_tls() -> KafkaTls {
         client_certificate_secret: secret_key("kafka-client", "tls.crt"),
         client_key_secret: secret_key("kafka-client", "tls.key"),
     }
+}
+
+/// A world in shape at 2026-11-16T00:00Z: every check Ok, 6 partitions, 3 extractors and 3
+/// transformers ready (1 running), a lag of 12,000, no checkpoints yet.
+pub fn observed() -> Observed {
+    Observed {
+        now: Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
+        secrets: Check::Ok,
+        kafka: Check::Ok,
+        mysql: Check::Ok,
+        schema: SchemaState::NotUsed,
+        checkpoints: Vec::new(),
+        lag: Some(12_000),
+        partitions: Some(6),
+        extractor_ready: 3,
+        transformer_ready: 3,
+        transformer_current: Some(1),
+        extractor_current: Some(3),
+        transformer_history: Vec::new(),
+        scale_down_window: chrono::TimeDelta::minutes(5),
+        invalid_queries: Vec::new(),
+        api_host_refusal: None,
+        image_refusal: None,
+        stream_apps: None,
+    }
+}
+
+/// Fetched Secrets by name, each with its `(key, value)` data.
+pub fn fetched_secrets(secrets: &[(&str, &[(&str, &str)])]) -> BTreeMap<String, Option<Secret>> {
+    secrets
+        .iter()
+        .map(|(name, data)| (name.to_string(), fetched_secret(name, data)))
+        .collect()
+}
+
+/// Secret `name` with its `(key, value)` data, as fetched.
+pub fn fetched_secret(name: &str, data: &[(&str, &str)]) -> Option<Secret> {
+    Some(Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Secret::default()
+    })
 }

@@ -270,6 +270,7 @@ async fn reconcile_steps(
                     defaults: &ctx.settings.workers,
                     writer_url: &writer_url,
                     writer_password: writer.password.expose(),
+                    secrets: &references.secrets,
                 },
             )?;
             let fingerprint = clients::fingerprint(&[&serde_json::to_string(&built)?]);

@@ -30,6 +30,9 @@ pub const OPS_PORT: i32 = 8080;
 pub const WORKER_UID: i64 = 65532;
 /// Annotation carrying a hash of the worker config, so a config change rolls the pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "tweetpipe.io/config-hash";
+/// Annotation carrying a digest of every Secret key a worker mounts: the workers read their
+/// files at start, so a rotated Secret must roll the pods that mount it.
+pub const SECRETS_HASH_ANNOTATION: &str = "tweetpipe.io/secrets-hash";
 
 /// Images and settings the operator hands every worker.
 #[derive(Debug, Clone, PartialEq)]
@@ -511,6 +514,37 @@ pub fn transformer_deployment(
         }),
         ..Deployment::default()
     }
+}
+
+/// The (Secret, key) pairs a pod template mounts, in volume order.
+pub fn mounted_secret_keys(template: &PodTemplateSpec) -> Vec<(String, String)> {
+    let volumes = template
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.volumes.as_ref())
+        .map_or(&[][..], Vec::as_slice);
+    volumes
+        .iter()
+        .filter_map(|volume| volume.secret.as_ref())
+        .flat_map(|secret| {
+            let name = secret.secret_name.clone().unwrap_or_default();
+            secret
+                .items
+                .iter()
+                .flatten()
+                .map(move |item| (name.clone(), item.key.clone()))
+        })
+        .collect()
+}
+
+/// Stamps the digest of the template's mounted Secret keys on it.
+pub fn set_secrets_hash(template: &mut PodTemplateSpec, digest: String) {
+    template
+        .metadata
+        .get_or_insert_with(ObjectMeta::default)
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(SECRETS_HASH_ANNOTATION.to_string(), digest);
 }
 
 /// JSON of a worker config, pretty so `kubectl get cm -o yaml` stays readable.

@@ -500,11 +500,6 @@ fn transition_time_is_kept_until_status_changes() {
 
 fn observed() -> Observed {
     Observed {
-        now: Utc.with_ymd_and_hms(2026, 11, 16, 0, 0, 0).unwrap(),
-        secrets: Check::Ok,
-        kafka: Check::Ok,
-        mysql: Check::Ok,
-        schema: SchemaState::NotUsed,
         checkpoints: vec![
             Checkpoint {
                 query: "covid-en".into(),
@@ -535,18 +530,7 @@ fn observed() -> Observed {
                 ..Checkpoint::default()
             },
         ],
-        lag: Some(12_000),
-        partitions: Some(6),
-        extractor_ready: 3,
-        transformer_ready: 3,
-        transformer_current: Some(1),
-        extractor_current: Some(3),
-        transformer_history: Vec::new(),
-        scale_down_window: chrono::TimeDelta::minutes(5),
-        invalid_queries: Vec::new(),
-        api_host_refusal: None,
-        image_refusal: None,
-        stream_apps: None,
+        ..crate::fixtures::observed()
     }
 }
 
@@ -757,6 +741,7 @@ fn a_refused_api_host_runs_no_extractor_and_says_why() {
             defaults: &defaults,
             writer_url: "mysql://w:p@db/tweets",
             writer_password: "p",
+            secrets: &Default::default(),
         },
     )
     .expect("builds");

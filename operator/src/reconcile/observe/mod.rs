@@ -10,9 +10,11 @@ pub mod secrets;
 pub mod stream_apps;
 pub mod workloads;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use tracing::warn;
 
@@ -34,12 +36,16 @@ pub struct References {
     pub resolved: Result<secrets::Resolved, secrets::Missing>,
     /// Accounts to ensure (writer first), when the Secrets resolved.
     pub accounts: Vec<DesiredAccount>,
+    /// The referenced Secrets as the cache has them (`None` = absent), for the digest of
+    /// what the pods mount.
+    pub secrets: BTreeMap<String, Option<Secret>>,
 }
 
 /// Resolves the spec's Secrets and the accounts from the watch cache (no API call).
 pub fn references(ctx: &Context, tp: &TweetPipeline) -> References {
     let namespace = tp.namespace().unwrap_or_default();
-    let resolved = secrets::resolve(&ctx.secrets, &namespace, &tp.spec);
+    let fetched = secrets::fetch(&ctx.secrets, &namespace, &tp.spec);
+    let resolved = secrets::resolve_from(&tp.spec, &fetched);
     let accounts = match &resolved {
         Ok(resolved) => {
             let require_tls = crate::reconcile::dependencies::mysql::tls_required(
@@ -56,7 +62,11 @@ pub fn references(ctx: &Context, tp: &TweetPipeline) -> References {
         }
         Err(_) => Vec::new(),
     };
-    References { resolved, accounts }
+    References {
+        resolved,
+        accounts,
+        secrets: fetched,
+    }
 }
 
 /// What the dependency step found, as the decision needs it.

@@ -1,6 +1,7 @@
 //! The builders: worker configs (the contract the workers parse), workloads, topics. One file per
 //! module tested; the helpers here are shared by them.
 
+mod secret_digest;
 mod topics;
 mod worker_config;
 mod workloads;

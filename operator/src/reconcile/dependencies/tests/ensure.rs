@@ -23,6 +23,7 @@ async fn ensure(world: World) -> (DependencyState, Vec<EventSpec>) {
     let references = References {
         resolved: Ok(secrets()),
         accounts: vec![account("first")],
+        secrets: Default::default(),
     };
     dependencies::ensure(&started.shared.ctx, &pipeline(), &references).await
 }
