@@ -58,21 +58,22 @@ pub fn condition_events(previous: &[Condition], next: &[Condition]) -> Vec<Event
         // A condition's first state is news only when it is trouble: a new pipeline whose
         // checks pass would otherwise post one Normal event per condition type, which says
         // nothing `status.conditions` does not, and at scale costs the API server a write each.
-        .filter(|(condition, before)| before.is_some() || is_bad(condition))
-        .map(|(condition, _)| {
-            let severity = if is_bad(condition) {
-                Severity::Warning
-            } else {
-                Severity::Normal
-            };
-            EventSpec::new(
-                severity,
-                &condition.reason,
-                format!(
-                    "{} is {}: {}",
-                    condition.type_, condition.status, condition.message
-                ),
-            )
+        .filter_map(|(condition, before)| {
+            let bad = is_bad(condition);
+            (before.is_some() || bad).then(|| {
+                EventSpec::new(
+                    if bad {
+                        Severity::Warning
+                    } else {
+                        Severity::Normal
+                    },
+                    &condition.reason,
+                    format!(
+                        "{} is {}: {}",
+                        condition.type_, condition.status, condition.message
+                    ),
+                )
+            })
         })
         .collect()
 }
