@@ -54,6 +54,25 @@ pub fn retire<T: Send + 'static>(client: T) {
     }
 }
 
+/// A topic to create: its name, partitions, replication factor and topic configs. One
+/// conversion for the operator's topic specs, wherever they are created (the operator's ensure
+/// step, and benchmarks that lay out a pipeline's topics as the operator would).
+pub fn new_topic<'a>(
+    name: &'a str,
+    partitions: i32,
+    replication_factor: i32,
+    configs: &'a std::collections::BTreeMap<String, String>,
+) -> rdkafka::admin::NewTopic<'a> {
+    configs.iter().fold(
+        rdkafka::admin::NewTopic::new(
+            name,
+            partitions,
+            rdkafka::admin::TopicReplication::Fixed(replication_factor),
+        ),
+        |topic, (key, value)| topic.set(key, value),
+    )
+}
+
 /// The SASL mechanisms librdkafka implements without cyrus-sasl (GSSAPI would need it).
 pub const SASL_MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 

@@ -32,8 +32,9 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::NaiveDateTime;
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminOptions, NewTopic};
 use tweetpipe_common::contract::paths;
+use tweetpipe_common::kafka::new_topic;
 use tweetpipe_operator_core::build::topics::desired_topics;
 use tweetpipe_operator_core::build::worker_config::{extractor_config, transformer_config};
 use tweetpipe_operator_core::crd::TweetPipeline;
@@ -365,16 +366,7 @@ async fn create_pipeline_topics(tp: &TweetPipeline) {
     let specs = desired_topics(&tp.spec.kafka, tp.spec.source.queries.len());
     let topics: Vec<NewTopic<'_>> = specs
         .iter()
-        .map(|t| {
-            t.configs.iter().fold(
-                NewTopic::new(
-                    &t.name,
-                    t.partitions,
-                    TopicReplication::Fixed(t.replication_factor),
-                ),
-                |topic, (k, v)| topic.set(k, v),
-            )
-        })
+        .map(|t| new_topic(&t.name, t.partitions, t.replication_factor, &t.configs))
         .collect();
     create_topics(&bootstrap(), &topics).await;
 }

@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::admin::{
-    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tweetpipe_common::kafka::new_topic;
 use tweetpipe_common::kafka_connection::check_connection;
 
 use super::incremental_configs::set_topic_configs;
@@ -298,16 +297,7 @@ pub async fn ensure_topics(
     if !missing.is_empty() {
         let new_topics: Vec<NewTopic> = missing
             .iter()
-            .map(|t| {
-                t.configs.iter().fold(
-                    NewTopic::new(
-                        &t.name,
-                        t.partitions,
-                        TopicReplication::Fixed(t.replication_factor),
-                    ),
-                    |topic, (k, v)| topic.set(k, v),
-                )
-            })
+            .map(|t| new_topic(&t.name, t.partitions, t.replication_factor, &t.configs))
             .collect();
         let results = admin
             .create_topics(new_topics.iter(), &options)
