@@ -10,7 +10,8 @@
 #
 # Knobs (environment): POSTS (100000), BATCH_SIZES ("500", the default batch), PARTITIONS (4),
 # TRANSFORMERS ("1,2"), ROUNDS (3), CONNECTIONS ("2,4,8": the ceiling's connection counts),
-# WRITE_CONCURRENCY (the transformers' default), KAFKA_TRANSPORTS ("plaintext"; "plaintext sasl_ssl" also consumes over the platform's SASL_SSL
+# CEILING_ORDERS ("sample,partition": the ceiling's transactions take consecutive posts of the sample,
+# or of one Kafka partition as a consumer receives them), WRITE_CONCURRENCY (the transformers' default), KAFKA_TRANSPORTS ("plaintext"; "plaintext sasl_ssl" also consumes over the platform's SASL_SSL
 # listener with SCRAM-SHA-512; the input is produced in plaintext).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ PARTITIONS=${PARTITIONS:-4}
 TRANSFORMERS=${TRANSFORMERS:-1,2}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-2,4,8}
+CEILING_ORDERS=${CEILING_ORDERS:-sample,partition}
 KAFKA_TRANSPORTS=${KAFKA_TRANSPORTS:-plaintext}
 WRITE_CONCURRENCY=${WRITE_CONCURRENCY:-}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -35,14 +37,14 @@ out="bench/transformer-results/$(date -u +%Y%m%dT%H%M%SZ).md"
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB;" \
        "MariaDB $(mariadb --version | grep -o '[0-9]*\.[0-9]*\.[0-9]*-MariaDB' | head -1), Kafka and the transformers on the same machine."
   echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
-  echo "Command: POSTS=$POSTS BATCH_SIZES=$BATCH_SIZES PARTITIONS=$PARTITIONS TRANSFORMERS=$TRANSFORMERS ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS WRITE_CONCURRENCY=$WRITE_CONCURRENCY KAFKA_TRANSPORTS=\"$KAFKA_TRANSPORTS\" bash bench/transformer.sh"
+  echo "Command: POSTS=$POSTS BATCH_SIZES=$BATCH_SIZES PARTITIONS=$PARTITIONS TRANSFORMERS=$TRANSFORMERS ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS CEILING_ORDERS=$CEILING_ORDERS WRITE_CONCURRENCY=$WRITE_CONCURRENCY KAFKA_TRANSPORTS=\"$KAFKA_TRANSPORTS\" bash bench/transformer.sh"
   for transport in $KAFKA_TRANSPORTS; do
     echo
     echo "## Kafka transport: $transport"
     echo
     BENCH_KAFKA=$transport "$TARGET_DIR/release/examples/transformer_bench" --posts "$POSTS" \
       --batch-sizes "$BATCH_SIZES" --partitions "$PARTITIONS" --transformers "$TRANSFORMERS" \
-      --rounds "$ROUNDS" --connections "$CONNECTIONS" ${WRITE_CONCURRENCY:+--write-concurrency "$WRITE_CONCURRENCY"}
+      --rounds "$ROUNDS" --connections "$CONNECTIONS" --ceiling-orders "$CEILING_ORDERS" ${WRITE_CONCURRENCY:+--write-concurrency "$WRITE_CONCURRENCY"}
   done
   echo
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use sqlx::mysql::MySqlPoolOptions;
 use tweetpipe_common::codec::{decode_post, encode_post};
 use tweetpipe_common::fixtures::sample_posts;
+use tweetpipe_common::post::Post;
 use tweetpipe_schema::MIGRATOR;
 use tweetpipe_testkit::files::{temp_dir, write, write_json};
 use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
@@ -42,6 +43,8 @@ struct Args {
     connections: Vec<usize>,
     /// The transformers' `write_concurrency` (their default when not given).
     write_concurrency: Option<usize>,
+    /// How the ceiling composes its transactions.
+    orders: Vec<Order>,
 }
 
 fn args() -> Args {
@@ -53,6 +56,7 @@ fn args() -> Args {
         rounds: 3,
         connections: vec![2, 4, 8],
         write_concurrency: None,
+        orders: vec![Order::Sample, Order::Partition],
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -71,6 +75,16 @@ fn args() -> Args {
             "--transformers" => a.transformers = list(),
             "--rounds" => a.rounds = value.parse().unwrap_or_else(|e| bad(&e)),
             "--connections" => a.connections = list(),
+            "--ceiling-orders" => {
+                a.orders = value
+                    .split(',')
+                    .map(|order| match order {
+                        "sample" => Order::Sample,
+                        "partition" => Order::Partition,
+                        other => bad(&format!("unknown order {other} (sample, partition)")),
+                    })
+                    .collect()
+            }
             "--write-concurrency" => {
                 a.write_concurrency = Some(value.parse().unwrap_or_else(|e| bad(&e)))
             }
@@ -125,20 +139,11 @@ async fn main() {
         "{} posts = {rows} rows; decode {decode_us:.1} µs/post, transform {transform_us:.1} µs/post",
         args.posts
     );
+    let partitioned = by_partition(&stored, args.partitions);
     let probe = TestDb::create("tp_bench_probe", &MIGRATOR).await;
     // Kept to the end: the server's status counters are read through its pool.
     let server = Server::inspect(&probe).await;
 
-    // Kafka → MySQL.
-    let topic = unique("tp-bench");
-    create_post_topic_with_dlq(&bootstrap(), &topic, args.partitions).await;
-    let started = Instant::now();
-    produce_posts(&bootstrap(), &topic, &posts).await;
-    eprintln!(
-        "produced {} records in {:.1}s",
-        args.posts,
-        started.elapsed().as_secs_f64()
-    );
     let binary = transformer_binary();
     let mut configurations = Vec::new();
     // The machine is shared, so its speed drifts: each run is paired with a ceiling measured
@@ -147,11 +152,18 @@ async fn main() {
         for &count in &args.transformers {
             let mut rounds = Vec::new();
             for round in 1..=args.rounds {
-                let ceiling = fair_ceiling(&stored, batch_size, &args.connections, &server).await;
+                let ceiling = fair_ceiling(
+                    &stored,
+                    &partitioned,
+                    batch_size,
+                    &args.connections,
+                    &args.orders,
+                    &server,
+                )
+                .await;
                 let db = TestDb::create("tp_bench_run", &MIGRATOR).await;
                 let run = run_transformers(
                     &binary,
-                    &topic,
                     &db,
                     Shape {
                         count,
@@ -159,7 +171,10 @@ async fn main() {
                         batch_size,
                         write_concurrency: args.write_concurrency,
                     },
-                    args.posts,
+                    Input {
+                        posts: &posts,
+                        partitioned: &partitioned,
+                    },
                     &server,
                 )
                 .await;
@@ -364,20 +379,30 @@ fn kafka_section(topic: &str) -> serde_json::Value {
     kafka
 }
 
+/// The posts a run is fed, and how the bench expects Kafka to partition them.
+struct Input<'a> {
+    posts: &'a [Post],
+    partitioned: &'a [Vec<StoredPost>],
+}
+
+/// Produces `input` to a fresh topic once every transformer holds partitions, and times the
+/// transformers from the first record produced to the last post stored.
 async fn run_transformers(
     binary: &Path,
-    topic: &str,
     db: &TestDb,
     shape: Shape,
-    total: usize,
+    input: Input<'_>,
     server: &Server,
 ) -> Run {
+    let total = input.posts.len();
     let Shape {
         count,
         partitions,
         batch_size,
         write_concurrency,
     } = shape;
+    let topic = &unique("tp-bench");
+    create_post_topic_with_dlq(&bootstrap(), topic, partitions).await;
     let dir = temp_dir("tp-bench");
     let url_file = write(&dir, "mysql-url", &db.url);
     let mut config = serde_json::json!({
@@ -414,12 +439,35 @@ async fn run_transformers(
         })
         .collect();
 
-    // Throughput from the moment every process holds partitions and together they hold all of
-    // them, to the last post: group start-up and the rebalances of processes joining one after
-    // the other are excluded (the platform's broker starts a group without waiting for more
-    // members). Should the posts all be stored before that, from the first stored batch.
-    let mut first: Option<(Instant, i64)> = None;
-    let mut settled: Option<(Instant, i64)> = None;
+    // Every process joins the group and holds partitions before there is anything to consume,
+    // so each starts with its share of the work (the platform's broker starts a group without
+    // waiting for more members: a process that joined late would take over partitions the
+    // first had half worked through, and idle at the end while the other finishes).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held: Vec<i64> = ports.iter().map(|port| partitions_held(*port)).collect();
+        if held.iter().all(|h| *h > 0) && held.iter().sum::<i64>() == i64::from(partitions) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the transformers' assignment did not settle within 120 s: partitions held {held:?} of {partitions}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Timed from the first record produced: the producer outpaces the transformers (over
+    // 50,000 records/s), and shares the machine with them while it runs.
+    let start = Instant::now();
+    produce_posts(&bootstrap(), topic, input.posts).await;
+    let produced = start.elapsed().as_secs_f64();
+    // The per-partition ceiling stands for what the consumers receive only if its partitions
+    // are Kafka's: each partition must hold exactly the posts the bench placed there.
+    let placed: Vec<i64> = input.partitioned.iter().map(|p| p.len() as i64).collect();
+    assert_eq!(
+        high_watermarks(topic, partitions),
+        placed,
+        "the posts per partition of {topic} differ from the partitioner the bench assumes"
+    );
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut rss = vec![0.0; count];
     let end = loop {
@@ -429,15 +477,6 @@ async fn run_transformers(
             .count("SELECT CAST(COALESCE(SUM(posts), 0) AS SIGNED) FROM posts_hourly")
             .await;
         let now = Instant::now();
-        if n > 0 && first.is_none() {
-            first = Some((now, n));
-        }
-        if settled.is_none() {
-            let held: Vec<i64> = ports.iter().map(|port| partitions_held(*port)).collect();
-            if held.iter().all(|h| *h > 0) && held.iter().sum::<i64>() == i64::from(partitions) {
-                settled = Some((now, n));
-            }
-        }
         for (i, child) in children.iter().enumerate() {
             rss[i] = peak_rss_mib(child.id());
         }
@@ -446,8 +485,7 @@ async fn run_transformers(
         }
         assert!(
             now < deadline,
-            "benchmark stalled at {n} of {total} posts (assignment settled: {})",
-            settled.is_some()
+            "benchmark stalled at {n} of {total} posts (produced in {produced:.1} s)"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -463,10 +501,19 @@ async fn run_transformers(
     for child in &mut children {
         let _ = child.wait();
     }
-    let (start, at_start) = settled.or(first).unwrap_or((end, 0));
+    // Each round has its own topic: gone with the round, so repeated benches do not fill the
+    // platform's broker.
+    let dlq = tweetpipe_common::contract::topics::dlq_topic(topic);
+    let options = rdkafka::admin::AdminOptions::new();
+    let deleted = tweetpipe_testkit::kafka::admin(&bootstrap())
+        .delete_topics(&[topic.as_str(), dlq.as_str()], &options)
+        .await;
+    if let Err(e) = deleted {
+        eprintln!("could not delete {topic} and {dlq}: {e}");
+    }
     let seconds = end.duration_since(start).as_secs_f64().max(1e-3);
     Run {
-        rate: (total as i64 - at_start) as f64 / seconds,
+        rate: total as f64 / seconds,
         rss_mib: rss,
         cpu_us: cpu * 1e6 / total as f64,
         server_cpu_us: server_cpu * 1e6 / total as f64,
@@ -565,16 +612,38 @@ fn daily_tags(stored: &[StoredPost]) -> BTreeMap<(chrono::NaiveDate, String), u6
 struct Method {
     batch_size: usize,
     connections: usize,
+    order: Order,
+}
+
+/// Which posts a transaction takes.
+#[derive(Clone, Copy, PartialEq)]
+enum Order {
+    /// Consecutive posts of the sample.
+    Sample,
+    /// Consecutive posts of one Kafka partition, as a consumer receives them.
+    Partition,
 }
 
 impl std::fmt::Display for Method {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "batch {}, {} connection(s)",
-            self.batch_size, self.connections
+            "batch {}, {} connection(s){}",
+            self.batch_size,
+            self.connections,
+            match self.order {
+                Order::Sample => "",
+                Order::Partition => ", per partition",
+            }
         )
     }
+}
+
+/// The partition librdkafka's default partitioner (`consistent_random`) gives a keyed record:
+/// CRC-32 of the key modulo the partition count.
+fn partition_of(key: &str, partitions: i32) -> usize {
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(key.as_bytes());
+    (crc % partitions.unsigned_abs()) as usize
 }
 
 /// What one ceiling method did.
@@ -590,6 +659,59 @@ struct Measured {
     work: Work,
 }
 
+/// Each partition's high watermark (records produced to it, the topic being fresh).
+fn high_watermarks(topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .unwrap_or_else(|e| panic!("consumer: {e}"));
+    (0..partitions)
+        .map(|p| {
+            rdkafka::consumer::Consumer::fetch_watermarks(
+                &consumer,
+                topic,
+                p,
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|e| panic!("watermarks of {topic} [{p}]: {e}"))
+            .1
+        })
+        .collect()
+}
+
+/// The sample's posts grouped by the Kafka partition their key goes to, each in sample order.
+fn by_partition(stored: &[StoredPost], partitions: i32) -> Vec<Vec<StoredPost>> {
+    let mut out = vec![Vec::new(); partitions.unsigned_abs() as usize];
+    for post in stored {
+        out[partition_of(&post.post.id.to_string(), partitions)].push(post.clone());
+    }
+    out
+}
+
+/// The transactions of `order`: consecutive chunks of the sample, or of each partition, taken
+/// round-robin across the partitions as consumers working side by side would.
+fn batches<'a>(
+    stored: &'a [StoredPost],
+    partitioned: &'a [Vec<StoredPost>],
+    batch_size: usize,
+    order: Order,
+) -> Vec<&'a [StoredPost]> {
+    match order {
+        Order::Sample => stored.chunks(batch_size).collect(),
+        Order::Partition => {
+            let mut chunks: Vec<_> = partitioned.iter().map(|p| p.chunks(batch_size)).collect();
+            let mut out = Vec::new();
+            loop {
+                let before = out.len();
+                out.extend(chunks.iter_mut().filter_map(Iterator::next));
+                if out.len() == before {
+                    return out;
+                }
+            }
+        }
+    }
+}
+
 /// The fair ceiling: the same rows written straight into a fresh database of the same server
 /// with the same guarantees as the transformer (its own batch write: idempotent multi-row
 /// upserts with unique checks on, the created-rows read and the roll-ups in the same
@@ -597,16 +719,22 @@ struct Measured {
 /// ceiling. Only Kafka, decoding and transforming are left out.
 async fn fair_ceiling(
     stored: &[StoredPost],
+    partitioned: &[Vec<StoredPost>],
     batch_size: usize,
     connections: &[usize],
+    orders: &[Order],
     server: &Server,
 ) -> Vec<Measured> {
     let mut out = Vec::new();
-    for &connections in connections {
-        let method = Method {
+    let methods = orders.iter().flat_map(|&order| {
+        connections.iter().map(move |&connections| Method {
             batch_size,
             connections,
-        };
+            order,
+        })
+    });
+    for method in methods {
+        let connections = method.connections;
         let db = TestDb::create("tp_bench_ceiling", &MIGRATOR).await;
         let pool = MySqlPoolOptions::new()
             .max_connections(u32::try_from(connections).unwrap_or(u32::MAX))
@@ -619,7 +747,7 @@ async fn fair_ceiling(
         let work_before = server.work().await;
         let client_cpu_before = cpu_seconds(std::process::id());
         let started = Instant::now();
-        futures::stream::iter(stored.chunks(batch_size))
+        futures::stream::iter(batches(stored, partitioned, batch_size, method.order))
             .for_each_concurrent(connections, |batch| {
                 let (store, retries) = (&store, &retries);
                 async move {
