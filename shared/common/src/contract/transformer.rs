@@ -48,8 +48,10 @@ pub struct TransformerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dlq_topic: Option<String>,
     /// Batches written at once, each in its own transaction and connection; offsets are
-    /// still committed in order. Several hide one batch's round trips and commit behind the
-    /// others'; 4 measured 18-29% faster than 2 with two transformers (docs/transformer.md).
+    /// still committed in order. Two hide one batch's round trips and commit behind the
+    /// other's; more only add row-lock contention once MySQL is busy: with two transformers
+    /// on one server, 2 gave 19-23k posts/s in 6 of 6 rounds where 4 fell to 13-14k in 4 of
+    /// 6 (docs/transformer.md, Benchmark).
     #[serde(default = "defaults::write_concurrency")]
     pub write_concurrency: usize,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -91,7 +93,7 @@ pub mod defaults {
         1_000
     }
     pub fn write_concurrency() -> usize {
-        4
+        2
     }
     pub fn ops_addr() -> SocketAddr {
         SocketAddr::from(([0, 0, 0, 0], 8080))
@@ -102,8 +104,10 @@ pub mod defaults {
     pub fn shutdown_grace_ms() -> u64 {
         20_000
     }
+    /// `write_concurrency` and one spare (a connection being closed or reconnected does not hold
+    /// up a store).
     pub fn pool_size() -> u32 {
-        5
+        3
     }
 }
 
@@ -216,8 +220,8 @@ mod tests {
         assert_eq!(config.group_id(), "tp-ns-name");
         assert_eq!(config.dlq_topic(), "tweets.dlq");
         assert_eq!(config.ops_addr.port(), 8080);
-        assert_eq!(config.mysql.pool_size, 5);
-        assert_eq!(config.write_concurrency, 4);
+        assert_eq!(config.mysql.pool_size, 3);
+        assert_eq!(config.write_concurrency, 2);
         let mut built = TransformerConfig::new(
             "ns/name",
             config.kafka.clone(),
