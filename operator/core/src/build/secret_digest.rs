@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use sha2::{Digest, Sha256};
 
 /// The value of `key` in `secret`, as the kubelet would mount it (`data`, else `stringData`).
-pub fn key_bytes<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
+fn key_bytes<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
     secret
         .data
         .as_ref()

@@ -49,9 +49,9 @@ pub struct TransformerConfig {
     pub dlq_topic: Option<String>,
     /// Batches written at once, each in its own transaction and connection; offsets are
     /// still committed in order. Two hide one batch's round trips and commit behind the
-    /// other's; more only add row-lock contention once MySQL is busy: with two transformers
-    /// on one server, 2 gave 19-23k posts/s in 6 of 6 rounds where 4 fell to 13-14k in 4 of
-    /// 6 (docs/transformer.md, Benchmark).
+    /// other's; more only add contention once MySQL is busy: with two transformers on one
+    /// server, paired rounds gave 58/60/58% of the fair ceiling with 2 against 44/57/58% with
+    /// 4, and MariaDB less CPU per post (docs/transformer.md, Benchmark).
     #[serde(default = "defaults::write_concurrency")]
     pub write_concurrency: usize,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
