@@ -10,8 +10,9 @@
 #
 # Knobs (environment): POSTS (100000), BATCH_SIZES ("500", the default batch), PARTITIONS (4),
 # TRANSFORMERS ("1,2"), ROUNDS (3), CONNECTIONS ("2,4,8": the ceiling's connection counts),
-# CEILING_ORDERS ("sample,partition": the ceiling's transactions take consecutive posts of the sample,
-# or of one Kafka partition as a consumer receives them), WRITE_CONCURRENCY (the transformers' default), KAFKA_TRANSPORTS ("plaintext"; "plaintext sasl_ssl" also consumes over the platform's SASL_SSL
+# CEILING_ORDERS ("sample,partition,consumer": the ceiling's transactions take consecutive posts of
+# the sample, of one Kafka partition as a consumer receives them, or of the partitions one of the
+# run's consumers holds, merged in the sample's order), WRITE_CONCURRENCY (the transformers' default), KAFKA_TRANSPORTS ("plaintext"; "plaintext sasl_ssl" also consumes over the platform's SASL_SSL
 # listener with SCRAM-SHA-512; the input is produced in plaintext).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ PARTITIONS=${PARTITIONS:-4}
 TRANSFORMERS=${TRANSFORMERS:-1,2}
 ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-2,4,8}
-CEILING_ORDERS=${CEILING_ORDERS:-sample,partition}
+CEILING_ORDERS=${CEILING_ORDERS:-sample,partition,consumer}
 KAFKA_TRANSPORTS=${KAFKA_TRANSPORTS:-plaintext}
 WRITE_CONCURRENCY=${WRITE_CONCURRENCY:-}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}

@@ -3,10 +3,15 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
 use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, Producer};
 use tweetpipe_common::post::Post;
 
 use crate::kafka::{produce_raw, producer, read_committed};
+use crate::names::unique;
 
 /// A record read back from the post topic.
 #[derive(Debug, Clone)]
@@ -18,7 +23,44 @@ pub struct Record {
 
 /// Produces each post as the extractor does: Avro single-object value, id key, query header.
 pub async fn produce_posts(bootstrap: &str, topic: &str, posts: &[Post]) {
-    let producer = producer(bootstrap);
+    send_posts(&producer(bootstrap), topic, posts).await;
+}
+
+/// Produces the posts as [`produce_posts`] does, inside one Kafka transaction left open:
+/// read-committed consumers see none of them until the caller commits the returned producer's
+/// transaction, then all at once.
+pub async fn stage_posts(bootstrap: &str, topic: &str, posts: &[Post]) -> FutureProducer {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5");
+    stage_posts_with(config, topic, posts).await
+}
+
+/// [`stage_posts`] with a client configuration of the caller's (a secured listener's, say),
+/// given a transactional id of its own here.
+pub async fn stage_posts_with(
+    mut config: ClientConfig,
+    topic: &str,
+    posts: &[Post],
+) -> FutureProducer {
+    // Generous: a fresh broker creates its transaction log on the first transactional producer.
+    const WAIT: Duration = Duration::from_secs(120);
+    let producer: FutureProducer = config
+        .set("transactional.id", unique("tp-stage"))
+        .create()
+        .unwrap_or_else(|e| panic!("transactional producer: {e}"));
+    producer
+        .init_transactions(WAIT)
+        .unwrap_or_else(|e| panic!("init_transactions within {WAIT:?}: {e}"));
+    producer
+        .begin_transaction()
+        .unwrap_or_else(|e| panic!("begin_transaction: {e}"));
+    send_posts(&producer, topic, posts).await;
+    producer
+}
+
+async fn send_posts(producer: &FutureProducer, topic: &str, posts: &[Post]) {
     let values: Vec<Vec<u8>> = posts
         .iter()
         .map(|post| {
@@ -28,7 +70,7 @@ pub async fn produce_posts(bootstrap: &str, topic: &str, posts: &[Post]) {
     let mut pending = Vec::with_capacity(posts.len());
     for (post, value) in posts.iter().zip(&values) {
         pending.push(produce_raw(
-            &producer,
+            producer,
             topic,
             &post.id,
             value,
@@ -36,7 +78,7 @@ pub async fn produce_posts(bootstrap: &str, topic: &str, posts: &[Post]) {
         ));
     }
     for result in futures::future::join_all(pending).await {
-        result.unwrap_or_else(|e| panic!("produce: {e}"));
+        result.unwrap_or_else(|e| panic!("produce to {topic}: {e}"));
     }
 }
 

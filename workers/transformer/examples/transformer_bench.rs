@@ -6,7 +6,8 @@
 //! per post of the transformers and of MariaDB, and peak RSS. Prints a Markdown report.
 //!
 //! `transformer_bench [--posts N] [--batch-sizes 500] [--partitions P] [--transformers 1,2]
-//! [--rounds 3] [--connections 2,4,8] [--write-concurrency N]`
+//! [--rounds 3] [--connections 2,4,8] [--ceiling-orders sample,partition,consumer]
+//! [--write-concurrency N]`
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Timelike};
 use futures::StreamExt;
+use rdkafka::producer::Producer as _;
 use sqlx::mysql::MySqlPoolOptions;
 use tweetpipe_common::codec::{decode_post, encode_post};
 use tweetpipe_common::fixtures::sample_posts;
@@ -28,7 +30,7 @@ use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
 use tweetpipe_testkit::mysql::TestDb;
 use tweetpipe_testkit::names::unique;
 use tweetpipe_testkit::ports::free_port;
-use tweetpipe_testkit::records::produce_posts;
+use tweetpipe_testkit::records::stage_posts;
 use tweetpipe_transformer::rows::StoredPost;
 use tweetpipe_transformer::store::{Store, StoreError};
 use tweetpipe_transformer::transform::sentiment::POLARITY_THRESHOLD;
@@ -56,7 +58,7 @@ fn args() -> Args {
         rounds: 3,
         connections: vec![2, 4, 8],
         write_concurrency: None,
-        orders: vec![Order::Sample, Order::Partition],
+        orders: vec![Order::Sample, Order::Partition, Order::Consumer],
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -81,7 +83,10 @@ fn args() -> Args {
                     .map(|order| match order {
                         "sample" => Order::Sample,
                         "partition" => Order::Partition,
-                        other => bad(&format!("unknown order {other} (sample, partition)")),
+                        "consumer" => Order::Consumer,
+                        other => bad(&format!(
+                            "unknown order {other} (sample, partition, consumer)"
+                        )),
                     })
                     .collect()
             }
@@ -151,10 +156,15 @@ async fn main() {
     for &batch_size in &args.batch_sizes {
         for &count in &args.transformers {
             let mut rounds = Vec::new();
+            let per_consumer = by_consumer(&stored, args.partitions, count);
+            let streams = Streams {
+                partitions: &partitioned,
+                consumers: &per_consumer,
+            };
             for round in 1..=args.rounds {
                 let ceiling = fair_ceiling(
                     &stored,
-                    &partitioned,
+                    streams,
                     batch_size,
                     &args.connections,
                     &args.orders,
@@ -385,8 +395,8 @@ struct Input<'a> {
     partitioned: &'a [Vec<StoredPost>],
 }
 
-/// Produces `input` to a fresh topic once every transformer holds partitions, and times the
-/// transformers from the first record produced to the last post stored.
+/// Stages `input` on a fresh topic once every transformer holds partitions, and times the
+/// transformers from the staging transaction's commit to the last post stored.
 async fn run_transformers(
     binary: &Path,
     db: &TestDb,
@@ -455,11 +465,14 @@ async fn run_transformers(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Timed from the first record produced: the producer outpaces the transformers (over
-    // 50,000 records/s), and shares the machine with them while it runs.
-    let start = Instant::now();
-    produce_posts(&bootstrap(), topic, input.posts).await;
-    let produced = start.elapsed().as_secs_f64();
+    // The posts go in as one Kafka transaction, committed once all are written: the
+    // transformers (read-committed, as in a pipeline) see none of them before the commit and
+    // all of them at once after it. So the bench's producer, which an extractor on other
+    // machines stands for, has finished before the clock starts instead of sharing the cores
+    // with the run's first seconds.
+    let staging = Instant::now();
+    let producer = stage_posts(&bootstrap(), topic, input.posts).await;
+    let staged = staging.elapsed().as_secs_f64();
     // The per-partition ceiling stands for what the consumers receive only if its partitions
     // are Kafka's: each partition must hold exactly the posts the bench placed there.
     let placed: Vec<i64> = input.partitioned.iter().map(|p| p.len() as i64).collect();
@@ -468,6 +481,10 @@ async fn run_transformers(
         placed,
         "the posts per partition of {topic} differ from the partitioner the bench assumes"
     );
+    let start = Instant::now();
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("committing the staged posts of {topic} within 30 s: {e}"));
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut rss = vec![0.0; count];
     let end = loop {
@@ -485,7 +502,7 @@ async fn run_transformers(
         }
         assert!(
             now < deadline,
-            "benchmark stalled at {n} of {total} posts (produced in {produced:.1} s)"
+            "benchmark stalled at {n} of {total} posts (staged in {staged:.1} s, committed at once)"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -622,6 +639,9 @@ enum Order {
     Sample,
     /// Consecutive posts of one Kafka partition, as a consumer receives them.
     Partition,
+    /// Consecutive posts of the partitions one consumer of the run holds (range assignment),
+    /// merged in the sample's order: what a consumer could batch at best.
+    Consumer,
 }
 
 impl std::fmt::Display for Method {
@@ -634,6 +654,7 @@ impl std::fmt::Display for Method {
             match self.order {
                 Order::Sample => "",
                 Order::Partition => ", per partition",
+                Order::Consumer => ", per consumer",
             }
         )
     }
@@ -659,10 +680,12 @@ struct Measured {
     work: Work,
 }
 
-/// Each partition's high watermark (records produced to it, the topic being fresh).
+/// Each partition's high watermark: the records written to it, committed or not (the topic
+/// being fresh and its transaction still open, so no marker yet).
 fn high_watermarks(topic: &str, partitions: i32) -> Vec<i64> {
     let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
+        .set("isolation.level", "read_uncommitted")
         .create()
         .unwrap_or_else(|e| panic!("consumer: {e}"));
     (0..partitions)
@@ -688,26 +711,46 @@ fn by_partition(stored: &[StoredPost], partitions: i32) -> Vec<Vec<StoredPost>> 
     out
 }
 
-/// The transactions of `order`: consecutive chunks of the sample, or of each partition, taken
-/// round-robin across the partitions as consumers working side by side would.
+/// The posts of each of the run's consumers (range assignment of the partitions, as
+/// librdkafka's default assignor gives), in sample order.
+fn by_consumer(stored: &[StoredPost], partitions: i32, consumers: usize) -> Vec<Vec<StoredPost>> {
+    let partitions = partitions.unsigned_abs() as usize;
+    let consumers = consumers.clamp(1, partitions);
+    let mut out = vec![Vec::new(); consumers];
+    for post in stored {
+        let partition = partition_of(&post.post.id.to_string(), partitions as i32);
+        out[partition * consumers / partitions].push(post.clone());
+    }
+    out
+}
+
+/// The sample split as Kafka and the run's consumers see it.
+#[derive(Clone, Copy)]
+struct Streams<'a> {
+    partitions: &'a [Vec<StoredPost>],
+    consumers: &'a [Vec<StoredPost>],
+}
+
+/// The transactions of `order`: consecutive chunks of the sample, or of each partition (or each
+/// consumer's partitions), taken round-robin as consumers working side by side would.
 fn batches<'a>(
     stored: &'a [StoredPost],
-    partitioned: &'a [Vec<StoredPost>],
+    streams: Streams<'a>,
     batch_size: usize,
     order: Order,
 ) -> Vec<&'a [StoredPost]> {
-    match order {
-        Order::Sample => stored.chunks(batch_size).collect(),
-        Order::Partition => {
-            let mut chunks: Vec<_> = partitioned.iter().map(|p| p.chunks(batch_size)).collect();
-            let mut out = Vec::new();
-            loop {
-                let before = out.len();
-                out.extend(chunks.iter_mut().filter_map(Iterator::next));
-                if out.len() == before {
-                    return out;
-                }
-            }
+    let split = match order {
+        Order::Sample => return stored.chunks(batch_size).collect(),
+        Order::Partition => streams.partitions,
+        Order::Consumer => streams.consumers,
+    };
+    let mut chunks: Vec<_> = split.iter().map(|p| p.chunks(batch_size)).collect();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        out.extend(chunks.iter_mut().filter_map(Iterator::next));
+        if out.len() == before {
+            return out;
         }
     }
 }
@@ -719,7 +762,7 @@ fn batches<'a>(
 /// ceiling. Only Kafka, decoding and transforming are left out.
 async fn fair_ceiling(
     stored: &[StoredPost],
-    partitioned: &[Vec<StoredPost>],
+    streams: Streams<'_>,
     batch_size: usize,
     connections: &[usize],
     orders: &[Order],
@@ -747,7 +790,7 @@ async fn fair_ceiling(
         let work_before = server.work().await;
         let client_cpu_before = cpu_seconds(std::process::id());
         let started = Instant::now();
-        futures::stream::iter(batches(stored, partitioned, batch_size, method.order))
+        futures::stream::iter(batches(stored, streams, batch_size, method.order))
             .for_each_concurrent(connections, |batch| {
                 let (store, retries) = (&store, &retries);
                 async move {
@@ -807,6 +850,9 @@ struct Server {
 #[derive(Clone, Copy, Default)]
 struct Work {
     statements: f64,
+    /// Statements parsed and planned (`Com_stmt_prepare`): sqlx prepares each statement text
+    /// once per connection and keeps it in a cache, so these are the cache's misses.
+    prepares: f64,
     commits: f64,
     row_lock_waits: f64,
     row_lock_ms: f64,
@@ -816,6 +862,7 @@ impl Work {
     fn since(self, before: Work) -> Work {
         Work {
             statements: self.statements - before.statements,
+            prepares: self.prepares - before.prepares,
             commits: self.commits - before.commits,
             row_lock_waits: self.row_lock_waits - before.row_lock_waits,
             row_lock_ms: self.row_lock_ms - before.row_lock_ms,
@@ -826,8 +873,9 @@ impl Work {
     fn show(self, posts: usize) -> String {
         let per = |v: f64| v * 1000.0 / posts.max(1) as f64;
         format!(
-            "{:.0} statements, {:.1} commits, {:.1} row-lock waits ({:.0} ms waited)",
+            "{:.0} statements ({:.1} prepared anew), {:.1} commits, {:.1} row-lock waits ({:.0} ms waited)",
             per(self.statements),
+            per(self.prepares),
             per(self.commits),
             per(self.row_lock_waits),
             per(self.row_lock_ms)
@@ -879,7 +927,7 @@ impl Server {
     async fn work(&self) -> Work {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SHOW GLOBAL STATUS WHERE Variable_name IN \
-             ('Questions', 'Com_commit', 'Innodb_row_lock_waits', 'Innodb_row_lock_time')",
+             ('Questions', 'Com_stmt_prepare', 'Com_commit', 'Innodb_row_lock_waits', 'Innodb_row_lock_time')",
         )
         .fetch_all(&self.pool)
         .await
@@ -892,6 +940,7 @@ impl Server {
         };
         Work {
             statements: value("Questions"),
+            prepares: value("Com_stmt_prepare"),
             commits: value("Com_commit"),
             row_lock_waits: value("Innodb_row_lock_waits"),
             row_lock_ms: value("Innodb_row_lock_time"),

@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use support::*;
 use tweetpipe_common::contract::kafka::KafkaSettings;
 use tweetpipe_common::fixtures::sample_posts;
@@ -19,9 +19,10 @@ use tweetpipe_common::kafka::client_config;
 use tweetpipe_common::kafka_connection::KafkaConnectionError;
 use tweetpipe_schema::MIGRATOR;
 use tweetpipe_testkit::files::{temp_dir, write};
-use tweetpipe_testkit::kafka::{create_post_topic_with_dlq, produce_raw};
+use tweetpipe_testkit::kafka::create_post_topic_with_dlq;
 use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
 use tweetpipe_testkit::names::unique;
+use tweetpipe_testkit::records::stage_posts_with;
 use tweetpipe_testkit::secure_kafka::{PrivateSecuredKafka, WORKER_USER};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -33,29 +34,8 @@ async fn produce_as_the_extractor(
     posts: &[tweetpipe_common::post::Post],
 ) {
     let mut config = client_config(settings).unwrap_or_else(|e| panic!("client config: {e}"));
-    config
-        .set("transactional.id", unique("secured-extractor"))
-        .set("enable.idempotence", "true");
-    let producer: FutureProducer = config.create().unwrap_or_else(|e| panic!("producer: {e}"));
-    producer
-        .init_transactions(WAIT)
-        .unwrap_or_else(|e| panic!("init transactions over SASL_SSL: {e}"));
-    producer
-        .begin_transaction()
-        .unwrap_or_else(|e| panic!("begin: {e}"));
-    for post in posts {
-        let value =
-            tweetpipe_common::codec::encode_post(post).unwrap_or_else(|e| panic!("encode: {e}"));
-        produce_raw(
-            &producer,
-            &settings.topic,
-            &post.id,
-            &value,
-            Some(&post.query_name),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("produce over SASL_SSL: {e}"));
-    }
+    config.set("enable.idempotence", "true");
+    let producer = stage_posts_with(config, &settings.topic, posts).await;
     producer
         .commit_transaction(WAIT)
         .unwrap_or_else(|e| panic!("commit over SASL_SSL: {e}"));
