@@ -2,7 +2,6 @@
 //! header): produced for the transformer's tests, read back and compared for the extractor's.
 
 use std::collections::HashMap;
-
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
