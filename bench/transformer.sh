@@ -12,8 +12,9 @@
 # TRANSFORMERS ("1,2"), ROUNDS (3), CONNECTIONS ("2,4,8": the ceiling's connection counts),
 # CEILING_ORDERS ("sample,partition,consumer": the ceiling's transactions take consecutive posts of
 # the sample, of one Kafka partition as a consumer receives them, or of the partitions one of the
-# run's consumers holds, merged in the sample's order), WRITE_CONCURRENCY (the transformers' default), KAFKA_TRANSPORTS ("plaintext"; "plaintext sasl_ssl" also consumes over the platform's SASL_SSL
-# listener with SCRAM-SHA-512; the input is produced in plaintext).
+# run's consumers holds, merged in the sample's order), WRITE_CONCURRENCY (the transformers'
+# default), KAFKA_TRANSPORTS ("plaintext"; "plaintext sasl_ssl" also consumes over the platform's
+# SASL_SSL listener with SCRAM-SHA-512; the input is produced in plaintext).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -79,12 +79,37 @@ pub async fn create_post_topic_with_dlq(bootstrap: &str, topic: &str, partitions
 
 /// An idempotent producer.
 pub fn producer(bootstrap: &str) -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
+    producer_config(bootstrap)
         .create()
         .unwrap_or_else(|e| panic!("producer: {e}"))
+}
+
+/// The settings of [`producer`], for a caller that adds its own (a transactional id, say).
+pub fn producer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5");
+    config
+}
+
+/// Each partition's high watermark (partitions `0..partitions`), as `reader` sees it: with
+/// `isolation.level` read_uncommitted, records of open transactions count too.
+pub fn high_watermarks(
+    reader: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Vec<i64> {
+    (0..partitions)
+        .map(|p| {
+            reader
+                .fetch_watermarks(topic, p, timeout)
+                .unwrap_or_else(|e| panic!("watermarks of {topic} [{p}] within {timeout:?}: {e}"))
+                .1
+        })
+        .collect()
 }
 
 /// Produces one record with the query header (when given) and a fixed `traceparent`.

@@ -9,7 +9,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, Producer};
 use tweetpipe_common::post::Post;
 
-use crate::kafka::{produce_raw, producer, read_committed};
+use crate::kafka::{produce_raw, producer, producer_config, read_committed};
 use crate::names::unique;
 
 /// A record read back from the post topic.
@@ -29,11 +29,7 @@ pub async fn produce_posts(bootstrap: &str, topic: &str, posts: &[Post]) {
 /// read-committed consumers see none of them until the caller commits the returned producer's
 /// transaction, then all at once.
 pub async fn stage_posts(bootstrap: &str, topic: &str, posts: &[Post]) -> FutureProducer {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5");
-    stage_posts_with(config, topic, posts).await
+    stage_posts_with(producer_config(bootstrap), topic, posts).await
 }
 
 /// [`stage_posts`] with a client configuration of the caller's (a secured listener's, say),

@@ -26,7 +26,7 @@ use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_common::post::Post;
 use tweetpipe_schema::MIGRATOR;
 use tweetpipe_testkit::files::{temp_dir, write, write_json};
-use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq};
+use tweetpipe_testkit::kafka::{bootstrap, create_post_topic_with_dlq, high_watermarks};
 use tweetpipe_testkit::mysql::TestDb;
 use tweetpipe_testkit::names::unique;
 use tweetpipe_testkit::ports::free_port;
@@ -477,7 +477,7 @@ async fn run_transformers(
     // are Kafka's: each partition must hold exactly the posts the bench placed there.
     let placed: Vec<i64> = input.partitioned.iter().map(|p| p.len() as i64).collect();
     assert_eq!(
-        high_watermarks(topic, partitions),
+        records_written(topic, partitions),
         placed,
         "the posts per partition of {topic} differ from the partitioner the bench assumes"
     );
@@ -682,44 +682,43 @@ struct Measured {
 
 /// Each partition's high watermark: the records written to it, committed or not (the topic
 /// being fresh and its transaction still open, so no marker yet).
-fn high_watermarks(topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+fn records_written(topic: &str, partitions: i32) -> Vec<i64> {
+    let reader: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("isolation.level", "read_uncommitted")
         .create()
         .unwrap_or_else(|e| panic!("consumer: {e}"));
-    (0..partitions)
-        .map(|p| {
-            rdkafka::consumer::Consumer::fetch_watermarks(
-                &consumer,
-                topic,
-                p,
-                Duration::from_secs(10),
-            )
-            .unwrap_or_else(|e| panic!("watermarks of {topic} [{p}]: {e}"))
-            .1
-        })
-        .collect()
+    high_watermarks(&reader, topic, partitions, Duration::from_secs(10))
 }
 
 /// The sample's posts grouped by the Kafka partition their key goes to, each in sample order.
 fn by_partition(stored: &[StoredPost], partitions: i32) -> Vec<Vec<StoredPost>> {
-    let mut out = vec![Vec::new(); partitions.unsigned_abs() as usize];
-    for post in stored {
-        out[partition_of(&post.post.id.to_string(), partitions)].push(post.clone());
-    }
-    out
+    grouped(
+        stored,
+        partitions,
+        partitions.unsigned_abs() as usize,
+        |p| p,
+    )
 }
 
 /// The posts of each of the run's consumers (range assignment of the partitions, as
 /// librdkafka's default assignor gives), in sample order.
 fn by_consumer(stored: &[StoredPost], partitions: i32, consumers: usize) -> Vec<Vec<StoredPost>> {
-    let partitions = partitions.unsigned_abs() as usize;
-    let consumers = consumers.clamp(1, partitions);
-    let mut out = vec![Vec::new(); consumers];
+    let held = partitions.unsigned_abs() as usize;
+    let consumers = consumers.clamp(1, held);
+    grouped(stored, partitions, consumers, |p| p * consumers / held)
+}
+
+/// The sample's posts in `groups` groups, each in sample order: `group_of` the post's partition.
+fn grouped(
+    stored: &[StoredPost],
+    partitions: i32,
+    groups: usize,
+    group_of: impl Fn(usize) -> usize,
+) -> Vec<Vec<StoredPost>> {
+    let mut out = vec![Vec::new(); groups];
     for post in stored {
-        let partition = partition_of(&post.post.id.to_string(), partitions as i32);
-        out[partition * consumers / partitions].push(post.clone());
+        out[group_of(partition_of(&post.post.id.to_string(), partitions))].push(post.clone());
     }
     out
 }

@@ -5,8 +5,8 @@
 //! batch at a time in hand-over order ([`InOrder`]), so a partition's committed offset never
 //! passes a batch that is not yet in MySQL. That second step runs under an ownership
 //! [`Seal`]: only the partitions this member still owns under the epoch the records were
-//! consumed with get their dead letters and their commit. The rows of a revoked partition may be stored anyway
-//! (the upserts are idempotent, and the new owner stores them again).
+//! consumed with get their dead letters and their commit. The rows of a revoked partition may
+//! be stored anyway (the upserts are idempotent, and the new owner stores them again).
 //!
 //! While MySQL is unavailable the writer retries the same batch with backoff and jitter;
 //! the hand-over channel then fills and the batcher pauses its partitions (it keeps polling,

@@ -31,7 +31,7 @@ use tweetpipe_common::fixtures::sample_posts;
 use tweetpipe_common::post::Post;
 use tweetpipe_common::serve::Readiness;
 use tweetpipe_schema::MIGRATOR;
-use tweetpipe_testkit::kafka::{bootstrap, producer};
+use tweetpipe_testkit::kafka::{bootstrap, high_watermarks, producer};
 use tweetpipe_testkit::mysql::{TestDb, wait_for_count};
 use tweetpipe_testkit::records::produce_posts;
 use tweetpipe_transformer::config::TransformerConfig;
@@ -252,13 +252,9 @@ fn committed(reader: &BaseConsumer, topic: &str, partitions: i32) -> Vec<Option<
 }
 
 fn end_offsets(reader: &BaseConsumer, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-    (0..partitions)
-        .map(|p| {
-            let (_, high) = reader
-                .fetch_watermarks(topic, p, KAFKA_TIMEOUT)
-                .unwrap_or_else(|e| panic!("watermarks: {e}"));
-            Some(high)
-        })
+    high_watermarks(reader, topic, partitions, KAFKA_TIMEOUT)
+        .into_iter()
+        .map(Some)
         .collect()
 }
 

@@ -34,8 +34,8 @@ type Posted = BTreeMap<(&'static str, String), (String, Value, i64)>;
 /// new condition that is not has none; which and what they say is `decide::events`' business,
 /// tested there), in the conditions' order. The I/O asserted here: a first event of a (type,
 /// reason) is a POST; a later one with the same type and reason is folded by kube's recorder
-/// into the first (a PATCH of that event's series count, which keeps the first event's note). Returns what was posted, for the
-/// caller's assertions on the Warnings.
+/// into the first (a PATCH of that event's series count, which keeps the first event's note).
+/// Returns what was posted, for the caller's assertions on the Warnings.
 async fn expect_condition_events(api: &mut MockApi, status: &TweetPipelineStatus) -> Posted {
     let specs = condition_events(&[], &status.conditions);
     let mut posted = Posted::new();
