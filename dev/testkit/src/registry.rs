@@ -2,12 +2,18 @@
 //! subject of their own, schemas registered beside (or against) the operator's and the
 //! extractor's, compatibility settings, and cleanup.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::platform;
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+/// Every request to the registry has this deadline: a request it accepts and never answers
+/// fails with the URL instead of holding the test (or its cleanup) until CI's deadline.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The registry from the host (`TWEETPIPE_SCHEMA_REGISTRY_URL`); panics when it is missing.
 pub struct TestRegistry {
@@ -25,7 +31,11 @@ impl Default for TestRegistry {
 impl TestRegistry {
     pub fn new() -> Self {
         TestRegistry {
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(REQUEST_DEADLINE)
+                .build()
+                .expect("an HTTP client for the schema registry"),
             base: platform().require_schema_registry().to_string(),
         }
     }
@@ -121,7 +131,9 @@ impl TestRegistry {
             format!("{}/subjects/{subject}?permanent=true", self.base),
             format!("{}/config/{subject}", self.base),
         ] {
-            let _ = self.http.delete(url).send().await;
+            if let Err(e) = self.http.delete(&url).send().await {
+                eprintln!("cleanup: DELETE {url} failed (deadline {REQUEST_DEADLINE:?}): {e}");
+            }
         }
     }
 }
